@@ -1,0 +1,22 @@
+//! The ledger: wire types, canonical encoding, hashes, signatures and the
+//! validity rules. No IO, no clock, no OS randomness: everything it needs
+//! comes in as arguments.
+
+pub mod block;
+pub mod bytes;
+pub mod canonical;
+pub mod crypto;
+pub mod error;
+pub mod genesis;
+pub mod nullifier;
+pub mod tx;
+pub mod validate;
+
+pub use block::{Block, BlockHeader, CommitSeal, Vote, VoteKind, merkle_root};
+pub use bytes::{Hash32, HexError, PublicKey, Signature};
+pub use canonical::{canonical_bytes, hash_of, sha256};
+pub use crypto::{NodeKey, address_of, verify};
+pub use error::LedgerError;
+pub use genesis::{Candidate, Election, Genesis, Params, StationInfo, ValidatorInfo, quorum};
+pub use tx::{Ballot, BallotTx, FallbackRef, SignedTx, Transaction, check_tx};
+pub use validate::{NullifierLookup, Parent};

@@ -1,0 +1,446 @@
+//! Block validity: header, proposer, seals and contents. Storage reads come
+//! in through [`NullifierLookup`]; the clock comes in as `now_ms`.
+
+use std::collections::BTreeSet;
+
+use super::block::{Block, CommitSeal, Vote, VoteKind, merkle_root};
+use super::bytes::Hash32;
+use super::canonical::check_safe_integer;
+use super::crypto::verify;
+use super::error::LedgerError;
+use super::genesis::Genesis;
+use super::tx::check_tx;
+
+/// How far ahead of the checker's clock a block timestamp may be.
+pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
+
+/// What a block is checked against: its parent on this chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parent {
+    pub height: u64,
+    pub hash: Hash32,
+    pub timestamp_ms: u64,
+}
+
+/// Whether a nullifier is already used on the committed chain.
+pub trait NullifierLookup {
+    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError>;
+}
+
+/// Checks the header against the parent and the genesis, the block hash,
+/// the proposer and its signature, and the transaction count and root.
+pub fn check_header(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    parent: &Parent,
+    block: &Block,
+    now_ms: u64,
+) -> Result<(), LedgerError> {
+    let h = &block.header;
+    if &h.chain_id != chain_id {
+        return Err(LedgerError::WrongChain {
+            expected: *chain_id,
+            found: h.chain_id,
+        });
+    }
+    for (field, v) in [
+        ("height", h.height),
+        ("round", h.round),
+        ("timestamp_ms", h.timestamp_ms),
+        ("tx_count", h.tx_count),
+    ] {
+        check_safe_integer(field, v)?;
+    }
+    if h.height != parent.height + 1 {
+        return Err(LedgerError::WrongHeight {
+            expected: parent.height + 1,
+            found: h.height,
+        });
+    }
+    if h.prev_hash != parent.hash {
+        return Err(LedgerError::WrongPrevHash {
+            expected: parent.hash,
+            found: h.prev_hash,
+        });
+    }
+    if h.timestamp_ms < parent.timestamp_ms {
+        return Err(LedgerError::TimestampBackwards {
+            parent: parent.timestamp_ms,
+            found: h.timestamp_ms,
+        });
+    }
+    if h.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        return Err(LedgerError::TimestampInFuture {
+            now: now_ms,
+            found: h.timestamp_ms,
+        });
+    }
+    let computed = h.hash()?;
+    if computed != block.block_hash {
+        return Err(LedgerError::WrongHash {
+            what: "block",
+            expected: computed,
+            found: block.block_hash,
+        });
+    }
+    check_proposer(genesis, block)?;
+    check_tx_list_shape(genesis, block)
+}
+
+fn check_proposer(genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
+    let h = &block.header;
+    if !genesis.is_validator(&h.proposer) {
+        return Err(LedgerError::UnknownProposer(h.proposer));
+    }
+    let expected = genesis.proposer(h.height, h.round);
+    if expected != &h.proposer {
+        return Err(LedgerError::WrongProposer {
+            height: h.height,
+            round: h.round,
+            expected: *expected,
+            found: h.proposer,
+        });
+    }
+    let vote = Vote::for_header(VoteKind::Proposal, h, block.block_hash);
+    if !verify(&h.proposer, &vote, &block.proposer_signature)? {
+        return Err(LedgerError::BadSignature { what: "proposal" });
+    }
+    Ok(())
+}
+
+fn check_tx_list_shape(genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
+    let h = &block.header;
+    let found = block.transactions.len() as u64;
+    if h.tx_count != found {
+        return Err(LedgerError::TxCountMismatch {
+            header: h.tx_count,
+            found,
+        });
+    }
+    if found > genesis.params.max_block_txs {
+        return Err(LedgerError::TooManyTxs {
+            limit: genesis.params.max_block_txs,
+            found,
+        });
+    }
+    let hashes = block
+        .transactions
+        .iter()
+        .map(|t| t.hash())
+        .collect::<Result<Vec<_>, _>>()?;
+    let root = merkle_root(&hashes);
+    if root != h.tx_root {
+        return Err(LedgerError::WrongHash {
+            what: "tx_root",
+            expected: root,
+            found: h.tx_root,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `seals` hold at least Q distinct, valid commit signatures
+/// from validators over the block's commit statement.
+pub fn check_seals(
+    genesis: &Genesis,
+    block: &Block,
+    seals: &[CommitSeal],
+) -> Result<(), LedgerError> {
+    let vote = block.commit_vote();
+    let mut seen = BTreeSet::new();
+    for seal in seals {
+        if !genesis.is_validator(&seal.validator) {
+            return Err(LedgerError::SealFromNonValidator(seal.validator));
+        }
+        if !seen.insert(seal.validator) {
+            return Err(LedgerError::DuplicateSeal(seal.validator));
+        }
+        if !verify(&seal.validator, &vote, &seal.signature)? {
+            return Err(LedgerError::BadSeal(seal.validator));
+        }
+    }
+    let need = genesis.quorum();
+    if seen.len() < need {
+        return Err(LedgerError::TooFewSeals {
+            have: seen.len(),
+            need,
+        });
+    }
+    Ok(())
+}
+
+/// Checks every transaction at the block's timestamp, that no transaction
+/// or nullifier repeats within the block, and that no nullifier is already
+/// used on the chain. Returns the transaction hashes in block order.
+pub fn check_block_txs(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    block: &Block,
+    chain: &dyn NullifierLookup,
+) -> Result<Vec<Hash32>, LedgerError> {
+    let at = block.header.timestamp_ms;
+    let mut hashes = Vec::with_capacity(block.transactions.len());
+    let mut seen_tx = BTreeSet::new();
+    let mut seen_null = BTreeSet::new();
+    for stx in &block.transactions {
+        let hash = check_tx(genesis, chain_id, stx, at)?;
+        if !seen_tx.insert(hash) {
+            return Err(LedgerError::DuplicateTx(hash));
+        }
+        if let Some((election_id, nullifier)) = stx.tx.nullifier()
+            && (!seen_null.insert((election_id, nullifier))
+                || chain.is_used(election_id, &nullifier)?)
+        {
+            return Err(LedgerError::DuplicateNullifier {
+                election_id,
+                nullifier,
+            });
+        }
+        hashes.push(hash);
+    }
+    Ok(hashes)
+}
+
+/// Every rule for a committed block: header, seals and contents.
+pub fn check_committed_block(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    parent: &Parent,
+    block: &Block,
+    chain: &dyn NullifierLookup,
+    now_ms: u64,
+) -> Result<Vec<Hash32>, LedgerError> {
+    check_header(genesis, chain_id, parent, block, now_ms)?;
+    check_seals(genesis, block, &block.seals)?;
+    check_block_txs(genesis, chain_id, block, chain)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::tx::SignedTx;
+
+    pub struct NoNullifiers;
+    impl NullifierLookup for NoNullifiers {
+        fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+            Ok(false)
+        }
+    }
+
+    /// A block on top of `parent`, proposed by the right validator (keys
+    /// 1..=n, in genesis order) and sealed by the first Q of them.
+    pub fn committed_block(g: &Genesis, parent: &Parent, txs: Vec<SignedTx>) -> Block {
+        let height = parent.height + 1;
+        let idx = g.validator_index(g.proposer(height, 0)).unwrap();
+        let proposer = key(idx as u8 + 1);
+        let mut b = Block::propose(
+            g.chain_id().unwrap(),
+            height,
+            0,
+            parent.hash,
+            parent.timestamp_ms + 1_000,
+            txs,
+            &proposer,
+        )
+        .unwrap();
+        b.seals = (1..=g.quorum() as u8)
+            .map(|i| b.seal(&key(i)).unwrap())
+            .collect();
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{NoNullifiers, committed_block};
+    use super::*;
+    use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::genesis::fixtures::genesis;
+    use crate::ledger::tx::fixtures::ballot;
+
+    const NOW: u64 = 100_000;
+
+    fn setup() -> (Genesis, Hash32, Parent) {
+        let g = genesis(3);
+        let id = g.chain_id().unwrap();
+        let parent = Parent {
+            height: 0,
+            hash: id,
+            timestamp_ms: 4_000,
+        };
+        (g, id, parent)
+    }
+
+    fn check(g: &Genesis, id: &Hash32, p: &Parent, b: &Block) -> Result<Vec<Hash32>, LedgerError> {
+        check_committed_block(g, id, p, b, &NoNullifiers, NOW)
+    }
+
+    /// Re-signs the header after a change, as a dishonest proposer could.
+    fn reseal(g: &Genesis, b: &mut Block) {
+        b.block_hash = b.header.hash().unwrap();
+        let idx = g.validator_index(&b.header.proposer).unwrap();
+        let vote = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
+        b.proposer_signature = key(idx as u8 + 1).sign(&vote).unwrap();
+        b.seals = (1..=g.quorum() as u8)
+            .map(|i| b.seal(&key(i)).unwrap())
+            .collect();
+    }
+
+    fn code(r: Result<Vec<Hash32>, LedgerError>) -> &'static str {
+        r.unwrap_err().code()
+    }
+
+    #[test]
+    fn accepts_a_good_block_with_and_without_transactions() {
+        let (g, id, p) = setup();
+        let txs = vec![ballot(&g, 1, 1, 1), ballot(&g, 100, 2, 2)];
+        let b = committed_block(&g, &p, txs.clone());
+        let hashes = check(&g, &id, &p, &b).unwrap();
+        assert_eq!(
+            hashes,
+            txs.iter().map(|t| t.hash().unwrap()).collect::<Vec<_>>()
+        );
+        let empty = committed_block(&g, &p, vec![]);
+        assert!(check(&g, &id, &p, &empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn header_rules() {
+        let (g, id, p) = setup();
+        let good = committed_block(&g, &p, vec![ballot(&g, 1, 1, 1)]);
+
+        let mut b = good.clone();
+        b.header.timestamp_ms += 1; // hash not recomputed
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_hash");
+
+        let mut b = good.clone();
+        b.header.prev_hash = Hash32([7; 32]);
+        reseal(&g, &mut b);
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_prev_hash");
+
+        let mut b = good.clone();
+        b.header.height = 2;
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_height");
+
+        let mut b = good.clone();
+        b.header.timestamp_ms = 3_000;
+        reseal(&g, &mut b);
+        assert_eq!(code(check(&g, &id, &p, &b)), "timestamp_backwards");
+
+        let mut b = good.clone();
+        b.header.timestamp_ms = NOW + MAX_FUTURE_DRIFT_MS + 1;
+        reseal(&g, &mut b);
+        assert_eq!(code(check(&g, &id, &p, &b)), "timestamp_in_future");
+
+        let mut b = good.clone();
+        b.header.chain_id = Hash32([3; 32]);
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_chain");
+    }
+
+    #[test]
+    fn proposer_rules() {
+        let (g, id, p) = setup();
+        let good = committed_block(&g, &p, vec![]);
+
+        // signed by a key that is not a validator
+        let mut b = good.clone();
+        b.header.proposer = key(50).public();
+        b.block_hash = b.header.hash().unwrap();
+        b.proposer_signature = key(50)
+            .sign(&Vote::for_header(
+                VoteKind::Proposal,
+                &b.header,
+                b.block_hash,
+            ))
+            .unwrap();
+        assert_eq!(code(check(&g, &id, &p, &b)), "unknown_proposer");
+
+        // a validator, but not the one whose turn it is
+        let mut b = good.clone();
+        b.header.proposer = key(1).public();
+        reseal(&g, &mut b);
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_proposer");
+
+        // the right proposer, the signature of another key
+        let mut b = good;
+        b.proposer_signature = key(1)
+            .sign(&Vote::for_header(
+                VoteKind::Proposal,
+                &b.header,
+                b.block_hash,
+            ))
+            .unwrap();
+        assert_eq!(code(check(&g, &id, &p, &b)), "bad_signature");
+    }
+
+    #[test]
+    fn seal_rules() {
+        let (g, id, p) = setup();
+        let good = committed_block(&g, &p, vec![]);
+
+        let mut b = good.clone();
+        b.seals.pop();
+        assert_eq!(code(check(&g, &id, &p, &b)), "too_few_seals");
+
+        let mut b = good.clone();
+        b.seals[1] = b.seals[0].clone();
+        assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_seal");
+
+        let mut b = good.clone();
+        b.seals[1] = b.seal(&key(60)).unwrap();
+        assert_eq!(code(check(&g, &id, &p, &b)), "seal_from_non_validator");
+
+        // a seal over another block
+        let other = committed_block(&g, &p, vec![ballot(&g, 1, 9, 1)]);
+        let mut b = good.clone();
+        b.seals[1] = other.seal(&key(2)).unwrap();
+        assert_eq!(code(check(&g, &id, &p, &b)), "bad_seal");
+
+        // a prepare signature offered as a commit seal
+        let mut b = good;
+        let prepare = Vote::for_header(VoteKind::Prepare, &b.header, b.block_hash);
+        b.seals[1].signature = key(2).sign(&prepare).unwrap();
+        assert_eq!(code(check(&g, &id, &p, &b)), "bad_seal");
+    }
+
+    #[test]
+    fn content_rules() {
+        let (g, id, p) = setup();
+        let t1 = ballot(&g, 1, 1, 1);
+
+        let mut b = committed_block(&g, &p, vec![t1.clone()]);
+        b.transactions.clear();
+        assert_eq!(code(check(&g, &id, &p, &b)), "tx_count_mismatch");
+
+        let mut b = committed_block(&g, &p, vec![t1.clone()]);
+        b.transactions[0] = ballot(&g, 1, 2, 1);
+        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_hash");
+
+        let b = committed_block(&g, &p, vec![t1.clone(), t1.clone()]);
+        assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_tx");
+
+        let twin = ballot(&g, 2, 1, 3); // same voter, other appliance
+        let b = committed_block(&g, &p, vec![t1.clone(), twin]);
+        assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_nullifier");
+
+        struct AllUsed;
+        impl NullifierLookup for AllUsed {
+            fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+                Ok(true)
+            }
+        }
+        let b = committed_block(&g, &p, vec![t1]);
+        let r = check_committed_block(&g, &id, &p, &b, &AllUsed, NOW);
+        assert_eq!(code(r), "duplicate_nullifier");
+
+        let b = committed_block(&g, &p, vec![ballot(&g, 77, 5, 1)]);
+        assert_eq!(code(check(&g, &id, &p, &b)), "unknown_origin");
+
+        let mut g_small = g.clone();
+        g_small.params.max_block_txs = 1;
+        let b = committed_block(&g, &p, vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 1)]);
+        let r = check_committed_block(&g_small, &id, &p, &b, &NoNullifiers, NOW);
+        assert_eq!(code(r), "too_many_txs");
+    }
+}
