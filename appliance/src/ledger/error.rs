@@ -67,6 +67,8 @@ pub enum LedgerError {
     UnknownCandidate { election_id: u64, candidate_id: u64 },
     #[error("election {election_id} is not open at {at_ms}")]
     ElectionNotOpen { election_id: u64, at_ms: u64 },
+    #[error("chain look-up failed: {0}")]
+    Lookup(String),
 }
 
 impl LedgerError {
@@ -99,6 +101,7 @@ impl LedgerError {
             Self::UnknownElection(_) => "unknown_election",
             Self::UnknownCandidate { .. } => "unknown_candidate",
             Self::ElectionNotOpen { .. } => "election_not_open",
+            Self::Lookup(_) => "lookup",
         }
     }
 }

@@ -1,0 +1,393 @@
+//! The committed chain: genesis, blocks, their transactions, look-ups and
+//! the tally.
+
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use crate::ledger::{
+    Block, BlockHeader, CommitSeal, Genesis, Hash32, LedgerError, NullifierLookup, Parent,
+    Signature, SignedTx, Transaction,
+};
+
+/// The last committed block (height 0 and the chain id before any block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub height: u64,
+    pub hash: Hash32,
+    pub timestamp_ms: u64,
+}
+
+impl Head {
+    pub fn as_parent(&self) -> Parent {
+        Parent {
+            height: self.height,
+            hash: self.hash,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// Where a committed transaction sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: u64,
+    pub position: u64,
+    pub block_hash: Hash32,
+    pub timestamp_ms: u64,
+}
+
+impl Store {
+    /// Records the genesis in a new database, or checks that an existing
+    /// database belongs to the same chain.
+    pub fn init_genesis(&mut self, genesis: &Genesis) -> Result<Hash32> {
+        let given = genesis.chain_id()?;
+        if let Some(stored) = self.chain_id()? {
+            if stored != given {
+                return Err(StoreError::GenesisMismatch { stored, given });
+            }
+            return Ok(stored);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('genesis', ?1), ('chain_id', ?2)",
+            params![to_json(genesis)?, given.to_hex()],
+        )?;
+        for e in &genesis.elections {
+            tx.execute(
+                "INSERT INTO elections (id, name, opens_at, closes_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    to_i64(e.id),
+                    e.name,
+                    to_i64(e.opens_at),
+                    to_i64(e.closes_at)
+                ],
+            )?;
+            for c in &e.candidates {
+                tx.execute(
+                    "INSERT INTO candidates (election_id, id, name) VALUES (?1, ?2, ?3)",
+                    params![to_i64(e.id), to_i64(c.id), c.name],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(given)
+    }
+
+    pub fn chain_id(&self) -> Result<Option<Hash32>> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        v.map(|s| Hash32::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    pub fn genesis(&self) -> Result<Genesis> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        from_json(&text.ok_or(StoreError::NoGenesis)?)
+    }
+
+    pub fn head(&self) -> Result<Head> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT height, block_hash, timestamp_ms FROM blocks ORDER BY height DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match row {
+            Some((h, hash, ts)) => Ok(Head {
+                height: to_u64(h)?,
+                hash: hash_from_blob(hash)?,
+                timestamp_ms: to_u64(ts)?,
+            }),
+            None => {
+                let g = self.genesis()?;
+                Ok(Head {
+                    height: 0,
+                    hash: self.chain_id()?.ok_or(StoreError::NoGenesis)?,
+                    timestamp_ms: g.created_at_ms,
+                })
+            }
+        }
+    }
+
+    /// Stores a committed block and its transactions and removes them from
+    /// the mempool, all in one SQL transaction. The caller has validated the
+    /// block; this only refuses a block that does not extend the head.
+    pub fn append_block(&mut self, block: &Block, committed_at_ms: u64) -> Result<()> {
+        let head = self.head()?;
+        if block.header.height != head.height + 1 || block.header.prev_hash != head.hash {
+            return Err(StoreError::NotNextBlock {
+                height: block.header.height,
+                head: head.height,
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let h = &block.header;
+        tx.execute(
+            "INSERT INTO blocks (height, block_hash, prev_hash, round, timestamp_ms, proposer, \
+             tx_count, header, proposer_signature, seals, committed_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                to_i64(h.height),
+                block.block_hash.as_bytes(),
+                h.prev_hash.as_bytes(),
+                to_i64(h.round),
+                to_i64(h.timestamp_ms),
+                h.proposer.as_bytes(),
+                to_i64(h.tx_count),
+                to_json(h)?,
+                block.proposer_signature.to_hex(),
+                to_json(&block.seals)?,
+                to_i64(committed_at_ms),
+            ],
+        )?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
+                 nullifier, candidate_id, origin, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut unpool = tx.prepare_cached(
+                "DELETE FROM mempool WHERE tx_hash = ?1 OR (election_id = ?2 AND nullifier = ?3)",
+            )?;
+            for (pos, stx) in block.transactions.iter().enumerate() {
+                let hash = stx.hash()?;
+                let Transaction::Ballot(b) = &stx.tx;
+                insert.execute(params![
+                    hash.as_bytes(),
+                    to_i64(h.height),
+                    pos as i64,
+                    "ballot",
+                    to_i64(b.election_id),
+                    b.nullifier.as_bytes(),
+                    to_i64(b.ballot.candidate_id),
+                    b.origin.as_bytes(),
+                    to_json(stx)?,
+                ])?;
+                unpool.execute(params![
+                    hash.as_bytes(),
+                    to_i64(b.election_id),
+                    b.nullifier.as_bytes()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT header, block_hash, proposer_signature, seals FROM blocks WHERE height = ?1",
+                [to_i64(height)],
+                BlockRow::read,
+            )
+            .optional()?;
+        row.map(|r| self.assemble(r)).transpose()
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash32) -> Result<Option<Block>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT header, block_hash, proposer_signature, seals FROM blocks WHERE block_hash = ?1",
+                [hash.as_bytes()],
+                BlockRow::read,
+            )
+            .optional()?;
+        row.map(|r| self.assemble(r)).transpose()
+    }
+
+    /// Up to `limit` blocks from height `from` on, in order.
+    pub fn blocks_range(&self, from: u64, limit: u64) -> Result<Vec<Block>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT header, block_hash, proposer_signature, seals FROM blocks \
+             WHERE height >= ?1 ORDER BY height LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![to_i64(from), to_i64(limit)], BlockRow::read)?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|r| self.assemble(r)).collect()
+    }
+
+    fn assemble(&self, row: BlockRow) -> Result<Block> {
+        let header: BlockHeader = from_json(&row.header)?;
+        let block_hash = hash_from_blob(row.hash)?;
+        let proposer_signature =
+            Signature::parse(&row.signature).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let seals: Vec<CommitSeal> = from_json(&row.seals)?;
+        let transactions = self.block_transactions(header.height)?;
+        Ok(Block {
+            header,
+            block_hash,
+            proposer_signature,
+            transactions,
+            seals,
+        })
+    }
+
+    fn block_transactions(&self, height: u64) -> Result<Vec<SignedTx>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body FROM transactions WHERE block_height = ?1 ORDER BY position",
+        )?;
+        let bodies = stmt
+            .query_map([to_i64(height)], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        bodies.iter().map(|b| from_json(b)).collect()
+    }
+
+    /// A committed transaction and where it is.
+    pub fn committed_tx(&self, hash: &Hash32) -> Result<Option<(SignedTx, TxLocation)>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT t.body, t.block_height, t.position, b.block_hash, b.timestamp_ms \
+                 FROM transactions t JOIN blocks b ON b.height = t.block_height \
+                 WHERE t.tx_hash = ?1",
+                [hash.as_bytes()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((body, height, pos, bhash, ts)) = row else {
+            return Ok(None);
+        };
+        let loc = TxLocation {
+            height: to_u64(height)?,
+            position: to_u64(pos)?,
+            block_hash: hash_from_blob(bhash)?,
+            timestamp_ms: to_u64(ts)?,
+        };
+        Ok(Some((from_json(&body)?, loc)))
+    }
+
+    /// The committed transaction that used this nullifier, if any.
+    pub fn nullifier_tx(&self, election_id: u64, nullifier: &Hash32) -> Result<Option<Hash32>> {
+        let v: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2",
+            )?
+            .query_row(params![to_i64(election_id), nullifier.as_bytes()], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        v.map(hash_from_blob).transpose()
+    }
+
+    /// Committed ballots per candidate of an election, as (candidate_id, count).
+    pub fn tally(&self, election_id: u64) -> Result<Vec<(u64, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT candidate_id, COUNT(*) FROM transactions \
+             WHERE election_id = ?1 AND kind = 'ballot' GROUP BY candidate_id ORDER BY candidate_id",
+        )?;
+        let rows = stmt
+            .query_map([to_i64(election_id)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(c, n)| Ok((to_u64(c)?, to_u64(n)?)))
+            .collect()
+    }
+
+    /// Total committed transactions.
+    pub fn committed_tx_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0))?;
+        to_u64(n)
+    }
+
+    /// Records why a transaction will never commit.
+    pub fn mark_rejected(
+        &mut self,
+        tx_hash: &Hash32,
+        err: &LedgerError,
+        conflicting: Option<&Hash32>,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO rejected_txs (tx_hash, code, reason, conflicting_tx, rejected_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                tx_hash.as_bytes(),
+                err.code(),
+                err.to_string(),
+                conflicting.map(|h| h.0.to_vec()),
+                to_i64(now_ms)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// (code, reason) of a rejected transaction.
+    pub fn rejection(&self, tx_hash: &Hash32) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT code, reason FROM rejected_txs WHERE tx_hash = ?1",
+                [tx_hash.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+}
+
+impl NullifierLookup for Store {
+    fn is_used(
+        &self,
+        election_id: u64,
+        nullifier: &Hash32,
+    ) -> std::result::Result<bool, LedgerError> {
+        self.nullifier_tx(election_id, nullifier)
+            .map(|t| t.is_some())
+            .map_err(|e| LedgerError::Lookup(e.to_string()))
+    }
+}
+
+struct BlockRow {
+    header: String,
+    hash: Vec<u8>,
+    signature: String,
+    seals: String,
+}
+
+impl BlockRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            header: r.get(0)?,
+            hash: r.get(1)?,
+            signature: r.get(2)?,
+            seals: r.get(3)?,
+        })
+    }
+}

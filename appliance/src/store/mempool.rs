@@ -1,0 +1,144 @@
+//! The mempool: signed transactions waiting for a block, durable across
+//! restarts, bounded, and unique by hash and by (election, nullifier).
+
+use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
+
+use super::{Result, Store, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use crate::ledger::{Hash32, SignedTx};
+
+/// The most transactions a mempool holds; past it submissions get HTTP 503.
+pub const MAX_MEMPOOL_TXS: u64 = 200_000;
+
+/// What happened to a transaction offered to the mempool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MempoolInsert {
+    Inserted,
+    /// The same transaction is already waiting.
+    AlreadyPending,
+    /// The same transaction is already on the chain.
+    AlreadyCommitted,
+    /// Another transaction with this nullifier is on the chain.
+    NullifierCommitted(Hash32),
+    /// Another transaction with this nullifier is waiting.
+    NullifierPending(Hash32),
+    /// This voter already has a ballot in this election on this appliance.
+    VoterAlreadyVoted(Hash32),
+    Full,
+}
+
+impl Store {
+    /// Adds a checked transaction to the mempool. With `voter`, also records
+    /// it as that voter's ballot, in the same SQL transaction.
+    pub fn mempool_insert(
+        &mut self,
+        stx: &SignedTx,
+        tx_hash: &Hash32,
+        voter: Option<i64>,
+        now_ms: u64,
+    ) -> Result<MempoolInsert> {
+        let Some((election_id, nullifier)) = stx.tx.nullifier() else {
+            return Ok(MempoolInsert::AlreadyCommitted);
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hb = tx_hash.as_bytes().as_slice();
+        let nb = nullifier.as_bytes().as_slice();
+        let eid = to_i64(election_id);
+        if one_hash(
+            &tx,
+            "SELECT tx_hash FROM transactions WHERE tx_hash = ?1",
+            params![hb],
+        )?
+        .is_some()
+        {
+            return Ok(MempoolInsert::AlreadyCommitted);
+        }
+        if one_hash(
+            &tx,
+            "SELECT tx_hash FROM mempool WHERE tx_hash = ?1",
+            params![hb],
+        )?
+        .is_some()
+        {
+            return Ok(MempoolInsert::AlreadyPending);
+        }
+        let sql = "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2";
+        if let Some(h) = one_hash(&tx, sql, params![eid, nb])? {
+            return Ok(MempoolInsert::NullifierCommitted(h));
+        }
+        let sql = "SELECT tx_hash FROM mempool WHERE election_id = ?1 AND nullifier = ?2";
+        if let Some(h) = one_hash(&tx, sql, params![eid, nb])? {
+            return Ok(MempoolInsert::NullifierPending(h));
+        }
+        if let Some(voter_id) = voter {
+            let sql = "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2";
+            if let Some(h) = one_hash(&tx, sql, params![voter_id, eid])? {
+                return Ok(MempoolInsert::VoterAlreadyVoted(h));
+            }
+        }
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
+        if to_u64(count)? >= MAX_MEMPOOL_TXS {
+            return Ok(MempoolInsert::Full);
+        }
+        tx.execute(
+            "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![hb, eid, nb, to_json(stx)?, to_i64(now_ms)],
+        )?;
+        if let Some(voter_id) = voter {
+            tx.execute(
+                "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![voter_id, eid, hb, to_i64(now_ms)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(MempoolInsert::Inserted)
+    }
+
+    /// Up to `limit` waiting transactions, oldest first.
+    pub fn mempool_take(&self, limit: u64) -> Result<Vec<(Hash32, SignedTx)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tx_hash, body FROM mempool ORDER BY seq LIMIT ?1")?;
+        let rows = stmt
+            .query_map([to_i64(limit)], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(h, body)| Ok((hash_from_blob(h)?, from_json(&body)?)))
+            .collect()
+    }
+
+    pub fn mempool_len(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
+        to_u64(n)
+    }
+
+    pub fn mempool_contains(&self, tx_hash: &Hash32) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM mempool WHERE tx_hash = ?1")?
+            .exists([tx_hash.as_bytes()])?)
+    }
+
+    pub fn mempool_remove(&mut self, tx_hash: &Hash32) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM mempool WHERE tx_hash = ?1",
+            [tx_hash.as_bytes()],
+        )?;
+        Ok(())
+    }
+}
+
+fn one_hash(conn: &Connection, sql: &str, p: impl Params) -> Result<Option<Hash32>> {
+    let v: Option<Vec<u8>> = conn
+        .prepare_cached(sql)?
+        .query_row(p, |r| r.get(0))
+        .optional()?;
+    v.map(hash_from_blob).transpose()
+}

@@ -1,0 +1,131 @@
+//! Storage: the only module that knows SQL. One SQLite file holds the
+//! chain, the mempool, voters and sessions, and the consensus journal.
+//!
+//! Every write that must be atomic runs in a `BEGIN IMMEDIATE` transaction:
+//! a deferred one that later upgrades to a write fails with SQLITE_BUSY at
+//! once instead of waiting for the busy timeout.
+
+mod chain;
+mod consensus;
+mod mempool;
+mod migrate;
+mod voters;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::ledger::{Hash32, LedgerError};
+
+pub use chain::{Head, TxLocation};
+pub use mempool::{MAX_MEMPOOL_TXS, MempoolInsert};
+pub use migrate::SCHEMA_VERSION;
+pub use voters::{NewVoter, Voter};
+
+/// The file name of the database inside a data directory.
+pub const DB_FILE: &str = "evote.sqlite3";
+/// How long a connection waits for a lock held by another connection.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database has schema version {found}, newer than this binary's {supported}; \
+         it was left untouched: run a newer evote-appliance"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("the database belongs to chain {stored}, not to this genesis ({given})")]
+    GenesisMismatch { stored: Hash32, given: Hash32 },
+    #[error("the database holds no genesis")]
+    NoGenesis,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("block {height} does not extend the head (height {head})")]
+    NotNextBlock { height: u64, head: u64 },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A connection to the appliance's database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    /// A database from a newer binary is refused before anything is written.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Self::setup(conn)
+    }
+
+    /// A private in-memory database, for tests and the simulator.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        migrate::refuse_newer(&conn)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate::migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// `PRAGMA quick_check` (or the full `integrity_check`): "ok" or the problems found.
+    pub fn integrity_check(&self, full: bool) -> Result<Vec<String>> {
+        let pragma = if full {
+            "integrity_check"
+        } else {
+            "quick_check"
+        };
+        let mut stmt = self.conn.prepare(&format!("PRAGMA {pragma}"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+}
+
+fn hash_from_blob(blob: Vec<u8>) -> Result<Hash32> {
+    let arr: [u8; 32] = blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))?;
+    Ok(Hash32(arr))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// SQLite integers are i64; every count and height we store is far below.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("value stored in SQLite fits in i64")
+}
+
+fn to_u64(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}

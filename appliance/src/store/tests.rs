@@ -1,0 +1,228 @@
+use super::*;
+use crate::ledger::genesis::fixtures::genesis;
+use crate::ledger::tx::fixtures::ballot;
+use crate::ledger::validate::fixtures::committed_block;
+use crate::ledger::{Block, Genesis};
+
+fn fresh() -> (tempfile::TempDir, Store, Genesis) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    let g = genesis(1);
+    s.init_genesis(&g).unwrap();
+    (dir, s, g)
+}
+
+fn next_block(s: &Store, g: &Genesis, txs: Vec<crate::ledger::SignedTx>) -> Block {
+    committed_block(g, &s.head().unwrap().as_parent(), txs)
+}
+
+#[test]
+fn migrates_an_empty_database_and_reopens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(s.integrity_check(true).unwrap(), vec!["ok".to_string()]);
+    let mode: String = s
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(s);
+    // Migrating twice is a no-op.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let fk: i64 = s
+        .conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[test]
+fn refuses_a_newer_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE future (x INTEGER); PRAGMA user_version = 999;")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).err().expect("newer schema refused");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 999, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!dir.path().join(format!("{DB_FILE}-wal")).exists());
+}
+
+#[test]
+fn refuses_another_chains_genesis() {
+    let (_dir, mut s, g) = fresh();
+    assert_eq!(s.init_genesis(&g).unwrap(), g.chain_id().unwrap());
+    let other = genesis(3);
+    assert!(matches!(
+        s.init_genesis(&other),
+        Err(StoreError::GenesisMismatch { .. })
+    ));
+}
+
+#[test]
+fn head_starts_at_genesis_and_follows_blocks() {
+    let (_dir, mut s, g) = fresh();
+    let head = s.head().unwrap();
+    assert_eq!((head.height, head.hash), (0, g.chain_id().unwrap()));
+    let b1 = next_block(&s, &g, vec![ballot(&g, 1, 1, 1), ballot(&g, 100, 2, 2)]);
+    s.append_block(&b1, 10).unwrap();
+    let b2 = next_block(&s, &g, vec![]);
+    s.append_block(&b2, 11).unwrap();
+    assert_eq!(s.head().unwrap().hash, b2.block_hash);
+    assert_eq!(s.block(1).unwrap().unwrap(), b1);
+    assert_eq!(s.block_by_hash(&b2.block_hash).unwrap().unwrap(), b2);
+    assert_eq!(s.blocks_range(1, 10).unwrap(), vec![b1.clone(), b2]);
+    assert_eq!(s.blocks_range(2, 0).unwrap(), vec![]);
+    assert!(s.block(3).unwrap().is_none());
+    let t = &b1.transactions[1];
+    let (stx, loc) = s.committed_tx(&t.hash().unwrap()).unwrap().unwrap();
+    assert_eq!((&stx, loc.height, loc.position), (t, 1, 1));
+    assert_eq!(s.tally(1).unwrap(), vec![(1, 1), (2, 1)]);
+    // a block that does not extend the head
+    assert!(matches!(
+        s.append_block(&b1, 12),
+        Err(StoreError::NotNextBlock { .. })
+    ));
+}
+
+#[test]
+fn a_block_commits_with_all_its_transactions_or_not_at_all() {
+    let (_dir, mut s, g) = fresh();
+    let t1 = ballot(&g, 1, 1, 1);
+    let b1 = next_block(&s, &g, vec![t1.clone()]);
+    s.append_block(&b1, 10).unwrap();
+    // A second block repeating t1's nullifier breaks a UNIQUE constraint on
+    // its second transaction: neither the block nor its first tx may remain.
+    let t2 = ballot(&g, 1, 2, 1);
+    s.mempool_insert(&t2, &t2.hash().unwrap(), None, 1).unwrap();
+    let twin = ballot(&g, 100, 1, 3);
+    let bad = next_block(&s, &g, vec![t2.clone(), twin]);
+    assert!(s.append_block(&bad, 11).is_err());
+    assert_eq!(s.head().unwrap().height, 1);
+    assert!(s.committed_tx(&t2.hash().unwrap()).unwrap().is_none());
+    assert!(s.mempool_contains(&t2.hash().unwrap()).unwrap());
+}
+
+#[test]
+fn mempool_is_unique_by_hash_and_nullifier_and_loses_committed_txs() {
+    let (_dir, mut s, g) = fresh();
+    let t1 = ballot(&g, 1, 1, 1);
+    let h1 = t1.hash().unwrap();
+    assert_eq!(
+        s.mempool_insert(&t1, &h1, None, 1).unwrap(),
+        MempoolInsert::Inserted
+    );
+    assert_eq!(
+        s.mempool_insert(&t1, &h1, None, 1).unwrap(),
+        MempoolInsert::AlreadyPending
+    );
+    let twin = ballot(&g, 100, 1, 2);
+    assert_eq!(
+        s.mempool_insert(&twin, &twin.hash().unwrap(), None, 1)
+            .unwrap(),
+        MempoolInsert::NullifierPending(h1)
+    );
+    let t2 = ballot(&g, 1, 2, 2);
+    s.mempool_insert(&t2, &t2.hash().unwrap(), None, 2).unwrap();
+    let taken = s.mempool_take(10).unwrap();
+    assert_eq!(
+        taken.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        vec![h1, t2.hash().unwrap()]
+    );
+    assert_eq!(s.mempool_take(1).unwrap().len(), 1);
+
+    let b = next_block(&s, &g, vec![t1.clone()]);
+    s.append_block(&b, 3).unwrap();
+    assert_eq!(s.mempool_len().unwrap(), 1);
+    assert_eq!(
+        s.mempool_insert(&t1, &h1, None, 4).unwrap(),
+        MempoolInsert::AlreadyCommitted
+    );
+    assert_eq!(
+        s.mempool_insert(&twin, &twin.hash().unwrap(), None, 4)
+            .unwrap(),
+        MempoolInsert::NullifierCommitted(h1)
+    );
+}
+
+#[test]
+fn committing_a_block_drops_pending_transactions_with_the_same_nullifier() {
+    let (_dir, mut s, g) = fresh();
+    let local = ballot(&g, 1, 1, 1);
+    s.mempool_insert(&local, &local.hash().unwrap(), None, 1)
+        .unwrap();
+    let remote = ballot(&g, 100, 1, 2); // same voter, accepted elsewhere
+    let b = next_block(&s, &g, vec![remote]);
+    s.append_block(&b, 2).unwrap();
+    assert_eq!(s.mempool_len().unwrap(), 0);
+}
+
+#[test]
+fn voters_sessions_and_ballots() {
+    let (_dir, mut s, g) = fresh();
+    let nv = NewVoter {
+        email: "a@example.org",
+        name: "A",
+        password_hash: &[1; 32],
+        salt: &[2; 16],
+        iterations: 100_000,
+    };
+    let id = s.create_voter(&nv, 1).unwrap().unwrap();
+    assert_eq!(s.create_voter(&nv, 2).unwrap(), None);
+    let v = s.voter_by_email("a@example.org").unwrap().unwrap();
+    assert_eq!((v.id, v.iterations), (id, 100_000));
+    assert!(s.voter_by_email("b@example.org").unwrap().is_none());
+
+    let token = crate::ledger::Hash32([9; 32]);
+    s.create_session(&token, id, 10, 20).unwrap();
+    assert_eq!(s.session_voter(&token, 19).unwrap().unwrap().id, id);
+    assert!(s.session_voter(&token, 20).unwrap().is_none());
+    assert!(
+        s.session_voter(&crate::ledger::Hash32([8; 32]), 15)
+            .unwrap()
+            .is_none()
+    );
+
+    let t = ballot(&g, 1, 1, 1);
+    let h = t.hash().unwrap();
+    assert_eq!(
+        s.mempool_insert(&t, &h, Some(id), 1).unwrap(),
+        MempoolInsert::Inserted
+    );
+    assert_eq!(s.voter_ballot(id, 1).unwrap(), Some(h));
+    let again = ballot(&g, 1, 7, 2);
+    assert_eq!(
+        s.mempool_insert(&again, &again.hash().unwrap(), Some(id), 2)
+            .unwrap(),
+        MempoolInsert::VoterAlreadyVoted(h)
+    );
+}
+
+#[test]
+fn consensus_state_round_trips() {
+    let (_dir, mut s, _g) = fresh();
+    assert_eq!(s.load_consensus_state::<Vec<u64>>().unwrap(), None);
+    s.save_consensus_state(3, 1, &vec![1u64, 2]).unwrap();
+    s.save_consensus_state(4, 0, &vec![5u64]).unwrap();
+    assert_eq!(s.load_consensus_state::<Vec<u64>>().unwrap(), Some(vec![5]));
+}
+
+#[test]
+fn survives_reopening() {
+    let (dir, mut s, g) = fresh();
+    let b = next_block(&s, &g, vec![ballot(&g, 1, 1, 1)]);
+    s.append_block(&b, 1).unwrap();
+    drop(s);
+    let s = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    assert_eq!(s.head().unwrap().hash, b.block_hash);
+}

@@ -1,0 +1,124 @@
+//! Voters registered at this appliance, their sessions and ballots.
+//! Passwords arrive already hashed; session tokens arrive as hashes.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, hash_from_blob, to_i64, to_u64};
+use crate::ledger::Hash32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVoter<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a [u8],
+    pub salt: &'a [u8],
+    pub iterations: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub created_at_ms: u64,
+}
+
+const VOTER_COLUMNS: &str =
+    "v.id, v.email, v.name, v.password_hash, v.salt, v.iterations, v.created_at_ms";
+
+impl Voter {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            email: r.get(1)?,
+            name: r.get(2)?,
+            password_hash: r.get(3)?,
+            salt: r.get(4)?,
+            iterations: r.get(5)?,
+            created_at_ms: r.get::<_, i64>(6)?.max(0) as u64,
+        })
+    }
+}
+
+impl Store {
+    /// Registers a voter; `None` when the email is already registered.
+    pub fn create_voter(&mut self, v: &NewVoter<'_>, now_ms: u64) -> Result<Option<i64>> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO voters (email, name, password_hash, salt, iterations, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![v.email, v.name, v.password_hash, v.salt, v.iterations, to_i64(now_ms)],
+        )?;
+        Ok((n == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    pub fn voter_by_email(&self, email: &str) -> Result<Option<Voter>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {VOTER_COLUMNS} FROM voters v WHERE v.email = ?1"),
+                [email],
+                Voter::read,
+            )
+            .optional()?)
+    }
+
+    pub fn create_session(
+        &mut self,
+        token_hash: &Hash32,
+        voter_id: i64,
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<()> {
+        // Expired sessions are dropped as new ones are made, so the table stays bounded.
+        self.conn.execute(
+            "DELETE FROM sessions WHERE expires_at_ms <= ?1",
+            [to_i64(now_ms)],
+        )?;
+        self.conn.execute(
+            "INSERT INTO sessions (token_hash, voter_id, created_at_ms, expires_at_ms) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash.as_bytes(),
+                voter_id,
+                to_i64(now_ms),
+                to_i64(expires_at_ms)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The voter a live session belongs to.
+    pub fn session_voter(&self, token_hash: &Hash32, now_ms: u64) -> Result<Option<Voter>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {VOTER_COLUMNS} FROM sessions s JOIN voters v ON v.id = s.voter_id \
+                 WHERE s.token_hash = ?1 AND s.expires_at_ms > ?2"
+            ))?
+            .query_row(params![token_hash.as_bytes(), to_i64(now_ms)], Voter::read)
+            .optional()?)
+    }
+
+    /// The transaction of a voter's ballot in an election, if they voted here.
+    pub fn voter_ballot(&self, voter_id: i64, election_id: u64) -> Result<Option<Hash32>> {
+        let v: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2",
+                params![voter_id, to_i64(election_id)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.map(hash_from_blob).transpose()
+    }
+
+    pub fn voter_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM voters", [], |r| r.get(0))?;
+        to_u64(n)
+    }
+}
