@@ -1,2 +1,3 @@
+pub mod consensus;
 pub mod ledger;
 pub mod store;

@@ -1,0 +1,801 @@
+//! The QBFT state machine of one validator.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::journal::{Journal, Locked};
+use super::messages::{
+    Justification, Message, MessageType, Proposal, RoundChange, RoundChangeStatement,
+    RoundChangeType, SignedRoundChange, SignedVote, check_certificate,
+};
+use super::round::{RoundState, Slot, slot_for};
+use super::{
+    Action, Equivocation, MAX_EVIDENCE, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES, MAX_FUTURE_ROUNDS,
+    RESEND_INTERVAL_MS, RoundChangeReason, RoundSummary, round_timeout,
+};
+use crate::ledger::validate::check_header;
+use crate::ledger::{
+    Block, Genesis, Hash32, LedgerError, NodeKey, Parent, PublicKey, SignedTx, Vote, VoteKind,
+};
+
+/// What the core needs to know about the chain beyond the parent header:
+/// whether a block's transactions are valid on top of it.
+pub trait ChainView {
+    fn check_contents(&self, block: &Block) -> Result<(), LedgerError>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metrics {
+    pub accepted: u64,
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub equivocations: u64,
+    pub round_changes: u64,
+    pub commits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub height: u64,
+    pub round: u64,
+    pub locked_round: Option<u64>,
+    pub proposer: PublicKey,
+}
+
+pub struct Core {
+    genesis: Arc<Genesis>,
+    chain_id: Hash32,
+    key: NodeKey,
+    quorum: usize,
+    /// f + 1, the number of validators of which at least one is honest.
+    weak_quorum: usize,
+    height: u64,
+    parent: Parent,
+    parent_committed_ms: u64,
+    round: u64,
+    /// When the current round times out; `None` while round 0 waits for
+    /// something to propose.
+    deadline: Option<u64>,
+    /// Set once the height is decided; nothing more happens until the new head.
+    decided: bool,
+    rounds: BTreeMap<u64, RoundState>,
+    locked: Option<Locked>,
+    sent: Vec<Message>,
+    requested: Option<u64>,
+    last_resend_ms: u64,
+    future: Vec<Message>,
+    seen_rounds: BTreeMap<PublicKey, u64>,
+    evidence: Vec<Equivocation>,
+    metrics: Metrics,
+}
+
+type Out = Vec<Action>;
+
+impl Core {
+    /// A validator's core at the height above `head`, resuming from the
+    /// journal when it belongs to that height.
+    pub fn new(
+        genesis: Arc<Genesis>,
+        key: NodeKey,
+        head: Parent,
+        now_ms: u64,
+        journal: Option<Journal>,
+    ) -> Result<Self, LedgerError> {
+        if !genesis.is_validator(&key.public()) {
+            return Err(LedgerError::Key(
+                "this node's key is not a validator".into(),
+            ));
+        }
+        let n = genesis.validator_count();
+        let mut core = Self {
+            chain_id: genesis.chain_id()?,
+            quorum: genesis.quorum(),
+            weak_quorum: (n - 1) / 3 + 1,
+            genesis,
+            key,
+            height: head.height + 1,
+            parent: head,
+            parent_committed_ms: now_ms,
+            round: 0,
+            deadline: None,
+            decided: false,
+            rounds: BTreeMap::new(),
+            locked: None,
+            sent: Vec::new(),
+            requested: None,
+            last_resend_ms: now_ms,
+            future: Vec::new(),
+            seen_rounds: BTreeMap::new(),
+            evidence: Vec::new(),
+            metrics: Metrics::default(),
+        };
+        if let Some(j) = journal.filter(|j| j.height == core.height) {
+            core.restore(j, now_ms);
+        }
+        Ok(core)
+    }
+
+    fn restore(&mut self, j: Journal, now_ms: u64) {
+        self.round = j.round;
+        if let Some(l) = &j.locked {
+            let p = Proposal {
+                block: l.block.clone(),
+                justification: None,
+            };
+            self.round_mut(l.round).proposal = Some(p);
+        }
+        self.locked = j.locked;
+        for m in &j.sent {
+            self.record_own(m);
+        }
+        self.sent = j.sent;
+        if self.round > 0 || !self.sent.is_empty() {
+            self.deadline = Some(now_ms + self.timeout());
+        }
+    }
+
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn evidence(&self) -> &[Equivocation] {
+        &self.evidence
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            height: self.height,
+            round: self.round,
+            locked_round: self.locked.as_ref().map(|l| l.round),
+            proposer: *self.genesis.proposer(self.height, self.round),
+        }
+    }
+
+    /// When the driver should tick next at the latest.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadline
+    }
+
+    fn timeout(&self) -> u64 {
+        round_timeout(self.genesis.params.round_timeout_ms, self.round)
+    }
+
+    fn me(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    fn is_proposer(&self, round: u64) -> bool {
+        self.genesis.proposer(self.height, round) == &self.me()
+    }
+
+    fn round_mut(&mut self, round: u64) -> &mut RoundState {
+        self.rounds.entry(round).or_default()
+    }
+
+    fn sent_kind(&self, kind: MessageType) -> bool {
+        self.sent.iter().any(|m| m.kind() == kind)
+    }
+
+    fn drop_msg(&mut self, reason: &'static str) {
+        *self.metrics.dropped.entry(reason).or_default() += 1;
+    }
+
+    /// Round 0 starts (its timer runs, its proposer proposes) once there is
+    /// something to propose and the block period has passed, or the
+    /// heartbeat is due.
+    fn proposal_due(&self, now_ms: u64, pending_txs: u64) -> bool {
+        let p = &self.genesis.params;
+        let since = now_ms.saturating_sub(self.parent_committed_ms);
+        (pending_txs > 0 && since >= p.block_period_ms) || since >= p.empty_block_period_ms
+    }
+
+    /// Time passes: start round 0, propose, expire the round, re-send.
+    pub fn tick(&mut self, now_ms: u64, pending_txs: u64) -> Out {
+        let mut out = Vec::new();
+        if self.decided {
+            return out;
+        }
+        if self.round == 0 && self.proposal_due(now_ms, pending_txs) {
+            if self.deadline.is_none() {
+                self.deadline = Some(now_ms + self.timeout());
+            }
+            if self.is_proposer(0) && !self.sent_kind(MessageType::Proposal) {
+                self.request_proposal(0, &mut out);
+            }
+        }
+        if self.deadline.is_some_and(|d| now_ms >= d) {
+            self.advance_round(self.round + 1, RoundChangeReason::Timeout, now_ms, &mut out);
+        } else if now_ms >= self.last_resend_ms + RESEND_INTERVAL_MS && !self.sent.is_empty() {
+            self.last_resend_ms = now_ms;
+            out.extend(
+                self.sent
+                    .iter()
+                    .map(|m| Action::Broadcast(Box::new(m.clone()))),
+            );
+        }
+        out
+    }
+
+    fn request_proposal(&mut self, round: u64, out: &mut Out) {
+        if self.requested != Some(round) {
+            self.requested = Some(round);
+            out.push(Action::RequestProposal {
+                height: self.height,
+                round,
+            });
+        }
+    }
+
+    /// The driver answers [`Action::RequestProposal`] with valid transactions.
+    pub fn propose(&mut self, height: u64, round: u64, txs: Vec<SignedTx>, now_ms: u64) -> Out {
+        let mut out = Vec::new();
+        let stale = height != self.height || round != self.round || self.decided;
+        if stale || self.sent_kind(MessageType::Proposal) || !self.is_proposer(round) {
+            return out;
+        }
+        let justification = if round > 0 {
+            match self.fresh_justification(round) {
+                Some(j) => Some(j),
+                None => return out,
+            }
+        } else {
+            None
+        };
+        let timestamp = now_ms.max(self.parent.timestamp_ms);
+        let block = Block::propose(
+            self.chain_id,
+            height,
+            round,
+            self.parent.hash,
+            timestamp,
+            txs,
+            &self.key,
+        )
+        .expect("own proposal encodes");
+        self.send_proposal(
+            Proposal {
+                block,
+                justification,
+            },
+            now_ms,
+            &mut out,
+        );
+        out
+    }
+
+    fn send_proposal(&mut self, p: Proposal, now_ms: u64, out: &mut Out) {
+        self.send(Message::Proposal(p.clone()), out);
+        self.accept_proposal(p, now_ms, out);
+    }
+
+    /// The justification for a fresh block at `round`: Q ROUND-CHANGEs, none prepared.
+    fn fresh_justification(&self, round: u64) -> Option<Justification> {
+        let rcs = &self.rounds.get(&round)?.round_changes;
+        let prepared = rcs.values().any(|rc| rc.prepared_block.is_some());
+        (rcs.len() >= self.quorum && !prepared).then(|| Justification {
+            round_changes: rcs.values().map(|rc| rc.signed.clone()).collect(),
+            prepared_certificate: Vec::new(),
+        })
+    }
+
+    /// The chain moved to `head` (the block this core decided, now stored,
+    /// or blocks synced from a peer): start the next height and replay the
+    /// messages buffered for it.
+    pub fn on_new_head(&mut self, head: Parent, now_ms: u64, chain: &dyn ChainView) -> Out {
+        let mut out = Vec::new();
+        if head.height < self.height {
+            return out;
+        }
+        self.height = head.height + 1;
+        self.parent = head;
+        self.parent_committed_ms = now_ms;
+        self.round = 0;
+        self.deadline = None;
+        self.decided = false;
+        self.rounds.clear();
+        self.locked = None;
+        self.sent.clear();
+        self.requested = None;
+        self.seen_rounds.clear();
+        let buffered = std::mem::take(&mut self.future);
+        for m in buffered {
+            if m.height() >= self.height {
+                out.extend(self.handle(m, now_ms, chain));
+            }
+        }
+        out
+    }
+
+    /// A consensus message from the network.
+    pub fn handle(&mut self, msg: Message, now_ms: u64, chain: &dyn ChainView) -> Out {
+        let mut out = Vec::new();
+        if let Err(reason) = self.admit(&msg) {
+            self.drop_msg(reason);
+            return out;
+        }
+        if msg.height() > self.height {
+            if self.future.len() >= MAX_FUTURE_MESSAGES {
+                self.drop_msg("future_buffer_full");
+            } else {
+                self.future.push(msg);
+            }
+            return out;
+        }
+        let sender = *msg.sender();
+        let round = msg.round();
+        let seen = self.seen_rounds.entry(sender).or_insert(round);
+        *seen = (*seen).max(round);
+        match msg {
+            Message::Proposal(p) => self.on_proposal(p, now_ms, chain, &mut out),
+            Message::Prepare(v) => self.on_vote(MessageType::Prepare, v, &mut out),
+            Message::Commit(v) => self.on_vote(MessageType::Commit, v, &mut out),
+            Message::RoundChange(rc) => self.on_round_change(rc, now_ms, &mut out),
+        }
+        out
+    }
+
+    /// The checks every message passes before it is looked at.
+    fn admit(&self, msg: &Message) -> Result<(), &'static str> {
+        if msg.chain_id() != &self.chain_id {
+            return Err("wrong_chain");
+        }
+        if !self.genesis.is_validator(msg.sender()) {
+            return Err("not_a_validator");
+        }
+        let h = msg.height();
+        if h < self.height || (h == self.height && self.decided) {
+            return Err("old_height");
+        }
+        if h > self.height + MAX_FUTURE_HEIGHTS {
+            return Err("too_far_ahead");
+        }
+        if h == self.height && msg.round() > self.round + MAX_FUTURE_ROUNDS {
+            return Err("too_far_ahead");
+        }
+        match msg.verify_signature() {
+            Ok(true) => Ok(()),
+            _ => Err("bad_signature"),
+        }
+    }
+
+    fn on_proposal(&mut self, p: Proposal, now_ms: u64, chain: &dyn ChainView, out: &mut Out) {
+        let round = p.block.header.round;
+        if self.genesis.proposer(self.height, round) != &p.block.header.proposer {
+            return self.drop_msg("wrong_proposer");
+        }
+        let existing = self.rounds.get(&round).and_then(|r| r.proposal.as_ref());
+        match slot_for(existing.map(|e| &e.block.block_hash), &p.block.block_hash) {
+            Slot::New => {}
+            Slot::Duplicate => return self.drop_msg("duplicate"),
+            Slot::Conflict => {
+                let first = Message::Proposal(existing.cloned().expect("conflict has a first"));
+                return self.record_equivocation(first, Message::Proposal(p), out);
+            }
+        }
+        if check_header(
+            &self.genesis,
+            &self.chain_id,
+            &self.parent,
+            &p.block,
+            now_ms,
+        )
+        .is_err()
+            || chain.check_contents(&p.block).is_err()
+        {
+            return self.drop_msg("invalid_block");
+        }
+        if !self.justified(&p) {
+            return self.drop_msg("invalid_justification");
+        }
+        self.metrics.accepted += 1;
+        if round > self.round {
+            self.round_mut(round).proposal = Some(p);
+            self.advance_round(round, RoundChangeReason::Proposal, now_ms, out);
+        } else {
+            self.accept_proposal(p, now_ms, out);
+        }
+    }
+
+    /// Stores a valid proposal; in the current round, PREPAREs it.
+    fn accept_proposal(&mut self, p: Proposal, now_ms: u64, out: &mut Out) {
+        let round = p.block.header.round;
+        let hash = p.block.block_hash;
+        self.round_mut(round).proposal = Some(p);
+        if round == self.round {
+            if self.deadline.is_none() {
+                self.deadline = Some(now_ms + self.timeout());
+            }
+            self.prepare_current(hash, out);
+        }
+        self.try_progress(round, out);
+    }
+
+    fn prepare_current(&mut self, hash: Hash32, out: &mut Out) {
+        if !self.sent_kind(MessageType::Prepare) {
+            let vote = self.vote(VoteKind::Prepare, self.round, hash);
+            self.send(Message::Prepare(vote), out);
+        }
+    }
+
+    fn vote(&self, kind: VoteKind, round: u64, block_hash: Hash32) -> SignedVote {
+        let vote = Vote {
+            kind,
+            chain_id: self.chain_id,
+            height: self.height,
+            round,
+            block_hash,
+        };
+        let signature = self.key.sign(&vote).expect("vote encodes");
+        SignedVote {
+            vote,
+            sender: self.me(),
+            signature,
+        }
+    }
+
+    /// Round 0 needs no justification. Round r > 0 needs Q ROUND-CHANGEs for
+    /// (h, r); if any was prepared, the block must be the one prepared in
+    /// the highest round, proven by its certificate.
+    fn justified(&self, p: &Proposal) -> bool {
+        let h = &p.block.header;
+        let Some(j) = &p.justification else {
+            return h.round == 0;
+        };
+        if h.round == 0 || j.round_changes.len() > self.genesis.validator_count() {
+            return false;
+        }
+        let mut senders: Vec<&PublicKey> = Vec::new();
+        for rc in &j.round_changes {
+            let s = &rc.statement;
+            let ok = s.chain_id == self.chain_id
+                && s.height == self.height
+                && s.round == h.round
+                && self.genesis.is_validator(&rc.sender)
+                && !senders.contains(&&rc.sender)
+                && rc.verify().unwrap_or(false);
+            if !ok {
+                return false;
+            }
+            senders.push(&rc.sender);
+        }
+        if senders.len() < self.quorum {
+            return false;
+        }
+        let highest = j
+            .round_changes
+            .iter()
+            .filter_map(|rc| {
+                Some((
+                    rc.statement.prepared_round?,
+                    rc.statement.prepared_block_hash?,
+                ))
+            })
+            .max_by_key(|(r, _)| *r);
+        match highest {
+            None => j.prepared_certificate.is_empty(),
+            Some((pr, hash)) => {
+                self.same_block_as_prepared(&p.block, pr, &hash)
+                    && check_certificate(
+                        &self.genesis,
+                        &self.chain_id,
+                        self.height,
+                        pr,
+                        &hash,
+                        &j.prepared_certificate,
+                    )
+                    .unwrap_or(false)
+            }
+        }
+    }
+
+    /// Whether `block`, re-proposed at a later round, is the block that was
+    /// prepared at `round` with hash `hash`: its header with that round's
+    /// round and proposer must hash to it.
+    fn same_block_as_prepared(&self, block: &Block, round: u64, hash: &Hash32) -> bool {
+        let mut header = block.header.clone();
+        header.round = round;
+        header.proposer = *self.genesis.proposer(self.height, round);
+        header.hash().is_ok_and(|h| &h == hash)
+    }
+
+    fn on_vote(&mut self, kind: MessageType, v: SignedVote, out: &mut Out) {
+        let round = v.vote.round;
+        let rs = self.round_mut(round);
+        let map = if kind == MessageType::Prepare {
+            &mut rs.prepares
+        } else {
+            &mut rs.commits
+        };
+        match slot_for(map.get(&v.sender), &v) {
+            Slot::New => {
+                map.insert(v.sender, v);
+                self.metrics.accepted += 1;
+                self.try_progress(round, out);
+            }
+            Slot::Duplicate => self.drop_msg("duplicate"),
+            Slot::Conflict => {
+                let first = map[&v.sender].clone();
+                let wrap = |x| match kind {
+                    MessageType::Prepare => Message::Prepare(x),
+                    _ => Message::Commit(x),
+                };
+                self.record_equivocation(wrap(first), wrap(v), out);
+            }
+        }
+    }
+
+    fn on_round_change(&mut self, rc: RoundChange, now_ms: u64, out: &mut Out) {
+        let round = rc.signed.statement.round;
+        if round == 0 || !self.round_change_carries_proof(&rc) {
+            return self.drop_msg("invalid_round_change");
+        }
+        let sender = rc.signed.sender;
+        let rs = self.round_mut(round);
+        match slot_for(rs.round_changes.get(&sender).map(|x| &x.signed), &rc.signed) {
+            Slot::New => {
+                rs.round_changes.insert(sender, rc);
+                self.metrics.accepted += 1;
+            }
+            Slot::Duplicate => return self.drop_msg("duplicate"),
+            Slot::Conflict => {
+                let first = Message::RoundChange(rs.round_changes[&sender].clone());
+                return self.record_equivocation(first, Message::RoundChange(rc), out);
+            }
+        }
+        if round > self.round {
+            if let Some(target) = self.jump_target() {
+                self.advance_round(target, RoundChangeReason::Jump, now_ms, out);
+            }
+        }
+        self.maybe_propose_justified(now_ms, out);
+    }
+
+    /// A prepared ROUND-CHANGE must carry its block and Q PREPAREs for it.
+    fn round_change_carries_proof(&self, rc: &RoundChange) -> bool {
+        let s = &rc.signed.statement;
+        match (s.prepared_round, s.prepared_block_hash, &rc.prepared_block) {
+            (None, None, None) => rc.prepared_certificate.is_empty(),
+            (Some(pr), Some(hash), Some(block)) => {
+                block.header.height == self.height
+                    && block.header.round == pr
+                    && block
+                        .header
+                        .hash()
+                        .is_ok_and(|h| h == hash && block.block_hash == hash)
+                    && check_certificate(
+                        &self.genesis,
+                        &self.chain_id,
+                        self.height,
+                        pr,
+                        &hash,
+                        &rc.prepared_certificate,
+                    )
+                    .unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+
+    /// With f+1 validators in rounds above ours, the smallest round that
+    /// f+1 of them have reached.
+    fn jump_target(&self) -> Option<u64> {
+        let mut highest: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for (&round, rs) in self.rounds.range(self.round + 1..) {
+            for sender in rs.round_changes.keys() {
+                highest.insert(*sender, round);
+            }
+        }
+        let mut rounds: Vec<u64> = highest.into_values().collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds.get(self.weak_quorum - 1).copied()
+    }
+
+    /// At round r > 0 with Q ROUND-CHANGEs, the proposer re-proposes the
+    /// highest prepared block, or asks for a fresh one if none was prepared.
+    fn maybe_propose_justified(&mut self, now_ms: u64, out: &mut Out) {
+        let round = self.round;
+        if round == 0 || !self.is_proposer(round) || self.sent_kind(MessageType::Proposal) {
+            return;
+        }
+        let Some(rs) = self.rounds.get(&round) else {
+            return;
+        };
+        if rs.round_changes.len() < self.quorum {
+            return;
+        }
+        let highest = rs
+            .round_changes
+            .values()
+            .filter(|rc| rc.prepared_block.is_some())
+            .max_by_key(|rc| rc.signed.statement.prepared_round);
+        let Some(highest) = highest else {
+            return self.request_proposal(round, out);
+        };
+        let old = highest
+            .prepared_block
+            .as_ref()
+            .expect("filtered on prepared_block");
+        let block = Block::propose(
+            self.chain_id,
+            self.height,
+            round,
+            old.header.prev_hash,
+            old.header.timestamp_ms,
+            old.transactions.clone(),
+            &self.key,
+        )
+        .expect("re-proposal encodes");
+        let justification = Justification {
+            round_changes: rs
+                .round_changes
+                .values()
+                .map(|rc| rc.signed.clone())
+                .collect(),
+            prepared_certificate: highest.prepared_certificate.clone(),
+        };
+        self.send_proposal(
+            Proposal {
+                block,
+                justification: Some(justification),
+            },
+            now_ms,
+            out,
+        );
+    }
+
+    /// Moves to a higher round: a new timer, a ROUND-CHANGE (unless a
+    /// justified proposal brought us here), and whatever that round holds.
+    fn advance_round(&mut self, to: u64, reason: RoundChangeReason, now_ms: u64, out: &mut Out) {
+        assert!(to > self.round, "rounds only move forward");
+        out.push(Action::RoundChanged(RoundSummary {
+            height: self.height,
+            from_round: self.round,
+            to_round: to,
+            reason,
+            validator_rounds: self
+                .genesis
+                .validators
+                .iter()
+                .map(|v| (v.public_key, self.seen_rounds.get(&v.public_key).copied()))
+                .collect(),
+        }));
+        self.metrics.round_changes += 1;
+        self.round = to;
+        self.deadline = Some(now_ms + self.timeout());
+        self.sent.clear();
+        self.requested = None;
+        self.last_resend_ms = now_ms;
+        if reason != RoundChangeReason::Proposal {
+            let rc = self.round_change(to);
+            self.send(Message::RoundChange(rc), out);
+        }
+        if let Some(hash) = self.rounds.get(&to).and_then(RoundState::proposal_hash) {
+            self.prepare_current(hash, out);
+            self.try_progress(to, out);
+        }
+        self.maybe_propose_justified(now_ms, out);
+    }
+
+    fn round_change(&self, round: u64) -> RoundChange {
+        let statement = RoundChangeStatement {
+            kind: RoundChangeType::RoundChange,
+            chain_id: self.chain_id,
+            height: self.height,
+            round,
+            prepared_round: self.locked.as_ref().map(|l| l.round),
+            prepared_block_hash: self.locked.as_ref().map(|l| l.block.block_hash),
+        };
+        let signature = self.key.sign(&statement).expect("round change encodes");
+        RoundChange {
+            signed: SignedRoundChange {
+                statement,
+                sender: self.me(),
+                signature,
+            },
+            prepared_block: self.locked.as_ref().map(|l| l.block.clone()),
+            prepared_certificate: self
+                .locked
+                .as_ref()
+                .map(|l| l.certificate.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Q PREPAREs in the current round lock the block and send a COMMIT;
+    /// Q COMMITs in any round of this height decide it.
+    fn try_progress(&mut self, round: u64, out: &mut Out) {
+        let Some(rs) = self.rounds.get(&round) else {
+            return;
+        };
+        let Some(hash) = rs.proposal_hash() else {
+            return;
+        };
+        if round == self.round
+            && self.sent_kind(MessageType::Prepare)
+            && !self.sent_kind(MessageType::Commit)
+        {
+            let cert: Vec<SignedVote> = RoundState::votes_for(&rs.prepares, &hash)
+                .cloned()
+                .collect();
+            if cert.len() >= self.quorum {
+                let block = rs.proposal.as_ref().expect("has proposal").block.clone();
+                self.locked = Some(Locked {
+                    round,
+                    block,
+                    certificate: cert,
+                });
+                let commit = self.vote(VoteKind::Commit, round, hash);
+                self.send(Message::Commit(commit), out);
+            }
+        }
+        self.try_decide(round, hash, out);
+    }
+
+    fn try_decide(&mut self, round: u64, hash: Hash32, out: &mut Out) {
+        let rs = &self.rounds[&round];
+        let order = |k: &PublicKey| self.genesis.validator_index(k);
+        let mut seals: Vec<_> = RoundState::votes_for(&rs.commits, &hash)
+            .map(|c| crate::ledger::CommitSeal {
+                validator: c.sender,
+                signature: c.signature,
+            })
+            .collect();
+        if seals.len() < self.quorum {
+            return;
+        }
+        seals.sort_by_key(|s| order(&s.validator));
+        let mut block = rs.proposal.as_ref().expect("has proposal").block.clone();
+        block.seals = seals;
+        self.decided = true;
+        self.deadline = None;
+        self.metrics.commits += 1;
+        out.push(Action::Commit(Box::new(block)));
+    }
+
+    /// Persists the journal, then broadcasts, then counts the message as
+    /// received from ourselves.
+    fn send(&mut self, msg: Message, out: &mut Out) {
+        self.sent.push(msg.clone());
+        out.push(Action::Persist(Box::new(Journal {
+            height: self.height,
+            round: self.round,
+            locked: self.locked.clone(),
+            sent: self.sent.clone(),
+        })));
+        out.push(Action::Broadcast(Box::new(msg.clone())));
+        self.record_own(&msg);
+    }
+
+    fn record_own(&mut self, msg: &Message) {
+        let me = self.me();
+        let rs = self.round_mut(msg.round());
+        match msg {
+            Message::Proposal(p) => rs.proposal = Some(p.clone()),
+            Message::Prepare(v) => {
+                rs.prepares.insert(me, v.clone());
+            }
+            Message::Commit(v) => {
+                rs.commits.insert(me, v.clone());
+            }
+            Message::RoundChange(rc) => {
+                rs.round_changes.insert(me, rc.clone());
+            }
+        }
+    }
+
+    fn record_equivocation(&mut self, first: Message, second: Message, out: &mut Out) {
+        self.metrics.equivocations += 1;
+        let e = Equivocation { first, second };
+        if self.evidence.len() < MAX_EVIDENCE {
+            self.evidence.push(e.clone());
+        }
+        out.push(Action::Equivocation(Box::new(e)));
+    }
+}
