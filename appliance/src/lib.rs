@@ -1,3 +1,15 @@
+//! evote appliance: a polling-station node of the evote election ledger.
+//!
+//! `ledger` and `consensus` are pure (no IO, no clock, no OS randomness);
+//! `store` is the only module that knows SQL and `net` the only one that
+//! knows HTTP; `node` drives the consensus core with the store and the
+//! network.
+
+pub mod auth;
+pub mod chaincheck;
+pub mod clock;
 pub mod consensus;
 pub mod ledger;
+pub mod net;
+pub mod node;
 pub mod store;

@@ -44,7 +44,7 @@ pub struct Status {
 pub struct Core {
     genesis: Arc<Genesis>,
     chain_id: Hash32,
-    key: NodeKey,
+    key: Arc<NodeKey>,
     quorum: usize,
     /// f + 1, the number of validators of which at least one is honest.
     weak_quorum: usize,
@@ -75,7 +75,7 @@ impl Core {
     /// journal when it belongs to that height.
     pub fn new(
         genesis: Arc<Genesis>,
-        key: NodeKey,
+        key: Arc<NodeKey>,
         head: Parent,
         now_ms: u64,
         journal: Option<Journal>,

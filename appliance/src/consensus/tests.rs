@@ -37,7 +37,7 @@ impl Net {
             timestamp_ms: g.created_at_ms,
         };
         let cores = (1..=n)
-            .map(|i| Some(Core::new(g.clone(), key(i), head, 10_000, None).unwrap()))
+            .map(|i| Some(Core::new(g.clone(), Arc::new(key(i)), head, 10_000, None).unwrap()))
             .collect();
         Self {
             g,
@@ -263,7 +263,7 @@ fn conflicting_votes_are_kept_as_evidence() {
         hash: g.chain_id().unwrap(),
         timestamp_ms: g.created_at_ms,
     };
-    let mut c = Core::new(g.clone(), key(1), head, 10_000, None).unwrap();
+    let mut c = Core::new(g.clone(), Arc::new(key(1)), head, 10_000, None).unwrap();
     let mk = |b: u8| {
         let vote = Vote {
             kind: VoteKind::Prepare,
@@ -297,7 +297,7 @@ fn every_broadcast_is_preceded_by_a_persist_that_contains_it() {
         hash: g.chain_id().unwrap(),
         timestamp_ms: g.created_at_ms,
     };
-    let mut c = Core::new(g, key(2), head, 10_000, None).unwrap();
+    let mut c = Core::new(g, Arc::new(key(2)), head, 10_000, None).unwrap();
     let out = c.tick(11_500, 1);
     let mut last_persist: Option<Journal> = None;
     let mut all = out;
@@ -334,7 +334,14 @@ fn a_restarted_validator_resumes_its_round_and_never_votes_differently() {
         hash: net.g.chain_id().unwrap(),
         timestamp_ms: net.g.created_at_ms,
     };
-    let c = Core::new(net.g.clone(), key(1), head, net.now, Some(j.clone())).unwrap();
+    let c = Core::new(
+        net.g.clone(),
+        Arc::new(key(1)),
+        head,
+        net.now,
+        Some(j.clone()),
+    )
+    .unwrap();
     assert_eq!((c.height(), c.round()), (1, j.round));
     net.cores[0] = Some(c);
     // Its re-sends are the very messages it sent before.

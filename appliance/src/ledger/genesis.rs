@@ -165,7 +165,8 @@ impl Genesis {
         let mut keys: Vec<&PublicKey> = Vec::new();
         for v in &self.validators {
             check_name("validator name", &v.name)?;
-            if v.p2p_url.len() > MAX_URL_LEN || !v.p2p_url.starts_with("http") {
+            let scheme_ok = v.p2p_url.starts_with("http://") || v.p2p_url.starts_with("https://");
+            if v.p2p_url.len() > MAX_URL_LEN || !scheme_ok {
                 return bad(format!("validator {} has a bad p2p_url", v.name));
             }
             keys.push(&v.public_key);
@@ -174,9 +175,12 @@ impl Genesis {
             check_name("station name", &s.name)?;
             keys.push(&s.public_key);
         }
+        keys.push(&self.authority);
         keys.sort();
         if keys.windows(2).any(|w| w[0] == w[1]) {
-            return bad("a public key appears twice among validators and stations".into());
+            return bad(
+                "a public key appears twice among the authority, validators and stations".into(),
+            );
         }
         if self.elections.len() > MAX_ELECTIONS {
             return bad(format!("at most {MAX_ELECTIONS} elections"));
@@ -347,6 +351,14 @@ mod tests {
 
         let mut g = genesis(3);
         g.params.round_timeout_ms = 0;
+        assert!(g.validate().is_err());
+
+        let mut g = genesis(3);
+        g.authority = g.validators[0].public_key;
+        assert!(g.validate().is_err());
+
+        let mut g = genesis(3);
+        g.validators[0].p2p_url = "httpx://a".into();
         assert!(g.validate().is_err());
 
         let mut g = genesis(3);

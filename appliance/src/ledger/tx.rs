@@ -8,10 +8,17 @@ use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::{check_safe_integer, hash_of};
 use super::crypto::{NodeKey, verify};
 use super::error::LedgerError;
-use super::genesis::Genesis;
+use super::genesis::{Election, Genesis};
+use super::validate::MAX_FUTURE_DRIFT_MS;
 
 /// Upper bound on the opaque `encrypted_vote` payload, in bytes.
 pub const MAX_ENCRYPTED_VOTE_LEN: usize = 4096;
+/// How long after an election closes a ballot accepted while it was open
+/// may still enter a block (a vote cast in the last second must not be
+/// lost because the next block came after the close). Ballots recorded
+/// offline carry a fallback reference and are exempt: they may arrive days
+/// later on a USB stick.
+pub const LATE_BALLOT_GRACE_MS: u64 = 10 * 60 * 1000;
 
 /// What the voter chose, as the seeds' clients send it: a candidate and an
 /// opaque payload. (Not secret yet: a known, temporary weakness the
@@ -42,8 +49,22 @@ pub struct BallotTx {
     pub submitted_at_ms: u64,
     /// The appliance that accepted the ballot and signs it.
     pub origin: PublicKey,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_only"
+    )]
     pub fallback: Option<FallbackRef>,
+}
+
+/// An optional field that, when present, may not be `null`: `null` and
+/// absence would hash differently, so only one spelling is allowed.
+fn present_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// The body that is hashed and signed; `type` is the serde tag.
@@ -132,8 +153,11 @@ impl SignedTx {
 }
 
 /// Checks a transaction on its own: chain, encoding limits, hashes,
-/// origin and signature, election and candidate, and that the election is
-/// open at `at_ms`. Returns the transaction hash.
+/// origin and signature, election and candidate, and timing: the election
+/// was open when the ballot was accepted (`submitted_at_ms`), the ballot was
+/// not accepted after `at_ms` (the block's time, plus the clock drift
+/// allowance), and, unless it was recorded offline, `at_ms` is within
+/// [`LATE_BALLOT_GRACE_MS`] of the close. Returns the transaction hash.
 ///
 /// Uniqueness of the nullifier needs the chain and is checked by the
 /// callers (`validate::check_block_txs`, the mempool).
@@ -184,13 +208,29 @@ pub fn check_tx(
             candidate_id: b.ballot.candidate_id,
         });
     }
-    if !election.is_open_at(at_ms) {
-        return Err(LedgerError::ElectionNotOpen {
-            election_id: b.election_id,
-            at_ms,
-        });
-    }
+    check_timing(election, b, at_ms)?;
     Ok(tx_hash)
+}
+
+fn check_timing(election: &Election, b: &BallotTx, at_ms: u64) -> Result<(), LedgerError> {
+    let not_open = |at_ms| LedgerError::ElectionNotOpen {
+        election_id: b.election_id,
+        at_ms,
+    };
+    if !election.is_open_at(b.submitted_at_ms) {
+        return Err(not_open(b.submitted_at_ms));
+    }
+    if b.submitted_at_ms > at_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        return Err(LedgerError::BadTx(format!(
+            "submitted_at_ms {} is after the block time {at_ms}",
+            b.submitted_at_ms
+        )));
+    }
+    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+    if b.fallback.is_none() && at_ms >= deadline {
+        return Err(not_open(at_ms));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -300,8 +340,24 @@ mod tests {
         let Transaction::Ballot(b) = &mut t.tx;
         b.election_id = 42;
         assert_eq!(err(&resign(t, 1), AT), "unknown_election");
-        assert_eq!(err(&good, 10), "election_not_open");
-        assert_eq!(err(&good, 1_000_000_000_000), "election_not_open");
+        // accepted at 100_000; a block far before that is refused
+        let mut t = good.clone();
+        let Transaction::Ballot(b) = &mut t.tx;
+        b.submitted_at_ms = 100_000;
+        assert_eq!(err(&resign(t, 1), 10), "bad_tx");
+        // a block after the close and its grace period
+        let closes = g.elections[0].closes_at;
+        assert_eq!(
+            err(&good, closes + LATE_BALLOT_GRACE_MS),
+            "election_not_open"
+        );
+        // a block just after the close still takes a ballot accepted while open
+        assert!(check_tx(&g, &id, &good, closes + 1).is_ok());
+        // accepted before the election opened
+        let mut t = good.clone();
+        let Transaction::Ballot(b) = &mut t.tx;
+        b.submitted_at_ms = 500;
+        assert_eq!(err(&resign(t, 1), AT), "election_not_open");
         // oversized payload, unsafe integer
         let mut t = good.clone();
         let Transaction::Ballot(b) = &mut t.tx;
@@ -311,6 +367,30 @@ mod tests {
         let Transaction::Ballot(b) = &mut t.tx;
         b.submitted_at_ms = 1 << 60;
         assert_eq!(err(&resign(t, 1), AT), "integer_too_large");
+    }
+
+    #[test]
+    fn a_fallback_ballot_may_arrive_long_after_the_close() {
+        let g = genesis(3);
+        let id = g.chain_id().unwrap();
+        let mut t = ballot(&g, 1, 7, 2);
+        let Transaction::Ballot(b) = &mut t.tx;
+        b.fallback = Some(FallbackRef {
+            origin: key(1).public(),
+            block_hash: Hash32([4; 32]),
+        });
+        let t = resign(t, 1);
+        let days_later = g.elections[0].closes_at + 3 * 86_400_000;
+        assert!(check_tx(&g, &id, &t, days_later).is_ok());
+    }
+
+    #[test]
+    fn fallback_may_be_absent_but_not_null() {
+        let g = genesis(3);
+        let mut v = serde_json::to_value(ballot(&g, 1, 7, 2)).unwrap();
+        assert!(v["tx"].get("fallback").is_none());
+        v["tx"]["fallback"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<SignedTx>(v).is_err());
     }
 
     #[test]

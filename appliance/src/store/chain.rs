@@ -167,6 +167,13 @@ impl Store {
                  nullifier, candidate_id, origin, body) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
+            let mut reject_twins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO rejected_txs \
+                 (tx_hash, code, reason, conflicting_tx, rejected_at_ms) \
+                 SELECT tx_hash, 'duplicate_nullifier', \
+                 'another ballot with this nullifier was committed first', ?1, ?4 \
+                 FROM mempool WHERE election_id = ?2 AND nullifier = ?3 AND tx_hash != ?1",
+            )?;
             let mut unpool = tx.prepare_cached(
                 "DELETE FROM mempool WHERE tx_hash = ?1 OR (election_id = ?2 AND nullifier = ?3)",
             )?;
@@ -183,6 +190,12 @@ impl Store {
                     to_i64(b.ballot.candidate_id),
                     b.origin.as_bytes(),
                     to_json(stx)?,
+                ])?;
+                reject_twins.execute(params![
+                    hash.as_bytes(),
+                    to_i64(b.election_id),
+                    b.nullifier.as_bytes(),
+                    to_i64(committed_at_ms)
                 ])?;
                 unpool.execute(params![
                     hash.as_bytes(),

@@ -26,9 +26,16 @@ pub enum MempoolInsert {
     Full,
 }
 
+/// A transaction offered to the mempool, with its hash and, for a ballot
+/// cast through the voter API, the voter.
+pub struct MempoolEntry<'a> {
+    pub stx: &'a SignedTx,
+    pub tx_hash: &'a Hash32,
+    pub voter: Option<i64>,
+}
+
 impl Store {
-    /// Adds a checked transaction to the mempool. With `voter`, also records
-    /// it as that voter's ballot, in the same SQL transaction.
+    /// Adds one checked transaction to the mempool.
     pub fn mempool_insert(
         &mut self,
         stx: &SignedTx,
@@ -36,65 +43,35 @@ impl Store {
         voter: Option<i64>,
         now_ms: u64,
     ) -> Result<MempoolInsert> {
-        let Some((election_id, nullifier)) = stx.tx.nullifier() else {
-            return Ok(MempoolInsert::AlreadyCommitted);
+        let entry = MempoolEntry {
+            stx,
+            tx_hash,
+            voter,
         };
+        Ok(self.mempool_insert_batch(&[entry], now_ms)?[0])
+    }
+
+    /// Adds checked transactions in one SQL transaction (one fsync for the
+    /// batch); with a voter, also records the ballot as theirs.
+    pub fn mempool_insert_batch(
+        &mut self,
+        entries: &[MempoolEntry<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<MempoolInsert>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let hb = tx_hash.as_bytes().as_slice();
-        let nb = nullifier.as_bytes().as_slice();
-        let eid = to_i64(election_id);
-        if one_hash(
-            &tx,
-            "SELECT tx_hash FROM transactions WHERE tx_hash = ?1",
-            params![hb],
-        )?
-        .is_some()
-        {
-            return Ok(MempoolInsert::AlreadyCommitted);
-        }
-        if one_hash(
-            &tx,
-            "SELECT tx_hash FROM mempool WHERE tx_hash = ?1",
-            params![hb],
-        )?
-        .is_some()
-        {
-            return Ok(MempoolInsert::AlreadyPending);
-        }
-        let sql = "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2";
-        if let Some(h) = one_hash(&tx, sql, params![eid, nb])? {
-            return Ok(MempoolInsert::NullifierCommitted(h));
-        }
-        let sql = "SELECT tx_hash FROM mempool WHERE election_id = ?1 AND nullifier = ?2";
-        if let Some(h) = one_hash(&tx, sql, params![eid, nb])? {
-            return Ok(MempoolInsert::NullifierPending(h));
-        }
-        if let Some(voter_id) = voter {
-            let sql = "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2";
-            if let Some(h) = one_hash(&tx, sql, params![voter_id, eid])? {
-                return Ok(MempoolInsert::VoterAlreadyVoted(h));
+        let mut count: i64 = tx.query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
+        let mut results = Vec::with_capacity(entries.len());
+        for e in entries {
+            let r = insert_one(&tx, e, to_u64(count)?, now_ms)?;
+            if r == MempoolInsert::Inserted {
+                count += 1;
             }
-        }
-        let count: i64 = tx.query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
-        if to_u64(count)? >= MAX_MEMPOOL_TXS {
-            return Ok(MempoolInsert::Full);
-        }
-        tx.execute(
-            "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hb, eid, nb, to_json(stx)?, to_i64(now_ms)],
-        )?;
-        if let Some(voter_id) = voter {
-            tx.execute(
-                "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![voter_id, eid, hb, to_i64(now_ms)],
-            )?;
+            results.push(r);
         }
         tx.commit()?;
-        Ok(MempoolInsert::Inserted)
+        Ok(results)
     }
 
     /// Up to `limit` waiting transactions, oldest first.
@@ -141,4 +118,67 @@ fn one_hash(conn: &Connection, sql: &str, p: impl Params) -> Result<Option<Hash3
         .query_row(p, |r| r.get(0))
         .optional()?;
     v.map(hash_from_blob).transpose()
+}
+
+fn insert_one(
+    tx: &Connection,
+    e: &MempoolEntry<'_>,
+    count: u64,
+    now_ms: u64,
+) -> Result<MempoolInsert> {
+    let (stx, tx_hash, voter) = (e.stx, e.tx_hash, e.voter);
+    let Some((election_id, nullifier)) = stx.tx.nullifier() else {
+        return Ok(MempoolInsert::AlreadyCommitted);
+    };
+    let hb = tx_hash.as_bytes().as_slice();
+    let nb = nullifier.as_bytes().as_slice();
+    let eid = to_i64(election_id);
+    if one_hash(
+        tx,
+        "SELECT tx_hash FROM transactions WHERE tx_hash = ?1",
+        params![hb],
+    )?
+    .is_some()
+    {
+        return Ok(MempoolInsert::AlreadyCommitted);
+    }
+    if one_hash(
+        tx,
+        "SELECT tx_hash FROM mempool WHERE tx_hash = ?1",
+        params![hb],
+    )?
+    .is_some()
+    {
+        return Ok(MempoolInsert::AlreadyPending);
+    }
+    let sql = "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2";
+    if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
+        return Ok(MempoolInsert::NullifierCommitted(h));
+    }
+    let sql = "SELECT tx_hash FROM mempool WHERE election_id = ?1 AND nullifier = ?2";
+    if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
+        return Ok(MempoolInsert::NullifierPending(h));
+    }
+    if let Some(voter_id) = voter {
+        let sql = "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2";
+        if let Some(h) = one_hash(tx, sql, params![voter_id, eid])? {
+            return Ok(MempoolInsert::VoterAlreadyVoted(h));
+        }
+    }
+    if count >= MAX_MEMPOOL_TXS {
+        return Ok(MempoolInsert::Full);
+    }
+    tx.execute(
+        "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![hb, eid, nb, to_json(stx)?, to_i64(now_ms)],
+    )?;
+    if let Some(voter_id) = voter {
+        tx.execute(
+            "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![voter_id, eid, hb, to_i64(now_ms)],
+        )?;
+    }
+    Ok(MempoolInsert::Inserted)
 }

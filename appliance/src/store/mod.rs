@@ -9,6 +9,7 @@ mod chain;
 mod consensus;
 mod mempool;
 mod migrate;
+mod pool;
 mod voters;
 
 #[cfg(test)]
@@ -22,8 +23,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::ledger::{Hash32, LedgerError};
 
 pub use chain::{Head, TxLocation};
-pub use mempool::{MAX_MEMPOOL_TXS, MempoolInsert};
+pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert};
 pub use migrate::SCHEMA_VERSION;
+pub use pool::StorePool;
 pub use voters::{NewVoter, Voter};
 
 /// The file name of the database inside a data directory.

@@ -165,6 +165,44 @@ fn committing_a_block_drops_pending_transactions_with_the_same_nullifier() {
     let b = next_block(&s, &g, vec![remote]);
     s.append_block(&b, 2).unwrap();
     assert_eq!(s.mempool_len().unwrap(), 0);
+    let (code, _) = s.rejection(&local.hash().unwrap()).unwrap().unwrap();
+    assert_eq!(code, "duplicate_nullifier");
+}
+
+#[test]
+fn a_batch_of_submissions_counts_each_outcome() {
+    let (_dir, mut s, g) = fresh();
+    let a = ballot(&g, 1, 1, 1);
+    let twin = ballot(&g, 100, 1, 2);
+    let b = ballot(&g, 1, 2, 2);
+    let (ha, ht, hb) = (a.hash().unwrap(), twin.hash().unwrap(), b.hash().unwrap());
+    let entries = [
+        MempoolEntry {
+            stx: &a,
+            tx_hash: &ha,
+            voter: None,
+        },
+        MempoolEntry {
+            stx: &twin,
+            tx_hash: &ht,
+            voter: None,
+        },
+        MempoolEntry {
+            stx: &b,
+            tx_hash: &hb,
+            voter: None,
+        },
+    ];
+    let r = s.mempool_insert_batch(&entries, 1).unwrap();
+    assert_eq!(
+        r,
+        vec![
+            MempoolInsert::Inserted,
+            MempoolInsert::NullifierPending(ha),
+            MempoolInsert::Inserted
+        ]
+    );
+    assert_eq!(s.mempool_len().unwrap(), 2);
 }
 
 #[test]

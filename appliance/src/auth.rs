@@ -1,0 +1,124 @@
+//! Voter credentials: PBKDF2-HMAC-SHA256 password hashes with a random
+//! salt per voter, and random 256-bit session tokens stored only as hashes.
+
+use std::num::NonZeroU32;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, pbkdf2};
+
+use crate::ledger::{Hash32, sha256};
+
+/// PBKDF2 iterations for new passwords.
+pub const PBKDF2_ITERATIONS: u32 = 100_000;
+pub const SALT_LEN: usize = 16;
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 256;
+/// How long a login stays valid.
+pub const SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
+
+pub struct PasswordHash {
+    pub hash: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("the OS random generator works");
+    out
+}
+
+pub fn hash_password(password: &str) -> PasswordHash {
+    let salt = random_bytes::<SALT_LEN>().to_vec();
+    let mut hash = vec![0u8; digest::SHA256_OUTPUT_LEN];
+    let iterations = NonZeroU32::new(PBKDF2_ITERATIONS).expect("nonzero");
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        password.as_bytes(),
+        &mut hash,
+    );
+    PasswordHash {
+        hash,
+        salt,
+        iterations: PBKDF2_ITERATIONS,
+    }
+}
+
+/// Constant-time check of a password against its stored hash.
+pub fn verify_password(password: &str, hash: &[u8], salt: &[u8], iterations: u32) -> bool {
+    let Some(iterations) = NonZeroU32::new(iterations) else {
+        return false;
+    };
+    pbkdf2::verify(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        salt,
+        password.as_bytes(),
+        hash,
+    )
+    .is_ok()
+}
+
+/// A new session token (64 hex digits) and the hash that is stored.
+pub fn new_token() -> (String, Hash32) {
+    let token = hex::encode(random_bytes::<32>());
+    let h = token_hash(&token);
+    (token, h)
+}
+
+pub fn token_hash(token: &str) -> Hash32 {
+    sha256(token.as_bytes())
+}
+
+/// Compares two secrets in constant time: both are hashed first, so
+/// neither their contents nor their lengths shape the comparison.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    let (ha, hb) = (sha256(a.as_bytes()), sha256(b.as_bytes()));
+    let diff =
+        ha.0.iter()
+            .zip(hb.0.iter())
+            .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse");
+        assert!(verify_password(
+            "correct horse",
+            &h.hash,
+            &h.salt,
+            h.iterations
+        ));
+        assert!(!verify_password(
+            "correct horsf",
+            &h.hash,
+            &h.salt,
+            h.iterations
+        ));
+        assert!(!verify_password("correct horse", &h.hash, &h.salt, 0));
+        let h2 = hash_password("correct horse");
+        assert_ne!(h.salt, h2.salt, "salts are random");
+        assert_ne!(h.hash, h2.hash);
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (t1, h1) = new_token();
+        let (t2, _) = new_token();
+        assert_eq!(t1.len(), 64);
+        assert_ne!(t1, t2);
+        assert_eq!(token_hash(&t1), h1);
+        assert!(secrets_equal("abc", "abc"));
+        assert!(!secrets_equal("abc", "abd"));
+        assert!(!secrets_equal("abc", "abcd"));
+    }
+}

@@ -1,0 +1,524 @@
+//! The seeds' voter API (same paths and JSON shapes) plus the election
+//! listings every voting client needs.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::{AppState, SharedState};
+use crate::auth;
+use crate::clock::now_ms;
+use crate::ledger::nullifier::nullifier;
+use crate::ledger::tx::MAX_ENCRYPTED_VOTE_LEN;
+use crate::ledger::{Ballot, BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
+use crate::node::Request;
+use crate::store::{MempoolInsert, Voter};
+
+pub const MAX_EMAIL_LEN: usize = 254;
+pub const MAX_NAME_LEN: usize = 200;
+/// Blocks per page of `GET /blockchain`.
+pub const MAX_BLOCKS_PAGE: u64 = 100;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/auth/register", post(register))
+        .route("/api/auth/login", post(login))
+        .route("/api/votes/submit", post(submit))
+        .route("/api/votes/transaction-status", get(transaction_status))
+        .route("/api/votes/results", get(results))
+        .route("/api/votes/verify-blockchain", post(verify_blockchain))
+        .route("/api/elections", get(elections))
+        .route("/api/elections/{id}", get(election))
+        .route("/blockchain", get(blockchain))
+}
+
+async fn health(State(s): State<SharedState>) -> axum::Json<Value> {
+    let st = s.node.status();
+    axum::Json(json!({
+        "status": "healthy",
+        "node_id": s.key.public(),
+        "role": st.role.as_str(),
+        "chain_id": s.chain_id,
+        "chain_length": st.height + 1,
+        "height": st.height,
+        "best_hash": st.head_hash,
+        "round": st.round,
+        "mempool": st.mempool,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default, alias = "full_name")]
+    name: Option<String>,
+}
+
+fn check_email(email: &str) -> Result<String, ApiError> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= MAX_EMAIL_LEN
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !e.chars().any(char::is_whitespace);
+    if !valid {
+        return Err(ApiError::bad_request(
+            "invalid_email",
+            "email is not a valid address",
+        ));
+    }
+    Ok(e)
+}
+
+fn check_password(p: &str) -> Result<(), ApiError> {
+    let n = p.chars().count();
+    if !(auth::MIN_PASSWORD_LEN..=auth::MAX_PASSWORD_LEN).contains(&n) {
+        return Err(ApiError::bad_request(
+            "invalid_password",
+            format!(
+                "password must be {} to {} characters",
+                auth::MIN_PASSWORD_LEN,
+                auth::MAX_PASSWORD_LEN
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn register(
+    State(s): State<SharedState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let email = check_email(&body.email)?;
+    check_password(&body.password)?;
+    let name = body.name.unwrap_or_default().trim().to_string();
+    if name.len() > MAX_NAME_LEN {
+        return Err(ApiError::bad_request("invalid_name", "name is too long"));
+    }
+    let password = body.password;
+    let (email2, name2) = (email.clone(), name.clone());
+    let id = s
+        .db("registering a voter", move |db| {
+            let h = auth::hash_password(&password);
+            let voter = crate::store::NewVoter {
+                email: &email2,
+                name: &name2,
+                password_hash: &h.hash,
+                salt: &h.salt,
+                iterations: h.iterations,
+            };
+            db.create_voter(&voter, now_ms())
+        })
+        .await?;
+    let Some(id) = id else {
+        return Err(ApiError::conflict(
+            "email_exists",
+            "a voter with this email is already registered",
+        ));
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": id, "email": email, "name": name, "message": "registered"})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(s): State<SharedState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let password = body.password;
+    let session = s
+        .db("logging in", move |db| {
+            let Some(v) = db.voter_by_email(&email)? else {
+                // Spend the same time as a real check so timing does not
+                // tell which emails are registered.
+                let _ = auth::hash_password(&password);
+                return Ok(None);
+            };
+            if !auth::verify_password(&password, &v.password_hash, &v.salt, v.iterations) {
+                return Ok(None);
+            }
+            let (token, hash) = auth::new_token();
+            let now = now_ms();
+            let expires = now + auth::SESSION_TTL_MS;
+            db.create_session(&hash, v.id, now, expires)?;
+            Ok(Some((token, v, expires)))
+        })
+        .await?;
+    let Some((token, voter, expires)) = session else {
+        return Err(ApiError::unauthorized("wrong email or password"));
+    };
+    Ok(axum::Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": auth::SESSION_TTL_MS / 1000,
+        "expires_at": expires,
+        "voter": {"id": voter.id, "email": voter.email, "name": voter.name},
+    })))
+}
+
+/// The voter behind the request's bearer token.
+async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::unauthorized("invalid or expired token"));
+    }
+    let hash = auth::token_hash(token);
+    s.db("checking a session", move |db| {
+        db.session_voter(&hash, now_ms())
+    })
+    .await?
+    .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    election_id: u64,
+    candidate_id: u64,
+    #[serde(default)]
+    encrypted_vote: Option<String>,
+}
+
+fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError> {
+    s.genesis
+        .election(id)
+        .ok_or_else(|| ApiError::not_found(format!("election {id} does not exist")))
+}
+
+async fn submit(
+    State(s): State<SharedState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let voter = authenticate(&s, &headers).await?;
+    let election = find_election(&s, body.election_id)?;
+    if election.candidate(body.candidate_id).is_none() {
+        return Err(ApiError::bad_request(
+            "unknown_candidate",
+            format!(
+                "candidate {} is not standing in election {}",
+                body.candidate_id, body.election_id
+            ),
+        ));
+    }
+    let now = now_ms();
+    if !election.is_open_at(now) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "election_not_open",
+            format!("election {} is not open for voting now", election.id),
+        ));
+    }
+    let encrypted_vote = body.encrypted_vote.unwrap_or_default();
+    if encrypted_vote.len() > MAX_ENCRYPTED_VOTE_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_ballot",
+            format!("encrypted_vote is longer than {MAX_ENCRYPTED_VOTE_LEN} bytes"),
+        ));
+    }
+    let null = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
+        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
+    let ballot = Ballot {
+        candidate_id: body.candidate_id,
+        encrypted_vote,
+    };
+    let tx = BallotTx::new(s.chain_id, election.id, null, ballot, now, s.key.public())
+        .map_err(|e| ApiError::internal("building the ballot", e))?;
+    let ballot_hash = tx.ballot_hash;
+    let stx = SignedTx::sign(Transaction::Ballot(tx), &s.key)
+        .map_err(|e| ApiError::internal("signing the ballot", e))?;
+    let tx_hash = submit_signed(&s, stx, Some(voter.id)).await?;
+    Ok(axum::Json(json!({
+        "status": "pending",
+        "message": "vote recorded; it will be confirmed in the next block",
+        "transaction_id": tx_hash,
+        "tx_hash": tx_hash,
+        "ballot_hash": ballot_hash,
+        "election_id": election.id,
+        "timestamp": now,
+    })))
+}
+
+/// Checks a signed transaction and hands it to the node; answers once it is
+/// durable in the mempool. Used by the voter API and by JSON-RPC.
+pub async fn submit_signed(
+    s: &SharedState,
+    stx: SignedTx,
+    voter: Option<i64>,
+) -> Result<Hash32, ApiError> {
+    let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now_ms())
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let (reply, wait) = tokio::sync::oneshot::channel();
+    let req = Request::Submit {
+        stx: Box::new(stx),
+        tx_hash,
+        voter,
+        reply,
+    };
+    if s.node.try_send(req).is_err() {
+        crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+        return Err(ApiError::busy("the appliance is busy; try again shortly"));
+    }
+    let outcome = wait
+        .await
+        .map_err(|e| ApiError::internal("waiting for the node", e))?
+        .map_err(|e| ApiError::internal("recording the vote", e))?;
+    match outcome {
+        MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(tx_hash),
+        MempoolInsert::AlreadyCommitted => Ok(tx_hash),
+        MempoolInsert::VoterAlreadyVoted(_)
+        | MempoolInsert::NullifierCommitted(_)
+        | MempoolInsert::NullifierPending(_) => Err(ApiError::conflict(
+            "already_voted",
+            "this voter has already voted in this election",
+        )),
+        MempoolInsert::Full => {
+            crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+            Err(ApiError::busy("the mempool is full; try again shortly"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    #[serde(alias = "tx_hash", alias = "transaction_hash")]
+    transaction_id: String,
+}
+
+/// A transaction's state: pending, confirmed, finalized, rejected.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxStatus {
+    pub transaction_id: Hash32,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<Hash32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Looks a transaction up in the chain, the mempool and the rejections.
+pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>, ApiError> {
+    let st = s.node.status();
+    s.db("looking up a transaction", move |db| {
+        let mut out = TxStatus {
+            transaction_id: hash,
+            status: "pending",
+            block_number: None,
+            block_hash: None,
+            confirmations: None,
+            timestamp: None,
+            reason: None,
+        };
+        if let Some((_, loc)) = db.committed_tx(&hash)? {
+            out.status = if loc.height <= st.finalized_height {
+                "finalized"
+            } else {
+                "confirmed"
+            };
+            out.block_number = Some(loc.height);
+            out.block_hash = Some(loc.block_hash);
+            out.confirmations = Some(st.height.saturating_sub(loc.height) + 1);
+            out.timestamp = Some(loc.timestamp_ms);
+            return Ok(Some(out));
+        }
+        if db.mempool_contains(&hash)? {
+            return Ok(Some(out));
+        }
+        if let Some((code, reason)) = db.rejection(&hash)? {
+            out.status = "rejected";
+            out.reason = Some(format!("{code}: {reason}"));
+            return Ok(Some(out));
+        }
+        Ok(None)
+    })
+    .await
+}
+
+async fn transaction_status(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> Result<axum::Json<TxStatus>, ApiError> {
+    let hash = Hash32::parse(&q.transaction_id).map_err(|e| {
+        ApiError::bad_request("invalid_transaction_id", format!("transaction_id: {e}"))
+    })?;
+    tx_status(&s, hash)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no transaction with this id is known here"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElectionQuery {
+    election_id: u64,
+}
+
+async fn results(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<ElectionQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let election = find_election(&s, q.election_id)?.clone();
+    let eid = election.id;
+    let genesis = s.genesis.clone();
+    let (tally, check) = s
+        .db("tallying", move |db| {
+            let tally = db.tally(eid)?;
+            let check = crate::chaincheck::verify_chain(db, &genesis, now_ms())?;
+            Ok((tally, check))
+        })
+        .await?;
+    let total: u64 = tally.iter().map(|(_, n)| n).sum();
+    let rows: Vec<Value> = election
+        .candidates
+        .iter()
+        .map(|c| {
+            let n = tally
+                .iter()
+                .find(|(id, _)| *id == c.id)
+                .map_or(0, |(_, n)| *n);
+            let pct = if total == 0 {
+                0.0
+            } else {
+                (n as f64 * 10_000.0 / total as f64).round() / 100.0
+            };
+            json!({"candidate_id": c.id, "name": c.name, "vote_count": n, "percentage": pct})
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "election_id": election.id,
+        "election_name": election.name,
+        "results": rows,
+        "total_votes": total,
+        "verification": {
+            "chain_valid": check.valid,
+            "blocks_checked": check.blocks_checked,
+            "head_height": check.head_height,
+            "head_hash": check.head_hash,
+        },
+    })))
+}
+
+async fn verify_blockchain(State(s): State<SharedState>) -> Result<axum::Json<Value>, ApiError> {
+    let genesis = s.genesis.clone();
+    let check = s
+        .db("verifying the chain", move |db| {
+            crate::chaincheck::verify_chain(db, &genesis, now_ms())
+        })
+        .await?;
+    Ok(axum::Json(json!({
+        "valid": check.valid,
+        "chain_valid": check.valid,
+        "blocks_checked": check.blocks_checked,
+        "transactions_checked": check.transactions_checked,
+        "head_height": check.head_height,
+        "head_hash": check.head_hash,
+        "errors": check.errors,
+        "message": if check.valid {
+            "every block's hash, link, proposer signature, commit seals and transactions verify"
+        } else {
+            "the chain does NOT verify; see errors"
+        },
+    })))
+}
+
+async fn elections(State(s): State<SharedState>) -> axum::Json<Value> {
+    let now = now_ms();
+    let list: Vec<Value> = s
+        .genesis
+        .elections
+        .iter()
+        .map(|e| election_json(e, now))
+        .collect();
+    axum::Json(json!({"elections": list}))
+}
+
+async fn election(
+    State(s): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::bad_request("invalid_election_id", "election id must be a number")
+    })?;
+    let e = find_election(&s, id)?;
+    Ok(axum::Json(election_json(e, now_ms())))
+}
+
+fn election_json(e: &Election, now: u64) -> Value {
+    json!({
+        "id": e.id,
+        "name": e.name,
+        "opens_at": e.opens_at,
+        "closes_at": e.closes_at,
+        "is_open": e.is_open_at(now),
+        "candidates": e.candidates,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainQuery {
+    #[serde(default)]
+    election_id: Option<u64>,
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+async fn blockchain(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<ChainQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if let Some(id) = q.election_id {
+        find_election(&s, id)?;
+    }
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(MAX_BLOCKS_PAGE).min(MAX_BLOCKS_PAGE);
+    let mut blocks = s
+        .db("reading blocks", move |db| db.blocks_range(from, limit))
+        .await?;
+    if let Some(id) = q.election_id {
+        for b in &mut blocks {
+            b.transactions
+                .retain(|t| t.tx.nullifier().is_some_and(|(e, _)| e == id));
+        }
+    }
+    let st = s.node.status();
+    Ok(axum::Json(json!({
+        "chain_id": s.chain_id,
+        "chain_length": st.height + 1,
+        "from": from,
+        "blocks": blocks,
+    })))
+}

@@ -1,0 +1,49 @@
+//! HTTP: the only module that knows it. Routes for voters (`api`), JSON-RPC
+//! (`rpc`), and the server with its limits (`server`).
+
+pub mod api;
+pub mod error;
+pub mod rpc;
+pub mod server;
+
+use std::sync::Arc;
+
+use crate::ledger::{Genesis, Hash32, NodeKey};
+use crate::node::NodeHandle;
+use crate::store::{Store, StorePool};
+
+pub use error::{ApiError, ApiJson, ApiQuery};
+
+/// Secrets the appliance is provisioned with. Never logged, never answered.
+pub struct Secrets {
+    pub admin_token: String,
+    pub nullifier_secret: Vec<u8>,
+}
+
+/// What every handler can reach.
+pub struct AppState {
+    pub genesis: Arc<Genesis>,
+    pub chain_id: Hash32,
+    pub key: Arc<NodeKey>,
+    pub node: NodeHandle,
+    pub db: StorePool,
+    pub secrets: Secrets,
+    pub started_at_ms: u64,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Runs blocking store work on a pool connection off the async runtime.
+    pub async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        what: &'static str,
+        f: impl FnOnce(&mut Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.db.with(f))
+            .await
+            .map_err(|e| ApiError::internal(what, e))?
+            .map_err(|e| ApiError::internal(what, e))
+    }
+}

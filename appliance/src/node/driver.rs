@@ -1,0 +1,382 @@
+//! The node thread's loop.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+
+use super::status::{Counters, NodeStatus, Role};
+use super::{MAX_BATCH, NodeSetup, Request, TICK_INTERVAL, Transport};
+use crate::clock::now_ms;
+use crate::consensus::{Action, ChainView, Core, Journal};
+use crate::ledger::validate::check_block_txs;
+use crate::ledger::{Block, Genesis, Hash32, LedgerError, NullifierLookup, SignedTx, check_tx};
+use crate::store::{MempoolEntry, Store, StoreError};
+
+pub(super) struct Driver {
+    genesis: Arc<Genesis>,
+    chain_id: Hash32,
+    store: Store,
+    core: Option<Core>,
+    transport: Box<dyn Transport>,
+    counters: Arc<Counters>,
+    status: Arc<RwLock<NodeStatus>>,
+    pending: u64,
+    last_commit_ms: u64,
+}
+
+/// The store as the consensus core sees it.
+struct StoreView<'a> {
+    store: &'a Store,
+    genesis: &'a Genesis,
+    chain_id: &'a Hash32,
+}
+
+impl ChainView for StoreView<'_> {
+    fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
+        check_block_txs(self.genesis, self.chain_id, block, self.store).map(|_| ())
+    }
+}
+
+/// Storage failing under the node is not something it can vote through:
+/// stop the process (systemd restarts it; the journal and chain are durable).
+fn fatal(what: &str, e: StoreError) -> ! {
+    tracing::error!("fatal storage error while {what}: {e}");
+    std::process::exit(70);
+}
+
+impl Driver {
+    pub fn new(setup: NodeSetup, counters: Arc<Counters>) -> Result<Self, StoreError> {
+        let store = Store::open(&setup.db_path)?;
+        let chain_id = setup.genesis.chain_id()?;
+        let head = store.head()?;
+        let now = now_ms();
+        let is_validator = setup.genesis.is_validator(&setup.key.public());
+        let core = if is_validator {
+            let journal: Option<Journal> = store.load_consensus_state()?;
+            Some(Core::new(
+                setup.genesis.clone(),
+                setup.key.clone(),
+                head.as_parent(),
+                now,
+                journal,
+            )?)
+        } else {
+            None
+        };
+        let pending = store.mempool_len()?;
+        let status = NodeStatus {
+            role: if is_validator {
+                Role::Validator
+            } else {
+                Role::Station
+            },
+            height: head.height,
+            head_hash: head.hash,
+            head_timestamp_ms: head.timestamp_ms,
+            finalized_height: 0,
+            round: 0,
+            mempool: pending,
+            last_commit_ms: now,
+        };
+        let mut d = Self {
+            genesis: setup.genesis,
+            chain_id,
+            store,
+            core,
+            transport: setup.transport,
+            counters,
+            status: Arc::new(RwLock::new(status)),
+            pending,
+            last_commit_ms: now,
+        };
+        d.publish_status();
+        Ok(d)
+    }
+
+    pub fn status_cell(&self) -> Arc<RwLock<NodeStatus>> {
+        self.status.clone()
+    }
+
+    pub fn run(mut self, rx: Receiver<Request>, stop: &AtomicBool) {
+        while !stop.load(Ordering::SeqCst) {
+            let mut batch = Vec::new();
+            match rx.recv_timeout(TICK_INTERVAL) {
+                Ok(r) => batch.push(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+            self.tick();
+            self.publish_status();
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Request>) {
+        let mut submits = Vec::new();
+        for req in batch {
+            match req {
+                Request::Submit {
+                    stx,
+                    tx_hash,
+                    voter,
+                    reply,
+                } => submits.push((stx, tx_hash, voter, reply)),
+                Request::Consensus(msg) => {
+                    let now = now_ms();
+                    let view = StoreView {
+                        store: &self.store,
+                        genesis: &self.genesis,
+                        chain_id: &self.chain_id,
+                    };
+                    if let Some(core) = self.core.as_mut() {
+                        let actions = core.handle(*msg, now, &view);
+                        self.apply(actions);
+                    }
+                }
+            }
+        }
+        if !submits.is_empty() {
+            self.insert_submissions(submits);
+        }
+    }
+
+    fn insert_submissions(
+        &mut self,
+        submits: Vec<(Box<SignedTx>, Hash32, Option<i64>, super::SubmitReply)>,
+    ) {
+        let entries: Vec<MempoolEntry<'_>> = submits
+            .iter()
+            .map(|(stx, h, voter, _)| MempoolEntry {
+                stx,
+                tx_hash: h,
+                voter: *voter,
+            })
+            .collect();
+        let result = self.store.mempool_insert_batch(&entries, now_ms());
+        drop(entries);
+        match result {
+            Ok(outcomes) => {
+                for ((_, _, _, reply), outcome) in submits.into_iter().zip(outcomes) {
+                    if outcome == crate::store::MempoolInsert::Inserted {
+                        self.pending += 1;
+                        Counters::add(&self.counters.votes_accepted, 1);
+                    }
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!("mempool insert failed: {e}");
+                for (_, _, _, reply) in submits {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = now_ms();
+        if let Some(core) = self.core.as_mut() {
+            let actions = core.tick(now, self.pending);
+            self.apply(actions);
+        }
+    }
+
+    /// Carries out the core's actions in order; the actions a step yields
+    /// run before the rest of the list.
+    fn apply(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let follow = self.apply_one(action);
+            for a in follow.into_iter().rev() {
+                queue.push_front(a);
+            }
+        }
+        self.export_core_metrics();
+    }
+
+    fn apply_one(&mut self, action: Action) -> Vec<Action> {
+        let now = now_ms();
+        match action {
+            Action::Persist(j) => {
+                if let Err(e) = self.store.save_consensus_state(j.height, j.round, &*j) {
+                    fatal("persisting the consensus journal", e);
+                }
+                Vec::new()
+            }
+            Action::Broadcast(m) => {
+                self.transport.broadcast(&m);
+                Vec::new()
+            }
+            Action::RequestProposal { height, round } => {
+                let txs = self.select_txs(now);
+                match self.core.as_mut() {
+                    Some(core) => core.propose(height, round, txs, now),
+                    None => Vec::new(),
+                }
+            }
+            Action::Commit(block) => self.commit(*block, now),
+            Action::RoundChanged(s) => {
+                let rounds: Vec<String> = s
+                    .validator_rounds
+                    .iter()
+                    .map(|(k, r)| match r {
+                        Some(r) => format!("{}…={r}", &k.to_hex()[..10]),
+                        None => format!("{}…=?", &k.to_hex()[..10]),
+                    })
+                    .collect();
+                tracing::info!(
+                    height = s.height,
+                    from = s.from_round,
+                    to = s.to_round,
+                    reason = s.reason.as_str(),
+                    validators = rounds.join(" "),
+                    "round change"
+                );
+                Vec::new()
+            }
+            Action::Equivocation(e) => {
+                tracing::warn!(
+                    validator = %e.first.sender(),
+                    height = e.first.height(),
+                    round = e.first.round(),
+                    "equivocation: a validator signed two different messages"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Valid transactions for a block at `now`, oldest first; invalid ones
+    /// leave the mempool with the reason recorded.
+    fn select_txs(&mut self, now: u64) -> Vec<SignedTx> {
+        let at = now.max(self.status.read().expect("status").head_timestamp_ms);
+        let candidates = match self.store.mempool_take(self.genesis.params.max_block_txs) {
+            Ok(c) => c,
+            Err(e) => fatal("reading the mempool", e),
+        };
+        let mut seen = BTreeSet::new();
+        let mut keep = Vec::with_capacity(candidates.len());
+        for (hash, stx) in candidates {
+            match self.admissible(&stx, at, &mut seen) {
+                Ok(()) => keep.push(stx),
+                Err(err) => self.reject(&hash, &err, now),
+            }
+        }
+        keep
+    }
+
+    fn admissible(
+        &self,
+        stx: &SignedTx,
+        at: u64,
+        seen: &mut BTreeSet<(u64, Hash32)>,
+    ) -> Result<(), LedgerError> {
+        check_tx(&self.genesis, &self.chain_id, stx, at)?;
+        if let Some((eid, n)) = stx.tx.nullifier()
+            && (!seen.insert((eid, n)) || self.store.is_used(eid, &n)?)
+        {
+            return Err(LedgerError::DuplicateNullifier {
+                election_id: eid,
+                nullifier: n,
+            });
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, hash: &Hash32, err: &LedgerError, now: u64) {
+        tracing::info!(tx = %hash, reason = %err, "transaction rejected");
+        let r = self
+            .store
+            .mark_rejected(hash, err, None, now)
+            .and_then(|()| self.store.mempool_remove(hash));
+        if let Err(e) = r {
+            fatal("recording a rejected transaction", e);
+        }
+        self.pending = self.pending.saturating_sub(1);
+        Counters::add(&self.counters.txs_rejected, 1);
+    }
+
+    fn commit(&mut self, block: Block, now: u64) -> Vec<Action> {
+        if let Err(e) = self.store.append_block(&block, now) {
+            fatal("storing a decided block", e);
+        }
+        let c = &self.counters;
+        Counters::add(&c.blocks_committed, 1);
+        Counters::add(&c.votes_committed, block.transactions.len() as u64);
+        for stx in &block.transactions {
+            if let Some(b) = stx.tx.as_ballot() {
+                c.commit_latency
+                    .observe(now.saturating_sub(b.submitted_at_ms));
+            }
+        }
+        self.pending = self
+            .store
+            .mempool_len()
+            .unwrap_or_else(|e| fatal("counting the mempool", e));
+        self.last_commit_ms = now;
+        tracing::debug!(height = block.header.height, txs = block.transactions.len(), hash = %block.block_hash, "block committed");
+        let head = crate::ledger::Parent {
+            height: block.header.height,
+            hash: block.block_hash,
+            timestamp_ms: block.header.timestamp_ms,
+        };
+        {
+            let mut s = self.status.write().expect("status");
+            s.height = head.height;
+            s.head_hash = head.hash;
+            s.head_timestamp_ms = head.timestamp_ms;
+        }
+        let view = StoreView {
+            store: &self.store,
+            genesis: &self.genesis,
+            chain_id: &self.chain_id,
+        };
+        match self.core.as_mut() {
+            Some(core) => core.on_new_head(head, now, &view),
+            None => Vec::new(),
+        }
+    }
+
+    fn export_core_metrics(&self) {
+        if let Some(core) = &self.core {
+            let m = core.metrics();
+            let c = &self.counters;
+            c.round_changes.store(m.round_changes, Ordering::Relaxed);
+            c.equivocations.store(m.equivocations, Ordering::Relaxed);
+            *c.dropped.write().expect("dropped") = m.dropped.clone();
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let head = self
+            .store
+            .head()
+            .unwrap_or_else(|e| fatal("reading the head", e));
+        let mut s = self.status.write().expect("status");
+        s.height = head.height;
+        s.head_hash = head.hash;
+        s.head_timestamp_ms = head.timestamp_ms;
+        s.round = self.core.as_ref().map_or(0, Core::round);
+        s.mempool = self.pending;
+        s.last_commit_ms = self.last_commit_ms;
+        s.finalized_height = self.finalized_height(head.height);
+    }
+
+    /// The highest height that at least Q validators hold. With no peer
+    /// reports yet, only this node's own head counts.
+    fn finalized_height(&self, own: u64) -> u64 {
+        let mut heads: Vec<u64> = Vec::new();
+        if self.core.is_some() {
+            heads.push(own);
+        }
+        heads.sort_unstable_by(|a, b| b.cmp(a));
+        heads.get(self.genesis.quorum() - 1).copied().unwrap_or(0)
+    }
+}
