@@ -5,10 +5,15 @@
 //! knows HTTP; `node` drives the consensus core with the store and the
 //! network.
 
+pub mod app;
 pub mod auth;
 pub mod chaincheck;
+pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod consensus;
+pub mod dev;
+pub mod keyfile;
 pub mod ledger;
 pub mod net;
 pub mod node;

@@ -1,0 +1,284 @@
+//! The command line (clap). `main.rs` only calls [`main`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::app::{self, AppError};
+use crate::config::{Config, Overrides};
+use crate::keyfile;
+use crate::ledger::genesis::PROTOCOL;
+use crate::ledger::{Candidate, Election, Genesis, Params, PublicKey, StationInfo, ValidatorInfo};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evote-appliance",
+    version,
+    about = "evote appliance: a polling-station node of the evote election ledger"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new Ed25519 node key (PKCS#8, mode 0600) and print its public key.
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a genesis file: validators, stations, elections and parameters.
+    Genesis(GenesisArgs),
+    /// Run an appliance from its configuration file.
+    Run(RunArgs),
+    /// Run a one-node development appliance, creating what is missing under the data directory.
+    Dev {
+        /// Data directory (keys, secrets, genesis, database).
+        #[arg(long, default_value = "evote-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// A validator, as PUBKEY@URL (its p2p base URL); repeat in rotation order.
+    #[arg(long = "validator", required = true, value_name = "PUBKEY@URL")]
+    validators: Vec<String>,
+    /// A station (an appliance that accepts votes but does not validate), as PUBKEY.
+    #[arg(long = "station", value_name = "PUBKEY")]
+    stations: Vec<String>,
+    /// An election definition (JSON: id, name, opens_at, closes_at, candidates); repeatable.
+    #[arg(long = "election", required = true, value_name = "FILE")]
+    elections: Vec<PathBuf>,
+    /// The election authority's public key (make one with `keygen`).
+    #[arg(long, value_name = "PUBKEY")]
+    authority: String,
+    /// A name for the chain.
+    #[arg(long, default_value = "evote")]
+    chain_name: String,
+    #[arg(long, default_value_t = Params::default().block_period_ms)]
+    block_period_ms: u64,
+    #[arg(long, default_value_t = Params::default().empty_block_period_ms)]
+    empty_block_period_ms: u64,
+    #[arg(long, default_value_t = Params::default().round_timeout_ms)]
+    round_timeout_ms: u64,
+    #[arg(long, default_value_t = Params::default().max_block_txs)]
+    max_block_txs: u64,
+    #[arg(long, default_value_t = Params::default().fallback_after_ms)]
+    fallback_after_ms: u64,
+    /// Where to write the genesis.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The TOML configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Overrides `data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Overrides `listen`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Overrides `key`.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Overrides `genesis`.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+/// Parses the command line and runs it. Exit codes: 0 success, 1 failure,
+/// 2 usage error (clap).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or(filter.map(str::to_string))
+        .unwrap_or_else(|| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn dispatch(cmd: Command) -> Result<(), AppError> {
+    match cmd {
+        Command::Keygen { out } => {
+            let k = keyfile::generate_node_key(&out)?;
+            println!("{}", k.public());
+            Ok(())
+        }
+        Command::Genesis(args) => genesis(args),
+        Command::Run(args) => {
+            let mut cfg = Config::load(&args.config)?;
+            cfg.apply(Overrides {
+                data_dir: args.data_dir,
+                listen: args.listen,
+                key: args.key,
+                genesis: args.genesis,
+            });
+            init_logging(cfg.log.as_deref());
+            app::run(cfg)
+        }
+        Command::Dev { data_dir, listen } => {
+            let cfg = crate::dev::prepare(&data_dir, listen)?;
+            init_logging(None);
+            println!("{}", crate::dev::banner(&cfg));
+            app::run(cfg)
+        }
+    }
+}
+
+/// An election as an official writes it: times as RFC 3339 or as
+/// milliseconds since the Unix epoch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElectionFile {
+    id: u64,
+    name: String,
+    opens_at: TimeSpec,
+    closes_at: TimeSpec,
+    candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TimeSpec {
+    Millis(u64),
+    Rfc3339(String),
+}
+
+impl TimeSpec {
+    fn to_ms(&self) -> Result<u64, String> {
+        match self {
+            TimeSpec::Millis(ms) => Ok(*ms),
+            TimeSpec::Rfc3339(s) => humantime::parse_rfc3339(s)
+                .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .map_err(|_| format!("{s:?} is before 1970")),
+        }
+    }
+}
+
+fn parse_key(s: &str) -> Result<PublicKey, AppError> {
+    PublicKey::parse(s).map_err(|e| AppError::Setup(format!("public key {s:?}: {e}")))
+}
+
+fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| AppError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?;
+        let bad = |m: String| AppError::Setup(format!("{}: {m}", path.display()));
+        let files: Vec<ElectionFile> = match serde_json::from_str::<ElectionFile>(&text) {
+            Ok(one) => vec![one],
+            Err(_) => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        };
+        for e in files {
+            out.push(Election {
+                id: e.id,
+                name: e.name,
+                opens_at: e.opens_at.to_ms().map_err(bad)?,
+                closes_at: e.closes_at.to_ms().map_err(bad)?,
+                candidates: e.candidates,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn genesis(a: GenesisArgs) -> Result<(), AppError> {
+    let validators = a
+        .validators
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (key, url) = v.split_once('@').ok_or_else(|| {
+                AppError::Setup(format!("--validator {v:?}: expected PUBKEY@URL"))
+            })?;
+            Ok(ValidatorInfo {
+                public_key: parse_key(key)?,
+                name: format!("validator-{}", i + 1),
+                p2p_url: url.trim_end_matches('/').to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let stations = a
+        .stations
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(StationInfo {
+                public_key: parse_key(s)?,
+                name: format!("station-{}", i + 1),
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let g = Genesis {
+        protocol: PROTOCOL.into(),
+        chain_name: a.chain_name,
+        created_at_ms: crate::clock::now_ms(),
+        authority: parse_key(&a.authority)?,
+        validators,
+        stations,
+        elections: read_elections(&a.elections)?,
+        params: Params {
+            block_period_ms: a.block_period_ms,
+            empty_block_period_ms: a.empty_block_period_ms,
+            round_timeout_ms: a.round_timeout_ms,
+            max_block_txs: a.max_block_txs,
+            fallback_after_ms: a.fallback_after_ms,
+        },
+    };
+    g.validate().map_err(|source| AppError::Genesis {
+        path: a.out.display().to_string(),
+        source,
+    })?;
+    write_new(
+        &a.out,
+        &serde_json::to_string_pretty(&g).expect("genesis encodes"),
+    )?;
+    println!("chain_id {}", g.chain_id().expect("genesis hashes"));
+    Ok(())
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), AppError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| AppError::Io {
+            context: format!("creating {}", path.display()),
+            source,
+        })?;
+    f.write_all(text.as_bytes()).map_err(|source| AppError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })
+}

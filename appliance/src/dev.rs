@@ -1,0 +1,135 @@
+//! `evote-appliance dev`: one command that creates whatever is missing in a
+//! data directory (keys, secrets, a one-validator genesis with a demo
+//! election, a config) and runs the appliance on it. Running it again on
+//! the same directory resumes the same chain.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::app::AppError;
+use crate::auth::random_bytes;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::keyfile;
+use crate::ledger::genesis::PROTOCOL;
+use crate::ledger::{Candidate, Election, Genesis, Params, ValidatorInfo};
+
+/// How long the demo election stays open.
+pub const DEMO_ELECTION_DAYS: u64 = 30;
+
+pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| AppError::Io {
+        context: format!("creating {}", data_dir.display()),
+        source,
+    })?;
+    let p = |name: &str| data_dir.join(name);
+    let key = ensure_key(&p("node.key"))?;
+    let authority = ensure_key(&p("authority.key"))?;
+    ensure_secret(&p("nullifier.secret"))?;
+    ensure_secret(&p("admin.token"))?;
+    let genesis_path = p("genesis.json");
+    if !genesis_path.exists() {
+        let g = demo_genesis(key, authority, listen);
+        write_file(
+            &genesis_path,
+            &serde_json::to_string_pretty(&g).expect("genesis encodes"),
+        )?;
+    }
+    let cfg = Config {
+        data_dir: data_dir.to_path_buf(),
+        listen,
+        key: p("node.key"),
+        genesis: genesis_path,
+        nullifier_secret_file: p("nullifier.secret"),
+        admin_token_file: p("admin.token"),
+        peers: Vec::new(),
+        bootnode: None,
+        public_url: None,
+        log: None,
+    };
+    let toml_path = p("appliance.toml");
+    if !toml_path.exists() {
+        write_file(&toml_path, &cfg.to_toml())?;
+    }
+    Ok(cfg)
+}
+
+fn ensure_key(path: &Path) -> Result<crate::ledger::PublicKey, AppError> {
+    let k = if path.exists() {
+        keyfile::read_node_key(path)?
+    } else {
+        keyfile::generate_node_key(path)?
+    };
+    Ok(k.public())
+}
+
+fn ensure_secret(path: &Path) -> Result<(), AppError> {
+    if !path.exists() {
+        keyfile::write_secret(path, hex::encode(random_bytes::<32>()).as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), AppError> {
+    std::fs::write(path, text).map_err(|source| AppError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })
+}
+
+fn demo_genesis(
+    key: crate::ledger::PublicKey,
+    authority: crate::ledger::PublicKey,
+    listen: SocketAddr,
+) -> Genesis {
+    let now = now_ms() / 1000 * 1000;
+    Genesis {
+        protocol: PROTOCOL.into(),
+        chain_name: "evote-dev".into(),
+        created_at_ms: now,
+        authority,
+        validators: vec![ValidatorInfo {
+            public_key: key,
+            name: "dev-validator".into(),
+            p2p_url: format!("http://{listen}"),
+        }],
+        stations: Vec::new(),
+        elections: vec![Election {
+            id: 1,
+            name: "Demo election".into(),
+            candidates: ["Alice Moreau", "Bashir Okafor", "Chen Wei"]
+                .iter()
+                .zip(1..)
+                .map(|(name, id)| Candidate {
+                    id,
+                    name: (*name).into(),
+                })
+                .collect(),
+            opens_at: now - 60_000,
+            closes_at: now + DEMO_ELECTION_DAYS * 86_400_000,
+        }],
+        params: Params::default(),
+    }
+}
+
+/// What `dev` prints before it starts serving.
+pub fn banner(cfg: &Config) -> String {
+    let url = format!("http://{}", cfg.listen);
+    let dir: PathBuf = cfg.data_dir.clone();
+    format!(
+        "evote-appliance dev\n\
+         \x20 data:      {dir}\n\
+         \x20 voter API: {url}/api/...   health: {url}/health   JSON-RPC: {url}/rpc\n\
+         \x20 admin token: {dir}/admin.token\n\n\
+         Try it:\n\
+         \x20 curl -s {url}/api/elections\n\
+         \x20 curl -s -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n\
+         \x20      -d '{{\"email\":\"ada@example.org\",\"password\":\"correct horse\",\"name\":\"Ada\"}}'\n\
+         \x20 TOKEN=$(curl -s -X POST {url}/api/auth/login -H 'content-type: application/json' \\\n\
+         \x20      -d '{{\"email\":\"ada@example.org\",\"password\":\"correct horse\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         \x20 curl -s -X POST {url}/api/votes/submit -H \"authorization: Bearer $TOKEN\" \\\n\
+         \x20      -H 'content-type: application/json' -d '{{\"election_id\":1,\"candidate_id\":2}}'\n\
+         \x20 curl -s '{url}/api/votes/results?election_id=1'\n",
+        dir = dir.display()
+    )
+}
