@@ -549,10 +549,10 @@ impl Core {
                 return self.record_equivocation(first, Message::RoundChange(rc), out);
             }
         }
-        if round > self.round {
-            if let Some(target) = self.jump_target() {
-                self.advance_round(target, RoundChangeReason::Jump, now_ms, out);
-            }
+        if round > self.round
+            && let Some(target) = self.jump_target()
+        {
+            self.advance_round(target, RoundChangeReason::Jump, now_ms, out);
         }
         self.maybe_propose_justified(now_ms, out);
     }

@@ -1,0 +1,299 @@
+//! Black-box tests of the voter API against the real binary.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Dev, error_code};
+
+#[test]
+fn three_voters_vote_and_the_results_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let mut txs = Vec::new();
+    for (i, candidate) in [1, 2, 3].into_iter().enumerate() {
+        let token = dev.register(&format!("voter{i}@example.org"));
+        let (code, v) = dev.vote(&token, candidate);
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["status"], "pending");
+        assert!(v["ballot_hash"].as_str().unwrap().starts_with("0x"));
+        assert!(v["timestamp"].is_u64());
+        txs.push(v["transaction_id"].as_str().unwrap().to_string());
+    }
+    for tx in &txs {
+        let took = dev.wait_confirmed(tx, Duration::from_secs(3));
+        assert!(took < Duration::from_secs(3));
+    }
+    let (code, r) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(code, 200);
+    assert_eq!(r["total_votes"], 3);
+    for row in r["results"].as_array().unwrap() {
+        assert_eq!(row["vote_count"], 1, "{row}");
+        assert!(row["name"].is_string());
+        assert!((row["percentage"].as_f64().unwrap() - 33.33).abs() < 0.01);
+    }
+    assert_eq!(r["verification"]["chain_valid"], true);
+    let (code, v) = dev.post("/api/votes/verify-blockchain", "", None);
+    assert_eq!(code, 200);
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["blocks_checked"].as_u64().unwrap() >= 1);
+    let (code, chain) = dev.get("/blockchain?election_id=1");
+    assert_eq!(code, 200);
+    let n: usize = chain["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["transactions"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path());
+    let alice = dev.register("alice@example.org");
+    let (_, v) = dev.vote(&alice, 1);
+    let tx = v["transaction_id"].as_str().unwrap().to_string();
+    let (code, v) = dev.vote(&alice, 2);
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(error_code(&v), "already_voted");
+    dev.wait_confirmed(&tx, Duration::from_secs(3));
+    let (code, _) = dev.vote(&alice, 3);
+    assert_eq!(code, 409);
+    let head = dev.head();
+    let (_, before) = dev.get("/api/votes/results?election_id=1");
+
+    dev.kill9();
+    let port = dev.port;
+    drop(dev);
+    let dev = Dev::start_on(dir.path(), port);
+    assert_eq!(dev.head(), head, "the head survives SIGKILL");
+    let (_, after) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(before["results"], after["results"]);
+    // the old session and the old vote are still known
+    let (code, v) = dev.vote(&alice, 3);
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(dev.status_of(&tx), "finalized");
+    // new votes still commit
+    let bob = dev.register("bob@example.org");
+    let (code, v) = dev.vote(&bob, 2);
+    assert_eq!(code, 200, "{v}");
+    dev.wait_confirmed(
+        v["transaction_id"].as_str().unwrap(),
+        Duration::from_secs(3),
+    );
+    let (_, r) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(r["total_votes"], 2);
+    drop(dev);
+    let c = rusqlite::Connection::open(dir.path().join("evote.sqlite3")).unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn a_vote_acknowledged_just_before_a_crash_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path());
+    let tokens: Vec<String> = (0..5)
+        .map(|i| dev.register(&format!("v{i}@example.org")))
+        .collect();
+    let txs: Vec<String> = tokens
+        .iter()
+        .map(|t| {
+            let (code, v) = dev.vote(t, 1);
+            assert_eq!(code, 200);
+            v["transaction_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    dev.kill9(); // possibly before the block that holds them
+    let port = dev.port;
+    drop(dev);
+    let dev = Dev::start_on(dir.path(), port);
+    for tx in &txs {
+        dev.wait_confirmed(tx, Duration::from_secs(5));
+    }
+    let (_, r) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(r["total_votes"], 5);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let token = dev.register("carol@example.org");
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("/api/votes/submit", "{not json", 400, "malformed_json"),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":"one","candidate_id":1}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":1}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":1,"candidate_id":1,"extra":true}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":99,"candidate_id":1}"#,
+            404,
+            "not_found",
+        ),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":1,"candidate_id":99}"#,
+            400,
+            "unknown_candidate",
+        ),
+        (
+            "/api/votes/submit",
+            r#"{"election_id":-1,"candidate_id":1}"#,
+            422,
+            "invalid_body",
+        ),
+        ("/api/votes/submit", r#"[]"#, 422, "invalid_body"),
+    ];
+    for (path, body, status, code) in cases {
+        let (s, v) = dev.post(path, body, Some(&token));
+        assert_eq!(s, *status, "{body}: {v}");
+        assert_eq!(error_code(&v), *code, "{body}");
+    }
+    // oversized body
+    let huge = format!(
+        r#"{{"election_id":1,"candidate_id":1,"encrypted_vote":"{}"}}"#,
+        "a".repeat(1 << 20)
+    );
+    let (s, v) = dev.post("/api/votes/submit", &huge, Some(&token));
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(error_code(&v), "body_too_large");
+    // a payload within the body limit but over the ballot limit
+    let long = format!(
+        r#"{{"election_id":1,"candidate_id":1,"encrypted_vote":"{}"}}"#,
+        "a".repeat(5000)
+    );
+    let (s, v) = dev.post("/api/votes/submit", &long, Some(&token));
+    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_ballot"));
+    // tokens
+    let body = r#"{"election_id":1,"candidate_id":1}"#;
+    let (s, v) = dev.post("/api/votes/submit", body, None);
+    assert_eq!((s, error_code(&v).as_str()), (401, "unauthorized"));
+    let (s, _) = dev.post("/api/votes/submit", body, Some(&"0".repeat(64)));
+    assert_eq!(s, 401);
+    let (s, _) = dev.post("/api/votes/submit", body, Some("short"));
+    assert_eq!(s, 401);
+    // registration and login
+    let (s, v) = dev.post(
+        "/api/auth/register",
+        r#"{"email":"carol@example.org","password":"whatever123"}"#,
+        None,
+    );
+    assert_eq!((s, error_code(&v).as_str()), (409, "email_exists"));
+    let (s, v) = dev.post(
+        "/api/auth/register",
+        r#"{"email":"nope","password":"whatever123"}"#,
+        None,
+    );
+    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_email"));
+    let (s, v) = dev.post(
+        "/api/auth/register",
+        r#"{"email":"d@example.org","password":"short"}"#,
+        None,
+    );
+    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_password"));
+    let (s, _) = dev.post(
+        "/api/auth/login",
+        r#"{"email":"carol@example.org","password":"wrong password"}"#,
+        None,
+    );
+    assert_eq!(s, 401);
+    let (s, _) = dev.post(
+        "/api/auth/login",
+        r#"{"email":"nobody@example.org","password":"wrong password"}"#,
+        None,
+    );
+    assert_eq!(s, 401);
+    // queries
+    let (s, v) = dev.get("/api/votes/transaction-status?transaction_id=0x12");
+    assert_eq!(
+        (s, error_code(&v).as_str()),
+        (400, "invalid_transaction_id")
+    );
+    let (s, _) = dev.get(&format!(
+        "/api/votes/transaction-status?transaction_id=0x{}",
+        "ab".repeat(32)
+    ));
+    assert_eq!(s, 404);
+    let (s, _) = dev.get("/api/votes/results?election_id=abc");
+    assert_eq!(s, 400);
+    let (s, _) = dev.get("/api/votes/results?election_id=7");
+    assert_eq!(s, 404);
+    let (s, _) = dev.get("/api/elections/xyz");
+    assert_eq!(s, 400);
+    let (s, v) = dev.get("/api/elections/1");
+    assert_eq!(s, 200);
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 3);
+    let (s, v) = dev.get("/no/such/path");
+    assert_eq!((s, error_code(&v).as_str()), (404, "not_found"));
+    // nothing was recorded by any of that
+    let (_, r) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(r["total_votes"], 0);
+    let (_, h) = dev.get("/health");
+    assert_eq!(h["mempool"], 0);
+    // and the voter can still vote once
+    let (s, _) = dev.vote(&token, 1);
+    assert_eq!(s, 200);
+}
+
+#[test]
+fn garbage_on_every_route_never_takes_the_appliance_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let bodies = [
+        "",
+        "null",
+        "0",
+        "-1",
+        "1e999",
+        "\"x\"",
+        "[]",
+        "[[[[[[[[[[[[[[[[[[[[",
+        "{",
+        "}",
+        "{\"a\":",
+        "\u{0}\u{1}\u{2}",
+        "{\"jsonrpc\":\"2.0\"}",
+        "[1,2,3]",
+        "{\"email\":1,\"password\":[]}",
+    ];
+    let paths = [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/votes/submit",
+        "/api/votes/verify-blockchain",
+        "/rpc",
+        "/health",
+        "/blockchain",
+    ];
+    for p in paths {
+        for b in bodies {
+            let (s, _) = dev.post(p, b, Some(&"f".repeat(64)));
+            assert!(s < 500 || s == 503, "{p} {b:?} gave {s}");
+        }
+    }
+    let deep = "[".repeat(100_000);
+    let (s, _) = dev.post("/rpc", &deep, None);
+    assert!(s < 500, "deep nesting gave {s}");
+    let (s, _) = dev.get("/health");
+    assert_eq!(s, 200);
+}

@@ -1,0 +1,222 @@
+//! Black-box tests of the command line.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command as Cmd;
+
+fn cmd() -> Cmd {
+    Cmd::new(support::bin())
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn help_is_there_for_every_subcommand() {
+    for sub in [
+        vec![],
+        vec!["keygen"],
+        vec!["genesis"],
+        vec!["run"],
+        vec!["dev"],
+    ] {
+        let mut args = sub.clone();
+        args.push("--help");
+        let out = cmd().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(stdout_of(&out).contains("Usage"), "{args:?}");
+    }
+    let out = cmd().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn keygen_writes_a_private_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.key");
+    let out = cmd().args(["keygen", "--out"]).arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let pk = stdout_of(&out);
+    assert!(pk.starts_with("0x") && pk.len() == 66, "{pk}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = cmd().args(["keygen", "--out"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+}
+
+fn keygen(dir: &std::path::Path, name: &str) -> String {
+    let out = cmd()
+        .args(["keygen", "--out"])
+        .arg(dir.join(name))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    stdout_of(&out)
+}
+
+const ELECTION: &str = r#"{"id": 7, "name": "Council", "opens_at": "2020-01-01T00:00:00Z",
+  "closes_at": 4102444800000, "candidates": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]}"#;
+
+/// Writes keys, secrets, a genesis and a config for one validator.
+fn setup_node(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let v = keygen(dir, "node.key");
+    let auth = keygen(dir, "authority.key");
+    std::fs::write(dir.join("election.json"), ELECTION).unwrap();
+    let out = cmd()
+        .args([
+            "genesis",
+            "--validator",
+            &format!("{v}@http://127.0.0.1:{port}"),
+        ])
+        .args(["--authority", &auth, "--election"])
+        .arg(dir.join("election.json"))
+        .arg("--out")
+        .arg(dir.join("genesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout_of(&out).starts_with("chain_id 0x"));
+    for (name, content) in [
+        ("nullifier.secret", "ab".repeat(32)),
+        ("admin.token", "cd".repeat(16)),
+    ] {
+        std::fs::write(dir.join(name), content).unwrap();
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cfg = format!(
+        "data_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\nkey = \"node.key\"\n\
+         genesis = \"genesis.json\"\nnullifier_secret_file = \"nullifier.secret\"\n\
+         admin_token_file = \"admin.token\"\n"
+    );
+    let path = dir.join("appliance.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+#[test]
+fn genesis_and_run_from_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let cfg = setup_node(dir.path(), port);
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap())
+            .unwrap();
+    assert_eq!(g["elections"][0]["opens_at"], 1_577_836_800_000u64);
+    let mut child = Command::new(support::bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = support::agent();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut up = false;
+    while Instant::now() < deadline && !up {
+        up = agent
+            .get(format!("http://127.0.0.1:{port}/api/elections/7"))
+            .call()
+            .is_ok_and(|r| r.status() == 200);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "the configured appliance served its election");
+    assert!(dir.path().join("data/evote.sqlite3").exists());
+}
+
+#[test]
+fn run_refuses_bad_setups_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup_node(dir.path(), support::free_port());
+    let run = |extra: &[&str]| {
+        let out = cmd()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // a key that is not in the genesis
+    keygen(dir.path(), "stranger.key");
+    let stranger = dir.path().join("stranger.key");
+    let (code, err) = run(&["--key", stranger.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("neither a validator nor a station"), "{err}");
+    // a key file others can read
+    std::fs::set_permissions(
+        dir.path().join("node.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(
+        dir.path().join("node.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // a database from a newer binary is refused and left untouched
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let db = dir.path().join("data/evote.sqlite3");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA user_version = 4242;").unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("newer than this binary"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    // an unknown config key
+    std::fs::write(
+        &cfg,
+        format!("{}\nsurprise = 1\n", std::fs::read_to_string(&cfg).unwrap()),
+    )
+    .unwrap();
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("surprise"), "{err}");
+}
+
+#[test]
+fn genesis_refuses_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = keygen(dir.path(), "a.key");
+    std::fs::write(dir.path().join("e.json"), ELECTION).unwrap();
+    let base = |validator: &str, election: &str| {
+        cmd()
+            .args(["genesis", "--validator", validator, "--authority", &auth])
+            .args(["--election", election, "--out"])
+            .arg(dir.path().join("g.json"))
+            .output()
+            .unwrap()
+    };
+    let e = dir.path().join("e.json");
+    let out = base("0x1234", e.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1));
+    let v = keygen(dir.path(), "v.key");
+    let out = base(&v, e.to_str().unwrap());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PUBKEY@URL"));
+    std::fs::write(dir.path().join("bad.json"), r#"{"id":1,"name":"x"}"#).unwrap();
+    let out = base(
+        &format!("{v}@http://h:1"),
+        dir.path().join("bad.json").to_str().unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.path().join("g.json").exists());
+}
