@@ -8,9 +8,10 @@ use std::sync::Arc;
 use crate::clock::now_ms;
 use crate::config::{Config, ConfigError};
 use crate::keyfile::{self, KeyFileError};
-use crate::ledger::{Genesis, LedgerError, nullifier::MIN_SECRET_LEN};
+use crate::ledger::{Genesis, Hash32, LedgerError, PublicKey, nullifier::MIN_SECRET_LEN};
+use crate::net::peers::{HttpNetwork, PeerTable, bootnode_exchange, keep_registered, peer_urls};
 use crate::net::{AppState, Secrets, server};
-use crate::node::{NoPeers, NodeHandle, NodeSetup};
+use crate::node::{Network, NoPeers, NodeHandle, NodeSetup, Role};
 use crate::store::{Store, StoreError, StorePool};
 
 /// Connections the HTTP handlers share.
@@ -48,6 +49,16 @@ pub fn load_genesis(path: &Path) -> Result<Genesis, AppError> {
     })
 }
 
+/// Runs a bootnode (the seeds' discovery service) until SIGINT or SIGTERM.
+pub fn run_bootnode(listen: std::net::SocketAddr) -> Result<(), AppError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the runtime"))?;
+    rt.block_on(crate::net::bootnode::run(listen, shutdown_signal()))
+        .map_err(io(format!("bootnode on {listen}")))
+}
+
 /// Runs the appliance until it is told to stop.
 pub fn run(cfg: Config) -> Result<(), AppError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -72,12 +83,25 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     let secrets = load_secrets(&cfg)?;
     let db_path = cfg.db_path();
     let chain_id = open_database(&db_path, &genesis)?;
-    let node = NodeHandle::spawn(NodeSetup {
-        genesis: genesis.clone(),
-        key: key.clone(),
-        db_path: db_path.clone(),
-        transport: Box::new(NoPeers),
-    })?;
+    let peers = Arc::new(PeerTable::default());
+    let mut extra = cfg.peers.clone();
+    extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
+    let urls = peer_urls(&genesis, &key.public(), &extra);
+    let (g2, me, table) = (genesis.clone(), key.public(), peers.clone());
+    let node = NodeHandle::spawn(
+        NodeSetup {
+            genesis: genesis.clone(),
+            key: key.clone(),
+            db_path: db_path.clone(),
+        },
+        move |inbox| -> Box<dyn Network> {
+            if urls.is_empty() {
+                Box::new(NoPeers)
+            } else {
+                Box::new(HttpNetwork::start(g2, me, urls, table, inbox))
+            }
+        },
+    )?;
     let state = Arc::new(AppState {
         genesis,
         chain_id,
@@ -85,6 +109,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         node,
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
+        peers,
         started_at_ms: now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -99,6 +124,33 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         .map_err(io("serving HTTP"))?;
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// With a bootnode configured: register, learn the other appliances' URLs,
+/// and keep the registration alive. A bootnode that is down only costs the
+/// discovery: the genesis still names every validator.
+fn discover(cfg: &Config, genesis: &Genesis, me: &PublicKey, chain_id: &Hash32) -> Vec<String> {
+    let Some(bootnode) = cfg.bootnode.clone() else {
+        return Vec::new();
+    };
+    let my_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let role = if genesis.is_validator(me) {
+        Role::Validator
+    } else {
+        Role::Station
+    };
+    let found = match bootnode_exchange(&bootnode, me, &my_url, role, chain_id) {
+        Ok(urls) => urls,
+        Err(e) => {
+            tracing::warn!("{e}");
+            Vec::new()
+        }
+    };
+    keep_registered(bootnode, *me, my_url.clone(), role, *chain_id);
+    found.into_iter().filter(|u| u != &my_url).collect()
 }
 
 fn load_secrets(cfg: &Config) -> Result<Secrets, AppError> {
@@ -116,7 +168,7 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, AppError> {
 }
 
 /// Opens, migrates and checks the database, and binds it to the genesis.
-fn open_database(path: &Path, genesis: &Genesis) -> Result<crate::ledger::Hash32, AppError> {
+fn open_database(path: &Path, genesis: &Genesis) -> Result<Hash32, AppError> {
     let mut store = Store::open(path)?;
     let problems = store.integrity_check(false)?;
     if problems != ["ok"] {
@@ -129,7 +181,7 @@ fn open_database(path: &Path, genesis: &Genesis) -> Result<crate::ledger::Hash32
     Ok(store.init_genesis(genesis)?)
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("install SIGTERM handler");

@@ -36,6 +36,14 @@ pub enum Command {
     Genesis(GenesisArgs),
     /// Run an appliance from its configuration file.
     Run(RunArgs),
+    /// Run a bootnode: the discovery service appliances register with.
+    Bootnode {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+    },
+    /// Write (or start) a local network of validators and stations.
+    Testnet(crate::testnet::TestnetArgs),
     /// Run a one-node development appliance, creating what is missing under the data directory.
     Dev {
         /// Data directory (keys, secrets, genesis, database).
@@ -96,6 +104,12 @@ pub struct RunArgs {
     /// Overrides `genesis`.
     #[arg(long)]
     genesis: Option<PathBuf>,
+    /// A bootnode to register with and discover peers from (overrides `bootnode`).
+    #[arg(long, value_name = "URL")]
+    bootnode: Option<String>,
+    /// A peer's base URL, added to `peers`; repeatable. Works without a bootnode.
+    #[arg(long = "peer", value_name = "URL")]
+    peers: Vec<String>,
 }
 
 /// Parses the command line and runs it. Exit codes: 0 success, 1 failure,
@@ -138,9 +152,19 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
                 listen: args.listen,
                 key: args.key,
                 genesis: args.genesis,
+                bootnode: args.bootnode,
+                peers: args.peers,
             });
             init_logging(cfg.log.as_deref());
             app::run(cfg)
+        }
+        Command::Bootnode { listen } => {
+            init_logging(None);
+            app::run_bootnode(listen)
+        }
+        Command::Testnet(args) => {
+            init_logging(None);
+            crate::testnet::run(args)
         }
         Command::Dev { data_dir, listen } => {
             let cfg = crate::dev::prepare(&data_dir, listen)?;

@@ -57,6 +57,9 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub key: Option<PathBuf>,
     pub genesis: Option<PathBuf>,
+    pub bootnode: Option<String>,
+    /// Added to the configured peers.
+    pub peers: Vec<String>,
 }
 
 impl Config {
@@ -101,6 +104,10 @@ impl Config {
         if let Some(v) = o.genesis {
             self.genesis = v;
         }
+        if let Some(v) = o.bootnode {
+            self.bootnode = Some(v);
+        }
+        self.peers.extend(o.peers);
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -18,3 +18,4 @@ pub mod ledger;
 pub mod net;
 pub mod node;
 pub mod store;
+pub mod testnet;

@@ -169,6 +169,21 @@ pub fn check_seals(
     Ok(())
 }
 
+/// Drops seals that are not distinct, valid commit signatures of
+/// validators. Seals are not part of the block hash, so a relaying peer
+/// could append junk ones; a receiver keeps the good ones and then checks
+/// that Q remain.
+pub fn retain_valid_seals(genesis: &Genesis, block: &mut Block) {
+    let vote = block.commit_vote();
+    let mut seen = BTreeSet::new();
+    block.seals.retain(|s| {
+        genesis.is_validator(&s.validator)
+            && !seen.contains(&s.validator)
+            && verify(&s.validator, &vote, &s.signature).unwrap_or(false)
+            && seen.insert(s.validator)
+    });
+}
+
 /// Checks every transaction at the block's timestamp, that no transaction
 /// or nullifier repeats within the block, and that no nullifier is already
 /// used on the chain. Returns the transaction hashes in block order.
@@ -397,6 +412,12 @@ mod tests {
         b.seals[1] = other.seal(&key(2)).unwrap();
         assert_eq!(code(check(&g, &id, &p, &b)), "bad_seal");
 
+        // junk seals next to Q good ones are dropped by a receiver
+        let mut b = good.clone();
+        b.seals.push(b.seal(&key(60)).unwrap());
+        b.seals.push(b.seals[0].clone());
+        retain_valid_seals(&g, &mut b);
+        assert_eq!(b.seals, good.seals);
         // a prepare signature offered as a commit seal
         let mut b = good;
         let prepare = Vote::for_header(VoteKind::Prepare, &b.header, b.block_hash);

@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::ledger::nullifier::nullifier;
 use crate::ledger::tx::MAX_ENCRYPTED_VOTE_LEN;
 use crate::ledger::{Ballot, BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
-use crate::node::Request;
+use crate::node::{Request, Source};
 use crate::store::{MempoolInsert, Voter};
 
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -251,7 +251,7 @@ async fn submit(
     let ballot_hash = tx.ballot_hash;
     let stx = SignedTx::sign(Transaction::Ballot(tx), &s.key)
         .map_err(|e| ApiError::internal("signing the ballot", e))?;
-    let tx_hash = submit_signed(&s, stx, Some(voter.id)).await?;
+    let tx_hash = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
     Ok(axum::Json(json!({
         "status": "pending",
         "message": "vote recorded; it will be confirmed in the next block",
@@ -268,25 +268,11 @@ async fn submit(
 pub async fn submit_signed(
     s: &SharedState,
     stx: SignedTx,
-    voter: Option<i64>,
+    source: Source,
 ) -> Result<Hash32, ApiError> {
     let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now_ms())
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let (reply, wait) = tokio::sync::oneshot::channel();
-    let req = Request::Submit {
-        stx: Box::new(stx),
-        tx_hash,
-        voter,
-        reply,
-    };
-    if s.node.try_send(req).is_err() {
-        crate::node::Counters::add(&s.node.counters.submit_busy, 1);
-        return Err(ApiError::busy("the appliance is busy; try again shortly"));
-    }
-    let outcome = wait
-        .await
-        .map_err(|e| ApiError::internal("waiting for the node", e))?
-        .map_err(|e| ApiError::internal("recording the vote", e))?;
+    let outcome = enqueue(s, stx, tx_hash, source)?.await?;
     match outcome {
         MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(tx_hash),
         MempoolInsert::AlreadyCommitted => Ok(tx_hash),
@@ -301,6 +287,32 @@ pub async fn submit_signed(
             Err(ApiError::busy("the mempool is full; try again shortly"))
         }
     }
+}
+
+/// Hands a checked transaction to the node; the returned future resolves
+/// once the node has made it durable or refused it.
+pub fn enqueue(
+    s: &SharedState,
+    stx: SignedTx,
+    tx_hash: Hash32,
+    source: Source,
+) -> Result<impl std::future::Future<Output = Result<MempoolInsert, ApiError>> + use<>, ApiError> {
+    let (reply, wait) = tokio::sync::oneshot::channel();
+    let req = Request::Submit {
+        stx: Box::new(stx),
+        tx_hash,
+        source,
+        reply,
+    };
+    if s.node.try_send(req).is_err() {
+        crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+        return Err(ApiError::busy("the appliance is busy; try again shortly"));
+    }
+    Ok(async move {
+        wait.await
+            .map_err(|e| ApiError::internal("waiting for the node", e))?
+            .map_err(|e| ApiError::internal("recording the transaction", e))
+    })
 }
 
 #[derive(Deserialize)]

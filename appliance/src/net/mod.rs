@@ -1,8 +1,13 @@
 //! HTTP: the only module that knows it. Routes for voters (`api`), JSON-RPC
 //! (`rpc`), and the server with its limits (`server`).
 
+pub mod admin;
 pub mod api;
+pub mod bootnode;
 pub mod error;
+pub mod metrics;
+pub mod p2p;
+pub mod peers;
 pub mod rpc;
 pub mod server;
 
@@ -11,6 +16,7 @@ use std::sync::Arc;
 use crate::ledger::{Genesis, Hash32, NodeKey};
 use crate::node::NodeHandle;
 use crate::store::{Store, StorePool};
+use peers::PeerTable;
 
 pub use error::{ApiError, ApiJson, ApiQuery};
 
@@ -28,6 +34,7 @@ pub struct AppState {
     pub node: NodeHandle,
     pub db: StorePool,
     pub secrets: Secrets,
+    pub peers: Arc<PeerTable>,
     pub started_at_ms: u64,
 }
 

@@ -6,10 +6,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 
 use super::status::{Counters, NodeStatus, Role};
-use super::{MAX_BATCH, NodeSetup, Request, TICK_INTERVAL, Transport};
+use super::{
+    MAX_BATCH, MAX_REGOSSIP, Network, NodeSetup, REGOSSIP_AFTER_MS, Request, Source, SubmitReply,
+    TICK_INTERVAL,
+};
 use crate::clock::now_ms;
 use crate::consensus::{Action, ChainView, Core, Journal};
-use crate::ledger::validate::check_block_txs;
+use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
 use crate::ledger::{Block, Genesis, Hash32, LedgerError, NullifierLookup, SignedTx, check_tx};
 use crate::store::{MempoolEntry, Store, StoreError};
 
@@ -18,7 +21,9 @@ pub(super) struct Driver {
     chain_id: Hash32,
     store: Store,
     core: Option<Core>,
-    transport: Box<dyn Transport>,
+    network: Box<dyn Network>,
+    role: Role,
+    last_regossip_ms: u64,
     counters: Arc<Counters>,
     status: Arc<RwLock<NodeStatus>>,
     pending: u64,
@@ -46,7 +51,11 @@ fn fatal(what: &str, e: StoreError) -> ! {
 }
 
 impl Driver {
-    pub fn new(setup: NodeSetup, counters: Arc<Counters>) -> Result<Self, StoreError> {
+    pub fn new(
+        setup: NodeSetup,
+        network: Box<dyn Network>,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StoreError> {
         let store = Store::open(&setup.db_path)?;
         let chain_id = setup.genesis.chain_id()?;
         let head = store.head()?;
@@ -65,12 +74,13 @@ impl Driver {
             None
         };
         let pending = store.mempool_len()?;
+        let role = if is_validator {
+            Role::Validator
+        } else {
+            Role::Station
+        };
         let status = NodeStatus {
-            role: if is_validator {
-                Role::Validator
-            } else {
-                Role::Station
-            },
+            role,
             height: head.height,
             head_hash: head.hash,
             head_timestamp_ms: head.timestamp_ms,
@@ -84,7 +94,9 @@ impl Driver {
             chain_id,
             store,
             core,
-            transport: setup.transport,
+            network,
+            role,
+            last_regossip_ms: now,
             counters,
             status: Arc::new(RwLock::new(status)),
             pending,
@@ -125,9 +137,9 @@ impl Driver {
                 Request::Submit {
                     stx,
                     tx_hash,
-                    voter,
+                    source,
                     reply,
-                } => submits.push((stx, tx_hash, voter, reply)),
+                } => submits.push((stx, tx_hash, source, reply)),
                 Request::Consensus(msg) => {
                     let now = now_ms();
                     let view = StoreView {
@@ -140,6 +152,7 @@ impl Driver {
                         self.apply(actions);
                     }
                 }
+                Request::Synced(blocks) => self.apply_synced(blocks),
             }
         }
         if !submits.is_empty() {
@@ -147,44 +160,131 @@ impl Driver {
         }
     }
 
-    fn insert_submissions(
-        &mut self,
-        submits: Vec<(Box<SignedTx>, Hash32, Option<i64>, super::SubmitReply)>,
-    ) {
+    fn insert_submissions(&mut self, submits: Vec<(Box<SignedTx>, Hash32, Source, SubmitReply)>) {
         let entries: Vec<MempoolEntry<'_>> = submits
             .iter()
-            .map(|(stx, h, voter, _)| MempoolEntry {
+            .map(|(stx, h, source, _)| MempoolEntry {
                 stx,
                 tx_hash: h,
-                voter: *voter,
+                voter: match source {
+                    Source::Voter(id) => Some(*id),
+                    _ => None,
+                },
             })
             .collect();
         let result = self.store.mempool_insert_batch(&entries, now_ms());
         drop(entries);
-        match result {
-            Ok(outcomes) => {
-                for ((_, _, _, reply), outcome) in submits.into_iter().zip(outcomes) {
-                    if outcome == crate::store::MempoolInsert::Inserted {
-                        self.pending += 1;
-                        Counters::add(&self.counters.votes_accepted, 1);
-                    }
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
+        let outcomes = match result {
+            Ok(o) => o,
             Err(e) => {
                 tracing::error!("mempool insert failed: {e}");
                 for (_, _, _, reply) in submits {
                     let _ = reply.send(Err(e.to_string()));
                 }
+                return;
             }
+        };
+        let mut to_pass_on = Vec::new();
+        for ((stx, _, source, reply), outcome) in submits.into_iter().zip(outcomes) {
+            if outcome == crate::store::MempoolInsert::Inserted {
+                self.pending += 1;
+                Counters::add(&self.counters.votes_accepted, 1);
+                if self.passes_on(source) {
+                    to_pass_on.push(*stx);
+                }
+            }
+            let _ = reply.send(Ok(outcome));
+        }
+        if !to_pass_on.is_empty() {
+            let relay = self.role == Role::Station;
+            self.network.gossip(&to_pass_on, relay);
+        }
+    }
+
+    /// A validator passes on what did not come from another validator's
+    /// gossip; a station forwards what its own voters cast.
+    fn passes_on(&self, source: Source) -> bool {
+        match (self.role, source) {
+            (_, Source::Voter(_) | Source::Rpc) => true,
+            (Role::Validator, Source::Peer { relay }) => relay,
+            (Role::Station, Source::Peer { .. }) => false,
+        }
+    }
+
+    /// Verifies fetched blocks one by one on top of the head and stores
+    /// each that holds; stops at the first that does not.
+    fn apply_synced(&mut self, blocks: Vec<Block>) {
+        let now = now_ms();
+        let mut advanced = None;
+        for mut block in blocks {
+            let head = self
+                .store
+                .head()
+                .unwrap_or_else(|e| fatal("reading the head", e));
+            if block.header.height <= head.height {
+                continue;
+            }
+            retain_valid_seals(&self.genesis, &mut block);
+            let parent = head.as_parent();
+            let check = check_committed_block(
+                &self.genesis,
+                &self.chain_id,
+                &parent,
+                &block,
+                &self.store,
+                now,
+            );
+            if let Err(e) = check {
+                tracing::warn!(height = block.header.height, "refused a synced block: {e}");
+                break;
+            }
+            if let Err(e) = self.store.append_block(&block, now) {
+                fatal("storing a synced block", e);
+            }
+            self.count_committed(&block, now);
+            advanced = Some(block);
+        }
+        if let Some(block) = advanced {
+            tracing::info!(height = block.header.height, "caught up from a peer");
+            let actions = self.after_commit(&block, now);
+            self.apply(actions);
         }
     }
 
     fn tick(&mut self) {
         let now = now_ms();
+        self.regossip(now);
+        let own = self.status.read().expect("status").height;
+        let behind = self
+            .network
+            .peer_heads()
+            .iter()
+            .any(|p| p.reachable && p.height > own);
+        if behind {
+            // A node that is behind does not vote; it catches up first.
+            self.network.request_sync(own);
+            return;
+        }
         if let Some(core) = self.core.as_mut() {
             let actions = core.tick(now, self.pending);
             self.apply(actions);
+        }
+    }
+
+    /// Sends transactions that have waited too long to peers again, in case
+    /// the first gossip was lost.
+    fn regossip(&mut self, now: u64) {
+        if now < self.last_regossip_ms + REGOSSIP_AFTER_MS || self.pending == 0 {
+            return;
+        }
+        self.last_regossip_ms = now;
+        let stale = self
+            .store
+            .mempool_older_than(now.saturating_sub(REGOSSIP_AFTER_MS), MAX_REGOSSIP)
+            .unwrap_or_else(|e| fatal("reading the mempool", e));
+        if !stale.is_empty() {
+            let relay = self.role == Role::Station;
+            self.network.gossip(&stale, relay);
         }
     }
 
@@ -211,7 +311,7 @@ impl Driver {
                 Vec::new()
             }
             Action::Broadcast(m) => {
-                self.transport.broadcast(&m);
+                self.network.broadcast(&m);
                 Vec::new()
             }
             Action::RequestProposal { height, round } => {
@@ -307,6 +407,12 @@ impl Driver {
         if let Err(e) = self.store.append_block(&block, now) {
             fatal("storing a decided block", e);
         }
+        self.count_committed(&block, now);
+        tracing::debug!(height = block.header.height, txs = block.transactions.len(), hash = %block.block_hash, "block committed");
+        self.after_commit(&block, now)
+    }
+
+    fn count_committed(&self, block: &Block, now: u64) {
         let c = &self.counters;
         Counters::add(&c.blocks_committed, 1);
         Counters::add(&c.votes_committed, block.transactions.len() as u64);
@@ -316,12 +422,16 @@ impl Driver {
                     .observe(now.saturating_sub(b.submitted_at_ms));
             }
         }
+    }
+
+    /// The head moved to `block`: refresh what depends on it and let the
+    /// core start the next height.
+    fn after_commit(&mut self, block: &Block, now: u64) -> Vec<Action> {
         self.pending = self
             .store
             .mempool_len()
             .unwrap_or_else(|e| fatal("counting the mempool", e));
         self.last_commit_ms = now;
-        tracing::debug!(height = block.header.height, txs = block.transactions.len(), hash = %block.block_hash, "block committed");
         let head = crate::ledger::Parent {
             height: block.header.height,
             hash: block.block_hash,
@@ -369,12 +479,17 @@ impl Driver {
         s.finalized_height = self.finalized_height(head.height);
     }
 
-    /// The highest height that at least Q validators hold. With no peer
-    /// reports yet, only this node's own head counts.
+    /// The highest height that at least Q validators hold, from this
+    /// node's own head (if it validates) and its peers' last reports.
     fn finalized_height(&self, own: u64) -> u64 {
         let mut heads: Vec<u64> = Vec::new();
         if self.core.is_some() {
             heads.push(own);
+        }
+        for p in self.network.peer_heads() {
+            if self.genesis.is_validator(&p.node_id) {
+                heads.push(p.height.min(own));
+            }
         }
         heads.sort_unstable_by(|a, b| b.cmp(a));
         heads.get(self.genesis.quorum() - 1).copied().unwrap_or(0)

@@ -1,7 +1,8 @@
 //! The driver: one thread owns the consensus core and the writing store
 //! connection, takes requests from a bounded queue in batches, and carries
-//! out what the core decides. HTTP handlers talk to it through
-//! [`NodeHandle`].
+//! out what the core decides. HTTP handlers and the network's peer threads
+//! talk to it through [`NodeInbox`]; it talks to peers through a
+//! [`Network`].
 
 mod driver;
 pub mod status;
@@ -14,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::consensus::Message;
-use crate::ledger::{Genesis, Hash32, NodeKey, SignedTx};
+use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
 use crate::store::{MempoolInsert, StoreError};
 
 pub use status::{Counters, NodeStatus, Role};
@@ -25,8 +26,24 @@ pub const MAX_PENDING_REQUESTS: usize = 10_000;
 pub const MAX_BATCH: usize = 1_000;
 /// The longest the node thread sleeps between ticks.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(20);
+/// A transaction still pending after this long is sent to peers again.
+pub const REGOSSIP_AFTER_MS: u64 = 5_000;
+/// Pending transactions re-sent per re-gossip round.
+pub const MAX_REGOSSIP: u64 = 2_000;
 
 pub type SubmitReply = tokio::sync::oneshot::Sender<Result<MempoolInsert, String>>;
+
+/// Where a submitted transaction came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A voter through the voter API.
+    Voter(i64),
+    /// JSON-RPC `eth_sendTransaction`.
+    Rpc,
+    /// Gossip from a peer; `relay` asks this node to pass it to the other
+    /// validators (a station's forward), otherwise the sender already did.
+    Peer { relay: bool },
+}
 
 pub enum Request {
     /// A checked, signed transaction for the mempool; the reply comes once
@@ -34,38 +51,76 @@ pub enum Request {
     Submit {
         stx: Box<SignedTx>,
         tx_hash: Hash32,
-        voter: Option<i64>,
+        source: Source,
         reply: SubmitReply,
     },
     /// A consensus message from a peer.
     Consensus(Box<Message>),
+    /// Committed blocks fetched from a peer, in height order, unverified.
+    Synced(Vec<Block>),
 }
 
-/// Where the node's outgoing consensus messages go.
-pub trait Transport: Send {
+/// A peer's last reported head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerHead {
+    pub node_id: PublicKey,
+    pub height: u64,
+    pub reachable: bool,
+}
+
+/// Everything the node asks of the network. Implementations must never
+/// block the node thread: they queue (bounded) and return.
+pub trait Network: Send {
+    /// A consensus message for every other validator.
     fn broadcast(&mut self, msg: &Message);
+    /// Transactions newly in this node's mempool, to pass on.
+    fn gossip(&mut self, txs: &[SignedTx], relay: bool);
+    /// The peers' last reported heads.
+    fn peer_heads(&self) -> Vec<PeerHead>;
+    /// Fetch committed blocks above `height` from a peer that has them;
+    /// they come back as [`Request::Synced`]. False if none is ahead or a
+    /// fetch is already under way.
+    fn request_sync(&mut self, height: u64) -> bool;
 }
 
 /// No peers: a single-validator chain.
 pub struct NoPeers;
 
-impl Transport for NoPeers {
+impl Network for NoPeers {
     fn broadcast(&mut self, _: &Message) {}
+    fn gossip(&mut self, _: &[SignedTx], _: bool) {}
+    fn peer_heads(&self) -> Vec<PeerHead> {
+        Vec::new()
+    }
+    fn request_sync(&mut self, _: u64) -> bool {
+        false
+    }
 }
 
 pub struct NodeSetup {
     pub genesis: Arc<Genesis>,
     pub key: Arc<NodeKey>,
     pub db_path: PathBuf,
-    pub transport: Box<dyn Transport>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("the node is busy: {MAX_PENDING_REQUESTS} requests are waiting")]
 pub struct NodeBusy;
 
+/// A cloneable way to hand requests to the node thread.
+#[derive(Clone)]
+pub struct NodeInbox(SyncSender<Request>);
+
+impl NodeInbox {
+    pub fn try_send(&self, req: Request) -> Result<(), NodeBusy> {
+        self.0.try_send(req).map_err(|e| match e {
+            TrySendError::Full(_) | TrySendError::Disconnected(_) => NodeBusy,
+        })
+    }
+}
+
 pub struct NodeHandle {
-    tx: SyncSender<Request>,
+    inbox: NodeInbox,
     status: Arc<RwLock<NodeStatus>>,
     pub counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
@@ -73,12 +128,17 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// Starts the node thread.
-    pub fn spawn(setup: NodeSetup) -> Result<Self, StoreError> {
+    /// Starts the node thread; `network` is built with the node's inbox so
+    /// that peer threads can hand it what they fetch.
+    pub fn spawn(
+        setup: NodeSetup,
+        network: impl FnOnce(NodeInbox) -> Box<dyn Network>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = sync_channel(MAX_PENDING_REQUESTS);
+        let inbox = NodeInbox(tx);
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let driver = driver::Driver::new(setup, counters.clone())?;
+        let driver = driver::Driver::new(setup, network(inbox.clone()), counters.clone())?;
         let status = driver.status_cell();
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -86,7 +146,7 @@ impl NodeHandle {
             .spawn(move || driver.run(rx, &stop2))
             .expect("spawn node thread");
         Ok(Self {
-            tx,
+            inbox,
             status,
             counters,
             stop,
@@ -94,10 +154,12 @@ impl NodeHandle {
         })
     }
 
+    pub fn inbox(&self) -> NodeInbox {
+        self.inbox.clone()
+    }
+
     pub fn try_send(&self, req: Request) -> Result<(), NodeBusy> {
-        self.tx.try_send(req).map_err(|e| match e {
-            TrySendError::Full(_) | TrySendError::Disconnected(_) => NodeBusy,
-        })
+        self.inbox.try_send(req)
     }
 
     pub fn status(&self) -> NodeStatus {

@@ -89,6 +89,19 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` transactions received before `before_ms`, oldest first.
+    pub fn mempool_older_than(&self, before_ms: u64, limit: u64) -> Result<Vec<SignedTx>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body FROM mempool WHERE received_at_ms < ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![to_i64(before_ms), to_i64(limit)], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
     pub fn mempool_len(&self) -> Result<u64> {
         let n: i64 = self
             .conn

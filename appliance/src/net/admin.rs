@@ -1,0 +1,132 @@
+//! The admin API (the seeds' validator health), behind the admin token.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::error::ApiError;
+use crate::auth::secrets_equal;
+use crate::clock::now_ms;
+
+/// A reachable validator more than this many blocks behind the highest
+/// known head is "degraded".
+pub const HEALTHY_LAG_BLOCKS: u64 = 2;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/admin/validators/health", get(health))
+        .route("/api/admin/validators/refresh-status", post(refresh))
+}
+
+/// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>`,
+/// compared in constant time.
+fn require_admin(s: &SharedState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let plain = headers.get("x-admin-token").and_then(|v| v.to_str().ok());
+    match bearer.or(plain) {
+        Some(t) if secrets_equal(t.trim(), &s.secrets.admin_token) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("wrong admin token")),
+        None => Err(ApiError::unauthorized(
+            "this endpoint needs the admin token",
+        )),
+    }
+}
+
+async fn health(
+    State(s): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    require_admin(&s, &headers)?;
+    Ok(axum::Json(report(&s)))
+}
+
+async fn refresh(
+    State(s): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    require_admin(&s, &headers)?;
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || s2.peers.refresh(&s2.chain_id, &s2.genesis))
+        .await
+        .map_err(|e| ApiError::internal("refreshing peer status", e))?;
+    let mut r = report(&s);
+    r["refreshed_at"] = json!(now_ms());
+    Ok(axum::Json(r))
+}
+
+/// Every validator of the genesis with its health as this node sees it.
+fn report(s: &SharedState) -> Value {
+    let st = s.node.status();
+    let peers = s.peers.snapshot();
+    let me = s.key.public();
+    let best = peers
+        .iter()
+        .filter_map(|p| p.height)
+        .chain([st.height])
+        .max()
+        .unwrap_or(0);
+    let mut rows = Vec::new();
+    let (mut healthy, mut degraded, mut unreachable) = (0, 0, 0);
+    for v in &s.genesis.validators {
+        let (status, height, row) = if v.public_key == me {
+            ("healthy", Some(st.height), json!({"this_node": true}))
+        } else {
+            let p = peers.iter().find(|p| p.node_id == Some(v.public_key));
+            let reachable = p.is_some_and(|p| p.reachable);
+            let height = p.and_then(|p| p.height);
+            let status = match (reachable, height) {
+                (true, Some(h)) if h + HEALTHY_LAG_BLOCKS >= best => "healthy",
+                (true, _) => "degraded",
+                (false, _) => "unreachable",
+            };
+            (
+                status,
+                height,
+                json!({
+                    "last_seen": p.and_then(|p| p.last_seen_ms),
+                    "latency_ms": p.and_then(|p| p.latency_ms),
+                    "error": p.and_then(|p| p.last_error.clone()),
+                }),
+            )
+        };
+        match status {
+            "healthy" => healthy += 1,
+            "degraded" => degraded += 1,
+            _ => unreachable += 1,
+        }
+        let mut row = row;
+        row["name"] = json!(v.name);
+        row["node_id"] = json!(v.public_key);
+        row["url"] = json!(v.p2p_url);
+        row["status"] = json!(status);
+        row["block_height"] = json!(height);
+        rows.push(row);
+    }
+    let q = s.genesis.quorum();
+    json!({
+        "validators": rows,
+        "summary": {
+            "total": s.genesis.validators.len(),
+            "healthy": healthy,
+            "degraded": degraded,
+            "unreachable": unreachable,
+            "quorum": q,
+            "quorum_reachable": healthy + degraded >= q,
+        },
+        "node": {
+            "node_id": me,
+            "role": st.role.as_str(),
+            "height": st.height,
+            "finalized_height": st.finalized_height,
+            "round": st.round,
+            "mempool": st.mempool,
+        },
+        "peers": peers,
+    })
+}

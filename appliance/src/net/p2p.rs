@@ -1,0 +1,169 @@
+//! The peer protocol under `/p2p/`: status, consensus messages, batched
+//! transaction gossip and block sync. Everything a peer sends is checked
+//! here or by the node; nothing is trusted because of who sent it.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::api::enqueue;
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
+use crate::clock::now_ms;
+use crate::consensus::Message;
+use crate::ledger::{Hash32, check_tx};
+use crate::node::{Request, Source};
+use crate::store::MempoolInsert;
+
+/// Largest request body on the peer protocol (a proposal of a full block).
+pub const P2P_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Blocks per `GET /p2p/blocks` page.
+pub const MAX_BLOCKS_PER_PAGE: u64 = 64;
+/// A page stops early once it holds this many transactions.
+pub const MAX_TXS_PER_PAGE: usize = 20_000;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/p2p/status", get(status))
+        .route("/p2p/message", post(message))
+        .route("/p2p/transactions", post(transactions))
+        .route("/p2p/blocks", get(blocks))
+        .layer(DefaultBodyLimit::max(P2P_BODY_LIMIT))
+}
+
+async fn status(State(s): State<SharedState>) -> axum::Json<StatusReport> {
+    let st = s.node.status();
+    axum::Json(StatusReport {
+        node_id: s.key.public(),
+        genesis_hash: s.chain_id,
+        chain_length: st.height + 1,
+        best_hash: st.head_hash,
+        height: st.height,
+        role: st.role.as_str().to_string(),
+        round: st.round,
+    })
+}
+
+async fn message(
+    State(s): State<SharedState>,
+    ApiJson(msg): ApiJson<Message>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    if msg.chain_id() != &s.chain_id {
+        return Err(ApiError::bad_request(
+            "wrong_chain",
+            "message is for another chain",
+        ));
+    }
+    if !s.genesis.is_validator(msg.sender()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_validator",
+            "only validators of the genesis may send consensus messages",
+        ));
+    }
+    s.node
+        .try_send(Request::Consensus(Box::new(msg)))
+        .map_err(|_| ApiError::busy("the node is busy"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "accepted"})),
+    ))
+}
+
+#[derive(Serialize)]
+struct Refused {
+    tx_hash: Option<Hash32>,
+    code: &'static str,
+    message: String,
+}
+
+async fn transactions(
+    State(s): State<SharedState>,
+    ApiJson(batch): ApiJson<GossipBatch>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if batch.transactions.len() > MAX_GOSSIP_BATCH {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("at most {MAX_GOSSIP_BATCH} transactions per batch"),
+        ));
+    }
+    let source = Source::Peer { relay: batch.relay };
+    let s2 = s.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        batch
+            .transactions
+            .into_iter()
+            .map(|t| (check_tx(&s2.genesis, &s2.chain_id, &t, now), t))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal("checking transactions", e))?;
+    let mut refused = Vec::new();
+    let mut waits = Vec::new();
+    for (check, stx) in checked {
+        match check {
+            Ok(hash) => waits.push((hash, enqueue(&s, stx, hash, source)?)),
+            Err(e) => refused.push(Refused {
+                tx_hash: stx.hash().ok(),
+                code: e.code(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let (mut accepted, mut known) = (0u64, 0u64);
+    for (hash, wait) in waits {
+        match wait.await? {
+            MempoolInsert::Inserted => accepted += 1,
+            MempoolInsert::AlreadyPending | MempoolInsert::AlreadyCommitted => known += 1,
+            MempoolInsert::Full => return Err(ApiError::busy("the mempool is full")),
+            other => refused.push(Refused {
+                tx_hash: Some(hash),
+                code: "duplicate_nullifier",
+                message: format!("{other:?}"),
+            }),
+        }
+    }
+    Ok(axum::Json(json!({
+        "accepted": accepted,
+        "already_known": known,
+        "refused": refused,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlocksQuery {
+    from: u64,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+async fn blocks(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<BlocksQuery>,
+) -> Result<axum::Json<BlocksPage>, ApiError> {
+    let limit = q
+        .limit
+        .unwrap_or(MAX_BLOCKS_PER_PAGE)
+        .clamp(1, MAX_BLOCKS_PER_PAGE);
+    let from = q.from.max(1);
+    let mut blocks = s
+        .db("reading blocks", move |db| db.blocks_range(from, limit))
+        .await?;
+    let mut txs = 0;
+    let keep = blocks
+        .iter()
+        .take_while(|b| {
+            txs += b.transactions.len();
+            txs <= MAX_TXS_PER_PAGE
+        })
+        .count()
+        .max(1);
+    blocks.truncate(keep);
+    Ok(axum::Json(BlocksPage { blocks }))
+}

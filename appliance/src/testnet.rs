@@ -1,0 +1,275 @@
+//! `evote-appliance testnet`: a local network of validators and stations on
+//! free 127.0.0.1 ports, written to a directory (`testnet --validators N
+//! --dir D`) and started as child processes (`testnet up D`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppError;
+use crate::auth::random_bytes;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::keyfile;
+use crate::ledger::genesis::PROTOCOL;
+use crate::ledger::{Candidate, Election, Genesis, Params, StationInfo, ValidatorInfo};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TestnetArgs {
+    #[command(subcommand)]
+    action: Option<TestnetAction>,
+    /// How many validators.
+    #[arg(long)]
+    validators: Option<usize>,
+    /// How many stations (appliances that take votes but do not validate).
+    #[arg(long, default_value_t = 0)]
+    stations: usize,
+    /// Where to write keys, genesis, configs and testnet.json.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long, default_value_t = Params::default().block_period_ms)]
+    block_period_ms: u64,
+    #[arg(long, default_value_t = Params::default().round_timeout_ms)]
+    round_timeout_ms: u64,
+    #[arg(long, default_value_t = Params::default().empty_block_period_ms)]
+    empty_block_period_ms: u64,
+    #[arg(long, default_value_t = Params::default().fallback_after_ms)]
+    fallback_after_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum TestnetAction {
+    /// Start every node of a testnet directory; stop them all on Ctrl-C or SIGTERM.
+    Up {
+        /// The directory `testnet --dir` wrote.
+        dir: PathBuf,
+    },
+}
+
+/// `D/testnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestnetFile {
+    pub nodes: Vec<TestnetNode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestnetNode {
+    pub name: String,
+    pub role: String,
+    pub url: String,
+    /// The path `evote-appliance run --config` takes to start this node.
+    pub config: PathBuf,
+}
+
+pub fn run(args: TestnetArgs) -> Result<(), AppError> {
+    match args.action {
+        Some(TestnetAction::Up { dir }) => up(&dir),
+        None => {
+            let (Some(n), Some(dir)) = (args.validators, args.dir.clone()) else {
+                return Err(AppError::Setup(
+                    "testnet needs --validators N and --dir D (or: testnet up D)".into(),
+                ));
+            };
+            let params = Params {
+                block_period_ms: args.block_period_ms,
+                empty_block_period_ms: args.empty_block_period_ms,
+                round_timeout_ms: args.round_timeout_ms,
+                fallback_after_ms: args.fallback_after_ms,
+                ..Params::default()
+            };
+            let file = create(&dir, n, args.stations, params)?;
+            for node in &file.nodes {
+                println!("{:<12} {:<9} {}", node.name, node.role, node.url);
+            }
+            println!(
+                "wrote {}; start it with: evote-appliance testnet up {}",
+                dir.join("testnet.json").display(),
+                dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn setup_err(e: impl std::fmt::Display) -> AppError {
+    AppError::Setup(e.to_string())
+}
+
+fn free_port() -> Result<u16, AppError> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(setup_err)?;
+    Ok(l.local_addr().map_err(setup_err)?.port())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), AppError> {
+    std::fs::write(path, text).map_err(|source| AppError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })
+}
+
+/// Writes a testnet of `n` validators and `m` stations into `dir`.
+pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetFile, AppError> {
+    if n == 0 {
+        return Err(AppError::Setup(
+            "a testnet needs at least one validator".into(),
+        ));
+    }
+    if dir.join("testnet.json").exists() {
+        return Err(AppError::Setup(format!(
+            "{} already holds a testnet",
+            dir.display()
+        )));
+    }
+    let dir = std::path::absolute(dir).map_err(setup_err)?;
+    std::fs::create_dir_all(&dir).map_err(setup_err)?;
+    let authority = keyfile::generate_node_key(&dir.join("authority.key"))?.public();
+    keyfile::write_secret(
+        &dir.join("nullifier.secret"),
+        hex::encode(random_bytes::<32>()).as_bytes(),
+    )?;
+    let names: Vec<(String, &str)> = (1..=n)
+        .map(|i| (format!("validator-{i}"), "validator"))
+        .chain((1..=m).map(|i| (format!("station-{i}"), "station")))
+        .collect();
+    let mut nodes = Vec::new();
+    let mut validators = Vec::new();
+    let mut stations = Vec::new();
+    for (name, role) in &names {
+        let home = dir.join(name);
+        std::fs::create_dir_all(&home).map_err(setup_err)?;
+        let key = keyfile::generate_node_key(&home.join("node.key"))?.public();
+        keyfile::write_secret(
+            &home.join("admin.token"),
+            hex::encode(random_bytes::<32>()).as_bytes(),
+        )?;
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let url = format!("http://{listen}");
+        if *role == "validator" {
+            validators.push(ValidatorInfo {
+                public_key: key,
+                name: name.clone(),
+                p2p_url: url.clone(),
+            });
+        } else {
+            stations.push(StationInfo {
+                public_key: key,
+                name: name.clone(),
+            });
+        }
+        let cfg = Config {
+            data_dir: home.join("data"),
+            listen,
+            key: home.join("node.key"),
+            genesis: dir.join("genesis.json"),
+            nullifier_secret_file: dir.join("nullifier.secret"),
+            admin_token_file: home.join("admin.token"),
+            peers: Vec::new(),
+            bootnode: None,
+            public_url: Some(url.clone()),
+            log: None,
+        };
+        let config = home.join("appliance.toml");
+        write(&config, &cfg.to_toml())?;
+        nodes.push(TestnetNode {
+            name: name.clone(),
+            role: (*role).into(),
+            url,
+            config,
+        });
+    }
+    let now = now_ms() / 1000 * 1000;
+    let genesis = Genesis {
+        protocol: PROTOCOL.into(),
+        chain_name: "evote-testnet".into(),
+        created_at_ms: now,
+        authority,
+        validators,
+        stations,
+        elections: vec![Election {
+            id: 1,
+            name: "Testnet election".into(),
+            candidates: ["Alice Moreau", "Bashir Okafor", "Chen Wei"]
+                .iter()
+                .zip(1..)
+                .map(|(name, id)| Candidate {
+                    id,
+                    name: (*name).into(),
+                })
+                .collect(),
+            opens_at: now - 60_000,
+            closes_at: now + crate::dev::DEMO_ELECTION_DAYS * 86_400_000,
+        }],
+        params,
+    };
+    genesis.validate().map_err(setup_err)?;
+    write(
+        &dir.join("genesis.json"),
+        &serde_json::to_string_pretty(&genesis).expect("genesis encodes"),
+    )?;
+    let file = TestnetFile { nodes };
+    write(
+        &dir.join("testnet.json"),
+        &serde_json::to_string_pretty(&file).expect("testnet encodes"),
+    )?;
+    Ok(file)
+}
+
+/// Starts every node as a child process, logs to `<node>/appliance.log`,
+/// and stops them all on Ctrl-C or SIGTERM.
+fn up(dir: &Path) -> Result<(), AppError> {
+    let path = dir.join("testnet.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| AppError::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    })?;
+    let file: TestnetFile = serde_json::from_str(&text).map_err(setup_err)?;
+    let exe = std::env::current_exe().map_err(setup_err)?;
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for node in &file.nodes {
+        let log_path = node.config.with_file_name("appliance.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(setup_err)?;
+        let child = Command::new(&exe)
+            .arg("run")
+            .arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(setup_err)?)
+            .stderr(log)
+            .spawn()
+            .map_err(setup_err)?;
+        println!(
+            "{:<12} {:<9} {}   (log: {})",
+            node.name,
+            node.role,
+            node.url,
+            log_path.display()
+        );
+        children.push((node.name.clone(), child));
+    }
+    println!(
+        "testnet up: {} nodes; Ctrl-C stops them all",
+        children.len()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(setup_err)?;
+    rt.block_on(crate::app::shutdown_signal());
+    for (name, child) in &mut children {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait();
+        println!("stopped {name}");
+    }
+    Ok(())
+}
