@@ -158,6 +158,14 @@ impl PeerTable {
             .collect()
     }
 
+    /// Records that a call to `url` failed.
+    pub fn mark_failed(&self, url: &str, why: &str) {
+        self.update(url, |p| {
+            p.reachable = false;
+            p.last_error = Some(why.to_string());
+        });
+    }
+
     fn update(&self, url: &str, f: impl FnOnce(&mut PeerState)) {
         if let Some(p) = self.peers.write().expect("peer table").get_mut(url) {
             f(p);
@@ -199,7 +207,7 @@ pub struct HttpNetwork {
     role: Role,
     links: Vec<Link>,
     table: Arc<PeerTable>,
-    next: usize,
+    forwarder: Option<SyncSender<Arc<Vec<SignedTx>>>>,
     syncing: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
 }
@@ -280,12 +288,26 @@ impl HttpNetwork {
         } else {
             Role::Station
         };
+        let forwarder = (role == Role::Station).then(|| {
+            let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
+            let f = Forwarder {
+                me,
+                agent: agent(),
+                table: table.clone(),
+                next: 0,
+            };
+            std::thread::Builder::new()
+                .name("evote-forwarder".into())
+                .spawn(move || f.run(rx))
+                .expect("spawn forwarder thread");
+            tx
+        });
         Self {
             genesis,
             role,
             links,
             table,
-            next: 0,
+            forwarder,
             syncing,
             dropped,
         }
@@ -336,24 +358,12 @@ impl Network for HttpNetwork {
                 }
                 continue;
             }
-            // A station hands each batch to one validator, round-robin over
-            // the reachable ones; a lost batch is re-sent when it goes stale.
-            let candidates: Vec<usize> = (0..self.links.len())
-                .filter(|&i| {
-                    self.state_of(&self.links[i].url)
-                        .is_some_and(|p| p.validator && p.reachable)
-                })
-                .collect();
-            let pool: Vec<usize> = if candidates.is_empty() {
-                (0..self.links.len())
-                    .filter(|&i| self.is_validator_link(&self.links[i]))
-                    .collect()
-            } else {
-                candidates
-            };
-            if let Some(&i) = pool.get(self.next % pool.len().max(1)) {
-                self.next = self.next.wrapping_add(1);
-                self.send(&self.links[i], Outgoing::Txs(batch, relay));
+            // A station hands each batch to the forwarder, which tries the
+            // validators round-robin with failover.
+            if let Some(f) = &self.forwarder
+                && f.try_send(batch).is_err()
+            {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -391,6 +401,66 @@ impl Network for HttpNetwork {
             return false;
         }
         true
+    }
+}
+
+/// A station's forwarder (the seeds' BlockchainClient): each batch goes to
+/// one validator, round-robin over the reachable ones first, failing over
+/// to the next on error. A batch no validator takes stays in the mempool
+/// and is forwarded again when it goes stale.
+struct Forwarder {
+    me: PublicKey,
+    agent: ureq::Agent,
+    table: Arc<PeerTable>,
+    next: usize,
+}
+
+impl Forwarder {
+    fn run(mut self, rx: Receiver<Arc<Vec<SignedTx>>>) {
+        while let Ok(first) = rx.recv() {
+            let mut txs: Vec<SignedTx> = first.as_ref().clone();
+            while txs.len() < MAX_GOSSIP_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => txs.extend(more.iter().cloned()),
+                    Err(_) => break,
+                }
+            }
+            self.forward(GossipBatch {
+                transactions: txs,
+                relay: true,
+            });
+        }
+    }
+
+    fn forward(&mut self, batch: GossipBatch) {
+        let mut validators: Vec<PeerState> = self
+            .table
+            .snapshot()
+            .into_iter()
+            .filter(|p| p.validator)
+            .collect();
+        if validators.is_empty() {
+            return;
+        }
+        let start = self.next % validators.len();
+        self.next = self.next.wrapping_add(1);
+        validators.rotate_left(start);
+        validators.sort_by_key(|p| !p.reachable);
+        for v in validators {
+            let r = self
+                .agent
+                .post(format!("{}/p2p/transactions", v.url))
+                .header("x-evote-node", self.me.to_hex())
+                .send_json(&batch);
+            match r {
+                Ok(_) => return,
+                Err(e) => self.table.mark_failed(&v.url, &e.to_string()),
+            }
+        }
+        tracing::warn!(
+            txs = batch.transactions.len(),
+            "no validator took the forwarded ballots; they wait in the mempool"
+        );
     }
 }
 
@@ -498,10 +568,7 @@ impl Worker {
 
     fn failed(&self, why: &str) {
         tracing::debug!(peer = %self.url, "peer call failed: {why}");
-        self.table.update(&self.url, |p| {
-            p.reachable = false;
-            p.last_error = Some(why.to_string());
-        });
+        self.table.mark_failed(&self.url, why);
     }
 
     /// Fetches committed blocks from `from` on and hands them to the node,
