@@ -29,6 +29,7 @@ pub const MAX_TXS_PER_PAGE: usize = 20_000;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/p2p/status", get(status))
+        .route("/p2p/genesis", get(genesis))
         .route("/p2p/message", post(message))
         .route("/p2p/transactions", post(transactions))
         .route("/p2p/blocks", get(blocks))
@@ -46,6 +47,11 @@ async fn status(State(s): State<SharedState>) -> axum::Json<StatusReport> {
         role: st.role.as_str().to_string(),
         round: st.round,
     })
+}
+
+/// The genesis this node runs, exactly as it hashes to the chain id.
+async fn genesis(State(s): State<SharedState>) -> axum::Json<crate::ledger::Genesis> {
+    axum::Json(s.genesis.as_ref().clone())
 }
 
 async fn message(
