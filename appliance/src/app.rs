@@ -88,14 +88,16 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
     let urls = peer_urls(&genesis, &key.public(), &extra);
     let (g2, me, table) = (genesis.clone(), key.public(), peers.clone());
+    let offline = cfg.offline;
     let node = NodeHandle::spawn(
         NodeSetup {
             genesis: genesis.clone(),
             key: key.clone(),
             db_path: db_path.clone(),
+            offline: cfg.offline,
         },
         move |inbox| -> Box<dyn Network> {
-            if urls.is_empty() {
+            if urls.is_empty() || offline {
                 Box::new(NoPeers)
             } else {
                 Box::new(HttpNetwork::start(g2, me, urls, table, inbox))

@@ -42,6 +42,9 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: SocketAddr,
     },
+    /// Fallback chains: status, close, export, import.
+    #[command(subcommand)]
+    Fallback(crate::fallback_cli::FallbackCommand),
     /// Write (or start) a local network of validators and stations.
     Testnet(crate::testnet::TestnetArgs),
     /// Run a one-node development appliance, creating what is missing under the data directory.
@@ -110,6 +113,10 @@ pub struct RunArgs {
     /// A peer's base URL, added to `peers`; repeatable. Works without a bootnode.
     #[arg(long = "peer", value_name = "URL")]
     peers: Vec<String>,
+    /// Never use the network: record every ballot in this device's fallback
+    /// chain (close and export it with `fallback close` / `fallback export`).
+    #[arg(long)]
+    offline: bool,
 }
 
 /// Parses the command line and runs it. Exit codes: 0 success, 1 failure,
@@ -154,6 +161,7 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
                 genesis: args.genesis,
                 bootnode: args.bootnode,
                 peers: args.peers,
+                offline: args.offline,
             });
             init_logging(cfg.log.as_deref());
             app::run(cfg)
@@ -162,6 +170,7 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             init_logging(None);
             app::run_bootnode(listen)
         }
+        Command::Fallback(cmd) => crate::fallback_cli::run(cmd),
         Command::Testnet(args) => {
             init_logging(None);
             crate::testnet::run(args)
@@ -291,7 +300,8 @@ fn genesis(a: GenesisArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-fn write_new(path: &Path, text: &str) -> Result<(), AppError> {
+/// Writes a new file; an existing one is never overwritten.
+pub(crate) fn write_new(path: &Path, text: &str) -> Result<(), AppError> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

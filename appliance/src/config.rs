@@ -48,6 +48,10 @@ pub struct Config {
     /// Log filter, e.g. "info" or "evote_appliance=debug".
     #[serde(default)]
     pub log: Option<String>,
+    /// Never use the network: record every ballot in the fallback (device)
+    /// chain, for jurisdictions that forbid networked polling equipment.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// Flags of `run` that override the file.
@@ -60,6 +64,7 @@ pub struct Overrides {
     pub bootnode: Option<String>,
     /// Added to the configured peers.
     pub peers: Vec<String>,
+    pub offline: bool,
 }
 
 impl Config {
@@ -108,6 +113,7 @@ impl Config {
             self.bootnode = Some(v);
         }
         self.peers.extend(o.peers);
+        self.offline |= o.offline;
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -46,6 +46,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
         bootnode: None,
         public_url: None,
         log: None,
+        offline: false,
     };
     let toml_path = p("appliance.toml");
     if !toml_path.exists() {

@@ -171,6 +171,7 @@ pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetF
             bootnode: None,
             public_url: Some(url.clone()),
             log: None,
+            offline: false,
         };
         let config = home.join("appliance.toml");
         write(&config, &cfg.to_toml())?;

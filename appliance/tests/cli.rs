@@ -241,12 +241,18 @@ fn bootnode_serves_the_discovery_api() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let up = wait_for(&format!("http://127.0.0.1:{port}/health"), Duration::from_secs(20));
+    let up = wait_for(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(20),
+    );
     let agent = support::agent();
     let r = agent
         .post(format!("http://127.0.0.1:{port}/register_peer"))
         .header("content-type", "application/json")
-        .send(format!(r#"{{"node_id":"0x{}","url":"http://127.0.0.1:9"}}"#, "ab".repeat(32)));
+        .send(format!(
+            r#"{{"node_id":"0x{}","url":"http://127.0.0.1:9"}}"#,
+            "ab".repeat(32)
+        ));
     let _ = child.kill();
     let _ = child.wait();
     assert!(up);
@@ -262,7 +268,11 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
         .arg(&net)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(net.join("testnet.json")).unwrap()).unwrap();
     let nodes = file["nodes"].as_array().unwrap();
@@ -273,7 +283,11 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
         assert!(n["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     }
     // A second testnet in the same place is refused.
-    let again = cmd().args(["testnet", "--validators", "2", "--dir"]).arg(&net).output().unwrap();
+    let again = cmd()
+        .args(["testnet", "--validators", "2", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(1));
 
     let mut up = Command::new(support::bin())
@@ -282,14 +296,25 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let urls: Vec<String> = nodes.iter().map(|n| n["url"].as_str().unwrap().to_string()).collect();
-    let all_up = urls.iter().all(|u| wait_for(&format!("{u}/health"), Duration::from_secs(30)));
-    let _ = Command::new("kill").arg("-TERM").arg(up.id().to_string()).status();
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| n["url"].as_str().unwrap().to_string())
+        .collect();
+    let all_up = urls
+        .iter()
+        .all(|u| wait_for(&format!("{u}/health"), Duration::from_secs(30)));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(up.id().to_string())
+        .status();
     let status = up.wait().unwrap();
     assert!(all_up, "every node answered");
     assert!(status.success(), "testnet up exits cleanly on SIGTERM");
     let agent = support::agent();
     for u in &urls {
-        assert!(agent.get(format!("{u}/health")).call().is_err(), "{u} stopped");
+        assert!(
+            agent.get(format!("{u}/health")).call().is_err(),
+            "{u} stopped"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod bytes;
 pub mod canonical;
 pub mod crypto;
 pub mod error;
+pub mod fallback;
 pub mod genesis;
 pub mod nullifier;
 pub mod tx;

@@ -127,6 +127,14 @@ fn report(s: &SharedState) -> Value {
             "round": st.round,
             "mempool": st.mempool,
         },
+        "fallback": {
+            "active": st.fallback.is_some(),
+            "reason": st.fallback,
+            "ballots_sealed": st.fallback_counts.total(),
+            "ballots_waiting": st.fallback_counts.open(),
+            "ballots_confirmed": st.fallback_counts.confirmed,
+            "double_votes_rejected": st.fallback_counts.rejected,
+        },
         "peers": peers,
     })
 }

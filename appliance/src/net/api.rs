@@ -15,13 +15,17 @@ use crate::clock::now_ms;
 use crate::ledger::nullifier::nullifier;
 use crate::ledger::tx::MAX_ENCRYPTED_VOTE_LEN;
 use crate::ledger::{Ballot, BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
-use crate::node::{Request, Source};
-use crate::store::{MempoolInsert, Voter};
+use crate::node::{Request, Source, SubmitOutcome};
+use crate::store::{MempoolInsert, ReconcileState, Voter};
 
 pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_NAME_LEN: usize = 200;
 /// Blocks per page of `GET /blockchain`.
 pub const MAX_BLOCKS_PAGE: u64 = 100;
+/// What a voter is told when the network is down.
+pub const FALLBACK_WARNING: &str = "The election network is unavailable. Your vote has been \
+    recorded and sealed locally on this polling station and will be added to the election \
+    ledger automatically when the network returns. Keep your transaction id to check it.";
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -49,6 +53,8 @@ async fn health(State(s): State<SharedState>) -> axum::Json<Value> {
         "best_hash": st.head_hash,
         "round": st.round,
         "mempool": st.mempool,
+        "fallback": st.fallback.is_some(),
+        "fallback_waiting": st.fallback_counts.open(),
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }
@@ -251,41 +257,71 @@ async fn submit(
     let ballot_hash = tx.ballot_hash;
     let stx = SignedTx::sign(Transaction::Ballot(tx), &s.key)
         .map_err(|e| ApiError::internal("signing the ballot", e))?;
-    let tx_hash = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
-    Ok(axum::Json(json!({
+    let done = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
+    let mut answer = json!({
         "status": "pending",
         "message": "vote recorded; it will be confirmed in the next block",
-        "transaction_id": tx_hash,
-        "tx_hash": tx_hash,
+        "transaction_id": done.tx_hash,
+        "tx_hash": done.tx_hash,
         "ballot_hash": ballot_hash,
         "election_id": election.id,
         "timestamp": now,
-    })))
+    });
+    if let Some(block) = done.fallback_block {
+        answer["status"] = json!("fallback");
+        answer["message"] = json!("vote recorded locally on this polling station");
+        answer["warning"] = json!(FALLBACK_WARNING);
+        answer["fallback_block"] = json!(block);
+    }
+    Ok(axum::Json(answer))
+}
+
+/// A transaction the node accepted: in the mempool, or sealed in this
+/// appliance's fallback chain while the network is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub tx_hash: Hash32,
+    pub fallback_block: Option<Hash32>,
 }
 
 /// Checks a signed transaction and hands it to the node; answers once it is
-/// durable in the mempool. Used by the voter API and by JSON-RPC.
+/// durable. Used by the voter API and by JSON-RPC.
 pub async fn submit_signed(
     s: &SharedState,
     stx: SignedTx,
     source: Source,
-) -> Result<Hash32, ApiError> {
+) -> Result<Submitted, ApiError> {
     let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now_ms())
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let outcome = enqueue(s, stx, tx_hash, source)?.await?;
-    match outcome {
-        MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(tx_hash),
-        MempoolInsert::AlreadyCommitted => Ok(tx_hash),
-        MempoolInsert::VoterAlreadyVoted(_)
-        | MempoolInsert::NullifierCommitted(_)
-        | MempoolInsert::NullifierPending(_) => Err(ApiError::conflict(
+    let accepted = |fallback_block| Submitted {
+        tx_hash,
+        fallback_block,
+    };
+    let already_voted = || {
+        ApiError::conflict(
             "already_voted",
             "this voter has already voted in this election",
+        )
+    };
+    match enqueue(s, stx, tx_hash, source)?.await? {
+        SubmitOutcome::Fallback { block_hash } => Ok(accepted(Some(block_hash))),
+        SubmitOutcome::FallbackDuplicate(_) => Err(already_voted()),
+        SubmitOutcome::Closed => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "polls_closed",
+            "this device's ballot record is closed; it takes no more ballots",
         )),
-        MempoolInsert::Full => {
-            crate::node::Counters::add(&s.node.counters.submit_busy, 1);
-            Err(ApiError::busy("the mempool is full; try again shortly"))
-        }
+        SubmitOutcome::Mempool(m) => match m {
+            MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(accepted(None)),
+            MempoolInsert::AlreadyCommitted => Ok(accepted(None)),
+            MempoolInsert::VoterAlreadyVoted(_)
+            | MempoolInsert::NullifierCommitted(_)
+            | MempoolInsert::NullifierPending(_) => Err(already_voted()),
+            MempoolInsert::Full => {
+                crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+                Err(ApiError::busy("the mempool is full; try again shortly"))
+            }
+        },
     }
 }
 
@@ -296,7 +332,7 @@ pub fn enqueue(
     stx: SignedTx,
     tx_hash: Hash32,
     source: Source,
-) -> Result<impl std::future::Future<Output = Result<MempoolInsert, ApiError>> + use<>, ApiError> {
+) -> Result<impl std::future::Future<Output = Result<SubmitOutcome, ApiError>> + use<>, ApiError> {
     let (reply, wait) = tokio::sync::oneshot::channel();
     let req = Request::Submit {
         stx: Box::new(stx),
@@ -337,13 +373,17 @@ pub struct TxStatus {
     pub timestamp: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a ballot recorded in fallback mode: its copy on the main chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_transaction_id: Option<Hash32>,
+    /// For a double vote: the voter's ballot that was committed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_transaction: Option<Hash32>,
 }
 
-/// Looks a transaction up in the chain, the mempool and the rejections.
-pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>, ApiError> {
-    let st = s.node.status();
-    s.db("looking up a transaction", move |db| {
-        let mut out = TxStatus {
+impl TxStatus {
+    fn new(hash: Hash32) -> Self {
+        Self {
             transaction_id: hash,
             status: "pending",
             block_number: None,
@@ -351,20 +391,54 @@ pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>
             confirmations: None,
             timestamp: None,
             reason: None,
+            main_transaction_id: None,
+            conflicting_transaction: None,
+        }
+    }
+
+    fn committed_at(&mut self, loc: &crate::store::TxLocation, st: &crate::node::NodeStatus) {
+        self.status = if loc.height <= st.finalized_height {
+            "finalized"
+        } else {
+            "confirmed"
         };
+        self.block_number = Some(loc.height);
+        self.block_hash = Some(loc.block_hash);
+        self.confirmations = Some(st.height.saturating_sub(loc.height) + 1);
+        self.timestamp = Some(loc.timestamp_ms);
+    }
+}
+
+/// Looks a transaction up in the chain, the mempool, the fallback chains
+/// and the rejections.
+pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>, ApiError> {
+    let st = s.node.status();
+    s.db("looking up a transaction", move |db| {
+        let mut out = TxStatus::new(hash);
         if let Some((_, loc)) = db.committed_tx(&hash)? {
-            out.status = if loc.height <= st.finalized_height {
-                "finalized"
-            } else {
-                "confirmed"
-            };
-            out.block_number = Some(loc.height);
-            out.block_hash = Some(loc.block_hash);
-            out.confirmations = Some(st.height.saturating_sub(loc.height) + 1);
-            out.timestamp = Some(loc.timestamp_ms);
+            out.committed_at(&loc, &st);
             return Ok(Some(out));
         }
         if db.mempool_contains(&hash)? {
+            return Ok(Some(out));
+        }
+        if let Some(b) = db.fallback_ballot(&hash)? {
+            out.main_transaction_id = Some(b.main_tx_hash);
+            match b.state {
+                ReconcileState::Confirmed => {
+                    if let Some((_, loc)) = db.committed_tx(&b.main_tx_hash)? {
+                        out.committed_at(&loc, &st);
+                    }
+                }
+                ReconcileState::Rejected => {
+                    out.status = "rejected";
+                    out.conflicting_transaction = b.conflicting_tx;
+                    out.reason = Some(
+                        "double vote: another ballot of this voter was committed first".into(),
+                    );
+                }
+                ReconcileState::Waiting | ReconcileState::Submitted => out.status = "fallback",
+            }
             return Ok(Some(out));
         }
         if let Some((code, reason)) = db.rejection(&hash)? {

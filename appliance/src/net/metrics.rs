@@ -69,6 +69,34 @@ async fn metrics(State(s): State<SharedState>) -> impl IntoResponse {
         "Peers that answered their last status poll.",
         peers.iter().filter(|p| p.reachable).count() as u64,
     );
+    metric(
+        &mut o,
+        "evote_fallback_active",
+        "gauge",
+        "1 while ballots cast here go to the fallback chain.",
+        u64::from(st.fallback.is_some()),
+    );
+    metric(
+        &mut o,
+        "evote_fallback_ballots_waiting",
+        "gauge",
+        "Fallback ballots not yet confirmed or rejected on the main chain.",
+        st.fallback_counts.open(),
+    );
+    metric(
+        &mut o,
+        "evote_fallback_ballots",
+        "gauge",
+        "Ballots held in fallback chains in this database.",
+        st.fallback_counts.total(),
+    );
+    metric(
+        &mut o,
+        "evote_fallback_conflicts",
+        "gauge",
+        "Fallback ballots rejected because the voter's other ballot was committed first.",
+        st.fallback_counts.rejected,
+    );
     let counters = [
         (
             "evote_votes_accepted_total",

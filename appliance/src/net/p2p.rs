@@ -16,13 +16,15 @@ use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::{Hash32, check_tx};
-use crate::node::{Request, Source};
+use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
 /// Largest request body on the peer protocol (a proposal of a full block).
 pub const P2P_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// Blocks per `GET /p2p/blocks` page.
 pub const MAX_BLOCKS_PER_PAGE: u64 = 64;
+/// Fallback blocks per `GET /p2p/fallback` page.
+pub const MAX_FALLBACK_PAGE: u64 = 64;
 /// A page stops early once it holds this many transactions.
 pub const MAX_TXS_PER_PAGE: usize = 20_000;
 
@@ -33,6 +35,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/p2p/message", post(message))
         .route("/p2p/transactions", post(transactions))
         .route("/p2p/blocks", get(blocks))
+        .route("/p2p/fallback", get(fallback))
         .layer(DefaultBodyLimit::max(P2P_BODY_LIMIT))
 }
 
@@ -124,9 +127,13 @@ async fn transactions(
     let (mut accepted, mut known) = (0u64, 0u64);
     for (hash, wait) in waits {
         match wait.await? {
-            MempoolInsert::Inserted => accepted += 1,
-            MempoolInsert::AlreadyPending | MempoolInsert::AlreadyCommitted => known += 1,
-            MempoolInsert::Full => return Err(ApiError::busy("the mempool is full")),
+            SubmitOutcome::Mempool(MempoolInsert::Inserted) => accepted += 1,
+            SubmitOutcome::Mempool(
+                MempoolInsert::AlreadyPending | MempoolInsert::AlreadyCommitted,
+            ) => known += 1,
+            SubmitOutcome::Mempool(MempoolInsert::Full) => {
+                return Err(ApiError::busy("the mempool is full"));
+            }
             other => refused.push(Refused {
                 tx_hash: Some(hash),
                 code: "duplicate_nullifier",
@@ -172,4 +179,71 @@ async fn blocks(
         .max(1);
     blocks.truncate(keep);
     Ok(axum::Json(BlocksPage { blocks }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FallbackQuery {
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    from_seq: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// A page of a fallback chain this node holds (its own by default), with
+/// where each ballot stands on the main chain, and the closing record.
+async fn fallback(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<FallbackQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let origin = match &q.origin {
+        Some(o) => crate::ledger::PublicKey::parse(o)
+            .map_err(|e| ApiError::bad_request("invalid_origin", format!("origin: {e}")))?,
+        None => s.key.public(),
+    };
+    let from = q.from_seq.unwrap_or(1).max(1);
+    let limit = q
+        .limit
+        .unwrap_or(MAX_FALLBACK_PAGE)
+        .clamp(1, MAX_FALLBACK_PAGE);
+    let page = s
+        .db("reading the fallback chain", move |db| {
+            let blocks = db.fallback_blocks(&origin, from, limit)?;
+            let count: u64 = blocks.iter().map(|b| b.transactions.len() as u64).sum();
+            let ballots = db.fallback_ballots(&origin, from, count)?;
+            Ok((
+                blocks,
+                ballots,
+                db.fallback_close(&origin)?,
+                db.fallback_origins()?,
+            ))
+        })
+        .await?;
+    let (blocks, ballots, close, origins) = page;
+    let next = blocks
+        .last()
+        .map(|b| b.header.seq + 1)
+        .filter(|_| blocks.len() as u64 == limit);
+    let ballots: Vec<Value> = ballots
+        .into_iter()
+        .map(|b| {
+            json!({
+                "seq": b.seq,
+                "sealed_tx_hash": b.sealed_tx_hash,
+                "main_tx_hash": b.main_tx_hash,
+                "state": format!("{:?}", b.state).to_lowercase(),
+                "conflicting_tx": b.conflicting_tx,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "origin": origin,
+        "origins": origins,
+        "blocks": blocks,
+        "ballots": ballots,
+        "close": close,
+        "next_seq": next,
+    })))
 }

@@ -162,7 +162,11 @@ async fn send_all(s: &SharedState, env: &Envelope) -> Vec<Option<Outcome>> {
     for (slot, entry) in out.iter_mut().zip(&env.entries) {
         if let Ok(Call::Send(stx)) = &entry.call {
             let result = submit_signed(s, (**stx).clone(), Source::Rpc).await;
-            *slot = Some(result.map(|h| json!(h)).map_err(|e| from_api_error(&e)));
+            *slot = Some(
+                result
+                    .map(|h| json!(h.tx_hash))
+                    .map_err(|e| from_api_error(&e)),
+            );
         }
     }
     out

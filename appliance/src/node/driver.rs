@@ -5,20 +5,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 
+mod fallback;
+
 use super::status::{Counters, NodeStatus, Role};
 use super::{
-    MAX_BATCH, MAX_REGOSSIP, Network, NodeSetup, REGOSSIP_AFTER_MS, Request, Source, SubmitReply,
-    TICK_INTERVAL,
+    MAX_BATCH, MAX_REGOSSIP, Network, NodeSetup, REGOSSIP_AFTER_MS, Request, Source, Submission,
+    SubmitOutcome, TICK_INTERVAL,
 };
 use crate::clock::now_ms;
 use crate::consensus::{Action, ChainView, Core, Journal};
 use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
-use crate::ledger::{Block, Genesis, Hash32, LedgerError, NullifierLookup, SignedTx, check_tx};
+use crate::ledger::{
+    Block, Genesis, Hash32, LedgerError, NodeKey, NullifierLookup, SignedTx, check_tx,
+};
 use crate::store::{MempoolEntry, Store, StoreError};
 
 pub(super) struct Driver {
     genesis: Arc<Genesis>,
     chain_id: Hash32,
+    key: Arc<NodeKey>,
+    fallback: fallback::FallbackMode,
     store: Store,
     core: Option<Core>,
     network: Box<dyn Network>,
@@ -88,10 +94,14 @@ impl Driver {
             round: 0,
             mempool: pending,
             last_commit_ms: now,
+            fallback: None,
+            fallback_counts: store.fallback_counts(None)?,
         };
         let mut d = Self {
             genesis: setup.genesis,
             chain_id,
+            key: setup.key,
+            fallback: fallback::FallbackMode::new(setup.offline, now),
             store,
             core,
             network,
@@ -155,12 +165,26 @@ impl Driver {
                 Request::Synced(blocks) => self.apply_synced(blocks),
             }
         }
-        if !submits.is_empty() {
+        if submits.is_empty() {
+            return;
+        }
+        if self.fallback.active.is_some() {
+            // Ballots cast here go to the fallback chain; gossip from peers
+            // still goes to the mempool.
+            let (local, peer): (Vec<_>, Vec<_>) = submits
+                .into_iter()
+                .partition(|(_, _, source, _)| !matches!(source, Source::Peer { .. }));
+            self.seal_submissions(local);
+            self.insert_submissions(peer);
+        } else {
             self.insert_submissions(submits);
         }
     }
 
-    fn insert_submissions(&mut self, submits: Vec<(Box<SignedTx>, Hash32, Source, SubmitReply)>) {
+    fn insert_submissions(&mut self, submits: Vec<Submission>) {
+        if submits.is_empty() {
+            return;
+        }
         let entries: Vec<MempoolEntry<'_>> = submits
             .iter()
             .map(|(stx, h, source, _)| MempoolEntry {
@@ -193,7 +217,7 @@ impl Driver {
                     to_pass_on.push(*stx);
                 }
             }
-            let _ = reply.send(Ok(outcome));
+            let _ = reply.send(Ok(SubmitOutcome::Mempool(outcome)));
         }
         if !to_pass_on.is_empty() {
             let relay = self.role == Role::Station;
@@ -253,6 +277,8 @@ impl Driver {
 
     fn tick(&mut self) {
         let now = now_ms();
+        self.evaluate_fallback(now);
+        self.reconcile(now);
         self.regossip(now);
         let own = self.status.read().expect("status").height;
         let behind = self
@@ -476,6 +502,7 @@ impl Driver {
         s.round = self.core.as_ref().map_or(0, Core::round);
         s.mempool = self.pending;
         s.last_commit_ms = self.last_commit_ms;
+        s.fallback = self.fallback.active.clone();
         s.finalized_height = self.finalized_height(head.height);
     }
 

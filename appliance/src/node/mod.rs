@@ -31,7 +31,32 @@ pub const REGOSSIP_AFTER_MS: u64 = 5_000;
 /// Pending transactions re-sent per re-gossip round.
 pub const MAX_REGOSSIP: u64 = 2_000;
 
-pub type SubmitReply = tokio::sync::oneshot::Sender<Result<MempoolInsert, String>>;
+/// What became of a submitted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Offered to the mempool (see the insert's own outcome).
+    Mempool(MempoolInsert),
+    /// The network is down: sealed, durable, in this appliance's fallback
+    /// chain; it goes to the main chain when the network returns.
+    Fallback { block_hash: Hash32 },
+    /// The voter already has a ballot in this appliance's fallback chain.
+    FallbackDuplicate(Hash32),
+    /// This device's fallback chain is closed: it takes no more ballots.
+    Closed,
+}
+
+pub type SubmitReply = tokio::sync::oneshot::Sender<Result<SubmitOutcome, String>>;
+
+/// A submission waiting in a batch: the transaction, its hash, where it
+/// came from and whom to answer.
+pub(crate) type Submission = (Box<SignedTx>, Hash32, Source, SubmitReply);
+
+/// How often sealed fallback ballots are checked against the main chain.
+pub const RECONCILE_INTERVAL_MS: u64 = 1_000;
+/// Sealed ballots handled per reconciliation round.
+pub const MAX_RECONCILE: u64 = 2_000;
+/// A node does not judge quorum reachability before its peers were polled.
+pub const FALLBACK_STARTUP_GRACE_MS: u64 = 3_000;
 
 /// Where a submitted transaction came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +126,8 @@ pub struct NodeSetup {
     pub genesis: Arc<Genesis>,
     pub key: Arc<NodeKey>,
     pub db_path: PathBuf,
+    /// Record every ballot in the fallback (device) chain, never in the mempool.
+    pub offline: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

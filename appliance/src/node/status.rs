@@ -33,6 +33,10 @@ pub struct NodeStatus {
     pub round: u64,
     pub mempool: u64,
     pub last_commit_ms: u64,
+    /// Why the node is in fallback mode, when it is.
+    pub fallback: Option<String>,
+    /// This database's fallback ballots by state.
+    pub fallback_counts: crate::store::FallbackCounts,
 }
 
 /// Counters for /metrics, written by the node thread and the handlers.
@@ -45,6 +49,9 @@ pub struct Counters {
     pub round_changes: AtomicU64,
     pub equivocations: AtomicU64,
     pub submit_busy: AtomicU64,
+    pub fallback_sealed: AtomicU64,
+    pub fallback_confirmed: AtomicU64,
+    pub fallback_conflicts: AtomicU64,
     pub commit_latency: Histogram,
     /// Consensus messages dropped, by reason.
     pub dropped: RwLock<BTreeMap<&'static str, u64>>,

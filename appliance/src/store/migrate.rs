@@ -6,10 +6,16 @@ use rusqlite::Connection;
 use super::{Result, StoreError};
 
 /// The migrations this binary knows, in order; never edit one once released.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    (
+        "0002_fallback",
+        include_str!("../../../migrations/0002_fallback.sql"),
+    ),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

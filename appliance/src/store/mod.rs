@@ -7,6 +7,7 @@
 
 mod chain;
 mod consensus;
+mod fallback;
 mod mempool;
 mod migrate;
 mod pool;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::ledger::{Hash32, LedgerError};
 
 pub use chain::{Head, TxLocation};
+pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
 pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert};
 pub use migrate::SCHEMA_VERSION;
 pub use pool::StorePool;
@@ -50,6 +52,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("block {height} does not extend the head (height {head})")]
     NotNextBlock { height: u64, head: u64 },
+    #[error("this appliance's fallback chain is closed")]
+    FallbackClosed,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }

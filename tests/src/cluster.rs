@@ -1,0 +1,389 @@
+//! A local testnet of real `evote-appliance` processes on 127.0.0.1, for
+//! end-to-end suites and the load tools: create it with `testnet`, start,
+//! kill (SIGKILL) and restart nodes, and talk to them over HTTP. Every
+//! process is killed when the cluster is dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The `evote-appliance` binary next to this test binary (built by
+/// `cargo test --workspace`), built on demand when missing.
+pub fn appliance_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("evote-appliance");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "evote-appliance", "--bin", "evote-appliance"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let ok = cmd.status().is_ok_and(|s| s.success());
+        assert!(ok && bin.exists(), "could not build {}", bin.display());
+    }
+    bin
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    pub role: String,
+    pub url: String,
+    pub config: PathBuf,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeInfo>,
+    children: std::sync::Mutex<Vec<Option<Child>>>,
+    pub agent: ureq::Agent,
+}
+
+/// Timing parameters for a testnet.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub block_period_ms: u64,
+    pub round_timeout_ms: u64,
+    pub empty_block_period_ms: u64,
+    pub fallback_after_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            block_period_ms: 200,
+            round_timeout_ms: 500,
+            empty_block_period_ms: 5_000,
+            fallback_after_ms: 3_000,
+        }
+    }
+}
+
+impl Cluster {
+    /// Writes a testnet of `validators` and `stations` (not started).
+    pub fn create(validators: usize, stations: usize, t: Timing) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(appliance_bin())
+            .args(["testnet", "--validators", &validators.to_string()])
+            .args(["--stations", &stations.to_string(), "--dir"])
+            .arg(dir.path().join("net"))
+            .args(["--block-period-ms", &t.block_period_ms.to_string()])
+            .args(["--round-timeout-ms", &t.round_timeout_ms.to_string()])
+            .args([
+                "--empty-block-period-ms",
+                &t.empty_block_period_ms.to_string(),
+            ])
+            .output()
+            .expect("run testnet");
+        assert!(
+            out.status.success(),
+            "testnet: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("net/testnet.json")).expect("testnet.json"),
+        )
+        .expect("testnet.json parses");
+        let nodes: Vec<NodeInfo> = file["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| NodeInfo {
+                name: n["name"].as_str().unwrap().into(),
+                role: n["role"].as_str().unwrap().into(),
+                url: n["url"].as_str().unwrap().into(),
+                config: PathBuf::from(n["config"].as_str().unwrap()),
+            })
+            .collect();
+        let children = std::sync::Mutex::new(nodes.iter().map(|_| None).collect());
+        Cluster {
+            dir,
+            nodes,
+            children,
+            agent: agent(),
+        }
+    }
+
+    pub fn net_dir(&self) -> PathBuf {
+        self.dir.path().join("net")
+    }
+
+    pub fn start_all(&self) {
+        for i in 0..self.nodes.len() {
+            self.start(i);
+        }
+        for i in 0..self.nodes.len() {
+            self.wait_up(i);
+        }
+    }
+
+    pub fn start(&self, i: usize) {
+        self.start_with(i, &[]);
+    }
+
+    /// Starts node `i` with extra `run` flags (e.g. `--offline`).
+    pub fn start_with(&self, i: usize, extra: &[&str]) {
+        let mut children = self.children.lock().unwrap();
+        assert!(children[i].is_none(), "{} already runs", self.nodes[i].name);
+        let log = self.nodes[i].config.with_file_name("appliance.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(appliance_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(&self.nodes[i].config)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start appliance");
+        children[i] = Some(child);
+    }
+
+    pub fn wait_up(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.try_get(i, "/health").is_some_and(|(c, _)| c == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not come up; log:\n{}",
+            self.nodes[i].name,
+            self.log(i)
+        );
+    }
+
+    /// SIGKILL, like a power cut.
+    pub fn kill(&self, i: usize) {
+        let taken = self.children.lock().unwrap()[i].take();
+        if let Some(mut c) = taken {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.children.lock().unwrap()[i].is_some()
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].config.with_file_name("appliance.log"))
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self, i: usize) -> &str {
+        &self.nodes[i].url
+    }
+
+    pub fn try_get(&self, i: usize, path: &str) -> Option<(u16, Value)> {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.url(i)))
+            .call()
+            .ok()?;
+        Some(read(r))
+    }
+
+    pub fn get(&self, i: usize, path: &str) -> (u16, Value) {
+        self.try_get(i, path)
+            .unwrap_or_else(|| panic!("GET {path} on {}", self.nodes[i].name))
+    }
+
+    /// GET with the body as text (for /metrics).
+    pub fn get_text(&self, i: usize, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.url(i)))
+            .call()
+            .expect("GET");
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// GET with one extra header.
+    pub fn get_with(&self, i: usize, path: &str, header: &str, value: &str) -> (u16, Value) {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.url(i)))
+            .header(header, value)
+            .call();
+        read(r.expect("GET"))
+    }
+
+    /// POST without a body, with one extra header.
+    pub fn post_with(&self, i: usize, path: &str, header: &str, value: &str) -> (u16, Value) {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.url(i)))
+            .header(header, value)
+            .send_empty();
+        read(r.expect("POST"))
+    }
+
+    pub fn post(&self, i: usize, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.agent.post(format!("{}{path}", self.url(i)));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        match req.send_json(body) {
+            Ok(r) => read(r),
+            Err(e) => panic!("POST {path} on {}: {e}", self.nodes[i].name),
+        }
+    }
+
+    /// (height, head hash) of node `i`.
+    pub fn head(&self, i: usize) -> (u64, String) {
+        let (_, v) = self.get(i, "/health");
+        (
+            v["height"].as_u64().unwrap(),
+            v["best_hash"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Registers and logs in a voter at node `i`; returns the token.
+    pub fn voter(&self, i: usize, email: &str) -> String {
+        let body = json!({"email": email, "password": "correct horse"});
+        let (c, v) = self.post(i, "/api/auth/register", &body, None);
+        assert_eq!(c, 201, "register at {}: {v}", self.nodes[i].name);
+        let (c, v) = self.post(i, "/api/auth/login", &body, None);
+        assert_eq!(c, 200, "login: {v}");
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Casts a vote; returns the acknowledged transaction id.
+    pub fn vote(&self, i: usize, token: &str, candidate: u64) -> String {
+        let v = self.vote_answer(i, token, candidate);
+        v["transaction_id"].as_str().unwrap().to_string()
+    }
+
+    /// Casts a vote; returns the whole (successful) answer.
+    pub fn vote_answer(&self, i: usize, token: &str, candidate: u64) -> Value {
+        let body = json!({"election_id": 1, "candidate_id": candidate});
+        let (c, v) = self.post(i, "/api/votes/submit", &body, Some(token));
+        assert_eq!(c, 200, "vote at {}: {v}", self.nodes[i].name);
+        v
+    }
+
+    /// Runs `evote-appliance` with `args` to completion: (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+        let out = Command::new(appliance_bin()).args(args).output().expect("run evote-appliance");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    pub fn tx_status(&self, i: usize, tx: &str) -> String {
+        let (_, v) = self.get(
+            i,
+            &format!("/api/votes/transaction-status?transaction_id={tx}"),
+        );
+        v["status"].as_str().unwrap_or("unknown").to_string()
+    }
+
+    /// Every committed transaction hash on node `i`, from its blocks.
+    pub fn committed_txs(&self, i: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut from = 1;
+        loop {
+            let (_, v) = self.get(i, &format!("/p2p/blocks?from={from}&limit=64"));
+            let blocks = v["blocks"].as_array().cloned().unwrap_or_default();
+            if blocks.is_empty() {
+                return out;
+            }
+            for b in &blocks {
+                for t in b["transactions"].as_array().unwrap() {
+                    let body = serde_json::to_vec(&t["tx"]).unwrap();
+                    let tx: evote_appliance::ledger::Transaction =
+                        serde_json::from_slice(&body).unwrap();
+                    out.push(tx.hash().unwrap().to_hex());
+                }
+            }
+            from += blocks.len();
+        }
+    }
+
+    /// Waits until every running node has the same head at or above `min_height`.
+    pub fn wait_agree(&self, min_height: u64, within: Duration) -> (u64, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            let heads: Vec<(u64, String)> = (0..self.nodes.len())
+                .filter(|&i| self.is_running(i))
+                .map(|i| self.head(i))
+                .collect();
+            if heads[0].0 >= min_height && heads.iter().all(|h| h == &heads[0]) {
+                return heads[0].clone();
+            }
+            assert!(Instant::now() < deadline, "nodes did not agree: {heads:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn read(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let code = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Registers `n` voters spread over `nodes` (round-robin), in parallel.
+pub fn voters(c: &Cluster, nodes: &[usize], n: usize, tag: &str) -> Vec<(usize, String)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .collect::<Vec<_>>()
+            .chunks(n.div_ceil(4).max(1))
+            .map(|chunk| {
+                let chunk = chunk.to_vec();
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|k| {
+                            let node = nodes[k % nodes.len()];
+                            (node, c.voter(node, &format!("{tag}-{k}@example.org")))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}

@@ -1,0 +1,156 @@
+//! Three validators and a station as real processes: votes commit with all
+//! up, with one validator killed, stop (without diverging) with two killed,
+//! and resume when one returns; a restarted validator catches up.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use evote_tests::cluster::{Cluster, Timing, voters};
+
+const V1: usize = 0;
+const V2: usize = 1;
+const V3: usize = 2;
+const STATION: usize = 3;
+
+fn vote_all(c: &Cluster, ballots: &[(usize, String)], acked: &mut Vec<String>) {
+    for (k, (node, token)) in ballots.iter().enumerate() {
+        acked.push(c.vote(*node, token, 1 + (k as u64 % 3)));
+    }
+}
+
+fn wait_committed(c: &Cluster, node: usize, txs: &[String], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let have: BTreeSet<String> = c.committed_txs(node).into_iter().collect();
+        let missing = txs.iter().filter(|t| !have.contains(*t)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} votes not committed on {} within {within:?}",
+            txs.len(),
+            c.nodes[node].name
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Polls a node's height while `f` runs; returns the longest stretch
+/// without a new block.
+fn longest_commit_gap(c: &Cluster, node: usize, f: impl FnOnce()) -> Duration {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let (mut last_h, mut last_t, mut worst) =
+                (c.head(node).0, Instant::now(), Duration::ZERO);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let h = c.head(node).0;
+                if h > last_h {
+                    worst = worst.max(last_t.elapsed());
+                    last_h = h;
+                    last_t = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            worst
+        });
+        f();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().unwrap()
+    })
+}
+
+#[test]
+fn three_validators_and_a_station_survive_crashes_without_losing_a_vote() {
+    let c = Cluster::create(3, 1, Timing::default());
+    c.start_all();
+    let mut acked = Vec::new();
+
+    // 300 votes round-robin to all four appliances.
+    let first = voters(&c, &[V1, V2, V3, STATION], 300, "a");
+    vote_all(&c, &first, &mut acked);
+    wait_committed(&c, V1, &acked, Duration::from_secs(60));
+    let (h1, _) = c.wait_agree(1, Duration::from_secs(30));
+
+    // kill -9 one validator under a stream of votes: 300 more commit.
+    let second = voters(&c, &[V1, V2, STATION], 300, "b");
+    // A steady stream (one vote every 20 ms) keeps the mempool from running
+    // dry, so a stretch without a block is a stall, not idleness.
+    let gap = longest_commit_gap(&c, V1, || {
+        for (k, (node, token)) in second.iter().enumerate() {
+            if k == 100 {
+                c.kill(V3);
+            }
+            acked.push(c.vote(*node, token, 1 + (k as u64 % 3)));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    println!(
+        "longest stretch without a commit under a steady stream while a validator was \
+         killed: {gap:?} (round timeout {} ms)",
+        Timing::default().round_timeout_ms
+    );
+    wait_committed(&c, V1, &acked, Duration::from_secs(90));
+    let (h2, _) = c.wait_agree(h1 + 1, Duration::from_secs(30));
+
+    // Restart it: it catches up to the same head.
+    c.start(V3);
+    c.wait_up(V3);
+    c.wait_agree(h2, Duration::from_secs(60));
+
+    // Kill two validators: votes are acknowledged but nothing commits, and
+    // nothing diverges.
+    let third = voters(&c, &[V1, STATION], 20, "c");
+    c.kill(V2);
+    c.kill(V3);
+    let before = c.head(V1);
+    let mut stalled = Vec::new();
+    vote_all(&c, &third, &mut stalled);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        c.head(V1),
+        before,
+        "one validator of three must not commit alone"
+    );
+    assert_eq!(c.head(STATION).0, before.0);
+    for tx in &stalled {
+        assert_eq!(c.tx_status(V1, tx).as_str().min("pending"), "pending");
+    }
+    acked.extend(stalled);
+
+    // Start one again: every pending vote commits, on every running node.
+    c.start(V2);
+    c.wait_up(V2);
+    wait_committed(&c, V1, &acked, Duration::from_secs(120));
+    let (final_h, final_hash) = c.wait_agree(before.0 + 1, Duration::from_secs(60));
+
+    // No acknowledged vote is missing, and none is there twice.
+    for node in [V1, V2, STATION] {
+        let txs = c.committed_txs(node);
+        let unique: BTreeSet<&String> = txs.iter().collect();
+        assert_eq!(
+            unique.len(),
+            txs.len(),
+            "a vote committed twice on {}",
+            c.nodes[node].name
+        );
+        for t in &acked {
+            assert!(
+                unique.contains(t),
+                "acknowledged vote {t} missing on {}",
+                c.nodes[node].name
+            );
+        }
+    }
+    c.start(V3);
+    c.wait_up(V3);
+    let (h, hash) = c.wait_agree(final_h, Duration::from_secs(60));
+    assert!(h >= final_h);
+    if h == final_h {
+        assert_eq!(hash, final_hash);
+    }
+    let (_, r) = c.get(V1, "/api/votes/results?election_id=1");
+    assert_eq!(r["total_votes"].as_u64().unwrap(), acked.len() as u64);
+    assert_eq!(r["verification"]["chain_valid"], true);
+}

@@ -1,0 +1,155 @@
+//! The peer protocol, catch-up and the operator endpoints, on real processes.
+
+use std::time::{Duration, Instant};
+
+use evote_tests::cluster::{Cluster, Timing, voters};
+use serde_json::json;
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn vote_and_wait(c: &Cluster, node: usize, tag: &str, n: usize) {
+    let ballots = voters(c, &[node], n, tag);
+    let txs: Vec<String> = ballots.iter().map(|(i, t)| c.vote(*i, t, 1)).collect();
+    for tx in &txs {
+        wait_until("a vote to commit", Duration::from_secs(60), || {
+            matches!(c.tx_status(node, tx).as_str(), "confirmed" | "finalized")
+        });
+    }
+}
+
+#[test]
+fn a_validator_whose_data_was_wiped_catches_up_and_votes_again() {
+    let c = Cluster::create(3, 0, Timing::default());
+    c.start_all();
+    vote_and_wait(&c, 0, "a", 20);
+    c.kill(2);
+    std::fs::remove_dir_all(c.nodes[2].config.with_file_name("data")).unwrap();
+    vote_and_wait(&c, 0, "b", 20);
+    c.start(2);
+    c.wait_up(2);
+    let (h, _) = c.wait_agree(1, Duration::from_secs(60));
+    assert!(h >= 2);
+    // With validator 1 down, commits need the wiped one: it must take part.
+    c.kill(0);
+    vote_and_wait(&c, 1, "c", 10);
+    let (h2, _) = c.wait_agree(h + 1, Duration::from_secs(60));
+    assert!(h2 > h);
+    // Its votes count: the finalized status reaches it too.
+    let (_, health) = c.get(2, "/health");
+    assert_eq!(health["role"], "validator");
+}
+
+#[test]
+fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
+    let c = Cluster::create(3, 1, Timing::default());
+    c.start_all();
+    vote_and_wait(&c, 3, "s", 5);
+
+    // /p2p/status speaks the seeds' peer_hello.
+    let (code, s) = c.get(0, "/p2p/status");
+    assert_eq!(code, 200);
+    for k in [
+        "node_id",
+        "genesis_hash",
+        "chain_length",
+        "best_hash",
+        "role",
+    ] {
+        assert!(!s[k].is_null(), "{k} in {s}");
+    }
+    // Blocks for sync, paged.
+    let (code, b) = c.get(0, "/p2p/blocks?from=1&limit=2");
+    assert_eq!(code, 200);
+    assert!(b["blocks"].as_array().unwrap().len() <= 2);
+    let (code, _) = c.get(0, "/p2p/blocks?from=abc");
+    assert_eq!(code, 400);
+
+    // A consensus message from a station key, or garbage, is refused.
+    let (_, blocks) = c.get(0, "/p2p/blocks?from=1&limit=1");
+    let block = blocks["blocks"][0].clone();
+    let station_id = c.get(3, "/p2p/status").1["node_id"].clone();
+    let mut forged = json!({"kind": "prepare", "vote": {"type": "prepare",
+        "chain_id": block["header"]["chain_id"], "height": 1, "round": 0,
+        "block_hash": block["block_hash"]}, "sender": station_id,
+        "signature": format!("0x{}", "00".repeat(64))});
+    let (code, v) = c.post(0, "/p2p/message", &forged, None);
+    assert_eq!(code, 403, "{v}");
+    assert_eq!(v["error"]["code"], "not_a_validator");
+    // From a validator key but with a bad signature: accepted for checking,
+    // then dropped and counted.
+    forged["sender"] = c.get(1, "/p2p/status").1["node_id"].clone();
+    forged["vote"]["height"] = json!(1_000_000);
+    let (code, _) = c.post(0, "/p2p/message", &forged, None);
+    assert_eq!(code, 202);
+    let (code, _) = c.post(0, "/p2p/message", &json!({"kind": "nonsense"}), None);
+    assert_eq!(code, 422);
+    let (code, v) = c.post(
+        0,
+        "/p2p/transactions",
+        &json!({"transactions": [{"tx": 1}]}),
+        None,
+    );
+    assert_eq!(code, 422, "{v}");
+    wait_until(
+        "the forged message to be counted",
+        Duration::from_secs(10),
+        || {
+            let (_, m) = c.get_text(0, "/metrics");
+            m.contains("evote_messages_dropped_total{reason=\"too_far_ahead\"}")
+                || m.contains("evote_messages_dropped_total{reason=\"bad_signature\"}")
+        },
+    );
+
+    // /metrics in Prometheus text.
+    let (code, m) = c.get_text(0, "/metrics");
+    assert_eq!(code, 200);
+    for name in [
+        "evote_height",
+        "evote_round",
+        "evote_peers_up",
+        "evote_mempool_size",
+        "evote_votes_accepted_total",
+        "evote_votes_committed_total",
+        "evote_commit_latency_ms_bucket",
+        "evote_messages_dropped_total",
+    ] {
+        assert!(m.contains(name), "{name} missing from /metrics");
+    }
+
+    // The admin endpoints need the admin token.
+    let token = std::fs::read_to_string(c.nodes[0].config.with_file_name("admin.token")).unwrap();
+    let (code, _) = c.get(0, "/api/admin/validators/health");
+    assert_eq!(code, 401);
+    let (code, _) = c.get_with(0, "/api/admin/validators/health", "x-admin-token", "wrong");
+    assert_eq!(code, 401);
+    let (code, h) = c.get_with(
+        0,
+        "/api/admin/validators/health",
+        "x-admin-token",
+        token.trim(),
+    );
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["summary"]["total"], 3);
+    c.kill(2);
+    let auth = format!("Bearer {}", token.trim());
+    wait_until(
+        "the dead validator to be reported",
+        Duration::from_secs(15),
+        || {
+            let (code, h) = c.post_with(
+                0,
+                "/api/admin/validators/refresh-status",
+                "authorization",
+                &auth,
+            );
+            assert_eq!(code, 200);
+            h["summary"]["unreachable"] == 1 && h["summary"]["healthy"] == 2
+        },
+    );
+}
