@@ -297,3 +297,44 @@ fn garbage_on_every_route_never_takes_the_appliance_down() {
     let (s, _) = dev.get("/health");
     assert_eq!(s, 200);
 }
+
+#[test]
+fn poll_workers_check_voters_in_with_the_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let body =
+        r#"{"voters":[{"email":"eve@example.org","name":"Eve"},{"email":"Finn@Example.org"}]}"#;
+    let (s, v) = dev.post("/api/admin/voters/check-in", body, None);
+    assert_eq!((s, error_code(&v).as_str()), (401, "unauthorized"));
+    let (s, _) = dev.post("/api/admin/voters/check-in", body, Some("not-the-token"));
+    assert_eq!(s, 401);
+    let (s, v) = dev.post("/api/admin/voters/check-in", body, Some(admin.trim()));
+    assert_eq!(s, 200, "{v}");
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions[1]["email"], "finn@example.org");
+    let token = sessions[0]["access_token"].as_str().unwrap();
+    let (s, v) = dev.vote(token, 2);
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = dev.vote(token, 3);
+    assert_eq!(s, 409);
+    // A checked-in voter has no password to log in with.
+    let (s, _) = dev.post(
+        "/api/auth/login",
+        r#"{"email":"eve@example.org","password":""}"#,
+        None,
+    );
+    assert_eq!(s, 401);
+    let too_many = format!(
+        r#"{{"voters":[{}]}}"#,
+        vec![r#"{"email":"x@example.org"}"#; 1001].join(",")
+    );
+    let (s, v) = dev.post("/api/admin/voters/check-in", &too_many, Some(admin.trim()));
+    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_batch"));
+    let (s, v) = dev.post(
+        "/api/admin/voters/check-in",
+        r#"{"voters":[{"email":"bad"}]}"#,
+        Some(admin.trim()),
+    );
+    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_email"));
+}

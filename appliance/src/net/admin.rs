@@ -19,6 +19,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/api/admin/validators/health", get(health))
         .route("/api/admin/validators/refresh-status", post(refresh))
+        .route("/api/admin/voters/check-in", post(check_in))
 }
 
 /// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>`,
@@ -58,6 +59,67 @@ async fn refresh(
     let mut r = report(&s);
     r["refreshed_at"] = json!(now_ms());
     Ok(axum::Json(r))
+}
+
+/// Voters checked in per request.
+pub const MAX_CHECK_IN: usize = 1_000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInBody {
+    voters: Vec<CheckInVoter>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInVoter {
+    email: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A poll worker checks voters in after verifying them in person: each
+/// gets a session for the voting kiosk without a password. Voters unknown
+/// to this appliance are added to its roll.
+async fn check_in(
+    State(s): State<SharedState>,
+    headers: HeaderMap,
+    super::ApiJson(body): super::ApiJson<CheckInBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    require_admin(&s, &headers)?;
+    if body.voters.is_empty() || body.voters.len() > MAX_CHECK_IN {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            format!("check in 1 to {MAX_CHECK_IN} voters per request"),
+        ));
+    }
+    let mut voters = Vec::with_capacity(body.voters.len());
+    for v in body.voters {
+        let email = super::api::check_email(&v.email)?;
+        let name = v.name.unwrap_or_default().trim().to_string();
+        if name.len() > super::api::MAX_NAME_LEN {
+            return Err(ApiError::bad_request("invalid_name", "name is too long"));
+        }
+        voters.push((email, name));
+    }
+    let tokens: Vec<(String, crate::ledger::Hash32)> =
+        voters.iter().map(|_| crate::auth::new_token()).collect();
+    let hashes: Vec<_> = tokens.iter().map(|(_, h)| *h).collect();
+    let now = now_ms();
+    let expires = now + crate::auth::SESSION_TTL_MS;
+    let emails: Vec<String> = voters.iter().map(|(e, _)| e.clone()).collect();
+    s.db("checking voters in", move |db| {
+        db.check_in_voters(&voters, &hashes, now, expires)
+    })
+    .await?;
+    let sessions: Vec<Value> = emails
+        .into_iter()
+        .zip(tokens)
+        .map(|(email, (token, _))| json!({"email": email, "access_token": token, "expires_at": expires}))
+        .collect();
+    Ok(axum::Json(
+        json!({"sessions": sessions, "token_type": "bearer"}),
+    ))
 }
 
 /// Every validator of the genesis with its health as this node sees it.

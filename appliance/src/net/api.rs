@@ -68,7 +68,7 @@ struct RegisterBody {
     name: Option<String>,
 }
 
-fn check_email(email: &str) -> Result<String, ApiError> {
+pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= MAX_EMAIL_LEN
         && e.split_once('@')

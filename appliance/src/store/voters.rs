@@ -54,6 +54,43 @@ impl Store {
         Ok((n == 1).then(|| self.conn.last_insert_rowid()))
     }
 
+    /// Checks voters in at the polling station, in one SQL transaction:
+    /// each (email, name) is created if unknown, without a password (an
+    /// official verified the voter in person), and gets a new session.
+    /// `sessions` gives each voter's token hash, in the same order.
+    pub fn check_in_voters(
+        &mut self,
+        voters: &[(String, String)],
+        sessions: &[Hash32],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut create = tx.prepare_cached(
+                "INSERT OR IGNORE INTO voters (email, name, password_hash, salt, iterations, \
+                 created_at_ms) VALUES (?1, ?2, x'', x'', 0, ?3)",
+            )?;
+            let mut session = tx.prepare_cached(
+                "INSERT INTO sessions (token_hash, voter_id, created_at_ms, expires_at_ms) \
+                 SELECT ?1, id, ?2, ?3 FROM voters WHERE email = ?4",
+            )?;
+            for ((email, name), token) in voters.iter().zip(sessions) {
+                create.execute(params![email, name, to_i64(now_ms)])?;
+                session.execute(params![
+                    token.as_bytes(),
+                    to_i64(now_ms),
+                    to_i64(expires_at_ms),
+                    email
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn voter_by_email(&self, email: &str) -> Result<Option<Voter>> {
         Ok(self
             .conn
