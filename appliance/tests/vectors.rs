@@ -556,8 +556,12 @@ fn expected_values_follow_the_written_rules() {
     let stx = &b1["transactions"][0];
     assert_eq!(tx, stx["tx"]);
     assert!(ed(&stx["tx"]["origin"], &td, &stx["signature"]));
-    let (header, hd) = find("block 1 header");
-    assert_eq!(header, b1["header"]);
+    let (header, hd) = find("block 1 header without round and proposer");
+    let mut full = b1["header"].clone();
+    let full = full.as_object_mut().expect("header");
+    full.remove("round");
+    full.remove("proposer");
+    assert_eq!(&header, &serde_json::Value::Object(full.clone()));
     assert_eq!(b1["block_hash"], hd.to_hex());
 
     for m in expected["merkle"].as_array().expect("merkle") {

@@ -184,6 +184,27 @@ impl Cluster {
         }
     }
 
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children.lock().unwrap()[i].as_ref().map(Child::id)
+    }
+
+    /// Node `i`'s home directory (config, keys, `data/`, log).
+    pub fn home(&self, i: usize) -> PathBuf {
+        self.nodes[i]
+            .config
+            .parent()
+            .expect("config dir")
+            .to_path_buf()
+    }
+
+    pub fn admin_token(&self, i: usize) -> String {
+        std::fs::read_to_string(self.home(i).join("admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_string()
+    }
+
     pub fn is_running(&self, i: usize) -> bool {
         self.children.lock().unwrap()[i].is_some()
     }
@@ -290,7 +311,10 @@ impl Cluster {
 
     /// Runs `evote-appliance` with `args` to completion: (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-        let out = Command::new(appliance_bin()).args(args).output().expect("run evote-appliance");
+        let out = Command::new(appliance_bin())
+            .args(args)
+            .output()
+            .expect("run evote-appliance");
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).to_string(),

@@ -398,7 +398,18 @@ impl World {
         let fallback_tx = &b4.transactions[1].tx;
 
         let mut canonical = vec![canon("genesis (sha256 = chain_id)", &self.genesis)];
-        canonical.push(canon("block 1 header (sha256 = block_hash)", &b1.header));
+        let hashed = serde_json::json!({
+            "chain_id": b1.header.chain_id,
+            "height": b1.header.height,
+            "prev_hash": b1.header.prev_hash,
+            "timestamp_ms": b1.header.timestamp_ms,
+            "tx_root": b1.header.tx_root,
+            "tx_count": b1.header.tx_count,
+        });
+        canonical.push(canon(
+            "block 1 header without round and proposer (sha256 = block_hash)",
+            &hashed,
+        ));
         canonical.push(canon(
             "block 1 proposal statement (sha256 = the digest the proposer signs)",
             &Vote::for_header(VoteKind::Proposal, &b1.header, b1.block_hash),

@@ -481,7 +481,7 @@ impl Core {
         match highest {
             None => j.prepared_certificate.is_empty(),
             Some((pr, hash)) => {
-                self.same_block_as_prepared(&p.block, pr, &hash)
+                self.same_block_as_prepared(&p.block, &hash)
                     && check_certificate(
                         &self.genesis,
                         &self.chain_id,
@@ -496,13 +496,10 @@ impl Core {
     }
 
     /// Whether `block`, re-proposed at a later round, is the block that was
-    /// prepared at `round` with hash `hash`: its header with that round's
-    /// round and proposer must hash to it.
-    fn same_block_as_prepared(&self, block: &Block, round: u64, hash: &Hash32) -> bool {
-        let mut header = block.header.clone();
-        header.round = round;
-        header.proposer = *self.genesis.proposer(self.height, round);
-        header.hash().is_ok_and(|h| &h == hash)
+    /// prepared with hash `hash`: a block's hash leaves out its round and
+    /// proposer, so the re-proposal must carry the very same hash.
+    fn same_block_as_prepared(&self, block: &Block, hash: &Hash32) -> bool {
+        &block.block_hash == hash && block.header.hash().is_ok_and(|h| &h == hash)
     }
 
     fn on_vote(&mut self, kind: MessageType, v: SignedVote, out: &mut Out) {

@@ -76,9 +76,32 @@ impl Vote {
     }
 }
 
+/// What a block's hash covers: everything in the header but `round` and
+/// `proposer`. A block prepared in one round and re-proposed in a later one
+/// (QBFT's locking rule) keeps its hash, so validators that commit it in
+/// different rounds commit the same block. Round and proposer are still
+/// bound to the block by the proposer's signature and the commit seals,
+/// which sign `{type, chain_id, height, round, block_hash}`.
+#[derive(Serialize)]
+struct HashedHeader<'a> {
+    chain_id: &'a Hash32,
+    height: u64,
+    prev_hash: &'a Hash32,
+    timestamp_ms: u64,
+    tx_root: &'a Hash32,
+    tx_count: u64,
+}
+
 impl BlockHeader {
     pub fn hash(&self) -> Result<Hash32, LedgerError> {
-        hash_of(self)
+        hash_of(&HashedHeader {
+            chain_id: &self.chain_id,
+            height: self.height,
+            prev_hash: &self.prev_hash,
+            timestamp_ms: self.timestamp_ms,
+            tx_root: &self.tx_root,
+            tx_count: self.tx_count,
+        })
     }
 }
 
@@ -199,6 +222,27 @@ mod tests {
         );
         // order matters
         assert_ne!(merkle_root(&[h(1), h(2)]), merkle_root(&[h(2), h(1)]));
+    }
+
+    #[test]
+    fn a_block_keeps_its_hash_when_re_proposed_in_another_round() {
+        let h = BlockHeader {
+            chain_id: Hash32([1; 32]),
+            height: 5,
+            round: 0,
+            prev_hash: Hash32([2; 32]),
+            timestamp_ms: 9,
+            proposer: PublicKey([3; 32]),
+            tx_root: Hash32([4; 32]),
+            tx_count: 0,
+        };
+        let mut later = h.clone();
+        later.round = 2;
+        later.proposer = PublicKey([5; 32]);
+        assert_eq!(h.hash().unwrap(), later.hash().unwrap());
+        let mut other = h.clone();
+        other.timestamp_ms = 10;
+        assert_ne!(h.hash().unwrap(), other.hash().unwrap());
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! `evote-bench load`: votes through the public API at a steady pace (or as
+//! fast as `--concurrency` allows), measured after a warm-up.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use evote_appliance::ledger::Transaction;
+
+use super::stats::{db_bytes, peak_rss_mb, percentile};
+use crate::cluster::{Cluster, Timing, agent};
+
+/// Voters checked in per request.
+const CHECK_IN_BATCH: usize = 1_000;
+/// How long acknowledged votes may take to confirm after the load stops.
+const DRAIN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct LoadArgs {
+    pub validators: usize,
+    pub stations: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub concurrency: usize,
+    /// Votes per second to aim at; `None` for as fast as possible.
+    pub rate: Option<f64>,
+    /// Existing nodes to target instead of a fresh testnet, with their admin tokens.
+    pub nodes: Vec<(String, String)>,
+    pub block_period_ms: u64,
+    /// Voters to check in; by default enough for the run.
+    pub voters: Option<usize>,
+}
+
+/// A node under load.
+struct Target {
+    url: String,
+    tokens: Mutex<Vec<String>>,
+}
+
+struct Ack {
+    submitted: Duration,
+    latency: Duration,
+    tx: String,
+}
+
+#[derive(Default)]
+struct Shared {
+    acks: Mutex<Vec<Ack>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    seen: Mutex<BTreeMap<String, Duration>>,
+}
+
+impl Shared {
+    fn error(&self, kind: String) {
+        *self.errors.lock().unwrap().entry(kind).or_default() += 1;
+    }
+}
+
+/// Runs the load and returns the report as one JSON object.
+pub fn run(a: &LoadArgs) -> Result<Value, String> {
+    let cluster = own_testnet(a)?;
+    let nodes: Vec<(String, String)> = match &cluster {
+        Some(c) => (0..c.nodes.len())
+            .map(|i| (c.url(i).to_string(), c.admin_token(i)))
+            .collect(),
+        None => a.nodes.clone(),
+    };
+    if nodes.is_empty() {
+        return Err("no nodes to load".into());
+    }
+    let total = a.duration + a.warmup;
+    let wanted = a.voters.unwrap_or_else(|| {
+        let rate = a.rate.unwrap_or(3_000.0);
+        (rate * total.as_secs_f64() * 1.2) as usize + 1_000
+    });
+    eprintln!("checking in {wanted} voters on {} nodes", nodes.len());
+    let targets = check_in(&nodes, wanted)?;
+    let shared = Arc::new(Shared::default());
+    let start = Instant::now();
+    let stop = AtomicBool::new(false);
+    let watch_url = nodes[0].0.clone();
+    let issued = AtomicU64::new(0);
+    eprintln!("loading for {:?} (+{:?} warm-up)", a.duration, a.warmup);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| watch_commits(&watch_url, start, &shared, &stop));
+        let workers: Vec<_> = (0..a.concurrency)
+            .map(|w| {
+                let (targets, shared, issued) = (&targets, &shared, &issued);
+                s.spawn(move || worker(w, targets, shared, start, total, a.rate, issued))
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        drain(&shared, start, DRAIN);
+        stop.store(true, Ordering::SeqCst);
+        let _ = watcher.join();
+    });
+    Ok(report(a, &shared, cluster.as_ref(), &nodes))
+}
+
+fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
+    if !a.nodes.is_empty() {
+        return Ok(None);
+    }
+    let t = Timing {
+        block_period_ms: a.block_period_ms,
+        round_timeout_ms: 1_000,
+        empty_block_period_ms: 10_000,
+        fallback_after_ms: 30_000,
+    };
+    let c = Cluster::create(a.validators, a.stations, t);
+    c.start_all();
+    Ok(Some(c))
+}
+
+/// Checks in `wanted` voters spread over the nodes, 1000 a request.
+fn check_in(nodes: &[(String, String)], wanted: usize) -> Result<Vec<Target>, String> {
+    let agent = agent();
+    let per_node = wanted.div_ceil(nodes.len());
+    let mut out = Vec::new();
+    for (n, (url, admin)) in nodes.iter().enumerate() {
+        let mut tokens = Vec::with_capacity(per_node);
+        while tokens.len() < per_node {
+            let k = tokens.len();
+            let batch: Vec<Value> = (k..per_node.min(k + CHECK_IN_BATCH))
+                .map(|i| json!({"email": format!("bench-{n}-{i}-{}@example.org", std::process::id())}))
+                .collect();
+            let mut r = agent
+                .post(format!("{url}/api/admin/voters/check-in"))
+                .header("authorization", format!("Bearer {admin}"))
+                .send_json(json!({"voters": batch}))
+                .map_err(|e| format!("check-in at {url}: {e}"))?;
+            let v: Value = r
+                .body_mut()
+                .read_json()
+                .map_err(|e| format!("check-in at {url}: {e}"))?;
+            let sessions = v["sessions"]
+                .as_array()
+                .ok_or(format!("check-in at {url}: {v}"))?;
+            tokens.extend(
+                sessions
+                    .iter()
+                    .filter_map(|s| s["access_token"].as_str().map(String::from)),
+            );
+        }
+        out.push(Target {
+            url: url.clone(),
+            tokens: Mutex::new(tokens),
+        });
+    }
+    Ok(out)
+}
+
+fn worker(
+    w: usize,
+    targets: &[Target],
+    shared: &Shared,
+    start: Instant,
+    total: Duration,
+    rate: Option<f64>,
+    issued: &AtomicU64,
+) {
+    let agent = agent();
+    let target = &targets[w % targets.len()];
+    while start.elapsed() < total {
+        if let Some(rate) = rate {
+            let k = issued.fetch_add(1, Ordering::SeqCst);
+            let due = Duration::from_secs_f64(k as f64 / rate);
+            if due >= total {
+                return;
+            }
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let Some(token) = target.tokens.lock().unwrap().pop() else {
+            shared.error("voters_exhausted".into());
+            return;
+        };
+        let submitted = start.elapsed();
+        let sent = Instant::now();
+        let candidate = 1 + (submitted.as_nanos() % 3) as u64;
+        let r = agent
+            .post(format!("{}/api/votes/submit", target.url))
+            .header("authorization", format!("Bearer {token}"))
+            .send_json(json!({"election_id": 1, "candidate_id": candidate}));
+        let latency = sent.elapsed();
+        match r {
+            Ok(mut resp) if resp.status() == 200 => {
+                let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+                match v["transaction_id"].as_str() {
+                    Some(tx) => shared.acks.lock().unwrap().push(Ack {
+                        submitted,
+                        latency,
+                        tx: tx.to_string(),
+                    }),
+                    None => shared.error("bad_answer".into()),
+                }
+                if v["status"] == "fallback" {
+                    shared.error("fallback".into());
+                }
+            }
+            Ok(resp) => shared.error(format!("http_{}", resp.status().as_u16())),
+            Err(e) => shared.error(format!("transport: {}", short(&e.to_string()))),
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// Follows the committed blocks of one node and notes when each
+/// transaction was first seen committed.
+fn watch_commits(url: &str, start: Instant, shared: &Shared, stop: &AtomicBool) {
+    let agent = agent();
+    let mut next = 1u64;
+    while !stop.load(Ordering::SeqCst) {
+        let page = agent
+            .get(format!("{url}/p2p/blocks?from={next}&limit=64"))
+            .call()
+            .ok()
+            .and_then(|mut r| {
+                r.body_mut()
+                    .with_config()
+                    .limit(256 << 20)
+                    .read_json::<Value>()
+                    .ok()
+            });
+        let blocks = page
+            .as_ref()
+            .and_then(|p| p["blocks"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        if blocks.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let now = start.elapsed();
+        let mut seen = shared.seen.lock().unwrap();
+        for b in &blocks {
+            for t in b["transactions"].as_array().into_iter().flatten() {
+                let tx = serde_json::from_value::<Transaction>(t["tx"].clone());
+                if let Ok(h) = tx.map(|tx| tx.hash()).map(|h| h.map(|h| h.to_hex()))
+                    && let Ok(h) = h
+                {
+                    seen.entry(h).or_insert(now);
+                }
+            }
+        }
+        next += blocks.len() as u64;
+    }
+}
+
+/// Waits until every acknowledged vote is seen committed, or `limit`.
+fn drain(shared: &Shared, start: Instant, limit: Duration) {
+    let until = start.elapsed() + limit;
+    while start.elapsed() < until {
+        let acks = shared.acks.lock().unwrap();
+        let seen = shared.seen.lock().unwrap();
+        if acks.iter().all(|a| seen.contains_key(&a.tx)) {
+            return;
+        }
+        drop((acks, seen));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(
+    a: &LoadArgs,
+    shared: &Shared,
+    cluster: Option<&Cluster>,
+    nodes: &[(String, String)],
+) -> Value {
+    let (from, to) = (a.warmup, a.warmup + a.duration);
+    let secs = a.duration.as_secs_f64();
+    let acks = shared.acks.lock().unwrap();
+    let seen = shared.seen.lock().unwrap();
+    let in_window: Vec<&Ack> = acks
+        .iter()
+        .filter(|x| x.submitted >= from && x.submitted < to)
+        .collect();
+    let mut ack_ms: Vec<f64> = in_window.iter().map(|x| ms(x.latency)).collect();
+    let mut confirm_ms: Vec<f64> = in_window
+        .iter()
+        .filter_map(|x| seen.get(&x.tx).map(|t| ms(t.saturating_sub(x.submitted))))
+        .collect();
+    let confirmed_in_window = seen.values().filter(|t| **t >= from && **t < to).count();
+    let lost = acks.iter().filter(|x| !seen.contains_key(&x.tx)).count();
+    let mut errors = shared.errors.lock().unwrap().clone();
+    if lost > 0 {
+        errors.insert("acknowledged_not_confirmed".into(), lost as u64);
+    }
+    let votes_on_chain = seen.len().max(1) as f64;
+    let (bytes_per_vote, rss) = match cluster {
+        Some(c) => (
+            (0..c.nodes.len())
+                .map(|i| db_bytes(&c.home(i).join("data")) as f64 / votes_on_chain)
+                .fold(0.0, f64::max),
+            (0..c.nodes.len())
+                .filter_map(|i| c.pid(i).and_then(peak_rss_mb))
+                .fold(0.0, f64::max),
+        ),
+        None => (f64::NAN, f64::NAN),
+    };
+    let bound = super::bound::bound_per_s(a.validators.max(1));
+    json!({
+        "validators": a.validators,
+        "stations": a.stations,
+        "nodes": nodes.len(),
+        "duration_s": secs,
+        "warmup_s": a.warmup.as_secs_f64(),
+        "concurrency": a.concurrency,
+        "target_rate": a.rate,
+        "votes_acknowledged": acks.len(),
+        "votes_confirmed": seen.len(),
+        "accepted_per_s": in_window.len() as f64 / secs,
+        "confirmed_per_s": confirmed_in_window as f64 / secs,
+        "ack_p50_ms": percentile(&mut ack_ms, 50.0),
+        "ack_p99_ms": percentile(&mut ack_ms, 99.0),
+        "confirm_p50_ms": percentile(&mut confirm_ms, 50.0),
+        "confirm_p99_ms": percentile(&mut confirm_ms, 99.0),
+        "bytes_per_vote": finite(bytes_per_vote),
+        "rss_mb_max": finite(rss),
+        "errors": errors,
+        "bound_per_s": bound.per_s,
+        "bound": bound.details,
+    })
+}
+
+fn finite(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}

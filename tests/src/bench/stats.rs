@@ -1,0 +1,46 @@
+//! Percentiles and process figures for the reports.
+
+use std::path::Path;
+
+/// The `p`-th percentile (0..=100) of `values` (sorted in place), in the
+/// nearest-rank sense; `None` when empty.
+pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
+}
+
+/// Peak resident set size of a process, in MiB (Linux `VmHWM`).
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Bytes of the SQLite database of a node (main file, WAL and shared memory).
+pub fn db_bytes(data_dir: &Path) -> u64 {
+    ["evote.sqlite3", "evote.sqlite3-wal", "evote.sqlite3-shm"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data_dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 50.0), Some(50.0));
+        assert_eq!(percentile(&mut v, 99.0), Some(99.0));
+        assert_eq!(percentile(&mut v, 100.0), Some(100.0));
+        assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! `evote-bench`: load generator (and chaos soak) for evote testnets.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use evote_tests::bench::load::{LoadArgs, run};
+
+#[derive(Parser)]
+#[command(
+    name = "evote-bench",
+    version,
+    about = "Load and fault tools for evote testnets (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a local testnet (or target --nodes), vote through the public API, report figures.
+    Load {
+        #[arg(long, default_value_t = 3)]
+        validators: usize,
+        #[arg(long, default_value_t = 0)]
+        stations: usize,
+        /// Measured seconds (after the warm-up).
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        #[arg(long, default_value_t = 5)]
+        warmup: u64,
+        /// Concurrent voters submitting.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Votes per second to aim at (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Existing nodes as URL=ADMIN_TOKEN, comma-separated (default: a fresh testnet).
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        #[arg(long, default_value_t = 250)]
+        block_period_ms: u64,
+        /// Voters to check in (default: enough for the run).
+        #[arg(long)]
+        voters: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Load {
+            validators,
+            stations,
+            duration,
+            warmup,
+            concurrency,
+            rate,
+            nodes,
+            block_period_ms,
+            voters,
+            json,
+        } => {
+            let nodes = match parse_nodes(&nodes) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let args = LoadArgs {
+                validators,
+                stations,
+                duration: Duration::from_secs(duration),
+                warmup: Duration::from_secs(warmup),
+                concurrency: concurrency.max(1),
+                rate,
+                nodes,
+                block_period_ms,
+                voters,
+            };
+            match run(&args) {
+                Ok(report) if json => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print_table(&report);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// `URL=TOKEN` pairs; only loopback URLs are accepted.
+fn parse_nodes(specs: &[String]) -> Result<Vec<(String, String)>, String> {
+    specs
+        .iter()
+        .map(|s| {
+            let (url, token) = s
+                .split_once('=')
+                .ok_or_else(|| format!("--nodes {s:?}: expected URL=ADMIN_TOKEN"))?;
+            let host = url.trim_start_matches("http://");
+            if !(host.starts_with("127.")
+                || host.starts_with("localhost")
+                || host.starts_with("[::1]"))
+            {
+                return Err(format!(
+                    "{url}: evote-bench sends traffic only to loopback addresses"
+                ));
+            }
+            Ok((url.trim_end_matches('/').to_string(), token.to_string()))
+        })
+        .collect()
+}
+
+fn print_table(r: &serde_json::Value) {
+    let rows = [
+        ("votes accepted/s", "accepted_per_s"),
+        ("votes confirmed/s (sustained)", "confirmed_per_s"),
+        ("submit→ack p50 (ms)", "ack_p50_ms"),
+        ("submit→ack p99 (ms)", "ack_p99_ms"),
+        ("submit→confirmed p50 (ms)", "confirm_p50_ms"),
+        ("submit→confirmed p99 (ms)", "confirm_p99_ms"),
+        ("bytes on disk per vote", "bytes_per_vote"),
+        ("peak RSS per node (MB)", "rss_mb_max"),
+        ("ceiling from ballot crypto (votes/s)", "bound_per_s"),
+        ("votes acknowledged", "votes_acknowledged"),
+        ("votes confirmed", "votes_confirmed"),
+    ];
+    for (label, key) in rows {
+        let v = &r[key];
+        let text = v
+            .as_f64()
+            .map_or_else(|| v.to_string(), |x| format!("{x:.1}"));
+        println!("{label:<40} {text}");
+    }
+    println!("{:<40} {}", "errors", r["errors"]);
+}
