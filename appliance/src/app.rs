@@ -82,7 +82,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     }
     let secrets = load_secrets(&cfg)?;
     let db_path = cfg.db_path();
-    let chain_id = open_database(&db_path, &genesis)?;
+    let chain_id = open_database(&db_path, &genesis, cfg.full_integrity_check)?;
     let peers = Arc::new(PeerTable::default());
     let mut extra = cfg.peers.clone();
     extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
@@ -112,6 +112,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
         peers,
+        limits: Default::default(),
         started_at_ms: now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -170,9 +171,15 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, AppError> {
 }
 
 /// Opens, migrates and checks the database, and binds it to the genesis.
-fn open_database(path: &Path, genesis: &Genesis) -> Result<Hash32, AppError> {
-    let mut store = Store::open(path)?;
-    let problems = store.integrity_check(false)?;
+fn open_database(path: &Path, genesis: &Genesis, full: bool) -> Result<Hash32, AppError> {
+    let mut store = Store::open(path).map_err(|e| {
+        AppError::Setup(format!(
+            "cannot open the database {}: {e}. It was not changed; restore it from a backup \
+             or move it aside to start a new one",
+            path.display()
+        ))
+    })?;
+    let problems = store.integrity_check(full)?;
     if problems != ["ok"] {
         return Err(AppError::Setup(format!(
             "{} failed its integrity check: {}",

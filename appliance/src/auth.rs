@@ -122,3 +122,87 @@ mod tests {
         assert!(!secrets_equal("abc", "abcd"));
     }
 }
+
+/// Counts attempts per key in fixed windows and refuses past a limit. The
+/// table is bounded: when full, expired entries go first, then new keys are
+/// refused (a flood of distinct keys cannot grow it without bound).
+pub struct RateLimiter {
+    window_ms: u64,
+    max: u32,
+    capacity: usize,
+    entries: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(window_ms: u64, max: u32, capacity: usize) -> Self {
+        Self {
+            window_ms,
+            max,
+            capacity,
+            entries: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// Counts one attempt for `key`; `Err(retry_after_ms)` when over the limit.
+    pub fn hit(&self, key: &str, now_ms: u64) -> Result<(), u64> {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(key) && map.len() >= self.capacity {
+            let window = self.window_ms;
+            map.retain(|_, (start, _)| now_ms < *start + window);
+            if map.len() >= self.capacity {
+                return Err(self.window_ms);
+            }
+        }
+        let entry = map.entry(key.to_string()).or_insert((now_ms, 0));
+        if now_ms >= entry.0 + self.window_ms {
+            *entry = (now_ms, 0);
+        }
+        if entry.1 >= self.max {
+            return Err(entry.0 + self.window_ms - now_ms);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    /// Whether `key` is over the limit now, without counting an attempt;
+    /// `Err(retry_after_ms)` if it is.
+    pub fn check(&self, key: &str, now_ms: u64) -> Result<(), u64> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some((start, n)) if now_ms < start + self.window_ms && *n >= self.max => {
+                Err(start + self.window_ms - now_ms)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets `key` (e.g. an account after a successful login).
+    pub fn clear(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::RateLimiter;
+
+    #[test]
+    fn limits_per_key_per_window_and_stays_bounded() {
+        let r = RateLimiter::new(1_000, 3, 2);
+        for _ in 0..3 {
+            assert!(r.hit("a", 0).is_ok());
+        }
+        assert_eq!(r.hit("a", 10), Err(990));
+        assert!(r.hit("b", 10).is_ok(), "other keys are not affected");
+        assert!(r.hit("c", 10).is_err(), "the table is full");
+        assert!(r.hit("a", 1_000).is_ok(), "a new window");
+        assert!(r.hit("c", 2_500).is_ok(), "expired entries make room");
+        r.clear("c");
+        for _ in 0..3 {
+            assert!(r.hit("c", 2_600).is_ok());
+        }
+    }
+}

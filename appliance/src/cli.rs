@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// chain (close and export it with `fallback close` / `fallback export`).
     #[arg(long)]
     offline: bool,
+    /// Check the whole database at start (SQLite `integrity_check`; slower
+    /// on a large file) instead of the quick check.
+    #[arg(long)]
+    full_integrity_check: bool,
 }
 
 /// Parses the command line and runs it. Exit codes: 0 success, 1 failure,
@@ -162,6 +166,7 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
                 bootnode: args.bootnode,
                 peers: args.peers,
                 offline: args.offline,
+                full_integrity_check: args.full_integrity_check,
             });
             init_logging(cfg.log.as_deref());
             app::run(cfg)

@@ -52,6 +52,9 @@ pub struct Config {
     /// chain, for jurisdictions that forbid networked polling equipment.
     #[serde(default)]
     pub offline: bool,
+    /// Run SQLite's full `integrity_check` at start (default: the quick one).
+    #[serde(default)]
+    pub full_integrity_check: bool,
 }
 
 /// Flags of `run` that override the file.
@@ -65,6 +68,7 @@ pub struct Overrides {
     /// Added to the configured peers.
     pub peers: Vec<String>,
     pub offline: bool,
+    pub full_integrity_check: bool,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
         }
         self.peers.extend(o.peers);
         self.offline |= o.offline;
+        self.full_integrity_check |= o.full_integrity_check;
     }
 
     pub fn db_path(&self) -> PathBuf {

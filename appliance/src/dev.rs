@@ -47,6 +47,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
         public_url: None,
         log: None,
         offline: false,
+        full_integrity_check: false,
     };
     let toml_path = p("appliance.toml");
     if !toml_path.exists() {

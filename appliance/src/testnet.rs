@@ -172,6 +172,7 @@ pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetF
             public_url: Some(url.clone()),
             log: None,
             offline: false,
+            full_integrity_check: false,
         };
         let config = home.join("appliance.toml");
         write(&config, &cfg.to_toml())?;

@@ -338,3 +338,34 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
     );
     assert_eq!((s, error_code(&v).as_str()), (400, "invalid_email"));
 }
+
+#[test]
+fn password_guessing_is_rate_limited_per_account_and_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    dev.register("gina@example.org");
+    let wrong = r#"{"email":"gina@example.org","password":"wrong password"}"#;
+    for _ in 0..10 {
+        let (s, _) = dev.post("/api/auth/login", wrong, None);
+        assert_eq!(s, 401);
+    }
+    let (s, v) = dev.post("/api/auth/login", wrong, None);
+    assert_eq!((s, error_code(&v).as_str()), (429, "too_many_requests"));
+    // Even the right password waits now: the account is locked for a while.
+    let right = r#"{"email":"gina@example.org","password":"correct horse"}"#;
+    let (s, _) = dev.post("/api/auth/login", right, None);
+    assert_eq!(s, 429);
+    // Other accounts still work until this client has failed too often.
+    dev.register("hal@example.org");
+    for i in 0..20 {
+        let body = format!(r#"{{"email":"nobody{i}@example.org","password":"wrong password"}}"#);
+        let (s, _) = dev.post("/api/auth/login", &body, None);
+        assert_eq!(s, 401, "attempt {i}");
+    }
+    let (s, v) = dev.post(
+        "/api/auth/login",
+        r#"{"email":"hal@example.org","password":"correct horse"}"#,
+        None,
+    );
+    assert_eq!((s, error_code(&v).as_str()), (429, "too_many_requests"));
+}

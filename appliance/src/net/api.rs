@@ -2,13 +2,14 @@
 //! listings every voting client needs.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::server::ClientAddr;
 use super::{AppState, SharedState};
 use crate::auth;
 use crate::clock::now_ms;
@@ -100,8 +101,14 @@ fn check_password(p: &str) -> Result<(), ApiError> {
 
 async fn register(
     State(s): State<SharedState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    limited(
+        s.limits
+            .registrations
+            .hit(&client.0.ip().to_string(), now_ms()),
+    )?;
     let email = check_email(&body.email)?;
     check_password(&body.password)?;
     let name = body.name.unwrap_or_default().trim().to_string();
@@ -142,12 +149,32 @@ struct LoginBody {
     password: String,
 }
 
+/// Refuses a client or account that has tried too often.
+fn limited(r: Result<(), u64>) -> Result<(), ApiError> {
+    r.map_err(|retry_ms| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!(
+                "too many attempts; try again in {} s",
+                retry_ms.div_ceil(1000)
+            ),
+        )
+    })
+}
+
 async fn login(
     State(s): State<SharedState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let email = body.email.trim().to_lowercase();
+    let now = now_ms();
+    let ip = client.0.ip().to_string();
+    limited(s.limits.per_client.check(&ip, now))?;
+    limited(s.limits.per_account.check(&email, now))?;
     let password = body.password;
+    let account = email.clone();
     let session = s
         .db("logging in", move |db| {
             let Some(v) = db.voter_by_email(&email)? else {
@@ -167,8 +194,11 @@ async fn login(
         })
         .await?;
     let Some((token, voter, expires)) = session else {
+        let _ = s.limits.per_account.hit(&account, now_ms());
+        let _ = s.limits.per_client.hit(&ip, now_ms());
         return Err(ApiError::unauthorized("wrong email or password"));
     };
+    s.limits.per_account.clear(&account);
     Ok(axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",

@@ -26,6 +26,46 @@ pub struct Secrets {
     pub nullifier_secret: Vec<u8>,
 }
 
+/// Failed logins a client (an IP address) may make per minute. Only
+/// failures count: a polling-station kiosk logs many voters in from one
+/// address.
+pub const FAILED_LOGINS_PER_CLIENT_PER_MIN: u32 = 30;
+/// Registrations a client may make per minute.
+pub const REGISTRATIONS_PER_CLIENT_PER_MIN: u32 = 600;
+/// Failed logins an account may take per quarter hour.
+pub const FAILED_LOGINS_PER_ACCOUNT: u32 = 10;
+/// Clients and accounts tracked by the limiters.
+pub const MAX_TRACKED: usize = 100_000;
+
+/// Rate limits on credential guessing.
+pub struct Limits {
+    pub per_client: crate::auth::RateLimiter,
+    pub per_account: crate::auth::RateLimiter,
+    pub registrations: crate::auth::RateLimiter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_client: crate::auth::RateLimiter::new(
+                60_000,
+                FAILED_LOGINS_PER_CLIENT_PER_MIN,
+                MAX_TRACKED,
+            ),
+            registrations: crate::auth::RateLimiter::new(
+                60_000,
+                REGISTRATIONS_PER_CLIENT_PER_MIN,
+                MAX_TRACKED,
+            ),
+            per_account: crate::auth::RateLimiter::new(
+                15 * 60_000,
+                FAILED_LOGINS_PER_ACCOUNT,
+                MAX_TRACKED,
+            ),
+        }
+    }
+}
+
 /// What every handler can reach.
 pub struct AppState {
     pub genesis: Arc<Genesis>,
@@ -35,6 +75,7 @@ pub struct AppState {
     pub db: StorePool,
     pub secrets: Secrets,
     pub peers: Arc<PeerTable>,
+    pub limits: Limits,
     pub started_at_ms: u64,
 }
 

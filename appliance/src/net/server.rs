@@ -67,13 +67,28 @@ pub async fn serve(
         inner: listener,
         slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
     };
-    axum::serve(capped, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        capped,
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The peer address of a request's connection, for per-client limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
 }
 
 /// A listener that holds one semaphore permit per open connection.
-struct CappedListener {
+pub struct CappedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
 }
@@ -116,7 +131,7 @@ impl axum::serve::Listener for CappedListener {
     }
 }
 
-struct CappedStream {
+pub struct CappedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
 }

@@ -44,12 +44,21 @@ impl Dev {
     }
 
     pub fn start_on(dir: &Path, port: u16) -> Dev {
+        Self::start_logged(dir, port, None)
+    }
+
+    /// Starts `dev`, writing its log to `log` when given.
+    pub fn start_logged(dir: &Path, port: u16, log: Option<&Path>) -> Dev {
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+            None => Stdio::null(),
+        };
         let child = Command::new(bin())
             .args(["dev", "--data-dir"])
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start evote-appliance");
         let d = Dev {

@@ -1,0 +1,244 @@
+//! A database that is corrupt, truncated, read-only or from a newer
+//! version is refused with a clear message and exit code 1, and left as
+//! it was.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use support::Dev;
+
+/// A dev data dir with a few committed votes, the appliance stopped.
+fn populated() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path());
+    for i in 0..3 {
+        let t = dev.register(&format!("d{i}@example.org"));
+        let (_, v) = dev.vote(&t, 1);
+        dev.wait_confirmed(
+            v["transaction_id"].as_str().unwrap(),
+            Duration::from_secs(5),
+        );
+    }
+    dev.kill9();
+    dir
+}
+
+fn run(dir: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(support::bin())
+        .args(["run", "--config"])
+        .arg(dir.join("appliance.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn db(dir: &Path) -> std::path::PathBuf {
+    dir.join("evote.sqlite3")
+}
+
+/// Folds the WAL into the main file so that the file alone is the database.
+fn checkpoint(dir: &Path) {
+    let c = rusqlite::Connection::open(db(dir)).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+        .unwrap();
+}
+
+#[test]
+fn a_corrupt_database_is_refused_untouched() {
+    let dir = populated();
+    checkpoint(dir.path());
+    let mut bytes = std::fs::read(db(dir.path())).unwrap();
+    for b in bytes.iter_mut().take(100) {
+        *b = 0x5a;
+    }
+    std::fs::write(db(dir.path()), &bytes).unwrap();
+    let (code, err) = run(dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot open the database"), "{err}");
+    assert_eq!(std::fs::read(db(dir.path())).unwrap(), bytes);
+}
+
+#[test]
+fn a_truncated_database_is_refused() {
+    let dir = populated();
+    checkpoint(dir.path());
+    let bytes = std::fs::read(db(dir.path())).unwrap();
+    let half = &bytes[..bytes.len() / 2];
+    std::fs::write(db(dir.path()), half).unwrap();
+    let (code, err) = run(dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("integrity check") || err.contains("cannot open the database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(db(dir.path())).unwrap(), half);
+}
+
+#[test]
+fn a_read_only_database_is_refused_with_a_clear_message() {
+    let dir = populated();
+    checkpoint(dir.path());
+    let path = db(dir.path());
+    // File modes do not stop root; the immutable attribute does.
+    let immutable = is_root();
+    if immutable {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "chattr +i");
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let (code, err) = run(dir.path());
+    if immutable {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&path)
+            .status();
+    }
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("readonly") || err.contains("read-only"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A small tmpfs, unmounted on drop.
+struct TinyDisk(tempfile::TempDir);
+
+impl TinyDisk {
+    fn mount(size: &str) -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyDisk(dir))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_loses_no_acknowledged_vote() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small disk needs root");
+        return;
+    }
+    let disk = TinyDisk::mount("1500k").expect("mount a tmpfs");
+    let data = disk.0.path().join("d");
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("appliance.log");
+    let port = support::free_port();
+    let mut dev = Dev::start_logged(&data, port, Some(&log));
+    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    'fill: for batch in 0..200 {
+        let voters: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"email":"full-{batch}-{i}@example.org"}}"#))
+            .collect();
+        let body = format!(r#"{{"voters":[{}]}}"#, voters.join(","));
+        let answer = dev
+            .agent
+            .post(format!("{}/api/admin/voters/check-in", dev.url))
+            .header("authorization", format!("Bearer {}", admin.trim()))
+            .header("content-type", "application/json")
+            .send(body.as_str());
+        let Ok(r) = answer else { break };
+        let (code, v) = support::read(r);
+        if code != 200 {
+            refused += 1;
+            break;
+        }
+        for s in v["sessions"].as_array().unwrap() {
+            let token = s["access_token"].as_str().unwrap();
+            let sent = dev.agent.post(format!("{}/api/votes/submit", dev.url))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .send(r#"{"election_id":1,"candidate_id":1,"encrypted_vote":"padding-padding-padding-padding-padding-padding"}"#);
+            match sent.map(support::read) {
+                Ok((200, v)) => acked.push(v["transaction_id"].as_str().unwrap().to_string()),
+                Ok((code, _)) => {
+                    assert!(code >= 500, "a full disk gives a server error, got {code}");
+                    refused += 1;
+                    break 'fill;
+                }
+                Err(_) => break 'fill,
+            }
+        }
+    }
+    dev.kill9();
+    drop(dev);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        refused > 0 || text.contains("full"),
+        "the disk filled up: {refused} refusals\n{text}"
+    );
+    assert!(
+        text.contains("database or disk is full"),
+        "the log says why:\n{text}"
+    );
+    assert!(!acked.is_empty());
+
+    // Move the data to a disk with room: every acknowledged vote commits.
+    let roomy = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(roomy.path())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    drop(disk);
+    let dev = Dev::start(&roomy.path().join("d"));
+    for tx in &acked {
+        dev.wait_confirmed(tx, Duration::from_secs(30));
+    }
+    let (_, r) = dev.get("/api/votes/results?election_id=1");
+    assert!(r["total_votes"].as_u64().unwrap() >= acked.len() as u64);
+}
+
+#[test]
+fn the_full_integrity_check_can_be_asked_for() {
+    let dir = populated();
+    let mut child = std::process::Command::new(support::bin())
+        .args(["run", "--full-integrity-check", "--config"])
+        .arg(dir.path().join("appliance.toml"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        alive,
+        "a healthy database passes the full check and the appliance runs"
+    );
+}
