@@ -352,6 +352,41 @@ impl Cluster {
         }
     }
 
+    /// POST with an admin bearer token.
+    pub fn post_with_token(&self, i: usize, path: &str, body: &Value, token: &str) -> (u16, Value) {
+        self.post(i, path, body, Some(token))
+    }
+
+    /// Like [`Cluster::wait_agree`], but answers whether they agreed in time.
+    pub fn wait_agree_within(&self, min_height: u64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let heads: Vec<(u64, String)> = (0..self.nodes.len())
+                .filter(|&i| self.is_running(i))
+                .filter_map(|i| self.try_get(i, "/health"))
+                .map(|(_, v)| {
+                    (
+                        v["height"].as_u64().unwrap_or(0),
+                        v["best_hash"].to_string(),
+                    )
+                })
+                .collect();
+            let running = (0..self.nodes.len())
+                .filter(|&i| self.is_running(i))
+                .count();
+            if heads.len() == running
+                && heads[0].0 >= min_height
+                && heads.iter().all(|h| h == &heads[0])
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits until every running node has the same head at or above `min_height`.
     pub fn wait_agree(&self, min_height: u64, within: Duration) -> (u64, String) {
         let deadline = Instant::now() + within;

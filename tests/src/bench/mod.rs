@@ -3,5 +3,6 @@
 //! addresses they were given, and stop by themselves.
 
 pub mod bound;
+pub mod chaos;
 pub mod load;
 pub mod stats;

@@ -19,6 +19,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A 3-validator, 2-station testnet under steady votes while nodes are
+    /// killed and frozen at random; checks nothing is lost or duplicated.
+    Chaos {
+        /// Seconds of faults (then the network settles).
+        #[arg(long, default_value_t = 300)]
+        duration: u64,
+        /// Votes per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seed of the fault schedule (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a local testnet (or target --nodes), vote through the public API, report figures.
     Load {
         #[arg(long, default_value_t = 3)]
@@ -50,8 +66,59 @@ enum Command {
     },
 }
 
+fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let args = evote_tests::bench::chaos::ChaosArgs {
+        duration: Duration::from_secs(duration),
+        rate,
+        every: (3, 6),
+        seed,
+    };
+    match evote_tests::bench::chaos::run(&args) {
+        Ok(r) => {
+            if json {
+                println!("{r}");
+            } else {
+                for k in [
+                    "acknowledged",
+                    "confirmed",
+                    "lost",
+                    "duplicated",
+                    "counted",
+                    "kills",
+                    "partitions",
+                    "nodes_agree",
+                    "errors",
+                ] {
+                    println!("{k:<14} {}", r[k]);
+                }
+                println!("seed           {seed}");
+            }
+            if r["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Chaos {
+            duration,
+            rate,
+            seed,
+            json,
+        } => chaos(duration, rate, seed, json),
         Command::Load {
             validators,
             stations,

@@ -1,0 +1,238 @@
+//! `evote-bench chaos`: a 3-validator, 2-station testnet under a steady
+//! stream of votes while a random node is killed (SIGKILL) and restarted,
+//! or frozen (SIGSTOP, which cuts it off from every peer) and thawed, every
+//! few seconds. At the end every acknowledged vote must be confirmed exactly
+//! once and every node must hold the same chain.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, Timing, agent};
+
+const VALIDATORS: usize = 3;
+const STATIONS: usize = 2;
+/// How long acknowledged votes may take to settle once the faults stop.
+const SETTLE: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone)]
+pub struct ChaosArgs {
+    pub duration: Duration,
+    /// Votes per second.
+    pub rate: f64,
+    /// Seconds between faults (lower and upper bound).
+    pub every: (u64, u64),
+    pub seed: u64,
+}
+
+/// A small seeded generator (xorshift64*): a run is described by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+struct Ack {
+    node: usize,
+    tx: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    acks: Mutex<Vec<Ack>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+pub fn run(a: &ChaosArgs) -> Result<Value, String> {
+    let t = Timing {
+        block_period_ms: 250,
+        round_timeout_ms: 1_000,
+        empty_block_period_ms: 5_000,
+        fallback_after_ms: 5_000,
+    };
+    let c = Cluster::create(VALIDATORS, STATIONS, t);
+    c.start_all();
+    let voters = (a.rate * a.duration.as_secs_f64() * 1.2) as usize + 100;
+    let tokens = check_in(&c, voters)?;
+    let tally = Tally::default();
+    let stop = AtomicBool::new(false);
+    let mut counts = (0u64, 0u64);
+    eprintln!(
+        "chaos for {:?} at {} votes/s, seed {}",
+        a.duration, a.rate, a.seed
+    );
+    std::thread::scope(|s| {
+        let load = s.spawn(|| vote_stream(&c, &tokens, a.rate, &tally, &stop));
+        counts = inject_faults(&c, a);
+        stop.store(true, Ordering::SeqCst);
+        let _ = load.join();
+    });
+    for i in 0..c.nodes.len() {
+        if !c.is_running(i) {
+            c.start(i);
+        }
+    }
+    for i in 0..c.nodes.len() {
+        c.wait_up(i);
+    }
+    Ok(verdict(&c, &tally, counts))
+}
+
+/// Checks voters in at every node: (node, token) pairs.
+fn check_in(c: &Cluster, n: usize) -> Result<Vec<Mutex<Vec<String>>>, String> {
+    let per = n.div_ceil(c.nodes.len());
+    (0..c.nodes.len())
+        .map(|i| {
+            let mut tokens = Vec::new();
+            while tokens.len() < per {
+                let batch: Vec<Value> = (tokens.len()..per.min(tokens.len() + 1000))
+                    .map(|k| json!({"email": format!("chaos-{i}-{k}@example.org")}))
+                    .collect();
+                let (code, v) = c.post_with_token(
+                    i,
+                    "/api/admin/voters/check-in",
+                    &json!({"voters": batch}),
+                    &c.admin_token(i),
+                );
+                if code != 200 {
+                    return Err(format!("check-in at {}: {code} {v}", c.nodes[i].name));
+                }
+                tokens.extend(
+                    v["sessions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s["access_token"].as_str().map(String::from)),
+                );
+            }
+            Ok(Mutex::new(tokens))
+        })
+        .collect()
+}
+
+fn vote_stream(
+    c: &Cluster,
+    tokens: &[Mutex<Vec<String>>],
+    rate: f64,
+    tally: &Tally,
+    stop: &AtomicBool,
+) {
+    let agent = agent();
+    let start = Instant::now();
+    let mut k = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let due = Duration::from_secs_f64(k as f64 / rate);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let node = (k as usize) % c.nodes.len();
+        k += 1;
+        let Some(token) = tokens[node].lock().unwrap().pop() else {
+            continue;
+        };
+        let r = agent
+            .post(format!("{}/api/votes/submit", c.url(node)))
+            .header("authorization", format!("Bearer {token}"))
+            .send_json(json!({"election_id": 1, "candidate_id": 1 + k % 3}));
+        let kind = match r {
+            Ok(mut resp) if resp.status() == 200 => {
+                let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+                if let Some(tx) = v["transaction_id"].as_str() {
+                    tally.acks.lock().unwrap().push(Ack {
+                        node,
+                        tx: tx.into(),
+                    });
+                }
+                continue;
+            }
+            Ok(resp) => format!("http_{}", resp.status().as_u16()),
+            // A killed or frozen node: the vote was never acknowledged.
+            Err(_) => "unreachable".to_string(),
+        };
+        *tally.errors.lock().unwrap().entry(kind).or_default() += 1;
+    }
+}
+
+/// Kills or freezes a random node every few seconds; returns (kills, partitions).
+fn inject_faults(c: &Cluster, a: &ChaosArgs) -> (u64, u64) {
+    let mut rng = Rng(a.seed.max(1));
+    let (mut kills, mut partitions) = (0, 0);
+    let end = Instant::now() + a.duration;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_secs(rng.range(a.every.0, a.every.1)));
+        let i = (rng.next() % c.nodes.len() as u64) as usize;
+        let down = Duration::from_millis(rng.range(500, 4_000));
+        if rng.next() % 3 == 0 {
+            let Some(pid) = c.pid(i) else { continue };
+            signal(pid, "STOP");
+            partitions += 1;
+            eprintln!("froze {} for {down:?}", c.nodes[i].name);
+            std::thread::sleep(down);
+            signal(pid, "CONT");
+        } else {
+            c.kill(i);
+            kills += 1;
+            eprintln!("killed {} for {down:?}", c.nodes[i].name);
+            std::thread::sleep(down);
+            c.start(i);
+        }
+    }
+    (kills, partitions)
+}
+
+/// Waits for every acknowledged vote to settle and judges the run.
+fn verdict(c: &Cluster, tally: &Tally, (kills, partitions): (u64, u64)) -> Value {
+    let acks = tally.acks.lock().unwrap();
+    let deadline = Instant::now() + SETTLE;
+    let mut pending: Vec<&Ack> = acks.iter().collect();
+    while !pending.is_empty() && Instant::now() < deadline {
+        pending.retain(|a| {
+            !matches!(
+                c.tx_status(a.node, &a.tx).as_str(),
+                "confirmed" | "finalized"
+            )
+        });
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let agree = c.wait_agree_within(1, Duration::from_secs(60));
+    let txs = c.committed_txs(0);
+    let unique: std::collections::BTreeSet<&String> = txs.iter().collect();
+    let duplicated = txs.len() - unique.len();
+    let (_, results) = c.get(0, "/api/votes/results?election_id=1");
+    let counted = results["total_votes"].as_u64().unwrap_or(0);
+    let confirmed = acks.len() - pending.len();
+    json!({
+        "acknowledged": acks.len(),
+        "confirmed": confirmed,
+        "lost": pending.len(),
+        "duplicated": duplicated,
+        "counted": counted,
+        "kills": kills,
+        "partitions": partitions,
+        "nodes_agree": agree,
+        "errors": *tally.errors.lock().unwrap(),
+        "testnet": c.net_dir(),
+        "ok": pending.is_empty() && duplicated == 0 && agree && counted == acks.len() as u64,
+    })
+}
