@@ -168,7 +168,11 @@ fn detail(e: &LedgerError) -> Option<&'static str> {
 fn committed_vectors_are_what_the_generator_makes() {
     let generated = vectors_gen::generate();
     let dir = vectors_dir();
-    let on_disk = files_under(&dir);
+    // schema/vectors/crypto/ has a generator of its own (tests/crypto_vectors.rs).
+    let on_disk: BTreeSet<String> = files_under(&dir)
+        .into_iter()
+        .filter(|f| !f.starts_with("crypto/"))
+        .collect();
     let wanted: BTreeSet<String> = generated.keys().cloned().collect();
     assert_eq!(
         on_disk,

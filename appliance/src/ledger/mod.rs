@@ -6,6 +6,7 @@ pub mod block;
 pub mod bytes;
 pub mod canonical;
 pub mod crypto;
+pub mod elgamal;
 pub mod error;
 pub mod fallback;
 pub mod genesis;
