@@ -1,2 +1,3 @@
 pub mod bench;
 pub mod cluster;
+pub mod sim;

@@ -181,7 +181,7 @@ fn inject_faults(c: &Cluster, a: &ChaosArgs) -> (u64, u64) {
         std::thread::sleep(Duration::from_secs(rng.range(a.every.0, a.every.1)));
         let i = (rng.next() % c.nodes.len() as u64) as usize;
         let down = Duration::from_millis(rng.range(500, 4_000));
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             let Some(pid) = c.pid(i) else { continue };
             signal(pid, "STOP");
             partitions += 1;
