@@ -39,7 +39,11 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
 
     c.kill(v2);
     c.kill(v3);
-    wait_until("fallback at the remaining validator", Duration::from_secs(20), || in_fallback(&c, v1));
+    wait_until(
+        "fallback at the remaining validator",
+        Duration::from_secs(20),
+        || in_fallback(&c, v1),
+    );
     wait_until("fallback at the stations", Duration::from_secs(20), || {
         in_fallback(&c, s1) && in_fallback(&c, s2)
     });
@@ -53,11 +57,25 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
     assert_eq!(c.tx_status(v1, &sealed[0]), "fallback");
     let a = c.vote_answer(s1, &at_s1, 1);
     let b = c.vote_answer(s2, &at_s2, 2);
-    assert_eq!((&a["status"], &b["status"]), (&Value::from("fallback"), &Value::from("fallback")));
-    let (code, _) = c.post(s1, "/api/votes/submit", &serde_json::json!({"election_id": 1, "candidate_id": 3}), Some(&at_s1));
-    assert_eq!(code, 409, "a second vote at the same station is refused even offline");
+    assert_eq!(
+        (&a["status"], &b["status"]),
+        (&Value::from("fallback"), &Value::from("fallback"))
+    );
+    let (code, _) = c.post(
+        s1,
+        "/api/votes/submit",
+        &serde_json::json!({"election_id": 1, "candidate_id": 3}),
+        Some(&at_s1),
+    );
+    assert_eq!(
+        code, 409,
+        "a second vote at the same station is refused even offline"
+    );
     let (_, m) = c.get_text(v1, "/metrics");
-    assert!(m.contains("evote_fallback_active 1"), "metrics show fallback");
+    assert!(
+        m.contains("evote_fallback_active 1"),
+        "metrics show fallback"
+    );
 
     // kill -9 and restart: the sealed ballots are still there.
     c.kill(v1);
@@ -71,26 +89,59 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
     c.wait_up(v2);
     c.wait_up(v3);
     for tx in &sealed {
-        wait_until("a fallback ballot to be confirmed", Duration::from_secs(120), || confirmed(&c, v1, tx));
+        wait_until(
+            "a fallback ballot to be confirmed",
+            Duration::from_secs(120),
+            || confirmed(&c, v1, tx),
+        );
     }
     // The voter who voted at both stations is counted once; the other
     // ballot is rejected as a double vote, naming the one that counted.
-    let (ta, tb) = (a["transaction_id"].as_str().unwrap(), b["transaction_id"].as_str().unwrap());
-    wait_until("both station ballots to settle", Duration::from_secs(120), || {
-        let (sa, sb) = (c.tx_status(s1, ta), c.tx_status(s2, tb));
-        let done = |s: &str| matches!(s, "confirmed" | "finalized" | "rejected");
-        done(&sa) && done(&sb)
-    });
-    let (_, sa) = c.get(s1, &format!("/api/votes/transaction-status?transaction_id={ta}"));
-    let (_, sb) = c.get(s2, &format!("/api/votes/transaction-status?transaction_id={tb}"));
-    let (winner, loser) = if sa["status"] == "rejected" { (&sb, &sa) } else { (&sa, &sb) };
-    assert!(matches!(winner["status"].as_str(), Some("confirmed" | "finalized")), "{winner}");
+    let (ta, tb) = (
+        a["transaction_id"].as_str().unwrap(),
+        b["transaction_id"].as_str().unwrap(),
+    );
+    wait_until(
+        "both station ballots to settle",
+        Duration::from_secs(120),
+        || {
+            let (sa, sb) = (c.tx_status(s1, ta), c.tx_status(s2, tb));
+            let done = |s: &str| matches!(s, "confirmed" | "finalized" | "rejected");
+            done(&sa) && done(&sb)
+        },
+    );
+    let (_, sa) = c.get(
+        s1,
+        &format!("/api/votes/transaction-status?transaction_id={ta}"),
+    );
+    let (_, sb) = c.get(
+        s2,
+        &format!("/api/votes/transaction-status?transaction_id={tb}"),
+    );
+    let (winner, loser) = if sa["status"] == "rejected" {
+        (&sb, &sa)
+    } else {
+        (&sa, &sb)
+    };
+    assert!(
+        matches!(winner["status"].as_str(), Some("confirmed" | "finalized")),
+        "{winner}"
+    );
     assert_eq!(loser["status"], "rejected", "{loser}");
-    assert_eq!(loser["conflicting_transaction"], winner["main_transaction_id"]);
+    assert_eq!(
+        loser["conflicting_transaction"],
+        winner["main_transaction_id"]
+    );
     let loser_node = if sa["status"] == "rejected" { s1 } else { s2 };
-    wait_until("the conflict to show in /metrics", Duration::from_secs(10), || {
-        c.get_text(loser_node, "/metrics").1.contains("evote_fallback_conflicts 1")
-    });
+    wait_until(
+        "the conflict to show in /metrics",
+        Duration::from_secs(10),
+        || {
+            c.get_text(loser_node, "/metrics")
+                .1
+                .contains("evote_fallback_conflicts 1")
+        },
+    );
 
     // Counted once: 100 fallback ballots + 1.
     c.wait_agree(1, Duration::from_secs(60));
@@ -128,7 +179,11 @@ fn offline_and_lost_stations_are_reconciled_by_export_and_import() {
     for i in 0..3 {
         c.kill(i);
     }
-    wait_until("fallback at the cut-off station", Duration::from_secs(20), || in_fallback(&c, s_lost));
+    wait_until(
+        "fallback at the cut-off station",
+        Duration::from_secs(20),
+        || in_fallback(&c, s_lost),
+    );
     for (node, token) in &lost_voters {
         let v = c.vote_answer(*node, token, 3);
         assert_eq!(v["status"], "fallback", "{v}");
@@ -151,39 +206,77 @@ fn offline_and_lost_stations_are_reconciled_by_export_and_import() {
     assert!(out.contains("10 ballots"), "{out}");
     let (code, _, err) = c.cli(&[os("fallback"), os("close"), os("--config"), &cfg(s_offline)]);
     assert_eq!(code, 1, "closing twice is refused: {err}");
-    let (code, out, _) = c.cli(&[os("fallback"), os("status"), os("--config"), &cfg(s_offline)]);
+    let (code, out, _) = c.cli(&[
+        os("fallback"),
+        os("status"),
+        os("--config"),
+        &cfg(s_offline),
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("closed:     10 ballots"), "{out}");
     let off_file = dir.join("offline.json");
     let lost_file = dir.join("lost.json");
     for (node, file) in [(s_offline, &off_file), (s_lost, &lost_file)] {
-        let (code, _, err) = c.cli(&[os("fallback"), os("export"), os("--config"), &cfg(node), os("--out"), file.as_os_str()]);
+        let (code, _, err) = c.cli(&[
+            os("fallback"),
+            os("export"),
+            os("--config"),
+            &cfg(node),
+            os("--out"),
+            file.as_os_str(),
+        ]);
         assert_eq!(code, 0, "{err}");
     }
 
     // A ballot removed from the export is caught; nothing is imported.
-    let mut tampered: Value = serde_json::from_str(&std::fs::read_to_string(&off_file).unwrap()).unwrap();
-    tampered["blocks"][0]["transactions"].as_array_mut().unwrap().remove(0);
+    let mut tampered: Value =
+        serde_json::from_str(&std::fs::read_to_string(&off_file).unwrap()).unwrap();
+    tampered["blocks"][0]["transactions"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
     tampered["copies"][0].as_array_mut().unwrap().remove(0);
     let bad_file = dir.join("tampered.json");
     std::fs::write(&bad_file, tampered.to_string()).unwrap();
-    let (code, _, err) = c.cli(&[os("fallback"), os("import"), bad_file.as_os_str(), os("--config"), &cfg(v1)]);
+    let (code, _, err) = c.cli(&[
+        os("fallback"),
+        os("import"),
+        bad_file.as_os_str(),
+        os("--config"),
+        &cfg(v1),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("REFUSED"), "{err}");
 
     // Import both on a connected validator: every ballot is confirmed.
     for file in [&off_file, &lost_file] {
-        let (code, out, err) = c.cli(&[os("fallback"), os("import"), file.as_os_str(), os("--config"), &cfg(v1)]);
+        let (code, out, err) = c.cli(&[
+            os("fallback"),
+            os("import"),
+            file.as_os_str(),
+            os("--config"),
+            &cfg(v1),
+        ]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("verified 10 ballots"), "{out}");
     }
     for tx in &expect {
-        wait_until("an imported ballot to be confirmed", Duration::from_secs(120), || confirmed(&c, v1, tx));
+        wait_until(
+            "an imported ballot to be confirmed",
+            Duration::from_secs(120),
+            || confirmed(&c, v1, tx),
+        );
     }
     let (_, r) = c.get(v1, "/api/votes/results?election_id=1");
     assert_eq!(r["total_votes"], 20, "{r}");
     // Importing again changes nothing.
-    let (code, out, _) = c.cli(&[os("fallback"), os("import"), off_file.as_os_str(), os("--config"), &cfg(v1)]);
+    let (code, out, _) = c.cli(&[
+        os("fallback"),
+        os("import"),
+        off_file.as_os_str(),
+        os("--config"),
+        &cfg(v1),
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("0 new"), "{out}");
 }

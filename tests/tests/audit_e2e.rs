@@ -1,0 +1,795 @@
+//! `evote-audit` against a real testnet, black-box: it verifies the live
+//! nodes, and it catches every kind of tampering an appliance's SQLite file
+//! can undergo, read directly (`--db`) or served by a restarted node
+//! (`--nodes`). The tampering is done the way an attacker with the file
+//! (and, for the harder cases, the validators' keys) would do it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use evote_appliance::keyfile::read_node_key;
+use evote_appliance::ledger::crypto::pkcs8_from_seed;
+use evote_appliance::ledger::{
+    Block, Hash32, NodeKey, PublicKey, Signature, SignedTx, Transaction, Vote, VoteKind,
+    merkle_root,
+};
+use evote_tests::cluster::{Cluster, Timing, voters};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+/// The `evote-audit` binary next to this test binary (built by `cargo test
+/// --workspace`), built on demand when it is missing or older than the
+/// auditor's sources.
+fn audit_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut dir = exe.parent().expect("exe dir").to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let bin = dir.join("evote-audit");
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../auditor");
+        let stale = built.is_none_or(|b| newest(&src).is_some_and(|s| s > b));
+        if stale {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "-p", "evote-audit", "--bin", "evote-audit"]);
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let ok = cmd.status().is_ok_and(|s| s.success());
+            assert!(ok && bin.exists(), "could not build {}", bin.display());
+        }
+        bin
+    })
+    .clone()
+}
+
+/// The newest modification time of the auditor's sources.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut out = None;
+    for name in ["Cargo.toml", "src"] {
+        let p = dir.join(name);
+        let mut stack = vec![p];
+        while let Some(p) = stack.pop() {
+            let Ok(m) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(&p) {
+                    stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+                }
+            } else if let Ok(t) = m.modified() {
+                out = out.max(Some(t));
+            }
+        }
+    }
+    out
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+}
+
+fn audit(args: &[&str], paths: &[(&str, &Path)]) -> Run {
+    let mut cmd = Command::new(audit_bin());
+    cmd.args(args);
+    for (flag, p) in paths {
+        cmd.arg(flag).arg(p);
+    }
+    let t = Instant::now();
+    let out = cmd.output().expect("run evote-audit");
+    eprintln!("evote-audit {args:?}: {:?}", t.elapsed());
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn report(r: &Run) -> Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{}", r.stdout))
+}
+
+fn check<'a>(rep: &'a Value, id: &str) -> &'a Value {
+    rep["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+/// The failures of check `id`, asserting it FAILed.
+fn failed<'a>(rep: &'a Value, id: &str) -> &'a Vec<Value> {
+    let c = check(rep, id);
+    assert_eq!(c["verdict"], "FAIL", "{id} should fail: {c:#}");
+    c["failures"].as_array().unwrap()
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn db_path(c: &Cluster, i: usize) -> PathBuf {
+    c.home(i).join("data").join("evote.sqlite3")
+}
+
+/// A stopped node's database as one self-contained file (its WAL merged).
+fn snapshot(c: &Cluster, i: usize, to: &Path) {
+    let from = db_path(c, i);
+    std::fs::copy(&from, to).unwrap();
+    let mut wal = from.clone().into_os_string();
+    wal.push("-wal");
+    let mut wal_to = to.to_path_buf().into_os_string();
+    wal_to.push("-wal");
+    if Path::new(&wal).exists() {
+        std::fs::copy(&wal, &wal_to).unwrap();
+    }
+    let conn = Connection::open(to).unwrap();
+    conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+}
+
+/// Puts a database file in place of node `i`'s (the node is stopped).
+fn install(c: &Cluster, i: usize, file: &Path) {
+    let to = db_path(c, i);
+    for ext in ["-wal", "-shm"] {
+        let mut p = to.clone().into_os_string();
+        p.push(ext);
+        let _ = std::fs::remove_file(p);
+    }
+    std::fs::copy(file, &to).unwrap();
+}
+
+/// Every key of the testnet, by public key, and an outsider's.
+struct Keys {
+    by_pub: BTreeMap<PublicKey, NodeKey>,
+    outsider: NodeKey,
+}
+
+impl Keys {
+    fn load(c: &Cluster) -> Keys {
+        let by_pub = (0..c.nodes.len())
+            .map(|i| {
+                let k = read_node_key(&c.home(i).join("node.key")).expect("node key");
+                (k.public(), k)
+            })
+            .collect();
+        Keys {
+            by_pub,
+            outsider: NodeKey::from_pkcs8(&pkcs8_from_seed(&[0x77; 32])).unwrap(),
+        }
+    }
+
+    fn get(&self, k: &PublicKey) -> &NodeKey {
+        if *k == self.outsider.public() {
+            return &self.outsider;
+        }
+        self.by_pub.get(k).expect("a key of the testnet")
+    }
+}
+
+fn load_block(conn: &Connection, h: u64) -> Block {
+    let (header, hash, sig, seals): (String, Vec<u8>, String, String) = conn
+        .query_row(
+            "SELECT header, block_hash, proposer_signature, seals FROM blocks WHERE height = ?1",
+            [h as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT body FROM transactions WHERE block_height = ?1 ORDER BY position")
+        .unwrap();
+    let transactions = stmt
+        .query_map([h as i64], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|b| serde_json::from_str(&b.unwrap()).unwrap())
+        .collect();
+    Block {
+        header: serde_json::from_str(&header).unwrap(),
+        block_hash: Hash32(hash.try_into().unwrap()),
+        proposer_signature: Signature::parse(&sig).unwrap(),
+        transactions,
+        seals: serde_json::from_str(&seals).unwrap(),
+    }
+}
+
+/// Writes a block back, with its transactions (and the columns an
+/// appliance indexes them by, computed from the bodies as it would).
+fn store_block(conn: &Connection, b: &Block) {
+    let h = &b.header;
+    conn.execute(
+        "UPDATE blocks SET block_hash = ?1, prev_hash = ?2, round = ?3, timestamp_ms = ?4, \
+         proposer = ?5, tx_count = ?6, header = ?7, proposer_signature = ?8, seals = ?9 \
+         WHERE height = ?10",
+        rusqlite::params![
+            b.block_hash.as_bytes(),
+            h.prev_hash.as_bytes(),
+            h.round as i64,
+            h.timestamp_ms as i64,
+            h.proposer.as_bytes(),
+            b.transactions.len() as i64,
+            serde_json::to_string(h).unwrap(),
+            b.proposer_signature.to_hex(),
+            serde_json::to_string(&b.seals).unwrap(),
+            h.height as i64,
+        ],
+    )
+    .unwrap();
+    conn.execute(
+        "DELETE FROM transactions WHERE block_height = ?1",
+        [h.height as i64],
+    )
+    .unwrap();
+    for (pos, stx) in b.transactions.iter().enumerate() {
+        let Transaction::Ballot(t) = &stx.tx;
+        let hash = stx.hash().unwrap();
+        // The index is unique per (election, nullifier): a forged double
+        // vote gets another value there, as an attacker would have to.
+        let taken: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM transactions WHERE election_id = ?1 AND nullifier = ?2",
+                rusqlite::params![t.election_id as i64, t.nullifier.as_bytes()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let null_col = if taken { hash } else { t.nullifier };
+        conn.execute(
+            "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
+             nullifier, candidate_id, origin, body) VALUES (?1, ?2, ?3, 'ballot', ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                hash.as_bytes(),
+                h.height as i64,
+                pos as i64,
+                t.election_id as i64,
+                null_col.as_bytes(),
+                t.ballot.candidate_id as i64,
+                t.origin.as_bytes(),
+                serde_json::to_string(stx).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// Recomputes tx_root, the hash, the proposer's signature and the seals
+/// (by the same validators), as someone holding the validators' keys could.
+fn reseal(b: &mut Block, keys: &Keys) {
+    let hashes: Vec<Hash32> = b.transactions.iter().map(|t| t.hash().unwrap()).collect();
+    b.header.tx_root = merkle_root(&hashes);
+    b.header.tx_count = hashes.len() as u64;
+    b.block_hash = b.header.hash().unwrap();
+    let proposal = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
+    b.proposer_signature = keys.get(&b.header.proposer).sign(&proposal).unwrap();
+    let sealers: Vec<PublicKey> = b.seals.iter().map(|s| s.validator).collect();
+    b.seals = sealers
+        .iter()
+        .map(|v| b.seal(keys.get(v)).unwrap())
+        .collect();
+}
+
+fn head(conn: &Connection) -> u64 {
+    conn.query_row("SELECT MAX(height) FROM blocks", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+/// Edits block `from` and rewrites every block after it so the chain stays
+/// linked and signed: only the edit itself remains wrong.
+fn rewrite_from(conn: &Connection, keys: &Keys, from: u64, edit: impl FnOnce(&mut Block)) {
+    let top = head(conn);
+    let mut prev: Option<Hash32> = None;
+    let mut edit = Some(edit);
+    for h in from..=top {
+        let mut b = load_block(conn, h);
+        if let Some(e) = edit.take() {
+            e(&mut b);
+        }
+        if let Some(p) = prev {
+            b.header.prev_hash = p;
+        }
+        reseal(&mut b, keys);
+        store_block(conn, &b);
+        prev = Some(b.block_hash);
+    }
+}
+
+/// The highest block that holds at least `n` ballots.
+fn block_with_txs(conn: &Connection, n: i64) -> u64 {
+    conn.query_row(
+        "SELECT MAX(block_height) FROM (SELECT block_height, COUNT(*) AS k FROM transactions \
+         GROUP BY block_height) WHERE k >= ?1",
+        [n],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as u64
+}
+
+fn first_block_with_txs(conn: &Connection) -> u64 {
+    conn.query_row("SELECT MIN(block_height) FROM transactions", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as u64
+}
+
+fn resign(
+    stx: &SignedTx,
+    key: &NodeKey,
+    f: impl FnOnce(&mut evote_appliance::ledger::BallotTx),
+) -> SignedTx {
+    let Transaction::Ballot(mut t) = stx.tx.clone();
+    f(&mut t);
+    SignedTx::sign(Transaction::Ballot(t), key).unwrap()
+}
+
+#[test]
+fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
+    let started = Instant::now();
+    let c = Cluster::create(3, 1, Timing::default());
+    c.start_all();
+    let genesis = c.net_dir().join("genesis.json");
+    let urls: Vec<&str> = (0..4).map(|i| c.url(i)).collect();
+    let all_nodes = urls.join(",");
+
+    // A few hundred ballots' worth of election: 150 voters at every node.
+    eprintln!("{:?} cluster up", started.elapsed());
+    let ballots = voters(&c, &[0, 1, 2, 3], 150, "audit");
+    eprintln!("{:?} voters registered", started.elapsed());
+    let txs: Vec<(usize, String)> = ballots
+        .iter()
+        .enumerate()
+        .map(|(k, (i, t))| (*i, c.vote(*i, t, 1 + k as u64 % 3)))
+        .collect();
+    for (i, tx) in &txs {
+        wait_until("every vote to commit", Duration::from_secs(60), || {
+            matches!(c.tx_status(*i, tx).as_str(), "confirmed" | "finalized")
+        });
+    }
+    c.wait_agree(1, Duration::from_secs(30));
+    eprintln!("{:?} votes committed", started.elapsed());
+
+    // 1. The live network verifies, and the report reads at a glance.
+    let dir = tempfile::tempdir().unwrap();
+    let text = audit(
+        &["verify", "--no-progress", "--nodes", &all_nodes],
+        &[("--genesis", &genesis)],
+    );
+    assert_eq!(text.code, 0, "{}", text.stdout);
+    for s in [
+        "validator-1",
+        "station-1",
+        "chain.agreement",
+        "tally.matches",
+        "VERIFIED",
+    ] {
+        assert!(
+            text.stdout.contains(s),
+            "the report lacks {s:?}:\n{}",
+            text.stdout
+        );
+    }
+    let live = audit(
+        &["verify", "--json", "--nodes", &all_nodes],
+        &[("--genesis", &genesis)],
+    );
+    assert_eq!(live.code, 0, "{}", live.stdout);
+    let rep = report(&live);
+    assert_eq!(rep["outcome"], "verified");
+    for c in rep["checks"].as_array().unwrap() {
+        match c["verdict"].as_str().unwrap() {
+            "PASS" => {}
+            "SKIP" => assert!(
+                [
+                    "source.integrity",
+                    "baseline.append_only",
+                    "fallback.chain",
+                    "fallback.reconciled"
+                ]
+                .contains(&c["id"].as_str().unwrap()),
+                "{c:#}"
+            ),
+            _ => panic!("{c:#}"),
+        }
+    }
+    let tally = &rep["tallies"][0]["elections"][0];
+    assert_eq!(tally["total"], 150);
+    assert_eq!(tally["candidates"][0]["votes"], 50);
+    let baseline = dir.path().join("baseline.json");
+    std::fs::write(&baseline, &live.stdout).unwrap();
+    let v3_base = rep["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "validator-3")
+        .unwrap()["height"]
+        .as_u64()
+        .unwrap();
+
+    // An unreachable node is named; the others are still audited.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let r = audit(
+        &[
+            "verify",
+            "--json",
+            "--nodes",
+            &format!("{},{dead_url}", urls[0]),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let rep = report(&r);
+    assert_eq!(rep["sources"][0]["status"], "audited");
+    assert_eq!(rep["sources"][1]["status"], "unreachable");
+    assert!(
+        rep["sources"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&dead_url[7..])
+    );
+
+    // A node of another election (its own genesis) among them is named.
+    let other = Cluster::create(1, 0, Timing::default());
+    other.start_all();
+    let r = audit(
+        &[
+            "verify",
+            "--json",
+            "--nodes",
+            &format!("{},{}", urls[0], other.url(0)),
+        ],
+        &[("--genesis", &genesis)],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let rep = report(&r);
+    let f = failed(&rep, "genesis.same");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["source"], "validator-1 #2");
+    let theirs = other.get(0, "/p2p/status").1["genesis_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(f[0]["found"].as_str().unwrap().contains(&theirs), "{f:#?}");
+    drop(other);
+
+    eprintln!("{:?} live audits done", started.elapsed());
+    // 2. The files: stop every node and take their databases.
+    for i in 0..4 {
+        c.kill(i);
+    }
+    let pristine: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let p = dir.path().join(format!("validator-{}.sqlite3", i + 1));
+            snapshot(&c, i, &p);
+            p
+        })
+        .collect();
+    let r = audit(
+        &["verify", "--json"],
+        &[
+            ("--db", &pristine[0]),
+            ("--db", &pristine[1]),
+            ("--db", &pristine[2]),
+            ("--genesis", &genesis),
+            ("--baseline", &baseline),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        check(&report(&r), "baseline.append_only")["verdict"],
+        "PASS"
+    );
+    // A killed node's own file, with its write-ahead log, reads the same.
+    let r = audit(&["verify", "--json"], &[("--db", &db_path(&c, 0))]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    let keys = Keys::load(&c);
+    let conn0 = Connection::open(&pristine[0]).unwrap();
+    let full = block_with_txs(&conn0, 2);
+    let early = first_block_with_txs(&conn0);
+    assert!(early < full, "ballots in at least two blocks");
+    drop(conn0);
+
+    // Audits a tampered copy of validator-1's file.
+    let mut n = 0;
+    let mut tamper = |what: &str, edit: &dyn Fn(&Connection)| -> Value {
+        n += 1;
+        let copy = dir.path().join(format!("tampered-{n}.sqlite3"));
+        std::fs::copy(&pristine[0], &copy).unwrap();
+        {
+            let conn = Connection::open(&copy).unwrap();
+            edit(&conn);
+        }
+        let r = audit(
+            &["verify", "--json"],
+            &[("--db", &copy), ("--genesis", &genesis)],
+        );
+        assert_eq!(r.code, 1, "{what}: {}", r.stdout);
+        report(&r)
+    };
+
+    // A changed ballot: the body says another candidate (and so does the
+    // column the node counts); its ballot_hash no longer matches.
+    let rep = tamper("changed ballot", &|conn| {
+        let mut b = load_block(conn, full);
+        let Transaction::Ballot(t) = &mut b.transactions[1].tx;
+        t.ballot.candidate_id = 1 + t.ballot.candidate_id % 3;
+        store_block(conn, &b);
+    });
+    let f = &failed(&rep, "tx.ballot_hash")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["position"].as_u64()),
+        (Some(full), Some(1))
+    );
+    assert!(f["tx"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(failed(&rep, "block.tx_root")[0]["height"], full);
+
+    // The same, by someone holding every validator key but not the
+    // origin's: everything re-signed except the ballot itself.
+    let rep = tamper("changed and re-sealed ballot", &|conn| {
+        rewrite_from(conn, &keys, full, |b| {
+            let Transaction::Ballot(t) = &mut b.transactions[1].tx;
+            t.ballot.candidate_id = 1 + t.ballot.candidate_id % 3;
+            t.ballot_hash = evote_appliance::ledger::hash_of(&t.ballot).unwrap();
+        });
+    });
+    let f = failed(&rep, "tx.signature");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
+        (Some(full), Some(1))
+    );
+    assert_eq!(f[0]["detail"], "transaction");
+
+    // A removed transaction.
+    let rep = tamper("removed transaction", &|conn| {
+        conn.execute(
+            "DELETE FROM transactions WHERE block_height = ?1 AND position = 0",
+            [full as i64],
+        )
+        .unwrap();
+    });
+    let f = &failed(&rep, "block.tx_count")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["code"].as_str()),
+        (Some(full), Some("tx_count_mismatch"))
+    );
+
+    // A changed block timestamp.
+    let rep = tamper("changed timestamp", &|conn| {
+        let mut b = load_block(conn, early);
+        b.header.timestamp_ms += 1;
+        store_block(conn, &b);
+    });
+    let f = &failed(&rep, "block.hash")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["detail"].as_str()),
+        (Some(early), Some("block"))
+    );
+
+    // A proposer signature made by a key that is not a validator's.
+    let rep = tamper("outsider's proposer signature", &|conn| {
+        let mut b = load_block(conn, early);
+        let proposal = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
+        b.proposer_signature = keys.outsider.sign(&proposal).unwrap();
+        store_block(conn, &b);
+    });
+    let f = failed(&rep, "block.proposer_signature");
+    assert_eq!((f.len(), f[0]["height"].as_u64()), (1, Some(early)));
+
+    // Commit seals below the quorum.
+    let rep = tamper("missing seal", &|conn| {
+        let mut b = load_block(conn, early);
+        b.seals.truncate(1);
+        store_block(conn, &b);
+    });
+    let f = failed(&rep, "block.seals");
+    assert_eq!(
+        (f[0]["code"].as_str(), f[0]["height"].as_u64()),
+        (Some("too_few_seals"), Some(early))
+    );
+
+    // One validator's seal twice.
+    let rep = tamper("duplicated seal", &|conn| {
+        let mut b = load_block(conn, early);
+        b.seals.truncate(2);
+        let again = b.seals[0].clone();
+        b.seals.push(again);
+        store_block(conn, &b);
+    });
+    let f = failed(&rep, "block.seals");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["code"], "duplicate_seal");
+
+    // A seal over a different block (the validator's real signature, over
+    // another block of the chain).
+    let rep = tamper("seal over another block", &|conn| {
+        let mut b = load_block(conn, early);
+        let other = load_block(conn, full);
+        let v = b.seals[1].validator;
+        b.seals[1] = other.seal(keys.get(&v)).unwrap();
+        store_block(conn, &b);
+    });
+    // (With only Q seals stored, the block is also below quorum without it.)
+    let f = failed(&rep, "block.seals");
+    assert_eq!(
+        (f[0]["code"].as_str(), f[0]["height"].as_u64()),
+        (Some("bad_seal"), Some(early))
+    );
+    assert!(
+        f.iter()
+            .all(|f| f["code"] == "bad_seal" || f["code"] == "too_few_seals")
+    );
+
+    // Two ballots with one nullifier: a second ballot of an early voter,
+    // signed by its origin and sealed in by the validators.
+    let rep = tamper("double vote", &|conn| {
+        let first = load_block(conn, early).transactions[0].clone();
+        rewrite_from(conn, &keys, full, |b| {
+            let origin = *b.transactions[0].tx.origin();
+            let Transaction::Ballot(f) = &first.tx;
+            let twin = resign(&b.transactions[0], keys.get(&origin), |t| {
+                t.nullifier = f.nullifier;
+            });
+            b.transactions[0] = twin;
+        });
+    });
+    let f = failed(&rep, "tx.nullifier_unique");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
+        (Some(full), Some(0))
+    );
+    assert!(
+        f[0]["found"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("height {early}"))
+    );
+    for id in [
+        "block.hash",
+        "block.seals",
+        "tx.signature",
+        "block.prev_hash",
+    ] {
+        assert_eq!(check(&rep, id)["verdict"], "PASS", "{id}");
+    }
+
+    // A ballot signed by an appliance that is not in the genesis.
+    let rep = tamper("outsider's ballot", &|conn| {
+        rewrite_from(conn, &keys, full, |b| {
+            let outsider = keys.outsider.public();
+            b.transactions[0] = resign(&b.transactions[0], &keys.outsider, |t| t.origin = outsider);
+        });
+    });
+    let f = failed(&rep, "tx.origin");
+    assert_eq!((f.len(), f[0]["height"].as_u64()), (1, Some(full)));
+    assert!(
+        f[0]["found"]
+            .as_str()
+            .unwrap()
+            .contains("not in the genesis")
+    );
+
+    eprintln!("{:?} file tampering done", started.elapsed());
+    // 3. Served by a restarted node: a fork. validator-3's chain is
+    // rewritten from the head the baseline recorded for it, re-signed by
+    // the validators (who thereby equivocate).
+    let forked = dir.path().join("forked.sqlite3");
+    std::fs::copy(&pristine[2], &forked).unwrap();
+    {
+        let conn = Connection::open(&forked).unwrap();
+        // One millisecond later, or earlier, whichever keeps the
+        // timestamps in order: another block, same everything else.
+        let at = load_block(&conn, v3_base).header.timestamp_ms;
+        let next =
+            (v3_base < head(&conn)).then(|| load_block(&conn, v3_base + 1).header.timestamp_ms);
+        let delta: i64 = if next.is_none_or(|n| n > at) { 1 } else { -1 };
+        rewrite_from(&conn, &keys, v3_base, |b| {
+            b.header.timestamp_ms = (b.header.timestamp_ms as i64 + delta) as u64;
+        });
+    }
+    install(&c, 2, &forked);
+    c.start(2);
+    c.wait_up(2);
+    let r = audit(
+        &["verify", "--json", "--nodes", urls[2]],
+        &[
+            ("--db", &pristine[0]),
+            ("--db", &pristine[1]),
+            ("--genesis", &genesis),
+            ("--baseline", &baseline),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let rep = report(&r);
+    let f = failed(&rep, "chain.agreement");
+    assert_eq!((f.len(), f[0]["source"].as_str()), (1, Some("validator-3")));
+    assert_eq!(f[0]["height"], v3_base);
+    assert_eq!(rep["sources"][0]["diverges_at"], v3_base);
+    assert!(!failed(&rep, "consensus.no_equivocation").is_empty());
+    let f = failed(&rep, "baseline.append_only");
+    assert!(
+        f.iter()
+            .all(|f| f["source"] == "validator-3" && f["code"] == "history_changed")
+            && f.iter().any(|f| f["height"] == v3_base),
+        "{f:#?}"
+    );
+    // Each chain on its own is sound: the fork is only visible by comparing.
+    for id in [
+        "block.hash",
+        "block.seals",
+        "block.prev_hash",
+        "tx.signature",
+    ] {
+        assert_eq!(check(&rep, id)["verdict"], "PASS", "{id}");
+    }
+    c.kill(2);
+
+    // 4. Served by a restarted node: results that do not match its chain
+    // (the column its count comes from was edited, the bodies were not).
+    let lying = dir.path().join("lying.sqlite3");
+    std::fs::copy(&pristine[1], &lying).unwrap();
+    {
+        let conn = Connection::open(&lying).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE transactions SET candidate_id = 1 WHERE rowid IN \
+                 (SELECT rowid FROM transactions WHERE candidate_id = 2 LIMIT 3)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(changed, 3);
+    }
+    install(&c, 1, &lying);
+    c.start(1);
+    c.wait_up(1);
+    let (_, results) = c.get(1, "/api/votes/results?election_id=1");
+    assert_eq!(results["verification"]["chain_valid"], true, "{results}");
+    let r = audit(
+        &["verify", "--json", "--nodes", urls[1]],
+        &[("--genesis", &genesis)],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let rep = report(&r);
+    let f = failed(&rep, "tally.matches");
+    assert_eq!(f[0]["source"], "validator-2");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("candidate 1"),
+        "{f:#?}"
+    );
+    for id in [
+        "block.hash",
+        "tx.signature",
+        "tx.ballot_hash",
+        "block.tx_root",
+    ] {
+        assert_eq!(check(&rep, id)["verdict"], "PASS", "{id}");
+    }
+    // The same file read directly: the auditor compares with the counts an
+    // appliance serving it would report.
+    let r = audit(&["verify", "--json"], &[("--db", &lying)]);
+    assert_eq!(r.code, 1);
+    assert!(!failed(&report(&r), "tally.matches").is_empty());
+    // And `tally` recomputes the honest result from the chain.
+    let r = audit(&["tally", "--json", "--nodes", urls[1]], &[]);
+    let t = report(&r);
+    assert_eq!(
+        t["tallies"][0]["elections"][0]["candidates"][0]["votes"],
+        json!(50)
+    );
+    assert_eq!(r.code, 1);
+    c.kill(1);
+
+    eprintln!("audit_e2e took {:?}", started.elapsed());
+}
