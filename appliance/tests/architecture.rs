@@ -120,3 +120,24 @@ fn migrations_are_numbered_and_all_applied_in_order() {
         );
     }
 }
+
+#[test]
+fn the_auditor_does_not_depend_on_the_appliance() {
+    let manifest =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../auditor/Cargo.toml"))
+            .expect("auditor/Cargo.toml");
+    let deps: Vec<&str> = manifest
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with("evote-appliance")
+                || l.starts_with("evote_appliance")
+                || l.contains("../appliance\"")
+        })
+        .collect();
+    assert!(
+        deps.is_empty(),
+        "the auditor re-implements the rules from schema/PROTOCOL.md; it must not use the appliance's code: {deps:?}"
+    );
+}

@@ -1,0 +1,1094 @@
+//! The rules of PROTOCOL.md §6 and §7, applied to one block at a time.
+//!
+//! A block is checked in two steps. [`check_header`] and [`check_tx`] need
+//! only the genesis and the block itself (hashes, signatures, limits), so
+//! the engine runs them on many threads; [`ChainState::apply`] then adds
+//! what needs the chain so far (height, link, timestamp order, repeated
+//! transactions and nullifiers) in block order.
+//!
+//! Unlike the reference implementation, which stops at the first broken
+//! rule, the auditor reports every broken rule of a block, except where a
+//! rule cannot be judged once an earlier one failed (an unknown proposer
+//! has no turn to check; a transaction that failed one of 18a-18k is not
+//! also reported under 19-20). For a block that breaks one rule, the one
+//! finding is exactly the code PROTOCOL.md names.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::canon;
+use crate::checks::CheckId;
+use crate::genesis::ChainRules;
+use crate::wire::{
+    BlockHeader, CommitSeal, Hash32, LATE_BALLOT_GRACE_MS, MAX_ENCRYPTED_VOTE_LEN,
+    MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER, PublicKey, Signature, SignedTx, Vote, VoteKind,
+    WireBlockParts, merkle_root, sha256, verify_digest,
+};
+
+/// One broken rule: where, what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    /// The PROTOCOL.md error code (`LedgerError::code()`), or an
+    /// auditor-specific one for checks beyond §6.
+    pub code: &'static str,
+    /// For `wrong_hash` and `bad_signature`: which hash or signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// The transaction's position in its block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx: Option<Hash32>,
+    pub expected: String,
+    pub found: String,
+    pub message: String,
+    #[serde(skip)]
+    order: (usize, u16, usize),
+}
+
+impl Finding {
+    pub fn new(
+        check: CheckId,
+        code: &'static str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            check: check.id(),
+            code,
+            detail: None,
+            height: None,
+            position: None,
+            tx: None,
+            expected: expected.into(),
+            found: found.into(),
+            message: message.into(),
+            order: (0, 0, 0),
+        }
+    }
+
+    pub fn detail(mut self, d: &'static str) -> Self {
+        self.detail = Some(d);
+        self
+    }
+
+    pub fn at(mut self, height: u64) -> Self {
+        self.height = Some(height);
+        self
+    }
+
+    fn rule(mut self, rule: u16, sub: usize) -> Self {
+        self.order.1 = rule;
+        self.order.2 = sub;
+        self
+    }
+
+    fn in_tx(mut self, position: usize, tx: Option<Hash32>) -> Self {
+        self.position = Some(position);
+        self.tx = tx;
+        self.order.0 = position + 1;
+        self
+    }
+
+    pub fn check_id(&self) -> Option<CheckId> {
+        CheckId::from_id(self.check)
+    }
+}
+
+/// A block as a source holds it, part by part, before any parsing: the
+/// header, seals and transactions as JSON text, the hash and signature as
+/// the source gives them.
+#[derive(Debug, Clone)]
+pub struct RawBlock {
+    pub parts: Result<RawParts, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawParts {
+    pub header: String,
+    pub block_hash: Result<Hash32, String>,
+    pub proposer_signature: Result<Signature, String>,
+    pub seals: String,
+    pub transactions: Vec<String>,
+}
+
+impl RawBlock {
+    /// A block in its wire form (`block.schema.json`).
+    pub fn from_wire(text: &str) -> RawBlock {
+        let parts = serde_json::from_str::<WireBlockParts>(text)
+            .map_err(|e| format!("the block does not parse: {e}"))
+            .map(|p| RawParts {
+                header: p.header.get().to_owned(),
+                block_hash: serde_json::from_str(p.block_hash.get())
+                    .map_err(|e| format!("block_hash: {e}")),
+                proposer_signature: serde_json::from_str(p.proposer_signature.get())
+                    .map_err(|e| format!("proposer_signature: {e}")),
+                seals: p.seals.get().to_owned(),
+                transactions: p.transactions.iter().map(|t| t.get().to_owned()).collect(),
+            });
+        RawBlock { parts }
+    }
+
+    pub fn tx_count(&self) -> usize {
+        self.parts.as_ref().map_or(0, |p| p.transactions.len())
+    }
+}
+
+/// Signatures already verified, so that a block served by several sources
+/// is verified once. Only valid signatures are remembered, keyed by
+/// SHA-256(key || digest || signature); the set stops growing at `cap`.
+#[derive(Debug)]
+pub struct SigCache {
+    set: HashSet<[u8; 32]>,
+    cap: usize,
+}
+
+/// Signatures remembered at most, by default (about 80 MB).
+pub const DEFAULT_SIG_CACHE: usize = 2_000_000;
+
+impl SigCache {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            set: HashSet::new(),
+            cap,
+        }
+    }
+
+    fn key(pk: &PublicKey, digest: &Hash32, sig: &Signature) -> [u8; 32] {
+        let mut buf = [0u8; 128];
+        buf[..32].copy_from_slice(pk.as_bytes());
+        buf[32..64].copy_from_slice(digest.as_bytes());
+        buf[64..].copy_from_slice(sig.as_bytes());
+        sha256(&buf).0
+    }
+
+    /// Whether `sig` by `pk` over `digest` verifies; a newly verified one
+    /// is added to `learned` for [`SigCache::remember`].
+    pub fn verify(
+        &self,
+        pk: &PublicKey,
+        digest: &Hash32,
+        sig: &Signature,
+        learned: &mut Vec<[u8; 32]>,
+    ) -> bool {
+        if self.cap == 0 {
+            return verify_digest(pk, digest, sig);
+        }
+        let k = Self::key(pk, digest, sig);
+        if self.set.contains(&k) {
+            return true;
+        }
+        let ok = verify_digest(pk, digest, sig);
+        if ok {
+            learned.push(k);
+        }
+        ok
+    }
+
+    pub fn remember(&mut self, learned: impl IntoIterator<Item = [u8; 32]>) {
+        for k in learned {
+            if self.set.len() >= self.cap {
+                return;
+            }
+            self.set.insert(k);
+        }
+    }
+}
+
+/// What the header step found.
+#[derive(Debug, Clone)]
+pub struct HeaderCheck {
+    pub header: Option<BlockHeader>,
+    pub claimed_hash: Option<Hash32>,
+    pub findings: Vec<Finding>,
+    /// Bit i: validator i has a valid commit seal on this block.
+    pub valid_sealers: u64,
+    /// The header's proposer, when it is a validator whose signature verified.
+    pub signed_by_proposer: Option<usize>,
+    /// Whether every header integer is at most 2^53 - 1 (the block hash and
+    /// the statements over it can be computed exactly).
+    pub encodable: bool,
+}
+
+/// Parses a header strictly.
+pub fn parse_header(parts: &RawParts) -> Result<BlockHeader, String> {
+    serde_json::from_str(&parts.header).map_err(|e| format!("the header does not parse: {e}"))
+}
+
+/// Rules 1, 2, 6, 7, 8-10 and 14-17: everything about a block that needs
+/// neither its parent nor its transactions.
+pub fn check_header(
+    rules: &ChainRules,
+    parts: &RawParts,
+    header: &Result<BlockHeader, String>,
+    now_ms: u64,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> HeaderCheck {
+    let mut out = HeaderCheck {
+        header: None,
+        claimed_hash: parts.block_hash.as_ref().ok().copied(),
+        findings: Vec::new(),
+        valid_sealers: 0,
+        signed_by_proposer: None,
+        encodable: false,
+    };
+    let schema = |what: &str, e: &str| {
+        Finding::new(
+            CheckId::BlockSchema,
+            "schema",
+            format!("{what} as block.schema.json describes it"),
+            e.to_string(),
+            format!("{what} is malformed"),
+        )
+        .rule(2, 0)
+    };
+    let h = match header {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            out.findings.push(schema("the header", e));
+            return out;
+        }
+    };
+    if let Err(e) = &parts.block_hash {
+        out.findings.push(schema("block_hash", e));
+    }
+    if let Err(e) = &parts.proposer_signature {
+        out.findings.push(schema("proposer_signature", e));
+    }
+    // Rule 1.
+    if h.chain_id != rules.chain_id {
+        out.findings.push(
+            Finding::new(
+                CheckId::BlockChainId,
+                "wrong_chain",
+                rules.chain_id.to_hex(),
+                h.chain_id.to_hex(),
+                "the header names another chain",
+            )
+            .rule(1, 0),
+        );
+    }
+    // Rule 2.
+    let mut hashable = true; // height, timestamp_ms, tx_count: in the block hash
+    let mut signable = true; // height, round: in the signed statements
+    for (field, v) in [
+        ("height", h.height),
+        ("round", h.round),
+        ("timestamp_ms", h.timestamp_ms),
+        ("tx_count", h.tx_count),
+    ] {
+        if v > MAX_SAFE_INTEGER {
+            if field != "round" {
+                hashable = false;
+            }
+            if field == "height" || field == "round" {
+                signable = false;
+            }
+            out.findings.push(
+                Finding::new(
+                    CheckId::BlockSchema,
+                    "integer_too_large",
+                    format!("{field} at most 2^53 - 1 = {MAX_SAFE_INTEGER}"),
+                    v.to_string(),
+                    format!("header {field} is too large for the canonical form"),
+                )
+                .rule(2, 1),
+            );
+        }
+    }
+    out.encodable = hashable && signable;
+    // Rule 6.
+    if h.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        out.findings.push(
+            Finding::new(
+                CheckId::BlockTimestamp,
+                "timestamp_in_future",
+                format!(
+                    "at most {} (the auditor's clock + {MAX_FUTURE_DRIFT_MS} ms)",
+                    now_ms.saturating_add(MAX_FUTURE_DRIFT_MS)
+                ),
+                h.timestamp_ms.to_string(),
+                format!(
+                    "the block is stamped {} ms ahead of the auditor's clock",
+                    h.timestamp_ms - now_ms
+                ),
+            )
+            .rule(6, 0),
+        );
+    }
+    // Rule 7 (the hash leaves out round and proposer, PROTOCOL.md §5).
+    let computed = if hashable {
+        canon::header_hash(&h).ok()
+    } else {
+        None
+    };
+    if let (Some(claimed), Some(computed)) = (out.claimed_hash, computed)
+        && claimed != computed
+    {
+        out.findings.push(
+            Finding::new(
+                CheckId::BlockHash,
+                "wrong_hash",
+                computed.to_hex(),
+                claimed.to_hex(),
+                "block_hash is not the hash of the header: the header was changed, or the hash",
+            )
+            .detail("block")
+            .rule(7, 0),
+        );
+    }
+    let Some(claimed) = out.claimed_hash.or(computed) else {
+        out.header = Some(h);
+        return out;
+    };
+    if !signable {
+        // The signed statements hold height and round, which have no exact
+        // canonical form: rules 10 and 16-17 cannot be judged.
+        if rules.validator_index(&h.proposer).is_none() {
+            out.findings.push(
+                Finding::new(
+                    CheckId::BlockProposer,
+                    "unknown_proposer",
+                    "a validator of the genesis",
+                    rules.describe(&h.proposer),
+                    "the block was proposed by a key that is not a validator",
+                )
+                .rule(8, 0),
+            );
+        }
+        out.header = Some(h);
+        return out;
+    }
+    // Rules 8-10.
+    match rules.validator_index(&h.proposer) {
+        None => out.findings.push(
+            Finding::new(
+                CheckId::BlockProposer,
+                "unknown_proposer",
+                "a validator of the genesis",
+                rules.describe(&h.proposer),
+                "the block was proposed by a key that is not a validator",
+            )
+            .rule(8, 0),
+        ),
+        Some(idx) => {
+            let turn = rules.proposer_index(h.height, h.round);
+            if turn != idx {
+                out.findings.push(
+                    Finding::new(
+                        CheckId::BlockProposer,
+                        "wrong_proposer",
+                        format!(
+                            "{} (proposer of height {} round {})",
+                            rules.describe(rules.validator_key(turn)),
+                            h.height,
+                            h.round
+                        ),
+                        rules.describe(&h.proposer),
+                        "the block was proposed by a validator whose turn it was not",
+                    )
+                    .rule(9, 0),
+                );
+            }
+            if let Ok(sig) = &parts.proposer_signature {
+                let statement = Vote::about(VoteKind::Proposal, &h, claimed);
+                match canon::vote_hash(&statement) {
+                    Ok(d) if cache.verify(&h.proposer, &d, sig, learned) => {
+                        out.signed_by_proposer = Some(idx);
+                    }
+                    _ => out.findings.push(
+                        Finding::new(
+                            CheckId::BlockProposerSignature,
+                            "bad_signature",
+                            format!(
+                                "a signature by {} over the proposal statement of {}",
+                                rules.describe(&h.proposer),
+                                claimed
+                            ),
+                            sig.to_hex(),
+                            "the proposer signature does not verify under the proposer's key",
+                        )
+                        .detail("proposal")
+                        .rule(10, 0),
+                    ),
+                }
+            }
+        }
+    }
+    // Rules 14-17.
+    match serde_json::from_str::<Vec<CommitSeal>>(&parts.seals) {
+        Err(e) => out
+            .findings
+            .push(schema("the seals", &e.to_string()).rule(14, 0)),
+        Ok(seals) => {
+            let statement = Vote::about(VoteKind::Commit, &h, claimed);
+            let digest = canon::vote_hash(&statement).ok();
+            let mut seen: u64 = 0;
+            for (i, s) in seals.iter().enumerate() {
+                let Some(idx) = rules.validator_index(&s.validator) else {
+                    out.findings.push(
+                        Finding::new(
+                            CheckId::BlockSeals,
+                            "seal_from_non_validator",
+                            "commit seals from validators only",
+                            rules.describe(&s.validator),
+                            format!("seal {i} is from a key that is not a validator"),
+                        )
+                        .rule(14, i),
+                    );
+                    continue;
+                };
+                let bit = 1u64 << idx;
+                if seen & bit != 0 {
+                    out.findings.push(
+                        Finding::new(
+                            CheckId::BlockSeals,
+                            "duplicate_seal",
+                            "one seal per validator",
+                            format!("a second seal from {}", rules.describe(&s.validator)),
+                            format!("seal {i} repeats a validator that sealed earlier in the list"),
+                        )
+                        .rule(15, i),
+                    );
+                    continue;
+                }
+                seen |= bit;
+                let ok = digest
+                    .as_ref()
+                    .is_some_and(|d| cache.verify(&s.validator, d, &s.signature, learned));
+                if ok {
+                    out.valid_sealers |= bit;
+                } else {
+                    out.findings.push(
+                        Finding::new(
+                            CheckId::BlockSeals,
+                            "bad_seal",
+                            format!(
+                                "a signature by {} over the commit statement of {}",
+                                rules.describe(&s.validator),
+                                claimed
+                            ),
+                            s.signature.to_hex(),
+                            format!(
+                                "seal {i} does not verify: it signs another block or another kind of statement"
+                            ),
+                        )
+                        .rule(16, i),
+                    );
+                }
+            }
+            let have = out.valid_sealers.count_ones() as usize;
+            if have < rules.quorum {
+                out.findings.push(
+                    Finding::new(
+                        CheckId::BlockSeals,
+                        "too_few_seals",
+                        format!(
+                            "at least Q = {} distinct valid seals ({} validators)",
+                            rules.quorum,
+                            rules.validator_count()
+                        ),
+                        format!("{have} of {} seals", seals.len()),
+                        "the block is not committed: it lacks a quorum of commit seals",
+                    )
+                    .rule(17, 0),
+                );
+            }
+        }
+    }
+    out.header = Some(h);
+    out
+}
+
+/// What one transaction is, as far as the chain state needs it.
+#[derive(Debug, Clone, Default)]
+pub struct TxCheck {
+    pub hash: Option<Hash32>,
+    /// (election_id, nullifier, candidate_id) of a ballot that parsed.
+    pub ballot: Option<(u64, Hash32, u64)>,
+    /// The first of rules 18a-18k it breaks.
+    pub finding: Option<Finding>,
+}
+
+/// Rules 18a-18k for one transaction at block time `t` (`None` when the
+/// block's header did not parse: the rules that need it are not judged).
+pub fn check_tx(
+    rules: &ChainRules,
+    text: &str,
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    let stx: SignedTx = match serde_json::from_str(text) {
+        Ok(s) => s,
+        Err(e) => {
+            return TxCheck {
+                finding: Some(
+                    Finding::new(
+                        CheckId::TxSchema,
+                        "schema",
+                        "a signed ballot transaction as transaction.schema.json describes it",
+                        e.to_string(),
+                        "the transaction does not parse",
+                    )
+                    .rule(18, 0),
+                ),
+                ..TxCheck::default()
+            };
+        }
+    };
+    let b = &stx.tx;
+    let mut out = TxCheck {
+        ballot: Some((b.election_id, b.nullifier, b.ballot.candidate_id)),
+        ..TxCheck::default()
+    };
+    let big = [
+        ("election_id", b.election_id),
+        ("submitted_at_ms", b.submitted_at_ms),
+        ("ballot.candidate_id", b.ballot.candidate_id),
+    ]
+    .into_iter()
+    .find(|(_, v)| *v > MAX_SAFE_INTEGER);
+    if big.is_none() {
+        out.hash = canon::tx_hash(&stx.tx).ok();
+    }
+    let fail = |f: Finding| Some(f);
+    // 18a
+    if b.chain_id != rules.chain_id {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxChainId,
+                "wrong_chain",
+                rules.chain_id.to_hex(),
+                b.chain_id.to_hex(),
+                "the transaction names another chain",
+            )
+            .rule(18, 1),
+        );
+        return out;
+    }
+    // 18b
+    if let Some((field, v)) = big {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSchema,
+                "integer_too_large",
+                format!("{field} at most 2^53 - 1"),
+                v.to_string(),
+                format!("{field} is too large for the canonical form"),
+            )
+            .rule(18, 2),
+        );
+        return out;
+    }
+    let Some(tx_hash) = out.hash else {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSchema,
+                "encoding",
+                "a transaction with a canonical form",
+                "none",
+                "the transaction cannot be canonicalised",
+            )
+            .rule(18, 2),
+        );
+        return out;
+    };
+    // 18c
+    let len = b.ballot.encrypted_vote.len();
+    if len > MAX_ENCRYPTED_VOTE_LEN {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSchema,
+                "bad_tx",
+                format!("encrypted_vote of at most {MAX_ENCRYPTED_VOTE_LEN} bytes"),
+                format!("{len} bytes"),
+                "the encrypted vote is longer than the protocol allows",
+            )
+            .rule(18, 3),
+        );
+        return out;
+    }
+    // 18d
+    match canon::ballot_hash(&b.ballot) {
+        Ok(h) if h == b.ballot_hash => {}
+        other => {
+            out.finding = fail(
+                Finding::new(
+                    CheckId::TxBallotHash,
+                    "wrong_hash",
+                    other.map_or_else(|e| e.to_string(), |h| h.to_hex()),
+                    b.ballot_hash.to_hex(),
+                    "ballot_hash is not the hash of the ballot: the ballot was changed",
+                )
+                .detail("ballot")
+                .rule(18, 4),
+            );
+            return out;
+        }
+    }
+    // 18e
+    if !rules.is_origin(&b.origin) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxOrigin,
+                "unknown_origin",
+                "a validator or station of the genesis",
+                format!("{} (not in the genesis)", b.origin),
+                "the ballot was signed by an appliance that is not in the genesis",
+            )
+            .rule(18, 5),
+        );
+        return out;
+    }
+    // 18f
+    if !cache.verify(&b.origin, &tx_hash, &stx.signature, learned) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSignature,
+                "bad_signature",
+                format!(
+                    "a signature by the origin {} over tx_hash {tx_hash}",
+                    rules.describe(&b.origin)
+                ),
+                stx.signature.to_hex(),
+                "the origin's signature does not verify: the transaction was changed after it was signed",
+            )
+            .detail("transaction")
+            .rule(18, 6),
+        );
+        return out;
+    }
+    // 18g
+    let Some(election) = rules.election(b.election_id) else {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxElection,
+                "unknown_election",
+                "an election of the genesis",
+                format!("election {}", b.election_id),
+                "the ballot is for an election the genesis does not hold",
+            )
+            .rule(18, 7),
+        );
+        return out;
+    };
+    // 18h
+    if !election
+        .candidates
+        .iter()
+        .any(|c| c.id == b.ballot.candidate_id)
+    {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxCandidate,
+                "unknown_candidate",
+                format!(
+                    "one of the candidates {:?} of election {}",
+                    election.candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
+                    election.id
+                ),
+                format!("candidate {}", b.ballot.candidate_id),
+                "the ballot is for a candidate the election does not have",
+            )
+            .rule(18, 8),
+        );
+        return out;
+    }
+    let Some(t) = t else { return out };
+    // 18i
+    let s = b.submitted_at_ms;
+    if !(election.opens_at <= s && s < election.closes_at) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxTiming,
+                "election_not_open",
+                format!(
+                    "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
+                    election.opens_at, election.closes_at
+                ),
+                format!("submitted_at_ms {s}"),
+                format!(
+                    "the ballot was accepted while election {} was not open",
+                    election.id
+                ),
+            )
+            .rule(18, 9),
+        );
+        return out;
+    }
+    // 18j
+    if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxTiming,
+                "bad_tx",
+                format!(
+                    "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
+                    t.saturating_add(MAX_FUTURE_DRIFT_MS)
+                ),
+                format!("submitted_at_ms {s}"),
+                "the ballot claims to have been accepted after the block that holds it",
+            )
+            .rule(18, 10),
+        );
+        return out;
+    }
+    // 18k
+    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+    if stx.tx.fallback.is_none() && t >= deadline {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxTiming,
+                "election_not_open",
+                format!(
+                    "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
+                ),
+                format!("block time {t}"),
+                "the ballot reached a block after the grace period that follows the close, without a fallback reference",
+            )
+            .rule(18, 11),
+        );
+    }
+    out
+}
+
+/// A block after its stateless checks.
+#[derive(Debug, Clone)]
+pub struct CheckedBlock {
+    pub header: HeaderCheck,
+    /// Why the block could not be read at all.
+    pub unreadable: Option<String>,
+    pub txs: Vec<TxCheck>,
+}
+
+/// Rules 11-13 and the assembly of a block's stateless findings.
+pub fn finish_block(rules: &ChainRules, header: HeaderCheck, txs: Vec<TxCheck>) -> CheckedBlock {
+    let mut header = header;
+    if let Some(h) = header.header.clone() {
+        let found = txs.len() as u64;
+        if h.tx_count != found {
+            header.findings.push(
+                Finding::new(
+                    CheckId::BlockTxCount,
+                    "tx_count_mismatch",
+                    format!("{} transactions (the header's tx_count)", h.tx_count),
+                    format!("{found} transactions"),
+                    "the block holds a different number of transactions than its header says",
+                )
+                .rule(11, 0),
+            );
+        }
+        if found > rules.genesis.params.max_block_txs {
+            header.findings.push(
+                Finding::new(
+                    CheckId::BlockTxCount,
+                    "too_many_txs",
+                    format!(
+                        "at most {} transactions (params.max_block_txs)",
+                        rules.genesis.params.max_block_txs
+                    ),
+                    format!("{found} transactions"),
+                    "the block holds more transactions than the genesis allows",
+                )
+                .rule(12, 0),
+            );
+        }
+        let hashes: Option<Vec<Hash32>> = txs.iter().map(|t| t.hash).collect();
+        match hashes {
+            Some(hs) => {
+                let root = merkle_root(&hs);
+                if root != h.tx_root {
+                    header.findings.push(
+                        Finding::new(
+                            CheckId::BlockTxRoot,
+                            "wrong_hash",
+                            root.to_hex(),
+                            h.tx_root.to_hex(),
+                            "tx_root is not the Merkle root of the block's transactions: a transaction was changed, added, removed or reordered",
+                        )
+                        .detail("tx_root")
+                        .rule(13, 0),
+                    );
+                }
+            }
+            None => {
+                // A transaction without a hash is already reported under
+                // tx.schema; the root cannot be recomputed.
+            }
+        }
+    }
+    CheckedBlock {
+        header,
+        unreadable: None,
+        txs,
+    }
+}
+
+/// The block a chain continues from (§6 input "parent").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parent {
+    pub height: u64,
+    /// Unknown after a block whose hash could not be read.
+    pub hash: Option<Hash32>,
+    pub timestamp_ms: Option<u64>,
+}
+
+/// What the auditor keeps of each block for comparing sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeightRecord {
+    /// The block hash the source links with (all zero if unreadable).
+    pub hash: Hash32,
+    pub round: u64,
+    pub valid_sealers: u64,
+    /// The validator whose proposal signature verified on this block.
+    pub proposer: Option<u8>,
+}
+
+/// Where a nullifier was first used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstUse {
+    pub height: u64,
+    pub position: u32,
+    pub tx: Hash32,
+}
+
+/// The state §7 carries from block to block: the parent, the nullifiers
+/// used so far, and the ballots counted so far.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    pub parent: Parent,
+    nullifiers: HashMap<(u64, Hash32), FirstUse>,
+    /// (election_id, candidate_id) → ballots on the chain.
+    pub tally: BTreeMap<(u64, u64), u64>,
+    pub blocks: u64,
+    pub transactions: u64,
+}
+
+impl ChainState {
+    /// The state before block 1: the parent is the genesis (§5).
+    pub fn new(rules: &ChainRules) -> Self {
+        Self {
+            parent: Parent {
+                height: 0,
+                hash: Some(rules.chain_id),
+                timestamp_ms: Some(rules.genesis.created_at_ms),
+            },
+            nullifiers: HashMap::new(),
+            tally: BTreeMap::new(),
+            blocks: 0,
+            transactions: 0,
+        }
+    }
+
+    pub fn set_parent(&mut self, parent: Parent) {
+        self.parent = parent;
+    }
+
+    pub fn nullifier_count(&self) -> usize {
+        self.nullifiers.len()
+    }
+
+    /// Rules 3-5 and 19-20, then makes the block the parent of the next.
+    /// Returns every finding of the block in §6 order, and its record.
+    pub fn apply(&mut self, block: CheckedBlock) -> (Vec<Finding>, HeightRecord) {
+        let expected_height = self.parent.height + 1;
+        let mut findings = block.header.findings;
+        if let Some(e) = &block.unreadable {
+            findings.push(
+                Finding::new(
+                    CheckId::BlockSchema,
+                    "schema",
+                    "a block as block.schema.json describes it",
+                    e.clone(),
+                    "the block cannot be read",
+                )
+                .rule(2, 0),
+            );
+        }
+        let h = block.header.header.as_ref();
+        let height = h
+            .map(|h| h.height)
+            .filter(|&v| v <= MAX_SAFE_INTEGER)
+            .unwrap_or(expected_height);
+        if let Some(h) = h {
+            if h.height != expected_height {
+                findings.push(
+                    Finding::new(
+                        CheckId::BlockHeight,
+                        "wrong_height",
+                        expected_height.to_string(),
+                        h.height.to_string(),
+                        "the block does not follow its parent's height",
+                    )
+                    .rule(3, 0),
+                );
+            }
+            if let Some(p) = self.parent.hash
+                && h.prev_hash != p
+            {
+                findings.push(
+                    Finding::new(
+                        CheckId::BlockPrevHash,
+                        "wrong_prev_hash",
+                        p.to_hex(),
+                        h.prev_hash.to_hex(),
+                        format!(
+                            "prev_hash is not the hash of block {}: the chain is broken here",
+                            self.parent.height
+                        ),
+                    )
+                    .rule(4, 0),
+                );
+            }
+            if let Some(pt) = self.parent.timestamp_ms
+                && h.timestamp_ms < pt
+            {
+                findings.push(
+                    Finding::new(
+                        CheckId::BlockTimestamp,
+                        "timestamp_backwards",
+                        format!("at least {pt} (the parent's timestamp)"),
+                        h.timestamp_ms.to_string(),
+                        "the block is stamped before its parent",
+                    )
+                    .rule(5, 0),
+                );
+            }
+        }
+        let mut in_block: HashSet<Hash32> = HashSet::new();
+        let mut in_block_null: HashMap<(u64, Hash32), usize> = HashMap::new();
+        for (pos, tx) in block.txs.iter().enumerate() {
+            let mut f = tx.finding.clone();
+            if let Some((election, nullifier, candidate)) = tx.ballot {
+                *self.tally.entry((election, candidate)).or_insert(0) += 1;
+                let key = (election, nullifier);
+                let dup_tx = tx.hash.is_some_and(|hh| !in_block.insert(hh));
+                if f.is_none() && dup_tx {
+                    f = Some(
+                        Finding::new(
+                            CheckId::TxUnique,
+                            "duplicate_tx",
+                            "each transaction once per block",
+                            format!("a second copy at position {pos}"),
+                            "the same transaction appears twice in the block",
+                        )
+                        .rule(19, 0),
+                    );
+                }
+                let earlier_in_block = in_block_null.get(&key).copied();
+                let earlier = self.nullifiers.get(&key).copied();
+                if f.is_none() {
+                    if let Some(p) = earlier_in_block {
+                        f = Some(
+                            Finding::new(
+                                CheckId::TxNullifierUnique,
+                                "duplicate_nullifier",
+                                format!("nullifier {nullifier} used once in election {election}"),
+                                format!("already used at position {p} of this block"),
+                                "a second ballot of the same voter in the same election",
+                            )
+                            .rule(20, 0),
+                        );
+                    } else if let Some(first) = earlier {
+                        f = Some(
+                            Finding::new(
+                                CheckId::TxNullifierUnique,
+                                "duplicate_nullifier",
+                                format!("nullifier {nullifier} used once in election {election}"),
+                                format!(
+                                    "already used by transaction {} at height {} position {}",
+                                    first.tx, first.height, first.position
+                                ),
+                                "a second ballot of the same voter in the same election",
+                            )
+                            .rule(20, 0),
+                        );
+                    }
+                }
+                if earlier.is_none() && earlier_in_block.is_none() {
+                    in_block_null.insert(key, pos);
+                }
+            }
+            if let Some(f) = f {
+                findings.push(f.in_tx(pos, tx.hash));
+            }
+        }
+        // The block's nullifiers count as used from the next block on.
+        for (key, pos) in in_block_null {
+            let tx = block.txs[pos].hash.unwrap_or(Hash32([0; 32]));
+            self.nullifiers.entry(key).or_insert(FirstUse {
+                height,
+                position: pos as u32,
+                tx,
+            });
+        }
+        for f in &mut findings {
+            f.height = Some(height);
+        }
+        findings.sort_by_key(|f| f.order);
+        let record = HeightRecord {
+            hash: block.header.claimed_hash.unwrap_or(Hash32([0; 32])),
+            round: h.map_or(0, |h| h.round),
+            valid_sealers: block.header.valid_sealers,
+            proposer: block.header.signed_by_proposer.map(|i| i as u8),
+        };
+        self.parent = Parent {
+            height,
+            hash: block.header.claimed_hash,
+            timestamp_ms: h.map(|h| h.timestamp_ms),
+        };
+        self.blocks += 1;
+        self.transactions += block.txs.len() as u64;
+        (findings, record)
+    }
+}
+
+/// Checks one block on one thread: the stateless rules, then the chain
+/// state's. Used by the test vectors and by small audits.
+pub fn check_block(
+    rules: &ChainRules,
+    state: &mut ChainState,
+    raw: &RawBlock,
+    now_ms: u64,
+    cache: &SigCache,
+) -> (Vec<Finding>, HeightRecord) {
+    let mut learned = Vec::new();
+    let checked = match &raw.parts {
+        Err(e) => unreadable(e.clone()),
+        Ok(parts) => {
+            let header = parse_header(parts);
+            let t = header.as_ref().ok().map(|h| h.timestamp_ms);
+            let hc = check_header(rules, parts, &header, now_ms, cache, &mut learned);
+            let txs = parts
+                .transactions
+                .iter()
+                .map(|t_text| check_tx(rules, t_text, t, cache, &mut learned))
+                .collect();
+            finish_block(rules, hc, txs)
+        }
+    };
+    state.apply(checked)
+}
+
+/// A block that could not be read at all.
+pub fn unreadable(reason: String) -> CheckedBlock {
+    CheckedBlock {
+        header: HeaderCheck {
+            header: None,
+            claimed_hash: None,
+            findings: Vec::new(),
+            valid_sealers: 0,
+            signed_by_proposer: None,
+            encodable: false,
+        },
+        unreadable: Some(reason),
+        txs: Vec::new(),
+    }
+}

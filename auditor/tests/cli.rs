@@ -1,0 +1,682 @@
+//! The `evote-audit` binary, black-box: exit statuses, the report, the
+//! database and node sources, bad input. Chains are synthetic (signed by
+//! keys of the test's own); nodes are played by a minimal HTTP server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{FakeNode, NodeData, bin, chain, failures, json_report, verdict, write_db};
+use evote_audit::wire::{CommitSeal, SignedTx};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+const NOW: &str = "1767300000000";
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let o = bin().arg("--help").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let help = stdout(&o);
+    for s in [
+        "verify",
+        "tally",
+        "Exit status",
+        "discrepancy",
+        "could not run",
+    ] {
+        assert!(help.contains(s), "--help lacks {s:?}:\n{help}");
+    }
+    for sub in ["verify", "tally"] {
+        let o = bin().args([sub, "--help"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let h = stdout(&o);
+        assert!(h.contains("--nodes") && h.contains("--db") && h.contains("Exit status"));
+    }
+    assert_eq!(bin().output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        bin().arg("frobnicate").output().unwrap().status.code(),
+        Some(2)
+    );
+    let o = bin().arg("verify").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to audit"));
+    let o = bin()
+        .args(["verify", "--nodes", "localhost:1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("http://"));
+}
+
+#[test]
+fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, blocks) = chain(30);
+    let db = write_db(dir.path(), "evote.sqlite3", &c, &blocks);
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let o = bin()
+        .args(["verify", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    for s in [
+        "Sources",
+        "Checks",
+        "block.seals",
+        "tx.signature",
+        "VERIFIED",
+        "exit status 0",
+    ] {
+        assert!(text.contains(s), "missing {s:?}:\n{text}");
+    }
+    // Results, recomputed: 30 ballots, 10 per candidate.
+    assert!(text.contains("30 ballot(s)"), "{text}");
+    // The file was only read: no journal, WAL or SHM appeared beside it.
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after);
+
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let r = json_report(&o.stdout);
+    assert_eq!(r["format"], "evote-audit/report/1");
+    assert_eq!(r["outcome"], "verified");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["sources"][0]["height"], 8);
+    assert_eq!(r["sources"][0]["transactions_checked"], 30);
+    assert_eq!(r["reference"]["chain_id"], c.chain_id.to_hex());
+    for id in [
+        "genesis.valid",
+        "source.consistent",
+        "source.integrity",
+        "block.hash",
+        "block.seals",
+        "tx.signature",
+        "tx.nullifier_unique",
+        "tally.matches",
+    ] {
+        assert_eq!(verdict(&r, id), "PASS", "{id}");
+    }
+    for id in [
+        "chain.agreement",
+        "consensus.no_equivocation",
+        "baseline.append_only",
+        "fallback.chain",
+        "fallback.reconciled",
+    ] {
+        assert_eq!(verdict(&r, id), "SKIP", "{id}");
+        let c = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert!(
+            c["reason"].as_str().is_some_and(|s| !s.is_empty()),
+            "{id} without a reason"
+        );
+    }
+    let tally = &r["tallies"][0]["elections"][0];
+    assert_eq!(tally["total"], 30);
+    assert_eq!(tally["candidates"][0]["votes"], 10);
+
+    // tally: the same count, as a command of its own.
+    let o = bin()
+        .args(["tally", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let t = stdout(&o);
+    assert!(
+        t.contains("Candidate 1") && t.contains("33.33") && t.contains("verified"),
+        "{t}"
+    );
+    let o = bin()
+        .args(["tally", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let t = json_report(&o.stdout);
+    assert_eq!(t["format"], "evote-audit/tally/1");
+    assert_eq!(t["tallies"][0]["elections"][0]["total"], 30);
+}
+
+/// Edits a copy of a good database and returns the report of auditing it.
+fn tampered(
+    name: &str,
+    edit: impl FnOnce(&Connection, &[evote_audit::synth::SynthBlock]),
+) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, blocks) = chain(20);
+    let db = write_db(dir.path(), name, &c, &blocks);
+    {
+        let conn = Connection::open(&db).unwrap();
+        edit(&conn, &blocks);
+    }
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    (o.status.code().unwrap(), json_report(&o.stdout))
+}
+
+fn body(conn: &Connection, height: i64, pos: i64) -> SignedTx {
+    let text: String = conn
+        .query_row(
+            "SELECT body FROM transactions WHERE block_height = ?1 AND position = ?2",
+            [height, pos],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn set_body(conn: &Connection, height: i64, pos: i64, stx: &SignedTx) {
+    conn.execute(
+        "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
+        rusqlite::params![serde_json::to_string(stx).unwrap(), height, pos],
+    )
+    .unwrap();
+}
+
+#[test]
+fn tampered_databases_are_caught_precisely() {
+    // A changed ballot: the candidate of transaction 1 in block 3.
+    let (code, r) = tampered("changed-ballot.sqlite3", |conn, _| {
+        let mut t = body(conn, 3, 1);
+        t.tx.ballot.candidate_id = 3 - t.tx.ballot.candidate_id % 3;
+        set_body(conn, 3, 1, &t);
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tx.ballot_hash")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["position"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert!(f["tx"].is_string());
+    assert_eq!(failures(&r, "block.tx_root")[0]["height"], 3);
+
+    // A removed transaction.
+    let (code, r) = tampered("removed-tx.sqlite3", |conn, _| {
+        conn.execute(
+            "DELETE FROM transactions WHERE block_height = 2 AND position = 0",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "block.tx_count")[0];
+    assert_eq!(f["code"], "tx_count_mismatch");
+    assert_eq!(f["height"], 2);
+    // The appliance counts the rows it holds; the chain's bodies agree with
+    // them here, so the tally check passes: only the block is broken.
+    assert_eq!(verdict(&r, "tally.matches"), "PASS");
+
+    // A changed block timestamp.
+    let (code, r) = tampered("timestamp.sqlite3", |conn, _| {
+        let h: String = conn
+            .query_row("SELECT header FROM blocks WHERE height = 4", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&h).unwrap();
+        v["timestamp_ms"] = json!(v["timestamp_ms"].as_u64().unwrap() + 7);
+        conn.execute(
+            "UPDATE blocks SET header = ?1 WHERE height = 4",
+            [v.to_string()],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "block.hash")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["detail"].as_str()),
+        (Some(4), Some("block"))
+    );
+
+    // A seal below quorum and a duplicated seal.
+    let (code, r) = tampered("one-seal.sqlite3", |conn, blocks| {
+        let one = vec![blocks[4].seals[0].clone()];
+        conn.execute(
+            "UPDATE blocks SET seals = ?1 WHERE height = 5",
+            [serde_json::to_string(&one).unwrap()],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    assert_eq!(failures(&r, "block.seals")[0]["code"], "too_few_seals");
+    let (code, r) = tampered("dup-seal.sqlite3", |conn, blocks| {
+        let s = &blocks[4].seals;
+        let dup: Vec<CommitSeal> = vec![s[0].clone(), s[1].clone(), s[0].clone()];
+        conn.execute(
+            "UPDATE blocks SET seals = ?1 WHERE height = 5",
+            [serde_json::to_string(&dup).unwrap()],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = failures(&r, "block.seals");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["code"], "duplicate_seal");
+
+    // Unparseable JSON in a header and in a body.
+    let (code, r) = tampered("garbage.sqlite3", |conn, _| {
+        conn.execute(
+            "UPDATE blocks SET header = '{not json' WHERE height = 5",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE transactions SET body = '[]' WHERE block_height = 2 AND position = 3",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    assert_eq!(failures(&r, "block.schema")[0]["height"], 5);
+    assert_eq!(failures(&r, "tx.schema")[0]["position"], 3);
+
+    // The column a node counts from, changed behind the bodies.
+    let (code, r) = tampered("results.sqlite3", |conn, _| {
+        conn.execute(
+            "UPDATE transactions SET candidate_id = 1 WHERE block_height = 1",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = failures(&r, "tally.matches");
+    assert!(!f.is_empty());
+    assert!(f[0]["message"].as_str().unwrap().contains("candidate"));
+    for id in ["block.hash", "tx.signature", "block.tx_root"] {
+        assert_eq!(verdict(&r, id), "PASS", "{id}");
+    }
+
+    // A deleted block: the chain is broken there.
+    let (code, r) = tampered("gap.sqlite3", |conn, _| {
+        conn.execute("DELETE FROM transactions WHERE block_height = 3", [])
+            .unwrap();
+        conn.execute("DELETE FROM blocks WHERE height = 3", [])
+            .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "block.height")[0];
+    assert_eq!(
+        (f["expected"].as_str(), f["found"].as_str()),
+        (Some("3"), Some("4"))
+    );
+}
+
+#[test]
+fn unreadable_sources_exit_2_and_the_rest_is_still_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, blocks) = chain(8);
+    let good = write_db(dir.path(), "good.sqlite3", &c, &blocks);
+    let not_sqlite = dir.path().join("not.sqlite3");
+    std::fs::write(&not_sqlite, b"this is not a database").unwrap();
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&good)
+        .arg("--db")
+        .arg(&not_sqlite)
+        .arg("--db")
+        .arg(dir.path().join("missing.sqlite3"))
+        .args(["--nodes", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    assert_eq!(r["outcome"], "incomplete");
+    let statuses: Vec<&str> = r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["unreachable", "audited", "unreadable", "unreadable"]
+    );
+    assert_eq!(r["sources"][1]["transactions_checked"], 8);
+    assert!(
+        r["sources"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:9")
+    );
+    // The text report names them too.
+    let o = bin()
+        .args(["verify", "--now-ms", NOW, "--db"])
+        .arg(&not_sqlite)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("not an evote appliance database"),
+        "{}",
+        stdout(&o)
+    );
+    // A bad --genesis or --baseline file stops the audit before it starts.
+    let o = bin()
+        .args(["verify", "--genesis"])
+        .arg(&not_sqlite)
+        .arg("--db")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--genesis"));
+}
+
+#[test]
+fn a_write_ahead_log_is_read_without_touching_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, blocks) = chain(12);
+    let db = write_db(dir.path(), "evote.sqlite3", &c, &blocks);
+    // A writer that keeps its log: the change below is only in the WAL.
+    let conn = Connection::open(&db).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let mut t = body(&conn, 2, 0);
+    t.signature = evote_audit::wire::Signature([7; 64]);
+    set_body(&conn, 2, 0, &t);
+    let wal = dir.path().join("evote.sqlite3-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    assert_eq!(failures(&r, "tx.signature")[0]["height"], 2);
+    let notes = r["sources"][0]["notes"].to_string();
+    assert!(notes.contains("write-ahead log"), "{notes}");
+    drop(conn);
+}
+
+fn node(data: NodeData) -> FakeNode {
+    FakeNode::serve(data.handler())
+}
+
+#[test]
+fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
+    let (c, blocks) = chain(40);
+    let a = node(NodeData::new(&c, &blocks, 0));
+    // A lagging node: a prefix of the chain.
+    let b = node(NodeData::new(&c, &blocks[..7], 1));
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(format!("{},{}", a.url, b.url))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    assert_eq!(r["sources"][0]["name"], "validator-1");
+    assert_eq!(r["sources"][1]["lag"], 3);
+    assert_eq!(verdict(&r, "chain.agreement"), "PASS");
+    assert_eq!(verdict(&r, "tally.matches"), "PASS");
+    assert_eq!(verdict(&r, "source.consistent"), "PASS");
+    let fb = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "fallback.chain")
+        .unwrap();
+    assert!(fb["reason"].as_str().unwrap().contains("404"), "{fb}");
+
+    // A fork at height 10: the same chain but one ballot fewer in the last
+    // block, proposed and sealed by the same validators: they equivocated.
+    let (_, forked) = chain(39);
+    let f = node(NodeData::new(&c, &forked, 2));
+    // A node whose results do not match its chain.
+    let mut lying = NodeData::new(&c, &blocks, 1);
+    let mut res = lying.honest_results();
+    res["results"][0]["vote_count"] = json!(res["results"][0]["vote_count"].as_u64().unwrap() + 5);
+    lying.results = Some(res);
+    let l = node(lying);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(format!("{},{},{}", a.url, f.url, l.url))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    let fork = &failures(&r, "chain.agreement")[0];
+    assert_eq!(fork["source"], "validator-3");
+    assert_eq!(fork["height"], 10);
+    // Every validator sealed both blocks, and the proposer proposed both.
+    let eq = failures(&r, "consensus.no_equivocation");
+    assert_eq!(eq.len(), 4, "{eq:#?}");
+    assert!(eq.iter().all(|e| e["height"] == 10));
+    let t = &failures(&r, "tally.matches")[0];
+    assert_eq!(t["source"], "validator-2");
+    assert!(t["found"].as_str().unwrap().contains("reported"));
+    assert_eq!(r["sources"][1]["diverges_at"], 10);
+
+    // The baseline: validator-1's report. Later validator-1 serves a chain
+    // whose block 10 was replaced, or that lost its last blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("baseline.json");
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(&a.url)
+        .output()
+        .unwrap();
+    std::fs::write(&base, &o.stdout).unwrap();
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--baseline"])
+        .arg(&base)
+        .args(["--nodes"])
+        .arg(format!("{},{}", a.url, b.url))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        verdict(&json_report(&o.stdout), "baseline.append_only"),
+        "PASS"
+    );
+    let rewritten = node(NodeData::new(&c, &forked, 0));
+    let truncated = node(NodeData::new(&c, &blocks[..6], 0));
+    for (n, code) in [
+        (&rewritten, "history_changed"),
+        (&truncated, "history_lost"),
+    ] {
+        let o = bin()
+            .args(["verify", "--json", "--now-ms", NOW, "--baseline"])
+            .arg(&base)
+            .args(["--nodes"])
+            .arg(&n.url)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        let r = json_report(&o.stdout);
+        let f = &failures(&r, "baseline.append_only")[0];
+        assert_eq!(
+            (f["code"].as_str(), f["height"].as_u64()),
+            (Some(code), Some(10))
+        );
+    }
+}
+
+#[test]
+fn a_node_with_another_genesis_is_named() {
+    let (c, blocks) = chain(8);
+    let a = node(NodeData::new(&c, &blocks, 0));
+    let mut other = NodeData::new(&c, &blocks, 1);
+    let mut g: Value = serde_json::from_str(&other.genesis).unwrap();
+    g["chain_name"] = json!("a different election");
+    other.genesis = g.to_string();
+    let b = node(other);
+    let dir = tempfile::tempdir().unwrap();
+    let gfile = dir.path().join("genesis.json");
+    std::fs::write(&gfile, serde_json::to_string_pretty(&c.genesis).unwrap()).unwrap();
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--genesis"])
+        .arg(&gfile)
+        .arg("--nodes")
+        .arg(format!("{},{}", a.url, b.url))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    let f = failures(&r, "genesis.same");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["source"], "validator-2");
+    // Its status names the real chain id, which is not its genesis' hash.
+    assert_eq!(
+        failures(&r, "source.consistent")[0]["source"],
+        "validator-2"
+    );
+}
+
+#[test]
+fn nodes_that_answer_badly_do_not_hang_or_crash_the_auditor() {
+    let (c, blocks) = chain(8);
+    let good = node(NodeData::new(&c, &blocks, 0));
+    // Garbage instead of JSON.
+    let garbage = FakeNode::serve(Arc::new(|_p: &str| (200, b"<html>hello</html>".to_vec())));
+    // A node that never answers.
+    let hang = FakeNode::serve(Arc::new(|_p: &str| {
+        std::thread::sleep(Duration::from_secs(20));
+        (200, Vec::new())
+    }));
+    // A node that sends a huge page.
+    let data = NodeData::new(&c, &blocks, 1);
+    let inner = data.handler();
+    let huge = FakeNode::serve(Arc::new(move |p: &str| {
+        if p.starts_with("/p2p/blocks") {
+            (200, vec![b' '; 3 * 1024 * 1024])
+        } else {
+            inner(p)
+        }
+    }));
+    // A page whose blocks are malformed.
+    let data = NodeData::new(&c, &blocks, 2);
+    let inner = data.handler();
+    let bad_block = FakeNode::serve(Arc::new(move |p: &str| {
+        if p.starts_with("/p2p/blocks") {
+            (200, br#"{"blocks":[{"header":1}, 7]}"#.to_vec())
+        } else {
+            inner(p)
+        }
+    }));
+    // A node that claims a long chain and serves block 1 whatever is asked.
+    let data = NodeData::new(&c, &blocks, 0);
+    let inner = data.handler();
+    let astray = FakeNode::serve(Arc::new(move |p: &str| {
+        if p.starts_with("/p2p/status") {
+            let (code, body) = inner(p);
+            let mut v: Value = serde_json::from_slice(&body).unwrap();
+            v["height"] = json!(1_000_000_000u64);
+            (code, serde_json::to_vec(&v).unwrap())
+        } else if p.starts_with("/p2p/blocks") {
+            inner("/p2p/blocks?from=1&limit=1")
+        } else {
+            inner(p)
+        }
+    }));
+    let start = Instant::now();
+    let o = bin()
+        .args([
+            "verify",
+            "--json",
+            "--now-ms",
+            NOW,
+            "--timeout",
+            "2",
+            "--max-response-mib",
+            "1",
+            "--nodes",
+        ])
+        .arg(format!(
+            "{},{},{},{},{},{}",
+            good.url, garbage.url, hang.url, huge.url, bad_block.url, astray.url
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    let r = json_report(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{r:#}");
+    let src = r["sources"].as_array().unwrap();
+    assert_eq!(src[0]["status"], "audited");
+    assert!(
+        src[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not what the protocol describes")
+    );
+    assert_eq!(src[2]["status"], "unreachable");
+    assert!(
+        src[3]["error"].as_str().unwrap().contains("limit"),
+        "{}",
+        src[3]
+    );
+    // Malformed blocks are discrepancies of that node, reported by height.
+    let f = failures(&r, "block.schema");
+    assert!(
+        f.iter()
+            .any(|f| f["source"] == src[4]["name"] && f["height"] == 1)
+    );
+    assert!(f.iter().any(|f| f["height"] == 2));
+    assert_eq!(src[5]["status"], "incomplete");
+    assert!(
+        src[5]["error"]
+            .as_str()
+            .unwrap()
+            .contains("asked for blocks from height 2"),
+        "{}",
+        src[5]
+    );
+}
+
+#[test]
+fn the_sig_cache_makes_identical_sources_cheap_and_stays_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, blocks) = chain(16);
+    let a = write_db(dir.path(), "a.sqlite3", &c, &blocks);
+    let b = write_db(dir.path(), "b.sqlite3", &c, &blocks);
+    {
+        // b: same block, a different (invalid) signature for one ballot.
+        let conn = Connection::open(&b).unwrap();
+        let mut t = body(&conn, 1, 0);
+        t.signature = evote_audit::wire::Signature([9; 64]);
+        set_body(&conn, 1, 0, &t);
+    }
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&a)
+        .arg("--db")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let r = json_report(&o.stdout);
+    let f = failures(&r, "tx.signature");
+    assert_eq!(f.len(), 1);
+    assert!(f[0]["source"].as_str().unwrap().contains("b.sqlite3"));
+    assert_eq!(verdict(&r, "chain.agreement"), "PASS");
+}

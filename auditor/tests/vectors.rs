@@ -1,0 +1,269 @@
+//! The auditor against the shared test vectors in schema/vectors/: it must
+//! reproduce every expected value, accept chain.json, and refuse every
+//! invalid block with exactly the code its file names, from the rules of
+//! PROTOCOL.md alone (this crate does not use the appliance's code).
+
+use std::path::PathBuf;
+
+use evote_audit::canon;
+use evote_audit::checks::check_for_code;
+use evote_audit::genesis::{ChainRules, genesis_problems, parse_genesis};
+use evote_audit::rules::{ChainState, Parent, RawBlock, SigCache, check_block};
+use evote_audit::wire::{
+    BlockHeader, Hash32, PublicKey, SignedTx, Vote, VoteKind, canonical_bytes, hash_of,
+    merkle_root, quorum, sha256,
+};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/vectors")
+}
+
+fn read(name: &str) -> Value {
+    let path = dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rules() -> ChainRules {
+    let text = std::fs::read_to_string(dir().join("genesis.json")).unwrap();
+    let g = parse_genesis(&text).unwrap();
+    assert!(
+        genesis_problems(&g).is_empty(),
+        "{:?}",
+        genesis_problems(&g)
+    );
+    ChainRules::new(g).unwrap()
+}
+
+fn h(v: &Value) -> Hash32 {
+    Hash32::parse(v.as_str().unwrap()).unwrap()
+}
+
+fn raw(block: &Value) -> RawBlock {
+    RawBlock::from_wire(&serde_json::to_string(block).unwrap())
+}
+
+fn parent(v: &Value) -> Parent {
+    Parent {
+        height: v["height"].as_u64().unwrap(),
+        hash: Some(h(&v["hash"])),
+        timestamp_ms: Some(v["timestamp_ms"].as_u64().unwrap()),
+    }
+}
+
+#[test]
+fn expected_values_are_reproduced() {
+    let r = rules();
+    let e = read("expected.json");
+    assert_eq!(r.chain_id, h(&e["chain_id"]));
+    assert_eq!(r.quorum as u64, e["quorum"].as_u64().unwrap());
+    assert_eq!(
+        r.validator_count() as u64,
+        e["validator_count"].as_u64().unwrap()
+    );
+    assert_eq!(
+        e["max_future_drift_ms"].as_u64().unwrap(),
+        evote_audit::wire::MAX_FUTURE_DRIFT_MS
+    );
+    let gp = &e["genesis_parent"];
+    assert_eq!(h(&gp["hash"]), r.chain_id);
+    assert_eq!(
+        gp["timestamp_ms"].as_u64().unwrap(),
+        r.genesis.created_at_ms
+    );
+    for q in e["quorum_table"].as_array().unwrap() {
+        assert_eq!(
+            quorum(q["n"].as_u64().unwrap() as usize) as u64,
+            q["q"].as_u64().unwrap()
+        );
+    }
+    for p in e["proposers"].as_array().unwrap() {
+        let idx = r.proposer_index(p["height"].as_u64().unwrap(), p["round"].as_u64().unwrap());
+        assert_eq!(
+            r.validator_key(idx).to_hex(),
+            p["proposer"].as_str().unwrap(),
+            "{p}"
+        );
+    }
+    for m in e["merkle"].as_array().unwrap() {
+        let leaves: Vec<Hash32> = m["leaves"].as_array().unwrap().iter().map(h).collect();
+        assert_eq!(
+            merkle_root(&leaves),
+            h(&m["root"]),
+            "{} leaves",
+            leaves.len()
+        );
+    }
+
+    // Canonical forms: each one is its own JCS form and hashes as stated;
+    // the ones the auditor builds itself come out byte for byte.
+    let chain = read("chain.json");
+    let blocks = chain["blocks"].as_array().unwrap();
+    let mut built = 0;
+    for c in e["canonical"].as_array().unwrap() {
+        let what = c["what"].as_str().unwrap();
+        let text = c["canonical"].as_str().unwrap();
+        assert_eq!(sha256(text.as_bytes()), h(&c["sha256"]), "{what}");
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(canonical_bytes(&v).unwrap(), text.as_bytes(), "{what}");
+        let mine: Option<Vec<u8>> = if what.starts_with("genesis") {
+            Some(canonical_bytes(&r.genesis).unwrap())
+        } else if let Some(rest) = what.strip_prefix("block ") {
+            let k: usize = rest.split(' ').next().unwrap().parse().unwrap();
+            let b = &blocks[k - 1];
+            let header: BlockHeader = serde_json::from_value(b["header"].clone()).unwrap();
+            let bh = h(&b["block_hash"]);
+            let kind = |s: &str| {
+                if rest.contains(&format!("{s} statement")) {
+                    Some(())
+                } else {
+                    None
+                }
+            };
+            if rest.contains(" header") {
+                // PROTOCOL.md §5: the hash covers the header without round and proposer.
+                Some(canon::header_bytes(&header).unwrap())
+            } else if kind("proposal").is_some() {
+                let v = Vote::about(VoteKind::Proposal, &header, bh);
+                assert_eq!(canon::vote_bytes(&v).unwrap(), text.as_bytes());
+                Some(canonical_bytes(&v).unwrap())
+            } else if kind("prepare").is_some() {
+                Some(canonical_bytes(&Vote::about(VoteKind::Prepare, &header, bh)).unwrap())
+            } else if kind("commit").is_some() {
+                let v = Vote::about(VoteKind::Commit, &header, bh);
+                assert_eq!(canon::vote_bytes(&v).unwrap(), text.as_bytes());
+                Some(canonical_bytes(&v).unwrap())
+            } else if let Some(t) = rest.split("transaction ").nth(1) {
+                let ti: usize = t
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let stx: SignedTx = serde_json::from_value(b["transactions"][ti].clone()).unwrap();
+                if rest.contains(" ballot (") {
+                    assert_eq!(
+                        canon::ballot_bytes(&stx.tx.ballot).unwrap(),
+                        text.as_bytes()
+                    );
+                    Some(canonical_bytes(&stx.tx.ballot).unwrap())
+                } else {
+                    assert_eq!(canon::tx_bytes(&stx.tx).unwrap(), text.as_bytes());
+                    Some(canonical_bytes(&stx.tx).unwrap())
+                }
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        if let Some(m) = mine {
+            assert_eq!(String::from_utf8(m).unwrap(), text, "{what}");
+            built += 1;
+        }
+    }
+    assert!(built >= 7, "only {built} canonical forms were rebuilt");
+
+    // Per block: hash, root, transaction hashes.
+    for (b, x) in blocks.iter().zip(e["blocks"].as_array().unwrap()) {
+        let header: BlockHeader = serde_json::from_value(b["header"].clone()).unwrap();
+        assert_eq!(canon::header_hash(&header).unwrap(), h(&x["block_hash"]));
+        let hashes: Vec<Hash32> = b["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let stx: SignedTx = serde_json::from_value(t.clone()).unwrap();
+                assert_eq!(canon::tx_hash(&stx.tx).unwrap(), hash_of(&stx.tx).unwrap());
+                hash_of(&stx.tx).unwrap()
+            })
+            .collect();
+        let want: Vec<Hash32> = x["tx_hashes"].as_array().unwrap().iter().map(h).collect();
+        assert_eq!(hashes, want);
+        assert_eq!(merkle_root(&hashes), h(&x["tx_root"]));
+        assert_eq!(
+            PublicKey::parse(x["proposer"].as_str().unwrap()).unwrap(),
+            header.proposer
+        );
+    }
+}
+
+#[test]
+fn the_valid_chain_passes_every_rule() {
+    let r = rules();
+    let chain = read("chain.json");
+    let now = chain["now_ms"].as_u64().unwrap();
+    let mut state = ChainState::new(&r);
+    let cache = SigCache::new(0);
+    for b in chain["blocks"].as_array().unwrap() {
+        let (findings, record) = check_block(&r, &mut state, &raw(b), now, &cache);
+        assert!(
+            findings.is_empty(),
+            "block {}: {findings:#?}",
+            b["header"]["height"]
+        );
+        assert_eq!(
+            record.valid_sealers.count_ones() as usize,
+            b["seals"].as_array().unwrap().len()
+        );
+    }
+    assert_eq!(state.blocks, 4);
+    // One millisecond later on the clock the last block is still fine; the
+    // chain does not depend on the checker's clock being early.
+    let mut state = ChainState::new(&r);
+    for b in chain["blocks"].as_array().unwrap() {
+        let (findings, _) = check_block(&r, &mut state, &raw(b), now + 1, &cache);
+        assert!(findings.is_empty());
+    }
+}
+
+#[test]
+fn every_invalid_vector_is_refused_with_its_code() {
+    let r = rules();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir().join("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "found {} invalid vectors", files.len());
+    let cache = SigCache::new(0);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let now = v["now_ms"].as_u64().unwrap();
+        let mut state = ChainState::new(&r);
+        if let Some(prior) = v["prior_blocks"].as_array() {
+            for b in prior {
+                let (f, _) = check_block(&r, &mut state, &raw(b), now, &cache);
+                assert!(f.is_empty(), "{name}: a prior block fails: {f:#?}");
+            }
+        }
+        state.set_parent(parent(&v["parent"]));
+        let (findings, _) = check_block(&r, &mut state, &raw(&v["block"]), now, &cache);
+        let code = v["expected_error"].as_str().unwrap();
+        let detail = v["expected_detail"].as_str();
+        assert_eq!(
+            findings.len(),
+            1,
+            "{name}: expected exactly {code} {detail:?}, found {findings:#?}"
+        );
+        let f = &findings[0];
+        assert_eq!(f.code, code, "{name}: {f:#?}");
+        assert_eq!(f.detail, detail, "{name}: {f:#?}");
+        // The finding is reported under the check that owns the code.
+        let in_tx = f.position.is_some();
+        let want = check_for_code(code, detail, in_tx);
+        if code != "bad_tx" {
+            assert_eq!(Some(f.check), want.map(|c| c.id()), "{name}");
+        }
+        assert!(!f.message.is_empty() && !f.expected.is_empty() && !f.found.is_empty());
+        if in_tx {
+            assert!(
+                f.tx.is_some(),
+                "{name}: a transaction finding names the transaction"
+            );
+        }
+    }
+}
