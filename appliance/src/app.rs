@@ -122,6 +122,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         .local_addr()
         .map_err(io("reading the listen address"))?;
     tracing::info!(node_id = %key.public(), chain_id = %chain_id, "evote-appliance listening on http://{addr}");
+    crate::notify::notify_ready();
     server::serve(listener, server::router(state.clone()), shutdown_signal())
         .await
         .map_err(io("serving HTTP"))?;
