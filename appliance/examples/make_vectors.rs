@@ -1,4 +1,8 @@
-//! Writes the test vectors of `schema/vectors/`.
+//! Writes the test vectors of `schema/vectors/`: a genesis with an
+//! election's trustees, a committed chain of encrypted ballots and
+//! decryption shares, the expected values, and the invalid blocks
+//! (`schema/vectors/crypto/` has a generator of its own,
+//! `make_crypto_vectors`).
 //!
 //! ```text
 //! cargo run -p evote-appliance --example make_vectors -- schema/vectors

@@ -81,6 +81,15 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         )));
     }
     let secrets = load_secrets(&cfg)?;
+    let keys = genesis
+        .elections
+        .iter()
+        .map(|e| e.public_key().map(|k| (e.id, k)))
+        .collect::<Result<_, _>>()
+        .map_err(|source| AppError::Genesis {
+            path: cfg.genesis.display().to_string(),
+            source,
+        })?;
     let db_path = cfg.db_path();
     let chain_id = open_database(&db_path, &genesis, cfg.full_integrity_check)?;
     let peers = Arc::new(PeerTable::default());
@@ -113,6 +122,9 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         secrets,
         peers,
         limits: Default::default(),
+        keys,
+        verified: Default::default(),
+        tallies: Default::default(),
         started_at_ms: now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)

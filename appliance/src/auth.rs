@@ -206,3 +206,38 @@ mod limiter_tests {
         }
     }
 }
+
+/// The operating system's randomness (through ring) as a `rand_core`
+/// generator, for the drivers: the pure core receives it as an argument.
+pub struct OsRandom(SystemRandom);
+
+impl Default for OsRandom {
+    fn default() -> Self {
+        Self(SystemRandom::new())
+    }
+}
+
+impl rand_core::RngCore for OsRandom {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest).expect("the OS random generator works");
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for OsRandom {}

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::ledger::validate::check_committed_block;
-use crate::ledger::{Genesis, Hash32, LedgerError, NullifierLookup, Parent};
+use crate::ledger::{ChainLookup, Genesis, Hash32, LedgerError, Parent};
 use crate::store::{Store, StoreError};
 
 /// Blocks read from the store at a time.
@@ -20,6 +20,8 @@ pub struct ChainCheck {
     pub transactions_checked: u64,
     pub head_height: u64,
     pub head_hash: Hash32,
+    #[serde(skip)]
+    pub head_timestamp_ms: u64,
     pub errors: Vec<String>,
 }
 
@@ -29,7 +31,25 @@ struct UsedBelow<'a> {
     height: u64,
 }
 
-impl NullifierLookup for UsedBelow<'_> {
+impl ChainLookup for UsedBelow<'_> {
+    fn tally_at(
+        &self,
+        election_id: u64,
+        height: u64,
+    ) -> Result<Option<(u64, crate::ledger::TallyState)>, LedgerError> {
+        self.store.tally_at_lookup(election_id, height)
+    }
+
+    fn share_recorded(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+    ) -> Result<bool, LedgerError> {
+        self.store
+            .share_recorded_below(election_id, tally_height, trustee, self.height)
+    }
+
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
         let Some(tx) = self
             .store
@@ -46,25 +66,46 @@ impl NullifierLookup for UsedBelow<'_> {
     }
 }
 
+impl ChainCheck {
+    /// Nothing checked yet: the chain is its genesis.
+    pub fn start(genesis: &Genesis) -> Result<Self, StoreError> {
+        let chain_id = genesis.chain_id()?;
+        Ok(Self {
+            valid: true,
+            blocks_checked: 0,
+            transactions_checked: 0,
+            head_height: 0,
+            head_hash: chain_id,
+            head_timestamp_ms: genesis.created_at_ms,
+            errors: Vec::new(),
+        })
+    }
+}
+
 /// Checks every block from the genesis to the head.
 pub fn verify_chain(
     store: &Store,
     genesis: &Genesis,
     now_ms: u64,
 ) -> Result<ChainCheck, StoreError> {
+    let mut check = ChainCheck::start(genesis)?;
+    continue_check(store, genesis, &mut check, now_ms)?;
+    Ok(check)
+}
+
+/// Checks the blocks above `check`'s head, moving it to the chain's head.
+/// A chain already checked is checked again only from where it stopped.
+pub fn continue_check(
+    store: &Store,
+    genesis: &Genesis,
+    check: &mut ChainCheck,
+    now_ms: u64,
+) -> Result<(), StoreError> {
     let chain_id = genesis.chain_id()?;
     let mut parent = Parent {
-        height: 0,
-        hash: chain_id,
-        timestamp_ms: genesis.created_at_ms,
-    };
-    let mut check = ChainCheck {
-        valid: true,
-        blocks_checked: 0,
-        transactions_checked: 0,
-        head_height: 0,
-        head_hash: chain_id,
-        errors: Vec::new(),
+        height: check.head_height,
+        hash: check.head_hash,
+        timestamp_ms: check.head_timestamp_ms,
     };
     loop {
         let blocks = store.blocks_range(parent.height + 1, PAGE)?;
@@ -94,5 +135,6 @@ pub fn verify_chain(
     }
     check.head_height = parent.height;
     check.head_hash = parent.hash;
-    Ok(check)
+    check.head_timestamp_ms = parent.timestamp_ms;
+    Ok(())
 }

@@ -45,6 +45,9 @@ pub enum Command {
     /// Fallback chains: status, close, export, import.
     #[command(subcommand)]
     Fallback(crate::fallback_cli::FallbackCommand),
+    /// Election trustees: the key ceremony and the decryption of the tally.
+    #[command(subcommand)]
+    Trustee(crate::trustee_cli::TrusteeCommand),
     /// Write (or start) a local network of validators and stations.
     Testnet(crate::testnet::TestnetArgs),
     /// Run a one-node development appliance, creating what is missing under the data directory.
@@ -176,6 +179,7 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             app::run_bootnode(listen)
         }
         Command::Fallback(cmd) => crate::fallback_cli::run(cmd),
+        Command::Trustee(cmd) => crate::trustee_cli::run(cmd),
         Command::Testnet(args) => {
             init_logging(None);
             crate::testnet::run(args)
@@ -199,6 +203,8 @@ struct ElectionFile {
     opens_at: TimeSpec,
     closes_at: TimeSpec,
     candidates: Vec<Candidate>,
+    /// The trustees' key ceremony (`evote-appliance trustee public` prints it).
+    trustees: crate::ledger::ElectionTrustees,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,9 +239,10 @@ fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
             source,
         })?;
         let bad = |m: String| AppError::Setup(format!("{}: {m}", path.display()));
-        let files: Vec<ElectionFile> = match serde_json::from_str::<ElectionFile>(&text) {
-            Ok(one) => vec![one],
-            Err(_) => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        let files: Vec<ElectionFile> = if text.trim_start().starts_with('[') {
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+        } else {
+            vec![serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?]
         };
         for e in files {
             out.push(Election {
@@ -244,6 +251,7 @@ fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
                 opens_at: e.opens_at.to_ms().map_err(bad)?,
                 closes_at: e.closes_at.to_ms().map_err(bad)?,
                 candidates: e.candidates,
+                trustees: e.trustees,
             });
         }
     }

@@ -29,7 +29,12 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
     ensure_secret(&p("admin.token"))?;
     let genesis_path = p("genesis.json");
     if !genesis_path.exists() {
-        let g = demo_genesis(key, authority, listen);
+        // The demo election's one trustee is this data directory.
+        let (trustees, keys) =
+            crate::ledger::tally::local_ceremony(1, 1, 1, &mut crate::auth::OsRandom::default())
+                .map_err(|e| AppError::Setup(e.to_string()))?;
+        crate::trustee_cli::write_trustee_key(&p("trustee-1.key"), &keys[0])?;
+        let g = demo_genesis(key, authority, listen, trustees);
         write_file(
             &genesis_path,
             &serde_json::to_string_pretty(&g).expect("genesis encodes"),
@@ -83,6 +88,7 @@ fn demo_genesis(
     key: crate::ledger::PublicKey,
     authority: crate::ledger::PublicKey,
     listen: SocketAddr,
+    trustees: crate::ledger::ElectionTrustees,
 ) -> Genesis {
     let now = now_ms() / 1000 * 1000;
     Genesis {
@@ -109,6 +115,7 @@ fn demo_genesis(
                 .collect(),
             opens_at: now - 60_000,
             closes_at: now + DEMO_ELECTION_DAYS * 86_400_000,
+            trustees,
         }],
         params: Params::default(),
     }

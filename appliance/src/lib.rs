@@ -21,3 +21,4 @@ pub mod node;
 pub mod notify;
 pub mod store;
 pub mod testnet;
+pub mod trustee_cli;

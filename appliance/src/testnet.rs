@@ -39,6 +39,9 @@ pub struct TestnetArgs {
     empty_block_period_ms: u64,
     #[arg(long, default_value_t = Params::default().fallback_after_ms)]
     fallback_after_ms: u64,
+    /// How long the testnet election stays open, in minutes.
+    #[arg(long, default_value_t = crate::dev::DEMO_ELECTION_DAYS * 24 * 60)]
+    election_minutes: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +84,8 @@ pub fn run(args: TestnetArgs) -> Result<(), AppError> {
                 fallback_after_ms: args.fallback_after_ms,
                 ..Params::default()
             };
-            let file = create(&dir, n, args.stations, params)?;
+            let election_ms = args.election_minutes.saturating_mul(60_000).max(60_000);
+            let file = create(&dir, n, args.stations, params, election_ms)?;
             for node in &file.nodes {
                 println!("{:<12} {:<9} {}", node.name, node.role, node.url);
             }
@@ -112,7 +116,13 @@ fn write(path: &Path, text: &str) -> Result<(), AppError> {
 }
 
 /// Writes a testnet of `n` validators and `m` stations into `dir`.
-pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetFile, AppError> {
+pub fn create(
+    dir: &Path,
+    n: usize,
+    m: usize,
+    params: Params,
+    election_ms: u64,
+) -> Result<TestnetFile, AppError> {
     if n == 0 {
         return Err(AppError::Setup(
             "a testnet needs at least one validator".into(),
@@ -184,6 +194,17 @@ pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetF
         });
     }
     let now = now_ms() / 1000 * 1000;
+    // Two of three trustees decrypt the testnet election's tally.
+    let (trustees, keys) =
+        crate::ledger::tally::local_ceremony(1, 3, 2, &mut crate::auth::OsRandom::default())
+            .map_err(setup_err)?;
+    std::fs::create_dir_all(dir.join("trustees")).map_err(setup_err)?;
+    for k in &keys {
+        let path = dir
+            .join("trustees")
+            .join(format!("trustee-{}.key", k.index));
+        crate::trustee_cli::write_trustee_key(&path, k)?;
+    }
     let genesis = Genesis {
         protocol: PROTOCOL.into(),
         chain_name: "evote-testnet".into(),
@@ -203,7 +224,8 @@ pub fn create(dir: &Path, n: usize, m: usize, params: Params) -> Result<TestnetF
                 })
                 .collect(),
             opens_at: now - 60_000,
-            closes_at: now + crate::dev::DEMO_ELECTION_DAYS * 86_400_000,
+            closes_at: now + election_ms,
+            trustees,
         }],
         params,
     };

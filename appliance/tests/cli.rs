@@ -60,14 +60,78 @@ fn keygen(dir: &std::path::Path, name: &str) -> String {
     stdout_of(&out)
 }
 
-const ELECTION: &str = r#"{"id": 7, "name": "Council", "opens_at": "2020-01-01T00:00:00Z",
-  "closes_at": 4102444800000, "candidates": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]}"#;
+/// Runs a k-of-n key ceremony for election 7 with the CLI, as trustees
+/// would (each step on its own, through files), and returns the record the
+/// election file carries.
+fn ceremony(dir: &std::path::Path, n: u32, k: u32) -> serde_json::Value {
+    let c = dir.join("ceremony");
+    let (n_s, k_s) = (n.to_string(), k.to_string());
+    let common = [
+        "--election",
+        "7",
+        "--trustees",
+        n_s.as_str(),
+        "--threshold",
+        k_s.as_str(),
+    ];
+    for i in 1..=n {
+        let out = cmd()
+            .args(["trustee", "keygen", "--index", &i.to_string()])
+            .args(common)
+            .arg("--out-dir")
+            .arg(&c)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for j in 1..=n {
+        let out = cmd()
+            .args(["trustee", "combine", "--index", &j.to_string()])
+            .args(common)
+            .arg("--dir")
+            .arg(&c)
+            .arg("--out")
+            .arg(dir.join(format!("trustee-{j}.key")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cmd()
+        .args(["trustee", "public"])
+        .args(common)
+        .arg("--dir")
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn election_json(dir: &std::path::Path) -> String {
+    let trustees = ceremony(dir, 1, 1);
+    serde_json::json!({"id": 7, "name": "Council", "opens_at": "2020-01-01T00:00:00Z",
+        "closes_at": 4102444800000u64, "candidates": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}],
+        "trustees": trustees})
+    .to_string()
+}
 
 /// Writes keys, secrets, a genesis and a config for one validator.
 fn setup_node(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     let v = keygen(dir, "node.key");
     let auth = keygen(dir, "authority.key");
-    std::fs::write(dir.join("election.json"), ELECTION).unwrap();
+    std::fs::write(dir.join("election.json"), election_json(dir)).unwrap();
     let out = cmd()
         .args([
             "genesis",
@@ -197,7 +261,7 @@ fn run_refuses_bad_setups_with_a_clear_message() {
 fn genesis_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let auth = keygen(dir.path(), "a.key");
-    std::fs::write(dir.path().join("e.json"), ELECTION).unwrap();
+    std::fs::write(dir.path().join("e.json"), election_json(dir.path())).unwrap();
     let base = |validator: &str, election: &str| {
         cmd()
             .args(["genesis", "--validator", validator, "--authority", &auth])
@@ -317,4 +381,74 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
             "{u} stopped"
         );
     }
+}
+
+#[test]
+fn the_trustee_ceremony_checks_what_trustees_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = ceremony(dir.path(), 3, 2);
+    assert_eq!(record["threshold"], 2);
+    assert_eq!(record["round1"].as_array().unwrap().len(), 3);
+    let mode = std::fs::metadata(dir.path().join("ceremony/share-1-to-2.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "shares are secret");
+    // A share swapped for another trustee's fails round 2, naming the ceremony.
+    let c = dir.path().join("ceremony");
+    let other = std::fs::read_to_string(c.join("share-3-to-2.json")).unwrap();
+    std::fs::remove_file(c.join("share-1-to-2.json")).unwrap();
+    let forged = other.replace("\"dealer\":3", "\"dealer\":1");
+    std::fs::write(c.join("share-1-to-2.json"), forged).unwrap();
+    std::fs::set_permissions(
+        c.join("share-1-to-2.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = cmd()
+        .args([
+            "trustee",
+            "combine",
+            "--index",
+            "2",
+            "--election",
+            "7",
+            "--trustees",
+            "3",
+            "--threshold",
+            "2",
+            "--dir",
+        ])
+        .arg(&c)
+        .arg("--out")
+        .arg(dir.path().join("again.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run again"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("again.key").exists());
+    // keygen never overwrites a ceremony's files.
+    let out = cmd()
+        .args([
+            "trustee",
+            "keygen",
+            "--index",
+            "1",
+            "--election",
+            "7",
+            "--trustees",
+            "3",
+            "--threshold",
+            "2",
+            "--out-dir",
+        ])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }

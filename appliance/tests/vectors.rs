@@ -1,6 +1,9 @@
 //! The test vectors in `schema/vectors/` are what the generator makes, match
 //! the JSON schemas, and the ledger accepts every valid block and refuses
-//! every invalid one with exactly its expected error.
+//! every invalid one with exactly its expected error. The chain the vectors
+//! build on is replayed the way PROTOCOL.md §7 says (used nullifiers, each
+//! election's running encrypted tally, recorded decryption shares) and
+//! handed to the ledger's own block check, `check_committed_block`.
 
 #[path = "../examples/vectors_gen/mod.rs"]
 mod vectors_gen;
@@ -9,9 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use evote_appliance::ledger::canonical::MAX_SAFE_INTEGER;
+use evote_appliance::ledger::elgamal::{
+    Ciphertext, DecryptionShare, TallyContext, combine_decryption_shares, verify_ballot,
+    verify_decryption_share,
+};
 use evote_appliance::ledger::validate::{MAX_FUTURE_DRIFT_MS, check_committed_block};
 use evote_appliance::ledger::{
-    Block, Genesis, Hash32, LedgerError, NullifierLookup, Parent, PublicKey, SignedTx, quorum,
+    Block, ChainLookup, Genesis, Hash32, LedgerError, Parent, PublicKey, SignedTx, TallyState,
+    Transaction, quorum,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -121,24 +129,116 @@ fn assert_schema_valid(v: &jsonschema::Validator, instance: &Value, what: &str) 
     );
 }
 
-/// Nullifiers taken by committed blocks.
-#[derive(Default)]
-struct Used(BTreeSet<(u64, Hash32)>);
+/// What the checker knows of the committed chain below the block it checks
+/// (PROTOCOL.md §7): the nullifiers taken, each election's encrypted tally
+/// after every block, and the decryption shares recorded.
+struct Replay {
+    used: BTreeSet<(u64, Hash32)>,
+    running: BTreeMap<u64, TallyState>,
+    tallies: BTreeMap<(u64, u64), (u64, TallyState)>,
+    shares: BTreeSet<(u64, u64, u32)>,
+}
 
-impl Used {
+impl Replay {
+    fn new(g: &Genesis) -> Self {
+        Self {
+            used: BTreeSet::new(),
+            running: g
+                .elections
+                .iter()
+                .map(|e| (e.id, TallyState::empty(e.id, e.candidates.len())))
+                .collect(),
+            tallies: BTreeMap::new(),
+            shares: BTreeSet::new(),
+        }
+    }
+
     fn add_block(&mut self, b: &Block) {
         for t in &b.transactions {
-            if let Some(n) = t.tx.nullifier() {
-                self.0.insert(n);
+            match &t.tx {
+                Transaction::Ballot(bt) => {
+                    self.used.insert((bt.election_id, bt.nullifier));
+                    if let Some(tally) = self.running.get_mut(&bt.election_id) {
+                        tally.add(bt.ballot.ciphertexts().copied());
+                    }
+                }
+                Transaction::DecryptionShare(d) => {
+                    self.shares
+                        .insert((d.election_id, d.tally_height, d.share.trustee_index));
+                }
             }
+        }
+        for (id, tally) in &mut self.running {
+            tally.height = b.header.height;
+            self.tallies.insert(
+                (*id, b.header.height),
+                (b.header.timestamp_ms, tally.clone()),
+            );
         }
     }
 }
 
-impl NullifierLookup for Used {
+impl ChainLookup for Replay {
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
-        Ok(self.0.contains(&(election_id, *nullifier)))
+        Ok(self.used.contains(&(election_id, *nullifier)))
     }
+
+    fn tally_at(
+        &self,
+        election_id: u64,
+        height: u64,
+    ) -> Result<Option<(u64, TallyState)>, LedgerError> {
+        Ok(self.tallies.get(&(election_id, height)).cloned())
+    }
+
+    fn share_recorded(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+    ) -> Result<bool, LedgerError> {
+        Ok(self.shares.contains(&(election_id, tally_height, trustee)))
+    }
+}
+
+/// The E.6 code of the first transaction of `block` whose ballot or
+/// decryption share fails the checks of PROTOCOL.md E.3 / E.5 taken alone:
+/// a ballot in its transaction's context under its election's key, a share
+/// against the tally after its `tally_height` (skipped where the genesis has
+/// no such election or the chain no such block).
+fn crypto_failure(g: &Genesis, chain: &Replay, block: &Block) -> Option<&'static str> {
+    for stx in &block.transactions {
+        let result = match &stx.tx {
+            Transaction::Ballot(b) => {
+                let Some(e) = g.election(b.election_id) else {
+                    continue;
+                };
+                let key = e.public_key().expect("election key");
+                verify_ballot(&b.context(), &key.public_key, &b.ballot, e.candidates.len())
+            }
+            Transaction::DecryptionShare(d) => {
+                let Some(e) = g.election(d.election_id) else {
+                    continue;
+                };
+                let Some((_, tally)) = chain
+                    .tally_at(d.election_id, d.tally_height)
+                    .expect("lookup")
+                else {
+                    continue;
+                };
+                let key = e.public_key().expect("election key");
+                let ctx = TallyContext {
+                    chain_id: d.chain_id,
+                    election_id: d.election_id,
+                };
+                verify_decryption_share(&ctx, &key, &tally.aggregate, &d.share)
+            }
+        };
+        if let Err(e) = result {
+            return Some(e.code());
+        }
+    }
+    None
 }
 
 fn genesis() -> (Genesis, Hash32) {
@@ -248,6 +348,28 @@ fn valid_vectors_match_the_schemas() {
     }
 }
 
+/// Checks `blocks` in order from the genesis as a committed chain and
+/// returns what a checker knows after them.
+fn replay(g: &Genesis, id: &Hash32, blocks: &[Block], now: u64, what: &str) -> (Replay, Parent) {
+    let mut chain = Replay::new(g);
+    let mut parent = Parent {
+        height: 0,
+        hash: *id,
+        timestamp_ms: g.created_at_ms,
+    };
+    for b in blocks {
+        check_committed_block(g, id, &parent, b, &chain, now)
+            .unwrap_or_else(|e| panic!("{what}: block {} refused: {e}", b.header.height));
+        chain.add_block(b);
+        parent = Parent {
+            height: b.header.height,
+            hash: b.block_hash,
+            timestamp_ms: b.header.timestamp_ms,
+        };
+    }
+    (chain, parent)
+}
+
 #[test]
 fn valid_chain_passes_the_ledger_and_matches_expected() {
     let (g, id) = genesis();
@@ -261,18 +383,24 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
     let mut parent = parent_of(&expected["genesis_parent"]);
     assert_eq!(parent.hash, id, "block 1 builds on the chain id");
     assert_eq!(parent.timestamp_ms, g.created_at_ms);
-    let mut used = Used::default();
+    let mut replayed = Replay::new(&g);
     let exp_blocks = expected["blocks"].as_array().expect("blocks");
     assert_eq!(exp_blocks.len(), blocks.len());
     for (b, e) in blocks.iter().zip(exp_blocks) {
-        let hashes = check_committed_block(&g, &id, &parent, b, &used, now)
+        let hashes = check_committed_block(&g, &id, &parent, b, &replayed, now)
             .unwrap_or_else(|err| panic!("block {} refused: {err}", b.header.height));
+        assert_eq!(crypto_failure(&g, &replayed, b), None);
         assert_eq!(e["block_hash"], b.block_hash.to_hex());
         assert_eq!(e["tx_root"], b.header.tx_root.to_hex());
         assert_eq!(e["prev_hash"], parent.hash.to_hex());
         let want: Vec<Hash32> = from(&e["tx_hashes"]);
         assert_eq!(want, hashes);
-        used.add_block(b);
+        replayed.add_block(b);
+        let (_, tally) = replayed
+            .tally_at(1, b.header.height)
+            .expect("lookup")
+            .expect("a tally after every block");
+        assert_eq!(e["ballot_count"], tally.ballot_count);
         parent = Parent {
             height: b.header.height,
             hash: b.block_hash,
@@ -282,40 +410,150 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
     // now_ms sits exactly at the drift bound of the last block.
     let last = blocks.last().expect("a block");
     assert_eq!(last.header.timestamp_ms, now + MAX_FUTURE_DRIFT_MS);
+    // Both kinds of transaction are on the chain.
+    let kinds: BTreeSet<&str> = blocks
+        .iter()
+        .flat_map(|b| b.transactions.iter().map(|t| t.tx.kind()))
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["ballot", "decryption_share"]));
+}
+
+/// The election key and the tally of expected.json follow from the genesis
+/// and the chain: the key from the round-1 messages, the aggregate from the
+/// ballots, the counts from combining block 6's shares; fewer shares than
+/// the threshold do not decrypt.
+#[test]
+fn election_key_and_tally_follow_from_the_chain() {
+    let (g, id) = genesis();
+    let expected = vector("expected.json");
+    let election = g.election(1).expect("election 1");
+    let key = election.public_key().expect("the round-1 messages verify");
+    assert_eq!(
+        expected["election_keys"],
+        Value::Array(vec![serde_json::to_value(&key).expect("json")])
+    );
+
+    let chain = vector("chain.json");
+    let blocks: Vec<Block> = from(&chain["blocks"]);
+    let now = chain["now_ms"].as_u64().expect("now_ms");
+    let (replayed, _) = replay(&g, &id, &blocks, now, "chain.json");
+    let t = &expected["tally"];
+    let tally_height = t["tally_height"].as_u64().expect("tally_height");
+    let (stamped, tally) = replayed
+        .tally_at(1, tally_height)
+        .expect("lookup")
+        .expect("the tally block exists");
+    assert!(stamped >= election.closes_at, "the tally is final");
+    assert_eq!(t["ballot_count"], tally.ballot_count);
+    let aggregate: Vec<Ciphertext> = from(&t["aggregate"]);
+    assert_eq!(aggregate, tally.aggregate);
+
+    let shares_height = t["shares_height"].as_u64().expect("shares_height");
+    let shares: Vec<DecryptionShare> = blocks[shares_height as usize - 1]
+        .transactions
+        .iter()
+        .map(|stx| {
+            let d = stx.tx.as_share().expect("a decryption share");
+            assert_eq!(d.tally_height, tally_height);
+            assert_eq!(d.ballot_count, tally.ballot_count);
+            d.share.clone()
+        })
+        .collect();
+    let trustees: Vec<u32> = shares.iter().map(|s| s.trustee_index).collect();
+    assert_eq!(
+        t["trustees"],
+        serde_json::to_value(&trustees).expect("json")
+    );
+    assert_eq!(shares.len(), election.trustees.threshold as usize);
+    let ctx = TallyContext {
+        chain_id: id,
+        election_id: 1,
+    };
+    let counts =
+        combine_decryption_shares(&ctx, &key, &tally.aggregate, &shares, tally.ballot_count)
+            .expect("the shares combine");
+    let want: Vec<(u64, u64)> = t["counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .map(|c| {
+            (
+                c["candidate_id"].as_u64().expect("id"),
+                c["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    let got: Vec<(u64, u64)> = election
+        .candidates
+        .iter()
+        .map(|c| c.id)
+        .zip(counts)
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        got.iter().map(|(_, n)| n).sum::<u64>(),
+        tally.ballot_count,
+        "every ballot holds one vote"
+    );
+    let below = combine_decryption_shares(
+        &ctx,
+        &key,
+        &tally.aggregate,
+        &shares[..1],
+        tally.ballot_count,
+    )
+    .expect_err("one share is below the threshold");
+    assert_eq!(t["below_threshold_error"], below.code());
+}
+
+/// The trustees of genesis.json are those of crypto/ceremony.json, so the
+/// two sets of vectors describe one election key.
+#[test]
+fn genesis_trustees_are_the_crypto_vectors_ceremony() {
+    let (g, _) = genesis();
+    let ceremony = vector("crypto/ceremony.json");
+    let trustees = &g.election(1).expect("election 1").trustees;
+    assert_eq!(
+        serde_json::to_value(&trustees.round1).expect("json"),
+        ceremony["round1"]
+    );
+    assert_eq!(
+        u64::from(trustees.trustees),
+        ceremony["params"]["trustees"].as_u64().expect("trustees")
+    );
+    assert_eq!(
+        u64::from(trustees.threshold),
+        ceremony["params"]["threshold"].as_u64().expect("threshold")
+    );
+    assert_eq!(
+        vector("expected.json")["election_keys"][0],
+        ceremony["election_public_key"]
+    );
+    assert_eq!(vector("keys.json")["trustees"], ceremony["trustee_keys"]);
 }
 
 #[test]
 fn invalid_vectors_fail_with_their_expected_error() {
     let (g, id) = genesis();
     let files = invalid_files();
-    assert!(files.len() >= 20, "only {} invalid vectors", files.len());
+    assert!(files.len() >= 40, "only {} invalid vectors", files.len());
     let mut codes = BTreeSet::new();
+    let mut crypto_codes = BTreeSet::new();
     for (name, v) in files {
         let block: Block = from(&v["block"]);
         let parent = parent_of(&v["parent"]);
         let now = v["now_ms"].as_u64().expect("now_ms");
-        let mut used = Used::default();
-        if let Some(prior) = v.get("prior_blocks") {
-            let prior: Vec<Block> = from(prior);
-            // The prior blocks are themselves a valid chain ending at the parent.
-            let mut p = Parent {
-                height: 0,
-                hash: id,
-                timestamp_ms: g.created_at_ms,
-            };
-            for b in &prior {
-                check_committed_block(&g, &id, &p, b, &used, now)
-                    .unwrap_or_else(|e| panic!("invalid/{name}: prior block refused: {e}"));
-                used.add_block(b);
-                p = Parent {
-                    height: b.header.height,
-                    hash: b.block_hash,
-                    timestamp_ms: b.header.timestamp_ms,
-                };
+        let chain = match v.get("prior_blocks") {
+            Some(prior) => {
+                let prior: Vec<Block> = from(prior);
+                // The prior blocks are themselves a valid chain ending at the parent.
+                let (chain, p) = replay(&g, &id, &prior, now, &format!("invalid/{name}"));
+                assert_eq!(p, parent, "invalid/{name}: prior_blocks end at the parent");
+                chain
             }
-            assert_eq!(p, parent, "invalid/{name}: prior_blocks end at the parent");
-        }
-        let err = match check_committed_block(&g, &id, &parent, &block, &used, now) {
+            None => Replay::new(&g),
+        };
+        let err = match check_committed_block(&g, &id, &parent, &block, &chain, now) {
             Ok(_) => panic!("invalid/{name} was accepted"),
             Err(e) => e,
         };
@@ -325,9 +563,24 @@ fn invalid_vectors_fail_with_their_expected_error() {
             Some(d) => assert_eq!(detail(&err), d.as_str(), "invalid/{name}: got {err}"),
             None => assert_eq!(detail(&err), None, "invalid/{name} needs expected_detail"),
         }
+        let crypto = v
+            .get("expected_crypto_error")
+            .map(|c| c.as_str().expect("code"));
+        assert_eq!(
+            crypto_failure(&g, &chain, &block),
+            crypto,
+            "invalid/{name}: expected_crypto_error"
+        );
+        // A block refused for its proofs is refused for nothing else: with
+        // the proofs' own rule failing, the ledger names that rule.
+        if want == "bad_ballot" {
+            assert!(crypto.is_some(), "invalid/{name} names the failing check");
+        }
         codes.insert(want.to_string());
+        crypto_codes.extend(crypto.map(str::to_string));
     }
-    // Every rule a block can break has a vector.
+    // Every rule a block can break has a vector. (`unknown_candidate` is
+    // not one any more: a ballot names no candidate, it encrypts one.)
     let all = [
         "wrong_chain",
         "integer_too_large",
@@ -350,11 +603,22 @@ fn invalid_vectors_fail_with_their_expected_error() {
         "duplicate_nullifier",
         "duplicate_tx",
         "unknown_election",
-        "unknown_candidate",
         "election_not_open",
+        "bad_ballot",
+        "bad_decryption_share",
     ];
     let all: BTreeSet<String> = all.iter().map(|s| s.to_string()).collect();
     assert_eq!(codes, all);
+    // Every way a ballot or a share can fail its proofs on its own.
+    let crypto_all = [
+        "bad_zero_one_proof",
+        "bad_sum_proof",
+        "wrong_length",
+        "bad_decryption_share",
+        "unknown_trustee",
+    ];
+    let crypto_all: BTreeSet<String> = crypto_all.iter().map(|s| s.to_string()).collect();
+    assert_eq!(crypto_codes, crypto_all);
 }
 
 /// The schemas refuse what serde refuses, so the auditor's schema check and
@@ -407,9 +671,96 @@ fn schemas_refuse_what_serde_refuses() {
         ("extra signed-tx field", |b| {
             b["transactions"][0]["extra"] = 1.into()
         }),
+        ("plaintext candidate in the ballot", |b| {
+            b["transactions"][0]["tx"]["ballot"]["candidate_id"] = 101.into()
+        }),
+        ("missing sum proof", |b| {
+            b["transactions"][0]["tx"]["ballot"]
+                .as_object_mut()
+                .expect("object")
+                .remove("sum_proof");
+        }),
+        ("extra selection field", |b| {
+            b["transactions"][0]["tx"]["ballot"]["selections"][0]["extra"] = 1.into()
+        }),
+        ("extra ciphertext field", |b| {
+            b["transactions"][0]["tx"]["ballot"]["selections"][0]["ciphertext"]["extra"] = 1.into()
+        }),
+        ("extra 0/1 proof field", |b| {
+            b["transactions"][0]["tx"]["ballot"]["selections"][0]["proof"]["extra"] = 1.into()
+        }),
+        ("missing 0/1 proof member", |b| {
+            b["transactions"][0]["tx"]["ballot"]["selections"][0]["proof"]
+                .as_object_mut()
+                .expect("object")
+                .remove("z1");
+        }),
+        ("extra sum proof field", |b| {
+            b["transactions"][0]["tx"]["ballot"]["sum_proof"]["extra"] = 1.into()
+        }),
+        ("uppercase point", |b| {
+            let ct = &mut b["transactions"][0]["tx"]["ballot"]["selections"][0]["ciphertext"];
+            let p = ct["a"].as_str().expect("hex").to_uppercase();
+            ct["a"] = p.replacen("0X", "0x", 1).into();
+        }),
+        ("short point", |b| {
+            let ct = &mut b["transactions"][0]["tx"]["ballot"]["selections"][0]["ciphertext"];
+            let p = ct["b"].as_str().expect("hex")[..64].to_string();
+            ct["b"] = p.into();
+        }),
+        ("scalar above the group order", |b| {
+            b["transactions"][0]["tx"]["ballot"]["sum_proof"]["z"] =
+                format!("0x{}", "ff".repeat(32)).into()
+        }),
     ];
     for (what, edit) in block_edits {
         let mut b = block.clone();
+        edit(&mut b);
+        assert!(!s.block.is_valid(&b), "block schema accepts {what}");
+        assert!(
+            serde_json::from_value::<Block>(b).is_err(),
+            "serde accepts {what}"
+        );
+    }
+
+    // The same for a block of decryption shares.
+    let shares_block = chain["blocks"][5].clone();
+    assert_eq!(
+        shares_block["transactions"][0]["tx"]["type"],
+        "decryption_share"
+    );
+    let share_edits: &[(&str, Edit)] = &[
+        ("extra share tx field", |b| {
+            b["transactions"][0]["tx"]["extra"] = 1.into()
+        }),
+        ("a ballot's field in a share tx", |b| {
+            b["transactions"][0]["tx"]["nullifier"] = format!("0x{}", "00".repeat(32)).into()
+        }),
+        ("missing tally_height", |b| {
+            b["transactions"][0]["tx"]
+                .as_object_mut()
+                .expect("object")
+                .remove("tally_height");
+        }),
+        ("extra share field", |b| {
+            b["transactions"][0]["tx"]["share"]["extra"] = 1.into()
+        }),
+        ("extra partial decryption field", |b| {
+            b["transactions"][0]["tx"]["share"]["shares"][0]["extra"] = 1.into()
+        }),
+        ("extra decryption proof field", |b| {
+            b["transactions"][0]["tx"]["share"]["shares"][0]["proof"]["extra"] = 1.into()
+        }),
+        ("trustee index as string", |b| {
+            b["transactions"][0]["tx"]["share"]["trustee_index"] = "1".into()
+        }),
+        ("bad partial decryption hex", |b| {
+            b["transactions"][0]["tx"]["share"]["shares"][0]["d"] = "0x12".into()
+        }),
+    ];
+    assert!(s.block.is_valid(&shares_block));
+    for (what, edit) in share_edits {
+        let mut b = shares_block.clone();
         edit(&mut b);
         assert!(!s.block.is_valid(&b), "block schema accepts {what}");
         assert!(
@@ -442,6 +793,27 @@ fn schemas_refuse_what_serde_refuses() {
             g.as_object_mut().expect("object").remove("stations");
         }),
         ("bad authority", |g| g["authority"] = "0x12".into()),
+        ("missing trustees", |g| {
+            g["elections"][0]
+                .as_object_mut()
+                .expect("object")
+                .remove("trustees");
+        }),
+        ("extra trustees field", |g| {
+            g["elections"][0]["trustees"]["extra"] = 1.into()
+        }),
+        ("a public key beside the round-1 messages", |g| {
+            g["elections"][0]["trustees"]["public_key"] = g["authority"].clone()
+        }),
+        ("extra round-1 field", |g| {
+            g["elections"][0]["trustees"]["round1"][0]["extra"] = 1.into()
+        }),
+        ("extra knowledge proof field", |g| {
+            g["elections"][0]["trustees"]["round1"][0]["pok"]["extra"] = 1.into()
+        }),
+        ("bad commitment hex", |g| {
+            g["elections"][0]["trustees"]["round1"][0]["commitments"][0] = "0x12".into()
+        }),
     ];
     for (what, edit) in genesis_edits {
         let mut g = genesis.clone();
@@ -466,6 +838,21 @@ fn schemas_refuse_what_serde_refuses() {
         }),
         ("no candidates", |g| {
             g["elections"][0]["candidates"] = Value::Array(vec![])
+        }),
+        ("zero threshold", |g| {
+            g["elections"][0]["trustees"]["threshold"] = 0.into()
+        }),
+        ("more than 64 trustees", |g| {
+            g["elections"][0]["trustees"]["trustees"] = 65.into()
+        }),
+        ("no round-1 messages", |g| {
+            g["elections"][0]["trustees"]["round1"] = Value::Array(vec![])
+        }),
+        ("trustee index 0", |g| {
+            g["elections"][0]["trustees"]["round1"][0]["index"] = 0.into()
+        }),
+        ("no commitments", |g| {
+            g["elections"][0]["trustees"]["round1"][0]["commitments"] = Value::Array(vec![])
         }),
     ];
     for (what, edit) in genesis_rules {
@@ -560,6 +947,14 @@ fn expected_values_follow_the_written_rules() {
     let stx = &b1["transactions"][0];
     assert_eq!(tx, stx["tx"]);
     assert!(ed(&stx["tx"]["origin"], &td, &stx["signature"]));
+    let (ballot, bd) = find("block 1 transaction 0 ballot");
+    assert_eq!(ballot, stx["tx"]["ballot"]);
+    assert_eq!(stx["tx"]["ballot_hash"], bd.to_hex());
+    let (share_tx, sd) = find("block 6 transaction 0");
+    let sstx = &chain["blocks"][5]["transactions"][0];
+    assert_eq!(share_tx["type"], "decryption_share");
+    assert_eq!(share_tx, sstx["tx"]);
+    assert!(ed(&sstx["tx"]["origin"], &sd, &sstx["signature"]));
     let (header, hd) = find("block 1 header without round and proposer");
     let mut full = b1["header"].clone();
     let full = full.as_object_mut().expect("header");

@@ -19,10 +19,11 @@ use crate::report::{
     REPORT_FORMAT, Reference, Report, SourceReport, TallyReport, Verdict, percentage,
 };
 use crate::rules::{ChainState, Finding, HeightRecord, RawBlock, SigCache};
-use crate::source::{
-    FallbackProbe, Opened, ReportedResults, Source, SourceError, SourceKind, normalize_url,
-};
+use crate::source::{Opened, Source, SourceError, SourceKind, normalize_url};
+use crate::tally::ElectionDecryption;
 use crate::wire::{Genesis, Hash32};
+
+mod derived;
 
 /// How an audit runs.
 #[derive(Debug, Clone)]
@@ -276,6 +277,8 @@ struct Audited {
     notes: Vec<String>,
     lag: Option<u64>,
     diverges_at: Option<u64>,
+    /// Each election's decryption from the chain, once it is read.
+    decryptions: Vec<ElectionDecryption>,
 }
 
 impl Audited {
@@ -369,6 +372,7 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
             notes: Vec::new(),
             lag: None,
             diverges_at: None,
+            decryptions: Vec::new(),
         };
         match Source::open_node(url, &http) {
             Ok((s, o)) => {
@@ -398,6 +402,7 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
             notes: Vec::new(),
             lag: None,
             diverges_at: None,
+            decryptions: Vec::new(),
         };
         match Source::open_db(path) {
             Ok((s, o)) => {
@@ -543,7 +548,13 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
     let mut source_reports = Vec::new();
     for a in &sources {
         if let (Some(state), Some(rules)) = (&a.state, &a.rules) {
-            tallies.push(tally_report(&a.name, rules, state, a.head()));
+            tallies.push(tally_report(
+                &a.name,
+                rules,
+                state,
+                a.head(),
+                &a.decryptions,
+            ));
         }
         let o = a.opened.as_ref();
         source_reports.push(SourceReport {
@@ -576,7 +587,7 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
     let skipped = checks.iter().filter(|c| c.verdict == Verdict::Skip).count();
     let ballots: u64 = sources
         .iter()
-        .filter_map(|a| a.state.as_ref().map(|s| s.transactions))
+        .filter_map(|a| a.state.as_ref().map(|s| s.ballots))
         .max()
         .unwrap_or(0);
     let height = sources.iter().map(|a| a.records.len()).max().unwrap_or(0);
@@ -637,47 +648,55 @@ fn tally_report(
     rules: &ChainRules,
     state: &ChainState,
     head: Option<Hash32>,
+    decryptions: &[ElectionDecryption],
 ) -> TallyReport {
     let elections = rules
         .genesis
         .elections
         .iter()
-        .map(|e| {
-            let total: u64 = state
-                .tally
-                .range((e.id, 0)..=(e.id, u64::MAX))
-                .map(|(_, n)| *n)
-                .sum();
+        .zip(decryptions)
+        .map(|(e, d)| {
+            let result = d.result();
+            let counts = result.and_then(|t| t.result.as_ref().ok());
+            let (status, reason) = match (result, counts) {
+                (Some(_), Some(_)) => ("decrypted", None),
+                (Some(t), None) => (
+                    "failed",
+                    t.result.as_ref().err().map(|err| {
+                        format!(
+                            "the shares of the tally at height {} do not combine: {}: {err}",
+                            t.tally_height,
+                            err.code()
+                        )
+                    }),
+                ),
+                (None, _) => ("pending", d.pending.clone()),
+            };
+            let in_tally = result.map(|t| t.ballot_count);
             let candidates = e
                 .candidates
                 .iter()
-                .map(|c| {
-                    let votes = state.tally.get(&(e.id, c.id)).copied().unwrap_or(0);
+                .enumerate()
+                .map(|(k, c)| {
+                    let votes = counts.and_then(|v| v.get(k).copied());
                     CandidateTally {
                         candidate_id: c.id,
-                        name: Some(c.name.clone()),
+                        name: c.name.clone(),
                         votes,
-                        percentage: percentage(votes, total),
+                        percentage: votes.map(|n| percentage(n, in_tally.unwrap_or(0))),
                     }
-                })
-                .collect();
-            let unknown_candidates = state
-                .tally
-                .range((e.id, 0)..=(e.id, u64::MAX))
-                .filter(|((_, c), _)| !e.candidates.iter().any(|x| x.id == *c))
-                .map(|((_, c), n)| CandidateTally {
-                    candidate_id: *c,
-                    name: None,
-                    votes: *n,
-                    percentage: percentage(*n, total),
                 })
                 .collect();
             ElectionTally {
                 election_id: e.id,
                 name: e.name.clone(),
-                total,
+                total: d.ballots,
+                status,
+                reason,
+                tally_height: result.map(|t| t.tally_height),
+                ballots_in_tally: in_tally,
+                trustees: result.map_or_else(Vec::new, |t| t.shares.iter().map(|s| s.0).collect()),
                 candidates,
-                unknown_candidates,
             }
         })
         .collect();
@@ -783,6 +802,32 @@ fn audit_source(
         .rules
         .clone()
         .expect("rules exist when the genesis parsed");
+    // genesis.trustees: each election key is recomputed from the round-1
+    // messages (never taken from anywhere else), whose proofs must verify.
+    for e in &rules.genesis.elections {
+        board.checked(CheckId::GenesisTrustees, i, 1);
+        if let Some(Err(err)) = rules.election_key(e.id) {
+            board.fail(
+                i,
+                Finding::new(
+                    CheckId::GenesisTrustees,
+                    err.code(),
+                    format!(
+                        "round-1 messages of {} trustees (threshold {}) whose proofs of knowledge verify",
+                        e.trustees.trustees, e.trustees.threshold
+                    ),
+                    format!("{}: {err}", err.code()),
+                    format!(
+                        "election {}: its key cannot be recomputed from the genesis, so none of its ballots or shares can be checked",
+                        e.id
+                    ),
+                ),
+            );
+        }
+    }
+    if rules.genesis.elections.is_empty() {
+        board.skip(CheckId::GenesisTrustees, i, "the genesis holds no election");
+    }
     // genesis.same
     if let Some(r) = reference {
         board.checked(CheckId::GenesisSame, i, 1);
@@ -895,7 +940,7 @@ fn audit_source(
             drop(blocks);
             for cb in checked {
                 let ntx = cb.txs.len() as u64;
-                let (findings, record) = state.apply(cb);
+                let (findings, record) = state.apply(&rules, cb);
                 records.push(record);
                 for c in Board::block_checks() {
                     board.checked(c, i, 1);
@@ -979,232 +1024,19 @@ fn audit_source(
         }
     }
 
-    // tally.matches
-    let election_ids: Vec<u64> = rules.genesis.elections.iter().map(|e| e.id).collect();
-    if !complete {
-        board.skip(
-            CheckId::TallyMatches,
-            i,
-            "the chain could not be read to its end",
-        );
-    } else {
-        let mut last: Option<ReportedResults> = None;
-        let mut outcome: Result<Vec<Finding>, String> =
-            Err("the node's chain kept growing while its results were read".into());
-        for _attempt in 0..4 {
-            let reported = match source.results(&election_ids) {
-                Ok(r) => r,
-                Err(e) => {
-                    outcome = Err(format!("its results could not be read: {e}"));
-                    a.error.get_or_insert(format!("reading its results: {e}"));
-                    a.status = "incomplete";
-                    break;
-                }
-            };
-            let audited = records.len() as u64;
-            let at = reported
-                .elections
-                .values()
-                .filter_map(|e| e.at_height)
-                .max();
-            if let Some(at) = at
-                && at > audited
-            {
-                // The chain grew since its status was read: audit the new blocks too.
-                if let Err(e) = advance(
-                    &mut source,
-                    &mut state,
-                    &mut records,
-                    board,
-                    cache,
-                    Some(at),
-                ) {
-                    outcome = Err(format!("the chain could not be read to height {at}: {e}"));
-                    a.error.get_or_insert(e.to_string());
-                    a.status = "incomplete";
-                    break;
-                }
-                continue;
-            }
-            if let Some(at) = reported
-                .elections
-                .values()
-                .filter_map(|e| e.at_height)
-                .min()
-                && at < audited
-            {
-                outcome = Err(format!(
-                    "the node's results refer to height {at}, below the {audited} blocks it served"
-                ));
-                break;
-            }
-            let found = compare_results(&rules, &state, &reported, audited);
-            if found.is_empty() {
-                outcome = Ok(found);
-                break;
-            }
-            if opened.kind == SourceKind::Db
-                || last.as_ref().is_some_and(|l| same_results(l, &reported))
-            {
-                outcome = Ok(found);
-                break;
-            }
-            // A node may answer between committing a block and updating its
-            // count: ask again before calling it a discrepancy.
-            last = Some(reported);
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        match outcome {
-            Ok(findings) => {
-                board.checked(CheckId::TallyMatches, i, election_ids.len() as u64);
-                for f in findings {
-                    board.fail(i, f);
-                }
-                if opened.kind == SourceKind::Db {
-                    board.note(
-                        CheckId::TallyMatches,
-                        i,
-                        "compared with the per-candidate counts an appliance serving this file reports (the transactions.candidate_id column)",
-                    );
-                }
-            }
-            Err(why) => board.skip(CheckId::TallyMatches, i, why),
-        }
-    }
-
-    // fallback.*
-    match source.fallback_probe() {
-        FallbackProbe::Absent(why)
-        | FallbackProbe::Unspecified(why)
-        | FallbackProbe::Error(why) => {
-            board.skip(CheckId::FallbackChain, i, why.clone());
-            board.skip(CheckId::FallbackReconciled, i, why);
-        }
-    }
+    // tally.* and fallback.*
+    let mut chain = derived::Chain {
+        source: &mut source,
+        state: &mut state,
+        records: &mut records,
+        cache,
+    };
+    derived::tally_checks(i, a, &opened, &rules, &mut chain, board, &advance, complete);
+    derived::fallback_checks(i, a, &opened, &rules, &mut chain, board, complete);
 
     a.records = records;
     a.state = Some(state);
     a.source = Some(source);
-}
-
-fn same_results(a: &ReportedResults, b: &ReportedResults) -> bool {
-    a.elections == b.elections
-}
-
-/// Differences between a source's reported results and its chain.
-fn compare_results(
-    rules: &ChainRules,
-    state: &ChainState,
-    reported: &ReportedResults,
-    height: u64,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for e in &rules.genesis.elections {
-        let Some(r) = reported.elections.get(&e.id) else {
-            continue;
-        };
-        let chain: BTreeMap<u64, u64> = state
-            .tally
-            .range((e.id, 0)..=(e.id, u64::MAX))
-            .map(|((_, c), n)| (*c, *n))
-            .collect();
-        let total: u64 = chain.values().sum();
-        let name_of = |c: u64| {
-            e.candidates
-                .iter()
-                .find(|x| x.id == c)
-                .map_or_else(|| "not in the genesis".to_string(), |x| x.name.clone())
-        };
-        let mut ids: Vec<u64> = chain.keys().chain(r.counts.keys()).copied().collect();
-        ids.extend(e.candidates.iter().map(|c| c.id));
-        ids.sort_unstable();
-        ids.dedup();
-        for c in ids {
-            let on_chain = chain.get(&c).copied().unwrap_or(0);
-            let listed = e.candidates.iter().any(|x| x.id == c);
-            match r.counts.get(&c) {
-                Some(&(n, pct)) => {
-                    if n != on_chain {
-                        out.push(
-                            Finding::new(
-                                CheckId::TallyMatches,
-                                "results_mismatch",
-                                format!("{on_chain} vote(s), as its chain holds"),
-                                format!("{n} vote(s) reported"),
-                                format!(
-                                    "election {} candidate {c} ({}): the reported count differs from the ballots on the chain",
-                                    e.id,
-                                    name_of(c)
-                                ),
-                            )
-                            .at(height),
-                        );
-                    } else if let Some(p) = pct {
-                        let want = percentage(n, total);
-                        if (p - want).abs() > 0.005 {
-                            out.push(
-                                Finding::new(
-                                    CheckId::TallyMatches,
-                                    "results_mismatch",
-                                    format!("{want:.2} %"),
-                                    format!("{p} %"),
-                                    format!(
-                                        "election {} candidate {c} ({}): the reported percentage is wrong",
-                                        e.id,
-                                        name_of(c)
-                                    ),
-                                )
-                                .at(height),
-                            );
-                        }
-                    }
-                }
-                None if listed && on_chain > 0 => out.push(
-                    Finding::new(
-                        CheckId::TallyMatches,
-                        "results_mismatch",
-                        format!("{on_chain} vote(s), as its chain holds"),
-                        "the candidate is missing from the results",
-                        format!("election {} candidate {c} ({})", e.id, name_of(c)),
-                    )
-                    .at(height),
-                ),
-                None if listed && reported_lists_all(r) => out.push(
-                    Finding::new(
-                        CheckId::TallyMatches,
-                        "results_mismatch",
-                        "a row for every candidate of the genesis",
-                        "the candidate is missing from the results",
-                        format!("election {} candidate {c} ({})", e.id, name_of(c)),
-                    )
-                    .at(height),
-                ),
-                None => {}
-            }
-        }
-        if r.total != total {
-            out.push(
-                Finding::new(
-                    CheckId::TallyMatches,
-                    "results_mismatch",
-                    format!("{total} ballot(s), as its chain holds"),
-                    format!("{} reported", r.total),
-                    format!(
-                        "election {}: the reported total differs from the chain",
-                        e.id
-                    ),
-                )
-                .at(height),
-            );
-        }
-    }
-    out
-}
-
-/// A node lists every genesis candidate (with its percentage); a database
-/// column tally lists only candidates with votes.
-fn reported_lists_all(r: &crate::source::ElectionResults) -> bool {
-    r.counts.values().any(|(_, p)| p.is_some())
 }
 
 /// chain.agreement and consensus.no_equivocation.

@@ -20,30 +20,6 @@ impl W {
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    /// A JSON string as RFC 8785 §3.2.2.2 writes it.
-    fn string(&mut self, s: &str) {
-        self.0.push(b'"');
-        for &b in s.as_bytes() {
-            match b {
-                b'"' => self.0.extend_from_slice(b"\\\""),
-                b'\\' => self.0.extend_from_slice(b"\\\\"),
-                0x08 => self.0.extend_from_slice(b"\\b"),
-                0x09 => self.0.extend_from_slice(b"\\t"),
-                0x0a => self.0.extend_from_slice(b"\\n"),
-                0x0c => self.0.extend_from_slice(b"\\f"),
-                0x0d => self.0.extend_from_slice(b"\\r"),
-                0x00..=0x1f => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    self.0.extend_from_slice(b"\\u00");
-                    self.0.push(HEX[(b >> 4) as usize]);
-                    self.0.push(HEX[(b & 15) as usize]);
-                }
-                _ => self.0.push(b),
-            }
-        }
-        self.0.push(b'"');
-    }
-
     fn uint(&mut self, v: u64) -> Result<(), EncodingError> {
         if v > MAX_SAFE_INTEGER {
             return Err(EncodingError(format!(
@@ -84,34 +60,59 @@ fn itoa_buf(mut v: u64) -> Vec<u8> {
     tmp[i..].to_vec()
 }
 
-fn ballot_into(w: &mut W, b: &Ballot) -> Result<(), EncodingError> {
-    w.raw("{\"candidate_id\":");
-    w.uint(b.candidate_id)?;
-    w.raw(",\"encrypted_vote\":");
-    w.string(&b.encrypted_vote);
-    w.raw("}");
-    Ok(())
+fn ballot_into(w: &mut W, b: &Ballot) {
+    // Members in sorted order: selections (ciphertext {a, b}, proof {c0,
+    // c1, z0, z1}), sum_proof {c, z}. Points and scalars have one spelling
+    // each (E.1), so writing them from their bytes gives the received text.
+    w.raw("{\"selections\":[");
+    for (i, s) in b.selections.iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        w.raw("{\"ciphertext\":{\"a\":");
+        w.hex32(s.ciphertext.a.as_bytes());
+        w.raw(",\"b\":");
+        w.hex32(s.ciphertext.b.as_bytes());
+        w.raw("},\"proof\":{\"c0\":");
+        w.hex32(s.proof.c0.0.as_bytes());
+        w.raw(",\"c1\":");
+        w.hex32(s.proof.c1.0.as_bytes());
+        w.raw(",\"z0\":");
+        w.hex32(s.proof.z0.0.as_bytes());
+        w.raw(",\"z1\":");
+        w.hex32(s.proof.z1.0.as_bytes());
+        w.raw("}}");
+    }
+    w.raw("],\"sum_proof\":{\"c\":");
+    w.hex32(b.sum_proof.c.0.as_bytes());
+    w.raw(",\"z\":");
+    w.hex32(b.sum_proof.z.0.as_bytes());
+    w.raw("}}");
+}
+
+fn ballot_len(b: &Ballot) -> usize {
+    64 + 480 * b.selections.len() + 160
 }
 
 /// The JCS form of a ballot.
-pub fn ballot_bytes(b: &Ballot) -> Result<Vec<u8>, EncodingError> {
-    let mut w = W(Vec::with_capacity(64 + b.encrypted_vote.len()));
-    ballot_into(&mut w, b)?;
-    Ok(w.0)
+pub fn ballot_bytes(b: &Ballot) -> Vec<u8> {
+    let mut w = W(Vec::with_capacity(ballot_len(b)));
+    ballot_into(&mut w, b);
+    w.0
 }
 
 /// `ballot_hash = H(ballot)`.
-pub fn ballot_hash(b: &Ballot) -> Result<Hash32, EncodingError> {
-    let mut w = W(Vec::with_capacity(64 + b.encrypted_vote.len()));
-    ballot_into(&mut w, b)?;
-    Ok(w.digest())
+pub fn ballot_hash(b: &Ballot) -> Hash32 {
+    let mut w = W(Vec::with_capacity(ballot_len(b)));
+    ballot_into(&mut w, b);
+    w.digest()
 }
 
 fn tx_into(w: &mut W, t: &BallotTx) -> Result<(), EncodingError> {
     // Members in sorted order: ballot, ballot_hash, chain_id, election_id,
     // fallback, nullifier, origin, submitted_at_ms, type.
     w.raw("{\"ballot\":");
-    ballot_into(w, &t.ballot)?;
+    ballot_into(w, &t.ballot);
     w.raw(",\"ballot_hash\":");
     w.hex32(&t.ballot_hash.0);
     w.raw(",\"chain_id\":");
@@ -137,16 +138,25 @@ fn tx_into(w: &mut W, t: &BallotTx) -> Result<(), EncodingError> {
 
 /// The JCS form of a ballot transaction.
 pub fn tx_bytes(t: &BallotTx) -> Result<Vec<u8>, EncodingError> {
-    let mut w = W(Vec::with_capacity(512 + t.ballot.encrypted_vote.len()));
+    let mut w = W(Vec::with_capacity(ballot_len(&t.ballot) + 512));
     tx_into(&mut w, t)?;
     Ok(w.0)
 }
 
-/// `tx_hash = H(tx)`.
+/// `tx_hash = H(tx)` of a ballot transaction.
 pub fn tx_hash(t: &BallotTx) -> Result<Hash32, EncodingError> {
-    let mut w = W(Vec::with_capacity(512 + t.ballot.encrypted_vote.len()));
+    let mut w = W(Vec::with_capacity(ballot_len(&t.ballot) + 512));
     tx_into(&mut w, t)?;
     Ok(w.digest())
+}
+
+/// `tx_hash = H(tx)` of any transaction (a ballot by the direct writer,
+/// anything else by the generic canonicaliser).
+pub fn any_tx_hash(t: &crate::wire::Transaction) -> Result<Hash32, EncodingError> {
+    match t {
+        crate::wire::Transaction::Ballot(b) => tx_hash(b),
+        other => crate::wire::hash_of(other),
+    }
 }
 
 fn header_into(w: &mut W, h: &BlockHeader) -> Result<(), EncodingError> {
@@ -217,18 +227,24 @@ pub fn vote_hash(v: &Vote) -> Result<Hash32, EncodingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{FallbackRef, PublicKey, TxKind, canonical_bytes};
+    use crate::elgamal::{BallotContext, ElectionKey, prove};
+    use crate::wire::{FallbackRef, PublicKey, Transaction, canonical_bytes};
 
-    fn tx(vote: &str, fallback: bool, n: u64) -> BallotTx {
+    fn tx(fallback: bool, n: u64) -> BallotTx {
+        let (trustees, _) = prove::ceremony(1, 1, 1, b"canon");
+        let key = ElectionKey::from_round1(1, &trustees).unwrap();
+        let ctx = BallotContext {
+            chain_id: [1; 32],
+            election_id: n,
+            nullifier: [0xab; 32],
+            origin: [0xfe; 32],
+        };
+        let ballot = prove::Encryptor::new(key.public_key).ballot(&ctx, 1, 3, b"seed");
         BallotTx {
-            kind: TxKind::Ballot,
             chain_id: Hash32([1; 32]),
             election_id: n,
             nullifier: Hash32([0xab; 32]),
-            ballot: Ballot {
-                candidate_id: n.wrapping_mul(7) % MAX_SAFE_INTEGER,
-                encrypted_vote: vote.into(),
-            },
+            ballot,
             ballot_hash: Hash32([3; 32]),
             submitted_at_ms: MAX_SAFE_INTEGER - n,
             origin: PublicKey([0xfe; 32]),
@@ -241,21 +257,12 @@ mod tests {
 
     #[test]
     fn same_bytes_as_the_generic_canonicalizer() {
-        let strings = [
-            "",
-            "plain base64+/=",
-            "quote \" backslash \\ slash /",
-            "controls \u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}",
-            "unicode é € 😀 \u{2028}\u{2029} \u{fb33}",
-        ];
-        for (i, s) in strings.iter().enumerate() {
+        for n in [0, 1, 1_000_003] {
             for fb in [false, true] {
-                let t = tx(s, fb, i as u64 * 1_000_003);
-                assert_eq!(tx_bytes(&t).unwrap(), canonical_bytes(&t).unwrap(), "{s:?}");
-                assert_eq!(
-                    ballot_bytes(&t.ballot).unwrap(),
-                    canonical_bytes(&t.ballot).unwrap()
-                );
+                let t = tx(fb, n);
+                let generic = canonical_bytes(&Transaction::Ballot(t.clone())).unwrap();
+                assert_eq!(tx_bytes(&t).unwrap(), generic);
+                assert_eq!(ballot_bytes(&t.ballot), canonical_bytes(&t.ballot).unwrap());
             }
         }
         let h = BlockHeader {
@@ -285,7 +292,7 @@ mod tests {
 
     #[test]
     fn refuses_integers_without_an_exact_form() {
-        let mut t = tx("x", false, 1);
+        let mut t = tx(false, 1);
         t.election_id = MAX_SAFE_INTEGER + 1;
         assert!(tx_hash(&t).is_err());
     }

@@ -18,6 +18,7 @@ pub enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum CheckId {
     GenesisValid,
+    GenesisTrustees,
     GenesisSame,
     SourceConsistent,
     SourceIntegrity,
@@ -38,12 +39,16 @@ pub enum CheckId {
     TxOrigin,
     TxSignature,
     TxElection,
-    TxCandidate,
     TxTiming,
+    TxBallotProofs,
+    TxDecryptionShare,
     TxUnique,
     TxNullifierUnique,
+    TxCiphertextUnique,
     ChainAgreement,
     NoEquivocation,
+    TallyEncryptedTotals,
+    TallyDecryption,
     TallyMatches,
     BaselineAppendOnly,
     FallbackChain,
@@ -59,8 +64,9 @@ pub struct CheckInfo {
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 31] = [
+    pub const ALL: [CheckId; 36] = [
         CheckId::GenesisValid,
+        CheckId::GenesisTrustees,
         CheckId::GenesisSame,
         CheckId::SourceConsistent,
         CheckId::SourceIntegrity,
@@ -81,12 +87,16 @@ impl CheckId {
         CheckId::TxOrigin,
         CheckId::TxSignature,
         CheckId::TxElection,
-        CheckId::TxCandidate,
         CheckId::TxTiming,
+        CheckId::TxBallotProofs,
+        CheckId::TxDecryptionShare,
         CheckId::TxUnique,
         CheckId::TxNullifierUnique,
+        CheckId::TxCiphertextUnique,
         CheckId::ChainAgreement,
         CheckId::NoEquivocation,
+        CheckId::TallyEncryptedTotals,
+        CheckId::TallyDecryption,
         CheckId::TallyMatches,
         CheckId::BaselineAppendOnly,
         CheckId::FallbackChain,
@@ -102,6 +112,12 @@ impl CheckId {
                 "the genesis parses and follows the rules of PROTOCOL.md §3",
                 Source,
                 "§3; invalid_genesis",
+            ),
+            GenesisTrustees => (
+                "genesis.trustees",
+                "each election's key is recomputed from its trustees' round-1 messages, whose proofs of knowledge verify",
+                Source,
+                "§3, E.4; unknown_trustee, duplicate_trustee, missing_trustee, wrong_length, bad_knowledge_proof, identity_public_key, bad_params",
             ),
             GenesisSame => (
                 "genesis.same",
@@ -189,9 +205,9 @@ impl CheckId {
             ),
             TxSchema => (
                 "tx.schema",
-                "every transaction parses as a ballot within the protocol's limits",
+                "every transaction parses (a ballot or a decryption share) within the protocol's limits",
                 Transaction,
-                "§4, rules 18b-18c; schema, integer_too_large, bad_tx",
+                "§4, E.1, rules 18c, 18f, 18l; schema, integer_too_large",
             ),
             TxChainId => (
                 "tx.chain_id",
@@ -203,37 +219,43 @@ impl CheckId {
                 "tx.ballot_hash",
                 "ballot_hash is the hash of the ballot",
                 Transaction,
-                "rule 18d; wrong_hash (ballot)",
+                "rule 18g; wrong_hash (ballot)",
             ),
             TxOrigin => (
                 "tx.origin",
-                "every ballot was accepted by an appliance named in the genesis",
+                "every transaction was signed by an appliance named in the genesis",
                 Transaction,
-                "rule 18e; unknown_origin",
+                "rule 18b; unknown_origin",
             ),
             TxSignature => (
                 "tx.signature",
                 "the origin appliance's signature over the transaction verifies",
                 Transaction,
-                "rule 18f; bad_signature (transaction)",
+                "rule 18d; bad_signature (transaction)",
             ),
             TxElection => (
                 "tx.election",
                 "the election exists in the genesis",
                 Transaction,
-                "rule 18g; unknown_election",
-            ),
-            TxCandidate => (
-                "tx.candidate",
-                "the candidate exists in that election",
-                Transaction,
-                "rule 18h; unknown_candidate",
+                "rule 18e; unknown_election",
             ),
             TxTiming => (
                 "tx.timing",
                 "the election was open when the ballot was accepted, and the block came in time",
                 Transaction,
-                "rules 18i-18k; election_not_open, bad_tx",
+                "rules 18h-18j; election_not_open, bad_tx",
+            ),
+            TxBallotProofs => (
+                "tx.ballot_proofs",
+                "every ballot's 0/1 and sum proofs verify under the election key, bound to its chain, election, nullifier and origin",
+                Transaction,
+                "rule 18k, E.3; bad_ballot",
+            ),
+            TxDecryptionShare => (
+                "tx.decryption_share",
+                "every decryption share names a trustee, comes after the close, is of a post-close tally with its ballot count, once per trustee, and its proofs verify",
+                Transaction,
+                "rules 18m, 21, E.5; bad_decryption_share",
             ),
             TxUnique => (
                 "tx.unique",
@@ -247,6 +269,12 @@ impl CheckId {
                 Transaction,
                 "rule 20; duplicate_nullifier",
             ),
+            TxCiphertextUnique => (
+                "tx.ciphertext_unique",
+                "no ciphertext (nor its randomness) appears twice on the chain, and none is in the clear",
+                Transaction,
+                "E.3 fresh randomness (auditor's own); duplicate_ciphertext, zero_randomness",
+            ),
             ChainAgreement => (
                 "chain.agreement",
                 "every chain is a prefix of the longest: no two sources differ at any height",
@@ -259,11 +287,23 @@ impl CheckId {
                 CrossSource,
                 "qbft.md safety",
             ),
+            TallyEncryptedTotals => (
+                "tally.encrypted_totals",
+                "the encrypted totals a source states equal the homomorphic sums of its chain's ballots",
+                Source,
+                "§7, E.3 aggregate; GET /api/tally/{id}, election_tallies",
+            ),
+            TallyDecryption => (
+                "tally.decryption",
+                "k valid decryption shares of a tally combine into counts that add up to its ballots",
+                Source,
+                "E.5 combining; too_few_shares, tally_out_of_range, count_mismatch",
+            ),
             TallyMatches => (
                 "tally.matches",
-                "the results a source reports equal the ballots on its chain",
+                "the results a source reports equal what its chain's shares decrypt to (pending while fewer than k)",
                 Source,
-                "/api/votes/results, transactions.candidate_id",
+                "/api/votes/results; decryption_shares, election_tallies",
             ),
             BaselineAppendOnly => (
                 "baseline.append_only",
@@ -273,15 +313,15 @@ impl CheckId {
             ),
             FallbackChain => (
                 "fallback.chain",
-                "each fallback chain is hash-linked and signed by its appliance",
+                "each fallback chain is linked, signed by its appliance, anchored on the main chain, holds valid ballots once each, and matches its closing record",
                 Source,
-                "/p2p/fallback (not yet in PROTOCOL.md)",
+                "§7a; GET /p2p/fallback, fallback_blocks, fallback_closes",
             ),
             FallbackReconciled => (
                 "fallback.reconciled",
-                "each fallback ballot is on the main chain or was rejected as a double vote",
+                "each sealed ballot's copy is on the main chain, or another ballot of that voter is (named); what the source says of each agrees",
                 Source,
-                "/p2p/fallback (not yet in PROTOCOL.md)",
+                "§7a reconciliation; fallback_ballots",
             ),
         };
         CheckInfo {
@@ -325,13 +365,15 @@ pub fn check_for_code(code: &str, detail: Option<&str>, in_tx: bool) -> Option<C
         ("seal_from_non_validator" | "duplicate_seal" | "bad_seal" | "too_few_seals", ..) => {
             BlockSeals
         }
-        ("bad_tx", _, true) => TxSchema,
+        ("bad_tx", _, true) => TxTiming,
         ("unknown_origin", ..) => TxOrigin,
         ("unknown_election", ..) => TxElection,
-        ("unknown_candidate", ..) => TxCandidate,
         ("election_not_open", ..) => TxTiming,
+        ("bad_ballot", ..) => TxBallotProofs,
+        ("bad_decryption_share", ..) => TxDecryptionShare,
         ("duplicate_tx", ..) => TxUnique,
         ("duplicate_nullifier", ..) => TxNullifierUnique,
+        ("duplicate_ciphertext" | "zero_randomness", ..) => TxCiphertextUnique,
         _ => return None,
     })
 }

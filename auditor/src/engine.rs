@@ -152,3 +152,53 @@ pub fn check_window(
         })
         .collect()
 }
+
+/// `f` over `items` on up to `threads` threads, results in order.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.max(1).min(items.len().div_ceil(CHUNK).max(1));
+    if threads == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= items.len() {
+                            break;
+                        }
+                        for (k, item) in items[start..(start + CHUNK).min(items.len())]
+                            .iter()
+                            .enumerate()
+                        {
+                            out.push((start + k, f(item)));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    for (k, r) in done.into_iter().flatten() {
+        slots[k] = Some(r);
+    }
+    slots
+        .into_iter()
+        .map(|r| r.expect("every item was mapped once"))
+        .collect()
+}

@@ -2,7 +2,9 @@
 //! the block and transaction rules need (validators, origins, elections).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use crate::elgamal::{CryptoError, ElectionKey};
 use crate::wire::{Election, Genesis, Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of, quorum};
 
 pub const PROTOCOL: &str = "evote/1";
@@ -142,6 +144,20 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
     out
 }
 
+/// Every election whose key ceremony record does not verify (§3, E.4),
+/// with why: the round-1 messages are checked and the election key
+/// recomputed from them.
+pub fn trustee_problems(g: &Genesis) -> Vec<String> {
+    g.elections
+        .iter()
+        .filter_map(|e| {
+            ElectionKey::from_round1(e.id, &e.trustees)
+                .err()
+                .map(|err| format!("election {}: {}: {err}", e.id, err.code()))
+        })
+        .collect()
+}
+
 fn name_ok(out: &mut Vec<String>, what: &str, name: &str) {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.trim().is_empty() {
         out.push(format!(
@@ -165,6 +181,9 @@ pub struct ChainRules {
     validator_index: HashMap<PublicKey, usize>,
     origin_names: HashMap<PublicKey, String>,
     elections: HashMap<u64, usize>,
+    /// Each election's key, recomputed from its round-1 messages, or why
+    /// it cannot be.
+    keys: HashMap<u64, Result<Arc<ElectionKey>, CryptoError>>,
 }
 
 /// A genesis that cannot be used to check a chain.
@@ -176,7 +195,8 @@ impl ChainRules {
     /// Builds the rules of a genesis. An invalid genesis is refused (the
     /// problems are listed); one that cannot be hashed too.
     pub fn new(genesis: Genesis) -> Result<Self, GenesisError> {
-        let problems = genesis_problems(&genesis);
+        let mut problems = genesis_problems(&genesis);
+        problems.extend(trustee_problems(&genesis));
         if !problems.is_empty() {
             return Err(GenesisError(problems.join("; ")));
         }
@@ -213,7 +233,18 @@ impl ChainRules {
             .enumerate()
             .map(|(i, e)| (e.id, i))
             .collect();
+        let keys = genesis
+            .elections
+            .iter()
+            .map(|e| {
+                (
+                    e.id,
+                    ElectionKey::from_round1(e.id, &e.trustees).map(Arc::new),
+                )
+            })
+            .collect();
         Ok(Self {
+            keys,
             quorum: quorum(genesis.validators.len()),
             genesis,
             chain_id,
@@ -265,5 +296,10 @@ impl ChainRules {
 
     pub fn election(&self, id: u64) -> Option<&Election> {
         self.elections.get(&id).map(|&i| &self.genesis.elections[i])
+    }
+
+    /// The election's key, recomputed from the genesis (E.4).
+    pub fn election_key(&self, id: u64) -> Option<&Result<Arc<ElectionKey>, CryptoError>> {
+        self.keys.get(&id)
     }
 }

@@ -8,9 +8,14 @@
 //!
 //! - [`wire`]: the protocol's objects, strict hex, canonical hashing;
 //!   [`canon`]: a direct canonical writer for the objects hashed most.
+//! - [`elgamal`]: encrypted ballots, the key ceremony's public record,
+//!   decryption shares and the tally (PROTOCOL.md E.1-E.6).
 //! - [`genesis`]: genesis validity and the look-ups the rules need.
-//! - [`rules`]: PROTOCOL.md §6-§7, block by block.
+//! - [`rules`]: PROTOCOL.md §6, block by block; [`state`]: what §7
+//!   carries from block to block (links, nullifiers, shares, tallies).
 //! - [`engine`]: the stateless rules of a window of blocks on many threads.
+//! - [`tally`]: the encrypted totals, the decryption, and the comparison
+//!   with what sources report; [`fallback`]: fallback chains (§7a).
 //! - [`source`]: nodes over HTTP and database files, read in windows.
 //! - [`audit`]: the whole audit; [`report`]: its result, as text or JSON.
 //! - [`synth`]: synthetic appliance databases for tests and benchmarks.
@@ -19,13 +24,17 @@ pub mod audit;
 pub mod canon;
 pub mod checks;
 pub mod cli;
+pub mod elgamal;
 pub mod engine;
+pub mod fallback;
 pub mod genesis;
 pub mod http;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod state;
 pub mod synth;
+pub mod tally;
 pub mod wire;
 
 pub use audit::{AuditError, AuditOptions, run_audit};

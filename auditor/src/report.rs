@@ -148,21 +148,30 @@ pub struct TallyReport {
 pub struct ElectionTally {
     pub election_id: u64,
     pub name: String,
+    /// Ballots of the election on the chain.
     pub total: u64,
+    /// `decrypted` (counts from k trustees' valid shares), `pending`
+    /// (fewer than k shares) or `failed` (the shares do not combine).
+    pub status: &'static str,
+    /// Why the counts are not there, when they are not.
+    pub reason: Option<String>,
+    /// The tally the counts are of: after this block, this many ballots.
+    pub tally_height: Option<u64>,
+    pub ballots_in_tally: Option<u64>,
+    /// The trustees whose shares were combined.
+    pub trustees: Vec<u32>,
     pub candidates: Vec<CandidateTally>,
-    /// Ballots for candidates the genesis does not list (each is also a
-    /// `tx.candidate` failure).
-    pub unknown_candidates: Vec<CandidateTally>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateTally {
     pub candidate_id: u64,
-    pub name: Option<String>,
-    pub votes: u64,
-    /// Share of the election's ballots, in percent, rounded to 2 decimals
-    /// as the appliance reports it.
-    pub percentage: f64,
+    pub name: String,
+    /// `null` until the tally is decrypted.
+    pub votes: Option<u64>,
+    /// Share of the tally's ballots, in percent, rounded to 2 decimals as
+    /// the appliance reports it.
+    pub percentage: Option<f64>,
 }
 
 /// The appliance's percentage: `round(n * 10000 / total) / 100`.
@@ -448,17 +457,37 @@ pub fn render_tally(t: &TallyReport) -> String {
     for e in &t.elections {
         let _ = writeln!(
             out,
-            "  election {} {:?}: {} ballot(s)",
+            "  election {} {:?}: {} ballot(s) on the chain",
             e.election_id, e.name, e.total
         );
+        match (e.status, e.tally_height, e.ballots_in_tally) {
+            ("decrypted", Some(h), Some(n)) => {
+                let _ = writeln!(
+                    out,
+                    "  decrypted: the tally after block {h} ({n} ballot(s)), from the shares of trustees {:?}",
+                    e.trustees
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    e.status,
+                    e.reason.as_deref().unwrap_or("no counts")
+                );
+            }
+        }
         let mut tab = table();
         tab.set_header(vec!["candidate", "name", "votes", "percent"]);
-        for c in e.candidates.iter().chain(&e.unknown_candidates) {
+        for c in &e.candidates {
             tab.add_row(vec![
                 Cell::new(c.candidate_id),
-                Cell::new(c.name.as_deref().unwrap_or("(not in the genesis)")),
-                Cell::new(c.votes),
-                Cell::new(format!("{:.2}", c.percentage)),
+                Cell::new(&c.name),
+                Cell::new(c.votes.map_or_else(|| "-".into(), |v| v.to_string())),
+                Cell::new(
+                    c.percentage
+                        .map_or_else(|| "-".into(), |p| format!("{p:.2}")),
+                ),
             ]);
         }
         for line in tab.to_string().lines() {

@@ -1,29 +1,34 @@
 //! The rules of PROTOCOL.md §6 and §7, applied to one block at a time.
 //!
 //! A block is checked in two steps. [`check_header`] and [`check_tx`] need
-//! only the genesis and the block itself (hashes, signatures, limits), so
-//! the engine runs them on many threads; [`ChainState::apply`] then adds
-//! what needs the chain so far (height, link, timestamp order, repeated
-//! transactions and nullifiers) in block order.
+//! only the genesis and the block itself (hashes, signatures, ballot
+//! proofs, limits), so the engine runs them on many threads;
+//! [`ChainState::apply`] (in [`crate::state`]) then adds what needs the
+//! chain so far (height, link, timestamp order, repeated transactions,
+//! nullifiers and ciphertexts, decryption shares against the tally) in
+//! block order, and adds each ballot to its election's encrypted tally.
 //!
 //! Unlike the reference implementation, which stops at the first broken
 //! rule, the auditor reports every broken rule of a block, except where a
 //! rule cannot be judged once an earlier one failed (an unknown proposer
-//! has no turn to check; a transaction that failed one of 18a-18k is not
-//! also reported under 19-20). For a block that breaks one rule, the one
+//! has no turn to check; a transaction that failed one of 18a-18m is not
+//! also reported under 19-21). For a block that breaks one rule, the one
 //! finding is exactly the code PROTOCOL.md names.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
+use curve25519_dalek::ristretto::RistrettoPoint;
 use serde::Serialize;
 
 use crate::canon;
 use crate::checks::CheckId;
+use crate::elgamal::{BallotContext, verify_ballot};
 use crate::genesis::ChainRules;
+pub use crate::state::{ChainState, FirstUse, HeightRecord, Parent, ShareOnChain};
 use crate::wire::{
-    BlockHeader, CommitSeal, Hash32, LATE_BALLOT_GRACE_MS, MAX_ENCRYPTED_VOTE_LEN,
-    MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER, PublicKey, Signature, SignedTx, Vote, VoteKind,
-    WireBlockParts, merkle_root, sha256, verify_digest,
+    BallotTx, BlockHeader, CommitSeal, DecryptionShareTx, Election, FallbackRef, Hash32,
+    LATE_BALLOT_GRACE_MS, MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER, PublicKey, Signature, SignedTx,
+    Transaction, Vote, VoteKind, WireBlockParts, merkle_root, sha256, verify_digest,
 };
 
 /// One broken rule: where, what was expected and what was found.
@@ -82,17 +87,30 @@ impl Finding {
         self
     }
 
-    fn rule(mut self, rule: u16, sub: usize) -> Self {
+    /// The transaction the finding is about, outside a block's list.
+    pub fn tx(mut self, tx: Hash32) -> Self {
+        self.tx = Some(tx);
+        self
+    }
+
+    /// The PROTOCOL.md rule (and its item) this finding breaks, which
+    /// orders a block's findings as §6 applies its rules.
+    pub(crate) fn rule(mut self, rule: u16, sub: usize) -> Self {
         self.order.1 = rule;
         self.order.2 = sub;
         self
     }
 
-    fn in_tx(mut self, position: usize, tx: Option<Hash32>) -> Self {
+    /// The transaction at `position` (and its hash, when it has one).
+    pub(crate) fn in_tx(mut self, position: usize, tx: Option<Hash32>) -> Self {
         self.position = Some(position);
         self.tx = tx;
         self.order.0 = position + 1;
         self
+    }
+
+    pub(crate) fn order(&self) -> (usize, u16, usize) {
+        self.order
     }
 
     pub fn check_id(&self) -> Option<CheckId> {
@@ -139,9 +157,10 @@ impl RawBlock {
     }
 }
 
-/// Signatures already verified, so that a block served by several sources
-/// is verified once. Only valid signatures are remembered, keyed by
-/// SHA-256(key || digest || signature); the set stops growing at `cap`.
+/// Signatures and ballot proofs already verified, so that a block served
+/// by several sources is verified once. Only valid ones are remembered,
+/// keyed by SHA-256(key || digest || signature) and SHA-256("ballot-proof"
+/// || tx_hash); the set stops growing at `cap`.
 #[derive(Debug)]
 pub struct SigCache {
     set: HashSet<[u8; 32]>,
@@ -188,6 +207,21 @@ impl SigCache {
             learned.push(k);
         }
         ok
+    }
+
+    /// The key under which a transaction whose ballot proofs verified is
+    /// remembered: `tx_hash` covers the ballot and everything its proofs
+    /// are bound to (chain, election, nullifier, origin).
+    pub fn proofs_key(tx_hash: &Hash32) -> [u8; 32] {
+        let mut buf = [0u8; 44];
+        buf[..12].copy_from_slice(b"ballot-proof");
+        buf[12..].copy_from_slice(tx_hash.as_bytes());
+        sha256(&buf).0
+    }
+
+    /// Whether this transaction's ballot proofs were already verified.
+    pub fn known_proofs(&self, tx_hash: &Hash32) -> bool {
+        self.cap > 0 && self.set.contains(&Self::proofs_key(tx_hash))
     }
 
     pub fn remember(&mut self, learned: impl IntoIterator<Item = [u8; 32]>) {
@@ -506,18 +540,75 @@ pub fn check_header(
     out
 }
 
+/// What one ballot is, as far as the chain state needs it.
+#[derive(Debug, Clone)]
+pub struct BallotInfo {
+    pub election_id: u64,
+    pub nullifier: Hash32,
+    /// The ciphertexts, decoded, when they can be added to the election's
+    /// tally (the election exists and there is one per candidate). Every
+    /// ballot a block holds counts, valid or not: the tally a share is of
+    /// is "every ballot of the election in blocks 1..=tally_height" (rule
+    /// 21), and a broken ballot is reported where it is.
+    pub cts: Option<Vec<(RistrettoPoint, RistrettoPoint)>>,
+    /// Per selection: the first 16 bytes of `A`'s encoding and the first 8
+    /// of `B`'s (for `tx.ciphertext_unique`).
+    pub a_keys: Vec<([u8; 16], [u8; 8])>,
+    /// The fallback block a ballot recorded offline names (§7a).
+    pub fallback: Option<FallbackRef>,
+}
+
+impl BallotInfo {
+    fn of(rules: &ChainRules, b: &BallotTx) -> BallotInfo {
+        let sels = &b.ballot.selections;
+        let fits = rules
+            .election(b.election_id)
+            .is_some_and(|e| e.candidates.len() == sels.len());
+        BallotInfo {
+            election_id: b.election_id,
+            nullifier: b.nullifier,
+            cts: fits.then(|| {
+                sels.iter()
+                    .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
+                    .collect()
+            }),
+            a_keys: sels
+                .iter()
+                .map(|s| {
+                    let (a, b) = (s.ciphertext.a.as_bytes(), s.ciphertext.b.as_bytes());
+                    let mut ka = [0u8; 16];
+                    ka.copy_from_slice(&a[..16]);
+                    let mut kb = [0u8; 8];
+                    kb.copy_from_slice(&b[..8]);
+                    (ka, kb)
+                })
+                .collect(),
+            fallback: b.fallback.clone(),
+        }
+    }
+}
+
 /// What one transaction is, as far as the chain state needs it.
+#[derive(Debug, Clone, Default)]
+pub enum TxInfo {
+    /// It did not parse.
+    #[default]
+    Unreadable,
+    Ballot(Box<BallotInfo>),
+    Share(Box<DecryptionShareTx>),
+}
+
+/// One transaction after its stateless checks.
 #[derive(Debug, Clone, Default)]
 pub struct TxCheck {
     pub hash: Option<Hash32>,
-    /// (election_id, nullifier, candidate_id) of a ballot that parsed.
-    pub ballot: Option<(u64, Hash32, u64)>,
-    /// The first of rules 18a-18k it breaks.
+    pub info: TxInfo,
+    /// The first of rules 18a-18m it breaks.
     pub finding: Option<Finding>,
 }
 
-/// Rules 18a-18k for one transaction at block time `t` (`None` when the
-/// block's header did not parse: the rules that need it are not judged).
+/// Rules 18a-18m for one transaction at block time `t` (`None` when the
+/// block's header did not parse: the timing rules are not judged).
 pub fn check_tx(
     rules: &ChainRules,
     text: &str,
@@ -533,7 +624,7 @@ pub fn check_tx(
                     Finding::new(
                         CheckId::TxSchema,
                         "schema",
-                        "a signed ballot transaction as transaction.schema.json describes it",
+                        "a signed transaction as transaction.schema.json describes it",
                         e.to_string(),
                         "the transaction does not parse",
                     )
@@ -543,30 +634,50 @@ pub fn check_tx(
             };
         }
     };
-    let b = &stx.tx;
-    let mut out = TxCheck {
-        ballot: Some((b.election_id, b.nullifier, b.ballot.candidate_id)),
-        ..TxCheck::default()
+    check_signed_tx(rules, stx, t, cache, learned)
+}
+
+/// [`check_tx`] for a transaction already parsed.
+pub fn check_signed_tx(
+    rules: &ChainRules,
+    stx: SignedTx,
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    let mut out = TxCheck::default();
+    let big = match &stx.tx {
+        Transaction::Ballot(b) => {
+            out.info = TxInfo::Ballot(Box::new(BallotInfo::of(rules, b)));
+            [
+                ("election_id", b.election_id, 3),
+                ("submitted_at_ms", b.submitted_at_ms, 6),
+            ]
+            .into_iter()
+            .find(|(_, v, _)| *v > MAX_SAFE_INTEGER)
+        }
+        Transaction::DecryptionShare(d) => [
+            ("election_id", d.election_id, 3),
+            ("tally_height", d.tally_height, 12),
+            ("ballot_count", d.ballot_count, 12),
+            ("submitted_at_ms", d.submitted_at_ms, 12),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
     };
-    let big = [
-        ("election_id", b.election_id),
-        ("submitted_at_ms", b.submitted_at_ms),
-        ("ballot.candidate_id", b.ballot.candidate_id),
-    ]
-    .into_iter()
-    .find(|(_, v)| *v > MAX_SAFE_INTEGER);
     if big.is_none() {
-        out.hash = canon::tx_hash(&stx.tx).ok();
+        out.hash = canon::any_tx_hash(&stx.tx).ok();
     }
     let fail = |f: Finding| Some(f);
+    let tx = &stx.tx;
     // 18a
-    if b.chain_id != rules.chain_id {
+    if tx.chain_id() != &rules.chain_id {
         out.finding = fail(
             Finding::new(
                 CheckId::TxChainId,
                 "wrong_chain",
                 rules.chain_id.to_hex(),
-                b.chain_id.to_hex(),
+                tx.chain_id().to_hex(),
                 "the transaction names another chain",
             )
             .rule(18, 1),
@@ -574,7 +685,21 @@ pub fn check_tx(
         return out;
     }
     // 18b
-    if let Some((field, v)) = big {
+    if !rules.is_origin(tx.origin()) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxOrigin,
+                "unknown_origin",
+                "a validator or station of the genesis",
+                format!("{} (not in the genesis)", tx.origin()),
+                "the transaction was signed by an appliance that is not in the genesis",
+            )
+            .rule(18, 2),
+        );
+        return out;
+    }
+    // 18c, 18f, 18l: without an exact canonical form there is no tx_hash.
+    if let Some((field, v, sub)) = big {
         out.finding = fail(
             Finding::new(
                 CheckId::TxSchema,
@@ -583,7 +708,7 @@ pub fn check_tx(
                 v.to_string(),
                 format!("{field} is too large for the canonical form"),
             )
-            .rule(18, 2),
+            .rule(18, sub),
         );
         return out;
     }
@@ -596,167 +721,223 @@ pub fn check_tx(
                 "none",
                 "the transaction cannot be canonicalised",
             )
-            .rule(18, 2),
-        );
-        return out;
-    };
-    // 18c
-    let len = b.ballot.encrypted_vote.len();
-    if len > MAX_ENCRYPTED_VOTE_LEN {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxSchema,
-                "bad_tx",
-                format!("encrypted_vote of at most {MAX_ENCRYPTED_VOTE_LEN} bytes"),
-                format!("{len} bytes"),
-                "the encrypted vote is longer than the protocol allows",
-            )
             .rule(18, 3),
         );
         return out;
-    }
+    };
     // 18d
-    match canon::ballot_hash(&b.ballot) {
-        Ok(h) if h == b.ballot_hash => {}
-        other => {
-            out.finding = fail(
-                Finding::new(
-                    CheckId::TxBallotHash,
-                    "wrong_hash",
-                    other.map_or_else(|e| e.to_string(), |h| h.to_hex()),
-                    b.ballot_hash.to_hex(),
-                    "ballot_hash is not the hash of the ballot: the ballot was changed",
-                )
-                .detail("ballot")
-                .rule(18, 4),
-            );
-            return out;
-        }
-    }
-    // 18e
-    if !rules.is_origin(&b.origin) {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxOrigin,
-                "unknown_origin",
-                "a validator or station of the genesis",
-                format!("{} (not in the genesis)", b.origin),
-                "the ballot was signed by an appliance that is not in the genesis",
-            )
-            .rule(18, 5),
-        );
-        return out;
-    }
-    // 18f
-    if !cache.verify(&b.origin, &tx_hash, &stx.signature, learned) {
+    if !cache.verify(tx.origin(), &tx_hash, &stx.signature, learned) {
         out.finding = fail(
             Finding::new(
                 CheckId::TxSignature,
                 "bad_signature",
                 format!(
                     "a signature by the origin {} over tx_hash {tx_hash}",
-                    rules.describe(&b.origin)
+                    rules.describe(tx.origin())
                 ),
                 stx.signature.to_hex(),
                 "the origin's signature does not verify: the transaction was changed after it was signed",
             )
             .detail("transaction")
-            .rule(18, 6),
+            .rule(18, 4),
         );
         return out;
     }
-    // 18g
-    let Some(election) = rules.election(b.election_id) else {
+    // 18e
+    let Some(election) = rules.election(tx.election_id()) else {
         out.finding = fail(
             Finding::new(
                 CheckId::TxElection,
                 "unknown_election",
                 "an election of the genesis",
-                format!("election {}", b.election_id),
-                "the ballot is for an election the genesis does not hold",
+                format!("election {}", tx.election_id()),
+                "the transaction is for an election the genesis does not hold",
             )
-            .rule(18, 7),
+            .rule(18, 5),
         );
         return out;
     };
-    // 18h
-    if !election
-        .candidates
-        .iter()
-        .any(|c| c.id == b.ballot.candidate_id)
-    {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxCandidate,
-                "unknown_candidate",
-                format!(
-                    "one of the candidates {:?} of election {}",
-                    election.candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
-                    election.id
-                ),
-                format!("candidate {}", b.ballot.candidate_id),
-                "the ballot is for a candidate the election does not have",
-            )
-            .rule(18, 8),
-        );
-        return out;
-    }
-    let Some(t) = t else { return out };
-    // 18i
-    let s = b.submitted_at_ms;
-    if !(election.opens_at <= s && s < election.closes_at) {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxTiming,
-                "election_not_open",
-                format!(
-                    "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
-                    election.opens_at, election.closes_at
-                ),
-                format!("submitted_at_ms {s}"),
-                format!(
-                    "the ballot was accepted while election {} was not open",
-                    election.id
-                ),
-            )
-            .rule(18, 9),
-        );
-        return out;
-    }
-    // 18j
-    if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxTiming,
-                "bad_tx",
-                format!(
-                    "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
-                    t.saturating_add(MAX_FUTURE_DRIFT_MS)
-                ),
-                format!("submitted_at_ms {s}"),
-                "the ballot claims to have been accepted after the block that holds it",
-            )
-            .rule(18, 10),
-        );
-        return out;
-    }
-    // 18k
-    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
-    if stx.tx.fallback.is_none() && t >= deadline {
-        out.finding = fail(
-            Finding::new(
-                CheckId::TxTiming,
-                "election_not_open",
-                format!(
-                    "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
-                ),
-                format!("block time {t}"),
-                "the ballot reached a block after the grace period that follows the close, without a fallback reference",
-            )
-            .rule(18, 11),
-        );
+    match stx.tx {
+        Transaction::Ballot(b) => {
+            out.finding = check_ballot(rules, election, &b, &tx_hash, t, cache, learned);
+        }
+        Transaction::DecryptionShare(d) => {
+            // 18m
+            let n = election.trustees.trustees;
+            let j = d.share.trustee_index;
+            let bad = |expected: String, found: String, message: &str| {
+                Some(
+                    Finding::new(
+                        CheckId::TxDecryptionShare,
+                        "bad_decryption_share",
+                        expected,
+                        found,
+                        message,
+                    )
+                    .rule(18, 13),
+                )
+            };
+            if j == 0 || j > n {
+                out.finding = bad(
+                    format!("a trustee index of 1 to {n}"),
+                    format!("trustee {j}"),
+                    "the share names a trustee the election does not have",
+                );
+            } else if d.share.shares.len() != election.candidates.len() {
+                out.finding = bad(
+                    format!(
+                        "{} partial decryptions (one per candidate)",
+                        election.candidates.len()
+                    ),
+                    format!("{}", d.share.shares.len()),
+                    "the share does not decrypt every candidate's total",
+                );
+            }
+            out.info = TxInfo::Share(Box::new(d));
+        }
     }
     out
+}
+
+/// Rules 18g-18k for a ballot whose signature verified.
+fn check_ballot(
+    rules: &ChainRules,
+    election: &Election,
+    b: &BallotTx,
+    tx_hash: &Hash32,
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Option<Finding> {
+    // 18g
+    let computed = canon::ballot_hash(&b.ballot);
+    if computed != b.ballot_hash {
+        return Some(
+            Finding::new(
+                CheckId::TxBallotHash,
+                "wrong_hash",
+                computed.to_hex(),
+                b.ballot_hash.to_hex(),
+                "ballot_hash is not the hash of the ballot: the ballot was changed",
+            )
+            .detail("ballot")
+            .rule(18, 7),
+        );
+    }
+    if let Some(t) = t {
+        // 18h
+        let s = b.submitted_at_ms;
+        if !(election.opens_at <= s && s < election.closes_at) {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "election_not_open",
+                    format!(
+                        "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
+                        election.opens_at, election.closes_at
+                    ),
+                    format!("submitted_at_ms {s}"),
+                    format!(
+                        "the ballot was accepted while election {} was not open",
+                        election.id
+                    ),
+                )
+                .rule(18, 8),
+            );
+        }
+        // 18i
+        if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "bad_tx",
+                    format!(
+                        "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
+                        t.saturating_add(MAX_FUTURE_DRIFT_MS)
+                    ),
+                    format!("submitted_at_ms {s}"),
+                    "the ballot claims to have been accepted after the block that holds it",
+                )
+                .rule(18, 9),
+            );
+        }
+        // 18j
+        let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+        if b.fallback.is_none() && t >= deadline {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "election_not_open",
+                    format!(
+                        "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
+                    ),
+                    format!("block time {t}"),
+                    "the ballot reached a block after the grace period that follows the close, without a fallback reference",
+                )
+                .rule(18, 10),
+            );
+        }
+    }
+    // 18k
+    let bad = |expected: String, found: String, message: String| {
+        Some(
+            Finding::new(
+                CheckId::TxBallotProofs,
+                "bad_ballot",
+                expected,
+                found,
+                message,
+            )
+            .rule(18, 11),
+        )
+    };
+    let key = match rules.election_key(election.id) {
+        Some(Ok(k)) => k,
+        other => {
+            let why = match other {
+                Some(Err(e)) => format!("{}: {e}", e.code()),
+                _ => "no key".to_string(),
+            };
+            return bad(
+                format!("proofs under election {}'s key", election.id),
+                format!("no valid election key ({why})"),
+                format!(
+                    "the ballot cannot be checked: election {}'s key ceremony record in the genesis does not verify (see genesis.trustees)",
+                    election.id
+                ),
+            );
+        }
+    };
+    if cache.known_proofs(tx_hash) {
+        return None;
+    }
+    let ctx = BallotContext {
+        chain_id: b.chain_id.0,
+        election_id: b.election_id,
+        nullifier: b.nullifier.0,
+        origin: b.origin.0,
+    };
+    match verify_ballot(&ctx, key, &b.ballot, election.candidates.len()) {
+        Ok(()) => {
+            learned.push(SigCache::proofs_key(tx_hash));
+            None
+        }
+        Err(e) => bad(
+            format!(
+                "an encrypted ballot for {} candidates whose proofs verify under election {}'s key, bound to (chain, election {}, nullifier {}, origin {})",
+                election.candidates.len(),
+                election.id,
+                b.election_id,
+                b.nullifier.short(),
+                b.origin.short()
+            ),
+            format!("{}: {e}", e.code()),
+            format!(
+                "the ballot's proofs do not verify ({}): it is not a well-formed vote for one candidate, or it was made for another voter, appliance, election or chain",
+                e.code()
+            ),
+        ),
+    }
 }
 
 /// A block after its stateless checks.
@@ -831,225 +1012,6 @@ pub fn finish_block(rules: &ChainRules, header: HeaderCheck, txs: Vec<TxCheck>) 
     }
 }
 
-/// The block a chain continues from (§6 input "parent").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parent {
-    pub height: u64,
-    /// Unknown after a block whose hash could not be read.
-    pub hash: Option<Hash32>,
-    pub timestamp_ms: Option<u64>,
-}
-
-/// What the auditor keeps of each block for comparing sources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeightRecord {
-    /// The block hash the source links with (all zero if unreadable).
-    pub hash: Hash32,
-    pub round: u64,
-    pub valid_sealers: u64,
-    /// The validator whose proposal signature verified on this block.
-    pub proposer: Option<u8>,
-}
-
-/// Where a nullifier was first used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FirstUse {
-    pub height: u64,
-    pub position: u32,
-    pub tx: Hash32,
-}
-
-/// The state §7 carries from block to block: the parent, the nullifiers
-/// used so far, and the ballots counted so far.
-#[derive(Debug, Clone)]
-pub struct ChainState {
-    pub parent: Parent,
-    nullifiers: HashMap<(u64, Hash32), FirstUse>,
-    /// (election_id, candidate_id) → ballots on the chain.
-    pub tally: BTreeMap<(u64, u64), u64>,
-    pub blocks: u64,
-    pub transactions: u64,
-}
-
-impl ChainState {
-    /// The state before block 1: the parent is the genesis (§5).
-    pub fn new(rules: &ChainRules) -> Self {
-        Self {
-            parent: Parent {
-                height: 0,
-                hash: Some(rules.chain_id),
-                timestamp_ms: Some(rules.genesis.created_at_ms),
-            },
-            nullifiers: HashMap::new(),
-            tally: BTreeMap::new(),
-            blocks: 0,
-            transactions: 0,
-        }
-    }
-
-    pub fn set_parent(&mut self, parent: Parent) {
-        self.parent = parent;
-    }
-
-    pub fn nullifier_count(&self) -> usize {
-        self.nullifiers.len()
-    }
-
-    /// Rules 3-5 and 19-20, then makes the block the parent of the next.
-    /// Returns every finding of the block in §6 order, and its record.
-    pub fn apply(&mut self, block: CheckedBlock) -> (Vec<Finding>, HeightRecord) {
-        let expected_height = self.parent.height + 1;
-        let mut findings = block.header.findings;
-        if let Some(e) = &block.unreadable {
-            findings.push(
-                Finding::new(
-                    CheckId::BlockSchema,
-                    "schema",
-                    "a block as block.schema.json describes it",
-                    e.clone(),
-                    "the block cannot be read",
-                )
-                .rule(2, 0),
-            );
-        }
-        let h = block.header.header.as_ref();
-        let height = h
-            .map(|h| h.height)
-            .filter(|&v| v <= MAX_SAFE_INTEGER)
-            .unwrap_or(expected_height);
-        if let Some(h) = h {
-            if h.height != expected_height {
-                findings.push(
-                    Finding::new(
-                        CheckId::BlockHeight,
-                        "wrong_height",
-                        expected_height.to_string(),
-                        h.height.to_string(),
-                        "the block does not follow its parent's height",
-                    )
-                    .rule(3, 0),
-                );
-            }
-            if let Some(p) = self.parent.hash
-                && h.prev_hash != p
-            {
-                findings.push(
-                    Finding::new(
-                        CheckId::BlockPrevHash,
-                        "wrong_prev_hash",
-                        p.to_hex(),
-                        h.prev_hash.to_hex(),
-                        format!(
-                            "prev_hash is not the hash of block {}: the chain is broken here",
-                            self.parent.height
-                        ),
-                    )
-                    .rule(4, 0),
-                );
-            }
-            if let Some(pt) = self.parent.timestamp_ms
-                && h.timestamp_ms < pt
-            {
-                findings.push(
-                    Finding::new(
-                        CheckId::BlockTimestamp,
-                        "timestamp_backwards",
-                        format!("at least {pt} (the parent's timestamp)"),
-                        h.timestamp_ms.to_string(),
-                        "the block is stamped before its parent",
-                    )
-                    .rule(5, 0),
-                );
-            }
-        }
-        let mut in_block: HashSet<Hash32> = HashSet::new();
-        let mut in_block_null: HashMap<(u64, Hash32), usize> = HashMap::new();
-        for (pos, tx) in block.txs.iter().enumerate() {
-            let mut f = tx.finding.clone();
-            if let Some((election, nullifier, candidate)) = tx.ballot {
-                *self.tally.entry((election, candidate)).or_insert(0) += 1;
-                let key = (election, nullifier);
-                let dup_tx = tx.hash.is_some_and(|hh| !in_block.insert(hh));
-                if f.is_none() && dup_tx {
-                    f = Some(
-                        Finding::new(
-                            CheckId::TxUnique,
-                            "duplicate_tx",
-                            "each transaction once per block",
-                            format!("a second copy at position {pos}"),
-                            "the same transaction appears twice in the block",
-                        )
-                        .rule(19, 0),
-                    );
-                }
-                let earlier_in_block = in_block_null.get(&key).copied();
-                let earlier = self.nullifiers.get(&key).copied();
-                if f.is_none() {
-                    if let Some(p) = earlier_in_block {
-                        f = Some(
-                            Finding::new(
-                                CheckId::TxNullifierUnique,
-                                "duplicate_nullifier",
-                                format!("nullifier {nullifier} used once in election {election}"),
-                                format!("already used at position {p} of this block"),
-                                "a second ballot of the same voter in the same election",
-                            )
-                            .rule(20, 0),
-                        );
-                    } else if let Some(first) = earlier {
-                        f = Some(
-                            Finding::new(
-                                CheckId::TxNullifierUnique,
-                                "duplicate_nullifier",
-                                format!("nullifier {nullifier} used once in election {election}"),
-                                format!(
-                                    "already used by transaction {} at height {} position {}",
-                                    first.tx, first.height, first.position
-                                ),
-                                "a second ballot of the same voter in the same election",
-                            )
-                            .rule(20, 0),
-                        );
-                    }
-                }
-                if earlier.is_none() && earlier_in_block.is_none() {
-                    in_block_null.insert(key, pos);
-                }
-            }
-            if let Some(f) = f {
-                findings.push(f.in_tx(pos, tx.hash));
-            }
-        }
-        // The block's nullifiers count as used from the next block on.
-        for (key, pos) in in_block_null {
-            let tx = block.txs[pos].hash.unwrap_or(Hash32([0; 32]));
-            self.nullifiers.entry(key).or_insert(FirstUse {
-                height,
-                position: pos as u32,
-                tx,
-            });
-        }
-        for f in &mut findings {
-            f.height = Some(height);
-        }
-        findings.sort_by_key(|f| f.order);
-        let record = HeightRecord {
-            hash: block.header.claimed_hash.unwrap_or(Hash32([0; 32])),
-            round: h.map_or(0, |h| h.round),
-            valid_sealers: block.header.valid_sealers,
-            proposer: block.header.signed_by_proposer.map(|i| i as u8),
-        };
-        self.parent = Parent {
-            height,
-            hash: block.header.claimed_hash,
-            timestamp_ms: h.map(|h| h.timestamp_ms),
-        };
-        self.blocks += 1;
-        self.transactions += block.txs.len() as u64;
-        (findings, record)
-    }
-}
-
 /// Checks one block on one thread: the stateless rules, then the chain
 /// state's. Used by the test vectors and by small audits.
 pub fn check_block(
@@ -1074,7 +1036,7 @@ pub fn check_block(
             finish_block(rules, hc, txs)
         }
     };
-    state.apply(checked)
+    state.apply(rules, checked)
 }
 
 /// A block that could not be read at all.

@@ -10,6 +10,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::elgamal::{Ciphertext, combine};
+use crate::genesis::ChainRules;
 use crate::http::{Http, HttpError};
 use crate::rules::{RawBlock, RawParts};
 use crate::wire::{Hash32, PublicKey, Signature};
@@ -65,8 +67,7 @@ pub struct Opened {
     pub integrity: Option<Result<(), String>>,
 }
 
-/// Results as a source reports them: per (election, candidate) the count
-/// it shows, for the elections it was asked about.
+/// Results as a source reports them, for the elections it was asked about.
 #[derive(Debug, Clone, Default)]
 pub struct ReportedResults {
     /// election_id → its answer.
@@ -75,23 +76,68 @@ pub struct ReportedResults {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ElectionResults {
-    /// candidate_id → (votes, percentage when the source gives one).
-    pub counts: BTreeMap<u64, (u64, Option<f64>)>,
+    /// candidate_id → (votes, percentage); `None` while the tally is pending.
+    pub counts: BTreeMap<u64, (Option<u64>, Option<f64>)>,
+    /// `total_votes`: the ballots of the election on the source's chain.
     pub total: u64,
+    /// `tally.status`: `pending` or `decrypted`.
+    pub status: Option<String>,
+    pub tally_height: Option<u64>,
+    pub ballots_in_tally: Option<u64>,
+    /// The shares the counts come from: (trustee, transaction).
+    pub shares: Vec<(u32, Option<Hash32>)>,
     /// The chain height the results refer to, when the source says.
     pub at_height: Option<u64>,
     /// What the node itself says of its chain (`verification.chain_valid`).
     pub node_says_valid: Option<bool>,
+    /// A database only: why an appliance serving it could not decrypt.
+    pub failure: Option<String>,
 }
 
-/// Whether a source holds a fallback chain the auditor can check.
+/// Encrypted totals as a source states them (`GET /api/tally/{id}`, or a
+/// database's `election_tallies` rows).
 #[derive(Debug, Clone)]
-pub enum FallbackProbe {
+pub struct StatedTotals {
+    pub election_id: u64,
+    /// The block after which they are the tally.
+    pub height: u64,
+    pub ballot_count: u64,
+    pub aggregate: Vec<Ciphertext>,
+    /// Where they come from, for messages.
+    pub what: String,
+    /// Whether they claim to be the tally at the source's head (the
+    /// latest stored running tally).
+    pub at_head: bool,
+}
+
+/// One fallback chain as a source serves it.
+#[derive(Debug, Clone)]
+pub struct FallbackData {
+    pub origin: PublicKey,
+    /// Each block's JSON text, in `seq` order as served.
+    pub blocks: Vec<String>,
+    /// What the source says of each sealed ballot.
+    pub ballots: Vec<FallbackBallotState>,
+    /// The closing record's JSON text.
+    pub close: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FallbackBallotState {
+    pub seq: u64,
+    pub sealed_tx_hash: Hash32,
+    pub main_tx_hash: Hash32,
+    pub state: String,
+    #[serde(default)]
+    pub conflicting_tx: Option<Hash32>,
+}
+
+/// The fallback chains a source holds.
+#[derive(Debug, Clone)]
+pub enum Fallbacks {
     /// The source has no fallback chains (the endpoint or the tables are absent).
     Absent(String),
-    /// It has them, in a form PROTOCOL.md does not specify yet.
-    Unspecified(String),
-    Error(String),
+    Chains(Vec<FallbackData>),
 }
 
 pub enum Source {
@@ -125,17 +171,25 @@ impl Source {
         }
     }
 
-    pub fn results(&mut self, election_ids: &[u64]) -> Result<ReportedResults, SourceError> {
+    pub fn results(&mut self, rules: &ChainRules) -> Result<ReportedResults, SourceError> {
         match self {
-            Source::Node(n) => n.results(election_ids),
-            Source::Db(d) => d.results(election_ids),
+            Source::Node(n) => n.results(rules),
+            Source::Db(d) => d.results(rules),
         }
     }
 
-    pub fn fallback_probe(&mut self) -> FallbackProbe {
+    /// The encrypted totals the source states (`None`: it states none).
+    pub fn totals(&mut self, rules: &ChainRules) -> Result<Option<Vec<StatedTotals>>, SourceError> {
         match self {
-            Source::Node(n) => n.fallback_probe(),
-            Source::Db(d) => d.fallback_probe(),
+            Source::Node(n) => n.totals(rules),
+            Source::Db(d) => d.totals(rules),
+        }
+    }
+
+    pub fn fallbacks(&mut self) -> Result<Fallbacks, SourceError> {
+        match self {
+            Source::Node(n) => n.fallbacks(),
+            Source::Db(d) => d.fallbacks(),
         }
     }
 }
@@ -165,15 +219,36 @@ struct ResultsAnswer {
     results: Vec<ResultRow>,
     total_votes: u64,
     #[serde(default)]
+    tally: Option<TallyAnswer>,
+    #[serde(default)]
     verification: Option<VerificationAnswer>,
 }
 
 #[derive(Deserialize)]
 struct ResultRow {
     candidate_id: u64,
-    vote_count: u64,
+    #[serde(default)]
+    vote_count: Option<u64>,
     #[serde(default)]
     percentage: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct TallyAnswer {
+    status: String,
+    #[serde(default)]
+    tally_height: Option<u64>,
+    #[serde(default)]
+    ballots_in_tally: Option<u64>,
+    #[serde(default)]
+    shares: Vec<ShareRef>,
+}
+
+#[derive(Deserialize)]
+struct ShareRef {
+    trustee_index: u32,
+    #[serde(default)]
+    transaction_id: Option<Hash32>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +258,31 @@ struct VerificationAnswer {
     #[serde(default)]
     chain_valid: Option<bool>,
 }
+
+#[derive(Deserialize)]
+struct TotalsAnswer {
+    election_id: u64,
+    tally_height: u64,
+    ballot_count: u64,
+    aggregate: Vec<Ciphertext>,
+}
+
+#[derive(Deserialize)]
+struct FallbackPage {
+    #[serde(default)]
+    origins: Vec<PublicKey>,
+    #[serde(default)]
+    blocks: Vec<Box<RawValue>>,
+    #[serde(default)]
+    ballots: Vec<FallbackBallotState>,
+    #[serde(default)]
+    close: Option<Box<RawValue>>,
+    #[serde(default)]
+    next_seq: Option<u64>,
+}
+
+/// Pages of one fallback chain read at most (64 blocks each).
+const MAX_FALLBACK_PAGES: usize = 10_000;
 
 pub struct NodeSource {
     base: String,
@@ -303,9 +403,9 @@ impl NodeSource {
         Ok(blocks)
     }
 
-    fn results(&mut self, election_ids: &[u64]) -> Result<ReportedResults, SourceError> {
+    fn results(&mut self, rules: &ChainRules) -> Result<ReportedResults, SourceError> {
         let mut out = ReportedResults::default();
-        for &e in election_ids {
+        for e in rules.genesis.elections.iter().map(|e| e.id) {
             let url = format!("{}/api/votes/results?election_id={e}", self.base);
             let a: ResultsAnswer = self.http.get_json(&url)?;
             if a.election_id != e {
@@ -315,8 +415,18 @@ impl NodeSource {
                 }
                 .into());
             }
+            let tally = a.tally.as_ref();
             let mut r = ElectionResults {
                 total: a.total_votes,
+                status: tally.map(|t| t.status.clone()),
+                tally_height: tally.and_then(|t| t.tally_height),
+                ballots_in_tally: tally.and_then(|t| t.ballots_in_tally),
+                shares: tally.map_or_else(Vec::new, |t| {
+                    t.shares
+                        .iter()
+                        .map(|s| (s.trustee_index, s.transaction_id))
+                        .collect()
+                }),
                 at_height: a.verification.as_ref().and_then(|v| v.head_height),
                 node_says_valid: a.verification.as_ref().and_then(|v| v.chain_valid),
                 ..ElectionResults::default()
@@ -338,28 +448,113 @@ impl NodeSource {
         Ok(out)
     }
 
-    fn fallback_probe(&mut self) -> FallbackProbe {
+    fn totals(&mut self, rules: &ChainRules) -> Result<Option<Vec<StatedTotals>>, SourceError> {
+        let mut out = Vec::new();
+        for e in rules.genesis.elections.iter().map(|e| e.id) {
+            let url = format!("{}/api/tally/{e}", self.base);
+            let (code, body) = self.http.get(&url)?;
+            if code == 404 && out.is_empty() {
+                return Ok(None);
+            }
+            if code != 200 {
+                return Err(HttpError::Status {
+                    url,
+                    status: code,
+                    body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+                }
+                .into());
+            }
+            let a: TotalsAnswer =
+                serde_json::from_slice(&body).map_err(|err| HttpError::Malformed {
+                    url: url.clone(),
+                    reason: err.to_string(),
+                })?;
+            if a.election_id != e {
+                return Err(HttpError::Malformed {
+                    url,
+                    reason: format!("asked for election {e}, answered for {}", a.election_id),
+                }
+                .into());
+            }
+            out.push(StatedTotals {
+                election_id: e,
+                height: a.tally_height,
+                ballot_count: a.ballot_count,
+                aggregate: a.aggregate,
+                what: format!(
+                    "GET /api/tally/{e} (the tally at height {})",
+                    a.tally_height
+                ),
+                at_head: false,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    fn fallbacks(&mut self) -> Result<Fallbacks, SourceError> {
         let url = format!("{}/p2p/fallback", self.base);
-        match self.http.get(&url) {
-            Ok((404, _)) => FallbackProbe::Absent(
+        let (code, body) = self.http.get(&url)?;
+        if code == 404 {
+            return Ok(Fallbacks::Absent(
                 "the node has no /p2p/fallback endpoint (HTTP 404): it predates fallback chains"
                     .into(),
-            ),
-            Ok((200, body)) => {
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let blocks = v["blocks"].as_array().map_or(0, Vec::len);
-                let origins = v["origins"].as_array().map_or(0, Vec::len);
-                if blocks == 0 && origins == 0 {
-                    FallbackProbe::Absent("the node holds no fallback chain".into())
-                } else {
-                    FallbackProbe::Unspecified(format!(
-                        "the node serves fallback chains ({origins} appliance(s), {blocks} block(s) of its own on the first page), but schema/PROTOCOL.md does not specify them yet, so this auditor does not check them"
-                    ))
+            ));
+        }
+        let malformed = |url: &str, reason: String| {
+            SourceError::Http(HttpError::Malformed {
+                url: url.to_string(),
+                reason,
+            })
+        };
+        if code != 200 {
+            return Err(HttpError::Status {
+                url,
+                status: code,
+                body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            }
+            .into());
+        }
+        let first: FallbackPage =
+            serde_json::from_slice(&body).map_err(|e| malformed(&url, e.to_string()))?;
+        if first.origins.is_empty() {
+            return Ok(Fallbacks::Absent("the node holds no fallback chain".into()));
+        }
+        let mut chains = Vec::new();
+        for origin in first.origins {
+            let mut data = FallbackData {
+                origin,
+                blocks: Vec::new(),
+                ballots: Vec::new(),
+                close: None,
+            };
+            let mut from = 1u64;
+            for page_no in 0.. {
+                if page_no >= MAX_FALLBACK_PAGES {
+                    return Err(malformed(&url, "too many pages".into()));
+                }
+                let url = format!("{}/p2p/fallback?origin={origin}&from_seq={from}", self.base);
+                let page: FallbackPage = self.http.get_json(&url)?;
+                data.blocks
+                    .extend(page.blocks.iter().map(|b| b.get().to_owned()));
+                data.ballots.extend(page.ballots);
+                data.close = page
+                    .close
+                    .map(|c| c.get().to_owned())
+                    .filter(|c| c != "null");
+                match page.next_seq {
+                    Some(n) if n > from && !page.blocks.is_empty() => from = n,
+                    Some(_) if !page.blocks.is_empty() => {
+                        return Err(malformed(
+                            &url,
+                            format!("next_seq does not advance from {from}"),
+                        ));
+                    }
+                    _ => break,
                 }
             }
-            Ok((code, _)) => FallbackProbe::Error(format!("{url} answered HTTP {code}")),
-            Err(e) => FallbackProbe::Error(e.to_string()),
+            chains.push(data);
         }
+        Ok(Fallbacks::Chains(chains))
     }
 }
 
@@ -517,9 +712,9 @@ impl DbSource {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
-        if version > 2 {
+        if version > 3 {
             notes.push(format!(
-                "schema version {version} is newer than this auditor knows (2); it reads the tables of version 1"
+                "schema version {version} is newer than this auditor knows (3); it reads the tables of version 3"
             ));
         }
         let meta = |key: &str| -> Result<Option<String>, SourceError> {
@@ -687,69 +882,321 @@ impl DbSource {
         Ok(blocks)
     }
 
-    /// The tally an appliance serving this file would report: it counts
-    /// the `transactions.candidate_id` column (store/chain.rs `tally`).
-    fn results(&mut self, election_ids: &[u64]) -> Result<ReportedResults, SourceError> {
+    fn has_table(&self, name: &str) -> Result<bool, SourceError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// The newest stored running tally of an election at or below `height`.
+    fn stored_tally(
+        &self,
+        election_id: u64,
+        height: Option<u64>,
+    ) -> Result<Option<StoredRow>, SourceError> {
+        let top = height.map_or(i64::MAX, |h| i64::try_from(h).unwrap_or(i64::MAX));
+        self.conn
+            .query_row(
+                "SELECT height, state FROM election_tallies WHERE election_id = ?1 AND height <= ?2 \
+                 ORDER BY height DESC LIMIT 1",
+                rusqlite::params![election_id as i64, top],
+                |r| Ok((r.get::<_, i64>(0)?, text_of(r.get_ref(1)?, "state"))),
+            )
+            .optional()
+            .map_err(|e| self.sql_err(e))
+            .map(|o| {
+                o.map(|(h, text)| {
+                    (
+                        h.max(0) as u64,
+                        serde_json::from_str::<StoredTally>(&text)
+                            .map_err(|e| format!("election_tallies row at height {h}: {e}")),
+                    )
+                })
+            })
+    }
+
+    /// What an appliance serving this file would report
+    /// (`/api/votes/results`): `total_votes` counts the ballot rows; the
+    /// counts come from the newest tally with at least k rows in
+    /// `decryption_shares`, combined with the stored running tally at that
+    /// height (net/tally.rs, store/chain.rs).
+    fn results(&mut self, rules: &ChainRules) -> Result<ReportedResults, SourceError> {
         let mut out = ReportedResults::default();
-        for &e in election_ids {
-            out.elections.insert(e, ElectionResults::default());
-        }
-        let rows: Vec<(Option<i64>, Option<i64>, i64)> = {
-            let mut stmt = self
+        let tables = self.has_table("decryption_shares")? && self.has_table("election_tallies")?;
+        for e in &rules.genesis.elections {
+            let total: i64 = self
                 .conn
-                .prepare(
-                    "SELECT election_id, candidate_id, COUNT(*) FROM transactions \
-                     WHERE kind = 'ballot' GROUP BY election_id, candidate_id",
+                .query_row(
+                    "SELECT COUNT(*) FROM transactions WHERE election_id = ?1 AND kind = 'ballot'",
+                    [e.id as i64],
+                    |r| r.get(0),
                 )
-                .map_err(|e| self.sql_err(e))?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| self.sql_err(e))?
-        };
-        for (e, c, n) in rows {
-            let (Some(e), Some(c)) = (e, c) else { continue };
-            let (Ok(e), Ok(c)) = (u64::try_from(e), u64::try_from(c)) else {
-                continue;
+                .map_err(|err| self.sql_err(err))?;
+            let mut r = ElectionResults {
+                total: total.max(0) as u64,
+                status: Some("pending".into()),
+                counts: e.candidates.iter().map(|c| (c.id, (None, None))).collect(),
+                ..ElectionResults::default()
             };
-            let Some(r) = out.elections.get_mut(&e) else {
-                continue;
-            };
-            let n = n.max(0) as u64;
-            r.counts.insert(c, (n, None));
-            r.total += n;
+            if tables {
+                self.decrypt_stored(rules, e, &mut r)?;
+            }
+            out.elections.insert(e.id, r);
         }
         Ok(out)
     }
 
-    fn fallback_probe(&mut self) -> FallbackProbe {
-        let n: Result<Option<i64>, _> = self
+    fn decrypt_stored(
+        &self,
+        rules: &ChainRules,
+        e: &crate::wire::Election,
+        r: &mut ElectionResults,
+    ) -> Result<(), SourceError> {
+        let k = i64::from(e.trustees.threshold);
+        let th: Option<i64> = self
             .conn
             .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'fallback_blocks'",
-                [],
-                |r| r.get(0),
+                "SELECT tally_height FROM decryption_shares WHERE election_id = ?1 \
+                 GROUP BY tally_height HAVING COUNT(*) >= ?2 ORDER BY tally_height DESC LIMIT 1",
+                rusqlite::params![e.id as i64, k],
+                |row| row.get(0),
             )
-            .optional();
-        match n {
-            Ok(Some(0)) | Ok(None) => FallbackProbe::Absent(
-                "the database has no fallback tables: it predates fallback chains".into(),
-            ),
-            Ok(Some(_)) => {
-                let blocks: i64 = self
-                    .conn
-                    .query_row("SELECT COUNT(*) FROM fallback_blocks", [], |r| r.get(0))
-                    .unwrap_or(0);
-                if blocks == 0 {
-                    FallbackProbe::Absent("the database holds no fallback block".into())
-                } else {
-                    FallbackProbe::Unspecified(format!(
-                        "the database holds {blocks} fallback block(s), but schema/PROTOCOL.md does not specify fallback chains yet, so this auditor does not check them"
-                    ))
+            .optional()
+            .map_err(|err| self.sql_err(err))?;
+        let Some(th) = th else { return Ok(()) };
+        let th = th.max(0) as u64;
+        r.status = Some("decrypted".into());
+        r.tally_height = Some(th);
+        let rows: Vec<(Vec<u8>, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT tx_hash, share FROM decryption_shares WHERE election_id = ?1 \
+                     AND tally_height = ?2 ORDER BY trustee_index",
+                )
+                .map_err(|err| self.sql_err(err))?;
+            stmt.query_map(rusqlite::params![e.id as i64, th as i64], |row| {
+                Ok((blob_of(row.get_ref(0)?), text_of(row.get_ref(1)?, "share")))
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|err| self.sql_err(err))?
+        };
+        let mut shares = Vec::new();
+        for (hash, text) in &rows {
+            match serde_json::from_str::<crate::wire::DecryptionShareTx>(text) {
+                Ok(d) => {
+                    r.shares
+                        .push((d.share.trustee_index, Hash32::from_slice(hash)));
+                    shares.push(d.share);
+                }
+                Err(err) => {
+                    r.failure = Some(format!("a decryption_shares row does not parse: {err}"));
+                    return Ok(());
                 }
             }
-            Err(e) => FallbackProbe::Error(e.to_string()),
         }
+        let (count, aggregate) = match self.stored_tally(e.id, Some(th))? {
+            Some((_, Ok(t))) => (t.ballot_count, t.aggregate),
+            Some((_, Err(err))) => {
+                r.failure = Some(err);
+                return Ok(());
+            }
+            None => (0, vec![Ciphertext::zero(); e.candidates.len()]),
+        };
+        r.ballots_in_tally = Some(count);
+        let Some(Ok(key)) = rules.election_key(e.id) else {
+            r.failure = Some("the election has no valid key".into());
+            return Ok(());
+        };
+        match combine(&rules.chain_id.0, key, &aggregate, &shares, count) {
+            Ok(counts) => {
+                for (c, n) in e.candidates.iter().zip(counts) {
+                    r.counts
+                        .insert(c.id, (Some(n), Some(crate::report::percentage(n, count))));
+                }
+            }
+            Err(err) => {
+                r.failure = Some(format!(
+                    "its stored shares and running tally at height {th} do not combine: {}: {err}",
+                    err.code()
+                ));
+            }
+        }
+        Ok(())
     }
+
+    /// The running tallies the file stores: the latest of each election
+    /// (the tally at its head), and the one each decrypted tally uses.
+    fn totals(&mut self, rules: &ChainRules) -> Result<Option<Vec<StatedTotals>>, SourceError> {
+        if !self.has_table("election_tallies")? {
+            return Ok(None);
+        }
+        let shares = self.has_table("decryption_shares")?;
+        let mut out = Vec::new();
+        for e in &rules.genesis.elections {
+            let push = |row: Option<StoredRow>,
+                        height: Option<u64>,
+                        out: &mut Vec<StatedTotals>|
+             -> Result<(), SourceError> {
+                let Some((h, t)) = row else { return Ok(()) };
+                let t = t.map_err(|reason| SourceError::Sql {
+                    path: self.path.clone(),
+                    reason,
+                })?;
+                out.push(StatedTotals {
+                    election_id: e.id,
+                    height: height.unwrap_or(h),
+                    ballot_count: t.ballot_count,
+                    aggregate: t.aggregate,
+                    what: match height {
+                        None => format!("the latest election_tallies row (height {h})"),
+                        Some(th) => format!(
+                            "the election_tallies row at height {h}, the tally at height {th} its decryption shares refer to"
+                        ),
+                    },
+                    at_head: height.is_none(),
+                });
+                Ok(())
+            };
+            push(self.stored_tally(e.id, None)?, None, &mut out)?;
+            if shares {
+                let ths: Vec<i64> = {
+                    let mut stmt = self
+                        .conn
+                        .prepare(
+                            "SELECT DISTINCT tally_height FROM decryption_shares \
+                             WHERE election_id = ?1 ORDER BY tally_height",
+                        )
+                        .map_err(|err| self.sql_err(err))?;
+                    stmt.query_map([e.id as i64], |r| r.get(0))
+                        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                        .map_err(|err| self.sql_err(err))?
+                };
+                for th in ths {
+                    let th = th.max(0) as u64;
+                    push(self.stored_tally(e.id, Some(th))?, Some(th), &mut out)?;
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn fallbacks(&mut self) -> Result<Fallbacks, SourceError> {
+        if !self.has_table("fallback_blocks")? {
+            return Ok(Fallbacks::Absent(
+                "the database has no fallback tables: it predates fallback chains".into(),
+            ));
+        }
+        let origins: Vec<Vec<u8>> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT DISTINCT origin FROM fallback_blocks ORDER BY origin")
+                .map_err(|e| self.sql_err(e))?;
+            stmt.query_map([], |r| Ok(blob_of(r.get_ref(0)?)))
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sql_err(e))?
+        };
+        if origins.is_empty() {
+            return Ok(Fallbacks::Absent(
+                "the database holds no fallback block".into(),
+            ));
+        }
+        let mut chains = Vec::new();
+        for o in origins {
+            let Some(origin) = PublicKey::from_slice(&o) else {
+                return Err(SourceError::Sql {
+                    path: self.path.clone(),
+                    reason: format!("a fallback_blocks origin of {} bytes", o.len()),
+                });
+            };
+            let blocks: Vec<String> = {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT body FROM fallback_blocks WHERE origin = ?1 ORDER BY seq")
+                    .map_err(|e| self.sql_err(e))?;
+                stmt.query_map([&o], |r| Ok(text_of(r.get_ref(0)?, "body")))
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| self.sql_err(e))?
+            };
+            type Row = (i64, Vec<u8>, Vec<u8>, String, Option<Vec<u8>>);
+            let rows: Vec<Row> = {
+                let mut stmt = self
+                    .conn
+                    .prepare(
+                        "SELECT seq, sealed_tx_hash, main_tx_hash, state, conflicting_tx \
+                         FROM fallback_ballots WHERE origin = ?1 ORDER BY seq, rowid",
+                    )
+                    .map_err(|e| self.sql_err(e))?;
+                stmt.query_map([&o], |r| {
+                    Ok((
+                        r.get(0)?,
+                        blob_of(r.get_ref(1)?),
+                        blob_of(r.get_ref(2)?),
+                        text_of(r.get_ref(3)?, "state"),
+                        match r.get_ref(4)? {
+                            rusqlite::types::ValueRef::Null => None,
+                            v => Some(blob_of(v)),
+                        },
+                    ))
+                })
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sql_err(e))?
+            };
+            let mut ballots = Vec::new();
+            for (seq, sealed, main, state, conflicting) in rows {
+                let (Some(sealed), Some(main)) =
+                    (Hash32::from_slice(&sealed), Hash32::from_slice(&main))
+                else {
+                    return Err(SourceError::Sql {
+                        path: self.path.clone(),
+                        reason: "a fallback_ballots hash is not 32 bytes".into(),
+                    });
+                };
+                ballots.push(FallbackBallotState {
+                    seq: seq.max(0) as u64,
+                    sealed_tx_hash: sealed,
+                    main_tx_hash: main,
+                    state,
+                    conflicting_tx: conflicting.and_then(|c| Hash32::from_slice(&c)),
+                });
+            }
+            let close: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT record FROM fallback_closes WHERE origin = ?1",
+                    [&o],
+                    |r| Ok(text_of(r.get_ref(0)?, "record")),
+                )
+                .optional()
+                .map_err(|e| self.sql_err(e))?;
+            chains.push(FallbackData {
+                origin,
+                blocks,
+                ballots,
+                close,
+            });
+        }
+        Ok(Fallbacks::Chains(chains))
+    }
+}
+
+/// An `election_tallies` row: its height, and its state or why that does
+/// not parse.
+type StoredRow = (u64, Result<StoredTally, String>);
+
+/// An appliance's stored running tally (`election_tallies.state`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredTally {
+    pub election_id: u64,
+    pub height: u64,
+    pub ballot_count: u64,
+    pub aggregate: Vec<Ciphertext>,
 }
 
 #[cfg(test)]

@@ -1,21 +1,34 @@
 //! Synthetic chains written as appliance databases (the tables of
-//! `migrations/0001_initial.sql`), signed with keys of their own, for the
-//! auditor's tests and its verify-rate benchmark. Nothing here is used by
-//! an audit.
+//! `migrations/0001` to `0003`), signed with keys of their own and holding
+//! encrypted ballots, for the auditor's tests and its verify-rate
+//! benchmark. Nothing here is used by an audit.
+//!
+//! Ballots are encrypted with fixed-base tables (the synthesizer knows
+//! every exponent), about 0.3 ms each for 3 candidates, and the randomness
+//! is derived from a seed, so the same spec always gives the same chain.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::Identity;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, params};
 
+use crate::elgamal::{BallotContext, Ciphertext, ElectionKey, add_into, prove, to_ciphertexts};
 use crate::wire::{
-    Ballot, BallotTx, BlockHeader, Candidate, CommitSeal, Election, Genesis, Hash32, Params,
-    PublicKey, Signature, SignedTx, StationInfo, TxKind, ValidatorInfo, Vote, VoteKind, hash_of,
-    merkle_root, sha256,
+    BallotTx, BlockHeader, Candidate, CommitSeal, DecryptionShareTx, Election, Genesis, Hash32,
+    Params, PublicKey, Signature, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote,
+    VoteKind, hash_of, merkle_root, sha256,
 };
 
-/// The appliance's first schema migration.
-pub const SCHEMA_SQL: &str = include_str!("../../migrations/0001_initial.sql");
+/// The appliance's schema migrations, in order.
+pub const SCHEMA_SQL: [&str; 3] = [
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_fallback.sql"),
+    include_str!("../../migrations/0003_encrypted_tally.sql"),
+];
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -25,9 +38,14 @@ pub struct SynthSpec {
     pub votes: usize,
     /// Ballots per block (at most the genesis' max_block_txs, 2000).
     pub block_txs: usize,
-    /// Genesis time; blocks follow one second apart.
+    /// Genesis time; block h is stamped `h` seconds later.
     pub created_at_ms: u64,
-    /// Threads used for signing.
+    /// How long the election is open, from the genesis time.
+    pub election_ms: u64,
+    /// Trustees of the election's key, and how many decrypt.
+    pub trustees: u32,
+    pub threshold: u32,
+    /// Threads used for encrypting and signing.
     pub threads: usize,
 }
 
@@ -39,6 +57,9 @@ impl Default for SynthSpec {
             votes: 100,
             block_txs: 10,
             created_at_ms: 1_767_247_200_000,
+            election_ms: 30 * 86_400_000,
+            trustees: 3,
+            threshold: 2,
             threads: 1,
         }
     }
@@ -67,7 +88,7 @@ impl SynthKey {
     }
 }
 
-/// The generated chain's keys and genesis.
+/// The generated chain's keys, genesis and election key.
 pub struct SynthChain {
     pub genesis: Genesis,
     pub chain_id: Hash32,
@@ -75,7 +96,14 @@ pub struct SynthChain {
     pub stations: Vec<SynthKey>,
     /// A key that is in no genesis.
     pub outsider: SynthKey,
+    /// Election 1's key, and each trustee's secret share `s_j` (index j-1).
+    pub key: Arc<ElectionKey>,
+    pub trustee_secrets: Vec<Scalar>,
+    encryptor: prove::Encryptor,
 }
+
+/// Election 1's candidates.
+pub const CANDIDATES: usize = 3;
 
 impl SynthChain {
     pub fn new(spec: &SynthSpec) -> Self {
@@ -88,6 +116,13 @@ impl SynthChain {
         let authority = SynthKey::from_seed([200; 32]);
         let outsider = SynthKey::from_seed([250; 32]);
         let t0 = spec.created_at_ms;
+        let (trustees, trustee_secrets) = prove::ceremony(
+            1,
+            spec.trustees,
+            spec.threshold,
+            b"evote-audit synthetic ceremony",
+        );
+        let key = Arc::new(ElectionKey::from_round1(1, &trustees).expect("the ceremony verifies"));
         let genesis = Genesis {
             protocol: "evote/1".into(),
             chain_name: "evote-audit synthetic chain".into(),
@@ -113,14 +148,15 @@ impl SynthChain {
             elections: vec![Election {
                 id: 1,
                 name: "Synthetic election".into(),
-                candidates: (1..=3)
+                candidates: (1..=CANDIDATES as u64)
                     .map(|id| Candidate {
                         id,
                         name: format!("Candidate {id}"),
                     })
                     .collect(),
                 opens_at: t0,
-                closes_at: t0 + 30 * 86_400_000,
+                closes_at: t0 + spec.election_ms,
+                trustees,
             }],
             params: Params {
                 block_period_ms: 1_000,
@@ -137,30 +173,105 @@ impl SynthChain {
             validators,
             stations,
             outsider,
+            encryptor: prove::Encryptor::new(key.public_key),
+            key,
+            trustee_secrets,
         }
     }
 
-    /// Ballot `i`: a distinct voter, candidate 1 + i mod 3, accepted by the
-    /// origins in turn, `submitted_at_ms` just before its block.
-    pub fn ballot(&self, i: usize, submitted_at_ms: u64) -> SignedTx {
-        let origins: Vec<&SynthKey> = self.stations.iter().chain(&self.validators).collect();
-        let origin = origins[i % origins.len()];
-        let ballot = Ballot {
-            candidate_id: 1 + (i % 3) as u64,
-            encrypted_vote: format!("c3ludGhldGljIGJhbGxvdCA{i:08}"),
+    pub fn closes_at(&self) -> u64 {
+        self.genesis.elections[0].closes_at
+    }
+
+    /// The origins in turn: stations first, then validators.
+    pub fn origin(&self, i: usize) -> &SynthKey {
+        let n = self.stations.len() + self.validators.len();
+        let k = i % n;
+        if k < self.stations.len() {
+            &self.stations[k]
+        } else {
+            &self.validators[k - self.stations.len()]
+        }
+    }
+
+    /// The nullifier of synthetic voter `i`.
+    pub fn nullifier(i: usize) -> Hash32 {
+        sha256(format!("synthetic voter {i}").as_bytes())
+    }
+
+    /// An encrypted ballot for candidate `choice` (0-based) by `nullifier`,
+    /// accepted and signed by `origin`.
+    pub fn ballot_for(
+        &self,
+        origin: &SynthKey,
+        nullifier: Hash32,
+        choice: usize,
+        submitted_at_ms: u64,
+        seed: &[u8],
+    ) -> SignedTx {
+        let ctx = BallotContext {
+            chain_id: self.chain_id.0,
+            election_id: 1,
+            nullifier: nullifier.0,
+            origin: origin.public.0,
         };
-        let tx = BallotTx {
-            kind: TxKind::Ballot,
+        let ballot = self.encryptor.ballot(&ctx, choice, CANDIDATES, seed);
+        let tx = Transaction::Ballot(BallotTx {
             chain_id: self.chain_id,
             election_id: 1,
-            nullifier: sha256(format!("synthetic voter {i}").as_bytes()),
-            ballot_hash: hash_of(&ballot).expect("a ballot encodes"),
+            nullifier,
+            ballot_hash: crate::canon::ballot_hash(&ballot),
             ballot,
             submitted_at_ms,
             origin: origin.public,
             fallback: None,
-        };
+        });
         let signature = origin.sign(&tx);
+        SignedTx { tx, signature }
+    }
+
+    /// Ballot `i`: a distinct voter, candidate `i mod 3`, accepted by the
+    /// origins in turn.
+    pub fn ballot(&self, i: usize, submitted_at_ms: u64) -> SignedTx {
+        let seed = format!("synthetic ballot {i}");
+        self.ballot_for(
+            self.origin(i),
+            Self::nullifier(i),
+            i % CANDIDATES,
+            submitted_at_ms,
+            seed.as_bytes(),
+        )
+    }
+
+    /// Trustee `j`'s decryption share of `aggregate` (`ballot_count`
+    /// ballots, after block `tally_height`), carried by `carrier`.
+    pub fn share_tx(
+        &self,
+        j: u32,
+        tally_height: u64,
+        ballot_count: u64,
+        aggregate: &[Ciphertext],
+        carrier: &SynthKey,
+        submitted_at_ms: u64,
+    ) -> SignedTx {
+        let share = prove::decryption_share(
+            &self.chain_id.0,
+            &self.key,
+            j,
+            &self.trustee_secrets[j as usize - 1],
+            aggregate,
+            format!("share {j} {tally_height}").as_bytes(),
+        );
+        let tx = Transaction::DecryptionShare(DecryptionShareTx {
+            chain_id: self.chain_id,
+            election_id: 1,
+            tally_height,
+            ballot_count,
+            share,
+            submitted_at_ms,
+            origin: carrier.public,
+        });
+        let signature = carrier.sign(&tx);
         SignedTx { tx, signature }
     }
 
@@ -210,6 +321,86 @@ impl SynthChain {
             tx_hashes: hashes,
         }
     }
+
+    /// A valid chain of `votes` ballots in blocks of `per_block`, encrypted
+    /// and signed on `threads` threads. Block h is stamped
+    /// `created_at_ms + h` seconds.
+    pub fn blocks(&self, votes: usize, per_block: usize, threads: usize) -> Vec<SynthBlock> {
+        let per_block = per_block.clamp(1, 2_000);
+        let t0 = self.genesis.created_at_ms;
+        let threads = threads.max(1);
+        let ts_of = |i: usize| t0 + ((i / per_block) as u64 + 1) * 1_000 - 500;
+        let ballots: Vec<SignedTx> = std::thread::scope(|s| {
+            let chunk = votes.div_ceil(threads).max(1);
+            let handles: Vec<_> = (0..threads)
+                .map(|k| {
+                    s.spawn(move || {
+                        let lo = (k * chunk).min(votes);
+                        let hi = ((k + 1) * chunk).min(votes);
+                        (lo..hi)
+                            .map(|i| self.ballot(i, ts_of(i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a synthesizing thread"))
+                .collect()
+        });
+        let mut out = Vec::new();
+        let mut prev = self.chain_id;
+        let mut it = ballots.into_iter().peekable();
+        while it.peek().is_some() {
+            let height = out.len() as u64 + 1;
+            let txs: Vec<SignedTx> = it.by_ref().take(per_block).collect();
+            let b = self.block(height, prev, t0 + height * 1_000, txs);
+            prev = b.block_hash;
+            out.push(b);
+        }
+        out
+    }
+
+    /// The encrypted totals of election 1 over `blocks`: (ballots, totals).
+    pub fn aggregate(blocks: &[SynthBlock]) -> (u64, Vec<Ciphertext>) {
+        let mut total = vec![(RistrettoPoint::identity(), RistrettoPoint::identity()); CANDIDATES];
+        let mut n = 0;
+        for b in blocks {
+            for t in &b.txs {
+                if let Transaction::Ballot(bt) = &t.tx {
+                    let cts: Vec<_> = bt
+                        .ballot
+                        .selections
+                        .iter()
+                        .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
+                        .collect();
+                    add_into(&mut total, &cts);
+                    n += 1;
+                }
+            }
+        }
+        (n, to_ciphertexts(&total))
+    }
+
+    /// What follows the ballots once the election has closed: an empty
+    /// block stamped at the close, then a block holding the decryption
+    /// shares of `trustees` of the tally after that empty block.
+    pub fn tally_blocks(&self, chain: &[SynthBlock], trustees: &[u32]) -> Vec<SynthBlock> {
+        let last = chain.last();
+        let height = last.map_or(0, |b| b.header.height) + 1;
+        let prev = last.map_or(self.chain_id, |b| b.block_hash);
+        let t = last
+            .map_or(0, |b| b.header.timestamp_ms)
+            .max(self.closes_at());
+        let closing = self.block(height, prev, t, Vec::new());
+        let (count, agg) = Self::aggregate(chain);
+        let shares = trustees
+            .iter()
+            .map(|&j| self.share_tx(j, height, count, &agg, &self.validators[0], t + 500))
+            .collect();
+        let with_shares = self.block(height + 1, closing.block_hash, t + 1_000, shares);
+        vec![closing, with_shares]
+    }
 }
 
 pub struct SynthBlock {
@@ -255,55 +446,28 @@ pub fn write_db(path: &Path, spec: &SynthSpec) -> Result<SynthSummary, String> {
     write_chain_db(path, &chain, &blocks)
 }
 
-impl SynthChain {
-    /// A valid chain of `votes` ballots in blocks of `per_block`, signed on
-    /// `threads` threads. Block h is stamped `created_at_ms + h` seconds.
-    pub fn blocks(&self, votes: usize, per_block: usize, threads: usize) -> Vec<SynthBlock> {
-        let per_block = per_block.clamp(1, 2_000);
-        let t0 = self.genesis.created_at_ms;
-        let threads = threads.max(1);
-        let ts_of = |i: usize| t0 + ((i / per_block) as u64 + 1) * 1_000 - 500;
-        let ballots: Vec<SignedTx> = std::thread::scope(|s| {
-            let chunk = votes.div_ceil(threads).max(1);
-            let handles: Vec<_> = (0..threads)
-                .map(|k| {
-                    s.spawn(move || {
-                        let lo = (k * chunk).min(votes);
-                        let hi = ((k + 1) * chunk).min(votes);
-                        (lo..hi)
-                            .map(|i| self.ballot(i, ts_of(i)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a signing thread"))
-                .collect()
-        });
-        let mut out = Vec::new();
-        let mut prev = self.chain_id;
-        let mut it = ballots.into_iter().peekable();
-        while it.peek().is_some() {
-            let height = out.len() as u64 + 1;
-            let txs: Vec<SignedTx> = it.by_ref().take(per_block).collect();
-            let b = self.block(height, prev, t0 + height * 1_000, txs);
-            prev = b.block_hash;
-            out.push(b);
-        }
-        out
-    }
+/// An appliance's stored running tally (`election_tallies.state`).
+#[derive(serde::Serialize)]
+struct StoredTally<'a> {
+    election_id: u64,
+    height: u64,
+    ballot_count: u64,
+    aggregate: &'a [Ciphertext],
 }
 
-/// Writes `blocks` of `chain` as a new appliance database at `path`.
+/// Writes `blocks` of `chain` as a new appliance database at `path`, with
+/// the rows an appliance derives from them (running tallies, shares).
 pub fn write_chain_db(
     path: &Path,
     chain: &SynthChain,
     blocks: &[SynthBlock],
 ) -> Result<SynthSummary, String> {
     let mut conn = Connection::open(path).map_err(sql)?;
-    conn.execute_batch(SCHEMA_SQL).map_err(sql)?;
-    conn.pragma_update(None, "user_version", 1).map_err(sql)?;
+    for m in SCHEMA_SQL {
+        conn.execute_batch(m).map_err(sql)?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_SQL.len() as i64)
+        .map_err(sql)?;
     let genesis_json = serde_json::to_string_pretty(&chain.genesis).map_err(|e| e.to_string())?;
     let tx = conn.transaction().map_err(sql)?;
     tx.execute(
@@ -340,9 +504,23 @@ pub fn write_chain_db(
         let mut ins_tx = tx
             .prepare(
                 "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
-                 nullifier, candidate_id, origin, body) VALUES (?1, ?2, ?3, 'ballot', ?4, ?5, ?6, ?7, ?8)",
+                 nullifier, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql)?;
+        let mut ins_tally = tx
+            .prepare(
+                "INSERT INTO election_tallies (election_id, height, ballot_count, state) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql)?;
+        let mut ins_share = tx
+            .prepare(
+                "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \
+                 block_height, tx_hash, share) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(sql)?;
+        let mut total = vec![(RistrettoPoint::identity(), RistrettoPoint::identity()); CANDIDATES];
+        let mut ballots = 0u64;
         for b in blocks {
             let h = &b.header;
             ins_block
@@ -360,20 +538,67 @@ pub fn write_chain_db(
                     h.timestamp_ms as i64 + 100,
                 ])
                 .map_err(sql)?;
+            let mut changed = false;
             for (pos, (stx, th)) in b.txs.iter().zip(&b.tx_hashes).enumerate() {
+                let (kind, nullifier) = match &stx.tx {
+                    Transaction::Ballot(bt) => ("ballot", Some(bt.nullifier.0.to_vec())),
+                    Transaction::DecryptionShare(_) => ("decryption_share", None),
+                };
                 ins_tx
                     .execute(params![
                         th.as_bytes(),
                         h.height as i64,
                         pos as i64,
-                        stx.tx.election_id as i64,
-                        stx.tx.nullifier.as_bytes(),
-                        stx.tx.ballot.candidate_id as i64,
-                        stx.tx.origin.as_bytes(),
+                        kind,
+                        stx.tx.election_id() as i64,
+                        nullifier,
+                        stx.tx.origin().as_bytes(),
                         serde_json::to_string(stx).map_err(|e| e.to_string())?,
                     ])
                     .map_err(sql)?;
-                votes += 1;
+                match &stx.tx {
+                    Transaction::Ballot(bt) => {
+                        let cts: Vec<_> = bt
+                            .ballot
+                            .selections
+                            .iter()
+                            .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
+                            .collect();
+                        add_into(&mut total, &cts);
+                        ballots += 1;
+                        votes += 1;
+                        changed = true;
+                    }
+                    Transaction::DecryptionShare(d) => {
+                        ins_share
+                            .execute(params![
+                                d.election_id as i64,
+                                d.tally_height as i64,
+                                d.share.trustee_index,
+                                h.height as i64,
+                                th.as_bytes(),
+                                serde_json::to_string(d).map_err(|e| e.to_string())?,
+                            ])
+                            .map_err(sql)?;
+                    }
+                }
+            }
+            if changed {
+                let agg = to_ciphertexts(&total);
+                let state = StoredTally {
+                    election_id: 1,
+                    height: h.height,
+                    ballot_count: ballots,
+                    aggregate: &agg,
+                };
+                ins_tally
+                    .execute(params![
+                        1i64,
+                        h.height as i64,
+                        ballots as i64,
+                        serde_json::to_string(&state).map_err(|e| e.to_string())?,
+                    ])
+                    .map_err(sql)?;
             }
         }
     }
@@ -384,4 +609,188 @@ pub fn write_chain_db(
         chain_id: chain.chain_id,
         genesis_json,
     })
+}
+
+/// A synthetic fallback chain (PROTOCOL.md §7a) and what goes with it.
+pub struct SynthFallback {
+    pub origin: PublicKey,
+    /// The blocks' wire form, in seq order.
+    pub blocks: Vec<serde_json::Value>,
+    /// Per block, its hash.
+    pub block_hashes: Vec<Hash32>,
+    /// The sealed ballots, in chain order, and their main-chain copies.
+    pub sealed: Vec<SignedTx>,
+    pub copies: Vec<SignedTx>,
+    /// The signed closing record.
+    pub close: serde_json::Value,
+}
+
+impl SynthFallback {
+    /// What `GET /p2p/fallback` answers, with every copy in `state`
+    /// (`confirmed`, `rejected`, `waiting`...) and no conflicting transaction.
+    pub fn page(&self, state: &str) -> serde_json::Value {
+        let seq_of = |k: usize| {
+            let mut n = 0;
+            for (s, b) in self.blocks.iter().enumerate() {
+                n += b["transactions"].as_array().map_or(0, Vec::len);
+                if k < n {
+                    return s as u64 + 1;
+                }
+            }
+            0
+        };
+        let ballots: Vec<serde_json::Value> = self
+            .sealed
+            .iter()
+            .zip(&self.copies)
+            .enumerate()
+            .map(|(k, (s, c))| {
+                serde_json::json!({
+                    "seq": seq_of(k),
+                    "sealed_tx_hash": hash_of(&s.tx).expect("encodes"),
+                    "main_tx_hash": hash_of(&c.tx).expect("encodes"),
+                    "state": state,
+                    "conflicting_tx": null,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "origin": self.origin,
+            "origins": [self.origin],
+            "blocks": self.blocks,
+            "ballots": ballots,
+            "close": self.close,
+            "next_seq": null,
+        })
+    }
+}
+
+impl SynthChain {
+    /// `ballots` (signed by `origin`, without fallback references) sealed
+    /// into `origin`'s fallback chain, `per_block` to a block, anchored on
+    /// main block `anchor` (height, hash), stamped from `t0` on; closed.
+    pub fn fallback_chain(
+        &self,
+        origin: &SynthKey,
+        anchor: (u64, Hash32),
+        ballots: Vec<SignedTx>,
+        per_block: usize,
+        t0: u64,
+    ) -> SynthFallback {
+        use crate::fallback::{FallbackClose, FallbackHeader};
+        let mut out = SynthFallback {
+            origin: origin.public,
+            blocks: Vec::new(),
+            block_hashes: Vec::new(),
+            sealed: Vec::new(),
+            copies: Vec::new(),
+            close: serde_json::Value::Null,
+        };
+        let mut prev = anchor.1;
+        for (k, txs) in ballots.chunks(per_block.max(1)).enumerate() {
+            let hashes: Vec<Hash32> = txs
+                .iter()
+                .map(|t| hash_of(&t.tx).expect("encodes"))
+                .collect();
+            let header = FallbackHeader {
+                kind: "fallback_block".into(),
+                chain_id: self.chain_id,
+                origin: origin.public,
+                seq: k as u64 + 1,
+                prev_hash: prev,
+                anchor_height: anchor.0,
+                anchor_hash: anchor.1,
+                timestamp_ms: t0 + k as u64 * 1_000,
+                tx_root: merkle_root(&hashes),
+                tx_count: txs.len() as u64,
+            };
+            let block_hash = hash_of(&header).expect("encodes");
+            out.blocks.push(serde_json::json!({
+                "header": header,
+                "block_hash": block_hash,
+                "signature": origin.sign_digest(&block_hash),
+                "transactions": txs,
+            }));
+            for t in txs {
+                let mut copy = t.clone();
+                if let Transaction::Ballot(b) = &mut copy.tx {
+                    b.fallback = Some(crate::wire::FallbackRef {
+                        origin: origin.public,
+                        block_hash,
+                    });
+                }
+                copy.signature = origin.sign(&copy.tx);
+                out.copies.push(copy);
+                out.sealed.push(t.clone());
+            }
+            out.block_hashes.push(block_hash);
+            prev = block_hash;
+        }
+        let close = FallbackClose {
+            kind: "fallback_close".into(),
+            chain_id: self.chain_id,
+            origin: origin.public,
+            ballot_count: out.sealed.len() as u64,
+            last_seq: out.blocks.len() as u64,
+            last_hash: prev,
+            closed_at_ms: t0 + out.blocks.len() as u64 * 1_000,
+        };
+        out.close = serde_json::json!({"signature": origin.sign(&close), "close": close});
+        out
+    }
+}
+
+impl SynthChain {
+    /// The key of a validator or station of this chain.
+    pub fn key_of(&self, public: &PublicKey) -> Option<&SynthKey> {
+        self.validators
+            .iter()
+            .chain(&self.stations)
+            .chain(std::iter::once(&self.outsider))
+            .find(|k| k.public == *public)
+    }
+
+    /// `stx` changed by `edit` and signed again by `key` (its ballot_hash
+    /// recomputed), as an appliance holding `key` could do.
+    pub fn resign(
+        &self,
+        stx: &SignedTx,
+        key: &SynthKey,
+        edit: impl FnOnce(&mut BallotTx),
+    ) -> SignedTx {
+        let mut tx = stx.tx.clone();
+        if let Transaction::Ballot(b) = &mut tx {
+            edit(b);
+            b.ballot_hash = crate::canon::ballot_hash(&b.ballot);
+        }
+        let signature = key.sign(&tx);
+        SignedTx { tx, signature }
+    }
+
+    /// Runs the auditor's rules over `blocks` on one thread, at `now_ms`:
+    /// the rules, the final state, every finding and each block's record.
+    pub fn audit(
+        &self,
+        blocks: &[SynthBlock],
+        now_ms: u64,
+    ) -> (
+        crate::genesis::ChainRules,
+        crate::state::ChainState,
+        Vec<crate::rules::Finding>,
+        Vec<crate::state::HeightRecord>,
+    ) {
+        use crate::rules::{RawBlock, SigCache, check_block};
+        let rules = crate::genesis::ChainRules::new(self.genesis.clone()).expect("a valid genesis");
+        let mut state = crate::state::ChainState::new(&rules);
+        let cache = SigCache::new(0);
+        let mut findings = Vec::new();
+        let mut records = Vec::new();
+        for b in blocks {
+            let raw = RawBlock::from_wire(&b.to_wire().to_string());
+            let (f, r) = check_block(&rules, &mut state, &raw, now_ms, &cache);
+            findings.extend(f);
+            records.push(r);
+        }
+        (rules, state, findings, records)
+    }
 }

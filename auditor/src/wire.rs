@@ -11,15 +11,15 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+pub use crate::elgamal::{DecryptionShare, ElectionTrustees, EncryptedBallot};
+
 /// The largest integer a hashed or signed object may hold (2^53 - 1).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// How far ahead of the checker's clock a block timestamp may be (§5).
 pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
 /// How long after the close a ballot without a fallback reference may
-/// still enter a block (§6 rule 18k).
+/// still enter a block (§6 rule 18j).
 pub const LATE_BALLOT_GRACE_MS: u64 = 600_000;
-/// Upper bound on `encrypted_vote`, in UTF-8 bytes (§4).
-pub const MAX_ENCRYPTED_VOTE_LEN: usize = 4096;
 
 /// Why a hex string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +193,8 @@ pub struct Election {
     pub candidates: Vec<Candidate>,
     pub opens_at: u64,
     pub closes_at: u64,
+    /// The key ceremony's public record (§3, E.4).
+    pub trustees: ElectionTrustees,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,18 +287,8 @@ pub struct WireBlockParts {
 
 // ---------------------------------------------------------------- transactions
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TxKind {
-    Ballot,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ballot {
-    pub candidate_id: u64,
-    pub encrypted_vote: String,
-}
+/// A ballot is always encrypted (§4, E.3).
+pub type Ballot = EncryptedBallot;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -309,8 +301,6 @@ pub struct FallbackRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BallotTx {
-    #[serde(rename = "type")]
-    pub kind: TxKind,
     pub chain_id: Hash32,
     pub election_id: u64,
     pub nullifier: Hash32,
@@ -327,6 +317,58 @@ pub struct BallotTx {
     pub fallback: Option<FallbackRef>,
 }
 
+/// A trustee's decryption share carried onto the chain (§4, E.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptionShareTx {
+    pub chain_id: Hash32,
+    pub election_id: u64,
+    pub tally_height: u64,
+    pub ballot_count: u64,
+    pub share: DecryptionShare,
+    pub submitted_at_ms: u64,
+    pub origin: PublicKey,
+}
+
+/// The hashed and signed body of a transaction; `type` names its kind and
+/// any other type is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Transaction {
+    Ballot(BallotTx),
+    DecryptionShare(DecryptionShareTx),
+}
+
+impl Transaction {
+    pub fn chain_id(&self) -> &Hash32 {
+        match self {
+            Transaction::Ballot(b) => &b.chain_id,
+            Transaction::DecryptionShare(d) => &d.chain_id,
+        }
+    }
+
+    pub fn origin(&self) -> &PublicKey {
+        match self {
+            Transaction::Ballot(b) => &b.origin,
+            Transaction::DecryptionShare(d) => &d.origin,
+        }
+    }
+
+    pub fn election_id(&self) -> u64 {
+        match self {
+            Transaction::Ballot(b) => b.election_id,
+            Transaction::DecryptionShare(d) => d.election_id,
+        }
+    }
+
+    pub fn as_ballot(&self) -> Option<&BallotTx> {
+        match self {
+            Transaction::Ballot(b) => Some(b),
+            Transaction::DecryptionShare(_) => None,
+        }
+    }
+}
+
 /// An optional member that, when present, may not be `null`.
 fn present_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
@@ -339,7 +381,7 @@ where
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedTx {
-    pub tx: BallotTx,
+    pub tx: Transaction,
     pub signature: Signature,
 }
 
@@ -420,15 +462,22 @@ mod tests {
     }
 
     #[test]
-    fn fallback_null_is_refused_and_absent_is_accepted() {
-        let base = r#"{"type":"ballot","chain_id":"0x0000000000000000000000000000000000000000000000000000000000000000","election_id":1,"nullifier":"0x0000000000000000000000000000000000000000000000000000000000000000","ballot":{"candidate_id":1,"encrypted_vote":""},"ballot_hash":"0x0000000000000000000000000000000000000000000000000000000000000000","submitted_at_ms":1,"origin":"0x0000000000000000000000000000000000000000000000000000000000000000"#;
-        assert!(serde_json::from_str::<BallotTx>(&format!("{base}\"}}")).is_ok());
-        assert!(
-            serde_json::from_str::<BallotTx>(&format!("{base}\",\"fallback\":null}}")).is_err()
+    fn unknown_types_and_null_fallbacks_are_refused() {
+        let z = format!("0x{}", "00".repeat(32));
+        let share = format!(
+            r#"{{"type":"decryption_share","chain_id":"{z}","election_id":1,"tally_height":2,"ballot_count":0,"share":{{"trustee_index":1,"shares":[]}},"submitted_at_ms":1,"origin":"{z}""#
         );
-        assert!(serde_json::from_str::<BallotTx>(&format!("{base}\",\"extra\":1}}")).is_err());
-        let other = format!("{base}\"}}").replace("\"ballot\",", "\"vote\",");
-        assert!(serde_json::from_str::<BallotTx>(&other).is_err());
+        assert!(serde_json::from_str::<Transaction>(&format!("{share}}}")).is_ok());
+        assert!(serde_json::from_str::<Transaction>(&format!("{share},\"extra\":1}}")).is_err());
+        let mint = format!("{share}}}").replace("decryption_share", "mint");
+        assert!(serde_json::from_str::<Transaction>(&mint).is_err());
+        let ballot = format!(
+            r#"{{"type":"ballot","chain_id":"{z}","election_id":1,"nullifier":"{z}","ballot":{{"selections":[],"sum_proof":{{"c":"{z}","z":"{z}"}}}},"ballot_hash":"{z}","submitted_at_ms":1,"origin":"{z}""#
+        );
+        assert!(serde_json::from_str::<Transaction>(&format!("{ballot}}}")).is_ok());
+        assert!(
+            serde_json::from_str::<Transaction>(&format!("{ballot},\"fallback\":null}}")).is_err()
+        );
     }
 
     #[test]

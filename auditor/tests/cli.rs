@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{FakeNode, NodeData, bin, chain, failures, json_report, verdict, write_db};
-use evote_audit::wire::{CommitSeal, SignedTx};
+use common::{FakeNode, NodeData, bin, chain, failures, json_report, tallied, verdict, write_db};
+use evote_audit::wire::{CommitSeal, SignedTx, Transaction};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
@@ -80,8 +80,9 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
     ] {
         assert!(text.contains(s), "missing {s:?}:\n{text}");
     }
-    // Results, recomputed: 30 ballots, 10 per candidate.
-    assert!(text.contains("30 ballot(s)"), "{text}");
+    // The election is still open: 30 encrypted ballots, no counts yet.
+    assert!(text.contains("30 ballot(s) on the chain"), "{text}");
+    assert!(text.contains("pending"), "{text}");
     // The file was only read: no journal, WAL or SHM appeared beside it.
     let after: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -110,7 +111,9 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
         "block.seals",
         "tx.signature",
         "tx.nullifier_unique",
-        "tally.matches",
+        "tx.ballot_proofs",
+        "tx.ciphertext_unique",
+        "tally.encrypted_totals",
     ] {
         assert_eq!(verdict(&r, id), "PASS", "{id}");
     }
@@ -120,6 +123,8 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
         "baseline.append_only",
         "fallback.chain",
         "fallback.reconciled",
+        "tally.decryption",
+        "tally.matches",
     ] {
         assert_eq!(verdict(&r, id), "SKIP", "{id}");
         let c = r["checks"]
@@ -133,11 +138,23 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
             "{id} without a reason"
         );
     }
+    let matches = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "tally.matches")
+        .unwrap();
+    let why = matches["reason"].as_str().unwrap();
+    assert!(
+        why.contains("tally pending") && why.contains("total_votes 30 compared"),
+        "{why}"
+    );
     let tally = &r["tallies"][0]["elections"][0];
     assert_eq!(tally["total"], 30);
-    assert_eq!(tally["candidates"][0]["votes"], 10);
+    assert_eq!(tally["status"], "pending");
+    assert!(tally["candidates"][0]["votes"].is_null());
 
-    // tally: the same count, as a command of its own.
+    // tally: the same, as a command of its own.
     let o = bin()
         .args(["tally", "--now-ms", NOW, "--db"])
         .arg(&db)
@@ -146,7 +163,7 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
     assert_eq!(o.status.code(), Some(0));
     let t = stdout(&o);
     assert!(
-        t.contains("Candidate 1") && t.contains("33.33") && t.contains("verified"),
+        t.contains("Candidate 1") && t.contains("pending") && t.contains("verified"),
         "{t}"
     );
     let o = bin()
@@ -164,8 +181,18 @@ fn tampered(
     name: &str,
     edit: impl FnOnce(&Connection, &[evote_audit::synth::SynthBlock]),
 ) -> (i32, Value) {
+    tampered_chain(name, chain(20), edit)
+}
+
+fn tampered_chain(
+    name: &str,
+    (c, blocks): (
+        evote_audit::synth::SynthChain,
+        Vec<evote_audit::synth::SynthBlock>,
+    ),
+    edit: impl FnOnce(&Connection, &[evote_audit::synth::SynthBlock]),
+) -> (i32, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let (c, blocks) = chain(20);
     let db = write_db(dir.path(), name, &c, &blocks);
     {
         let conn = Connection::open(&db).unwrap();
@@ -200,14 +227,20 @@ fn set_body(conn: &Connection, height: i64, pos: i64, stx: &SignedTx) {
 
 #[test]
 fn tampered_databases_are_caught_precisely() {
-    // A changed ballot: the candidate of transaction 1 in block 3.
+    // A changed ballot: the ciphertexts of the first two candidates of
+    // transaction 1 in block 3 swapped (a vote moved to another candidate).
     let (code, r) = tampered("changed-ballot.sqlite3", |conn, _| {
         let mut t = body(conn, 3, 1);
-        t.tx.ballot.candidate_id = 3 - t.tx.ballot.candidate_id % 3;
+        if let Transaction::Ballot(b) = &mut t.tx {
+            let (first, rest) = b.ballot.selections.split_at_mut(1);
+            std::mem::swap(&mut first[0].ciphertext, &mut rest[0].ciphertext);
+        }
         set_body(conn, 3, 1, &t);
     });
     assert_eq!(code, 1);
-    let f = &failures(&r, "tx.ballot_hash")[0];
+    // The origin's signature (rule 18d, before the ballot hash) no longer
+    // covers the transaction.
+    let f = &failures(&r, "tx.signature")[0];
     assert_eq!(
         (f["height"].as_u64(), f["position"].as_u64()),
         (Some(3), Some(1))
@@ -227,9 +260,13 @@ fn tampered_databases_are_caught_precisely() {
     let f = &failures(&r, "block.tx_count")[0];
     assert_eq!(f["code"], "tx_count_mismatch");
     assert_eq!(f["height"], 2);
-    // The appliance counts the rows it holds; the chain's bodies agree with
-    // them here, so the tally check passes: only the block is broken.
-    assert_eq!(verdict(&r, "tally.matches"), "PASS");
+    // The appliance's stored running tally still holds the removed ballot.
+    let f = &failures(&r, "tally.encrypted_totals")[0];
+    assert_eq!(f["code"], "totals_mismatch");
+    assert!(
+        f["expected"].as_str().unwrap().starts_with("19 ballot(s)"),
+        "{f}"
+    );
 
     // A changed block timestamp.
     let (code, r) = tampered("timestamp.sqlite3", |conn, _| {
@@ -295,25 +332,56 @@ fn tampered_databases_are_caught_precisely() {
     assert_eq!(failures(&r, "block.schema")[0]["height"], 5);
     assert_eq!(failures(&r, "tx.schema")[0]["position"], 3);
 
-    // The column a node counts from, changed behind the bodies.
+    // The column a node counts total_votes from, changed behind the bodies.
     let (code, r) = tampered("results.sqlite3", |conn, _| {
         conn.execute(
-            "UPDATE transactions SET candidate_id = 1 WHERE block_height = 1",
+            "UPDATE transactions SET election_id = 7 WHERE block_height = 1",
             [],
         )
         .unwrap();
     });
     assert_eq!(code, 1);
     let f = failures(&r, "tally.matches");
-    assert!(!f.is_empty());
-    assert!(f[0]["message"].as_str().unwrap().contains("candidate"));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(f[0]["message"].as_str().unwrap().contains("total"));
+    assert_eq!(f[0]["found"], "total_votes 16 reported");
     for id in ["block.hash", "tx.signature", "block.tx_root"] {
         assert_eq!(verdict(&r, id), "PASS", "{id}");
     }
 
+    // The stored running tally (what trustees are shown to decrypt).
+    let (code, r) = tampered("totals.sqlite3", |conn, _| {
+        let (h, state): (i64, String) = conn
+            .query_row(
+                "SELECT height, state FROM election_tallies ORDER BY height DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&state).unwrap();
+        let agg = v["aggregate"].as_array_mut().unwrap();
+        agg.swap(0, 2);
+        conn.execute(
+            "UPDATE election_tallies SET state = ?1 WHERE height = ?2",
+            rusqlite::params![v.to_string(), h],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tally.encrypted_totals")[0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the homomorphic sums"),
+        "{f}"
+    );
+
     // A deleted block: the chain is broken there.
     let (code, r) = tampered("gap.sqlite3", |conn, _| {
         conn.execute("DELETE FROM transactions WHERE block_height = 3", [])
+            .unwrap();
+        conn.execute("DELETE FROM election_tallies WHERE height = 3", [])
             .unwrap();
         conn.execute("DELETE FROM blocks WHERE height = 3", [])
             .unwrap();
@@ -434,7 +502,9 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     assert_eq!(r["sources"][0]["name"], "validator-1");
     assert_eq!(r["sources"][1]["lag"], 3);
     assert_eq!(verdict(&r, "chain.agreement"), "PASS");
-    assert_eq!(verdict(&r, "tally.matches"), "PASS");
+    assert_eq!(verdict(&r, "tally.encrypted_totals"), "PASS");
+    // The election is open: the counts are not compared, and that is said.
+    assert_eq!(verdict(&r, "tally.matches"), "SKIP");
     assert_eq!(verdict(&r, "source.consistent"), "PASS");
     let fb = r["checks"]
         .as_array()
@@ -448,15 +518,9 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     // block, proposed and sealed by the same validators: they equivocated.
     let (_, forked) = chain(39);
     let f = node(NodeData::new(&c, &forked, 2));
-    // A node whose results do not match its chain.
-    let mut lying = NodeData::new(&c, &blocks, 1);
-    let mut res = lying.honest_results();
-    res["results"][0]["vote_count"] = json!(res["results"][0]["vote_count"].as_u64().unwrap() + 5);
-    lying.results = Some(res);
-    let l = node(lying);
     let o = bin()
         .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(format!("{},{},{}", a.url, f.url, l.url))
+        .arg(format!("{},{}", a.url, f.url))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
@@ -468,9 +532,6 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     let eq = failures(&r, "consensus.no_equivocation");
     assert_eq!(eq.len(), 4, "{eq:#?}");
     assert!(eq.iter().all(|e| e["height"] == 10));
-    let t = &failures(&r, "tally.matches")[0];
-    assert_eq!(t["source"], "validator-2");
-    assert!(t["found"].as_str().unwrap().contains("reported"));
     assert_eq!(r["sources"][1]["diverges_at"], 10);
 
     // The baseline: validator-1's report. Later validator-1 serves a chain
@@ -679,4 +740,322 @@ fn the_sig_cache_makes_identical_sources_cheap_and_stays_correct() {
     assert_eq!(f.len(), 1);
     assert!(f[0]["source"].as_str().unwrap().contains("b.sqlite3"));
     assert_eq!(verdict(&r, "chain.agreement"), "PASS");
+}
+
+#[test]
+fn a_decrypted_tally_verifies_and_a_node_reporting_other_counts_is_named() {
+    let (c, blocks) = tallied(40);
+    let honest = node(NodeData::new(&c, &blocks, 0));
+    let mut lying = NodeData::new(&c, &blocks, 1);
+    let mut res = lying.honest_results();
+    let n = res["results"][0]["vote_count"].as_u64().unwrap();
+    res["results"][0]["vote_count"] = json!(n + 5);
+    lying.results = Some(res);
+    let l = node(lying);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(&honest.url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    for id in [
+        "tally.matches",
+        "tally.decryption",
+        "tally.encrypted_totals",
+    ] {
+        assert_eq!(verdict(&r, id), "PASS", "{id}");
+    }
+    let e = &r["tallies"][0]["elections"][0];
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["total"].as_u64(),
+            e["tally_height"].as_u64()
+        ),
+        (Some("decrypted"), Some(40), Some(11))
+    );
+    let votes: Vec<u64> = e["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["votes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(votes, vec![14, 13, 13]);
+    assert_eq!(e["trustees"], json!([1, 2]));
+
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(format!("{},{}", honest.url, l.url))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    let f = failures(&r, "tally.matches");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["source"], "validator-2");
+    assert_eq!(f[0]["found"], format!("{} vote(s) reported", n + 5));
+    assert!(f[0]["message"].as_str().unwrap().contains("candidate 1"));
+
+    // `tally` prints the decrypted counts.
+    let o = bin()
+        .args(["tally", "--now-ms", NOW, "--nodes"])
+        .arg(&honest.url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let t = stdout(&o);
+    assert!(
+        t.contains("decrypted") && t.contains("35.00") && t.contains("32.50"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_tally_share_changed_on_the_chain_or_in_the_database_is_caught() {
+    let (c, blocks) = tallied(30);
+    let top = blocks.len() as i64;
+    let dir = tempfile::tempdir().unwrap();
+    let db = write_db(dir.path(), "tallied.sqlite3", &c, &blocks);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    for id in [
+        "tally.matches",
+        "tally.decryption",
+        "tally.encrypted_totals",
+    ] {
+        assert_eq!(verdict(&r, id), "PASS", "{id}");
+    }
+
+    // A changed partial decryption in trustee 2's share transaction.
+    let (code, r) = tampered_chain("share.sqlite3", tallied(30), |conn, _| {
+        let mut t = body(conn, top, 1);
+        if let Transaction::DecryptionShare(d) = &mut t.tx {
+            d.share.shares[0].d = d.share.shares[1].d;
+        }
+        set_body(conn, top, 1, &t);
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tx.signature")[0];
+    assert_eq!(
+        (f["height"].as_i64(), f["position"].as_u64()),
+        (Some(top), Some(1))
+    );
+    // Only one valid share is left on the chain: the counts the file's
+    // tables still give are not the chain's.
+    let f = &failures(&r, "tally.matches")[0];
+    assert!(
+        f["message"].as_str().unwrap().contains("cannot produce"),
+        "{f}"
+    );
+
+    // The same share re-signed by its carrier: its proof fails.
+    let (code, r) = tampered_chain("share-resigned.sqlite3", tallied(30), |conn, _| {
+        let mut t = body(conn, top, 1);
+        if let Transaction::DecryptionShare(d) = &mut t.tx {
+            d.share.shares[0].d = d.share.shares[1].d;
+        }
+        let key = c.key_of(t.tx.origin()).unwrap();
+        t.signature = key.sign(&t.tx);
+        set_body(conn, top, 1, &t);
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tx.decryption_share")[0];
+    assert_eq!(
+        (f["height"].as_i64(), f["position"].as_u64()),
+        (Some(top), Some(1))
+    );
+    assert!(f["found"].as_str().unwrap().contains("trustee 2"), "{f}");
+
+    // The database's copy of a share (what its results are decrypted
+    // from) replaced by trustee 1's share relabelled as trustee 2's.
+    let (code, r) = tampered_chain("stored-share.sqlite3", tallied(30), |conn, _| {
+        let one: String = conn
+            .query_row(
+                "SELECT share FROM decryption_shares WHERE trustee_index = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&one).unwrap();
+        v["share"]["trustee_index"] = json!(2);
+        conn.execute(
+            "UPDATE decryption_shares SET share = ?1 WHERE trustee_index = 2",
+            [v.to_string()],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tally.matches")[0];
+    assert!(
+        f["found"].as_str().unwrap().contains("do not combine"),
+        "{f}"
+    );
+    for id in ["tx.decryption_share", "tally.decryption", "block.tx_root"] {
+        assert_eq!(verdict(&r, id), "PASS", "{id}");
+    }
+}
+
+#[test]
+fn fallback_chains_are_checked_on_nodes_and_in_files() {
+    let (c, blocks, fb) = common::with_fallback();
+    let mut data = NodeData::new(&c, &blocks, 0);
+    data.fallback = Some(fb.page("confirmed"));
+    let good = node(data.clone());
+    let mut broken = data.clone();
+    let mut page = fb.page("confirmed");
+    page["blocks"].as_array_mut().unwrap().remove(0);
+    broken.fallback = Some(page);
+    let broken = node(broken);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(&good.url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    assert_eq!(verdict(&r, "fallback.chain"), "PASS");
+    assert_eq!(verdict(&r, "fallback.reconciled"), "PASS");
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
+        .arg(&broken.url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    let f = failures(&r, "fallback.chain");
+    assert_eq!(f[0]["code"], "wrong_seq", "{f:#?}");
+    assert!(f[0]["message"].as_str().unwrap().contains("station-1"));
+    let f = failures(&r, "fallback.reconciled");
+    assert!(
+        f.iter().any(|f| f["code"] == "unknown_fallback_block"),
+        "{f:#?}"
+    );
+
+    // The same chain in a database's fallback tables.
+    let dir = tempfile::tempdir().unwrap();
+    let db = write_db(dir.path(), "fallback.sqlite3", &c, &blocks);
+    let conn = Connection::open(&db).unwrap();
+    let origin = fb.origin.as_bytes().to_vec();
+    for (k, b) in fb.blocks.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO fallback_blocks (origin, seq, block_hash, body, stored_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, 0)",
+            rusqlite::params![
+                origin,
+                k as i64 + 1,
+                fb.block_hashes[k].as_bytes().to_vec(),
+                b.to_string()
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO fallback_closes (origin, record) VALUES (?1, ?2)",
+        rusqlite::params![origin, fb.close.to_string()],
+    )
+    .unwrap();
+    for (k, row) in fb.page("confirmed")["ballots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let hash = |v: &Value| {
+            evote_audit::wire::Hash32::parse(v.as_str().unwrap())
+                .unwrap()
+                .0
+                .to_vec()
+        };
+        let (e, n) = match &fb.sealed[k].tx {
+            Transaction::Ballot(b) => (b.election_id as i64, b.nullifier.0.to_vec()),
+            Transaction::DecryptionShare(_) => unreachable!("ballots only"),
+        };
+        conn.execute(
+            "INSERT INTO fallback_ballots (main_tx_hash, sealed_tx_hash, origin, seq, election_id, \
+             nullifier, main_body, state, conflicting_tx, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, '{}', 'confirmed', NULL, 0)",
+            rusqlite::params![
+                hash(&row["main_tx_hash"]),
+                hash(&row["sealed_tx_hash"]),
+                origin,
+                row["seq"].as_i64().unwrap(),
+                e,
+                n
+            ],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    assert_eq!(verdict(&r, "fallback.chain"), "PASS");
+    assert_eq!(verdict(&r, "fallback.reconciled"), "PASS");
+    // A sealed ballot taken out of its block afterwards.
+    let conn = Connection::open(&db).unwrap();
+    let mut b = fb.blocks[1].clone();
+    b["transactions"].as_array_mut().unwrap().clear();
+    conn.execute(
+        "UPDATE fallback_blocks SET body = ?1 WHERE seq = 2",
+        [b.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let o = bin()
+        .args(["verify", "--json", "--now-ms", NOW, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = json_report(&o.stdout);
+    let codes: Vec<String> = failures(&r, "fallback.chain")
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        codes.iter().any(|c| c == "tx_count_mismatch")
+            && codes.iter().any(|c| c == "close_mismatch"),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn a_genesis_whose_key_ceremony_does_not_verify_is_named() {
+    // Trustee 2's proof of knowledge replaced by trustee 1's: the election
+    // key cannot be recomputed from the genesis.
+    let (code, r) = tampered("ceremony.sqlite3", |conn, _| {
+        let g: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&g).unwrap();
+        let r1 = &mut v["elections"][0]["trustees"]["round1"];
+        r1[1]["pok"] = r1[0]["pok"].clone();
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'genesis'",
+            [v.to_string()],
+        )
+        .unwrap();
+    });
+    assert_eq!(code, 1);
+    let f = failures(&r, "genesis.trustees");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["code"], "bad_knowledge_proof");
+    assert!(
+        f[0]["found"].as_str().unwrap().contains("trustee 2"),
+        "{f:#?}"
+    );
+    // The chain id is the genesis' hash: the blocks name the real one.
+    assert_eq!(verdict(&r, "block.chain_id"), "FAIL");
 }

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use evote_audit::canon;
 use evote_audit::checks::check_for_code;
+use evote_audit::elgamal::{Ciphertext, DecryptionShare, combine};
 use evote_audit::genesis::{ChainRules, genesis_problems, parse_genesis};
 use evote_audit::rules::{ChainState, Parent, RawBlock, SigCache, check_block};
+use evote_audit::tally::decrypt_all;
 use evote_audit::wire::{
     BlockHeader, Hash32, PublicKey, SignedTx, Vote, VoteKind, canonical_bytes, hash_of,
     merkle_root, quorum, sha256,
@@ -72,6 +74,21 @@ fn expected_values_are_reproduced() {
         gp["timestamp_ms"].as_u64().unwrap(),
         r.genesis.created_at_ms
     );
+    // Each election's key, recomputed from its trustees' round-1 messages.
+    for k in e["election_keys"].as_array().unwrap() {
+        let id = k["election_id"].as_u64().unwrap();
+        let Some(Ok(key)) = r.election_key(id) else {
+            panic!("election {id} has no valid key");
+        };
+        assert_eq!(key.public_key.to_hex(), k["public_key"].as_str().unwrap());
+        for s in k["trustee_shares"].as_array().unwrap() {
+            let j = s["index"].as_u64().unwrap() as u32;
+            assert_eq!(
+                key.public_share(j).unwrap().to_hex(),
+                s["public_share"].as_str().unwrap()
+            );
+        }
+    }
     for q in e["quorum_table"].as_array().unwrap() {
         assert_eq!(
             quorum(q["n"].as_u64().unwrap() as usize) as u64,
@@ -143,13 +160,13 @@ fn expected_values_are_reproduced() {
                     .unwrap();
                 let stx: SignedTx = serde_json::from_value(b["transactions"][ti].clone()).unwrap();
                 if rest.contains(" ballot (") {
-                    assert_eq!(
-                        canon::ballot_bytes(&stx.tx.ballot).unwrap(),
-                        text.as_bytes()
-                    );
-                    Some(canonical_bytes(&stx.tx.ballot).unwrap())
+                    let ballot = &stx.tx.as_ballot().expect("a ballot transaction").ballot;
+                    assert_eq!(canon::ballot_bytes(ballot), text.as_bytes());
+                    Some(canonical_bytes(ballot).unwrap())
                 } else {
-                    assert_eq!(canon::tx_bytes(&stx.tx).unwrap(), text.as_bytes());
+                    if let Some(b) = stx.tx.as_ballot() {
+                        assert_eq!(canon::tx_bytes(b).unwrap(), text.as_bytes());
+                    }
                     Some(canonical_bytes(&stx.tx).unwrap())
                 }
             } else {
@@ -175,7 +192,10 @@ fn expected_values_are_reproduced() {
             .iter()
             .map(|t| {
                 let stx: SignedTx = serde_json::from_value(t.clone()).unwrap();
-                assert_eq!(canon::tx_hash(&stx.tx).unwrap(), hash_of(&stx.tx).unwrap());
+                assert_eq!(
+                    canon::any_tx_hash(&stx.tx).unwrap(),
+                    hash_of(&stx.tx).unwrap()
+                );
                 hash_of(&stx.tx).unwrap()
             })
             .collect();
@@ -208,7 +228,57 @@ fn the_valid_chain_passes_every_rule() {
             b["seals"].as_array().unwrap().len()
         );
     }
-    assert_eq!(state.blocks, 4);
+    let blocks = chain["blocks"].as_array().unwrap();
+    assert_eq!(state.blocks, blocks.len() as u64);
+
+    // The encrypted tally, recomputed from the chain, and its decryption
+    // by the trustees whose shares the chain holds.
+    let want = &read("expected.json")["tally"];
+    let e = want["election_id"].as_u64().unwrap();
+    let th = want["tally_height"].as_u64().unwrap();
+    let (count, totals) = state.tally_at(e, th).expect("the tally after the close");
+    assert_eq!(count, want["ballot_count"].as_u64().unwrap());
+    let agg: Vec<Ciphertext> = serde_json::from_value(want["aggregate"].clone()).unwrap();
+    assert_eq!(totals, agg);
+    let d = decrypt_all(&r, &state);
+    let t = d
+        .iter()
+        .find(|x| x.election_id == e)
+        .and_then(|x| x.result())
+        .expect("decrypted");
+    assert_eq!(t.tally_height, th);
+    let trustees: Vec<u64> = t.shares.iter().map(|s| u64::from(s.0)).collect();
+    let want_trustees: Vec<u64> = want["trustees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(trustees, want_trustees);
+    assert!(
+        t.shares
+            .iter()
+            .all(|s| s.1.height == want["shares_height"].as_u64().unwrap())
+    );
+    let counts: Vec<u64> = want["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(t.result.as_ref().unwrap(), &counts);
+    // One share alone is below the threshold.
+    let key = match r.election_key(e) {
+        Some(Ok(k)) => k.clone(),
+        _ => panic!("election {e} has a key"),
+    };
+    let one: Vec<DecryptionShare> = state.shares[&(e, th)][..1]
+        .iter()
+        .map(|s| s.share.clone())
+        .collect();
+    let err = combine(&r.chain_id.0, &key, &agg, &one, count).unwrap_err();
+    assert_eq!(err.code(), want["below_threshold_error"].as_str().unwrap());
+
     // One millisecond later on the clock the last block is still fine; the
     // chain does not depend on the checker's clock being early.
     let mut state = ChainState::new(&r);

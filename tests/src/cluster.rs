@@ -12,16 +12,27 @@ use serde_json::{Value, json};
 /// The `evote-appliance` binary next to this test binary (built by
 /// `cargo test --workspace`), built on demand when missing.
 pub fn appliance_bin() -> PathBuf {
+    sibling_bin("evote-appliance", "evote-appliance")
+}
+
+/// The auditor binary beside the running test or tool.
+pub fn audit_bin() -> PathBuf {
+    sibling_bin("evote-audit", "evote-audit")
+}
+
+/// The binary `name` of `package` in the directory of the running test or
+/// tool, built there first if it is missing.
+fn sibling_bin(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join("evote-appliance");
+    let bin = dir.join(name);
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "evote-appliance", "--bin", "evote-appliance"]);
+        cmd.args(["build", "-p", package, "--bin", name]);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
@@ -78,7 +89,23 @@ impl Default for Timing {
 impl Cluster {
     /// Writes a testnet of `validators` and `stations` (not started).
     pub fn create(validators: usize, stations: usize, t: Timing) -> Cluster {
+        Self::create_with_election(validators, stations, t, None)
+    }
+
+    /// Like [`Cluster::create`], with the election open for `minutes` only
+    /// (from a minute before now), so that a test can see it close.
+    pub fn create_with_election(
+        validators: usize,
+        stations: usize,
+        t: Timing,
+        minutes: Option<u64>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let minutes = minutes.map(|m| m.to_string());
+        let election: Vec<&str> = match &minutes {
+            Some(m) => vec!["--election-minutes", m.as_str()],
+            None => vec![],
+        };
         let out = Command::new(appliance_bin())
             .args(["testnet", "--validators", &validators.to_string()])
             .args(["--stations", &stations.to_string(), "--dir"])
@@ -89,6 +116,8 @@ impl Cluster {
                 "--empty-block-period-ms",
                 &t.empty_block_period_ms.to_string(),
             ])
+            .args(["--fallback-after-ms", &t.fallback_after_ms.to_string()])
+            .args(&election)
             .output()
             .expect("run testnet");
         assert!(

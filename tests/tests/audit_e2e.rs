@@ -5,6 +5,7 @@
 //! (and, for the harder cases, the validators' keys) would do it.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -232,29 +233,33 @@ fn store_block(conn: &Connection, b: &Block) {
     )
     .unwrap();
     for (pos, stx) in b.transactions.iter().enumerate() {
-        let Transaction::Ballot(t) = &stx.tx;
         let hash = stx.hash().unwrap();
+        let (kind, election, nullifier) = match &stx.tx {
+            Transaction::Ballot(t) => ("ballot", t.election_id, Some(t.nullifier)),
+            Transaction::DecryptionShare(d) => ("decryption_share", d.election_id, None),
+        };
         // The index is unique per (election, nullifier): a forged double
         // vote gets another value there, as an attacker would have to.
-        let taken: bool = conn
-            .query_row(
+        let taken: bool = nullifier.is_some_and(|n| {
+            conn.query_row(
                 "SELECT COUNT(*) > 0 FROM transactions WHERE election_id = ?1 AND nullifier = ?2",
-                rusqlite::params![t.election_id as i64, t.nullifier.as_bytes()],
+                rusqlite::params![election as i64, n.as_bytes()],
                 |r| r.get(0),
             )
-            .unwrap();
-        let null_col = if taken { hash } else { t.nullifier };
+            .unwrap()
+        });
+        let null_col = nullifier.map(|n| if taken { hash } else { n });
         conn.execute(
             "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
-             nullifier, candidate_id, origin, body) VALUES (?1, ?2, ?3, 'ballot', ?4, ?5, ?6, ?7, ?8)",
+             nullifier, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             rusqlite::params![
                 hash.as_bytes(),
                 h.height as i64,
                 pos as i64,
-                t.election_id as i64,
-                null_col.as_bytes(),
-                t.ballot.candidate_id as i64,
-                t.origin.as_bytes(),
+                kind,
+                election as i64,
+                null_col.map(|n| n.as_bytes().to_vec()),
+                stx.tx.origin().as_bytes(),
                 serde_json::to_string(stx).unwrap(),
             ],
         )
@@ -307,7 +312,7 @@ fn rewrite_from(conn: &Connection, keys: &Keys, from: u64, edit: impl FnOnce(&mu
 fn block_with_txs(conn: &Connection, n: i64) -> u64 {
     conn.query_row(
         "SELECT MAX(block_height) FROM (SELECT block_height, COUNT(*) AS k FROM transactions \
-         GROUP BY block_height) WHERE k >= ?1",
+         WHERE kind = 'ballot' GROUP BY block_height) WHERE k >= ?1",
         [n],
         |r| r.get::<_, i64>(0),
     )
@@ -315,9 +320,11 @@ fn block_with_txs(conn: &Connection, n: i64) -> u64 {
 }
 
 fn first_block_with_txs(conn: &Connection) -> u64 {
-    conn.query_row("SELECT MIN(block_height) FROM transactions", [], |r| {
-        r.get::<_, i64>(0)
-    })
+    conn.query_row(
+        "SELECT MIN(block_height) FROM transactions WHERE kind = 'ballot'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
     .unwrap() as u64
 }
 
@@ -326,15 +333,64 @@ fn resign(
     key: &NodeKey,
     f: impl FnOnce(&mut evote_appliance::ledger::BallotTx),
 ) -> SignedTx {
-    let Transaction::Ballot(mut t) = stx.tx.clone();
+    let Transaction::Ballot(mut t) = stx.tx.clone() else {
+        panic!("not a ballot: {stx:?}")
+    };
     f(&mut t);
     SignedTx::sign(Transaction::Ballot(t), key).unwrap()
+}
+
+fn ballot_mut(stx: &mut SignedTx) -> &mut evote_appliance::ledger::BallotTx {
+    match &mut stx.tx {
+        Transaction::Ballot(t) => t,
+        other => panic!("not a ballot: {other:?}"),
+    }
+}
+
+/// A ballot whose first two candidates' ciphertexts are swapped: a vote
+/// moved from one candidate to another, the proofs left as they were.
+fn swap_candidates(t: &mut evote_appliance::ledger::BallotTx) {
+    let (first, rest) = t.ballot.selections.split_at_mut(1);
+    std::mem::swap(&mut first[0].ciphertext, &mut rest[0].ciphertext);
+}
+
+/// (height, position) of the decryption share transactions, in chain order.
+fn share_positions(conn: &Connection) -> Vec<(u64, usize)> {
+    conn.prepare(
+        "SELECT block_height, position FROM transactions WHERE kind = 'decryption_share' \
+         ORDER BY block_height, position",
+    )
+    .unwrap()
+    .query_map([], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as usize))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// `evote-appliance trustee decrypt` for trustee `j` at node `i`.
+fn decrypt(c: &Cluster, j: u32, i: usize) {
+    let key = c.net_dir().join(format!("trustees/trustee-{j}.key"));
+    let (code, out, err) = c.cli(&[
+        OsStr::new("trustee"),
+        OsStr::new("decrypt"),
+        OsStr::new("--share"),
+        key.as_os_str(),
+        OsStr::new("--node"),
+        OsStr::new(c.url(i)),
+        OsStr::new("--election"),
+        OsStr::new("1"),
+    ]);
+    assert_eq!(code, 0, "trustee {j} decrypt: {out}{err}");
 }
 
 #[test]
 fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let started = Instant::now();
-    let c = Cluster::create(3, 1, Timing::default());
+    // The election closes three minutes after the testnet is made, so that
+    // the trustees can decrypt its tally within the test.
+    let c = Cluster::create_with_election(3, 1, Timing::default(), Some(3));
     c.start_all();
     let genesis = c.net_dir().join("genesis.json");
     let urls: Vec<&str> = (0..4).map(|i| c.url(i)).collect();
@@ -356,6 +412,37 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     }
     c.wait_agree(1, Duration::from_secs(30));
     eprintln!("{:?} votes committed", started.elapsed());
+
+    // Before the close the tally is pending, and the auditor says so.
+    let pending = audit(
+        &["verify", "--json", "--nodes", &all_nodes],
+        &[("--genesis", &genesis)],
+    );
+    assert_eq!(pending.code, 0, "{}", pending.stdout);
+    let rep = report(&pending);
+    assert_eq!(check(&rep, "tally.matches")["verdict"], "SKIP");
+    assert!(
+        check(&rep, "tally.matches")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tally pending")
+    );
+    assert_eq!(check(&rep, "tally.encrypted_totals")["verdict"], "PASS");
+
+    // After the close (and a block stamped after it), two of the three
+    // trustees decrypt.
+    wait_until("the election to close", Duration::from_secs(240), || {
+        c.get(0, "/api/tally/1").1["closed"] == true
+    });
+    decrypt(&c, 1, 0);
+    decrypt(&c, 2, 1);
+    wait_until("every node to decrypt", Duration::from_secs(60), || {
+        (0..4).all(|i| {
+            c.get(i, "/api/votes/results?election_id=1").1["tally"]["status"] == "decrypted"
+        })
+    });
+    c.wait_agree(1, Duration::from_secs(30));
+    eprintln!("{:?} tally decrypted", started.elapsed());
 
     // 1. The live network verifies, and the report reads at a glance.
     let dir = tempfile::tempdir().unwrap();
@@ -402,7 +489,11 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     }
     let tally = &rep["tallies"][0]["elections"][0];
     assert_eq!(tally["total"], 150);
-    assert_eq!(tally["candidates"][0]["votes"], 50);
+    assert_eq!(tally["status"], "decrypted");
+    assert_eq!(tally["trustees"], json!([1, 2]));
+    for k in 0..3 {
+        assert_eq!(tally["candidates"][k]["votes"], 50);
+    }
     let baseline = dir.path().join("baseline.json");
     std::fs::write(&baseline, &live.stdout).unwrap();
     let v3_base = rep["sources"]
@@ -518,15 +609,15 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         report(&r)
     };
 
-    // A changed ballot: the body says another candidate (and so does the
-    // column the node counts); its ballot_hash no longer matches.
+    // A changed ballot: two candidates' ciphertexts swapped in the stored
+    // body. The origin's signature no longer covers it (rule 18d comes
+    // before the ballot hash).
     let rep = tamper("changed ballot", &|conn| {
         let mut b = load_block(conn, full);
-        let Transaction::Ballot(t) = &mut b.transactions[1].tx;
-        t.ballot.candidate_id = 1 + t.ballot.candidate_id % 3;
+        swap_candidates(ballot_mut(&mut b.transactions[1]));
         store_block(conn, &b);
     });
-    let f = &failed(&rep, "tx.ballot_hash")[0];
+    let f = &failed(&rep, "tx.signature")[0];
     assert_eq!(
         (f["height"].as_u64(), f["position"].as_u64()),
         (Some(full), Some(1))
@@ -538,8 +629,8 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // origin's: everything re-signed except the ballot itself.
     let rep = tamper("changed and re-sealed ballot", &|conn| {
         rewrite_from(conn, &keys, full, |b| {
-            let Transaction::Ballot(t) = &mut b.transactions[1].tx;
-            t.ballot.candidate_id = 1 + t.ballot.candidate_id % 3;
+            let t = ballot_mut(&mut b.transactions[1]);
+            swap_candidates(t);
             t.ballot_hash = evote_appliance::ledger::hash_of(&t.ballot).unwrap();
         });
     });
@@ -550,6 +641,49 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         (Some(full), Some(1))
     );
     assert_eq!(f[0]["detail"], "transaction");
+
+    // The same by someone who also holds the origin appliance's key: the
+    // ballot's proofs no longer match its ciphertexts. The tally after it
+    // changed, so the trustees' shares no longer verify against it either.
+    let rep = tamper("changed ballot re-signed by its origin", &|conn| {
+        rewrite_from(conn, &keys, full, |b| {
+            let origin = *b.transactions[1].tx.origin();
+            b.transactions[1] = resign(&b.transactions[1], keys.get(&origin), |t| {
+                swap_candidates(t);
+                t.ballot_hash = evote_appliance::ledger::hash_of(&t.ballot).unwrap();
+            });
+        });
+    });
+    let f = failed(&rep, "tx.ballot_proofs");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
+        (Some(full), Some(1))
+    );
+    assert!(
+        f[0]["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad_zero_one_proof"),
+        "{f:#?}"
+    );
+    assert!(!failed(&rep, "tx.decryption_share").is_empty());
+    assert_eq!(check(&rep, "tx.signature")["verdict"], "PASS");
+
+    // A valid ballot moved to another appliance of the genesis, which signs
+    // it: its proofs are bound to the appliance that accepted it.
+    let rep = tamper("ballot moved to another appliance", &|conn| {
+        rewrite_from(conn, &keys, full, |b| {
+            let origin = *b.transactions[0].tx.origin();
+            let other = *keys.by_pub.keys().find(|k| **k != origin).unwrap();
+            b.transactions[0] = resign(&b.transactions[0], keys.get(&other), |t| t.origin = other);
+        });
+    });
+    let f = failed(&rep, "tx.ballot_proofs");
+    assert_eq!(
+        (f.len(), f[0]["height"].as_u64(), f[0]["position"].as_u64()),
+        (1, Some(full), Some(0))
+    );
 
     // A removed transaction.
     let rep = tamper("removed transaction", &|conn| {
@@ -631,25 +765,18 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
             .all(|f| f["code"] == "bad_seal" || f["code"] == "too_few_seals")
     );
 
-    // Two ballots with one nullifier: a second ballot of an early voter,
-    // signed by its origin and sealed in by the validators.
+    // Two ballots with one nullifier: an early voter's ballot again,
+    // accepted a millisecond later and signed by its origin, sealed in by
+    // the validators. (Its proofs are valid: same voter, same appliance.)
     let rep = tamper("double vote", &|conn| {
         let first = load_block(conn, early).transactions[0].clone();
-        rewrite_from(conn, &keys, full, |b| {
-            let origin = *b.transactions[0].tx.origin();
-            let Transaction::Ballot(f) = &first.tx;
-            let twin = resign(&b.transactions[0], keys.get(&origin), |t| {
-                t.nullifier = f.nullifier;
-            });
-            b.transactions[0] = twin;
-        });
+        let origin = *first.tx.origin();
+        let twin = resign(&first, keys.get(&origin), |t| t.submitted_at_ms += 1);
+        rewrite_from(conn, &keys, full, |b| b.transactions.push(twin));
     });
     let f = failed(&rep, "tx.nullifier_unique");
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!(
-        (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
-        (Some(full), Some(0))
-    );
+    assert_eq!(f[0]["height"].as_u64(), Some(full));
     assert!(
         f[0]["found"]
             .as_str()
@@ -660,6 +787,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         "block.hash",
         "block.seals",
         "tx.signature",
+        "tx.ballot_proofs",
         "block.prev_hash",
     ] {
         assert_eq!(check(&rep, id)["verdict"], "PASS", "{id}");
@@ -680,6 +808,55 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
             .unwrap()
             .contains("not in the genesis")
     );
+
+    // A trustee's decryption share with one partial decryption changed,
+    // re-signed by the appliance that carried it and re-sealed.
+    let conn0 = Connection::open(&pristine[0]).unwrap();
+    let shares = share_positions(&conn0);
+    drop(conn0);
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    let (sh, sp) = shares[1];
+    let rep = tamper("changed tally share", &|conn| {
+        rewrite_from(conn, &keys, sh, |b| {
+            let stx = &b.transactions[sp];
+            let mut tx = stx.tx.clone();
+            if let Transaction::DecryptionShare(d) = &mut tx {
+                d.share.shares[0].d = d.share.shares[1].d;
+            }
+            b.transactions[sp] = SignedTx::sign(tx, keys.get(stx.tx.origin())).unwrap();
+        });
+    });
+    let f = failed(&rep, "tx.decryption_share");
+    assert_eq!(
+        (f.len(), f[0]["height"].as_u64(), f[0]["position"].as_u64()),
+        (1, Some(sh), Some(sp as u64))
+    );
+    // One valid share is left: the counts the file's own tables still give
+    // are not what its chain proves.
+    let f = failed(&rep, "tally.matches");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("cannot produce"),
+        "{f:#?}"
+    );
+
+    // The stored running tally (what the trustees are given to decrypt).
+    let rep = tamper("changed running tally", &|conn| {
+        let (h, state): (i64, String) = conn
+            .query_row(
+                "SELECT height, state FROM election_tallies ORDER BY height DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let mut v: Value = serde_json::from_str(&state).unwrap();
+        v["aggregate"].as_array_mut().unwrap().swap(0, 1);
+        conn.execute(
+            "UPDATE election_tallies SET state = ?1 WHERE height = ?2",
+            rusqlite::params![v.to_string(), h],
+        )
+        .unwrap();
+    });
+    assert!(!failed(&rep, "tally.encrypted_totals").is_empty());
 
     eprintln!("{:?} file tampering done", started.elapsed());
     // 3. Served by a restarted node: a fork. validator-3's chain is
@@ -737,15 +914,15 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     c.kill(2);
 
     // 4. Served by a restarted node: results that do not match its chain
-    // (the column its count comes from was edited, the bodies were not).
+    // (the column its total_votes comes from was edited, the bodies were not).
     let lying = dir.path().join("lying.sqlite3");
     std::fs::copy(&pristine[1], &lying).unwrap();
     {
         let conn = Connection::open(&lying).unwrap();
         let changed = conn
             .execute(
-                "UPDATE transactions SET candidate_id = 1 WHERE rowid IN \
-                 (SELECT rowid FROM transactions WHERE candidate_id = 2 LIMIT 3)",
+                "UPDATE transactions SET election_id = 7 WHERE rowid IN \
+                 (SELECT rowid FROM transactions WHERE kind = 'ballot' LIMIT 3)",
                 [],
             )
             .unwrap();
@@ -756,6 +933,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     c.wait_up(1);
     let (_, results) = c.get(1, "/api/votes/results?election_id=1");
     assert_eq!(results["verification"]["chain_valid"], true, "{results}");
+    assert_eq!(results["total_votes"], 147, "{results}");
     let r = audit(
         &["verify", "--json", "--nodes", urls[1]],
         &[("--genesis", &genesis)],
@@ -765,18 +943,21 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let f = failed(&rep, "tally.matches");
     assert_eq!(f[0]["source"], "validator-2");
     assert!(
-        f[0]["message"].as_str().unwrap().contains("candidate 1"),
+        f[0]["message"].as_str().unwrap().contains("total"),
         "{f:#?}"
     );
+    assert_eq!(f[0]["found"], "total_votes 147 reported");
     for id in [
         "block.hash",
         "tx.signature",
-        "tx.ballot_hash",
+        "tx.ballot_proofs",
+        "tx.decryption_share",
+        "tally.decryption",
         "block.tx_root",
     ] {
         assert_eq!(check(&rep, id)["verdict"], "PASS", "{id}");
     }
-    // The same file read directly: the auditor compares with the counts an
+    // The same file read directly: the auditor compares with what an
     // appliance serving it would report.
     let r = audit(&["verify", "--json"], &[("--db", &lying)]);
     assert_eq!(r.code, 1);

@@ -1,30 +1,47 @@
-//! The deterministic generator of the test vectors in `schema/vectors/`.
+//! The deterministic generator of the test vectors in `schema/vectors/`
+//! (except `crypto/`, which `crypto_vectors_gen` makes).
 //!
 //! Shared by `examples/make_vectors.rs`, which writes the files, and
 //! `tests/vectors.rs`, which checks that the committed files are exactly
 //! what this code makes. It uses only the public API of
-//! `evote_appliance::ledger`, fixed key seeds and fixed timestamps, so every
-//! run produces the same bytes (Ed25519 signing is deterministic).
+//! `evote_appliance::ledger`, fixed key seeds, fixed timestamps and ChaCha20
+//! generators with fixed seeds, so every run produces the same bytes
+//! (Ed25519 signing is deterministic; every ballot and decryption share
+//! draws its randomness from a generator seeded with a label of its own, so
+//! changing one vector leaves the bytes of the others alone).
 //!
 //! It does not run the validity checks: every invalid vector names the
 //! rule it was built to break, and the test checks that the ledger agrees.
 
+mod invalid;
+
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use evote_appliance::ledger::canonical::{MAX_SAFE_INTEGER, canonical_bytes, hash_of, sha256};
+use curve25519_dalek::scalar::Scalar;
+use evote_appliance::ledger::canonical::{canonical_bytes, sha256};
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
+use evote_appliance::ledger::elgamal::ballot::{prove_sum, prove_zero_one};
+use evote_appliance::ledger::elgamal::{
+    BallotContext, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot, Point,
+    Selection, TallyContext, TrusteeKey, combine_decryption_shares, decryption_share,
+    encrypt_ballot,
+};
 use evote_appliance::ledger::genesis::PROTOCOL;
 use evote_appliance::ledger::nullifier::{normalize_identity, nullifier};
-use evote_appliance::ledger::tx::{LATE_BALLOT_GRACE_MS, MAX_ENCRYPTED_VOTE_LEN};
+use evote_appliance::ledger::tally::{TallyState, local_ceremony};
+use evote_appliance::ledger::tx::LATE_BALLOT_GRACE_MS;
 use evote_appliance::ledger::validate::MAX_FUTURE_DRIFT_MS;
 use evote_appliance::ledger::{
-    Ballot, BallotTx, Block, Candidate, Election, FallbackRef, Genesis, Hash32, NodeKey, Params,
-    PublicKey, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote, VoteKind, merkle_root,
-    quorum,
+    BallotTx, Block, Candidate, DecryptionShareTx, Election, FallbackRef, Genesis, Hash32, NodeKey,
+    Params, PublicKey, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote, VoteKind,
+    merkle_root, quorum,
 };
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use serde::Serialize;
+use subtle::Choice;
+
+use invalid::InvalidVector;
 
 /// Where the files go, relative to the workspace root.
 pub const VECTORS_DIR: &str = "schema/vectors";
@@ -48,6 +65,22 @@ const STATION_SEED: u8 = 0x64;
 const AUTHORITY_SEED: u8 = 0xc8;
 const OUTSIDER_SEED: u8 = 0x32;
 
+/// Election 1's trustees: `THRESHOLD` of `TRUSTEES` decrypt.
+pub const TRUSTEES: u32 = 3;
+pub const THRESHOLD: u32 = 2;
+/// The seed of election 1's key ceremony: the seed `crypto_vectors_gen`
+/// uses, so the trustees of `genesis.json` are those of
+/// `crypto/ceremony.json` (same round-1 messages, same election key).
+pub const CEREMONY_SEED: u64 = 0xe1ec_0001;
+/// Another ceremony for the same election, whose trustees are not the
+/// genesis' (for the "share from a non-trustee" vectors).
+const OTHER_CEREMONY_SEED: u64 = 0xe1ec_0101;
+/// The trustees whose shares block 6 carries (as in `crypto/tally.json`).
+pub const DECRYPTING: [u32; 2] = [1, 3];
+/// The block whose tally block 6 decrypts: the first one stamped at or
+/// after the close.
+pub const TALLY_HEIGHT: u64 = 5;
+
 /// Every generated file, by path relative to `schema/vectors/`.
 pub fn generate() -> BTreeMap<String, String> {
     let w = World::new();
@@ -60,12 +93,15 @@ pub fn generate() -> BTreeMap<String, String> {
     files.insert(
         "chain.json".to_string(),
         to_json(&ChainFile {
-            description: "Blocks 1 to 4 of the chain of genesis.json, each committed with seals. \
-                          Check them in order: the parent of block 1 is height 0 (hash = chain_id, \
-                          timestamp_ms = genesis.created_at_ms), the parent of block h is block h-1. \
-                          now_ms is the checker's clock for the timestamp_in_future rule; it is \
-                          exactly MAX_FUTURE_DRIFT_MS before the last block's timestamp, the \
-                          latest clock reading that still accepts it."
+            description: "Blocks 1 to 6 of the chain of genesis.json, each committed with seals: \
+                          encrypted ballots while election 1 is open (blocks 1 to 4), a last \
+                          ballot in the first block stamped after the close (block 5, whose tally \
+                          is final), and the decryption shares of trustees 1 and 3 of that tally \
+                          (block 6). Check them in order: the parent of block 1 is height 0 (hash \
+                          = chain_id, timestamp_ms = genesis.created_at_ms), the parent of block h \
+                          is block h-1. now_ms is the checker's clock for the timestamp_in_future \
+                          rule; it is exactly MAX_FUTURE_DRIFT_MS before the last block's \
+                          timestamp, the latest clock reading that still accepts it."
                 .into(),
             genesis: "genesis.json".into(),
             now_ms: chain.now_ms,
@@ -94,6 +130,11 @@ fn hex(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// A generator of its own for each labelled use of randomness.
+fn rng_for(label: &str) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed(sha256(label.as_bytes()).0)
+}
+
 /// The block a new block is checked against, as the vectors write it.
 #[derive(Debug, Clone, Copy, Serialize)]
 struct ParentRef {
@@ -117,13 +158,30 @@ struct World {
     station: NodeKey,
     authority: NodeKey,
     outsider: NodeKey,
+    /// Election 1's trustees, in index order.
+    trustee_keys: Vec<TrusteeKey>,
+    /// What anyone computes from the genesis' round-1 messages.
+    election_key: ElectionPublicKey,
     genesis: Genesis,
     chain_id: Hash32,
 }
 
 struct Chain {
     blocks: Vec<Block>,
+    /// `tallies[h]`: election 1's tally after block `h` (`tallies[0]` empty).
+    tallies: Vec<TallyState>,
     now_ms: u64,
+}
+
+impl Chain {
+    /// Blocks 1 to `height`: the committed chain below block `height + 1`.
+    fn up_to(&self, height: u64) -> Vec<Block> {
+        self.blocks[..height as usize].to_vec()
+    }
+
+    fn parent(&self, height: u64) -> ParentRef {
+        ParentRef::of(&self.blocks[height as usize - 1])
+    }
 }
 
 impl World {
@@ -132,6 +190,13 @@ impl World {
         let station = key(STATION_SEED);
         let authority = key(AUTHORITY_SEED);
         let outsider = key(OUTSIDER_SEED);
+        let (trustees, trustee_keys) = local_ceremony(
+            ELECTION,
+            TRUSTEES,
+            THRESHOLD,
+            &mut ChaCha20Rng::seed_from_u64(CEREMONY_SEED),
+        )
+        .expect("the ceremony runs");
         let genesis = Genesis {
             protocol: PROTOCOL.into(),
             chain_name: "evote test vectors".into(),
@@ -163,6 +228,7 @@ impl World {
                     .collect(),
                 opens_at: OPENS_AT,
                 closes_at: CLOSES_AT,
+                trustees,
             }],
             params: Params {
                 block_period_ms: 1_000,
@@ -173,11 +239,16 @@ impl World {
             },
         };
         let chain_id = genesis.chain_id().expect("genesis hashes");
+        let election_key = genesis.elections[0]
+            .public_key()
+            .expect("the ceremony's messages verify");
         Self {
             validators,
             station,
             authority,
             outsider,
+            trustee_keys,
+            election_key,
             genesis,
             chain_id,
         }
@@ -191,6 +262,10 @@ impl World {
         }
     }
 
+    fn election(&self) -> &Election {
+        &self.genesis.elections[0]
+    }
+
     /// The validator whose turn it is at (height, round).
     fn proposer_key(&self, height: u64, round: u64) -> &NodeKey {
         let idx = self
@@ -198,6 +273,82 @@ impl World {
             .validator_index(self.genesis.proposer(height, round))
             .expect("the proposer is a validator");
         &self.validators[idx]
+    }
+
+    fn trustee(&self, index: u32) -> &TrusteeKey {
+        &self.trustee_keys[index as usize - 1]
+    }
+
+    // -----------------------------------------------------------------
+    // Ballots.
+
+    /// What the proofs of `voter`'s ballot, accepted by `origin`, are bound to.
+    fn context(
+        &self,
+        chain_id: Hash32,
+        election_id: u64,
+        voter: &str,
+        origin: &NodeKey,
+    ) -> BallotContext {
+        BallotContext {
+            chain_id,
+            election_id,
+            nullifier: nullifier(NULLIFIER_SECRET, election_id, voter)
+                .expect("secret is long enough"),
+            origin: origin.public(),
+        }
+    }
+
+    /// A ballot for `candidate_id` (an id of election 1), encrypted under
+    /// `key` with its proofs bound to `ctx`.
+    fn encrypt_under(
+        &self,
+        key: &Point,
+        ctx: &BallotContext,
+        candidate_id: u64,
+    ) -> EncryptedBallot {
+        let e = self.election();
+        let index = e
+            .candidate_index(candidate_id)
+            .expect("a candidate of election 1");
+        let mut rng = rng_for(&format!(
+            "ballot {} {} {} {} {} {}",
+            ctx.chain_id, ctx.election_id, ctx.nullifier, ctx.origin, candidate_id, key
+        ));
+        encrypt_ballot(ctx, key, index, e.candidates.len(), &mut rng).expect("ballot encrypts")
+    }
+
+    fn encrypt(&self, ctx: &BallotContext, candidate_id: u64) -> EncryptedBallot {
+        self.encrypt_under(&self.election_key.public_key, ctx, candidate_id)
+    }
+
+    /// A ballot whose selections encrypt `plaintexts` (not a valid vote
+    /// unless they are 0 or 1 and add up to 1), each with the proof an
+    /// honest prover makes for "encrypts 1" when the plaintext is not 0,
+    /// and the sum proof an honest prover makes for "adds up to 1".
+    fn forge(&self, ctx: &BallotContext, plaintexts: &[u64]) -> EncryptedBallot {
+        let pk = &self.election_key.public_key;
+        let n = plaintexts.len();
+        let mut rng = rng_for(&format!(
+            "forged ballot {} {} {} {} {plaintexts:?}",
+            ctx.chain_id, ctx.election_id, ctx.nullifier, ctx.origin
+        ));
+        let mut r_sum = Scalar::ZERO;
+        let mut selections = Vec::with_capacity(n);
+        for (i, &m) in plaintexts.iter().enumerate() {
+            let r = Scalar::random(&mut rng);
+            let ciphertext = Ciphertext::encrypt(pk.point(), &Scalar::from(m), &r);
+            let is_one = Choice::from(u8::from(m != 0));
+            let proof = prove_zero_one(ctx, n, i, pk, &ciphertext, is_one, &r, &mut rng);
+            r_sum += r;
+            selections.push(Selection { ciphertext, proof });
+        }
+        let cts: Vec<&Ciphertext> = selections.iter().map(|s| &s.ciphertext).collect();
+        let sum_proof = prove_sum(ctx, pk, &cts, &r_sum, &mut rng);
+        EncryptedBallot {
+            selections,
+            sum_proof,
+        }
     }
 
     /// A ballot of `voter` for `candidate`, accepted and signed by `origin`.
@@ -214,13 +365,29 @@ impl World {
         candidate_id: u64,
         at_ms: u64,
     ) -> SignedTx {
-        let ballot = Ballot {
-            candidate_id,
-            encrypted_vote: BASE64.encode(format!("opaque vote of {voter}")),
-        };
-        let nf = nullifier(NULLIFIER_SECRET, election_id, voter).expect("secret is long enough");
-        let tx = BallotTx::new(chain_id, election_id, nf, ballot, at_ms, origin.public())
-            .expect("ballot hashes");
+        let ctx = self.context(chain_id, election_id, voter, origin);
+        let ballot = self.encrypt(&ctx, candidate_id);
+        self.ballot_tx(origin, &ctx, ballot, at_ms)
+    }
+
+    /// The ballot transaction with the chain, election and nullifier of
+    /// `ctx`, carrying `ballot` as it is, signed by `origin`.
+    fn ballot_tx(
+        &self,
+        origin: &NodeKey,
+        ctx: &BallotContext,
+        ballot: EncryptedBallot,
+        at_ms: u64,
+    ) -> SignedTx {
+        let tx = BallotTx::new(
+            ctx.chain_id,
+            ctx.election_id,
+            ctx.nullifier,
+            ballot,
+            at_ms,
+            origin.public(),
+        )
+        .expect("ballot hashes");
         SignedTx::sign(Transaction::Ballot(tx), origin).expect("origin signs")
     }
 
@@ -228,6 +395,61 @@ impl World {
     fn resign_tx(&self, stx: &mut SignedTx, origin: &NodeKey) {
         stx.signature = origin.sign_digest(&stx.hash().expect("tx hashes"));
     }
+
+    // -----------------------------------------------------------------
+    // Decryption shares.
+
+    /// Trustee `key.index`'s decryption share of `tally`, its proofs bound
+    /// to `chain_id`.
+    fn share_of(&self, key: &TrusteeKey, tally: &TallyState, chain_id: Hash32) -> DecryptionShare {
+        let ctx = TallyContext {
+            chain_id,
+            election_id: tally.election_id,
+        };
+        let mut rng = rng_for(&format!(
+            "decryption share {chain_id} {} {} {} {}",
+            tally.election_id, tally.height, key.index, key.public_share
+        ));
+        decryption_share(&ctx, key, &tally.aggregate, &mut rng).expect("share")
+    }
+
+    /// A decryption share transaction for the tally after block
+    /// `tally_height` holding `ballot_count` ballots, carried and signed by
+    /// `carrier`.
+    fn share_tx(
+        &self,
+        carrier: &NodeKey,
+        tally_height: u64,
+        ballot_count: u64,
+        share: DecryptionShare,
+        at_ms: u64,
+    ) -> SignedTx {
+        let tx = DecryptionShareTx {
+            chain_id: self.chain_id,
+            election_id: ELECTION,
+            tally_height,
+            ballot_count,
+            share,
+            submitted_at_ms: at_ms,
+            origin: carrier.public(),
+        };
+        SignedTx::sign(Transaction::DecryptionShare(tx), carrier).expect("carrier signs")
+    }
+
+    /// Trustee `index`'s share of `tally`, as it goes on the chain.
+    fn trustee_share_tx(
+        &self,
+        carrier: &NodeKey,
+        index: u32,
+        tally: &TallyState,
+        at_ms: u64,
+    ) -> SignedTx {
+        let share = self.share_of(self.trustee(index), tally, self.chain_id);
+        self.share_tx(carrier, tally.height, tally.ballot_count, share, at_ms)
+    }
+
+    // -----------------------------------------------------------------
+    // Blocks.
 
     /// A proposed block with seals from `sealers`.
     #[allow(clippy::too_many_arguments)]
@@ -289,6 +511,32 @@ impl World {
         self.sign_hash(b, proposer, sealers);
     }
 
+    /// After a change to a transaction: tx_root, block hash and every block
+    /// signature made anew.
+    fn reroot(&self, b: &mut Block, proposer: &NodeKey, sealers: &[&NodeKey]) {
+        b.header.tx_root = tx_root_of(&b.transactions);
+        self.rehash(b, proposer, sealers);
+    }
+
+    /// Election 1's tally after each block: `[0]` before block 1, then one
+    /// per block. Every ballot of the election counts, fallback copies too.
+    fn tallies(&self, blocks: &[Block]) -> Vec<TallyState> {
+        let mut t = TallyState::empty(ELECTION, CANDIDATES.len());
+        let mut out = vec![t.clone()];
+        for b in blocks {
+            for stx in &b.transactions {
+                if let Some(bt) = stx.tx.as_ballot()
+                    && bt.election_id == ELECTION
+                {
+                    t.add(bt.ballot.ciphertexts().copied());
+                }
+            }
+            t.height = b.header.height;
+            out.push(t.clone());
+        }
+        out
+    }
+
     fn chain(&self) -> Chain {
         let [v1, v2, v3] = &self.validators;
         let s = &self.station;
@@ -325,7 +573,9 @@ impl World {
         // was first recorded in a fallback chain.
         let t4 = t3;
         let mut fallback = self.ballot(s, "voter-07@example.org", CANDIDATES[2], t3 - 30_000);
-        let Transaction::Ballot(fb) = &mut fallback.tx;
+        let Transaction::Ballot(fb) = &mut fallback.tx else {
+            unreachable!("a ballot")
+        };
         fb.fallback = Some(FallbackRef {
             origin: s.public(),
             block_hash: sha256(b"station-1 fallback block 1"),
@@ -343,9 +593,38 @@ impl World {
             self.proposer_key(4, 1),
             &[v2, v3],
         );
+        // Block 5: the first block stamped after the close (2 s after it,
+        // inside the late-ballot grace period), with a ballot accepted in
+        // the election's last millisecond. Its tally is final.
+        let t5 = CLOSES_AT + 2_000;
+        let b5 = self.next(
+            &ParentRef::of(&b4),
+            t5,
+            vec![self.ballot(v3, "voter-09@example.org", CANDIDATES[1], CLOSES_AT - 1)],
+            &[v1, v3],
+        );
+        // Block 6: trustees 1 and 3 (the threshold is 2) decrypt the tally
+        // after block 5; their shares are carried by validator-1 and station-1.
+        let blocks = [b1, b2, b3, b4, b5];
+        let tallies = self.tallies(&blocks);
+        let final_tally = &tallies[TALLY_HEIGHT as usize];
+        let t6 = CLOSES_AT + 60_000;
+        let b6 = self.next(
+            &ParentRef::of(&blocks[4]),
+            t6,
+            vec![
+                self.trustee_share_tx(v1, DECRYPTING[0], final_tally, t6 - 400),
+                self.trustee_share_tx(s, DECRYPTING[1], final_tally, t6 - 200),
+            ],
+            &[v2, v3],
+        );
+        let mut blocks = blocks.to_vec();
+        blocks.push(b6);
+        let tallies = self.tallies(&blocks);
         Chain {
-            now_ms: t4 - MAX_FUTURE_DRIFT_MS,
-            blocks: vec![b1, b2, b3, b4],
+            now_ms: t6 - MAX_FUTURE_DRIFT_MS,
+            blocks,
+            tallies,
         }
     }
 
@@ -378,24 +657,29 @@ impl World {
             &self.outsider,
         ));
         KeysFile {
-            warning: "TEST KEYS ONLY. These seeds are public: never use them, or anything \
-                      derived from them, for a real election."
+            warning: "TEST KEYS ONLY. These seeds and secret shares are public: never use them, \
+                      or anything derived from them, for a real election."
                 .into(),
             format: "seed: the 32-byte Ed25519 private key seed of RFC 8032. pkcs8: the key \
                      file the appliance reads (PKCS#8 v1, RFC 8410), which is the fixed prefix \
-                     0x302e020100300506032b657004220420 followed by the seed."
+                     0x302e020100300506032b657004220420 followed by the seed. trustees: the key \
+                     file each trustee of election 1 keeps after the ceremony (PROTOCOL.md E.4), \
+                     the same as crypto/ceremony.json's trustee_keys."
                 .into(),
             keys,
             nullifier_secret: hex(NULLIFIER_SECRET),
+            trustees: self.trustee_keys.clone(),
         }
     }
 
     fn expected(&self, chain: &Chain) -> Expected {
         let b1 = &chain.blocks[0];
         let b4 = &chain.blocks[3];
+        let b6 = &chain.blocks[5];
         let tx1 = &b1.transactions[0].tx;
-        let Transaction::Ballot(bt1) = tx1;
+        let bt1 = tx1.as_ballot().expect("a ballot");
         let fallback_tx = &b4.transactions[1].tx;
+        let share_tx = &b6.transactions[0].tx;
 
         let mut canonical = vec![canon("genesis (sha256 = chain_id)", &self.genesis)];
         let hashed = serde_json::json!({
@@ -434,6 +718,10 @@ impl World {
             "block 4 transaction 1, with a fallback reference (sha256 = tx_hash)",
             fallback_tx,
         ));
+        canonical.push(canon(
+            "block 6 transaction 0, a decryption share (sha256 = tx_hash)",
+            share_tx,
+        ));
 
         let blocks = chain
             .blocks
@@ -451,6 +739,7 @@ impl World {
                     .iter()
                     .map(|t| t.hash().expect("tx hashes"))
                     .collect(),
+                ballot_count: chain.tallies[b.header.height as usize].ballot_count,
             })
             .collect();
 
@@ -465,14 +754,23 @@ impl World {
             .collect();
 
         let quorum_table = (1..=7).map(|n| QuorumExample { n, q: quorum(n) }).collect();
-        let proposers = [(1, 0), (1, 1), (2, 0), (3, 0), (4, 1), (5, 0), (5, 2)]
-            .into_iter()
-            .map(|(height, round)| ProposerExample {
-                height,
-                round,
-                proposer: *self.genesis.proposer(height, round),
-            })
-            .collect();
+        let proposers = [
+            (1, 0),
+            (1, 1),
+            (2, 0),
+            (3, 0),
+            (4, 1),
+            (5, 0),
+            (5, 2),
+            (6, 0),
+        ]
+        .into_iter()
+        .map(|(height, round)| ProposerExample {
+            height,
+            round,
+            proposer: *self.genesis.proposer(height, round),
+        })
+        .collect();
 
         let nullifiers = [
             (ELECTION, "voter-01@example.org"),
@@ -503,13 +801,14 @@ impl World {
         Expected {
             description: "Values an independent implementation must reproduce from genesis.json \
                           and chain.json. Every hash is SHA-256 over the RFC 8785 (JCS) form shown \
-                          in `canonical`."
+                          in `canonical`; election_keys and tally follow PROTOCOL.md appendix E."
                 .into(),
             chain_id: self.chain_id,
             genesis_parent: self.genesis_parent(),
             validator_count: self.genesis.validator_count(),
             quorum: self.genesis.quorum(),
             max_future_drift_ms: MAX_FUTURE_DRIFT_MS,
+            late_ballot_grace_ms: LATE_BALLOT_GRACE_MS,
             blocks,
             canonical,
             merkle,
@@ -522,395 +821,62 @@ impl World {
                     .into(),
                 examples: nullifiers,
             },
+            election_keys: vec![self.election_key.clone()],
+            tally: self.expected_tally(chain),
         }
     }
 
-    fn invalid_vectors(&self, chain: &Chain) -> Vec<InvalidVector> {
-        let [v1, v2, v3] = &self.validators;
-        let s = &self.station;
-        let out = &self.outsider;
-        let tip = ParentRef::of(chain.blocks.last().expect("a chain"));
-        let h = tip.height + 1;
-        let t = tip.timestamp_ms + 1_000;
-        let now = tip.timestamp_ms + 2_000;
-        let p = self.proposer_key(h, 0);
-        let q: &[&NodeKey] = &[v1, v2];
-        let two = || {
-            vec![
-                self.ballot(v1, "voter-20@example.org", CANDIDATES[0], t - 500),
-                self.ballot(s, "voter-21@example.org", CANDIDATES[2], t - 300),
-            ]
-        };
-        let base = |txs: Vec<SignedTx>, sealers: &[&NodeKey]| self.next(&tip, t, txs, sealers);
-        let mk = |name: &'static str, description: &str, block: Block, code: &'static str| {
-            InvalidVector::new(name, description, tip, now, block, code)
-        };
-        let mut v = Vec::new();
-
-        // Header rules.
-        let mut b = base(two(), q);
-        b.header.chain_id = sha256(b"another chain");
-        self.rehash(&mut b, p, q);
-        v.push(mk(
-            "wrong_chain_header",
-            "The header names another chain_id; the block hash, the proposer signature and the \
-             seals are made over it.",
-            b,
-            "wrong_chain",
-        ));
-
-        let mut b = base(two(), q);
-        let big_round = MAX_SAFE_INTEGER + 1;
-        let p_big = self.proposer_key(h, big_round);
-        b.header.round = big_round;
-        b.header.proposer = p_big.public();
-        self.rehash(&mut b, p_big, q);
-        v.push(mk(
-            "integer_too_large",
-            "The header's round is 2^53, one above the largest integer JCS carries exactly; the \
-             proposer is the right one for that round and everything is signed.",
-            b,
-            "integer_too_large",
-        ));
-
-        let b = self.block(&tip, h + 1, 0, t, two(), self.proposer_key(h + 1, 0), q);
-        v.push(mk(
-            "wrong_height",
-            "The height skips one (parent height + 2); prev_hash is the parent's hash and the \
-             proposer is the right one for that height.",
-            b,
-            "wrong_height",
-        ));
-
-        let mut b = base(two(), q);
-        b.header.prev_hash = chain.blocks[chain.blocks.len() - 2].block_hash;
-        self.rehash(&mut b, p, q);
-        v.push(mk(
-            "wrong_prev_hash",
-            "prev_hash is the hash of the grandparent (a fork attempt); everything is signed.",
-            b,
-            "wrong_prev_hash",
-        ));
-
-        let b = self.next(&tip, tip.timestamp_ms - 1, two(), q);
-        v.push(mk(
-            "timestamp_backwards",
-            "The timestamp is 1 ms before the parent's (equal would be allowed).",
-            b,
-            "timestamp_backwards",
-        ));
-
-        let b = self.next(&tip, now + MAX_FUTURE_DRIFT_MS + 1, two(), q);
-        v.push(mk(
-            "timestamp_in_future",
-            "The timestamp is now_ms + MAX_FUTURE_DRIFT_MS + 1 (1 ms less would be allowed).",
-            b,
-            "timestamp_in_future",
-        ));
-
-        let mut b = base(two(), q);
-        b.block_hash = sha256(b"not the hash of this header");
-        self.sign_hash(&mut b, p, q);
-        v.push(
-            mk(
-                "wrong_block_hash",
-                "block_hash is not SHA-256 of the header's JCS form; the proposer signature and \
-                 the seals are made over that wrong hash.",
-                b,
-                "wrong_hash",
-            )
-            .detail("block"),
-        );
-
-        let b = self.block(&tip, h, 0, t, two(), out, q);
-        v.push(mk(
-            "unknown_proposer",
-            "Proposed and signed by the outsider key, which is not a validator; sealed by a \
-             quorum.",
-            b,
-            "unknown_proposer",
-        ));
-
-        let b = self.block(&tip, h, 0, t, two(), self.proposer_key(h, 1), q);
-        v.push(mk(
-            "wrong_proposer",
-            "Proposed in round 0 by the validator whose turn is round 1 (proposer(h, r) = \
-             validators[(h + r) mod n]); signed and sealed.",
-            b,
-            "wrong_proposer",
-        ));
-
-        let mut b = base(two(), q);
-        let vote = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
-        let other = if p.public() == v1.public() { v2 } else { v1 };
-        b.proposer_signature = other.sign(&vote).expect("signs");
-        v.push(
-            mk(
-                "bad_proposer_signature",
-                "The right proposer in the header, but the proposal signature is another \
-                 validator's signature over the same statement.",
-                b,
-                "bad_signature",
-            )
-            .detail("proposal"),
-        );
-
-        let mut b = base(two(), q);
-        b.header.tx_count = 3;
-        self.rehash(&mut b, p, q);
-        v.push(mk(
-            "tx_count_mismatch",
-            "The header says tx_count 3 but the block holds 2 transactions (tx_root is theirs); \
-             everything is signed.",
-            b,
-            "tx_count_mismatch",
-        ));
-
-        let txs: Vec<SignedTx> = (30..39)
-            .map(|i| {
-                self.ballot(
-                    v1,
-                    &format!("voter-{i}@example.org"),
-                    CANDIDATES[1],
-                    t - 500,
-                )
-            })
+    fn expected_tally(&self, chain: &Chain) -> ExpectedTally {
+        let tally = &chain.tallies[TALLY_HEIGHT as usize];
+        let shares: Vec<DecryptionShare> = chain.blocks[5]
+            .transactions
+            .iter()
+            .map(|t| t.tx.as_share().expect("a share").share.clone())
             .collect();
-        v.push(mk(
-            "too_many_txs",
-            "9 valid ballots, one more than the genesis' params.max_block_txs (8).",
-            base(txs, q),
-            "too_many_txs",
-        ));
-
-        let mut b = base(two(), q);
-        let mut reversed = b.transactions.clone();
-        reversed.reverse();
-        b.header.tx_root = tx_root_of(&reversed);
-        self.rehash(&mut b, p, q);
-        v.push(
-            mk(
-                "tx_root_mismatch",
-                "tx_root is the root of the same transactions in the other order; everything is \
-                 signed.",
-                b,
-                "wrong_hash",
-            )
-            .detail("tx_root"),
-        );
-
-        // Seal rules.
-        v.push(mk(
-            "too_few_seals",
-            "One valid commit seal; the quorum of 3 validators is 2.",
-            base(two(), &[v2]),
-            "too_few_seals",
-        ));
-
-        v.push(mk(
-            "duplicate_seal",
-            "Seals from validator-1, validator-2 and validator-2 again: two distinct ones would \
-             be a quorum, but a repeated seal is refused.",
-            base(two(), &[v1, v2, v2]),
-            "duplicate_seal",
-        ));
-
-        v.push(mk(
-            "seal_from_non_validator",
-            "A quorum of valid seals plus a commit seal from station-1, which is in the genesis \
-             but is not a validator.",
-            base(two(), &[v1, v2, s]),
-            "seal_from_non_validator",
-        ));
-
-        let mut b = base(two(), q);
-        let other = self.next(&tip, t + 1, two(), &[]);
-        b.seals.push(other.seal(v3).expect("seals"));
-        v.push(mk(
-            "seal_over_other_block",
-            "A quorum of valid seals plus validator-3's commit seal over another block of the \
-             same height and round.",
-            b,
-            "bad_seal",
-        ));
-
-        let mut b = base(two(), q);
-        let prepare = Vote::for_header(VoteKind::Prepare, &b.header, b.block_hash);
-        let mut seal = b.seal(v3).expect("seals");
-        seal.signature = v3.sign(&prepare).expect("signs");
-        b.seals.push(seal);
-        v.push(mk(
-            "prepare_signature_as_seal",
-            "A quorum of valid seals plus validator-3's signature over the prepare statement \
-             (type \"prepare\") offered as a commit seal.",
-            b,
-            "bad_seal",
-        ));
-
-        // Transaction rules.
-        let mut b = base(two(), q);
-        let Transaction::Ballot(bt) = &mut b.transactions[1].tx;
-        bt.ballot.candidate_id = CANDIDATES[1];
-        bt.ballot_hash = hash_of(&bt.ballot).expect("hashes");
-        b.header.tx_root = tx_root_of(&b.transactions);
-        self.rehash(&mut b, p, q);
-        v.push(
-            mk(
-                "changed_ballot",
-                "Transaction 1's candidate was changed after its origin signed it; ballot_hash, \
-                 tx_root, block hash, proposer signature and seals were all made anew. Only \
-                 the origin's signature catches it.",
-                b,
-                "bad_signature",
-            )
-            .detail("transaction"),
-        );
-
-        let mut b = base(two(), q);
-        let Transaction::Ballot(bt) = &mut b.transactions[1].tx;
-        bt.ballot.candidate_id = CANDIDATES[1];
-        b.header.tx_root = tx_root_of(&b.transactions);
-        self.rehash(&mut b, p, q);
-        v.push(
-            mk(
-                "ballot_hash_mismatch",
-                "Transaction 1's candidate was changed and its ballot_hash left as it was; \
-                 tx_root and every block signature were made anew.",
-                b,
-                "wrong_hash",
-            )
-            .detail("ballot"),
-        );
-
-        let mut txs = two();
-        txs.push(self.ballot_in(
-            v2,
-            sha256(b"another chain"),
-            ELECTION,
-            "voter-22@example.org",
-            CANDIDATES[0],
-            t - 100,
-        ));
-        v.push(mk(
-            "wrong_chain_tx",
-            "Transaction 2 names another chain_id (and is signed by its origin over it).",
-            base(txs, q),
-            "wrong_chain",
-        ));
-
-        let mut txs = two();
-        let mut big = self.ballot(v2, "voter-23@example.org", CANDIDATES[0], t - 100);
-        let Transaction::Ballot(bt) = &mut big.tx;
-        bt.ballot.encrypted_vote = BASE64.encode(vec![0u8; (MAX_ENCRYPTED_VOTE_LEN / 4 + 1) * 3]);
-        bt.ballot_hash = hash_of(&bt.ballot).expect("hashes");
-        self.resign_tx(&mut big, v2);
-        txs.push(big);
-        v.push(mk(
-            "oversized_ballot",
-            "Transaction 2's encrypted_vote is 4100 bytes, above the 4096-byte limit; it is \
-             otherwise valid and signed.",
-            base(txs, q),
-            "bad_tx",
-        ));
-
-        let mut txs = two();
-        txs.push(self.ballot(out, "voter-24@example.org", CANDIDATES[0], t - 100));
-        v.push(mk(
-            "unknown_origin",
-            "Transaction 2 is accepted and signed by the outsider key, which is neither a \
-             validator nor a station.",
-            base(txs, q),
-            "unknown_origin",
-        ));
-
-        let mut txs = two();
-        txs.push(self.ballot_in(
-            v2,
-            self.chain_id,
-            2,
-            "voter-25@example.org",
-            CANDIDATES[0],
-            t - 100,
-        ));
-        v.push(mk(
-            "unknown_election",
-            "Transaction 2 votes in election 2, which the genesis does not hold.",
-            base(txs, q),
-            "unknown_election",
-        ));
-
-        let mut txs = two();
-        txs.push(self.ballot(v2, "voter-26@example.org", 104, t - 100));
-        v.push(mk(
-            "unknown_candidate",
-            "Transaction 2 votes for candidate 104, which election 1 does not have.",
-            base(txs, q),
-            "unknown_candidate",
-        ));
-
-        let txs = vec![self.ballot(s, "voter-27@example.org", CANDIDATES[0], CLOSES_AT - 1)];
-        v.push(
-            mk(
-                "election_closed",
-                "A ballot accepted 1 ms before the election closed, in a block whose timestamp \
-                 is closes_at + LATE_BALLOT_GRACE_MS: the ballot was accepted inside \
-                 [opens_at, closes_at), but a ballot without a fallback reference must be in a \
-                 block before the grace period after the close ends.",
-                self.next(&tip, CLOSES_AT + LATE_BALLOT_GRACE_MS, txs, q),
-                "election_not_open",
-            )
-            .at(tip, CLOSES_AT + LATE_BALLOT_GRACE_MS + 1_000),
-        );
-
-        let g = self.genesis_parent();
-        let txs = vec![self.ballot(s, "voter-28@example.org", CANDIDATES[0], OPENS_AT - 1)];
-        v.push(
-            mk(
-                "election_not_yet_open",
-                "Block 1 on the genesis, 1 ms before the election opens, with one ballot. Its \
-                 parent is height 0: hash = chain_id, timestamp_ms = genesis.created_at_ms.",
-                self.next(&g, OPENS_AT - 1, txs, q),
-                "election_not_open",
-            )
-            .at(g, OPENS_AT),
-        );
-
-        let twice = self.ballot(v1, "voter-29@example.org", CANDIDATES[0], t - 500);
-        v.push(mk(
-            "duplicate_tx",
-            "The same signed transaction twice.",
-            base(vec![twice.clone(), twice], q),
-            "duplicate_tx",
-        ));
-
-        let txs = vec![
-            self.ballot(v1, "voter-20@example.org", CANDIDATES[0], t - 500),
-            self.ballot(s, "voter-20@example.org", CANDIDATES[1], t - 300),
-        ];
-        v.push(mk(
-            "duplicate_nullifier_in_block",
-            "Two different ballots of the same voter in the same election (same nullifier), \
-             accepted by two appliances, in one block.",
-            base(txs, q),
-            "duplicate_nullifier",
-        ));
-
-        let mut txs = two();
-        txs.push(self.ballot(v2, "voter-01@example.org", CANDIDATES[1], t - 100));
-        v.push(
-            mk(
-                "duplicate_nullifier_across_blocks",
-                "Transaction 2 is a second ballot of the voter whose ballot is in block 1 (same \
-                 nullifier), accepted by another appliance. prior_blocks holds the committed \
-                 blocks 1 to 4: the nullifiers used there are taken.",
-                base(txs, q),
-                "duplicate_nullifier",
-            )
-            .prior(chain.blocks.clone()),
-        );
-
-        v.sort_by(|a, b| a.name.cmp(b.name));
-        v
+        let ctx = TallyContext {
+            chain_id: self.chain_id,
+            election_id: ELECTION,
+        };
+        let counts = combine_decryption_shares(
+            &ctx,
+            &self.election_key,
+            &tally.aggregate,
+            &shares,
+            tally.ballot_count,
+        )
+        .expect("the shares combine");
+        let below = combine_decryption_shares(
+            &ctx,
+            &self.election_key,
+            &tally.aggregate,
+            &shares[..1],
+            tally.ballot_count,
+        )
+        .expect_err("one share is below the threshold");
+        ExpectedTally {
+            description: "Election 1's tally after block tally_height: aggregate is the \
+                          per-candidate sum of the ciphertexts of every ballot of the election in \
+                          blocks 1 to tally_height (E.3), ballot_count how many there are. Block \
+                          shares_height carries the decryption shares of trustees; combined (E.5) \
+                          they give counts, in candidate order. Trustee 1's share alone is below \
+                          the threshold: combining it fails with below_threshold_error."
+                .into(),
+            election_id: ELECTION,
+            tally_height: tally.height,
+            ballot_count: tally.ballot_count,
+            aggregate: tally.aggregate.clone(),
+            shares_height: chain.blocks[5].header.height,
+            trustees: shares.iter().map(|s| s.trustee_index).collect(),
+            counts: CANDIDATES
+                .iter()
+                .zip(counts)
+                .map(|(&candidate_id, count)| CountEntry {
+                    candidate_id,
+                    count,
+                })
+                .collect(),
+            below_threshold_error: below.code(),
+        }
     }
 }
 
@@ -928,52 +894,6 @@ fn canon<T: Serialize>(what: &str, value: &T) -> CanonicalExample {
     }
 }
 
-struct InvalidVector {
-    name: &'static str,
-    file: InvalidFile,
-}
-
-impl InvalidVector {
-    fn new(
-        name: &'static str,
-        description: &str,
-        parent: ParentRef,
-        now_ms: u64,
-        block: Block,
-        code: &'static str,
-    ) -> Self {
-        Self {
-            name,
-            file: InvalidFile {
-                description: description.into(),
-                now_ms,
-                parent,
-                prior_blocks: None,
-                block,
-                schema_valid: !matches!(code, "integer_too_large" | "bad_tx"),
-                expected_error: code,
-                expected_detail: None,
-            },
-        }
-    }
-
-    fn detail(mut self, what: &'static str) -> Self {
-        self.file.expected_detail = Some(what);
-        self
-    }
-
-    fn prior(mut self, blocks: Vec<Block>) -> Self {
-        self.file.prior_blocks = Some(blocks);
-        self
-    }
-
-    fn at(mut self, parent: ParentRef, now_ms: u64) -> Self {
-        self.file.parent = parent;
-        self.file.now_ms = now_ms;
-        self
-    }
-}
-
 // The files, field by field in the order they are written.
 
 #[derive(Serialize)]
@@ -985,25 +905,12 @@ struct ChainFile {
 }
 
 #[derive(Serialize)]
-struct InvalidFile {
-    description: String,
-    now_ms: u64,
-    parent: ParentRef,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prior_blocks: Option<Vec<Block>>,
-    block: Block,
-    schema_valid: bool,
-    expected_error: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expected_detail: Option<&'static str>,
-}
-
-#[derive(Serialize)]
 struct KeysFile {
     warning: String,
     format: String,
     keys: Vec<KeyEntry>,
     nullifier_secret: String,
+    trustees: Vec<TrusteeKey>,
 }
 
 #[derive(Serialize)]
@@ -1023,12 +930,15 @@ struct Expected {
     validator_count: usize,
     quorum: usize,
     max_future_drift_ms: u64,
+    late_ballot_grace_ms: u64,
     blocks: Vec<ExpectedBlock>,
     canonical: Vec<CanonicalExample>,
     merkle: Vec<MerkleExample>,
     quorum_table: Vec<QuorumExample>,
     proposers: Vec<ProposerExample>,
     nullifiers: NullifierSection,
+    election_keys: Vec<ElectionPublicKey>,
+    tally: ExpectedTally,
 }
 
 #[derive(Serialize)]
@@ -1041,6 +951,27 @@ struct ExpectedBlock {
     tx_count: u64,
     tx_root: Hash32,
     tx_hashes: Vec<Hash32>,
+    /// Ballots of election 1 in blocks 1 to this one.
+    ballot_count: u64,
+}
+
+#[derive(Serialize)]
+struct ExpectedTally {
+    description: String,
+    election_id: u64,
+    tally_height: u64,
+    ballot_count: u64,
+    aggregate: Vec<Ciphertext>,
+    shares_height: u64,
+    trustees: Vec<u32>,
+    counts: Vec<CountEntry>,
+    below_threshold_error: &'static str,
+}
+
+#[derive(Serialize)]
+struct CountEntry {
+    candidate_id: u64,
+    count: u64,
 }
 
 #[derive(Serialize)]
@@ -1097,9 +1028,13 @@ struct NullifierInput<'a> {
 fn readme(invalid: &[InvalidVector]) -> String {
     let mut rows = String::new();
     for v in invalid {
-        let code = match v.file.expected_detail {
-            Some(d) => format!("`{}` ({d})", v.file.expected_error),
-            None => format!("`{}`", v.file.expected_error),
+        let mut code = format!("`{}`", v.file.expected_error);
+        if let Some(d) = v.file.expected_detail {
+            code.push_str(&format!(" ({d})"));
+        }
+        let crypto = match v.file.expected_crypto_error {
+            Some(c) => format!("`{c}`"),
+            None => String::new(),
         };
         let schema = if v.file.schema_valid {
             ""
@@ -1107,7 +1042,7 @@ fn readme(invalid: &[InvalidVector]) -> String {
             " Schema-invalid."
         };
         rows.push_str(&format!(
-            "| `invalid/{}.json` | {code} | {}{schema} |\n",
+            "| `invalid/{}.json` | {code} | {crypto} | {}{schema} |\n",
             v.name,
             v.file.description.replace('|', "\\|")
         ));
@@ -1120,9 +1055,10 @@ fn readme(invalid: &[InvalidVector]) -> String {
 const README_TEMPLATE: &str = r#"# Test vectors
 
 Generated files: do not edit them by hand. They are made by
-`appliance/examples/make_vectors.rs` (logic in `appliance/examples/vectors_gen/mod.rs`)
-from the public API of `evote_appliance::ledger`, with fixed key seeds and fixed
-timestamps, so every run gives the same bytes. From the workspace root:
+`appliance/examples/make_vectors.rs` (logic in `appliance/examples/vectors_gen/`)
+from the public API of `evote_appliance::ledger`, with fixed key seeds, fixed
+timestamps and seeded ChaCha20 generators for the encryption and proof randomness,
+so every run gives the same bytes. From the workspace root:
 
 ```
 {COMMAND}
@@ -1132,16 +1068,18 @@ timestamps, so every run gives the same bytes. From the workspace root:
 the generator makes, if a valid vector does not match the JSON schemas in `schema/`, or
 if the ledger does not accept every valid block and refuse every invalid one with exactly
 its `expected_error`. The auditor (`evote-audit`) must pass the same files, from the rules
-in `schema/PROTOCOL.md` alone.
+in `schema/PROTOCOL.md` alone. `crypto/` holds the vectors of the cryptography on its own
+(PROTOCOL.md appendix E), made by a generator of its own (see `crypto/README.md`); the
+trustees of `genesis.json` are those of `crypto/ceremony.json`.
 
 ## Files
 
 | file | holds |
 | --- | --- |
-| `genesis.json` | The genesis: 3 validators, 1 station, election 1 with candidates 101, 102, 103, open from 2026-01-01T07:00Z (inclusive) to 20:00Z (exclusive), `max_block_txs` 8. Its hash is the chain id. |
-| `chain.json` | Blocks 1 to 4, committed: block 1 at the election's opening instant with 1 ballot and 3 seals; block 2 with 5 ballots from every kind of origin; block 3 empty; block 4 committed in round 1, with its parent's timestamp and a ballot carrying a fallback reference. `now_ms` is the checker's clock. |
-| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root` and transaction hashes, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, transaction, ballot), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), and nullifiers with their HMAC input. |
-| `keys.json` | **Test-only** key seeds, PKCS#8 documents and public keys of every key used (validators, station, authority, and an outsider that is not in the genesis), and the test nullifier secret. Never use them for a real election. |
+| `genesis.json` | The genesis: 3 validators, 1 station, election 1 with candidates 101, 102, 103, open from 2026-01-01T07:00Z (inclusive) to 20:00Z (exclusive), with 3 trustees of whom 2 decrypt (their round-1 messages, E.4), `max_block_txs` 8. Its hash is the chain id. |
+| `chain.json` | Blocks 1 to 6, committed: block 1 at the election's opening instant with 1 encrypted ballot and 3 seals; block 2 with 5 ballots from every kind of origin; block 3 empty; block 4 committed in round 1, with its parent's timestamp and a ballot carrying a fallback reference; block 5, the first stamped after the close, with a ballot accepted in the election's last millisecond; block 6 with the decryption shares of trustees 1 and 3 of the tally after block 5. `now_ms` is the checker's clock. |
+| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root`, transaction hashes and running ballot count, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, a ballot transaction, its ballot, a fallback copy, a decryption share transaction), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), nullifiers with their HMAC input, election 1's key and trustees' public shares (computed from the genesis' round-1 messages), and the tally: the encrypted aggregate after block 5, the counts its decryption shares give, and the error of combining fewer shares than the threshold. |
+| `keys.json` | **Test-only** key seeds, PKCS#8 documents and public keys of every key used (validators, station, authority, and an outsider that is not in the genesis), the test nullifier secret, and the trustees' key files. Never use them for a real election. |
 | `invalid/*.json` | One block per broken rule, below. |
 
 ## Invalid vectors
@@ -1153,21 +1091,30 @@ Each file is an object:
 - `parent`: `{height, hash, timestamp_ms}` of the block it builds on. Unless noted, that is
   block 4 of `chain.json`; height 0 means the genesis (hash = chain id, timestamp =
   `created_at_ms`).
-- `prior_blocks` (only where it matters): the committed blocks before this one, whose
-  nullifiers are taken. Where it is absent no nullifier it holds is used yet.
+- `prior_blocks` (where it matters): the committed blocks 1 to `parent.height` of the chain
+  the block builds on (a prefix of `chain.json`'s), to be checked first: their nullifiers
+  are taken, their ballots make the tallies a decryption share is checked against, and their
+  decryption shares are recorded. Where it is absent no nullifier it holds is used yet.
 - `block`: the block, as served on the wire.
 - `schema_valid`: whether `block` matches `block.schema.json` (false only where the broken
   rule is one the schema also states).
 - `expected_error`: the code of the first rule it breaks (`LedgerError::code()`; the table
-  in PROTOCOL.md).
+  in PROTOCOL.md §6).
 - `expected_detail` (for `wrong_hash` and `bad_signature`): which hash (`block`, `tx_root`,
   `ballot`) or which signature (`proposal`, `transaction`) is wrong.
+- `expected_crypto_error` (where a transaction of the block fails the checks of PROTOCOL.md
+  E.3 or E.5 taken alone): the E.6 code (`CryptoError::code()`) of the first transaction,
+  in block order, that fails them: a ballot verified under election 1's key in the context
+  of its transaction, a decryption share verified against the tally after its
+  `tally_height` (skipped when there is no such block below). Absent: every ballot and
+  share of the block passes them, so the block is refused by another rule.
 
-Everything that a dishonest proposer or dishonest validators could sign again is signed
-again, so each block breaks one rule only (an unknown proposer is necessarily also not the
-expected one), and the expected code does not depend on the order in which a checker
-applies the rules. Two blocks are refused by the schema as well: `schema_valid` says which.
+Everything that a dishonest proposer, dishonest validators or a dishonest origin could
+sign again is signed again, so each block breaks one rule only (an unknown proposer is
+necessarily also not the expected one), and the expected code does not depend on the
+order in which a checker applies the rules. One block is refused by the schema as well:
+`schema_valid` says which.
 
-| file | expected_error | what is wrong |
-| --- | --- | --- |
+| file | expected_error | expected_crypto_error | what is wrong |
+| --- | --- | --- | --- |
 {ROWS}"#;

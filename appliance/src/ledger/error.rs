@@ -63,12 +63,16 @@ pub enum LedgerError {
     DuplicateTx(Hash32),
     #[error("unknown election {0}")]
     UnknownElection(u64),
-    #[error("unknown candidate {candidate_id} in election {election_id}")]
-    UnknownCandidate { election_id: u64, candidate_id: u64 },
     #[error("election {election_id} is not open at {at_ms}")]
     ElectionNotOpen { election_id: u64, at_ms: u64 },
     #[error("chain look-up failed: {0}")]
     Lookup(String),
+    #[error("{message}")]
+    Crypto { code: &'static str, message: String },
+    #[error("bad ballot: {0}")]
+    BadBallot(String),
+    #[error("bad decryption share: {0}")]
+    BadDecryptionShare(String),
 }
 
 impl LedgerError {
@@ -99,9 +103,11 @@ impl LedgerError {
             Self::DuplicateNullifier { .. } => "duplicate_nullifier",
             Self::DuplicateTx(_) => "duplicate_tx",
             Self::UnknownElection(_) => "unknown_election",
-            Self::UnknownCandidate { .. } => "unknown_candidate",
             Self::ElectionNotOpen { .. } => "election_not_open",
             Self::Lookup(_) => "lookup",
+            Self::Crypto { code, .. } => code,
+            Self::BadBallot(_) => "bad_ballot",
+            Self::BadDecryptionShare(_) => "bad_decryption_share",
         }
     }
 }

@@ -148,7 +148,9 @@ pub fn reconciliation_tx(
     block_hash: Hash32,
     key: &NodeKey,
 ) -> Result<SignedTx, LedgerError> {
-    let Transaction::Ballot(b) = &stx.tx;
+    let Some(b) = stx.tx.as_ballot() else {
+        return Err(bad("only ballots are sealed in a fallback chain"));
+    };
     let mut b = b.clone();
     b.fallback = Some(FallbackRef {
         origin: key.public(),
@@ -159,7 +161,9 @@ pub fn reconciliation_tx(
 
 /// Whether `main` is the reconciliation copy of `sealed` from `block_hash`.
 pub fn is_reconciliation_of(sealed: &SignedTx, main: &SignedTx, block_hash: &Hash32) -> bool {
-    let (Transaction::Ballot(a), Transaction::Ballot(b)) = (&sealed.tx, &main.tx);
+    let (Some(a), Some(b)) = (sealed.tx.as_ballot(), main.tx.as_ballot()) else {
+        return false;
+    };
     let Some(r) = &b.fallback else {
         return false;
     };
@@ -245,8 +249,12 @@ fn check_fallback_txs(
         if stx.tx.origin() != origin {
             return Err(bad("a ballot of another appliance"));
         }
-        if stx.tx.as_ballot().is_some_and(|b| b.fallback.is_some()) {
-            return Err(bad("a sealed ballot carries a fallback reference"));
+        match stx.tx.as_ballot() {
+            None => return Err(bad("a fallback block holds something other than a ballot")),
+            Some(b) if b.fallback.is_some() => {
+                return Err(bad("a sealed ballot carries a fallback reference"));
+            }
+            Some(_) => {}
         }
         hashes.push(check_tx(genesis, chain_id, stx, h.timestamp_ms)?);
     }

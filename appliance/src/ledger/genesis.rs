@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::bytes::{Hash32, PublicKey};
 use super::canonical::{check_safe_integer, hash_of};
 use super::error::LedgerError;
+use super::tally::ElectionTrustees;
 
 pub const PROTOCOL: &str = "evote/1";
 pub const MAX_VALIDATORS: usize = 64;
@@ -57,6 +58,8 @@ pub struct Election {
     /// `opens_at` (inclusive) until `closes_at` (exclusive).
     pub opens_at: u64,
     pub closes_at: u64,
+    /// Who can decrypt the tally, and the election key's public record.
+    pub trustees: ElectionTrustees,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +98,17 @@ impl Election {
 
     pub fn candidate(&self, id: u64) -> Option<&Candidate> {
         self.candidates.iter().find(|c| c.id == id)
+    }
+
+    /// A candidate's position in the ballot (genesis order).
+    pub fn candidate_index(&self, id: u64) -> Option<usize> {
+        self.candidates.iter().position(|c| c.id == id)
+    }
+
+    /// The key ballots of this election are encrypted under, with every
+    /// trustee's public share, computed from the ceremony's record.
+    pub fn public_key(&self) -> Result<super::elgamal::ElectionPublicKey, LedgerError> {
+        self.trustees.public_key(self.id)
     }
 }
 
@@ -233,7 +247,10 @@ fn validate_election(e: &Election) -> Result<(), LedgerError> {
         check_safe_integer("candidate id", c.id)?;
         check_name("candidate name", &c.name)?;
     }
-    Ok(())
+    e.trustees
+        .public_key(e.id)
+        .map(|_| ())
+        .map_err(|err| LedgerError::InvalidGenesis(format!("election {} trustees: {err}", e.id)))
 }
 
 fn validate_params(p: &Params) -> Result<(), LedgerError> {
@@ -263,6 +280,14 @@ fn validate_params(p: &Params) -> Result<(), LedgerError> {
 pub(crate) mod fixtures {
     use super::*;
     use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::elgamal::TrusteeKey;
+    use rand_core::SeedableRng;
+
+    /// Election 1's trustees (2 of 3) and their keys, from a fixed seed.
+    pub fn trustees() -> (ElectionTrustees, Vec<TrusteeKey>) {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        crate::ledger::tally::local_ceremony(1, 3, 2, &mut rng).expect("ceremony")
+    }
 
     /// A genesis with `n` validators (keys 1..=n), one station (key 100)
     /// and election 1 with candidates 1..=3, open from 1000 to 10^12.
@@ -294,6 +319,7 @@ pub(crate) mod fixtures {
                     .collect(),
                 opens_at: 1_000,
                 closes_at: 1_000_000_000_000,
+                trustees: trustees().0,
             }],
             params: Params::default(),
         }

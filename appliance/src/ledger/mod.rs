@@ -11,6 +11,7 @@ pub mod error;
 pub mod fallback;
 pub mod genesis;
 pub mod nullifier;
+pub mod tally;
 pub mod tx;
 pub mod validate;
 
@@ -20,5 +21,6 @@ pub use canonical::{canonical_bytes, hash_of, sha256};
 pub use crypto::{NodeKey, address_of, verify};
 pub use error::LedgerError;
 pub use genesis::{Candidate, Election, Genesis, Params, StationInfo, ValidatorInfo, quorum};
-pub use tx::{Ballot, BallotTx, FallbackRef, SignedTx, Transaction, check_tx};
-pub use validate::{NullifierLookup, Parent};
+pub use tally::{ElectionTrustees, TallyState};
+pub use tx::{Ballot, BallotTx, DecryptionShareTx, FallbackRef, SignedTx, Transaction, check_tx};
+pub use validate::{ChainLookup, Parent};

@@ -1,18 +1,17 @@
-//! Transactions. Today there is one kind, `ballot`; later kinds add new
-//! `type` values, and a transaction of an unknown type is refused by serde,
-//! never ignored.
+//! Transactions: `ballot` (an encrypted vote) and `decryption_share` (a
+//! trustee's share of an election's tally). A transaction of an unknown
+//! type is refused by serde, never ignored.
 
 use serde::{Deserialize, Serialize};
 
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::{check_safe_integer, hash_of};
-use super::crypto::{NodeKey, verify};
+use super::crypto::NodeKey;
+use super::elgamal::{BallotContext, DecryptionShare, EncryptedBallot, verify_ballot};
 use super::error::LedgerError;
 use super::genesis::{Election, Genesis};
 use super::validate::MAX_FUTURE_DRIFT_MS;
 
-/// Upper bound on the opaque `encrypted_vote` payload, in bytes.
-pub const MAX_ENCRYPTED_VOTE_LEN: usize = 4096;
 /// How long after an election closes a ballot accepted while it was open
 /// may still enter a block (a vote cast in the last second must not be
 /// lost because the next block came after the close). Ballots recorded
@@ -20,15 +19,9 @@ pub const MAX_ENCRYPTED_VOTE_LEN: usize = 4096;
 /// later on a USB stick.
 pub const LATE_BALLOT_GRACE_MS: u64 = 10 * 60 * 1000;
 
-/// What the voter chose, as the seeds' clients send it: a candidate and an
-/// opaque payload. (Not secret yet: a known, temporary weakness the
-/// secret-ballot work removes.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ballot {
-    pub candidate_id: u64,
-    pub encrypted_vote: String,
-}
+/// The voter's choice, encrypted: one ciphertext per candidate with its
+/// proofs (see `elgamal`). No plaintext choice is ever in a transaction.
+pub type Ballot = EncryptedBallot;
 
 /// Where a ballot first recorded offline was sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +50,22 @@ pub struct BallotTx {
     pub fallback: Option<FallbackRef>,
 }
 
+/// A trustee's decryption share of an election's tally as it stood after
+/// the block at `tally_height` (`ballot_count` ballots), carried onto the
+/// chain by an appliance. The share's own proofs show which trustee made
+/// it; the appliance's signature shows who carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptionShareTx {
+    pub chain_id: Hash32,
+    pub election_id: u64,
+    pub tally_height: u64,
+    pub ballot_count: u64,
+    pub share: DecryptionShare,
+    pub submitted_at_ms: u64,
+    pub origin: PublicKey,
+}
+
 /// An optional field that, when present, may not be `null`: `null` and
 /// absence would hash differently, so only one spelling is allowed.
 fn present_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -72,6 +81,7 @@ where
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Transaction {
     Ballot(BallotTx),
+    DecryptionShare(DecryptionShareTx),
 }
 
 /// A transaction with its origin's signature over its hash.
@@ -90,12 +100,28 @@ impl Transaction {
     pub fn origin(&self) -> &PublicKey {
         match self {
             Transaction::Ballot(b) => &b.origin,
+            Transaction::DecryptionShare(d) => &d.origin,
         }
     }
 
     pub fn chain_id(&self) -> &Hash32 {
         match self {
             Transaction::Ballot(b) => &b.chain_id,
+            Transaction::DecryptionShare(d) => &d.chain_id,
+        }
+    }
+
+    pub fn election_id(&self) -> u64 {
+        match self {
+            Transaction::Ballot(b) => b.election_id,
+            Transaction::DecryptionShare(d) => d.election_id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transaction::Ballot(_) => "ballot",
+            Transaction::DecryptionShare(_) => "decryption_share",
         }
     }
 
@@ -103,12 +129,21 @@ impl Transaction {
     pub fn nullifier(&self) -> Option<(u64, Hash32)> {
         match self {
             Transaction::Ballot(b) => Some((b.election_id, b.nullifier)),
+            Transaction::DecryptionShare(_) => None,
         }
     }
 
     pub fn as_ballot(&self) -> Option<&BallotTx> {
         match self {
             Transaction::Ballot(b) => Some(b),
+            Transaction::DecryptionShare(_) => None,
+        }
+    }
+
+    pub fn as_share(&self) -> Option<&DecryptionShareTx> {
+        match self {
+            Transaction::DecryptionShare(d) => Some(d),
+            Transaction::Ballot(_) => None,
         }
     }
 }
@@ -135,6 +170,16 @@ impl BallotTx {
             fallback: None,
         })
     }
+
+    /// What the ballot's proofs are bound to.
+    pub fn context(&self) -> BallotContext {
+        BallotContext {
+            chain_id: self.chain_id,
+            election_id: self.election_id,
+            nullifier: self.nullifier,
+            origin: self.origin,
+        }
+    }
 }
 
 impl SignedTx {
@@ -152,12 +197,16 @@ impl SignedTx {
     }
 }
 
-/// Checks a transaction on its own: chain, encoding limits, hashes,
-/// origin and signature, election and candidate, and timing: the election
-/// was open when the ballot was accepted (`submitted_at_ms`), the ballot was
-/// not accepted after `at_ms` (the block's time, plus the clock drift
-/// allowance), and, unless it was recorded offline, `at_ms` is within
-/// [`LATE_BALLOT_GRACE_MS`] of the close. Returns the transaction hash.
+/// Checks a transaction on its own: chain, integer limits, origin and
+/// signature, election, and then what its kind needs. For a ballot: its
+/// hash, its proofs (bound to chain, election, nullifier and origin) and
+/// its timing: the election was open when the ballot was accepted
+/// (`submitted_at_ms`), the ballot was not accepted after `at_ms` (the
+/// block's time, plus the clock drift allowance), and, unless it was
+/// recorded offline, `at_ms` is within [`LATE_BALLOT_GRACE_MS`] of the
+/// close. For a decryption share: its shape; its proofs are checked against
+/// the tally it names, which needs the chain (`validate::check_block_txs`).
+/// Returns the transaction hash.
 ///
 /// Uniqueness of the nullifier needs the chain and is checked by the
 /// callers (`validate::check_block_txs`, the mempool).
@@ -167,21 +216,53 @@ pub fn check_tx(
     stx: &SignedTx,
     at_ms: u64,
 ) -> Result<Hash32, LedgerError> {
-    let Transaction::Ballot(b) = &stx.tx;
-    if &b.chain_id != chain_id {
+    check_tx_with(genesis, chain_id, stx, at_ms, false)
+}
+
+/// [`check_tx`], skipping the signature and ballot proofs when the caller
+/// has already verified this very transaction and signature
+/// (`crypto_checked`): the costly part, done once per node.
+pub fn check_tx_with(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    stx: &SignedTx,
+    at_ms: u64,
+    crypto_checked: bool,
+) -> Result<Hash32, LedgerError> {
+    let tx = &stx.tx;
+    if tx.chain_id() != chain_id {
         return Err(LedgerError::WrongChain {
             expected: *chain_id,
-            found: b.chain_id,
+            found: *tx.chain_id(),
         });
     }
-    check_safe_integer("election_id", b.election_id)?;
-    check_safe_integer("submitted_at_ms", b.submitted_at_ms)?;
-    check_safe_integer("candidate_id", b.ballot.candidate_id)?;
-    if b.ballot.encrypted_vote.len() > MAX_ENCRYPTED_VOTE_LEN {
-        return Err(LedgerError::BadTx(format!(
-            "encrypted_vote is longer than {MAX_ENCRYPTED_VOTE_LEN} bytes"
-        )));
+    if !genesis.is_origin(tx.origin()) {
+        return Err(LedgerError::UnknownOrigin(*tx.origin()));
     }
+    check_safe_integer("election_id", tx.election_id())?;
+    let tx_hash = tx.hash()?;
+    if !crypto_checked && !super::crypto::verify_digest(tx.origin(), &tx_hash, &stx.signature) {
+        return Err(LedgerError::BadSignature {
+            what: "transaction",
+        });
+    }
+    let election = genesis
+        .election(tx.election_id())
+        .ok_or(LedgerError::UnknownElection(tx.election_id()))?;
+    match tx {
+        Transaction::Ballot(b) => check_ballot(election, b, at_ms, crypto_checked)?,
+        Transaction::DecryptionShare(d) => check_share_shape(election, d)?,
+    }
+    Ok(tx_hash)
+}
+
+fn check_ballot(
+    election: &Election,
+    b: &BallotTx,
+    at_ms: u64,
+    crypto_checked: bool,
+) -> Result<(), LedgerError> {
+    check_safe_integer("submitted_at_ms", b.submitted_at_ms)?;
     let ballot_hash = hash_of(&b.ballot)?;
     if ballot_hash != b.ballot_hash {
         return Err(LedgerError::WrongHash {
@@ -190,26 +271,43 @@ pub fn check_tx(
             found: b.ballot_hash,
         });
     }
-    if !genesis.is_origin(&b.origin) {
-        return Err(LedgerError::UnknownOrigin(b.origin));
-    }
-    let tx_hash = stx.tx.hash()?;
-    if !verify(&b.origin, &stx.tx, &stx.signature)? {
-        return Err(LedgerError::BadSignature {
-            what: "transaction",
-        });
-    }
-    let election = genesis
-        .election(b.election_id)
-        .ok_or(LedgerError::UnknownElection(b.election_id))?;
-    if election.candidate(b.ballot.candidate_id).is_none() {
-        return Err(LedgerError::UnknownCandidate {
-            election_id: b.election_id,
-            candidate_id: b.ballot.candidate_id,
-        });
-    }
     check_timing(election, b, at_ms)?;
-    Ok(tx_hash)
+    if crypto_checked {
+        return Ok(());
+    }
+    let key = election.public_key()?;
+    verify_ballot(
+        &b.context(),
+        &key.public_key,
+        &b.ballot,
+        election.candidates.len(),
+    )
+    .map_err(|e| LedgerError::BadBallot(format!("{}: {e}", e.code())))
+}
+
+fn check_share_shape(election: &Election, d: &DecryptionShareTx) -> Result<(), LedgerError> {
+    for (field, v) in [
+        ("tally_height", d.tally_height),
+        ("ballot_count", d.ballot_count),
+        ("submitted_at_ms", d.submitted_at_ms),
+    ] {
+        check_safe_integer(field, v)?;
+    }
+    let n = election.trustees.trustees;
+    if d.share.trustee_index == 0 || d.share.trustee_index > n {
+        return Err(LedgerError::BadDecryptionShare(format!(
+            "trustee {} is not one of the election's {n}",
+            d.share.trustee_index
+        )));
+    }
+    if d.share.shares.len() != election.candidates.len() {
+        return Err(LedgerError::BadDecryptionShare(format!(
+            "{} partial decryptions for {} candidates",
+            d.share.shares.len(),
+            election.candidates.len()
+        )));
+    }
+    Ok(())
 }
 
 fn check_timing(election: &Election, b: &BallotTx, at_ms: u64) -> Result<(), LedgerError> {
@@ -239,21 +337,31 @@ pub(crate) mod fixtures {
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::genesis::Genesis;
 
-    /// A ballot for `candidate` signed by the appliance with test key `origin_seed`.
+    /// An encrypted ballot for `candidate` (its id) of election 1, accepted
+    /// at time 5000 and signed by the appliance with test key `origin_seed`.
     pub fn ballot(g: &Genesis, origin_seed: u8, voter: u8, candidate: u64) -> SignedTx {
+        ballot_at(g, origin_seed, voter, candidate, 5_000)
+    }
+
+    pub fn ballot_at(g: &Genesis, origin_seed: u8, voter: u8, candidate: u64, at: u64) -> SignedTx {
+        use rand_core::SeedableRng;
         let k = key(origin_seed);
-        let tx = BallotTx::new(
-            g.chain_id().unwrap(),
-            1,
-            Hash32([voter; 32]),
-            Ballot {
-                candidate_id: candidate,
-                encrypted_vote: "b3BhcXVl".into(),
-            },
-            5_000,
-            k.public(),
-        )
-        .unwrap();
+        let chain_id = g.chain_id().unwrap();
+        let e = g.election(1).unwrap();
+        let ctx = BallotContext {
+            chain_id,
+            election_id: 1,
+            nullifier: Hash32([voter; 32]),
+            origin: k.public(),
+        };
+        let seed = u64::from(origin_seed) << 16 | u64::from(voter) << 8 | candidate;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        let index = e.candidate_index(candidate).unwrap();
+        let pk = e.public_key().unwrap().public_key;
+        let enc =
+            crate::ledger::elgamal::encrypt_ballot(&ctx, &pk, index, e.candidates.len(), &mut rng)
+                .unwrap();
+        let tx = BallotTx::new(chain_id, 1, ctx.nullifier, enc, at, k.public()).unwrap();
         SignedTx::sign(Transaction::Ballot(tx), &k).unwrap()
     }
 }
@@ -268,8 +376,9 @@ mod tests {
     const AT: u64 = 5_000;
 
     fn resign(mut stx: SignedTx, seed: u8) -> SignedTx {
-        let Transaction::Ballot(b) = &mut stx.tx;
-        b.ballot_hash = hash_of(&b.ballot).unwrap();
+        if let Transaction::Ballot(b) = &mut stx.tx {
+            b.ballot_hash = hash_of(&b.ballot).unwrap();
+        }
         let k = key(seed);
         stx.signature = k.sign_digest(&stx.tx.hash().unwrap());
         stx
@@ -318,31 +427,51 @@ mod tests {
             "wrong_chain"
         );
         // changed ballot without fixing ballot_hash
+        let other = ballot(&g, 1, 8, 3);
+        let Transaction::Ballot(ob) = &other.tx else {
+            unreachable!()
+        };
         let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
-        b.ballot.candidate_id = 3;
-        assert_eq!(err(&t, AT), "wrong_hash");
-        // changed ballot, hash fixed, signature not
-        let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
-        b.ballot.candidate_id = 3;
-        b.ballot_hash = hash_of(&b.ballot).unwrap();
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
+        b.ballot.selections[0] = ob.ballot.selections[0];
         assert_eq!(err(&t, AT), "bad_signature");
+        // ... re-signed by its origin, ballot_hash not fixed
+        let mut signed = t.clone();
+        signed.signature = key(1).sign_digest(&signed.tx.hash().unwrap());
+        assert_eq!(err(&signed, AT), "wrong_hash");
+        // re-signed by its origin: the proofs no longer hold
+        assert_eq!(err(&resign(t, 1), AT), "bad_ballot");
+        // a whole ballot of another voter, re-signed: bound to the other nullifier
+        let mut t = good.clone();
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
+        b.ballot = ob.ballot.clone();
+        assert_eq!(err(&resign(t, 1), AT), "bad_ballot");
+        // one selection too few
+        let mut t = good.clone();
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
+        b.ballot.selections.pop();
+        assert_eq!(err(&resign(t, 1), AT), "bad_ballot");
         // origin not in genesis
         let outsider = ballot(&g, 50, 7, 2);
         assert_eq!(err(&outsider, AT), "unknown_origin");
-        // unknown candidate, election; closed election
+        // unknown election
         let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
-        b.ballot.candidate_id = 99;
-        assert_eq!(err(&resign(t, 1), AT), "unknown_candidate");
-        let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
         b.election_id = 42;
         assert_eq!(err(&resign(t, 1), AT), "unknown_election");
         // accepted at 100_000; a block far before that is refused
         let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
         b.submitted_at_ms = 100_000;
         assert_eq!(err(&resign(t, 1), 10), "bad_tx");
         // a block after the close and its grace period
@@ -355,16 +484,16 @@ mod tests {
         assert!(check_tx(&g, &id, &good, closes + 1).is_ok());
         // accepted before the election opened
         let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
         b.submitted_at_ms = 500;
         assert_eq!(err(&resign(t, 1), AT), "election_not_open");
-        // oversized payload, unsafe integer
-        let mut t = good.clone();
-        let Transaction::Ballot(b) = &mut t.tx;
-        b.ballot.encrypted_vote = "a".repeat(MAX_ENCRYPTED_VOTE_LEN + 1);
-        assert_eq!(err(&resign(t, 1), AT), "bad_tx");
+        // unsafe integer
         let mut t = good;
-        let Transaction::Ballot(b) = &mut t.tx;
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
         b.submitted_at_ms = 1 << 60;
         assert_eq!(err(&resign(t, 1), AT), "integer_too_large");
     }
@@ -374,7 +503,11 @@ mod tests {
         let g = genesis(3);
         let id = g.chain_id().unwrap();
         let mut t = ballot(&g, 1, 7, 2);
-        let Transaction::Ballot(b) = &mut t.tx;
+        // (the proofs do not cover the fallback reference: a sealed ballot
+        // and its reconciliation copy carry the same encrypted ballot)
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
         b.fallback = Some(FallbackRef {
             origin: key(1).public(),
             block_hash: Hash32([4; 32]),

@@ -1,15 +1,17 @@
 //! Block validity: header, proposer, seals and contents. Storage reads come
-//! in through [`NullifierLookup`]; the clock comes in as `now_ms`.
+//! in through [`ChainLookup`]; the clock comes in as `now_ms`.
 
 use std::collections::BTreeSet;
 
 use super::block::{Block, CommitSeal, Vote, VoteKind, merkle_root};
-use super::bytes::Hash32;
+use super::bytes::{Hash32, Signature};
 use super::canonical::check_safe_integer;
 use super::crypto::verify;
+use super::elgamal::{TallyContext, verify_decryption_share};
 use super::error::LedgerError;
 use super::genesis::Genesis;
-use super::tx::check_tx;
+use super::tally::TallyState;
+use super::tx::{DecryptionShareTx, check_tx_with};
 
 /// How far ahead of the checker's clock a block timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
@@ -22,9 +24,38 @@ pub struct Parent {
     pub timestamp_ms: u64,
 }
 
-/// Whether a nullifier is already used on the committed chain.
-pub trait NullifierLookup {
+/// What block validation needs to know of the committed chain below the
+/// block being checked.
+pub trait ChainLookup {
+    /// Whether a nullifier is already used.
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError>;
+
+    /// The timestamp of block `height` and the election's encrypted tally as
+    /// it stood after that block; `None` if there is no such block.
+    fn tally_at(
+        &self,
+        _election_id: u64,
+        _height: u64,
+    ) -> Result<Option<(u64, TallyState)>, LedgerError> {
+        Ok(None)
+    }
+
+    /// Whether this node already verified this transaction's signature and
+    /// proofs (the same transaction with the same signature): its costly
+    /// checks are then not done again.
+    fn verified(&self, _tx_hash: &Hash32, _signature: &Signature) -> bool {
+        false
+    }
+
+    /// Whether the trustee's share of this tally is already on the chain.
+    fn share_recorded(
+        &self,
+        _election_id: u64,
+        _tally_height: u64,
+        _trustee: u32,
+    ) -> Result<bool, LedgerError> {
+        Ok(false)
+    }
 }
 
 /// Checks the header against the parent and the genesis, the block hash,
@@ -191,14 +222,30 @@ pub fn check_block_txs(
     genesis: &Genesis,
     chain_id: &Hash32,
     block: &Block,
-    chain: &dyn NullifierLookup,
+    chain: &dyn ChainLookup,
 ) -> Result<Vec<Hash32>, LedgerError> {
     let at = block.header.timestamp_ms;
     let mut hashes = Vec::with_capacity(block.transactions.len());
     let mut seen_tx = BTreeSet::new();
     let mut seen_null = BTreeSet::new();
+    let mut seen_share = BTreeSet::new();
     for stx in &block.transactions {
-        let hash = check_tx(genesis, chain_id, stx, at)?;
+        let known = stx
+            .tx
+            .hash()
+            .is_ok_and(|h| chain.verified(&h, &stx.signature));
+        let hash = check_tx_with(genesis, chain_id, stx, at, known)?;
+        if let Some(d) = stx.tx.as_share() {
+            let key = (d.election_id, d.tally_height, d.share.trustee_index);
+            if !seen_share.insert(key) {
+                return Err(LedgerError::BadDecryptionShare(format!(
+                    "trustee {} already gave a share of this tally",
+                    key.2
+                )));
+            }
+            let at = (block.header.height, block.header.timestamp_ms);
+            check_share_on_chain(genesis, chain_id, at, d, chain)?;
+        }
         if !seen_tx.insert(hash) {
             return Err(LedgerError::DuplicateTx(hash));
         }
@@ -216,13 +263,66 @@ pub fn check_block_txs(
     Ok(hashes)
 }
 
+/// A decryption share may enter block `header` only after its election
+/// closed, for a tally of a committed block stamped after the close, with
+/// that tally's ballot count, and with proofs that hold against it.
+pub fn check_share_on_chain(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    (height, timestamp_ms): (u64, u64),
+    d: &DecryptionShareTx,
+    chain: &dyn ChainLookup,
+) -> Result<(), LedgerError> {
+    let bad = |m: String| Err(LedgerError::BadDecryptionShare(m));
+    let election = genesis
+        .election(d.election_id)
+        .ok_or(LedgerError::UnknownElection(d.election_id))?;
+    if timestamp_ms < election.closes_at {
+        return bad("a tally can be decrypted only after the election closed".into());
+    }
+    if d.tally_height >= height {
+        return bad(format!(
+            "the share decrypts the tally at height {}, which is not below this block ({height})",
+            d.tally_height
+        ));
+    }
+    let Some((tally_time, tally)) = chain.tally_at(d.election_id, d.tally_height)? else {
+        return bad(format!("no committed block {} to tally", d.tally_height));
+    };
+    if tally_time < election.closes_at {
+        return bad(format!(
+            "block {} is from before the election closed: its tally is partial",
+            d.tally_height
+        ));
+    }
+    if tally.ballot_count != d.ballot_count {
+        return bad(format!(
+            "the tally at {} holds {} ballots, the share says {}",
+            d.tally_height, tally.ballot_count, d.ballot_count
+        ));
+    }
+    if chain.share_recorded(d.election_id, d.tally_height, d.share.trustee_index)? {
+        return bad(format!(
+            "trustee {} already gave a share of this tally",
+            d.share.trustee_index
+        ));
+    }
+    let key = election.public_key()?;
+    let ctx = TallyContext {
+        chain_id: *chain_id,
+        election_id: d.election_id,
+    };
+    verify_decryption_share(&ctx, &key, &tally.aggregate, &d.share)
+        .map_err(|e| LedgerError::BadDecryptionShare(format!("{}: {e}", e.code())))
+}
+
 /// Every rule for a committed block: header, seals and contents.
 pub fn check_committed_block(
     genesis: &Genesis,
     chain_id: &Hash32,
     parent: &Parent,
     block: &Block,
-    chain: &dyn NullifierLookup,
+    chain: &dyn ChainLookup,
     now_ms: u64,
 ) -> Result<Vec<Hash32>, LedgerError> {
     check_header(genesis, chain_id, parent, block, now_ms)?;
@@ -237,7 +337,7 @@ pub(crate) mod fixtures {
     use crate::ledger::tx::SignedTx;
 
     pub struct NoNullifiers;
-    impl NullifierLookup for NoNullifiers {
+    impl ChainLookup for NoNullifiers {
         fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
             Ok(false)
         }
@@ -446,7 +546,7 @@ mod tests {
         assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_nullifier");
 
         struct AllUsed;
-        impl NullifierLookup for AllUsed {
+        impl ChainLookup for AllUsed {
             fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
                 Ok(true)
             }

@@ -13,9 +13,9 @@ use super::server::ClientAddr;
 use super::{AppState, SharedState};
 use crate::auth;
 use crate::clock::now_ms;
+use crate::ledger::elgamal::{BallotContext, encrypt_ballot};
 use crate::ledger::nullifier::nullifier;
-use crate::ledger::tx::MAX_ENCRYPTED_VOTE_LEN;
-use crate::ledger::{Ballot, BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
+use crate::ledger::{BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::{MempoolInsert, ReconcileState, Voter};
 
@@ -35,7 +35,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/auth/login", post(login))
         .route("/api/votes/submit", post(submit))
         .route("/api/votes/transaction-status", get(transaction_status))
-        .route("/api/votes/results", get(results))
         .route("/api/votes/verify-blockchain", post(verify_blockchain))
         .route("/api/elections", get(elections))
         .route("/api/elections/{id}", get(election))
@@ -209,7 +208,7 @@ async fn login(
 }
 
 /// The voter behind the request's bearer token.
-async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, ApiError> {
+pub(crate) async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -234,12 +233,20 @@ async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, Api
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     election_id: u64,
-    candidate_id: u64,
+    /// The choice, for the appliance to encrypt (then forgotten).
+    #[serde(default)]
+    candidate_id: Option<u64>,
+    /// Or a ballot the voter's device encrypted, with its proofs, bound to
+    /// the context of `GET /api/votes/ballot-context`.
+    #[serde(default)]
+    ballot: Option<crate::ledger::Ballot>,
+    /// Accepted for the seeds' clients and discarded: the ballot is
+    /// encrypted here, and nothing of this field is kept.
     #[serde(default)]
     encrypted_vote: Option<String>,
 }
 
-fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError> {
+pub(crate) fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError> {
     s.genesis
         .election(id)
         .ok_or_else(|| ApiError::not_found(format!("election {id} does not exist")))
@@ -252,15 +259,6 @@ async fn submit(
 ) -> Result<axum::Json<Value>, ApiError> {
     let voter = authenticate(&s, &headers).await?;
     let election = find_election(&s, body.election_id)?;
-    if election.candidate(body.candidate_id).is_none() {
-        return Err(ApiError::bad_request(
-            "unknown_candidate",
-            format!(
-                "candidate {} is not standing in election {}",
-                body.candidate_id, body.election_id
-            ),
-        ));
-    }
     let now = now_ms();
     if !election.is_open_at(now) {
         return Err(ApiError::new(
@@ -269,25 +267,35 @@ async fn submit(
             format!("election {} is not open for voting now", election.id),
         ));
     }
-    let encrypted_vote = body.encrypted_vote.unwrap_or_default();
-    if encrypted_vote.len() > MAX_ENCRYPTED_VOTE_LEN {
-        return Err(ApiError::bad_request(
-            "invalid_ballot",
-            format!("encrypted_vote is longer than {MAX_ENCRYPTED_VOTE_LEN} bytes"),
-        ));
-    }
+    let _ = body.encrypted_vote;
     let null = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
         .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
-    let ballot = Ballot {
-        candidate_id: body.candidate_id,
-        encrypted_vote,
+    let ctx = BallotContext {
+        chain_id: s.chain_id,
+        election_id: election.id,
+        nullifier: null,
+        origin: s.key.public(),
+    };
+    let ballot = match (body.candidate_id, body.ballot) {
+        (Some(candidate), None) => encrypt_for(&s, election, &ctx, candidate).await?,
+        (None, Some(ballot)) => ballot,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_ballot",
+                "send either candidate_id or an encrypted ballot",
+            ));
+        }
     };
     let tx = BallotTx::new(s.chain_id, election.id, null, ballot, now, s.key.public())
         .map_err(|e| ApiError::internal("building the ballot", e))?;
     let ballot_hash = tx.ballot_hash;
     let stx = SignedTx::sign(Transaction::Ballot(tx), &s.key)
         .map_err(|e| ApiError::internal("signing the ballot", e))?;
+    let tx_hash = stx
+        .hash()
+        .map_err(|e| ApiError::internal("hashing the ballot", e))?;
     let done = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
+    let code = confirmation_code(&s, tx_hash, ballot_hash, election.id).await?;
     let mut answer = json!({
         "status": "pending",
         "message": "vote recorded; it will be confirmed in the next block",
@@ -296,6 +304,7 @@ async fn submit(
         "ballot_hash": ballot_hash,
         "election_id": election.id,
         "timestamp": now,
+        "confirmation_code": code,
     });
     if let Some(block) = done.fallback_block {
         answer["status"] = json!("fallback");
@@ -304,6 +313,66 @@ async fn submit(
         answer["fallback_block"] = json!(block);
     }
     Ok(axum::Json(answer))
+}
+
+/// Encrypts a vote for `candidate` on a blocking thread (the proofs take a
+/// few milliseconds); the candidate is not kept anywhere after this.
+async fn encrypt_for(
+    s: &SharedState,
+    election: &Election,
+    ctx: &BallotContext,
+    candidate: u64,
+) -> Result<crate::ledger::Ballot, ApiError> {
+    let index = election.candidate_index(candidate).ok_or_else(|| {
+        ApiError::bad_request(
+            "unknown_candidate",
+            format!(
+                "candidate {candidate} is not standing in election {}",
+                election.id
+            ),
+        )
+    })?;
+    let key = s
+        .keys
+        .get(&election.id)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("finding the election key", election.id))?;
+    let (ctx, n) = (*ctx, election.candidates.len());
+    tokio::task::spawn_blocking(move || {
+        encrypt_ballot(
+            &ctx,
+            &key.public_key,
+            index,
+            n,
+            &mut crate::auth::OsRandom::default(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("encrypting the ballot", e))?
+    .map_err(|e| ApiError::internal("encrypting the ballot", e))
+}
+
+/// Issues this appliance's next confirmation code for an accepted ballot.
+async fn confirmation_code(
+    s: &SharedState,
+    tx_hash: Hash32,
+    ballot_hash: Hash32,
+    election_id: u64,
+) -> Result<Hash32, ApiError> {
+    let item = crate::store::ToConfirm {
+        tx_hash,
+        ballot_hash,
+        election_id,
+    };
+    let codes = s
+        .db("issuing a confirmation code", move |db| {
+            db.issue_codes(&[item], now_ms())
+        })
+        .await?;
+    codes
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::internal("issuing a confirmation code", "no code"))
 }
 
 /// A transaction the node accepted: in the mempool, or sealed in this
@@ -321,8 +390,14 @@ pub async fn submit_signed(
     stx: SignedTx,
     source: Source,
 ) -> Result<Submitted, ApiError> {
-    let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now_ms())
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    // Checking a ballot's proofs takes milliseconds: off the async workers.
+    let s2 = s.clone();
+    let (tx_hash, stx) = tokio::task::spawn_blocking(move || {
+        check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms()).map(|h| (h, stx))
+    })
+    .await
+    .map_err(|e| ApiError::internal("checking the transaction", e))?
+    .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let accepted = |fallback_block| Submitted {
         tx_hash,
         fallback_block,
@@ -494,57 +569,6 @@ async fn transaction_status(
         .ok_or_else(|| ApiError::not_found("no transaction with this id is known here"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ElectionQuery {
-    election_id: u64,
-}
-
-async fn results(
-    State(s): State<SharedState>,
-    ApiQuery(q): ApiQuery<ElectionQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let election = find_election(&s, q.election_id)?.clone();
-    let eid = election.id;
-    let genesis = s.genesis.clone();
-    let (tally, check) = s
-        .db("tallying", move |db| {
-            let tally = db.tally(eid)?;
-            let check = crate::chaincheck::verify_chain(db, &genesis, now_ms())?;
-            Ok((tally, check))
-        })
-        .await?;
-    let total: u64 = tally.iter().map(|(_, n)| n).sum();
-    let rows: Vec<Value> = election
-        .candidates
-        .iter()
-        .map(|c| {
-            let n = tally
-                .iter()
-                .find(|(id, _)| *id == c.id)
-                .map_or(0, |(_, n)| *n);
-            let pct = if total == 0 {
-                0.0
-            } else {
-                (n as f64 * 10_000.0 / total as f64).round() / 100.0
-            };
-            json!({"candidate_id": c.id, "name": c.name, "vote_count": n, "percentage": pct})
-        })
-        .collect();
-    Ok(axum::Json(json!({
-        "election_id": election.id,
-        "election_name": election.name,
-        "results": rows,
-        "total_votes": total,
-        "verification": {
-            "chain_valid": check.valid,
-            "blocks_checked": check.blocks_checked,
-            "head_height": check.head_height,
-            "head_hash": check.head_hash,
-        },
-    })))
-}
-
 async fn verify_blockchain(State(s): State<SharedState>) -> Result<axum::Json<Value>, ApiError> {
     let genesis = s.genesis.clone();
     let check = s
@@ -626,8 +650,7 @@ async fn blockchain(
         .await?;
     if let Some(id) = q.election_id {
         for b in &mut blocks {
-            b.transactions
-                .retain(|t| t.tx.nullifier().is_some_and(|(e, _)| e == id));
+            b.transactions.retain(|t| t.tx.election_id() == id);
         }
     }
     let st = s.node.status();

@@ -4,12 +4,14 @@
 pub mod admin;
 pub mod api;
 pub mod bootnode;
+pub mod client;
 pub mod error;
 pub mod metrics;
 pub mod p2p;
 pub mod peers;
 pub mod rpc;
 pub mod server;
+pub mod tally;
 
 use std::sync::Arc;
 
@@ -76,10 +78,19 @@ pub struct AppState {
     pub secrets: Secrets,
     pub peers: Arc<PeerTable>,
     pub limits: Limits,
+    /// Every election's key, computed once from the genesis.
+    pub keys: std::collections::BTreeMap<u64, crate::ledger::elgamal::ElectionPublicKey>,
+    /// The chain as far as `results` has re-checked it.
+    pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
+    pub tallies: std::sync::Mutex<DecryptedTallies>,
     pub started_at_ms: u64,
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// Decrypted counts, by (election, tally height, the share transactions
+/// combined): kept because combining solves discrete logarithms.
+pub type DecryptedTallies = std::collections::BTreeMap<(u64, u64, Vec<Hash32>), Vec<u64>>;
 
 impl AppState {
     /// Runs blocking store work on a pool connection off the async runtime.

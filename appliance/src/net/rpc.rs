@@ -1104,10 +1104,17 @@ mod tests {
     }
 
     fn ballot(origin: &NodeKey, voter: u8) -> SignedTx {
-        let b = Ballot {
-            candidate_id: 2,
-            encrypted_vote: "b3BhcXVl".into(),
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(voter));
+        let (trustees, _) = crate::ledger::tally::local_ceremony(1, 1, 1, &mut rng).unwrap();
+        let pk = trustees.public_key(1).unwrap().public_key;
+        let ctx = crate::ledger::elgamal::BallotContext {
+            chain_id: CHAIN,
+            election_id: 1,
+            nullifier: Hash32([voter; 32]),
+            origin: origin.public(),
         };
+        let b: Ballot = crate::ledger::elgamal::encrypt_ballot(&ctx, &pk, 1, 3, &mut rng).unwrap();
         let tx = BallotTx::new(CHAIN, 1, Hash32([voter; 32]), b, 5_000, origin.public()).unwrap();
         SignedTx::sign(Transaction::Ballot(tx), origin).unwrap()
     }

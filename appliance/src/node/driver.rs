@@ -14,10 +14,10 @@ use super::{
 };
 use crate::clock::now_ms;
 use crate::consensus::{Action, ChainView, Core, Journal};
-use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
-use crate::ledger::{
-    Block, Genesis, Hash32, LedgerError, NodeKey, NullifierLookup, SignedTx, check_tx,
+use crate::ledger::validate::{
+    check_block_txs, check_committed_block, check_share_on_chain, retain_valid_seals,
 };
+use crate::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
 use crate::store::{MempoolEntry, Store, StoreError};
 
 pub(super) struct Driver {
@@ -28,6 +28,7 @@ pub(super) struct Driver {
     store: Store,
     core: Option<Core>,
     network: Box<dyn Network>,
+    verified: super::verified::VerifiedCache,
     role: Role,
     last_regossip_ms: u64,
     counters: Arc<Counters>,
@@ -41,11 +42,39 @@ struct StoreView<'a> {
     store: &'a Store,
     genesis: &'a Genesis,
     chain_id: &'a Hash32,
+    verified: &'a super::verified::VerifiedCache,
 }
 
 impl ChainView for StoreView<'_> {
     fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        check_block_txs(self.genesis, self.chain_id, block, self.store).map(|_| ())
+        check_block_txs(self.genesis, self.chain_id, block, self).map(|_| ())
+    }
+}
+
+impl crate::ledger::ChainLookup for StoreView<'_> {
+    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
+        self.store.is_used(election_id, nullifier)
+    }
+
+    fn tally_at(
+        &self,
+        election_id: u64,
+        height: u64,
+    ) -> Result<Option<(u64, crate::ledger::TallyState)>, LedgerError> {
+        self.store.tally_at_lookup(election_id, height)
+    }
+
+    fn share_recorded(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+    ) -> Result<bool, LedgerError> {
+        crate::ledger::ChainLookup::share_recorded(self.store, election_id, tally_height, trustee)
+    }
+
+    fn verified(&self, tx_hash: &Hash32, signature: &crate::ledger::Signature) -> bool {
+        self.verified.contains(tx_hash, signature)
     }
 }
 
@@ -105,6 +134,7 @@ impl Driver {
             store,
             core,
             network,
+            verified: Default::default(),
             role,
             last_regossip_ms: now,
             counters,
@@ -156,6 +186,7 @@ impl Driver {
                         store: &self.store,
                         genesis: &self.genesis,
                         chain_id: &self.chain_id,
+                        verified: &self.verified,
                     };
                     if let Some(core) = self.core.as_mut() {
                         let actions = core.handle(*msg, now, &view);
@@ -211,6 +242,9 @@ impl Driver {
         let mut to_pass_on = Vec::new();
         for ((stx, _, source, reply), outcome) in submits.into_iter().zip(outcomes) {
             if outcome == crate::store::MempoolInsert::Inserted {
+                // Every submission was checked in full before it was sent here.
+                self.verified
+                    .insert(&stx.tx.hash().unwrap_or(Hash32::ZERO), &stx.signature);
                 self.pending += 1;
                 Counters::add(&self.counters.votes_accepted, 1);
                 if self.passes_on(source) {
@@ -404,7 +438,9 @@ impl Driver {
         at: u64,
         seen: &mut BTreeSet<(u64, Hash32)>,
     ) -> Result<(), LedgerError> {
-        check_tx(&self.genesis, &self.chain_id, stx, at)?;
+        let h = stx.tx.hash()?;
+        let known = self.verified.contains(&h, &stx.signature);
+        crate::ledger::tx::check_tx_with(&self.genesis, &self.chain_id, stx, at, known)?;
         if let Some((eid, n)) = stx.tx.nullifier()
             && (!seen.insert((eid, n)) || self.store.is_used(eid, &n)?)
         {
@@ -412,6 +448,19 @@ impl Driver {
                 election_id: eid,
                 nullifier: n,
             });
+        }
+        if let Some(d) = stx.tx.as_share() {
+            // One share per trustee per tally: the key stands in the same set.
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&d.tally_height.to_be_bytes());
+            key[8..12].copy_from_slice(&d.share.trustee_index.to_be_bytes());
+            if !seen.insert((u64::MAX - d.election_id, Hash32(key))) {
+                return Err(LedgerError::BadDecryptionShare(
+                    "this trustee's share of this tally is already in the block".into(),
+                ));
+            }
+            let height = self.status.read().expect("status").height + 1;
+            check_share_on_chain(&self.genesis, &self.chain_id, (height, at), d, &self.store)?;
         }
         Ok(())
     }
@@ -473,6 +522,7 @@ impl Driver {
             store: &self.store,
             genesis: &self.genesis,
             chain_id: &self.chain_id,
+            verified: &self.verified,
         };
         match self.core.as_mut() {
             Some(core) => core.on_new_head(head, now, &view),

@@ -6,6 +6,7 @@
 
 mod driver;
 pub mod status;
+mod verified;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,9 +4,13 @@
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use std::collections::BTreeMap;
+
+use crate::ledger::tally::TallyState;
+use crate::ledger::tx::DecryptionShareTx;
 use crate::ledger::{
-    Block, BlockHeader, CommitSeal, Genesis, Hash32, LedgerError, NullifierLookup, Parent,
-    Signature, SignedTx, Transaction,
+    Block, BlockHeader, ChainLookup, CommitSeal, Genesis, Hash32, LedgerError, Parent, Signature,
+    SignedTx, Transaction,
 };
 
 /// The last committed block (height 0 and the chain id before any block).
@@ -161,49 +165,7 @@ impl Store {
                 to_i64(committed_at_ms),
             ],
         )?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
-                 nullifier, candidate_id, origin, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut reject_twins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO rejected_txs \
-                 (tx_hash, code, reason, conflicting_tx, rejected_at_ms) \
-                 SELECT tx_hash, 'duplicate_nullifier', \
-                 'another ballot with this nullifier was committed first', ?1, ?4 \
-                 FROM mempool WHERE election_id = ?2 AND nullifier = ?3 AND tx_hash != ?1",
-            )?;
-            let mut unpool = tx.prepare_cached(
-                "DELETE FROM mempool WHERE tx_hash = ?1 OR (election_id = ?2 AND nullifier = ?3)",
-            )?;
-            for (pos, stx) in block.transactions.iter().enumerate() {
-                let hash = stx.hash()?;
-                let Transaction::Ballot(b) = &stx.tx;
-                insert.execute(params![
-                    hash.as_bytes(),
-                    to_i64(h.height),
-                    pos as i64,
-                    "ballot",
-                    to_i64(b.election_id),
-                    b.nullifier.as_bytes(),
-                    to_i64(b.ballot.candidate_id),
-                    b.origin.as_bytes(),
-                    to_json(stx)?,
-                ])?;
-                reject_twins.execute(params![
-                    hash.as_bytes(),
-                    to_i64(b.election_id),
-                    b.nullifier.as_bytes(),
-                    to_i64(committed_at_ms)
-                ])?;
-                unpool.execute(params![
-                    hash.as_bytes(),
-                    to_i64(b.election_id),
-                    b.nullifier.as_bytes()
-                ])?;
-            }
-        }
+        insert_block_txs(&tx, block, committed_at_ms)?;
         tx.commit()?;
         Ok(())
     }
@@ -316,11 +278,43 @@ impl Store {
         v.map(hash_from_blob).transpose()
     }
 
-    /// Committed ballots per candidate of an election, as (candidate_id, count).
-    pub fn tally(&self, election_id: u64) -> Result<Vec<(u64, u64)>> {
+    /// An election's encrypted tally as it stood after block `height`
+    /// (`None`: no ballot of it committed by then).
+    pub fn tally_at(&self, election_id: u64, height: u64) -> Result<Option<TallyState>> {
+        latest_tally(&self.conn, election_id, height)
+    }
+
+    /// The trustees' shares of an election's tally at `tally_height`, as
+    /// (transaction hash, block height, share transaction).
+    pub fn decryption_shares(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+    ) -> Result<Vec<(Hash32, u64, DecryptionShareTx)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT candidate_id, COUNT(*) FROM transactions \
-             WHERE election_id = ?1 AND kind = 'ballot' GROUP BY candidate_id ORDER BY candidate_id",
+            "SELECT tx_hash, block_height, share FROM decryption_shares \
+             WHERE election_id = ?1 AND tally_height = ?2 ORDER BY trustee_index",
+        )?;
+        let rows = stmt
+            .query_map(params![to_i64(election_id), to_i64(tally_height)], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(h, b, body)| Ok((hash_from_blob(h)?, to_u64(b)?, from_json(&body)?)))
+            .collect()
+    }
+
+    /// The tally heights of an election that have shares, with how many,
+    /// newest first.
+    pub fn shared_tallies(&self, election_id: u64) -> Result<Vec<(u64, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tally_height, COUNT(*) FROM decryption_shares WHERE election_id = ?1 \
+             GROUP BY tally_height ORDER BY tally_height DESC",
         )?;
         let rows = stmt
             .query_map([to_i64(election_id)], |r| {
@@ -328,8 +322,34 @@ impl Store {
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(c, n)| Ok((to_u64(c)?, to_u64(n)?)))
+            .map(|(h, n)| Ok((to_u64(h)?, to_u64(n)?)))
             .collect()
+    }
+
+    /// The timestamp of block `height` (the genesis' for 0).
+    pub fn block_timestamp(&self, height: u64) -> Result<Option<u64>> {
+        if height == 0 {
+            return Ok(Some(self.genesis()?.created_at_ms));
+        }
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT timestamp_ms FROM blocks WHERE height = ?1",
+                [to_i64(height)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.map(to_u64).transpose()
+    }
+
+    /// Committed ballots of an election.
+    pub fn ballot_count(&self, election_id: u64) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM transactions WHERE election_id = ?1 AND kind = 'ballot'",
+            [to_i64(election_id)],
+            |r| r.get(0),
+        )?;
+        to_u64(n)
     }
 
     /// Total committed transactions.
@@ -375,7 +395,7 @@ impl Store {
     }
 }
 
-impl NullifierLookup for Store {
+impl ChainLookup for Store {
     fn is_used(
         &self,
         election_id: u64,
@@ -383,8 +403,188 @@ impl NullifierLookup for Store {
     ) -> std::result::Result<bool, LedgerError> {
         self.nullifier_tx(election_id, nullifier)
             .map(|t| t.is_some())
-            .map_err(|e| LedgerError::Lookup(e.to_string()))
+            .map_err(lookup)
     }
+
+    fn tally_at(
+        &self,
+        election_id: u64,
+        height: u64,
+    ) -> std::result::Result<Option<(u64, TallyState)>, LedgerError> {
+        tally_with_time(self, election_id, height).map_err(lookup)
+    }
+
+    fn share_recorded(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+    ) -> std::result::Result<bool, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM decryption_shares \
+                 WHERE election_id = ?1 AND tally_height = ?2 AND trustee_index = ?3",
+            )
+            .and_then(|mut s| s.exists(params![to_i64(election_id), to_i64(tally_height), trustee]))
+            .map_err(|e| lookup(e.into()))
+    }
+}
+
+impl Store {
+    /// [`ChainLookup::tally_at`] for other lookups (the chain re-check).
+    pub fn tally_at_lookup(
+        &self,
+        election_id: u64,
+        height: u64,
+    ) -> std::result::Result<Option<(u64, TallyState)>, LedgerError> {
+        tally_with_time(self, election_id, height).map_err(lookup)
+    }
+
+    /// Whether a share of this tally by this trustee is in a block below `height`.
+    pub fn share_recorded_below(
+        &self,
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+        height: u64,
+    ) -> std::result::Result<bool, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM decryption_shares WHERE election_id = ?1 AND tally_height = ?2 \
+                 AND trustee_index = ?3 AND block_height < ?4",
+            )
+            .and_then(|mut s| {
+                s.exists(params![
+                    to_i64(election_id),
+                    to_i64(tally_height),
+                    trustee,
+                    to_i64(height)
+                ])
+            })
+            .map_err(|e| lookup(e.into()))
+    }
+}
+
+pub(crate) fn lookup(e: StoreError) -> LedgerError {
+    LedgerError::Lookup(e.to_string())
+}
+
+/// Block `height`'s time and the election's tally after it (an empty tally
+/// when no ballot was committed by then).
+pub(crate) fn tally_with_time(
+    store: &Store,
+    election_id: u64,
+    height: u64,
+) -> Result<Option<(u64, TallyState)>> {
+    let Some(time) = store.block_timestamp(height)? else {
+        return Ok(None);
+    };
+    let tally = match store.tally_at(election_id, height)? {
+        Some(t) => t,
+        None => {
+            let g = store.genesis()?;
+            let n = g.election(election_id).map_or(0, |e| e.candidates.len());
+            TallyState::empty(election_id, n)
+        }
+    };
+    Ok(Some((time, tally)))
+}
+
+/// The newest tally row of an election at or below `height`.
+fn latest_tally(
+    conn: &rusqlite::Connection,
+    election_id: u64,
+    height: u64,
+) -> Result<Option<TallyState>> {
+    let v: Option<String> = conn
+        .prepare_cached(
+            "SELECT state FROM election_tallies WHERE election_id = ?1 AND height <= ?2 \
+             ORDER BY height DESC LIMIT 1",
+        )?
+        .query_row(params![to_i64(election_id), to_i64(height)], |r| r.get(0))
+        .optional()?;
+    v.map(|t| from_json(&t)).transpose()
+}
+
+/// Stores a block's transactions, drops them (and their nullifier twins)
+/// from the mempool, records decryption shares and moves each election's
+/// running tally to this block.
+fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) -> Result<()> {
+    let height = block.header.height;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
+         nullifier, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut reject_twins = tx.prepare_cached(
+        "INSERT OR IGNORE INTO rejected_txs \
+         (tx_hash, code, reason, conflicting_tx, rejected_at_ms) \
+         SELECT tx_hash, 'duplicate_nullifier', \
+         'another ballot with this nullifier was committed first', ?1, ?4 \
+         FROM mempool WHERE election_id = ?2 AND nullifier = ?3 AND tx_hash != ?1",
+    )?;
+    let mut unpool = tx.prepare_cached(
+        "DELETE FROM mempool WHERE tx_hash = ?1 OR (election_id = ?2 AND nullifier = ?3)",
+    )?;
+    let mut tallies: BTreeMap<u64, TallyState> = BTreeMap::new();
+    for (pos, stx) in block.transactions.iter().enumerate() {
+        let hash = stx.hash()?;
+        let t = &stx.tx;
+        let eid = to_i64(t.election_id());
+        let null = t.nullifier().map(|(_, n)| n.0.to_vec());
+        insert.execute(params![
+            hash.as_bytes(),
+            to_i64(height),
+            pos as i64,
+            t.kind(),
+            eid,
+            null,
+            t.origin().as_bytes(),
+            to_json(stx)?,
+        ])?;
+        reject_twins.execute(params![hash.as_bytes(), eid, null, to_i64(now_ms)])?;
+        unpool.execute(params![hash.as_bytes(), eid, null])?;
+        match t {
+            Transaction::Ballot(b) => {
+                let state = match tallies.entry(b.election_id) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(latest_tally(tx, b.election_id, height)?.unwrap_or_else(|| {
+                            TallyState::empty(b.election_id, b.ballot.selections.len())
+                        }))
+                    }
+                };
+                state.add(b.ballot.ciphertexts().copied());
+            }
+            Transaction::DecryptionShare(d) => {
+                tx.execute(
+                    "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \
+                     block_height, tx_hash, share) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        eid,
+                        to_i64(d.tally_height),
+                        d.share.trustee_index,
+                        to_i64(height),
+                        hash.as_bytes(),
+                        to_json(d)?
+                    ],
+                )?;
+            }
+        }
+    }
+    for (eid, mut state) in tallies {
+        state.height = height;
+        tx.execute(
+            "INSERT INTO election_tallies (election_id, height, ballot_count, state) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                to_i64(eid),
+                to_i64(height),
+                to_i64(state.ballot_count),
+                to_json(&state)?
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 struct BlockRow {

@@ -140,12 +140,8 @@ fn insert_one(
     now_ms: u64,
 ) -> Result<MempoolInsert> {
     let (stx, tx_hash, voter) = (e.stx, e.tx_hash, e.voter);
-    let Some((election_id, nullifier)) = stx.tx.nullifier() else {
-        return Ok(MempoolInsert::AlreadyCommitted);
-    };
+    let eid = to_i64(stx.tx.election_id());
     let hb = tx_hash.as_bytes().as_slice();
-    let nb = nullifier.as_bytes().as_slice();
-    let eid = to_i64(election_id);
     if one_hash(
         tx,
         "SELECT tx_hash FROM transactions WHERE tx_hash = ?1",
@@ -164,13 +160,17 @@ fn insert_one(
     {
         return Ok(MempoolInsert::AlreadyPending);
     }
-    let sql = "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2";
-    if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
-        return Ok(MempoolInsert::NullifierCommitted(h));
-    }
-    let sql = "SELECT tx_hash FROM mempool WHERE election_id = ?1 AND nullifier = ?2";
-    if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
-        return Ok(MempoolInsert::NullifierPending(h));
+    let nullifier = stx.tx.nullifier().map(|(_, n)| n);
+    if let Some(n) = &nullifier {
+        let nb = n.as_bytes().as_slice();
+        let sql = "SELECT tx_hash FROM transactions WHERE election_id = ?1 AND nullifier = ?2";
+        if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
+            return Ok(MempoolInsert::NullifierCommitted(h));
+        }
+        let sql = "SELECT tx_hash FROM mempool WHERE election_id = ?1 AND nullifier = ?2";
+        if let Some(h) = one_hash(tx, sql, params![eid, nb])? {
+            return Ok(MempoolInsert::NullifierPending(h));
+        }
     }
     if let Some(voter_id) = voter {
         let sql = "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2";
@@ -184,7 +184,13 @@ fn insert_one(
     tx.execute(
         "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hb, eid, nb, to_json(stx)?, to_i64(now_ms)],
+        params![
+            hb,
+            eid,
+            nullifier.map(|n| n.0.to_vec()),
+            to_json(stx)?,
+            to_i64(now_ms)
+        ],
     )?;
     if let Some(voter_id) = voter {
         tx.execute(

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_fallback",
         include_str!("../../../migrations/0002_fallback.sql"),
     ),
+    (
+        "0003_encrypted_tally",
+        include_str!("../../../migrations/0003_encrypted_tally.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

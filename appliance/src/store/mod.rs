@@ -6,6 +6,7 @@
 //! once instead of waiting for the busy timeout.
 
 mod chain;
+mod codes;
 mod consensus;
 mod fallback;
 mod mempool;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::ledger::{Hash32, LedgerError};
 
 pub use chain::{Head, TxLocation};
+pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
 pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert};
 pub use migrate::SCHEMA_VERSION;

@@ -87,7 +87,16 @@ fn head_starts_at_genesis_and_follows_blocks() {
     let t = &b1.transactions[1];
     let (stx, loc) = s.committed_tx(&t.hash().unwrap()).unwrap().unwrap();
     assert_eq!((&stx, loc.height, loc.position), (t, 1, 1));
-    assert_eq!(s.tally(1).unwrap(), vec![(1, 1), (2, 1)]);
+    // the running encrypted tally moved with the block
+    let t = s.tally_at(1, 1).unwrap().unwrap();
+    assert_eq!((t.height, t.ballot_count, t.aggregate.len()), (1, 2, 3));
+    assert_eq!(
+        s.tally_at(1, 2).unwrap().unwrap().height,
+        1,
+        "block 2 had no ballots"
+    );
+    assert!(s.tally_at(1, 0).unwrap().is_none());
+    assert_eq!(s.ballot_count(1).unwrap(), 2);
     // a block that does not extend the head
     assert!(matches!(
         s.append_block(&b1, 12),

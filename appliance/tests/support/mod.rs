@@ -100,6 +100,16 @@ impl Dev {
         read(r)
     }
 
+    pub fn get_with_token(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        read(r)
+    }
+
     pub fn post(&self, path: &str, body: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self
             .agent
@@ -109,6 +119,25 @@ impl Dev {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         read(req.send(body).unwrap())
+    }
+
+    /// Like [`Dev::post`], on a connection of its own that is not kept for
+    /// later requests (the server closes it after refusing a body unread);
+    /// `None` when the connection failed.
+    pub fn try_post(&self, path: &str, body: &str, token: Option<&str>) -> Option<(u16, Value)> {
+        let once: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections(0)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let mut req = once
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req.send(body).ok().map(read)
     }
 
     pub fn register(&self, email: &str) -> String {

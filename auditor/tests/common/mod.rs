@@ -10,23 +10,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use evote_audit::synth::{SynthBlock, SynthChain, SynthSpec, write_chain_db};
+use evote_audit::synth::{SynthBlock, SynthChain, SynthFallback, SynthSpec, write_chain_db};
+use evote_audit::wire::Transaction;
 use serde_json::{Value, json};
 
 pub fn bin() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("evote-audit").expect("the evote-audit binary")
 }
 
-/// A small valid chain: 3 validators, 1 station, `votes` ballots, 4 per block.
+/// A small valid chain: 3 validators, 1 station, `votes` ballots, 4 per
+/// block; the election is open for 30 days, so its tally is pending.
 pub fn chain(votes: usize) -> (SynthChain, Vec<SynthBlock>) {
+    chain_with(votes, 30 * 86_400_000)
+}
+
+fn chain_with(votes: usize, election_ms: u64) -> (SynthChain, Vec<SynthBlock>) {
     let spec = SynthSpec {
         votes,
         block_txs: 4,
         created_at_ms: 1_767_247_200_000,
+        election_ms,
         ..SynthSpec::default()
     };
     let c = SynthChain::new(&spec);
     let blocks = c.blocks(votes, 4, 2);
+    (c, blocks)
+}
+
+/// Like [`chain`], for an election that closed a minute after the
+/// genesis: then a block stamped at the close and a block with the
+/// decryption shares of trustees 1 and 2 (of 3; 2 are needed).
+pub fn tallied(votes: usize) -> (SynthChain, Vec<SynthBlock>) {
+    let (c, mut blocks) = chain_with(votes, 60_000);
+    let t = c.tally_blocks(&blocks, &[1, 2]);
+    blocks.extend(t);
     (c, blocks)
 }
 
@@ -111,6 +128,9 @@ fn query(path: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A decrypted tally: (tally height, ballots, shares (trustee, tx)).
+type Decrypted = (u64, u64, Vec<(u32, String)>);
+
 /// What a fake appliance serves.
 #[derive(Clone)]
 pub struct NodeData {
@@ -120,41 +140,82 @@ pub struct NodeData {
     pub blocks: Vec<Value>,
     /// election id → results answer; computed from the blocks when absent.
     pub results: Option<Value>,
+    /// `GET /api/tally/1`.
+    pub tally: Value,
+    /// `GET /p2p/fallback`; HTTP 404 when absent.
+    pub fallback: Option<Value>,
+    decrypted: Option<Decrypted>,
+    ballots: u64,
 }
 
 impl NodeData {
     pub fn new(c: &SynthChain, blocks: &[SynthBlock], node: usize) -> NodeData {
+        let mut ballots = 0;
+        let mut shares = Vec::new();
+        let mut tally_at = None;
+        for b in blocks {
+            for (t, h) in b.txs.iter().zip(&b.tx_hashes) {
+                match &t.tx {
+                    Transaction::Ballot(_) => ballots += 1,
+                    Transaction::DecryptionShare(d) => {
+                        shares.push((d.share.trustee_index, h.to_hex()));
+                        tally_at = Some((d.tally_height, d.ballot_count));
+                    }
+                }
+            }
+        }
+        let k = c.genesis.elections[0].trustees.threshold as usize;
+        let decrypted = tally_at
+            .filter(|_| shares.len() >= k)
+            .map(|(th, n)| (th, n, shares));
+        let (count, aggregate) = SynthChain::aggregate(blocks);
+        let height = decrypted.as_ref().map_or(blocks.len() as u64, |d| d.0);
         NodeData {
             node_id: c.validators[node].public.to_hex(),
             genesis: serde_json::to_string(&c.genesis).unwrap(),
             chain_id: c.chain_id.to_hex(),
             blocks: blocks.iter().map(|b| b.to_wire()).collect(),
             results: None,
+            tally: json!({"election_id": 1, "tally_height": height, "ballot_count": count,
+                          "aggregate": aggregate, "trustees": 3, "threshold": 2,
+                          "closes_at": c.closes_at(), "closed": decrypted.is_some()}),
+            fallback: None,
+            decrypted,
+            ballots,
         }
     }
 
-    /// The results an honest appliance reports for these blocks.
+    /// The results an honest appliance reports for these blocks: synthetic
+    /// ballot i is for candidate i mod 3 (0-based), so the counts of a
+    /// decrypted tally of n ballots are known without decrypting.
     pub fn honest_results(&self) -> Value {
-        let mut counts = [0u64; 4];
-        for b in &self.blocks {
-            for t in b["transactions"].as_array().unwrap() {
-                counts[t["tx"]["ballot"]["candidate_id"].as_u64().unwrap() as usize] += 1;
-            }
-        }
-        let total: u64 = counts.iter().sum();
-        let rows: Vec<Value> = (1..=3)
+        let rows: Vec<Value> = (1..=3u64)
             .map(|c| {
-                let pct = if total == 0 {
-                    0.0
-                } else {
-                    (counts[c] as f64 * 10_000.0 / total as f64).round() / 100.0
-                };
+                let n = self
+                    .decrypted
+                    .as_ref()
+                    .map(|(_, n, _)| (0..*n).filter(|i| i % 3 == c - 1).count() as u64);
+                let pct = n.map(|v| {
+                    let total = self.decrypted.as_ref().map_or(0, |d| d.1);
+                    if total == 0 {
+                        0.0
+                    } else {
+                        (v as f64 * 10_000.0 / total as f64).round() / 100.0
+                    }
+                });
                 json!({"candidate_id": c, "name": format!("Candidate {c}"),
-                       "vote_count": counts[c], "percentage": pct})
+                       "vote_count": n, "percentage": pct})
             })
             .collect();
+        let tally = match &self.decrypted {
+            Some((th, n, shares)) => json!({
+                "status": "decrypted", "tally_height": th, "ballots_in_tally": n,
+                "shares": shares.iter().map(|(j, h)| json!({"trustee_index": j, "transaction_id": h})).collect::<Vec<_>>(),
+            }),
+            None => json!({"status": "pending", "message": "ballots are encrypted"}),
+        };
         json!({"election_id": 1, "election_name": "Synthetic election", "results": rows,
-               "total_votes": total,
+               "total_votes": self.ballots, "tally": tally,
                "verification": {"chain_valid": true, "head_height": self.blocks.len()}})
     }
 
@@ -191,6 +252,10 @@ impl NodeData {
                     .results
                     .clone()
                     .unwrap_or_else(|| self.honest_results())),
+                "/api/tally/1" => ok(self.tally.clone()),
+                "/p2p/fallback" if self.fallback.is_some() => {
+                    ok(self.fallback.clone().unwrap_or_default())
+                }
                 _ => (
                     404,
                     br#"{"error":{"code":"not_found","message":"no such route"}}"#.to_vec(),
@@ -228,4 +293,29 @@ pub fn failures(report: &Value, id: &str) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
+}
+
+/// A chain of 12 ballots in 3 blocks whose station-1 was cut off after
+/// block 1: it sealed voters 100-102 into its fallback chain (2 blocks,
+/// closed), whose copies are in main block 4.
+pub fn with_fallback() -> (SynthChain, Vec<SynthBlock>, SynthFallback) {
+    let (c, mut blocks) = chain(12);
+    let t0 = c.genesis.created_at_ms;
+    let station = &c.stations[0];
+    let sealed = (0..3)
+        .map(|k| {
+            let seed = format!("fallback ballot {k}");
+            c.ballot_for(
+                station,
+                SynthChain::nullifier(100 + k),
+                k,
+                t0 + 1_500,
+                seed.as_bytes(),
+            )
+        })
+        .collect();
+    let fb = c.fallback_chain(station, (1, blocks[0].block_hash), sealed, 2, t0 + 2_000);
+    let b4 = c.block(4, blocks[2].block_hash, t0 + 4_000, fb.copies.clone());
+    blocks.push(b4);
+    (c, blocks, fb)
 }

@@ -5,23 +5,28 @@
 
 use std::time::Instant;
 
+use evote_appliance::auth::OsRandom;
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
+use evote_appliance::ledger::elgamal::{BallotContext, encrypt_ballot};
 use evote_appliance::ledger::genesis::PROTOCOL;
+use evote_appliance::ledger::tally::local_ceremony;
 use evote_appliance::ledger::{
-    Ballot, BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, SignedTx, Transaction,
+    BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, SignedTx, Transaction,
     ValidatorInfo, check_tx,
 };
 use serde_json::{Value, json};
 
 /// Ballots made and checked for the measurement.
-const SAMPLES: u32 = 400;
+const SAMPLES: u32 = 200;
 
 pub struct Bound {
     pub per_s: f64,
     pub details: Value,
 }
 
-fn setup() -> (Genesis, NodeKey) {
+/// A one-validator genesis with a 3-candidate election (2-of-3 trustees)
+/// and the validator's key, which also accepts ballots.
+pub fn setup() -> (Genesis, NodeKey) {
     let key = NodeKey::from_pkcs8(&pkcs8_from_seed(&[7; 32])).expect("key");
     let authority = NodeKey::from_pkcs8(&pkcs8_from_seed(&[8; 32])).expect("key");
     let g = Genesis {
@@ -46,28 +51,31 @@ fn setup() -> (Genesis, NodeKey) {
                 .collect(),
             opens_at: 0,
             closes_at: 1 << 50,
+            trustees: local_ceremony(1, 3, 2, &mut OsRandom::default())
+                .expect("ceremony")
+                .0,
         }],
         params: Params::default(),
     };
     (g, key)
 }
 
-fn make(g: &Genesis, key: &NodeKey, i: u32) -> SignedTx {
+/// What an appliance does to accept a vote: encrypt it with its proofs,
+/// build the transaction and sign it.
+pub fn make(g: &Genesis, key: &NodeKey, i: u32) -> SignedTx {
     let mut n = [0u8; 32];
     n[..4].copy_from_slice(&i.to_le_bytes());
-    let ballot = Ballot {
-        candidate_id: u64::from(i % 3) + 1,
-        encrypted_vote: String::new(),
+    let chain_id = g.chain_id().expect("id");
+    let ctx = BallotContext {
+        chain_id,
+        election_id: 1,
+        nullifier: Hash32(n),
+        origin: key.public(),
     };
-    let tx = BallotTx::new(
-        g.chain_id().expect("id"),
-        1,
-        Hash32(n),
-        ballot,
-        1_000,
-        key.public(),
-    )
-    .expect("ballot");
+    let pk = g.elections[0].public_key().expect("key").public_key;
+    let ballot =
+        encrypt_ballot(&ctx, &pk, (i % 3) as usize, 3, &mut OsRandom::default()).expect("encrypt");
+    let tx = BallotTx::new(chain_id, 1, Hash32(n), ballot, 1_000, key.public()).expect("ballot");
     SignedTx::sign(Transaction::Ballot(tx), key).expect("sign")
 }
 

@@ -2,7 +2,8 @@
 //! stream of votes while a random node is killed (SIGKILL) and restarted,
 //! or frozen (SIGSTOP, which cuts it off from every peer) and thawed, every
 //! few seconds. At the end every acknowledged vote must be confirmed exactly
-//! once and every node must hold the same chain.
+//! once, every node must hold the same chain, and `evote-audit verify`
+//! must find nothing wrong.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -222,6 +223,7 @@ fn verdict(c: &Cluster, tally: &Tally, (kills, partitions): (u64, u64)) -> Value
     let (_, results) = c.get(0, "/api/votes/results?election_id=1");
     let counted = results["total_votes"].as_u64().unwrap_or(0);
     let confirmed = acks.len() - pending.len();
+    let audit = audit(c);
     json!({
         "acknowledged": acks.len(),
         "confirmed": confirmed,
@@ -232,7 +234,41 @@ fn verdict(c: &Cluster, tally: &Tally, (kills, partitions): (u64, u64)) -> Value
         "partitions": partitions,
         "nodes_agree": agree,
         "errors": *tally.errors.lock().unwrap(),
+        "audit_exit_code": audit.0,
+        "audit": audit.1,
         "testnet": c.net_dir(),
-        "ok": pending.is_empty() && duplicated == 0 && agree && counted == acks.len() as u64,
+        "ok": pending.is_empty()
+            && duplicated == 0
+            && agree
+            && counted == acks.len() as u64
+            && audit.0 == Some(0),
     })
+}
+
+/// Runs `evote-audit verify` on every node against the testnet's genesis:
+/// its exit code and its summary line.
+fn audit(c: &Cluster) -> (Option<i32>, String) {
+    let urls: Vec<&str> = (0..c.nodes.len()).map(|i| c.url(i)).collect();
+    let out = std::process::Command::new(crate::cluster::audit_bin())
+        .args([
+            "verify",
+            "--no-progress",
+            "--json",
+            "--nodes",
+            &urls.join(","),
+        ])
+        .arg("--genesis")
+        .arg(c.net_dir().join("genesis.json"))
+        .output();
+    match out {
+        Ok(o) => {
+            let report: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            let summary = report["summary"].as_str().map_or_else(
+                || String::from_utf8_lossy(&o.stderr).into_owned(),
+                str::to_string,
+            );
+            (o.status.code(), summary)
+        }
+        Err(e) => (None, format!("could not run evote-audit: {e}")),
+    }
 }

@@ -93,6 +93,8 @@ fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
                     "partitions",
                     "nodes_agree",
                     "errors",
+                    "audit_exit_code",
+                    "audit",
                 ] {
                     println!("{k:<14} {}", r[k]);
                 }

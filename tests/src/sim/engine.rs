@@ -794,7 +794,10 @@ impl<'w> Sim<'w> {
                 &self.world.chain_id,
                 &parent,
                 &b,
-                &node.chain,
+                &super::node::View {
+                    world: self.world,
+                    chain: &node.chain,
+                },
                 now,
             ) {
                 return Err(format!(

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use evote_appliance::consensus::{ChainView, Core, Journal};
 use evote_appliance::ledger::validate::check_block_txs;
-use evote_appliance::ledger::{
-    Block, Hash32, LedgerError, NodeKey, NullifierLookup, Parent, SignedTx,
-};
+use evote_appliance::ledger::{Block, ChainLookup, Hash32, LedgerError, NodeKey, Parent, SignedTx};
 
 use super::world::World;
 
@@ -22,7 +20,7 @@ pub struct Chain {
     txs: BTreeSet<Hash32>,
 }
 
-impl NullifierLookup for Chain {
+impl ChainLookup for Chain {
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
         Ok(self.nullifiers.contains(&(election_id, *nullifier)))
     }
@@ -106,7 +104,17 @@ pub struct View<'a> {
 
 impl ChainView for View<'_> {
     fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        check_block_txs(&self.world.genesis, &self.world.chain_id, block, self.chain).map(|_| ())
+        check_block_txs(&self.world.genesis, &self.world.chain_id, block, self).map(|_| ())
+    }
+}
+
+impl ChainLookup for View<'_> {
+    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
+        self.chain.is_used(election_id, nullifier)
+    }
+
+    fn verified(&self, tx_hash: &Hash32, signature: &evote_appliance::ledger::Signature) -> bool {
+        self.world.is_pool_tx(tx_hash, signature)
     }
 }
 

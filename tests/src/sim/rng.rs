@@ -48,6 +48,33 @@ impl Rng {
     }
 }
 
+/// The simulator's generator as a `rand_core` source, for encrypting its
+/// ballots and running its key ceremony deterministically. Not a secure
+/// generator: simulation only.
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let v = Rng::next_u64(self).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for Rng {}
+
 #[cfg(test)]
 mod tests {
     use super::Rng;

@@ -6,11 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
+use evote_appliance::ledger::elgamal::{BallotContext, encrypt_ballot};
 use evote_appliance::ledger::genesis::PROTOCOL;
+use evote_appliance::ledger::tally::local_ceremony;
 use evote_appliance::ledger::{
-    Ballot, BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, Parent, Signature,
-    SignedTx, StationInfo, Transaction, ValidatorInfo,
+    BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, Parent, Signature, SignedTx,
+    StationInfo, Transaction, ValidatorInfo,
 };
+
+use super::rng::Rng;
 
 /// Virtual time at which every run starts (ms). Far after the genesis and
 /// the opening of the election, far before its close.
@@ -63,6 +67,23 @@ pub struct World {
     by_signature: BTreeMap<Signature, (bool, usize)>,
 }
 
+impl World {
+    /// Whether a transaction is one of the pool's, signature included:
+    /// those were checked once when the pool was made, so the nodes skip
+    /// their signature and proof checks (what the appliance's verified
+    /// cache does), keeping a seed's run fast.
+    pub fn is_pool_tx(&self, tx_hash: &Hash32, signature: &Signature) -> bool {
+        self.by_signature.get(signature).is_some_and(|&(twin, k)| {
+            let b = if twin {
+                &self.twins[k]
+            } else {
+                &self.ballots[k]
+            };
+            &b.hash == tx_hash
+        })
+    }
+}
+
 fn key(seed: u8) -> Arc<NodeKey> {
     Arc::new(NodeKey::from_pkcs8(&pkcs8_from_seed(&[seed; 32])).expect("valid key from seed"))
 }
@@ -101,6 +122,9 @@ impl World {
                     .collect(),
                 opens_at: 1_000,
                 closes_at: 1_000_000_000_000,
+                trustees: local_ceremony(ELECTION_ID, 1, 1, &mut Rng::new(n as u64))
+                    .expect("ceremony")
+                    .0,
             }],
             params: PARAMS,
         };
@@ -145,6 +169,13 @@ impl World {
             w.by_signature.insert(two.stx.signature, (true, k));
             w.ballots.push(one);
             w.twins.push(two);
+        }
+        let check = |b: &PoolBallot| {
+            evote_appliance::ledger::check_tx(&w.genesis, &w.chain_id, &b.stx, START_MS)
+                .expect("pool ballots are valid")
+        };
+        for b in w.ballots.iter().chain(&w.twins) {
+            check(b);
         }
         w
     }
@@ -196,14 +227,22 @@ impl World {
         tag: u64,
         at_ms: u64,
     ) -> SignedTx {
+        let ctx = BallotContext {
+            chain_id: self.chain_id,
+            election_id: ELECTION_ID,
+            nullifier,
+            origin: origin.public(),
+        };
+        let e = self.genesis.election(ELECTION_ID).expect("election");
+        let pk = e.public_key().expect("election key").public_key;
+        let index = (candidate - 1) as usize;
+        let ballot = encrypt_ballot(&ctx, &pk, index, e.candidates.len(), &mut Rng::new(tag))
+            .expect("ballot encrypts");
         let tx = BallotTx::new(
             self.chain_id,
             ELECTION_ID,
             nullifier,
-            Ballot {
-                candidate_id: candidate,
-                encrypted_vote: format!("sim-{tag}"),
-            },
+            ballot,
             at_ms,
             origin.public(),
         )

@@ -1,0 +1,110 @@
+//! Elections' keys and tallies on the chain: the trustees' key ceremony as
+//! the genesis records it, the running encrypted tally, and the rules for a
+//! decryption share to enter a block.
+
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use super::elgamal::{
+    CeremonyParams, Ciphertext, CryptoError, ElectionPublicKey, TrusteeKey, TrusteeRound1, round1,
+    round2,
+};
+use super::error::LedgerError;
+
+/// An election's trustees as the genesis records them: `threshold` of
+/// `trustees` can decrypt the tally. The public round-1 message of every
+/// trustee is kept, so that anyone recomputes the election key and each
+/// trustee's public share instead of trusting a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectionTrustees {
+    pub trustees: u32,
+    pub threshold: u32,
+    pub round1: Vec<TrusteeRound1>,
+}
+
+impl ElectionTrustees {
+    pub fn params(&self, election_id: u64) -> Result<CeremonyParams, LedgerError> {
+        CeremonyParams::new(election_id, self.trustees, self.threshold).map_err(crypto)
+    }
+
+    /// Verifies the ceremony's public messages and computes the election key.
+    pub fn public_key(&self, election_id: u64) -> Result<ElectionPublicKey, LedgerError> {
+        ElectionPublicKey::from_round1(&self.params(election_id)?, &self.round1).map_err(crypto)
+    }
+}
+
+pub(crate) fn crypto(e: CryptoError) -> LedgerError {
+    LedgerError::Crypto {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+/// Runs every round of a key ceremony in one process and returns the
+/// public record and every trustee's key. For development networks and
+/// tests only: a real ceremony keeps each trustee's secrets on their own
+/// machine (`evote-appliance trustee keygen` / `combine`).
+pub fn local_ceremony(
+    election_id: u64,
+    trustees: u32,
+    threshold: u32,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(ElectionTrustees, Vec<TrusteeKey>), LedgerError> {
+    let params = CeremonyParams::new(election_id, trustees, threshold).map_err(crypto)?;
+    let mut msgs = Vec::new();
+    let mut shares = Vec::new();
+    for i in 1..=trustees {
+        let (msg, out) = round1(&params, i, rng).map_err(crypto)?;
+        msgs.push(msg);
+        shares.extend(out);
+    }
+    let keys = (1..=trustees)
+        .map(|j| {
+            let mine: Vec<_> = shares
+                .iter()
+                .filter(|s| s.recipient == j)
+                .cloned()
+                .collect();
+            round2(&params, j, &msgs, &mine).map_err(crypto)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        ElectionTrustees {
+            trustees,
+            threshold,
+            round1: msgs,
+        },
+        keys,
+    ))
+}
+
+/// An election's encrypted running tally after the block at `height`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TallyState {
+    pub election_id: u64,
+    pub height: u64,
+    pub ballot_count: u64,
+    /// Per candidate, the sum of that candidate's ciphertexts.
+    pub aggregate: Vec<Ciphertext>,
+}
+
+impl TallyState {
+    pub fn empty(election_id: u64, candidates: usize) -> Self {
+        Self {
+            election_id,
+            height: 0,
+            ballot_count: 0,
+            aggregate: vec![Ciphertext::zero(); candidates],
+        }
+    }
+
+    /// Adds one ballot's ciphertexts.
+    pub fn add(&mut self, ciphertexts: impl Iterator<Item = Ciphertext>) {
+        for (sum, ct) in self.aggregate.iter_mut().zip(ciphertexts) {
+            *sum = sum.add(&ct);
+        }
+        self.ballot_count += 1;
+    }
+}

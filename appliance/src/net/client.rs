@@ -1,0 +1,72 @@
+//! Calls the command line makes to a running appliance (ureq, with
+//! timeouts): the trustee's decryption.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ledger::Hash32;
+use crate::ledger::elgamal::{Ciphertext, DecryptionShare};
+
+/// `GET /api/tally/{election}`.
+#[derive(Debug, Deserialize)]
+pub struct Tally {
+    pub closed: bool,
+    pub tally_height: u64,
+    pub ballot_count: u64,
+    pub aggregate: Vec<Ciphertext>,
+}
+
+fn agent() -> ureq::Agent {
+    super::peers::agent()
+}
+
+pub fn fetch_tally(node: &str, election: u64) -> Result<Tally, String> {
+    agent()
+        .get(format!("{node}/api/tally/{election}"))
+        .call()
+        .and_then(|mut r| r.body_mut().read_json())
+        .map_err(|e| format!("{node}: reading the tally: {e}"))
+}
+
+/// The node's chain id, from `GET /p2p/status`.
+pub fn fetch_status(node: &str) -> Result<Hash32, String> {
+    let s: super::peers::StatusReport = agent()
+        .get(format!("{node}/p2p/status"))
+        .call()
+        .and_then(|mut r| r.body_mut().read_json())
+        .map_err(|e| format!("{node}: reading its status: {e}"))?;
+    Ok(s.genesis_hash)
+}
+
+pub fn post_share(
+    node: &str,
+    election: u64,
+    tally_height: u64,
+    ballot_count: u64,
+    share: &DecryptionShare,
+) -> Result<Hash32, String> {
+    let body = json!({"tally_height": tally_height, "ballot_count": ballot_count, "share": share});
+    let r = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .new_agent()
+        .post(format!("{node}/api/tally/{election}"))
+        .send_json(&body)
+        .map_err(|e| format!("{node}: posting the share: {e}"))?;
+    let (code, mut r) = (r.status().as_u16(), r);
+    let v: serde_json::Value = r
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{node}: {e}"))?;
+    if code >= 300 {
+        return Err(format!(
+            "{node} refused the share ({code}): {}",
+            v["error"]["message"]
+        ));
+    }
+    v["transaction_id"]
+        .as_str()
+        .and_then(|s| Hash32::parse(s).ok())
+        .ok_or_else(|| format!("{node}: unexpected answer {v}"))
+}

@@ -1,0 +1,335 @@
+//! Results and the tally: what `results` reports (counts only once k
+//! trustees' shares are on the chain), the endpoints trustees use to
+//! decrypt, ballot tracking by confirmation code, and the context a voter's
+//! device needs to encrypt a ballot itself.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::api::{authenticate, find_election, submit_signed, tx_status};
+use super::error::{ApiError, ApiJson, ApiQuery};
+use crate::chaincheck::{ChainCheck, continue_check};
+use crate::clock::now_ms;
+use crate::ledger::elgamal::{DecryptionShare, TallyContext, combine_decryption_shares};
+use crate::ledger::nullifier::nullifier;
+use crate::ledger::validate::check_share_on_chain;
+use crate::ledger::{DecryptionShareTx, Election, Hash32, SignedTx, TallyState, Transaction};
+use crate::node::Source;
+
+pub fn routes() -> axum::Router<SharedState> {
+    Router::new()
+        .route("/api/votes/results", get(results))
+        .route("/api/votes/track/{code}", get(track))
+        .route("/api/votes/ballot-context", get(ballot_context))
+        .route("/api/tally/{election_id}", get(tally).post(post_share))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ElectionQuery {
+    election_id: u64,
+}
+
+/// A decrypted tally: per-candidate counts and where its shares are.
+#[derive(Debug, Clone)]
+pub struct Decrypted {
+    pub tally_height: u64,
+    pub ballot_count: u64,
+    pub counts: Vec<u64>,
+    pub shares: Vec<(u32, Hash32, u64)>,
+}
+
+/// The newest tally of `election` that at least k trustees decrypted,
+/// combined (and kept, since combining solves discrete logarithms).
+async fn decrypted(s: &SharedState, election: &Election) -> Result<Option<Decrypted>, ApiError> {
+    let (eid, k) = (election.id, u64::from(election.trustees.threshold));
+    let n = election.candidates.len();
+    let found = s
+        .db("reading the tally", move |db| {
+            let Some((height, _)) = db.shared_tallies(eid)?.into_iter().find(|(_, c)| *c >= k)
+            else {
+                return Ok(None);
+            };
+            let tally = db
+                .tally_at(eid, height)?
+                .unwrap_or_else(|| TallyState::empty(eid, n));
+            Ok(Some((height, tally, db.decryption_shares(eid, height)?)))
+        })
+        .await?;
+    let Some((height, tally, shares)) = found else {
+        return Ok(None);
+    };
+    let ids: Vec<(u32, Hash32, u64)> = shares
+        .iter()
+        .map(|(h, b, d)| (d.share.trustee_index, *h, *b))
+        .collect();
+    let cache_key = (
+        eid,
+        height,
+        ids.iter().map(|(_, h, _)| *h).collect::<Vec<_>>(),
+    );
+    if let Some(counts) = s.tallies.lock().expect("tally cache").get(&cache_key) {
+        return Ok(Some(Decrypted {
+            tally_height: height,
+            ballot_count: tally.ballot_count,
+            counts: counts.clone(),
+            shares: ids,
+        }));
+    }
+    let key = s
+        .keys
+        .get(&eid)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the election key", eid))?;
+    let ctx = TallyContext {
+        chain_id: s.chain_id,
+        election_id: eid,
+    };
+    let parts: Vec<DecryptionShare> = shares.into_iter().map(|(_, _, d)| d.share).collect();
+    let count = tally.ballot_count;
+    let counts = tokio::task::spawn_blocking(move || {
+        combine_decryption_shares(&ctx, &key, &tally.aggregate, &parts, count)
+    })
+    .await
+    .map_err(|e| ApiError::internal("combining the tally", e))?
+    .map_err(|e| ApiError::internal("combining the tally", e))?;
+    s.tallies
+        .lock()
+        .expect("tally cache")
+        .insert(cache_key, counts.clone());
+    Ok(Some(Decrypted {
+        tally_height: height,
+        ballot_count: count,
+        counts,
+        shares: ids,
+    }))
+}
+
+/// Checks the blocks committed since the last check (all of them once).
+async fn chain_check(s: &SharedState) -> Result<ChainCheck, ApiError> {
+    let s2 = s.clone();
+    s.db("verifying the chain", move |db| {
+        let mut guard = s2.verified.lock().expect("chain check");
+        let mut check = match guard.take() {
+            Some(c) => c,
+            None => ChainCheck::start(&s2.genesis)?,
+        };
+        continue_check(db, &s2.genesis, &mut check, now_ms())?;
+        *guard = Some(check.clone());
+        Ok(check)
+    })
+    .await
+}
+
+async fn results(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<ElectionQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let election = find_election(&s, q.election_id)?.clone();
+    let eid = election.id;
+    let total = s
+        .db("counting ballots", move |db| db.ballot_count(eid))
+        .await?;
+    let done = decrypted(&s, &election).await?;
+    let check = chain_check(&s).await?;
+    let rows: Vec<Value> = election
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let n = done.as_ref().map(|d| d.counts[i]);
+            let pct = n.zip(done.as_ref()).map(|(n, d)| {
+                if d.ballot_count == 0 {
+                    0.0
+                } else {
+                    (n as f64 * 10_000.0 / d.ballot_count as f64).round() / 100.0
+                }
+            });
+            json!({"candidate_id": c.id, "name": c.name, "vote_count": n, "percentage": pct})
+        })
+        .collect();
+    let tally = match &done {
+        Some(d) => json!({
+            "status": "decrypted",
+            "tally_height": d.tally_height,
+            "ballots_in_tally": d.ballot_count,
+            "ballots_after_tally": total.saturating_sub(d.ballot_count),
+            "shares": d.shares.iter().map(|(t, h, b)| json!({"trustee_index": t, "transaction_id": h, "block_number": b})).collect::<Vec<_>>(),
+        }),
+        None => json!({
+            "status": "pending",
+            "message": format!(
+                "ballots are encrypted; counts appear once {} of the election's {} trustees have posted their decryption shares after the close",
+                election.trustees.threshold, election.trustees.trustees
+            ),
+        }),
+    };
+    Ok(axum::Json(json!({
+        "election_id": election.id,
+        "election_name": election.name,
+        "results": rows,
+        "total_votes": total,
+        "tally": tally,
+        "verification": {
+            "chain_valid": check.valid,
+            "blocks_checked": check.blocks_checked,
+            "head_height": check.head_height,
+            "head_hash": check.head_hash,
+        },
+    })))
+}
+
+async fn track(
+    State(s): State<SharedState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let code = Hash32::parse(&code)
+        .map_err(|e| ApiError::bad_request("invalid_code", format!("confirmation code: {e}")))?;
+    let found = s
+        .db("looking up a code", move |db| db.code_ballot(&code))
+        .await?;
+    let Some((tx, election_id, issued_at)) = found else {
+        return Err(ApiError::not_found(
+            "no ballot with this confirmation code was accepted here",
+        ));
+    };
+    let status = tx_status(&s, tx).await?;
+    let mut v = json!({
+        "confirmation_code": code,
+        "election_id": election_id,
+        "issued_at": issued_at,
+        "status": "unknown",
+    });
+    if let Some(st) = status {
+        v["status"] = json!(st.status);
+        v["on_chain"] = json!(matches!(st.status, "confirmed" | "finalized"));
+        v["block_number"] = json!(st.block_number);
+        v["block_hash"] = json!(st.block_hash);
+        v["transaction_id"] = json!(st.main_transaction_id.unwrap_or(tx));
+    }
+    Ok(axum::Json(v))
+}
+
+/// What a voter's device needs to encrypt a ballot that this appliance
+/// will accept: the proofs are bound to these values.
+async fn ballot_context(
+    State(s): State<SharedState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ElectionQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let voter = authenticate(&s, &headers).await?;
+    let election = find_election(&s, q.election_id)?;
+    let voter_nullifier = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
+        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
+    let key = s
+        .keys
+        .get(&election.id)
+        .ok_or_else(|| ApiError::internal("the election key", election.id))?;
+    Ok(axum::Json(json!({
+        "chain_id": s.chain_id,
+        "election_id": election.id,
+        "nullifier": voter_nullifier,
+        "origin": s.key.public(),
+        "public_key": key.public_key,
+        "candidates": election.candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
+    })))
+}
+
+fn election_id(s: &SharedState, raw: &str) -> Result<Election, ApiError> {
+    let id: u64 = raw.parse().map_err(|_| {
+        ApiError::bad_request("invalid_election_id", "election id must be a number")
+    })?;
+    find_election(s, id).cloned()
+}
+
+/// The tally trustees decrypt: the one other trustees already posted
+/// shares of (so that k shares meet on one tally), or else the election's
+/// encrypted totals after the newest block, once that block is stamped
+/// after the close.
+async fn tally(
+    State(s): State<SharedState>,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let election = election_id(&s, &raw)?;
+    let (eid, n) = (election.id, election.candidates.len());
+    let head = s.node.status();
+    let (height, stamp, state) = s
+        .db("reading the tally", move |db| {
+            let height = match db.shared_tallies(eid)?.first() {
+                Some((h, _)) => *h,
+                None => head.height,
+            };
+            let stamp = db.block_timestamp(height)?.unwrap_or(0);
+            let state = db
+                .tally_at(eid, height)?
+                .unwrap_or_else(|| TallyState::empty(eid, n));
+            Ok((height, stamp, state))
+        })
+        .await?;
+    let closed = stamp >= election.closes_at;
+    Ok(axum::Json(json!({
+        "election_id": eid,
+        "closes_at": election.closes_at,
+        "closed": closed,
+        "tally_height": height,
+        "ballot_count": state.ballot_count,
+        "aggregate": state.aggregate,
+        "trustees": election.trustees.trustees,
+        "threshold": election.trustees.threshold,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareBody {
+    tally_height: u64,
+    ballot_count: u64,
+    share: DecryptionShare,
+}
+
+/// A trustee posts a decryption share; this appliance checks it against
+/// its chain and carries it onto the chain as a signed transaction. The
+/// share's proofs, not the caller, show which trustee made it.
+async fn post_share(
+    State(s): State<SharedState>,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<ShareBody>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let election = election_id(&s, &raw)?;
+    let now = now_ms();
+    let tx = DecryptionShareTx {
+        chain_id: s.chain_id,
+        election_id: election.id,
+        tally_height: body.tally_height,
+        ballot_count: body.ballot_count,
+        share: body.share,
+        submitted_at_ms: now,
+        origin: s.key.public(),
+    };
+    let s2 = s.clone();
+    let tx2 = tx.clone();
+    s.db("checking the share", move |db| {
+        let height = s2.node.status().height + 1;
+        Ok(check_share_on_chain(
+            &s2.genesis,
+            &s2.chain_id,
+            (height, now),
+            &tx2,
+            &*db,
+        ))
+    })
+    .await?
+    .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let stx = SignedTx::sign(Transaction::DecryptionShare(tx), &s.key)
+        .map_err(|e| ApiError::internal("signing the share", e))?;
+    let done = submit_signed(&s, stx, Source::Rpc).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "pending", "transaction_id": done.tx_hash})),
+    ))
+}

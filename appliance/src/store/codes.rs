@@ -1,0 +1,91 @@
+//! Confirmation codes: each ballot accepted here gets a code that hashes
+//! its ballot together with the previous code issued here, so the codes
+//! of one appliance form a chain (in the spirit of ElectionGuard's device
+//! chaining): a ballot removed from the middle breaks every later code.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{Result, Store, hash_from_blob, to_i64, to_u64};
+use crate::ledger::{Hash32, hash_of};
+
+#[derive(Serialize)]
+struct CodeInput<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    prev_code: &'a Hash32,
+    ballot_hash: &'a Hash32,
+}
+
+/// The code that follows `prev` for a ballot.
+pub fn next_code(prev: &Hash32, ballot_hash: &Hash32) -> Hash32 {
+    hash_of(&CodeInput {
+        kind: "confirmation_code",
+        prev_code: prev,
+        ballot_hash,
+    })
+    .expect("code input encodes")
+}
+
+/// A ballot to confirm: its transaction, its ballot hash, its election.
+pub struct ToConfirm {
+    pub tx_hash: Hash32,
+    pub ballot_hash: Hash32,
+    pub election_id: u64,
+}
+
+impl Store {
+    /// Issues the next codes of this appliance's chain, in order, in one
+    /// SQL transaction.
+    pub fn issue_codes(&mut self, items: &[ToConfirm], now_ms: u64) -> Result<Vec<Hash32>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT code FROM confirmation_codes ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut prev = last
+            .map(hash_from_blob)
+            .transpose()?
+            .unwrap_or(Hash32::ZERO);
+        let mut out = Vec::with_capacity(items.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO confirmation_codes \
+                 (code, prev_code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for it in items {
+                let code = next_code(&prev, &it.ballot_hash);
+                insert.execute(params![
+                    code.as_bytes(),
+                    prev.as_bytes(),
+                    it.tx_hash.as_bytes(),
+                    to_i64(it.election_id),
+                    to_i64(now_ms)
+                ])?;
+                out.push(code);
+                prev = code;
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The ballot a code confirms: (transaction hash, election, issued at).
+    pub fn code_ballot(&self, code: &Hash32) -> Result<Option<(Hash32, u64, u64)>> {
+        let row: Option<(Vec<u8>, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT tx_hash, election_id, issued_at_ms FROM confirmation_codes WHERE code = ?1",
+                [code.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(h, e, t)| Ok((hash_from_blob(h)?, to_u64(e)?, to_u64(t)?)))
+            .transpose()
+    }
+}

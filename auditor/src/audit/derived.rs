@@ -1,0 +1,267 @@
+//! The checks of what a source derives from its chain once the chain is
+//! read: the results it reports, the encrypted totals it states, the
+//! decryption of the tally, and its fallback chains.
+
+use std::time::Duration;
+
+use super::{Audited, Board};
+use crate::checks::CheckId;
+use crate::fallback::{MainChain, check_chains};
+use crate::genesis::ChainRules;
+use crate::rules::{ChainState, HeightRecord, SigCache};
+use crate::source::{Fallbacks, Opened, ReportedResults, Source, SourceError, SourceKind};
+use crate::tally::{Comparison, compare_results, compare_totals, decrypt_all, decryption_findings};
+
+/// A source's chain as the audit holds it.
+pub(super) struct Chain<'a> {
+    pub source: &'a mut Source,
+    pub state: &'a mut ChainState,
+    pub records: &'a mut Vec<HeightRecord>,
+    pub cache: &'a mut SigCache,
+}
+
+/// Reads and checks more of a source's chain, up to a height.
+pub(super) type Advance<'f> = dyn Fn(
+        &mut Source,
+        &mut ChainState,
+        &mut Vec<HeightRecord>,
+        &mut Board,
+        &mut SigCache,
+        Option<u64>,
+    ) -> Result<(), SourceError>
+    + 'f;
+
+impl Chain<'_> {
+    fn advance(&mut self, board: &mut Board, f: &Advance<'_>, to: u64) -> Result<(), SourceError> {
+        f(
+            self.source,
+            self.state,
+            self.records,
+            board,
+            self.cache,
+            Some(to),
+        )
+    }
+
+    fn height(&self) -> u64 {
+        self.records.len() as u64
+    }
+}
+
+/// Puts a comparison on the board: its failures, then PASS (with a note
+/// on what was left out), or SKIP with the reasons when nothing could be
+/// compared.
+fn record(board: &mut Board, i: usize, check: CheckId, c: Comparison, nothing: &str) {
+    let why = c.skipped.join("; ");
+    let failed = !c.findings.is_empty();
+    for f in c.findings {
+        board.fail(i, f);
+    }
+    if c.compared > 0 || failed {
+        board.checked(check, i, c.compared);
+        if !why.is_empty() {
+            board.note(check, i, why);
+        }
+    } else if why.is_empty() {
+        board.skip(check, i, nothing);
+    } else {
+        board.skip(check, i, why);
+    }
+}
+
+fn stop(a: &mut Audited, what: &str, e: &SourceError) -> String {
+    a.error.get_or_insert(format!("{what}: {e}"));
+    a.status = "incomplete";
+    format!("{what}: {e}")
+}
+
+/// `tally.matches`, `tally.encrypted_totals` and `tally.decryption`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tally_checks(
+    i: usize,
+    a: &mut Audited,
+    opened: &Opened,
+    rules: &ChainRules,
+    chain: &mut Chain<'_>,
+    board: &mut Board,
+    advance: &Advance<'_>,
+    complete: bool,
+) {
+    let ids = [
+        CheckId::TallyMatches,
+        CheckId::TallyEncryptedTotals,
+        CheckId::TallyDecryption,
+    ];
+    if !complete {
+        for c in ids {
+            board.skip(c, i, "the chain could not be read to its end");
+        }
+        return;
+    }
+    match results(a, opened, rules, chain, board, advance) {
+        Ok(c) => record(board, i, CheckId::TallyMatches, c, "no election to compare"),
+        Err(why) => board.skip(CheckId::TallyMatches, i, why),
+    }
+    match totals(a, opened, rules, chain, board, advance) {
+        Ok(c) => record(
+            board,
+            i,
+            CheckId::TallyEncryptedTotals,
+            c,
+            "no encrypted totals to compare",
+        ),
+        Err(why) => board.skip(CheckId::TallyEncryptedTotals, i, why),
+    }
+    let d = decrypt_all(rules, chain.state);
+    record(
+        board,
+        i,
+        CheckId::TallyDecryption,
+        decryption_findings(&d),
+        "no election",
+    );
+    a.decryptions = d;
+}
+
+/// The reported results against the chain. A node may have committed
+/// blocks since its status was read, or answer between committing a block
+/// and updating its count: the chain is followed to the height the
+/// results refer to, and a difference is confirmed by asking again.
+fn results(
+    a: &mut Audited,
+    opened: &Opened,
+    rules: &ChainRules,
+    chain: &mut Chain<'_>,
+    board: &mut Board,
+    advance: &Advance<'_>,
+) -> Result<Comparison, String> {
+    let mut last: Option<ReportedResults> = None;
+    for _attempt in 0..4 {
+        let reported = chain
+            .source
+            .results(rules)
+            .map_err(|e| stop(a, "reading its results", &e))?;
+        let audited = chain.height();
+        let heights = reported.elections.values().filter_map(|e| e.at_height);
+        if let Some(at) = heights.clone().max()
+            && at > audited
+        {
+            chain
+                .advance(board, advance, at)
+                .map_err(|e| stop(a, &format!("reading its chain to height {at}"), &e))?;
+            continue;
+        }
+        if let Some(at) = heights.min()
+            && at < audited
+        {
+            return Err(format!(
+                "the node's results refer to height {at}, below the {audited} blocks it served"
+            ));
+        }
+        let d = decrypt_all(rules, chain.state);
+        let found = compare_results(rules, &d, &reported, audited);
+        let settled = found.findings.is_empty()
+            || opened.kind == SourceKind::Db
+            || last
+                .as_ref()
+                .is_some_and(|l| l.elections == reported.elections);
+        if settled {
+            return Ok(found);
+        }
+        last = Some(reported);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Err("the node's chain kept growing while its results were read".into())
+}
+
+/// The encrypted totals the source states against the chain's.
+fn totals(
+    a: &mut Audited,
+    opened: &Opened,
+    rules: &ChainRules,
+    chain: &mut Chain<'_>,
+    board: &mut Board,
+    advance: &Advance<'_>,
+) -> Result<Comparison, String> {
+    let stated = chain
+        .source
+        .totals(rules)
+        .map_err(|e| stop(a, "reading its encrypted totals", &e))?;
+    let Some(stated) = stated else {
+        return Err(match opened.kind {
+            SourceKind::Node => "the node does not serve GET /api/tally/{id} (HTTP 404)".into(),
+            SourceKind::Db => "the database has no election_tallies table".into(),
+        });
+    };
+    // A node's tally is at its head when asked, which may be past the
+    // blocks audited so far.
+    if let Some(top) = stated.iter().map(|s| s.height).max()
+        && top > chain.height()
+        && opened.kind == SourceKind::Node
+    {
+        chain
+            .advance(board, advance, top)
+            .map_err(|e| stop(a, &format!("reading its chain to height {top}"), &e))?;
+    }
+    Ok(compare_totals(chain.state, &stated))
+}
+
+/// `fallback.chain` and `fallback.reconciled`.
+pub(super) fn fallback_checks(
+    i: usize,
+    a: &mut Audited,
+    opened: &Opened,
+    rules: &ChainRules,
+    chain: &mut Chain<'_>,
+    board: &mut Board,
+    complete: bool,
+) {
+    let both = [CheckId::FallbackChain, CheckId::FallbackReconciled];
+    let chains = match chain.source.fallbacks() {
+        Ok(Fallbacks::Absent(why)) => {
+            for c in both {
+                board.skip(c, i, why.clone());
+            }
+            return;
+        }
+        Ok(Fallbacks::Chains(c)) => c,
+        Err(e) => {
+            let why = stop(a, "reading its fallback chains", &e);
+            for c in both {
+                board.skip(c, i, why.clone());
+            }
+            return;
+        }
+    };
+    if !complete {
+        for c in both {
+            board.skip(
+                c,
+                i,
+                "the main chain could not be read to its end, so fallback ballots cannot be traced on it",
+            );
+        }
+        return;
+    }
+    let main = MainChain {
+        rules,
+        state: chain.state,
+        records: chain.records,
+        own: opened.node_id,
+    };
+    let out = check_chains(&main, &chains, chain.cache);
+    record(
+        board,
+        i,
+        CheckId::FallbackChain,
+        out.chain,
+        "no fallback chain",
+    );
+    record(
+        board,
+        i,
+        CheckId::FallbackReconciled,
+        out.reconciled,
+        "no sealed ballot",
+    );
+}

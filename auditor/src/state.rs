@@ -1,0 +1,627 @@
+//! What PROTOCOL.md §7 carries from block to block, and the rules that
+//! need it: the parent (rules 3-5), repeated transactions (19), nullifiers
+//! (20), decryption shares against the tally (21), the auditor's own
+//! ciphertext check, and each election's encrypted running tally (E.5).
+//!
+//! [`ChainState::apply`] runs in block order on one thread, after the
+//! stateless rules of [`crate::rules`] ran on many.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::traits::Identity;
+
+use crate::checks::CheckId;
+use crate::elgamal::{
+    Ciphertext, DecryptionShare, add_into, to_ciphertexts, verify_decryption_share,
+};
+use crate::genesis::ChainRules;
+use crate::rules::{BallotInfo, CheckedBlock, Finding, TxCheck, TxInfo};
+use crate::wire::{DecryptionShareTx, FallbackRef, Hash32, MAX_SAFE_INTEGER};
+
+/// The block a chain continues from (§6 input "parent").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parent {
+    pub height: u64,
+    /// Unknown after a block whose hash could not be read.
+    pub hash: Option<Hash32>,
+    pub timestamp_ms: Option<u64>,
+}
+
+/// What the auditor keeps of each block for comparing sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeightRecord {
+    /// The block hash the source links with (all zero if unreadable).
+    pub hash: Hash32,
+    pub round: u64,
+    pub valid_sealers: u64,
+    /// The validator whose proposal signature verified on this block.
+    pub proposer: Option<u8>,
+}
+
+/// Where a nullifier or a share was first used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstUse {
+    pub height: u64,
+    pub position: u32,
+    pub tx: Hash32,
+}
+
+/// A decryption share that passed every rule, as the chain holds it.
+#[derive(Debug, Clone)]
+pub struct ShareOnChain {
+    pub share: DecryptionShare,
+    pub ballot_count: u64,
+    pub at: FirstUse,
+}
+
+/// A main-chain ballot that names the fallback block it was first sealed
+/// in (§7a copy); kept so the fallback checks can look the block up.
+#[derive(Debug, Clone)]
+pub struct CopyOnChain {
+    pub fallback: FallbackRef,
+    pub election_id: u64,
+    pub nullifier: Hash32,
+    pub at: FirstUse,
+}
+
+pub type Totals = Vec<(RistrettoPoint, RistrettoPoint)>;
+
+/// An election's encrypted tally as the chain builds it (§7, E.5): the
+/// per-candidate sums of its ballots' ciphertexts.
+#[derive(Debug, Clone)]
+pub struct ElectionTally {
+    pub candidates: usize,
+    pub closes_at: u64,
+    /// After the last block applied.
+    pub running: Totals,
+    pub ballots: u64,
+    /// After the first block stamped at or after the close, and after every
+    /// later block that changed it: (ballots, totals). Decryption shares
+    /// can only be of these (rule 21), so no earlier tally is kept.
+    snapshots: BTreeMap<u64, (u64, Totals)>,
+    first_closed: Option<u64>,
+}
+
+/// Where a ciphertext's `A` was first seen: (height, position, the first
+/// 8 bytes of its `B`). Kept small: one entry per selection of the chain.
+type CtUse = (u64, u32, [u8; 8]);
+
+/// The state §7 carries from block to block.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    pub parent: Parent,
+    nullifiers: HashMap<(u64, Hash32), FirstUse>,
+    /// The first 16 bytes of each selection's `A` (unique on an honest
+    /// chain: `A = rG` with fresh random `r`).
+    ciphertexts: HashMap<[u8; 16], CtUse>,
+    pub tallies: BTreeMap<u64, ElectionTally>,
+    /// Valid decryption shares, by (election, tally height).
+    pub shares: BTreeMap<(u64, u64), Vec<ShareOnChain>>,
+    pub copies: Vec<CopyOnChain>,
+    /// Block h's timestamp at index h - 1 (`None` if its header is unreadable).
+    timestamps: Vec<Option<u64>>,
+    genesis_time: u64,
+    pub blocks: u64,
+    pub transactions: u64,
+    pub ballots: u64,
+}
+
+/// What one block adds to the state once all its findings are known.
+#[derive(Default)]
+struct Pending<'a> {
+    txs: HashSet<Hash32>,
+    nullifiers: HashMap<(u64, Hash32), usize>,
+    shares: BTreeMap<(u64, u64, u32), usize>,
+    new_shares: Vec<(usize, &'a DecryptionShareTx)>,
+    ciphertexts: HashMap<[u8; 16], (usize, [u8; 8])>,
+    adds: Vec<(u64, &'a Totals)>,
+    copies: Vec<(usize, &'a BallotInfo)>,
+}
+
+fn tx_at(txs: &[TxCheck], pos: usize) -> Hash32 {
+    txs[pos].hash.unwrap_or(Hash32([0; 32]))
+}
+
+impl ChainState {
+    /// The state before block 1: the parent is the genesis (§5).
+    pub fn new(rules: &ChainRules) -> Self {
+        let tallies = rules
+            .genesis
+            .elections
+            .iter()
+            .map(|e| {
+                let n = e.candidates.len();
+                let zero = (RistrettoPoint::identity(), RistrettoPoint::identity());
+                let t = ElectionTally {
+                    candidates: n,
+                    closes_at: e.closes_at,
+                    running: vec![zero; n],
+                    ballots: 0,
+                    snapshots: BTreeMap::new(),
+                    first_closed: None,
+                };
+                (e.id, t)
+            })
+            .collect();
+        Self {
+            parent: Parent {
+                height: 0,
+                hash: Some(rules.chain_id),
+                timestamp_ms: Some(rules.genesis.created_at_ms),
+            },
+            nullifiers: HashMap::new(),
+            ciphertexts: HashMap::new(),
+            tallies,
+            shares: BTreeMap::new(),
+            copies: Vec::new(),
+            timestamps: Vec::new(),
+            genesis_time: rules.genesis.created_at_ms,
+            blocks: 0,
+            transactions: 0,
+            ballots: 0,
+        }
+    }
+
+    /// Starts from another parent (the test vectors' invalid blocks).
+    pub fn set_parent(&mut self, parent: Parent) {
+        self.parent = parent;
+    }
+
+    pub fn nullifier_count(&self) -> usize {
+        self.nullifiers.len()
+    }
+
+    /// The transaction that used `(election_id, nullifier)`, if any.
+    pub fn nullifier_use(&self, election_id: u64, nullifier: &Hash32) -> Option<FirstUse> {
+        self.nullifiers.get(&(election_id, *nullifier)).copied()
+    }
+
+    /// The timestamp of block `height` (the genesis' for 0).
+    pub fn block_time(&self, height: u64) -> Option<u64> {
+        if height == 0 {
+            return Some(self.genesis_time);
+        }
+        self.timestamps.get(height as usize - 1).copied().flatten()
+    }
+
+    /// An election's tally after block `height`: (ballots, totals). Known
+    /// for the last block applied and for blocks stamped at or after the
+    /// close.
+    pub fn tally_at(&self, election_id: u64, height: u64) -> Option<(u64, Vec<Ciphertext>)> {
+        let t = self.tallies.get(&election_id)?;
+        if height == self.parent.height {
+            return Some((t.ballots, to_ciphertexts(&t.running)));
+        }
+        if height > self.parent.height || height < t.first_closed? {
+            return None;
+        }
+        t.snapshots
+            .range(..=height)
+            .next_back()
+            .map(|(_, (n, v))| (*n, to_ciphertexts(v)))
+    }
+
+    /// Rule 21 for a share that passed 18a-18m, in block `height` stamped `ts`.
+    fn check_share(
+        &self,
+        rules: &ChainRules,
+        d: &DecryptionShareTx,
+        (height, ts): (u64, Option<u64>),
+        in_block: &BTreeMap<(u64, u64, u32), usize>,
+    ) -> Option<Finding> {
+        let (e, th, j) = (d.election_id, d.tally_height, d.share.trustee_index);
+        let bad = |expected: String, found: String, message: String| {
+            Some(
+                Finding::new(
+                    CheckId::TxDecryptionShare,
+                    "bad_decryption_share",
+                    expected,
+                    found,
+                    message,
+                )
+                .rule(21, 0),
+            )
+        };
+        let twice =
+            format!("trustee {j} gave a second share of election {e}'s tally at height {th}");
+        if let Some(p) = in_block.get(&(e, th, j)) {
+            return bad(
+                "one share per trustee and tally".into(),
+                format!(
+                    "trustee {j}'s share of this tally is already at position {p} of this block"
+                ),
+                twice,
+            );
+        }
+        let earlier = self
+            .shares
+            .get(&(e, th))
+            .and_then(|v| v.iter().find(|s| s.share.trustee_index == j));
+        if let Some(s) = earlier {
+            return bad(
+                "one share per trustee and tally".into(),
+                format!(
+                    "trustee {j}'s share of this tally is already on the chain: transaction {} at height {} position {}",
+                    s.at.tx, s.at.height, s.at.position
+                ),
+                twice,
+            );
+        }
+        let closes = rules.election(e)?.closes_at;
+        if let Some(ts) = ts
+            && ts < closes
+        {
+            return bad(
+                format!("a block stamped at or after the close ({closes})"),
+                format!("block time {ts}"),
+                format!("a decryption share of election {e} before it closed"),
+            );
+        }
+        if th >= height {
+            return bad(
+                format!("tally_height below the block's height {height}"),
+                format!("tally_height {th}"),
+                "the share is of a tally that does not exist yet".into(),
+            );
+        }
+        let Some(stamp) = self.block_time(th) else {
+            return bad(
+                format!("a readable committed block at height {th}"),
+                "none".into(),
+                format!("the share is of the tally at height {th}, which the chain does not hold"),
+            );
+        };
+        if stamp < closes {
+            return bad(
+                format!("the tally after a block stamped at or after the close ({closes})"),
+                format!("block {th} is stamped {stamp}"),
+                format!(
+                    "the share decrypts election {e}'s tally at height {th}, from before the close: a partial tally must never be decrypted"
+                ),
+            );
+        }
+        let Some((count, totals)) = self.tally_at(e, th) else {
+            return bad(
+                format!("election {e}'s tally at height {th}"),
+                "it cannot be recomputed (the block timestamps are out of order)".into(),
+                "the share's tally cannot be recomputed".into(),
+            );
+        };
+        if count != d.ballot_count {
+            return bad(
+                format!("ballot_count {count} (the ballots of election {e} in blocks 1 to {th})"),
+                format!("ballot_count {}", d.ballot_count),
+                format!("the share names the wrong ballot count for the tally at height {th}"),
+            );
+        }
+        let Some(Ok(key)) = rules.election_key(e) else {
+            return bad(
+                format!("a share under election {e}'s key"),
+                "no valid election key (see genesis.trustees)".into(),
+                "the share cannot be checked".into(),
+            );
+        };
+        let err = verify_decryption_share(&rules.chain_id.0, key, &totals, &d.share).err()?;
+        bad(
+            format!(
+                "partial decryptions of the tally at height {th} whose proofs verify against trustee {j}'s public share"
+            ),
+            format!("{}: {err}", err.code()),
+            format!(
+                "trustee {j}'s decryption share does not verify ({}): it is not of this tally, or not by this trustee",
+                err.code()
+            ),
+        )
+    }
+
+    /// Rules 3-5: the block follows its parent.
+    fn check_link(&self, h: &crate::wire::BlockHeader, findings: &mut Vec<Finding>) {
+        let expected = self.parent.height + 1;
+        if h.height != expected {
+            findings.push(
+                Finding::new(
+                    CheckId::BlockHeight,
+                    "wrong_height",
+                    expected.to_string(),
+                    h.height.to_string(),
+                    "the block does not follow its parent's height",
+                )
+                .rule(3, 0),
+            );
+        }
+        if let Some(p) = self.parent.hash
+            && h.prev_hash != p
+        {
+            findings.push(
+                Finding::new(
+                    CheckId::BlockPrevHash,
+                    "wrong_prev_hash",
+                    p.to_hex(),
+                    h.prev_hash.to_hex(),
+                    format!(
+                        "prev_hash is not the hash of block {}: the chain is broken here",
+                        self.parent.height
+                    ),
+                )
+                .rule(4, 0),
+            );
+        }
+        if let Some(pt) = self.parent.timestamp_ms
+            && h.timestamp_ms < pt
+        {
+            findings.push(
+                Finding::new(
+                    CheckId::BlockTimestamp,
+                    "timestamp_backwards",
+                    format!("at least {pt} (the parent's timestamp)"),
+                    h.timestamp_ms.to_string(),
+                    "the block is stamped before its parent",
+                )
+                .rule(5, 0),
+            );
+        }
+    }
+
+    /// Rule 20 for one ballot; records its nullifier for the block.
+    fn check_nullifier(
+        &self,
+        info: &BallotInfo,
+        pos: usize,
+        p: &mut Pending<'_>,
+    ) -> Option<Finding> {
+        let key = (info.election_id, info.nullifier);
+        let (election, nullifier) = key;
+        let found = if let Some(q) = p.nullifiers.get(&key) {
+            format!("already used at position {q} of this block")
+        } else if let Some(first) = self.nullifiers.get(&key) {
+            format!(
+                "already used by transaction {} at height {} position {}",
+                first.tx, first.height, first.position
+            )
+        } else {
+            p.nullifiers.insert(key, pos);
+            return None;
+        };
+        Some(
+            Finding::new(
+                CheckId::TxNullifierUnique,
+                "duplicate_nullifier",
+                format!("nullifier {nullifier} used once in election {election}"),
+                found,
+                "a second ballot of the same voter in the same election",
+            )
+            .rule(20, 0),
+        )
+    }
+
+    /// The auditor's own check beyond §6: every ciphertext on the chain is
+    /// fresh (E.3 "Randomness"). A repeated `A` is a copied ballot or
+    /// reused randomness, which shows how two votes differ; `A = O` is
+    /// `r = 0`, which shows the vote itself.
+    fn check_ciphertexts(
+        &self,
+        info: &BallotInfo,
+        pos: usize,
+        height: u64,
+        txs: &[TxCheck],
+        p: &mut Pending<'_>,
+    ) -> Option<Finding> {
+        let mut out = None;
+        for (i, (ka, kb)) in info.a_keys.iter().enumerate() {
+            let seen = match self.ciphertexts.get(ka) {
+                Some(&(h, q, b)) => Some((h, q as usize, b, None)),
+                None => p
+                    .ciphertexts
+                    .get(ka)
+                    .map(|&(q, b)| (height, q, b, Some(tx_at(txs, q)))),
+            };
+            if seen.is_none() {
+                p.ciphertexts.insert(*ka, (pos, *kb));
+            }
+            if out.is_some() {
+                continue;
+            }
+            if *ka == [0; 16] {
+                out = Some(
+                    Finding::new(
+                        CheckId::TxCiphertextUnique,
+                        "zero_randomness",
+                        "A = rG with secret random r",
+                        format!("selection {i}: A is the identity (r = 0)"),
+                        format!("selection {i} is not hidden: with r = 0, B = mG shows the vote"),
+                    )
+                    .rule(22, i),
+                );
+            } else if let Some((h, q, b, tx)) = seen {
+                let what = if b == *kb {
+                    "the same ciphertext"
+                } else {
+                    "a ciphertext with the same randomness (A)"
+                };
+                let tx = tx.map(|t| format!("transaction {t} ")).unwrap_or_default();
+                out = Some(
+                    Finding::new(
+                        CheckId::TxCiphertextUnique,
+                        "duplicate_ciphertext",
+                        "every ciphertext once on the chain, each with fresh randomness",
+                        format!("selection {i} repeats {what} as {tx}at height {h} position {q}"),
+                        "a ciphertext appears twice on the chain: a copied ballot, or reused randomness (which reveals how the two votes differ)",
+                    )
+                    .rule(22, i),
+                );
+            }
+        }
+        out
+    }
+
+    /// Rules 3-5 and 19-21 and the ciphertext check, then makes the block
+    /// the parent of the next and adds its ballots to the tallies. Returns
+    /// every finding of the block in §6 order, and its record.
+    pub fn apply(
+        &mut self,
+        rules: &ChainRules,
+        block: CheckedBlock,
+    ) -> (Vec<Finding>, HeightRecord) {
+        let expected_height = self.parent.height + 1;
+        let mut findings = block.header.findings.clone();
+        if let Some(e) = &block.unreadable {
+            findings.push(
+                Finding::new(
+                    CheckId::BlockSchema,
+                    "schema",
+                    "a block as block.schema.json describes it",
+                    e.clone(),
+                    "the block cannot be read",
+                )
+                .rule(2, 0),
+            );
+        }
+        let h = block.header.header.as_ref();
+        let height = h
+            .map(|h| h.height)
+            .filter(|&v| v <= MAX_SAFE_INTEGER)
+            .unwrap_or(expected_height);
+        let ts = h.map(|h| h.timestamp_ms);
+        if let Some(h) = h {
+            self.check_link(h, &mut findings);
+        }
+        let mut p = Pending::default();
+        for (pos, tx) in block.txs.iter().enumerate() {
+            let mut f = tx.finding.clone();
+            // Rule 19.
+            let dup_tx = tx.hash.is_some_and(|hh| !p.txs.insert(hh));
+            if f.is_none() && dup_tx {
+                f = Some(
+                    Finding::new(
+                        CheckId::TxUnique,
+                        "duplicate_tx",
+                        "each transaction once per block",
+                        format!("a second copy at position {pos}"),
+                        "the same transaction appears twice in the block",
+                    )
+                    .rule(19, 0),
+                );
+            }
+            match &tx.info {
+                TxInfo::Unreadable => {}
+                TxInfo::Ballot(info) => {
+                    // A ballot that broke a stateless rule still holds its
+                    // voter's nullifier and its ciphertexts on this chain.
+                    let dup = self.check_nullifier(info, pos, &mut p);
+                    let ct = self.check_ciphertexts(info, pos, height, &block.txs, &mut p);
+                    f = f.or(dup).or(ct);
+                    if let Some(cts) = &info.cts {
+                        p.adds.push((info.election_id, cts));
+                    }
+                    if info.fallback.is_some() {
+                        p.copies.push((pos, info));
+                    }
+                }
+                TxInfo::Share(d) => {
+                    if f.is_none() {
+                        f = self.check_share(rules, d, (height, ts), &p.shares);
+                        if f.is_none() {
+                            p.shares.insert(
+                                (d.election_id, d.tally_height, d.share.trustee_index),
+                                pos,
+                            );
+                            p.new_shares.push((pos, d));
+                        }
+                    }
+                }
+            }
+            if let Some(f) = f {
+                findings.push(f.in_tx(pos, tx.hash));
+            }
+        }
+        self.commit(&block, height, ts, p);
+        for f in &mut findings {
+            f.height = Some(height);
+        }
+        findings.sort_by_key(|f| f.order());
+        let record = HeightRecord {
+            hash: block.header.claimed_hash.unwrap_or(Hash32([0; 32])),
+            round: h.map_or(0, |h| h.round),
+            valid_sealers: block.header.valid_sealers,
+            proposer: block.header.signed_by_proposer.map(|i| i as u8),
+        };
+        self.parent = Parent {
+            height,
+            hash: block.header.claimed_hash,
+            timestamp_ms: ts,
+        };
+        self.blocks += 1;
+        self.transactions += block.txs.len() as u64;
+        (findings, record)
+    }
+
+    /// What a block used counts from the next block on.
+    fn commit(&mut self, block: &CheckedBlock, height: u64, ts: Option<u64>, p: Pending<'_>) {
+        let at = |pos: usize| FirstUse {
+            height,
+            position: pos as u32,
+            tx: tx_at(&block.txs, pos),
+        };
+        for (key, pos) in p.nullifiers {
+            self.nullifiers.entry(key).or_insert(at(pos));
+        }
+        for (ka, (pos, kb)) in p.ciphertexts {
+            self.ciphertexts
+                .entry(ka)
+                .or_insert((height, pos as u32, kb));
+        }
+        for (pos, d) in p.new_shares {
+            self.shares
+                .entry((d.election_id, d.tally_height))
+                .or_default()
+                .push(ShareOnChain {
+                    share: d.share.clone(),
+                    ballot_count: d.ballot_count,
+                    at: at(pos),
+                });
+        }
+        for (pos, info) in p.copies {
+            if let Some(fallback) = &info.fallback {
+                self.copies.push(CopyOnChain {
+                    fallback: fallback.clone(),
+                    election_id: info.election_id,
+                    nullifier: info.nullifier,
+                    at: at(pos),
+                });
+            }
+        }
+        let mut changed: Vec<u64> = Vec::new();
+        for (election, cts) in p.adds {
+            if let Some(t) = self.tallies.get_mut(&election) {
+                add_into(&mut t.running, cts);
+                t.ballots += 1;
+                self.ballots += 1;
+                if !changed.contains(&election) {
+                    changed.push(election);
+                }
+            }
+        }
+        for (id, t) in self.tallies.iter_mut() {
+            if ts.is_some_and(|ts| ts >= t.closes_at)
+                && (t.first_closed.is_none() || changed.contains(id))
+            {
+                t.first_closed.get_or_insert(height);
+                t.snapshots.insert(height, (t.ballots, t.running.clone()));
+            }
+        }
+        // Heights run on even past a broken block, so that each block's
+        // timestamp stays at its index.
+        let idx = height.saturating_sub(1) as usize;
+        if idx <= self.timestamps.len() {
+            self.timestamps.truncate(idx);
+            self.timestamps.push(ts);
+        } else if idx - self.timestamps.len() < 1_000_000 {
+            self.timestamps.resize(idx, None);
+            self.timestamps.push(ts);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

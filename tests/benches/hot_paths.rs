@@ -1,0 +1,144 @@
+//! Criterion micro-benchmarks of the hot paths of a vote, with the same
+//! code the appliance runs:
+//!
+//!     cargo bench -p evote-tests --bench hot_paths
+//!
+//! The auditor's verify rate has its own bench (`-p evote-audit`). No batch
+//! verification: PROTOCOL.md E.3 specifies each proof's check on its own,
+//! and validators spread whole ballots over all cores instead.
+
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use evote_appliance::auth::OsRandom;
+use evote_appliance::ledger::crypto::verify_digest;
+use evote_appliance::ledger::elgamal::{
+    BallotContext, EncryptedBallot, TallyContext, aggregate, decryption_share, encrypt_ballot,
+    verify_ballot, verify_decryption_share,
+};
+use evote_appliance::ledger::tally::local_ceremony;
+use evote_appliance::ledger::validate::check_block_txs;
+use evote_appliance::ledger::{
+    Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx, hash_of,
+};
+use evote_appliance::store::{DB_FILE, Store};
+use evote_tests::bench::bound::{make, setup};
+
+/// Ballots in the block benchmarks (the figure).
+const BLOCK_BALLOTS: u32 = 1_000;
+
+/// A chain that has seen no nullifier yet.
+struct Fresh;
+
+impl ChainLookup for Fresh {
+    fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+        Ok(false)
+    }
+}
+
+fn block_of(g: &Genesis, key: &NodeKey, txs: Vec<SignedTx>) -> Block {
+    let id = g.chain_id().expect("chain id");
+    let mut b = Block::propose(id, 1, 0, id, 2_000, txs, key).expect("propose");
+    b.seals = vec![b.seal(key).expect("seal")];
+    b
+}
+
+fn one_ballot(c: &mut Criterion) {
+    let (g, key) = setup();
+    let tx = make(&g, &key, 1);
+    let digest = tx.tx.hash().expect("hash");
+    let mut group = c.benchmark_group("ballot");
+    group.bench_function("canonical_json_and_sha256", |b| {
+        b.iter(|| hash_of(&tx.tx).expect("canonical JSON"))
+    });
+    group.bench_function("ed25519_sign", |b| b.iter(|| key.sign_digest(&digest)));
+    group.bench_function("ed25519_verify", |b| {
+        b.iter(|| assert!(verify_digest(&key.public(), &digest, &tx.signature)))
+    });
+    group.bench_function("encrypt_prove_sign", |b| b.iter(|| make(&g, &key, 2)));
+    group.finish();
+}
+
+fn block_of_ballots(c: &mut Criterion) {
+    let (g, key) = setup();
+    let id = g.chain_id().expect("chain id");
+    let txs: Vec<SignedTx> = (0..BLOCK_BALLOTS).map(|i| make(&g, &key, i)).collect();
+    let block = block_of(&g, &key, txs);
+    let mut group = c.benchmark_group("block_of_1000_ballots");
+    group.throughput(Throughput::Elements(u64::from(BLOCK_BALLOTS)));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("validate", |b| {
+        b.iter(|| check_block_txs(&g, &id, &block, &Fresh).expect("valid block"))
+    });
+    group.bench_function("commit_to_sqlite", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let mut store = Store::open(&dir.path().join(DB_FILE)).expect("store");
+                store.init_genesis(&g).expect("genesis");
+                (dir, store)
+            },
+            |(dir, mut store)| {
+                store.append_block(&block, 3_000).expect("commit");
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+/// Ballot cryptography for 2, 5 and 10 candidates, and a trustee's
+/// decryption share of a 3-candidate tally (2 of 3 trustees).
+fn ballot_crypto(c: &mut Criterion) {
+    let mut rng = OsRandom::default();
+    let (trustees, keys) = local_ceremony(1, 3, 2, &mut rng).expect("ceremony");
+    let public = trustees.public_key(1).expect("election key");
+    let pk = public.public_key;
+    let ctx = BallotContext {
+        chain_id: Hash32([1; 32]),
+        election_id: 1,
+        nullifier: Hash32([2; 32]),
+        origin: setup().1.public(),
+    };
+    let mut group = c.benchmark_group("ballot_crypto");
+    for n in [2usize, 5, 10] {
+        let ballot = encrypt_ballot(&ctx, &pk, 1, n, &mut rng).expect("encrypt");
+        group.bench_function(format!("encrypt_and_prove/{n}_candidates"), |b| {
+            b.iter(|| encrypt_ballot(&ctx, &pk, 1, n, &mut OsRandom::default()).expect("encrypt"))
+        });
+        group.bench_function(format!("verify/{n}_candidates"), |b| {
+            b.iter(|| verify_ballot(&ctx, &pk, &ballot, n).expect("valid"))
+        });
+        let many: Vec<EncryptedBallot> = vec![ballot.clone(); 100];
+        group.throughput(Throughput::Elements(100));
+        group.bench_function(format!("aggregate_100/{n}_candidates"), |b| {
+            b.iter(|| aggregate(&many, n).expect("aggregate"))
+        });
+        group.throughput(Throughput::Elements(1));
+    }
+    let tally_ctx = TallyContext {
+        chain_id: ctx.chain_id,
+        election_id: 1,
+    };
+    let ballots: Vec<EncryptedBallot> = (0..10)
+        .map(|i| encrypt_ballot(&ctx, &pk, i % 3, 3, &mut rng).expect("encrypt"))
+        .collect();
+    let totals = aggregate(&ballots, 3).expect("aggregate");
+    let share = decryption_share(&tally_ctx, &keys[0], &totals, &mut rng).expect("share");
+    group.bench_function("decryption_share_create/3_candidates", |b| {
+        b.iter(|| {
+            decryption_share(&tally_ctx, &keys[0], &totals, &mut OsRandom::default())
+                .expect("share")
+        })
+    });
+    group.bench_function("decryption_share_verify/3_candidates", |b| {
+        b.iter(|| verify_decryption_share(&tally_ctx, &public, &totals, &share).expect("valid"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_ballot, ballot_crypto, block_of_ballots);
+criterion_main!(benches);
