@@ -14,6 +14,7 @@ pub mod config;
 pub mod consensus;
 pub mod dev;
 pub mod fallback_cli;
+pub mod fuzzing;
 pub mod keyfile;
 pub mod ledger;
 pub mod net;

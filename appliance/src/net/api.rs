@@ -61,11 +61,11 @@ async fn health(State(s): State<SharedState>) -> axum::Json<Value> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
-    email: String,
-    password: String,
+pub(crate) struct RegisterBody {
+    pub(crate) email: String,
+    pub(crate) password: String,
     #[serde(default, alias = "full_name")]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
@@ -83,7 +83,7 @@ pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
     Ok(e)
 }
 
-fn check_password(p: &str) -> Result<(), ApiError> {
+pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
     if !(auth::MIN_PASSWORD_LEN..=auth::MAX_PASSWORD_LEN).contains(&n) {
         return Err(ApiError::bad_request(
@@ -143,9 +143,9 @@ async fn register(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
+pub(crate) struct LoginBody {
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 /// Refuses a client or account that has tried too often.
@@ -231,19 +231,19 @@ pub(crate) async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SubmitBody {
-    election_id: u64,
+pub(crate) struct SubmitBody {
+    pub(crate) election_id: u64,
     /// The choice, for the appliance to encrypt (then forgotten).
     #[serde(default)]
-    candidate_id: Option<u64>,
+    pub(crate) candidate_id: Option<u64>,
     /// Or a ballot the voter's device encrypted, with its proofs, bound to
     /// the context of `GET /api/votes/ballot-context`.
     #[serde(default)]
-    ballot: Option<crate::ledger::Ballot>,
+    pub(crate) ballot: Option<crate::ledger::Ballot>,
     /// Accepted for the seeds' clients and discarded: the ballot is
     /// encrypted here, and nothing of this field is kept.
     #[serde(default)]
-    encrypted_vote: Option<String>,
+    pub(crate) encrypted_vote: Option<String>,
 }
 
 pub(crate) fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError> {
