@@ -42,6 +42,10 @@ pub struct TestnetArgs {
     /// How long the testnet election stays open, in minutes.
     #[arg(long, default_value_t = crate::dev::DEMO_ELECTION_DAYS * 24 * 60)]
     election_minutes: u64,
+    /// How long the election stays open, in seconds (at least 10), instead
+    /// of --election-minutes: for tests and demonstrations of the close.
+    #[arg(long, conflicts_with = "election_minutes")]
+    election_seconds: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,7 +88,10 @@ pub fn run(args: TestnetArgs) -> Result<(), AppError> {
                 fallback_after_ms: args.fallback_after_ms,
                 ..Params::default()
             };
-            let election_ms = args.election_minutes.saturating_mul(60_000).max(60_000);
+            let election_ms = match args.election_seconds {
+                Some(s) => s.saturating_mul(1_000).max(10_000),
+                None => args.election_minutes.saturating_mul(60_000).max(60_000),
+            };
             let file = create(&dir, n, args.stations, params, election_ms)?;
             for node in &file.nodes {
                 println!("{:<12} {:<9} {}", node.name, node.role, node.url);

@@ -92,18 +92,18 @@ impl Cluster {
         Self::create_with_election(validators, stations, t, None)
     }
 
-    /// Like [`Cluster::create`], with the election open for `minutes` only
-    /// (from a minute before now), so that a test can see it close.
+    /// Like [`Cluster::create`], with the election open until `open_for`
+    /// from now only (it opened a minute ago), so that a test can see it close.
     pub fn create_with_election(
         validators: usize,
         stations: usize,
         t: Timing,
-        minutes: Option<u64>,
+        open_for: Option<Duration>,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let minutes = minutes.map(|m| m.to_string());
-        let election: Vec<&str> = match &minutes {
-            Some(m) => vec!["--election-minutes", m.as_str()],
+        let seconds = open_for.map(|d| d.as_secs().to_string());
+        let election: Vec<&str> = match &seconds {
+            Some(s) => vec!["--election-seconds", s.as_str()],
             None => vec![],
         };
         let out = Command::new(appliance_bin())
