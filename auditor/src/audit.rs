@@ -515,7 +515,7 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
             given_genesis.is_some(),
             &mut board,
             &mut cache,
-            now,
+            opts.now_ms,
             threads,
             show_progress,
         );
@@ -746,7 +746,7 @@ fn audit_source(
     given_genesis: bool,
     board: &mut Board,
     cache: &mut SigCache,
-    now: u64,
+    fixed_now: Option<u64>,
     threads: usize,
     show_progress: bool,
 ) {
@@ -936,6 +936,9 @@ fn audit_source(
      -> Result<(), SourceError> {
         let mut on_window = |blocks: Vec<RawBlock>| {
             let n = blocks.len() as u64;
+            // The clock when the window arrived: nodes keep adding blocks
+            // while a long audit runs, stamped after the audit began.
+            let now = fixed_now.unwrap_or_else(now_ms);
             let checked = check_window(&rules, &blocks, now, cache, threads);
             drop(blocks);
             for cb in checked {

@@ -7,7 +7,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{FakeNode, NodeData, bin, chain, failures, json_report, tallied, verdict, write_db};
+use common::{
+    FakeNode, Handler, NodeData, bin, chain, chain_from, failures, json_report, tallied, verdict,
+    write_db,
+};
 use evote_audit::wire::{CommitSeal, SignedTx, Transaction};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -1058,4 +1061,33 @@ fn a_genesis_whose_key_ceremony_does_not_verify_is_named() {
     );
     // The chain id is the genesis' hash: the blocks name the real one.
     assert_eq!(verdict(&r, "block.chain_id"), "FAIL");
+}
+
+#[test]
+fn a_block_stamped_after_the_audit_began_is_judged_by_the_clock_when_it_arrived() {
+    // Nodes keep committing while a long audit runs: this node's one block
+    // is stamped 15.5 s after the audit starts and reaches the auditor 2 s
+    // later, within the 15 s allowed from the clock at its arrival.
+    let start = evote_audit::audit::now_ms();
+    let (c, blocks) = chain_from(4, start + 15_000, 30 * 86_400_000);
+    assert_eq!(blocks.len(), 1);
+    let honest = NodeData::new(&c, &blocks, 0).handler();
+    let slow: Arc<Handler> = Arc::new(move |path: &str| {
+        if path.starts_with("/p2p/blocks") {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        honest(path)
+    });
+    let n = FakeNode::serve(slow);
+    let o = bin()
+        .args(["verify", "--json", "--nodes", &n.url])
+        .output()
+        .unwrap();
+    let r = json_report(&o.stdout);
+    assert_eq!(
+        verdict(&r, "block.timestamp"),
+        "PASS",
+        "{:?}",
+        failures(&r, "block.timestamp")
+    );
 }

@@ -25,10 +25,20 @@ pub fn chain(votes: usize) -> (SynthChain, Vec<SynthBlock>) {
 }
 
 fn chain_with(votes: usize, election_ms: u64) -> (SynthChain, Vec<SynthBlock>) {
+    chain_from(votes, 1_767_247_200_000, election_ms)
+}
+
+/// Like [`chain`], made at `created_at_ms`: block h is stamped
+/// `created_at_ms + h s - 0.5 s`.
+pub fn chain_from(
+    votes: usize,
+    created_at_ms: u64,
+    election_ms: u64,
+) -> (SynthChain, Vec<SynthBlock>) {
     let spec = SynthSpec {
         votes,
         block_txs: 4,
-        created_at_ms: 1_767_247_200_000,
+        created_at_ms,
         election_ms,
         ..SynthSpec::default()
     };
