@@ -15,7 +15,8 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
 use crate::clock::now_ms;
 use crate::consensus::Message;
-use crate::ledger::{Hash32, check_tx};
+use crate::ledger::Hash32;
+use crate::ledger::tx::check_tx_with;
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
@@ -104,10 +105,16 @@ async fn transactions(
     let s2 = s.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let now = now_ms();
+        // A transaction gossiped again (a re-gossip, a relay) was checked in
+        // full when it first came: only its cheap rules are checked again.
+        let verified = s2.node.verified();
         batch
             .transactions
             .into_iter()
-            .map(|t| (check_tx(&s2.genesis, &s2.chain_id, &t, now), t))
+            .map(|t| {
+                let known = t.hash().is_ok_and(|h| verified.contains(&h, &t.signature));
+                (check_tx_with(&s2.genesis, &s2.chain_id, &t, now, known), t)
+            })
             .collect::<Vec<_>>()
     })
     .await

@@ -28,7 +28,7 @@ pub(super) struct Driver {
     store: Store,
     core: Option<Core>,
     network: Box<dyn Network>,
-    verified: super::verified::VerifiedCache,
+    verified: Arc<super::verified::VerifiedCache>,
     role: Role,
     last_regossip_ms: u64,
     counters: Arc<Counters>,
@@ -148,6 +148,10 @@ impl Driver {
 
     pub fn status_cell(&self) -> Arc<RwLock<NodeStatus>> {
         self.status.clone()
+    }
+
+    pub fn verified_cache(&self) -> Arc<super::verified::VerifiedCache> {
+        self.verified.clone()
     }
 
     pub fn run(mut self, rx: Receiver<Request>, stop: &AtomicBool) {

@@ -8,6 +8,8 @@ mod driver;
 pub mod status;
 mod verified;
 
+pub use verified::VerifiedCache;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -150,6 +152,7 @@ impl NodeInbox {
 pub struct NodeHandle {
     inbox: NodeInbox,
     status: Arc<RwLock<NodeStatus>>,
+    verified: Arc<VerifiedCache>,
     pub counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -168,6 +171,7 @@ impl NodeHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let driver = driver::Driver::new(setup, network(inbox.clone()), counters.clone())?;
         let status = driver.status_cell();
+        let verified = driver.verified_cache();
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("evote-node".into())
@@ -176,6 +180,7 @@ impl NodeHandle {
         Ok(Self {
             inbox,
             status,
+            verified,
             counters,
             stop,
             thread: Some(thread),
@@ -188,6 +193,11 @@ impl NodeHandle {
 
     pub fn try_send(&self, req: Request) -> Result<(), NodeBusy> {
         self.inbox.try_send(req)
+    }
+
+    /// The transactions this node has checked in full (signature, proofs).
+    pub fn verified(&self) -> &VerifiedCache {
+        &self.verified
     }
 
     pub fn status(&self) -> NodeStatus {

@@ -1,9 +1,12 @@
 //! Transactions this node has already verified (signature and ballot
 //! proofs), so that a ballot checked when it entered the mempool is not
-//! checked again when its block is proposed or validated. Keyed by the
-//! transaction hash together with its signature; bounded, oldest first out.
+//! checked again when its block is proposed or validated, nor when a peer
+//! gossips it again. Keyed by the transaction hash together with its
+//! signature; bounded, oldest first out. Shared by the node thread and the
+//! HTTP handlers, hence the lock (held for a set look-up, never for a check).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
 
 use crate::ledger::{Hash32, Signature, sha256};
 
@@ -11,7 +14,10 @@ use crate::ledger::{Hash32, Signature, sha256};
 pub const MAX_VERIFIED: usize = 200_000;
 
 #[derive(Default)]
-pub struct VerifiedCache {
+pub struct VerifiedCache(Mutex<Remembered>);
+
+#[derive(Default)]
+struct Remembered {
     set: BTreeSet<Hash32>,
     order: VecDeque<Hash32>,
 }
@@ -24,20 +30,22 @@ fn key(tx_hash: &Hash32, signature: &Signature) -> Hash32 {
 }
 
 impl VerifiedCache {
-    pub fn insert(&mut self, tx_hash: &Hash32, signature: &Signature) {
+    pub fn insert(&self, tx_hash: &Hash32, signature: &Signature) {
         let k = key(tx_hash, signature);
-        if self.set.insert(k) {
-            self.order.push_back(k);
-            if self.order.len() > MAX_VERIFIED
-                && let Some(old) = self.order.pop_front()
+        let mut r = self.0.lock().expect("verified cache");
+        if r.set.insert(k) {
+            r.order.push_back(k);
+            if r.order.len() > MAX_VERIFIED
+                && let Some(old) = r.order.pop_front()
             {
-                self.set.remove(&old);
+                r.set.remove(&old);
             }
         }
     }
 
     pub fn contains(&self, tx_hash: &Hash32, signature: &Signature) -> bool {
-        self.set.contains(&key(tx_hash, signature))
+        let k = key(tx_hash, signature);
+        self.0.lock().expect("verified cache").set.contains(&k)
     }
 }
 
@@ -47,7 +55,7 @@ mod tests {
 
     #[test]
     fn remembers_the_pair_not_the_hash_alone() {
-        let mut c = VerifiedCache::default();
+        let c = VerifiedCache::default();
         let (h, s) = (Hash32([1; 32]), Signature([2; 64]));
         c.insert(&h, &s);
         assert!(c.contains(&h, &s));
