@@ -121,6 +121,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
         peers,
+        proof_work: crate::net::proofwork::ProofWork::per_core(),
         limits: Default::default(),
         keys,
         verified: Default::default(),

@@ -338,18 +338,18 @@ async fn encrypt_for(
         .cloned()
         .ok_or_else(|| ApiError::internal("finding the election key", election.id))?;
     let (ctx, n) = (*ctx, election.candidates.len());
-    tokio::task::spawn_blocking(move || {
-        encrypt_ballot(
-            &ctx,
-            &key.public_key,
-            index,
-            n,
-            &mut crate::auth::OsRandom::default(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal("encrypting the ballot", e))?
-    .map_err(|e| ApiError::internal("encrypting the ballot", e))
+    s.proof_work
+        .run("encrypting the ballot", move || {
+            encrypt_ballot(
+                &ctx,
+                &key.public_key,
+                index,
+                n,
+                &mut crate::auth::OsRandom::default(),
+            )
+        })
+        .await?
+        .map_err(|e| ApiError::internal("encrypting the ballot", e))
 }
 
 /// Issues this appliance's next confirmation code for an accepted ballot.
@@ -392,12 +392,13 @@ pub async fn submit_signed(
 ) -> Result<Submitted, ApiError> {
     // Checking a ballot's proofs takes milliseconds: off the async workers.
     let s2 = s.clone();
-    let (tx_hash, stx) = tokio::task::spawn_blocking(move || {
-        check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms()).map(|h| (h, stx))
-    })
-    .await
-    .map_err(|e| ApiError::internal("checking the transaction", e))?
-    .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let (tx_hash, stx) = s
+        .proof_work
+        .run("checking the transaction", move || {
+            check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms()).map(|h| (h, stx))
+        })
+        .await?
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let accepted = |fallback_block| Submitted {
         tx_hash,
         fallback_block,

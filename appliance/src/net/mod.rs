@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod p2p;
 pub mod peers;
+pub mod proofwork;
 pub mod rpc;
 pub mod server;
 pub mod tally;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub secrets: Secrets,
     pub peers: Arc<PeerTable>,
     pub limits: Limits,
+    /// Threads for encrypting and checking ballots (bounded).
+    pub proof_work: proofwork::ProofWork,
     /// Every election's key, computed once from the genesis.
     pub keys: std::collections::BTreeMap<u64, crate::ledger::elgamal::ElectionPublicKey>,
     /// The chain as far as `results` has re-checked it.

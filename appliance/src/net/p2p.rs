@@ -103,7 +103,7 @@ async fn transactions(
     }
     let source = Source::Peer { relay: batch.relay };
     let s2 = s.clone();
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = s.proof_work.run("checking transactions", move || {
         let now = now_ms();
         // A transaction gossiped again (a re-gossip, a relay) was checked in
         // full when it first came: only its cheap rules are checked again.
@@ -116,9 +116,8 @@ async fn transactions(
                 (check_tx_with(&s2.genesis, &s2.chain_id, &t, now, known), t)
             })
             .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::internal("checking transactions", e))?;
+    });
+    let checked = checked.await?;
     let mut refused = Vec::new();
     let mut waits = Vec::new();
     for (check, stx) in checked {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use evote_appliance::ledger::Transaction;
 
-use super::stats::{db_bytes, peak_rss_mb, percentile};
+use super::stats::{db_bytes, peak_rss_mb, percentile, table_bytes};
 use crate::cluster::{Cluster, Timing, agent};
 
 /// Voters checked in per request.
@@ -61,6 +61,10 @@ impl Shared {
 
 /// Runs the load and returns the report as one JSON object.
 pub fn run(a: &LoadArgs) -> Result<Value, String> {
+    // The ceiling is measured first, on the machine before the testnet
+    // loads it (afterwards the nodes may still be working off a backlog).
+    eprintln!("measuring the bound");
+    let bound = super::bound::bound_per_s(a.validators.max(1));
     let cluster = own_testnet(a)?;
     let nodes: Vec<(String, String)> = match &cluster {
         Some(c) => (0..c.nodes.len())
@@ -99,7 +103,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         stop.store(true, Ordering::SeqCst);
         let _ = watcher.join();
     });
-    Ok(report(a, &shared, cluster.as_ref(), &nodes))
+    Ok(report(a, &shared, cluster.as_ref(), &nodes, bound))
 }
 
 fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
@@ -279,6 +283,7 @@ fn report(
     shared: &Shared,
     cluster: Option<&Cluster>,
     nodes: &[(String, String)],
+    bound: super::bound::Bound,
 ) -> Value {
     let (from, to) = (a.warmup, a.warmup + a.duration);
     let secs = a.duration.as_secs_f64();
@@ -300,18 +305,20 @@ fn report(
         errors.insert("acknowledged_not_confirmed".into(), lost as u64);
     }
     let votes_on_chain = seen.len().max(1) as f64;
-    let (bytes_per_vote, rss) = match cluster {
+    let (disk, rss) = match cluster {
         Some(c) => (
             (0..c.nodes.len())
-                .map(|i| db_bytes(&c.home(i).join("data")) as f64 / votes_on_chain)
-                .fold(0.0, f64::max),
+                .map(|i| disk_use(&c.home(i).join("data"), votes_on_chain))
+                .fold((0.0, 0.0, 0.0), |m, d| {
+                    (m.0.max(d.0), m.1.max(d.1), m.2.max(d.2))
+                }),
             (0..c.nodes.len())
                 .filter_map(|i| c.pid(i).and_then(peak_rss_mb))
                 .fold(0.0, f64::max),
         ),
-        None => (f64::NAN, f64::NAN),
+        None => ((f64::NAN, f64::NAN, f64::NAN), f64::NAN),
     };
-    let bound = super::bound::bound_per_s(a.validators.max(1));
+    let (bytes_per_vote, file_bytes_per_vote, registry_bytes) = disk;
     json!({
         "validators": a.validators,
         "stations": a.stations,
@@ -329,11 +336,30 @@ fn report(
         "confirm_p50_ms": percentile(&mut confirm_ms, 50.0),
         "confirm_p99_ms": percentile(&mut confirm_ms, 99.0),
         "bytes_per_vote": finite(bytes_per_vote),
+        "file_bytes_per_vote": finite(file_bytes_per_vote),
+        "registry_bytes": finite(registry_bytes),
         "rss_mb_max": finite(rss),
         "errors": errors,
         "bound_per_s": bound.per_s,
         "bound": bound.details,
     })
+}
+
+/// A node's disk use: bytes per vote on chain of everything but the voter
+/// registry (voters and sessions are checked in before election day, as
+/// many as the run might need), the whole files (with the registry and the
+/// write-ahead log) per vote, and the registry's bytes.
+fn disk_use(data_dir: &std::path::Path, votes: f64) -> (f64, f64, f64) {
+    let file = db_bytes(data_dir) as f64 / votes;
+    let Some(tables) = table_bytes(data_dir) else {
+        return (f64::NAN, file, f64::NAN);
+    };
+    let registry: u64 = ["voters", "sessions"]
+        .iter()
+        .filter_map(|t| tables.get(*t))
+        .sum();
+    let total: u64 = tables.values().sum();
+    ((total - registry) as f64 / votes, file, registry as f64)
 }
 
 fn finite(x: f64) -> Value {

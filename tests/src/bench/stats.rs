@@ -1,5 +1,6 @@
 //! Percentiles and process figures for the reports.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The `p`-th percentile (0..=100) of `values` (sorted in place), in the
@@ -43,4 +44,25 @@ mod tests {
         assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
         assert_eq!(percentile(&mut [], 50.0), None);
     }
+}
+
+/// Bytes a node's SQLite database uses, by table (an index counts with its
+/// table), read through SQLite's `dbstat` while the node runs.
+pub fn table_bytes(data_dir: &Path) -> Option<BTreeMap<String, u64>> {
+    let db = rusqlite::Connection::open_with_flags(
+        data_dir.join("evote.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let mut q = db
+        .prepare(
+            "SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat d \
+             JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name",
+        )
+        .ok()?;
+    let rows = q
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .ok()?;
+    rows.map(|r| r.ok().map(|(t, n)| (t, n.max(0) as u64)))
+        .collect()
 }

@@ -1,0 +1,112 @@
+//! Proof work (encrypting a ballot, checking signatures and ballot proofs)
+//! runs on at most one blocking thread per core. Past that, requests wait
+//! their turn without a thread; past [`MAX_WAITING_PROOF_WORK`] they are
+//! told the node is busy. An overloaded node must keep CPU for consensus:
+//! with proof work unbounded, a testnet accepting more ballots than it could
+//! verify starved its consensus messages and stopped committing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Semaphore;
+
+use super::error::ApiError;
+
+/// Requests that may wait for a proof-work thread before others are refused.
+pub const MAX_WAITING_PROOF_WORK: usize = 1_024;
+
+pub struct ProofWork {
+    threads: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// Counts a request as waiting until it gets a thread or is dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ProofWork {
+    /// At most `threads` (at least one) run at once.
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads: Arc::new(Semaphore::new(threads.max(1))),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// One thread per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Runs `f` on a proof-work thread once one is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_PROOF_WORK {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::busy(
+                "the node is busy checking ballots; try again in a moment",
+            ));
+        }
+        let waiting = Waiting(&self.waiting);
+        let permit = self.threads.clone().acquire_owned().await;
+        drop(waiting);
+        let permit = permit.map_err(|e| ApiError::internal(what, e))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| ApiError::internal(what, e))
+    }
+
+    /// Requests waiting for a thread now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_at_most_its_threads_at_once_and_refuses_past_the_queue() {
+        let pool = Arc::new(ProofWork::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    pool.run("test", move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.waiting(), 0);
+
+        // A full queue: the next request is refused as busy, at once.
+        pool.waiting.store(MAX_WAITING_PROOF_WORK, Ordering::SeqCst);
+        let err = pool.run("test", || ()).await.unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(pool.waiting(), MAX_WAITING_PROOF_WORK);
+    }
+}
