@@ -309,7 +309,7 @@ fn report(
         Some(c) => (
             (0..c.nodes.len())
                 .map(|i| disk_use(&c.home(i).join("data"), votes_on_chain))
-                .fold((0.0, 0.0, 0.0), |m, d| {
+                .fold((0.0f64, 0.0f64, 0.0f64), |m, d| {
                     (m.0.max(d.0), m.1.max(d.1), m.2.max(d.2))
                 }),
             (0..c.nodes.len())
