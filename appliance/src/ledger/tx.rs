@@ -229,6 +229,20 @@ pub fn check_tx_with(
     at_ms: u64,
     crypto_checked: bool,
 ) -> Result<Hash32, LedgerError> {
+    check_tx_hashed(genesis, chain_id, stx, None, at_ms, crypto_checked)
+}
+
+/// [`check_tx_with`] for a caller that already computed the transaction's
+/// hash (`known_hash`): hashing a ballot means encoding it canonically,
+/// which costs more than every rule but the cryptographic ones.
+pub fn check_tx_hashed(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    stx: &SignedTx,
+    known_hash: Option<Hash32>,
+    at_ms: u64,
+    crypto_checked: bool,
+) -> Result<Hash32, LedgerError> {
     let tx = &stx.tx;
     if tx.chain_id() != chain_id {
         return Err(LedgerError::WrongChain {
@@ -240,7 +254,10 @@ pub fn check_tx_with(
         return Err(LedgerError::UnknownOrigin(*tx.origin()));
     }
     check_safe_integer("election_id", tx.election_id())?;
-    let tx_hash = tx.hash()?;
+    let tx_hash = match known_hash {
+        Some(h) => h,
+        None => tx.hash()?,
+    };
     if !crypto_checked && !super::crypto::verify_digest(tx.origin(), &tx_hash, &stx.signature) {
         return Err(LedgerError::BadSignature {
             what: "transaction",

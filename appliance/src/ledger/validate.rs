@@ -11,7 +11,7 @@ use super::elgamal::{TallyContext, verify_decryption_share};
 use super::error::LedgerError;
 use super::genesis::Genesis;
 use super::tally::TallyState;
-use super::tx::{DecryptionShareTx, check_tx_with};
+use super::tx::{DecryptionShareTx, check_tx_hashed};
 
 /// How far ahead of the checker's clock a block timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
@@ -230,11 +230,9 @@ pub fn check_block_txs(
     let mut seen_null = BTreeSet::new();
     let mut seen_share = BTreeSet::new();
     for stx in &block.transactions {
-        let known = stx
-            .tx
-            .hash()
-            .is_ok_and(|h| chain.verified(&h, &stx.signature));
-        let hash = check_tx_with(genesis, chain_id, stx, at, known)?;
+        let computed = stx.tx.hash().ok();
+        let known = computed.is_some_and(|h| chain.verified(&h, &stx.signature));
+        let hash = check_tx_hashed(genesis, chain_id, stx, computed, at, known)?;
         if let Some(d) = stx.tx.as_share() {
             let key = (d.election_id, d.tally_height, d.share.trustee_index);
             if !seen_share.insert(key) {

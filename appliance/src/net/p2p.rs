@@ -16,7 +16,7 @@ use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::Hash32;
-use crate::ledger::tx::check_tx_with;
+use crate::ledger::tx::check_tx_hashed;
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
@@ -112,8 +112,10 @@ async fn transactions(
             .transactions
             .into_iter()
             .map(|t| {
-                let known = t.hash().is_ok_and(|h| verified.contains(&h, &t.signature));
-                (check_tx_with(&s2.genesis, &s2.chain_id, &t, now, known), t)
+                let computed = t.hash().ok();
+                let known = computed.is_some_and(|h| verified.contains(&h, &t.signature));
+                let check = check_tx_hashed(&s2.genesis, &s2.chain_id, &t, computed, now, known);
+                (check, t)
             })
             .collect::<Vec<_>>()
     });

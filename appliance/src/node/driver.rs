@@ -244,11 +244,10 @@ impl Driver {
             }
         };
         let mut to_pass_on = Vec::new();
-        for ((stx, _, source, reply), outcome) in submits.into_iter().zip(outcomes) {
+        for ((stx, tx_hash, source, reply), outcome) in submits.into_iter().zip(outcomes) {
             if outcome == crate::store::MempoolInsert::Inserted {
                 // Every submission was checked in full before it was sent here.
-                self.verified
-                    .insert(&stx.tx.hash().unwrap_or(Hash32::ZERO), &stx.signature);
+                self.verified.insert(&tx_hash, &stx.signature);
                 self.pending += 1;
                 Counters::add(&self.counters.votes_accepted, 1);
                 if self.passes_on(source) {
@@ -444,7 +443,7 @@ impl Driver {
     ) -> Result<(), LedgerError> {
         let h = stx.tx.hash()?;
         let known = self.verified.contains(&h, &stx.signature);
-        crate::ledger::tx::check_tx_with(&self.genesis, &self.chain_id, stx, at, known)?;
+        crate::ledger::tx::check_tx_hashed(&self.genesis, &self.chain_id, stx, Some(h), at, known)?;
         if let Some((eid, n)) = stx.tx.nullifier()
             && (!seen.insert((eid, n)) || self.store.is_used(eid, &n)?)
         {
