@@ -31,21 +31,6 @@ pub fn db_bytes(data_dir: &Path) -> u64 {
         .sum()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&mut v, 50.0), Some(50.0));
-        assert_eq!(percentile(&mut v, 99.0), Some(99.0));
-        assert_eq!(percentile(&mut v, 100.0), Some(100.0));
-        assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
-        assert_eq!(percentile(&mut [], 50.0), None);
-    }
-}
-
 /// Bytes a node's SQLite database uses, by table (an index counts with its
 /// table), read through SQLite's `dbstat` while the node runs.
 pub fn table_bytes(data_dir: &Path) -> Option<BTreeMap<String, u64>> {
@@ -65,4 +50,19 @@ pub fn table_bytes(data_dir: &Path) -> Option<BTreeMap<String, u64>> {
         .ok()?;
     rows.map(|r| r.ok().map(|(t, n)| (t, n.max(0) as u64)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 50.0), Some(50.0));
+        assert_eq!(percentile(&mut v, 99.0), Some(99.0));
+        assert_eq!(percentile(&mut v, 100.0), Some(100.0));
+        assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
 }
