@@ -121,6 +121,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
         peers,
+        codes: crate::net::codes::CodeIssuer::start(crate::store::Store::open(&db_path)?),
         proof_work: crate::net::proofwork::ProofWork::per_core(),
         limits: Default::default(),
         keys,

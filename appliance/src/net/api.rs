@@ -364,15 +364,7 @@ async fn confirmation_code(
         ballot_hash,
         election_id,
     };
-    let codes = s
-        .db("issuing a confirmation code", move |db| {
-            db.issue_codes(&[item], now_ms())
-        })
-        .await?;
-    codes
-        .first()
-        .copied()
-        .ok_or_else(|| ApiError::internal("issuing a confirmation code", "no code"))
+    s.codes.issue(item).await
 }
 
 /// A transaction the node accepted: in the mempool, or sealed in this

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod bootnode;
 pub mod client;
+pub mod codes;
 pub mod error;
 pub mod metrics;
 pub mod p2p;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub secrets: Secrets,
     pub peers: Arc<PeerTable>,
     pub limits: Limits,
+    /// Writes confirmation codes, many ballots' in one transaction.
+    pub codes: codes::CodeIssuer,
     /// Threads for encrypting and checking ballots (bounded).
     pub proof_work: proofwork::ProofWork,
     /// Every election's key, computed once from the genesis.
