@@ -12,7 +12,7 @@
 //! handler's own type, which is what the server's JSON extractor does (this
 //! module does not name the HTTP crates: only `net` knows HTTP).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -22,11 +22,12 @@ use crate::config::{Config, Overrides};
 use crate::consensus::{ChainView, Core, Message};
 use crate::ledger::crypto::pkcs8_from_seed;
 use crate::ledger::elgamal::{BallotContext, ElectionPublicKey, encrypt_ballot};
+use crate::ledger::memchain::MemChain;
 use crate::ledger::nullifier::nullifier;
 use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
 use crate::ledger::{
-    BallotTx, Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, Parent, PublicKey,
-    SignedTx, TallyState, Transaction, Vote, VoteKind, check_tx, hash_of, merkle_root,
+    BallotTx, Block, Genesis, Hash32, LedgerError, NodeKey, PublicKey, SignedTx, Transaction, Vote,
+    VoteKind, check_tx, hash_of, merkle_root,
 };
 use crate::net::ApiError;
 use crate::net::api::{self, LoginBody, RegisterBody, SubmitBody};
@@ -142,7 +143,7 @@ pub fn p2p(data: &[u8]) {
         && let Ok(mut core) = Core::new(
             f.genesis.clone(),
             f.keys[1].clone(),
-            head.parent,
+            head.parent(),
             f.now_ms,
             None,
         )
@@ -161,14 +162,14 @@ pub fn p2p(data: &[u8]) {
     if let Ok(page) = serde_json::from_slice::<BlocksPage>(data) {
         let mut chain = head.clone();
         for mut block in page.blocks {
-            if block.header.height <= chain.parent.height {
+            if block.header.height <= chain.parent().height {
                 continue;
             }
             retain_valid_seals(&f.genesis, &mut block);
             let checked = check_committed_block(
                 &f.genesis,
                 &f.chain_id,
-                &chain.parent,
+                &chain.parent(),
                 &block,
                 &chain,
                 f.now_ms,
@@ -267,7 +268,7 @@ struct Fixture {
     keys: Vec<Arc<NodeKey>>,
     blocks: Vec<Block>,
     /// `states[h]`: the chain after block `h`.
-    states: Vec<ChainState>,
+    states: Vec<MemChain>,
     /// The vectors' checker clock, after the election closed.
     now_ms: u64,
     /// While the election is open: block 2's time.
@@ -283,7 +284,7 @@ fn fixture() -> &'static Fixture {
         let blocks: Vec<Block> =
             serde_json::from_value(chain["blocks"].clone()).expect("chain vector blocks");
         let chain_id = genesis.chain_id().expect("genesis hashes");
-        let mut states = vec![ChainState::new(&genesis, chain_id)];
+        let mut states = vec![MemChain::new(&genesis, chain_id)];
         for b in &blocks {
             let mut next = states.last().expect("genesis state").clone();
             next.add(b);
@@ -329,7 +330,7 @@ impl Fixture {
         let _ = check_committed_block(
             &self.genesis,
             &self.chain_id,
-            &state.parent,
+            &state.parent(),
             block,
             state,
             self.now_ms + 3_600_000,
@@ -379,89 +380,8 @@ impl Fixture {
     }
 }
 
-/// What block validation reads of the committed chain (PROTOCOL.md §7).
-#[derive(Clone)]
-struct ChainState {
-    parent: Parent,
-    used: BTreeSet<(u64, Hash32)>,
-    running: BTreeMap<u64, TallyState>,
-    tallies: BTreeMap<(u64, u64), (u64, TallyState)>,
-    shares: BTreeSet<(u64, u64, u32)>,
-}
-
-impl ChainState {
-    fn new(g: &Genesis, chain_id: Hash32) -> Self {
-        Self {
-            parent: Parent {
-                height: 0,
-                hash: chain_id,
-                timestamp_ms: g.created_at_ms,
-            },
-            used: BTreeSet::new(),
-            running: g
-                .elections
-                .iter()
-                .map(|e| (e.id, TallyState::empty(e.id, e.candidates.len())))
-                .collect(),
-            tallies: BTreeMap::new(),
-            shares: BTreeSet::new(),
-        }
-    }
-
-    /// Records a committed block, as the store does.
-    fn add(&mut self, b: &Block) {
-        for t in &b.transactions {
-            match &t.tx {
-                Transaction::Ballot(bt) => {
-                    self.used.insert((bt.election_id, bt.nullifier));
-                    if let Some(tally) = self.running.get_mut(&bt.election_id) {
-                        tally.add(bt.ballot.ciphertexts().copied());
-                    }
-                }
-                Transaction::DecryptionShare(d) => {
-                    self.shares
-                        .insert((d.election_id, d.tally_height, d.share.trustee_index));
-                }
-            }
-        }
-        let (height, time) = (b.header.height, b.header.timestamp_ms);
-        for (id, tally) in &mut self.running {
-            tally.height = height;
-            self.tallies.insert((*id, height), (time, tally.clone()));
-        }
-        self.parent = Parent {
-            height,
-            hash: b.block_hash,
-            timestamp_ms: time,
-        };
-    }
-}
-
-impl ChainLookup for ChainState {
-    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
-        Ok(self.used.contains(&(election_id, *nullifier)))
-    }
-
-    fn tally_at(
-        &self,
-        election_id: u64,
-        height: u64,
-    ) -> Result<Option<(u64, TallyState)>, LedgerError> {
-        Ok(self.tallies.get(&(election_id, height)).cloned())
-    }
-
-    fn share_recorded(
-        &self,
-        election_id: u64,
-        tally_height: u64,
-        trustee: u32,
-    ) -> Result<bool, LedgerError> {
-        Ok(self.shares.contains(&(election_id, tally_height, trustee)))
-    }
-}
-
 /// The consensus core's view of a proposal's contents, as the driver's.
-struct Contents<'a>(&'a Fixture, &'a ChainState);
+struct Contents<'a>(&'a Fixture, &'a MemChain);
 
 impl ChainView for Contents<'_> {
     fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {

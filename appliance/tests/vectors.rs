@@ -16,10 +16,11 @@ use evote_appliance::ledger::elgamal::{
     Ciphertext, DecryptionShare, TallyContext, combine_decryption_shares, verify_ballot,
     verify_decryption_share,
 };
+use evote_appliance::ledger::memchain::MemChain;
 use evote_appliance::ledger::validate::{MAX_FUTURE_DRIFT_MS, check_committed_block};
 use evote_appliance::ledger::{
-    Block, ChainLookup, Genesis, Hash32, LedgerError, Parent, PublicKey, SignedTx, TallyState,
-    Transaction, quorum,
+    Block, ChainLookup, Genesis, Hash32, LedgerError, Parent, PublicKey, SignedTx, Transaction,
+    quorum,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -129,84 +130,12 @@ fn assert_schema_valid(v: &jsonschema::Validator, instance: &Value, what: &str) 
     );
 }
 
-/// What the checker knows of the committed chain below the block it checks
-/// (PROTOCOL.md §7): the nullifiers taken, each election's encrypted tally
-/// after every block, and the decryption shares recorded.
-struct Replay {
-    used: BTreeSet<(u64, Hash32)>,
-    running: BTreeMap<u64, TallyState>,
-    tallies: BTreeMap<(u64, u64), (u64, TallyState)>,
-    shares: BTreeSet<(u64, u64, u32)>,
-}
-
-impl Replay {
-    fn new(g: &Genesis) -> Self {
-        Self {
-            used: BTreeSet::new(),
-            running: g
-                .elections
-                .iter()
-                .map(|e| (e.id, TallyState::empty(e.id, e.candidates.len())))
-                .collect(),
-            tallies: BTreeMap::new(),
-            shares: BTreeSet::new(),
-        }
-    }
-
-    fn add_block(&mut self, b: &Block) {
-        for t in &b.transactions {
-            match &t.tx {
-                Transaction::Ballot(bt) => {
-                    self.used.insert((bt.election_id, bt.nullifier));
-                    if let Some(tally) = self.running.get_mut(&bt.election_id) {
-                        tally.add(bt.ballot.ciphertexts().copied());
-                    }
-                }
-                Transaction::DecryptionShare(d) => {
-                    self.shares
-                        .insert((d.election_id, d.tally_height, d.share.trustee_index));
-                }
-            }
-        }
-        for (id, tally) in &mut self.running {
-            tally.height = b.header.height;
-            self.tallies.insert(
-                (*id, b.header.height),
-                (b.header.timestamp_ms, tally.clone()),
-            );
-        }
-    }
-}
-
-impl ChainLookup for Replay {
-    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
-        Ok(self.used.contains(&(election_id, *nullifier)))
-    }
-
-    fn tally_at(
-        &self,
-        election_id: u64,
-        height: u64,
-    ) -> Result<Option<(u64, TallyState)>, LedgerError> {
-        Ok(self.tallies.get(&(election_id, height)).cloned())
-    }
-
-    fn share_recorded(
-        &self,
-        election_id: u64,
-        tally_height: u64,
-        trustee: u32,
-    ) -> Result<bool, LedgerError> {
-        Ok(self.shares.contains(&(election_id, tally_height, trustee)))
-    }
-}
-
 /// The E.6 code of the first transaction of `block` whose ballot or
 /// decryption share fails the checks of PROTOCOL.md E.3 / E.5 taken alone:
 /// a ballot in its transaction's context under its election's key, a share
 /// against the tally after its `tally_height` (skipped where the genesis has
 /// no such election or the chain no such block).
-fn crypto_failure(g: &Genesis, chain: &Replay, block: &Block) -> Option<&'static str> {
+fn crypto_failure(g: &Genesis, chain: &MemChain, block: &Block) -> Option<&'static str> {
     for stx in &block.transactions {
         let result = match &stx.tx {
             Transaction::Ballot(b) => {
@@ -350,23 +279,14 @@ fn valid_vectors_match_the_schemas() {
 
 /// Checks `blocks` in order from the genesis as a committed chain and
 /// returns what a checker knows after them.
-fn replay(g: &Genesis, id: &Hash32, blocks: &[Block], now: u64, what: &str) -> (Replay, Parent) {
-    let mut chain = Replay::new(g);
-    let mut parent = Parent {
-        height: 0,
-        hash: *id,
-        timestamp_ms: g.created_at_ms,
-    };
+fn replay(g: &Genesis, id: &Hash32, blocks: &[Block], now: u64, what: &str) -> (MemChain, Parent) {
+    let mut chain = MemChain::new(g, *id);
     for b in blocks {
-        check_committed_block(g, id, &parent, b, &chain, now)
+        check_committed_block(g, id, &chain.parent(), b, &chain, now)
             .unwrap_or_else(|e| panic!("{what}: block {} refused: {e}", b.header.height));
-        chain.add_block(b);
-        parent = Parent {
-            height: b.header.height,
-            hash: b.block_hash,
-            timestamp_ms: b.header.timestamp_ms,
-        };
+        chain.add(b);
     }
+    let parent = chain.parent();
     (chain, parent)
 }
 
@@ -383,7 +303,7 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
     let mut parent = parent_of(&expected["genesis_parent"]);
     assert_eq!(parent.hash, id, "block 1 builds on the chain id");
     assert_eq!(parent.timestamp_ms, g.created_at_ms);
-    let mut replayed = Replay::new(&g);
+    let mut replayed = MemChain::new(&g, id);
     let exp_blocks = expected["blocks"].as_array().expect("blocks");
     assert_eq!(exp_blocks.len(), blocks.len());
     for (b, e) in blocks.iter().zip(exp_blocks) {
@@ -395,7 +315,7 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
         assert_eq!(e["prev_hash"], parent.hash.to_hex());
         let want: Vec<Hash32> = from(&e["tx_hashes"]);
         assert_eq!(want, hashes);
-        replayed.add_block(b);
+        replayed.add(b);
         let (_, tally) = replayed
             .tally_at(1, b.header.height)
             .expect("lookup")
@@ -551,7 +471,7 @@ fn invalid_vectors_fail_with_their_expected_error() {
                 assert_eq!(p, parent, "invalid/{name}: prior_blocks end at the parent");
                 chain
             }
-            None => Replay::new(&g),
+            None => MemChain::new(&g, id),
         };
         let err = match check_committed_block(&g, &id, &parent, &block, &chain, now) {
             Ok(_) => panic!("invalid/{name} was accepted"),

@@ -10,6 +10,7 @@ pub mod elgamal;
 pub mod error;
 pub mod fallback;
 pub mod genesis;
+pub mod memchain;
 pub mod nullifier;
 pub mod tally;
 pub mod tx;

@@ -17,7 +17,9 @@ use evote_appliance::ledger::{
 use serde_json::{Value, json};
 
 /// Ballots made and checked for the measurement.
-const SAMPLES: u32 = 200;
+const SAMPLES: u32 = 100;
+/// Rounds of SAMPLES ballots made and checked; the fastest counts.
+const ROUNDS: u32 = 4;
 
 pub struct Bound {
     pub per_s: f64,
@@ -82,14 +84,19 @@ pub fn make(g: &Genesis, key: &NodeKey, i: u32) -> SignedTx {
 pub fn bound_per_s(validators: usize) -> Bound {
     let (g, key) = setup();
     let id = g.chain_id().expect("id");
-    let t = Instant::now();
-    let txs: Vec<SignedTx> = (0..SAMPLES).map(|i| make(&g, &key, i)).collect();
-    let make_s = t.elapsed().as_secs_f64() / f64::from(SAMPLES);
-    let t = Instant::now();
-    for tx in &txs {
-        check_tx(&g, &id, tx, 2_000).expect("valid");
+    // The fastest of a few rounds: a ceiling, not an average over whatever
+    // else the shared machine was doing.
+    let (mut make_s, mut check_s) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let txs: Vec<SignedTx> = (0..SAMPLES).map(|i| make(&g, &key, i)).collect();
+        make_s = make_s.min(t.elapsed().as_secs_f64() / f64::from(SAMPLES));
+        let t = Instant::now();
+        for tx in &txs {
+            check_tx(&g, &id, tx, 2_000).expect("valid");
+        }
+        check_s = check_s.min(t.elapsed().as_secs_f64() / f64::from(SAMPLES));
     }
-    let check_s = t.elapsed().as_secs_f64() / f64::from(SAMPLES);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let per_s = cores / (make_s + validators as f64 * check_s);
     Bound {
