@@ -150,7 +150,7 @@ fn a_full_disk_loses_no_acknowledged_vote() {
         eprintln!("skipped: mounting a small disk needs root");
         return;
     }
-    let disk = TinyDisk::mount("1500k").expect("mount a tmpfs");
+    let disk = TinyDisk::mount("2500k").expect("mount a tmpfs");
     let data = disk.0.path().join("d");
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("appliance.log");

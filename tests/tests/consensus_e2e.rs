@@ -51,7 +51,13 @@ fn settle(c: &Cluster, ballots: &[(usize, String)], cast: Vec<String>) -> Vec<St
         .iter()
         .zip(cast)
         .map(|((node, _), tx)| {
-            if c.tx_status(*node, &tx) == "fallback" {
+            let (_, v) = c.get(
+                *node,
+                &format!("/api/votes/transaction-status?transaction_id={tx}"),
+            );
+            // Handed back already (confirmed under its main-chain id), or
+            // still waiting in the fallback chain.
+            if v["status"] == "fallback" || v["main_transaction_id"].is_string() {
                 println!("vote {tx} went to {}'s fallback chain", c.nodes[*node].name);
                 main_chain_id(c, *node, &tx, Duration::from_secs(120))
             } else {

@@ -39,6 +39,38 @@ fn migrates_an_empty_database_and_reopens_it() {
     assert_eq!(fk, 1);
 }
 
+fn page_size(s: &Store) -> u32 {
+    s.conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_new_database_gets_large_pages_and_an_old_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1);
+    let tx = ballot(&g, 1, 1, 1);
+    let new = Store::open(&dir.path().join("new.sqlite3")).unwrap();
+    assert_eq!(page_size(&new), PAGE_SIZE);
+
+    let old_path = dir.path().join("old.sqlite3");
+    {
+        let c = rusqlite::Connection::open(&old_path).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x INTEGER); DROP TABLE t;")
+            .unwrap();
+    }
+    let mut old = Store::open(&old_path).unwrap();
+    assert_eq!(page_size(&old), 4096);
+    old.init_genesis(&g).unwrap();
+    let block = committed_block(&g, &old.head().unwrap().as_parent(), vec![tx]);
+    old.append_block(&block, 1).unwrap();
+    drop(old);
+    let old = Store::open(&old_path).unwrap();
+    assert_eq!(page_size(&old), 4096);
+    assert_eq!(old.head().unwrap().height, 1);
+    assert_eq!(old.integrity_check(true).unwrap(), vec!["ok".to_string()]);
+}
+
 #[test]
 fn refuses_a_newer_database_untouched() {
     let dir = tempfile::tempdir().unwrap();
