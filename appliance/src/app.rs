@@ -95,7 +95,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     let peers = Arc::new(PeerTable::default());
     let mut extra = cfg.peers.clone();
     extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
-    let urls = peer_urls(&genesis, &key.public(), &extra);
+    cfg.check_validator_urls(&genesis)?;
+    let urls = peer_urls(&genesis, &key.public(), &cfg.validator_urls, &extra);
     let (g2, me, table) = (genesis.clone(), key.public(), peers.clone());
     let offline = cfg.offline;
     let node = NodeHandle::spawn(

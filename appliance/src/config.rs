@@ -2,10 +2,13 @@
 //! flags override it. Relative paths are taken from the config file's
 //! directory.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::ledger::Genesis;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +42,12 @@ pub struct Config {
     /// Peers' base URLs.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Validators reached at another address than their genesis p2p URL
+    /// (a relay, a VPN address, a polling station behind NAT): validator
+    /// name → base URL. The genesis is fixed at the key ceremony; where a
+    /// validator is reachable from this appliance may not be.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub validator_urls: BTreeMap<String, String>,
     /// A bootnode's base URL, for discovery.
     #[serde(default)]
     pub bootnode: Option<String>,
@@ -121,6 +130,25 @@ impl Config {
         self.full_integrity_check |= o.full_integrity_check;
     }
 
+    /// Every name of `validator_urls` must be a validator of `genesis` and
+    /// every URL an http(s) base URL: a misspelt name would otherwise leave
+    /// the validator at an address this appliance cannot reach, silently.
+    pub fn check_validator_urls(&self, genesis: &Genesis) -> Result<(), ConfigError> {
+        for (name, url) in &self.validator_urls {
+            if !genesis.validators.iter().any(|v| &v.name == name) {
+                return Err(ConfigError::Invalid(format!(
+                    "validator_urls names {name:?}, which is not a validator of the genesis"
+                )));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "validator_urls.{name} = {url:?} is not an http:// or https:// URL"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(crate::store::DB_FILE)
     }
@@ -173,5 +201,38 @@ peers = ["http://127.0.0.1:8002"]
             Config::load(&dir.path().join("missing.toml")),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn validator_urls_must_name_validators_of_the_genesis() {
+        let g = crate::ledger::genesis::fixtures::genesis(3);
+        let name = g.validators[1].name.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("appliance.toml");
+        let with = |table: &str| {
+            std::fs::write(&p, format!("{SAMPLE}\n[validator_urls]\n{table}\n")).unwrap();
+            Config::load(&p).unwrap()
+        };
+        let c = with(&format!("{name:?} = \"http://10.0.0.2:8001\""));
+        c.check_validator_urls(&g).unwrap();
+        assert_eq!(c.validator_urls[&name], "http://10.0.0.2:8001");
+        let again: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+
+        let err = with("nobody = \"http://10.0.0.2:8001\"")
+            .check_validator_urls(&g)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"nobody\", which is not a validator"),
+            "{err}"
+        );
+        let err = with(&format!("{name:?} = \"10.0.0.2:8001\""))
+            .check_validator_urls(&g)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not an http:// or https:// URL"),
+            "{err}"
+        );
     }
 }

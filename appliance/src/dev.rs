@@ -48,6 +48,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
         nullifier_secret_file: p("nullifier.secret"),
         admin_token_file: p("admin.token"),
         peers: Vec::new(),
+        validator_urls: Default::default(),
         bootnode: None,
         public_url: None,
         log: None,

@@ -219,7 +219,10 @@ pub fn genesis(data: &[u8]) {
         let _ = e.public_key();
     }
     if let Some(me) = g.validators.first().map(|v| v.public_key) {
-        let _ = (g.is_origin(&me), peer_urls(&g, &me, &[]));
+        let _ = (
+            g.is_origin(&me),
+            peer_urls(&g, &me, &Default::default(), &[]),
+        );
     }
     let _ = (g.quorum(), g.proposer(u64::MAX, u64::MAX));
 }
@@ -243,7 +246,14 @@ pub fn config(data: &[u8]) {
     let _ = cfg.db_path();
     let _ = tracing_subscriber::EnvFilter::new(cfg.log.as_deref().unwrap_or("info"));
     let g = &fixture().genesis;
-    let _ = peer_urls(g, &g.validators[0].public_key, &cfg.peers);
+    if cfg.check_validator_urls(g).is_ok() {
+        let _ = peer_urls(
+            g,
+            &g.validators[0].public_key,
+            &cfg.validator_urls,
+            &cfg.peers,
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

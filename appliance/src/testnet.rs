@@ -185,6 +185,7 @@ pub fn create(
             nullifier_secret_file: dir.join("nullifier.secret"),
             admin_token_file: home.join("admin.token"),
             peers: Vec::new(),
+            validator_urls: Default::default(),
             bootnode: None,
             public_url: Some(url.clone()),
             log: None,

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use evote_appliance::config::Config;
+
+use crate::linkproxy::{LinkProxy, Links};
+
 /// The `evote-appliance` binary next to this test binary (built by
 /// `cargo test --workspace`), built on demand when missing.
 pub fn appliance_bin() -> PathBuf {
@@ -64,6 +68,9 @@ pub struct Cluster {
     pub nodes: Vec<NodeInfo>,
     children: std::sync::Mutex<Vec<Option<Child>>>,
     pub agent: ureq::Agent,
+    /// The proxies every node reaches the validators through, once
+    /// [`Cluster::route_through_proxies`] set them up.
+    pub links: Links,
 }
 
 /// Timing parameters for a testnet.
@@ -146,6 +153,32 @@ impl Cluster {
             nodes,
             children,
             agent: agent(),
+            links: Links::default(),
+        }
+    }
+
+    /// Puts a proxy on every link from a node to a validator (written into
+    /// each node's `validator_urls`), so that links can be cut and healed.
+    /// Call it before starting the nodes.
+    pub fn route_through_proxies(&mut self) {
+        let validators: Vec<usize> = (0..self.nodes.len())
+            .filter(|&j| self.nodes[j].role == "validator")
+            .collect();
+        for from in 0..self.nodes.len() {
+            let path = &self.nodes[from].config;
+            let mut cfg = Config::load(path).expect("node config");
+            for &to in validators.iter().filter(|&&to| to != from) {
+                let target = self.nodes[to]
+                    .url
+                    .trim_start_matches("http://")
+                    .parse()
+                    .expect("a node listens on host:port");
+                let proxy = LinkProxy::start(target).expect("start a link proxy");
+                cfg.validator_urls
+                    .insert(self.nodes[to].name.clone(), proxy.url());
+                self.links.proxies.insert((from, to), proxy);
+            }
+            std::fs::write(path, cfg.to_toml()).expect("write node config");
         }
     }
 

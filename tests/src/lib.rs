@@ -1,3 +1,4 @@
 pub mod bench;
 pub mod cluster;
+pub mod linkproxy;
 pub mod sim;

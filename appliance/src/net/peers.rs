@@ -212,11 +212,13 @@ pub struct HttpNetwork {
     dropped: Arc<AtomicU64>,
 }
 
-/// The peer URLs to talk to: every validator of the genesis but this node,
-/// and the configured peers.
+/// The peer URLs to talk to: every validator of the genesis but this node
+/// (at its genesis p2p URL unless `overrides` names it), and the
+/// configured peers.
 pub fn peer_urls(
     genesis: &Genesis,
     me: &PublicKey,
+    overrides: &BTreeMap<String, String>,
     extra: &[String],
 ) -> Vec<(String, Option<PublicKey>)> {
     let mut out: Vec<(String, Option<PublicKey>)> = genesis
@@ -224,10 +226,8 @@ pub fn peer_urls(
         .iter()
         .filter(|v| &v.public_key != me)
         .map(|v| {
-            (
-                v.p2p_url.trim_end_matches('/').to_string(),
-                Some(v.public_key),
-            )
+            let url = overrides.get(&v.name).unwrap_or(&v.p2p_url);
+            (url.trim_end_matches('/').to_string(), Some(v.public_key))
         })
         .collect();
     for u in extra {
@@ -661,4 +661,36 @@ pub fn keep_registered(
             }
         })
         .expect("spawn bootnode thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::genesis::fixtures::genesis;
+
+    #[test]
+    fn peer_urls_are_the_other_validators_at_their_overridden_or_genesis_url() {
+        let g = genesis(3);
+        let me = g.validators[0].public_key;
+        let overrides = BTreeMap::from([("v3".to_string(), "http://10.0.0.3:8001/".to_string())]);
+        let extra = vec![
+            "http://127.0.0.1:9002".to_string(),
+            "http://s1:8001".to_string(),
+        ];
+        let urls = peer_urls(&g, &me, &overrides, &extra);
+        assert_eq!(
+            urls,
+            vec![
+                (
+                    "http://127.0.0.1:9002".to_string(),
+                    Some(g.validators[1].public_key)
+                ),
+                (
+                    "http://10.0.0.3:8001".to_string(),
+                    Some(g.validators[2].public_key)
+                ),
+                ("http://s1:8001".to_string(), None),
+            ]
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! `evote-bench chaos`: a 3-validator, 2-station testnet under a steady
-//! stream of votes while a random node is killed (SIGKILL) and restarted,
-//! or frozen (SIGSTOP, which cuts it off from every peer) and thawed, every
-//! few seconds. At the end every acknowledged vote must be confirmed exactly
+//! stream of votes while, every few seconds, a random node is killed
+//! (SIGKILL) and restarted, or frozen (SIGSTOP) and thawed, or the links
+//! between two random groups of nodes are cut and healed (every node
+//! reaches the validators through a fault-injecting proxy on loopback). At the end every acknowledged vote must be confirmed exactly
 //! once, every node must hold the same chain, and `evote-audit verify`
 //! must find nothing wrong.
 
@@ -71,19 +72,20 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
         fallback_after_ms: 5_000,
     };
     let mut c = Cluster::create(VALIDATORS, STATIONS, t);
+    c.route_through_proxies();
     c.start_all();
     let voters = (a.rate * a.duration.as_secs_f64() * 1.2) as usize + 100;
     let tokens = check_in(&c, voters)?;
     let tally = Tally::default();
     let stop = AtomicBool::new(false);
-    let mut counts = (0u64, 0u64);
+    let mut faults = Faults::default();
     eprintln!(
         "chaos for {:?} at {} votes/s, seed {}",
         a.duration, a.rate, a.seed
     );
     std::thread::scope(|s| {
         let load = s.spawn(|| vote_stream(&c, &tokens, a.rate, &tally, &stop));
-        counts = inject_faults(&c, a);
+        faults = inject_faults(&c, a);
         stop.store(true, Ordering::SeqCst);
         let _ = load.join();
     });
@@ -95,7 +97,8 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
     for i in 0..c.nodes.len() {
         c.wait_up(i);
     }
-    let report = verdict(&c, &tally, counts);
+    c.links.heal_all();
+    let report = verdict(&c, &tally, faults);
     if report["ok"] != true {
         // Kept for a look: the nodes' databases and logs, and the genesis.
         c.dir.disable_cleanup(true);
@@ -178,35 +181,89 @@ fn vote_stream(
     }
 }
 
-/// Kills or freezes a random node every few seconds; returns (kills, partitions).
-fn inject_faults(c: &Cluster, a: &ChaosArgs) -> (u64, u64) {
+/// What the fault schedule did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Faults {
+    pub kills: u64,
+    /// Links cut between two random groups of nodes, then healed.
+    pub partitions: u64,
+    /// Nodes stopped with SIGSTOP (alive, silent), then thawed.
+    pub freezes: u64,
+}
+
+/// A fault in place until `until`.
+enum Active {
+    Killed(usize),
+    Frozen(u32),
+}
+
+/// Every few seconds a new fault: a node killed (SIGKILL) and restarted, a
+/// node frozen and thawed, or the links between two random groups of nodes
+/// cut and healed. At most one node is down and one partition in place at
+/// a time, but the two may overlap.
+fn inject_faults(c: &Cluster, a: &ChaosArgs) -> Faults {
     let mut rng = Rng(a.seed.max(1));
-    let (mut kills, mut partitions) = (0, 0);
+    let mut f = Faults::default();
     let end = Instant::now() + a.duration;
-    while Instant::now() < end {
-        std::thread::sleep(Duration::from_secs(rng.range(a.every.0, a.every.1)));
-        let i = (rng.next() % c.nodes.len() as u64) as usize;
-        let down = Duration::from_millis(rng.range(500, 4_000));
-        if rng.next().is_multiple_of(3) {
-            let Some(pid) = c.pid(i) else { continue };
-            signal(pid, "STOP");
-            partitions += 1;
-            eprintln!("froze {} for {down:?}", c.nodes[i].name);
-            std::thread::sleep(down);
-            signal(pid, "CONT");
-        } else {
-            c.kill(i);
-            kills += 1;
-            eprintln!("killed {} for {down:?}", c.nodes[i].name);
-            std::thread::sleep(down);
-            c.start(i);
+    let mut next = Instant::now() + Duration::from_secs(rng.range(a.every.0, a.every.1));
+    let mut down: Option<(Active, Instant)> = None;
+    let mut partition: Option<Instant> = None;
+    while Instant::now() < end || down.is_some() || partition.is_some() {
+        let now = Instant::now();
+        if down.as_ref().is_some_and(|(_, until)| now >= *until) {
+            match down.take().map(|d| d.0) {
+                Some(Active::Killed(i)) => c.start(i),
+                Some(Active::Frozen(pid)) => signal(pid, "CONT"),
+                None => {}
+            }
+        }
+        if partition.is_some_and(|until| now >= until) {
+            c.links.heal_all();
+            partition = None;
+            eprintln!("healed every link");
+        }
+        if now >= next && now < end {
+            next = now + Duration::from_secs(rng.range(a.every.0, a.every.1));
+            let roll = rng.next() % 20;
+            if roll < 14 && down.is_none() {
+                let i = (rng.next() % c.nodes.len() as u64) as usize;
+                let until = now + Duration::from_millis(rng.range(500, 4_000));
+                if roll < 11 {
+                    c.kill(i);
+                    f.kills += 1;
+                    eprintln!("killed {}", c.nodes[i].name);
+                    down = Some((Active::Killed(i), until));
+                } else if let Some(pid) = c.pid(i) {
+                    signal(pid, "STOP");
+                    f.freezes += 1;
+                    eprintln!("froze {}", c.nodes[i].name);
+                    down = Some((Active::Frozen(pid), until));
+                }
+            } else if partition.is_none() && !c.links.proxies.is_empty() {
+                let side = random_sides(&mut rng, c.nodes.len());
+                let cut = c.links.cut_between(&side);
+                f.partitions += 1;
+                eprintln!("cut {cut} links between {side:?}");
+                partition = Some(now + Duration::from_millis(rng.range(1_000, 8_000)));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f
+}
+
+/// Two non-empty groups of `n` nodes: `true` marks one of them.
+fn random_sides(rng: &mut Rng, n: usize) -> Vec<bool> {
+    loop {
+        let side: Vec<bool> = (0..n).map(|_| rng.next() % 2 == 0).collect();
+        if side.iter().any(|&x| x) && side.iter().any(|&x| !x) {
+            return side;
         }
     }
-    (kills, partitions)
 }
 
 /// Waits for every acknowledged vote to settle and judges the run.
-fn verdict(c: &Cluster, tally: &Tally, (kills, partitions): (u64, u64)) -> Value {
+fn verdict(c: &Cluster, tally: &Tally, faults: Faults) -> Value {
     let acks = tally.acks.lock().unwrap();
     let deadline = Instant::now() + SETTLE;
     let mut pending: Vec<&Ack> = acks.iter().collect();
@@ -248,8 +305,9 @@ fn verdict(c: &Cluster, tally: &Tally, (kills, partitions): (u64, u64)) -> Value
         "lost": pending.len(),
         "duplicated": duplicated,
         "counted": counted,
-        "kills": kills,
-        "partitions": partitions,
+        "kills": faults.kills,
+        "partitions": faults.partitions,
+        "freezes": faults.freezes,
         "nodes_agree": agree,
         "errors": *tally.errors.lock().unwrap(),
         "audit_exit_code": audit.0,

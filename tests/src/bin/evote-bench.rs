@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// A 3-validator, 2-station testnet under steady votes while nodes are
-    /// killed and frozen at random; checks nothing is lost or duplicated.
+    /// killed, frozen and cut off at random; checks nothing is lost or duplicated.
     Chaos {
         /// Seconds of faults (then the network settles).
         #[arg(long, default_value_t = 300)]
@@ -75,7 +75,7 @@ fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
     let args = evote_tests::bench::chaos::ChaosArgs {
         duration: Duration::from_secs(duration),
         rate,
-        every: (3, 6),
+        every: (2, 4),
         seed,
     };
     match evote_tests::bench::chaos::run(&args) {
@@ -91,6 +91,7 @@ fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
                     "counted",
                     "kills",
                     "partitions",
+                    "freezes",
                     "nodes_agree",
                     "errors",
                     "audit_exit_code",
