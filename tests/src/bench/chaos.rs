@@ -255,7 +255,7 @@ fn inject_faults(c: &Cluster, a: &ChaosArgs) -> Faults {
 /// Two non-empty groups of `n` nodes: `true` marks one of them.
 fn random_sides(rng: &mut Rng, n: usize) -> Vec<bool> {
     loop {
-        let side: Vec<bool> = (0..n).map(|_| rng.next() % 2 == 0).collect();
+        let side: Vec<bool> = (0..n).map(|_| rng.next().is_multiple_of(2)).collect();
         if side.iter().any(|&x| x) && side.iter().any(|&x| !x) {
             return side;
         }
