@@ -109,11 +109,7 @@ pub fn run(cmd: TrusteeCommand) -> Result<(), AppError> {
             dir,
         } => {
             let p = params(election, trustees, threshold)?;
-            let record = ElectionTrustees {
-                trustees,
-                threshold,
-                round1: read_round1(&p, &dir)?,
-            };
+            let record = ElectionTrustees::new(trustees, threshold, read_round1(&p, &dir)?);
             record
                 .public_key(election)
                 .map_err(|e| AppError::Setup(e.to_string()))?;
