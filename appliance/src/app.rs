@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::clock::now_ms;
 use crate::config::{Config, ConfigError};
 use crate::keyfile::{self, KeyFileError};
+use crate::ledger::elgamal::{ElectionPublicKey, EncryptionKey};
 use crate::ledger::{Genesis, Hash32, LedgerError, PublicKey, nullifier::MIN_SECRET_LEN};
 use crate::net::peers::{HttpNetwork, PeerTable, bootnode_exchange, keep_registered, peer_urls};
 use crate::net::{AppState, Secrets, server};
@@ -81,7 +82,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         )));
     }
     let secrets = load_secrets(&cfg)?;
-    let keys = genesis
+    let keys: std::collections::BTreeMap<u64, ElectionPublicKey> = genesis
         .elections
         .iter()
         .map(|e| e.public_key().map(|k| (e.id, k)))
@@ -90,6 +91,11 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
             path: cfg.genesis.display().to_string(),
             source,
         })?;
+    let encryption_keys = keys
+        .iter()
+        .map(|(id, k)| EncryptionKey::new(&k.public_key).map(|e| (*id, Arc::new(e))))
+        .collect::<Result<_, _>>()
+        .map_err(|e| AppError::Setup(format!("{}: {e}", cfg.genesis.display())))?;
     let db_path = cfg.db_path();
     let chain_id = open_database(&db_path, &genesis, cfg.full_integrity_check)?;
     let peers = Arc::new(PeerTable::default());
@@ -126,6 +132,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         proof_work: crate::net::proofwork::ProofWork::per_core(),
         limits: Default::default(),
         keys,
+        encryption_keys,
         verified: Default::default(),
         tallies: Default::default(),
         started_at_ms: now_ms(),

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::config::{Config, Overrides};
 use crate::consensus::{ChainView, Core, Message};
 use crate::ledger::crypto::pkcs8_from_seed;
-use crate::ledger::elgamal::{BallotContext, ElectionPublicKey, encrypt_ballot};
+use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use crate::ledger::memchain::MemChain;
 use crate::ledger::nullifier::nullifier;
 use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
@@ -118,9 +118,9 @@ fn vote(f: &Fixture, body: SubmitBody) -> Option<Hash32> {
     let ballot = match (body.candidate_id, body.ballot) {
         (Some(candidate), None) => {
             let index = election.candidate_index(candidate)?;
-            let pk = &f.election_keys.get(&election.id)?.public_key;
+            let key = f.encryption_keys.get(&election.id)?;
             let mut rng = crate::auth::OsRandom::default();
-            encrypt_ballot(&ctx, pk, index, election.candidates.len(), &mut rng).ok()?
+            encrypt_ballot(&ctx, key, index, election.candidates.len(), &mut rng).ok()?
         }
         (None, Some(ballot)) => ballot,
         _ => return None,
@@ -274,7 +274,7 @@ const HEAD: usize = 4;
 struct Fixture {
     genesis: Arc<Genesis>,
     chain_id: Hash32,
-    election_keys: BTreeMap<u64, ElectionPublicKey>,
+    encryption_keys: BTreeMap<u64, EncryptionKey>,
     keys: Vec<Arc<NodeKey>>,
     blocks: Vec<Block>,
     /// `states[h]`: the chain after block `h`.
@@ -306,10 +306,13 @@ fn fixture() -> &'static Fixture {
             .collect::<Result<_, _>>()
             .expect("seed keys");
         Fixture {
-            election_keys: genesis
+            encryption_keys: genesis
                 .elections
                 .iter()
-                .map(|e| (e.id, e.public_key().expect("election key")))
+                .map(|e| {
+                    let key = e.public_key().expect("election key").public_key;
+                    (e.id, EncryptionKey::new(&key).expect("a key"))
+                })
                 .collect(),
             genesis: Arc::new(genesis),
             chain_id,

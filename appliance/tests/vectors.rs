@@ -746,7 +746,7 @@ fn schemas_refuse_what_serde_refuses() {
     }
     // Rules the ledger checks on single fields, the schema states too.
     let genesis_rules: &[(&str, Edit)] = &[
-        ("other protocol", |g| g["protocol"] = "evote/2".into()),
+        ("other protocol", |g| g["protocol"] = "evote/1".into()),
         ("no validators", |g| g["validators"] = Value::Array(vec![])),
         ("zero param", |g| g["params"]["round_timeout_ms"] = 0.into()),
         ("huge max_block_txs", |g| {

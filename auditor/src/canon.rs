@@ -62,8 +62,9 @@ fn itoa_buf(mut v: u64) -> Vec<u8> {
 
 fn ballot_into(w: &mut W, b: &Ballot) {
     // Members in sorted order: selections (ciphertext {a, b}, proof {c0,
-    // c1, z0, z1}), sum_proof {c, z}. Points and scalars have one spelling
-    // each (E.1), so writing them from their bytes gives the received text.
+    // u0, u1, v0, v1, z0, z1}), sum_proof {u, v, z}. Points and scalars have
+    // one spelling each (E.1), so writing them from their bytes gives the
+    // received text.
     w.raw("{\"selections\":[");
     for (i, s) in b.selections.iter().enumerate() {
         if i > 0 {
@@ -73,25 +74,32 @@ fn ballot_into(w: &mut W, b: &Ballot) {
         w.hex32(s.ciphertext.a.as_bytes());
         w.raw(",\"b\":");
         w.hex32(s.ciphertext.b.as_bytes());
+        let p = &s.proof;
         w.raw("},\"proof\":{\"c0\":");
-        w.hex32(s.proof.c0.0.as_bytes());
-        w.raw(",\"c1\":");
-        w.hex32(s.proof.c1.0.as_bytes());
+        w.hex32(p.c0.0.as_bytes());
+        for (name, point) in [("u0", &p.u0), ("u1", &p.u1), ("v0", &p.v0), ("v1", &p.v1)] {
+            w.raw(",\"");
+            w.raw(name);
+            w.raw("\":");
+            w.hex32(point.as_bytes());
+        }
         w.raw(",\"z0\":");
-        w.hex32(s.proof.z0.0.as_bytes());
+        w.hex32(p.z0.0.as_bytes());
         w.raw(",\"z1\":");
-        w.hex32(s.proof.z1.0.as_bytes());
+        w.hex32(p.z1.0.as_bytes());
         w.raw("}}");
     }
-    w.raw("],\"sum_proof\":{\"c\":");
-    w.hex32(b.sum_proof.c.0.as_bytes());
+    w.raw("],\"sum_proof\":{\"u\":");
+    w.hex32(b.sum_proof.u.as_bytes());
+    w.raw(",\"v\":");
+    w.hex32(b.sum_proof.v.as_bytes());
     w.raw(",\"z\":");
     w.hex32(b.sum_proof.z.0.as_bytes());
     w.raw("}}");
 }
 
 fn ballot_len(b: &Ballot) -> usize {
-    64 + 480 * b.selections.len() + 160
+    64 + 720 * b.selections.len() + 260
 }
 
 /// The JCS form of a ballot.

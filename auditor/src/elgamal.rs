@@ -16,7 +16,9 @@ use curve25519_dalek::ristretto::{
     CompressedRistretto, RistrettoPoint, VartimeRistrettoPrecomputation,
 };
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul, VartimePrecomputedMultiscalarMul};
+use curve25519_dalek::traits::{
+    Identity, IsIdentity, VartimeMultiscalarMul, VartimePrecomputedMultiscalarMul,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha512};
 
@@ -174,17 +176,31 @@ impl Ciphertext {
     }
 }
 
+/// A 0/1 proof in commitment form (E.3): `c1` is not sent, it is the
+/// transcript's challenge minus `c0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZeroOneProof {
+    pub u0: Point,
+    pub v0: Point,
+    pub u1: Point,
+    pub v1: Point,
     pub c0: Sc,
-    pub c1: Sc,
     pub z0: Sc,
     pub z1: Sc,
 }
 
-/// A challenge and a response: the sum proof, a proof of knowledge, a
-/// partial decryption's proof.
+/// A sum proof in commitment form (E.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumProof {
+    pub u: Point,
+    pub v: Point,
+    pub z: Sc,
+}
+
+/// A challenge and a response: a proof of knowledge, a partial
+/// decryption's proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeResponse {
@@ -204,7 +220,7 @@ pub struct Selection {
 #[serde(deny_unknown_fields)]
 pub struct EncryptedBallot {
     pub selections: Vec<Selection>,
-    pub sum_proof: ChallengeResponse,
+    pub sum_proof: SumProof,
 }
 
 /// A trustee's public round-1 message (E.4).
@@ -660,7 +676,11 @@ fn check_candidates(n: usize) -> Result<(), CryptoError> {
     Ok(())
 }
 
-/// Verifies a ballot's proofs under the election key, in the order of E.3.
+/// Verifies a ballot's proofs under the election key, with the result
+/// the checks of E.3 give in their order. The 4n + 2 equations are first
+/// checked together in one random linear combination (E.3 "Batch
+/// verification"); only a ballot that fails it is checked equation by
+/// equation, to name the first failing proof.
 pub fn verify_ballot(
     ctx: &BallotContext,
     key: &ElectionKey,
@@ -678,40 +698,68 @@ pub fn verify_ballot(
             found: ballot.selections.len(),
         });
     }
-    let h = key.public_key.as_bytes();
-    let zero = Scalar::ZERO;
+    let challenges = Challenges::of(ctx, key, ballot, n);
+    if equations_hold_together(ctx, key, ballot, &challenges) {
+        return Ok(());
+    }
     for (i, s) in ballot.selections.iter().enumerate() {
-        let (a, b) = (s.ciphertext.a.point(), s.ciphertext.b.point());
-        let ZeroOneProof { c0, c1, z0, z1 } = s.proof;
-        // U0 = z0 G - c0 A; V0 = z0 H - c0 B; U1 = z1 G - c1 A;
-        // V1 = z1 H - c1 (B - G) = c1 G + z1 H - c1 B.
-        // Each commitment is computed halved (halved scalars), so that one
-        // batch compresses all four with a single field inversion.
-        let half = *HALF;
-        let (c0h, c1h, z0h, z1h) = (c0.0 * half, c1.0 * half, z0.0 * half, z1.0 * half);
-        let enc = RistrettoPoint::double_and_compress_batch(&[
-            key.gh_minus(z0h, zero, c0h, a),
-            key.gh_minus(zero, z0h, c0h, b),
-            key.gh_minus(z1h, zero, c1h, a),
-            key.gh_minus(c1h, z1h, c1h, b),
-        ]);
-        let t = t01(
-            ctx,
-            n,
-            i,
-            h,
-            &s.ciphertext,
-            [
-                enc[0].as_bytes(),
-                enc[1].as_bytes(),
-                enc[2].as_bytes(),
-                enc[3].as_bytes(),
-            ],
-        );
-        if c0.0 + c1.0 != t.challenge() {
+        if !zero_one_holds(key, s, challenges.zero_one[i]) {
             return Err(CryptoError::BadZeroOneProof(i));
         }
     }
+    if !sum_holds(key, ballot, challenges.sum) {
+        return Err(CryptoError::BadSumProof);
+    }
+    Ok(())
+}
+
+/// Each 0/1 proof's `(c0, c1)` with `c1 = challenge(T01(i)) - c0`, and the
+/// sum proof's `challenge(Tsum)`.
+struct Challenges {
+    zero_one: Vec<(Scalar, Scalar)>,
+    sum: Scalar,
+}
+
+impl Challenges {
+    fn of(ctx: &BallotContext, key: &ElectionKey, ballot: &EncryptedBallot, n: usize) -> Self {
+        let h = key.public_key.as_bytes();
+        let zero_one = ballot
+            .selections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let p = &s.proof;
+                let commitments = [
+                    p.u0.as_bytes(),
+                    p.v0.as_bytes(),
+                    p.u1.as_bytes(),
+                    p.v1.as_bytes(),
+                ];
+                let c = t01(ctx, n, i, h, &s.ciphertext, commitments).challenge();
+                (p.c0.0, c - p.c0.0)
+            })
+            .collect();
+        let sp = &ballot.sum_proof;
+        let cts = ballot.selections.iter().map(|s| &s.ciphertext);
+        let sum = tsum(ctx, h, cts, sp.u.as_bytes(), sp.v.as_bytes()).challenge();
+        Challenges { zero_one, sum }
+    }
+}
+
+/// `z0 G = U0 + c0 A`, `z0 H = V0 + c0 B`, `z1 G = U1 + c1 A`,
+/// `z1 H = V1 + c1 (B - G)`, each computed on its own.
+fn zero_one_holds(key: &ElectionKey, s: &Selection, (c0, c1): (Scalar, Scalar)) -> bool {
+    let (a, b) = (s.ciphertext.a.point(), s.ciphertext.b.point());
+    let p = &s.proof;
+    let (z0, z1, zero) = (p.z0.0, p.z1.0, Scalar::ZERO);
+    key.gh_minus(z0, zero, c0, a) == *p.u0.point()
+        && key.gh_minus(zero, z0, c0, b) == *p.v0.point()
+        && key.gh_minus(z1, zero, c1, a) == *p.u1.point()
+        && key.gh_minus(c1, z1, c1, b) == *p.v1.point()
+}
+
+/// `z G = U + c ΣA` and `z H = V + c (ΣB - G)`.
+fn sum_holds(key: &ElectionKey, ballot: &EncryptedBallot, c: Scalar) -> bool {
     let sum_a: RistrettoPoint = ballot
         .selections
         .iter()
@@ -722,24 +770,76 @@ pub fn verify_ballot(
         .iter()
         .map(|s| s.ciphertext.b.point())
         .sum();
-    let ChallengeResponse { c, z } = ballot.sum_proof;
-    // U = z G - c ΣA; V = z H - c (ΣB - G) = c G + z H - c ΣB.
-    let (ch, zh) = (c.0 * *HALF, z.0 * *HALF);
-    let enc = RistrettoPoint::double_and_compress_batch(&[
-        key.gh_minus(zh, zero, ch, &sum_a),
-        key.gh_minus(ch, zh, ch, &sum_b),
-    ]);
-    let t = tsum(
-        ctx,
-        h,
-        ballot.selections.iter().map(|s| &s.ciphertext),
-        enc[0].as_bytes(),
-        enc[1].as_bytes(),
-    );
-    if t.challenge() != c.0 {
-        return Err(CryptoError::BadSumProof);
+    let sp = &ballot.sum_proof;
+    key.gh_minus(sp.z.0, Scalar::ZERO, c, &sum_a) == *sp.u.point()
+        && key.gh_minus(c, sp.z.0, c, &sum_b) == *sp.v.point()
+}
+
+/// Every equation of the ballot times its own 128-bit weight, added up:
+/// the sum is the identity when they all hold, and otherwise with
+/// probability 2^-128. The weights come from SHA-512 over every value the
+/// equations hold, so the prover cannot aim at them.
+fn equations_hold_together(
+    ctx: &BallotContext,
+    key: &ElectionKey,
+    ballot: &EncryptedBallot,
+    ch: &Challenges,
+) -> bool {
+    let mut seed = Sha512::new();
+    seed.update(b"evote-audit/ballot-weights");
+    seed.update(key.public_key.as_bytes());
+    seed.update(ctx.chain_id);
+    seed.update(ctx.election_id.to_be_bytes());
+    seed.update(ctx.nullifier);
+    seed.update(ctx.origin);
+    for s in &ballot.selections {
+        let p = &s.proof;
+        for pt in [&s.ciphertext.a, &s.ciphertext.b, &p.u0, &p.v0, &p.u1, &p.v1] {
+            seed.update(pt.as_bytes());
+        }
+        for x in [&p.c0, &p.z0, &p.z1] {
+            seed.update(x.0.as_bytes());
+        }
     }
-    Ok(())
+    let sp = &ballot.sum_proof;
+    for bytes in [sp.u.as_bytes(), sp.v.as_bytes(), sp.z.0.as_bytes()] {
+        seed.update(bytes);
+    }
+    let seed = seed.finalize();
+    let mut k = 0u64;
+    let mut weight = || {
+        let d = Sha512::new()
+            .chain_update(seed)
+            .chain_update(k.to_be_bytes())
+            .finalize();
+        k += 1;
+        let mut w = [0u8; 32];
+        w[..16].copy_from_slice(&d[..16]);
+        Scalar::from_bytes_mod_order(w)
+    };
+    let (mut g, mut h) = (Scalar::ZERO, Scalar::ZERO);
+    let mut scalars = Vec::with_capacity(6 * ballot.selections.len() + 2);
+    let mut points = Vec::with_capacity(scalars.capacity());
+    let (ws_u, ws_v) = (weight(), weight());
+    g += ws_u * sp.z.0 + ws_v * ch.sum;
+    h += ws_v * sp.z.0;
+    scalars.extend([-ws_u, -ws_v]);
+    points.extend([*sp.u.point(), *sp.v.point()]);
+    for (s, &(c0, c1)) in ballot.selections.iter().zip(&ch.zero_one) {
+        let p = &s.proof;
+        let w = [weight(), weight(), weight(), weight()];
+        g += w[0] * p.z0.0 + w[2] * p.z1.0 + w[3] * c1;
+        h += w[1] * p.z0.0 + w[3] * p.z1.0;
+        scalars.extend([-w[0], -w[1], -w[2], -w[3]]);
+        points.extend([*p.u0.point(), *p.v0.point(), *p.u1.point(), *p.v1.point()]);
+        scalars.push(-(w[0] * c0 + w[2] * c1 + ws_u * ch.sum));
+        points.push(*s.ciphertext.a.point());
+        scalars.push(-(w[1] * c0 + w[3] * c1 + ws_v * ch.sum));
+        points.push(*s.ciphertext.b.point());
+    }
+    key.gh
+        .vartime_mixed_multiscalar_mul([g, h], scalars, points)
+        .is_identity()
 }
 
 /// 1/2 mod ℓ: `double_and_compress_batch` of `P/2` encodes `P`, which
@@ -1054,39 +1154,30 @@ pub mod prove {
                         p: halves[1] + halves[1],
                     },
                 };
-                let (real_u, real_v, sim_u, sim_v) = (&enc[2], &enc[3], &enc[4], &enc[5]);
-                let commit = if m == 0 {
-                    [
-                        real_u.as_bytes(),
-                        real_v.as_bytes(),
-                        sim_u.as_bytes(),
-                        sim_v.as_bytes(),
-                    ]
-                } else {
-                    [
-                        sim_u.as_bytes(),
-                        sim_v.as_bytes(),
-                        real_u.as_bytes(),
-                        real_v.as_bytes(),
-                    ]
+                let point = |k: usize| Point {
+                    enc: enc[k].to_bytes(),
+                    p: halves[k] + halves[k],
                 };
+                // Branch 0 is the real one when m = 0.
+                let (b0, b1) = if m == 0 { (2, 4) } else { (4, 2) };
+                let [u0, v0, u1, v1] = [point(b0), point(b0 + 1), point(b1), point(b1 + 1)];
+                let commit = [u0.as_bytes(), v0.as_bytes(), u1.as_bytes(), v1.as_bytes()];
                 let c = t01(ctx, n, i, h, &ct, commit).challenge();
                 let c_real = c - cs;
                 let z_real = u + c_real * r;
-                let proof = if m == 0 {
-                    ZeroOneProof {
-                        c0: Sc(c_real),
-                        c1: Sc(cs),
-                        z0: Sc(z_real),
-                        z1: Sc(zs),
-                    }
+                let (c0, z0, z1) = if m == 0 {
+                    (c_real, z_real, zs)
                 } else {
-                    ZeroOneProof {
-                        c0: Sc(cs),
-                        c1: Sc(c_real),
-                        z0: Sc(zs),
-                        z1: Sc(z_real),
-                    }
+                    (cs, zs, z_real)
+                };
+                let proof = ZeroOneProof {
+                    u0,
+                    v0,
+                    u1,
+                    v1,
+                    c0: Sc(c0),
+                    z0: Sc(z0),
+                    z1: Sc(z1),
                 };
                 r_sum += r;
                 selections.push(Selection {
@@ -1095,22 +1186,28 @@ pub mod prove {
                 });
             }
             let u = scalar(seed, "sum", 0);
-            let enc = RistrettoPoint::double_and_compress_batch(&[
+            let halves = [
                 self.gh_half(&u, &Scalar::ZERO),
                 self.gh_half(&Scalar::ZERO, &u),
-            ]);
+            ];
+            let enc = RistrettoPoint::double_and_compress_batch(&halves);
+            let [big_u, big_v] = [0, 1].map(|k| Point {
+                enc: enc[k].to_bytes(),
+                p: halves[k] + halves[k],
+            });
             let c = tsum(
                 ctx,
                 h,
                 selections.iter().map(|s| &s.ciphertext),
-                enc[0].as_bytes(),
-                enc[1].as_bytes(),
+                big_u.as_bytes(),
+                big_v.as_bytes(),
             )
             .challenge();
             EncryptedBallot {
                 selections,
-                sum_proof: ChallengeResponse {
-                    c: Sc(c),
+                sum_proof: SumProof {
+                    u: big_u,
+                    v: big_v,
                     z: Sc(u + c * r_sum),
                 },
             }

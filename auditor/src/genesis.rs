@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::elgamal::{CryptoError, ElectionKey};
 use crate::wire::{Election, Genesis, Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of, quorum};
 
-pub const PROTOCOL: &str = "evote/1";
+pub const PROTOCOL: &str = "evote/2";
 const MAX_VALIDATORS: usize = 64;
 const MAX_STATIONS: usize = 4096;
 const MAX_ELECTIONS: usize = 256;

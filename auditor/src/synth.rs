@@ -124,7 +124,7 @@ impl SynthChain {
         );
         let key = Arc::new(ElectionKey::from_round1(1, &trustees).expect("the ceremony verifies"));
         let genesis = Genesis {
-            protocol: "evote/1".into(),
+            protocol: crate::genesis::PROTOCOL.into(),
             chain_name: "evote-audit synthetic chain".into(),
             created_at_ms: t0,
             authority: authority.public,

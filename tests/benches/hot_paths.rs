@@ -3,9 +3,10 @@
 //!
 //!     cargo bench -p evote-tests --bench hot_paths
 //!
-//! The auditor's verify rate has its own bench (`-p evote-audit`). No batch
-//! verification: PROTOCOL.md E.3 specifies each proof's check on its own,
-//! and validators spread whole ballots over all cores instead.
+//! The auditor's verify rate has its own bench (`-p evote-audit`). Ballots
+//! are verified alone (as the appliance that accepts one checks it) and in
+//! batches of 100 (as validators check gossiped ballots and blocks,
+//! PROTOCOL.md E.3).
 
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use evote_appliance::auth::OsRandom;
 use evote_appliance::ledger::crypto::verify_digest;
 use evote_appliance::ledger::elgamal::{
-    BallotContext, EncryptedBallot, TallyContext, aggregate, decryption_share, encrypt_ballot,
-    verify_ballot, verify_decryption_share,
+    BallotContext, EncryptedBallot, EncryptionKey, TallyContext, aggregate, decryption_share,
+    encrypt_ballot, verify_ballot, verify_ballots, verify_decryption_share,
 };
 use evote_appliance::ledger::tally::local_ceremony;
 use evote_appliance::ledger::validate::check_block_txs;
@@ -44,8 +45,9 @@ fn block_of(g: &Genesis, key: &NodeKey, txs: Vec<SignedTx>) -> Block {
 }
 
 fn one_ballot(c: &mut Criterion) {
-    let (g, key) = setup();
-    let tx = make(&g, &key, 1);
+    let s = setup();
+    let key = &s.key;
+    let tx = make(&s, 1);
     let digest = tx.tx.hash().expect("hash");
     let mut group = c.benchmark_group("ballot");
     group.bench_function("canonical_json_and_sha256", |b| {
@@ -55,29 +57,30 @@ fn one_ballot(c: &mut Criterion) {
     group.bench_function("ed25519_verify", |b| {
         b.iter(|| assert!(verify_digest(&key.public(), &digest, &tx.signature)))
     });
-    group.bench_function("encrypt_prove_sign", |b| b.iter(|| make(&g, &key, 2)));
+    group.bench_function("encrypt_prove_sign", |b| b.iter(|| make(&s, 2)));
     group.finish();
 }
 
 fn block_of_ballots(c: &mut Criterion) {
-    let (g, key) = setup();
+    let s = setup();
+    let g = &s.genesis;
     let id = g.chain_id().expect("chain id");
-    let txs: Vec<SignedTx> = (0..BLOCK_BALLOTS).map(|i| make(&g, &key, i)).collect();
-    let block = block_of(&g, &key, txs);
+    let txs: Vec<SignedTx> = (0..BLOCK_BALLOTS).map(|i| make(&s, i)).collect();
+    let block = block_of(g, &s.key, txs);
     let mut group = c.benchmark_group("block_of_1000_ballots");
     group.throughput(Throughput::Elements(u64::from(BLOCK_BALLOTS)));
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.bench_function("validate", |b| {
-        b.iter(|| check_block_txs(&g, &id, &block, &Fresh).expect("valid block"))
+        b.iter(|| check_block_txs(g, &id, &block, &Fresh).expect("valid block"))
     });
     group.bench_function("commit_to_sqlite", |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let mut store = Store::open(&dir.path().join(DB_FILE)).expect("store");
-                store.init_genesis(&g).expect("genesis");
+                store.init_genesis(g).expect("genesis");
                 (dir, store)
             },
             |(dir, mut store)| {
@@ -97,20 +100,39 @@ fn ballot_crypto(c: &mut Criterion) {
     let (trustees, keys) = local_ceremony(1, 3, 2, &mut rng).expect("ceremony");
     let public = trustees.public_key(1).expect("election key");
     let pk = public.public_key;
-    let ctx = BallotContext {
-        chain_id: Hash32([1; 32]),
-        election_id: 1,
-        nullifier: Hash32([2; 32]),
-        origin: setup().1.public(),
+    let key = EncryptionKey::new(&pk).expect("a key");
+    let ctx_of = |voter: u32| {
+        let mut nullifier = [2u8; 32];
+        nullifier[..4].copy_from_slice(&voter.to_le_bytes());
+        BallotContext {
+            chain_id: Hash32([1; 32]),
+            election_id: 1,
+            nullifier: Hash32(nullifier),
+            origin: setup().key.public(),
+        }
     };
+    let ctx = ctx_of(0);
     let mut group = c.benchmark_group("ballot_crypto");
-    for n in [2usize, 5, 10] {
-        let ballot = encrypt_ballot(&ctx, &pk, 1, n, &mut rng).expect("encrypt");
+    for n in [2usize, 3, 5, 10] {
+        let ballot = encrypt_ballot(&ctx, &key, 1, n, &mut rng).expect("encrypt");
         group.bench_function(format!("encrypt_and_prove/{n}_candidates"), |b| {
-            b.iter(|| encrypt_ballot(&ctx, &pk, 1, n, &mut OsRandom::default()).expect("encrypt"))
+            b.iter(|| encrypt_ballot(&ctx, &key, 1, n, &mut OsRandom::default()).expect("encrypt"))
         });
         group.bench_function(format!("verify/{n}_candidates"), |b| {
             b.iter(|| verify_ballot(&ctx, &pk, &ballot, n).expect("valid"))
+        });
+        let batch: Vec<(BallotContext, EncryptedBallot)> = (0..100)
+            .map(|v| {
+                let c = ctx_of(v);
+                let b = encrypt_ballot(&c, &key, v as usize % n, n, &mut rng).expect("encrypt");
+                (c, b)
+            })
+            .collect();
+        let items: Vec<(BallotContext, &EncryptedBallot)> =
+            batch.iter().map(|(c, b)| (*c, b)).collect();
+        group.throughput(Throughput::Elements(100));
+        group.bench_function(format!("verify_100_in_a_batch/{n}_candidates"), |b| {
+            b.iter(|| assert!(verify_ballots(&items, &pk, n).iter().all(Result::is_ok)))
         });
         let many: Vec<EncryptedBallot> = vec![ballot.clone(); 100];
         group.throughput(Throughput::Elements(100));
@@ -124,7 +146,7 @@ fn ballot_crypto(c: &mut Criterion) {
         election_id: 1,
     };
     let ballots: Vec<EncryptedBallot> = (0..10)
-        .map(|i| encrypt_ballot(&ctx, &pk, i % 3, 3, &mut rng).expect("encrypt"))
+        .map(|i| encrypt_ballot(&ctx, &key, i % 3, 3, &mut rng).expect("encrypt"))
         .collect();
     let totals = aggregate(&ballots, 3).expect("aggregate");
     let share = decryption_share(&tally_ctx, &keys[0], &totals, &mut rng).expect("share");

@@ -21,8 +21,7 @@ use curve25519_dalek::traits::VartimeMultiscalarMul;
 use evote_appliance::ledger::canonical::sha256;
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
 use evote_appliance::ledger::elgamal::ballot::{
-    prove_sum, prove_zero_one, sum_commitments, sum_transcript, zero_one_commitments,
-    zero_one_transcript,
+    prove_sum, prove_zero_one, sum_transcript, zero_one_transcript,
 };
 use evote_appliance::ledger::elgamal::decrypt::{
     decryption_commitments, decryption_transcript, lagrange_at_zero,
@@ -30,8 +29,8 @@ use evote_appliance::ledger::elgamal::decrypt::{
 use evote_appliance::ledger::elgamal::dkg::{knowledge_commitment, knowledge_transcript};
 use evote_appliance::ledger::elgamal::{
     BallotContext, CeremonyParams, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot,
-    Point, PublicScalar, SecretScalar, SecretShare, Selection, TallyContext, TrusteeKey,
-    TrusteeRound1, aggregate, decryption_share, encrypt_ballot, round1, round2,
+    EncryptionKey, Point, PublicScalar, SecretScalar, SecretShare, Selection, TallyContext,
+    TrusteeKey, TrusteeRound1, aggregate, decryption_share, encrypt_ballot, round1, round2,
 };
 use evote_appliance::ledger::nullifier::nullifier;
 use evote_appliance::ledger::{Hash32, NodeKey, PublicKey};
@@ -123,6 +122,11 @@ fn to_json<T: Serialize>(value: &T) -> String {
 
 fn value<T: Serialize>(x: &T) -> Value {
     serde_json::to_value(x).expect("vectors serialize")
+}
+
+/// The election key with its table, for making ballots.
+fn enc(pk: &Point) -> EncryptionKey {
+    EncryptionKey::new(pk).expect("not the identity")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -327,7 +331,8 @@ fn ballots(pk: &Point) -> BallotsFile {
             BallotEntry {
                 context,
                 candidate_index: choice,
-                ballot: encrypt_ballot(&context, pk, choice, CANDIDATES, &mut r).expect("encrypts"),
+                ballot: encrypt_ballot(&context, &enc(pk), choice, CANDIDATES, &mut r)
+                    .expect("encrypts"),
             }
         })
         .collect();
@@ -359,7 +364,7 @@ fn forged(
     let cts: Vec<Ciphertext> = ms
         .iter()
         .zip(&rs)
-        .map(|(m, ri)| Ciphertext::encrypt(pk.point(), m, ri))
+        .map(|(m, ri)| Ciphertext::encrypt(&enc(pk), m, ri))
         .collect();
     let selections = (0..n)
         .map(|i| Selection {
@@ -368,7 +373,7 @@ fn forged(
                 c,
                 n,
                 i,
-                pk,
+                &enc(pk),
                 &cts[i],
                 Choice::from(u8::from(claims[i])),
                 &rs[i],
@@ -380,7 +385,7 @@ fn forged(
     let r_sum: Scalar = rs.iter().sum();
     EncryptedBallot {
         selections,
-        sum_proof: prove_sum(c, pk, &refs, &r_sum, r),
+        sum_proof: prove_sum(c, &enc(pk), &refs, &r_sum, r),
     }
 }
 
@@ -446,12 +451,12 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
         &mut r,
     );
     b.selections[0].proof.c0 = random_scalar(&mut r).into();
-    b.selections[0].proof.c1 = random_scalar(&mut r).into();
     b.selections[0].proof.z0 = random_scalar(&mut r).into();
     b.selections[0].proof.z1 = random_scalar(&mut r).into();
     push(
         "two_with_random_proof",
-        "Candidate 0 encrypts 2 (sum 1, valid sum proof); its 0/1 proof is four random scalars.",
+        "Candidate 0 encrypts 2 (sum 1, valid sum proof); its 0/1 proof's c0, z0 and z1 are \
+         random scalars.",
         ctx,
         value(&b),
         "bad_zero_one_proof",
@@ -483,8 +488,8 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
         None,
     );
 
-    let x = encrypt_ballot(&ctx, pk, 0, CANDIDATES, &mut r).expect("encrypts");
-    let y = encrypt_ballot(&ctx, pk, 0, CANDIDATES, &mut r).expect("encrypts");
+    let x = encrypt_ballot(&ctx, &enc(pk), 0, CANDIDATES, &mut r).expect("encrypts");
+    let y = encrypt_ballot(&ctx, &enc(pk), 0, CANDIDATES, &mut r).expect("encrypts");
     let mut b = x.clone();
     b.selections[1].proof = y.selections[1].proof;
     push(
@@ -543,7 +548,7 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
     o.origin = context(102).origin;
     others.push(("other_origin", "origin (another appliance)", o));
     for (name, what, o) in others {
-        let b = encrypt_ballot(&o, pk, 2, CANDIDATES, &mut r).expect("encrypts");
+        let b = encrypt_ballot(&o, &enc(pk), 2, CANDIDATES, &mut r).expect("encrypts");
         push(
             name,
             &format!(
@@ -557,13 +562,13 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
         );
     }
 
-    let good = value(&encrypt_ballot(&ctx, pk, 1, CANDIDATES, &mut r).expect("encrypts"));
+    let good = value(&encrypt_ballot(&ctx, &enc(pk), 1, CANDIDATES, &mut r).expect("encrypts"));
     push(
         "too_few_selections",
         "A valid ballot of the same context for an election of 2 candidates, checked against \
          3.",
         ctx,
-        value(&encrypt_ballot(&ctx, pk, 1, 2, &mut r).expect("encrypts")),
+        value(&encrypt_ballot(&ctx, &enc(pk), 1, 2, &mut r).expect("encrypts")),
         "wrong_length",
         None,
     );
@@ -572,7 +577,7 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
         "A valid ballot of the same context for an election of 4 candidates, checked against \
          3.",
         ctx,
-        value(&encrypt_ballot(&ctx, pk, 1, 4, &mut r).expect("encrypts")),
+        value(&encrypt_ballot(&ctx, &enc(pk), 1, 4, &mut r).expect("encrypts")),
         "wrong_length",
         None,
     );
@@ -659,21 +664,22 @@ fn invalid_ballots(pk: &Point) -> InvalidBallotsFile {
         None,
     );
     let mut v = good.clone();
-    let c = v["sum_proof"]["c"].as_str().expect("hex")[..64].to_string();
-    v["sum_proof"]["c"] = c.into();
+    let z = v["sum_proof"]["z"].as_str().expect("hex")[..64].to_string();
+    v["sum_proof"]["z"] = z.into();
     push(
         "short_scalar",
-        "The sum proof's c with 62 hex digits.",
+        "The sum proof's z with 62 hex digits.",
         ctx,
         v,
         "encoding",
         None,
     );
     let mut v = good.clone();
-    v["selections"][0]["proof"]["c2"] = v["selections"][0]["proof"]["c1"].clone();
+    v["selections"][0]["proof"]["c1"] = v["selections"][0]["proof"]["c0"].clone();
     push(
         "unknown_member",
-        "Candidate 0's proof has an extra member c2: objects are closed.",
+        "Candidate 0's proof has an extra member c1 (it is c - c0, never sent): objects are \
+         closed.",
         ctx,
         v,
         "encoding",
@@ -1017,34 +1023,27 @@ fn transcripts(c: &CeremonyFile, b: &BallotsFile, t: &TallyFile) -> TranscriptsF
     let mut examples = Vec::new();
 
     let s0 = &first.ballot.selections[0];
-    let cm = zero_one_commitments(pk, &s0.ciphertext, &s0.proof);
-    let tr = zero_one_transcript(
-        &first.context,
-        CANDIDATES,
-        0,
-        pk,
-        &s0.ciphertext,
-        [&cm[0], &cm[1], &cm[2], &cm[3]],
-    );
+    let cm = s0.proof.commitments();
+    let tr = zero_one_transcript(&first.context, CANDIDATES, 0, pk, &s0.ciphertext, cm);
     examples.push(TranscriptExample {
         name: "zero_one".into(),
         description: "The 0/1 proof of candidate 0 of ballots.json's first ballot: commitments \
-                      [U0, V0, U1, V1]; challenge = c0 + c1."
+                      [U0, V0, U1, V1] (the proof's u0, v0, u1, v1); challenge = c0 + c1."
             .into(),
-        commitments: cm.to_vec(),
+        commitments: cm.into_iter().copied().collect(),
         transcript: hex(tr.as_bytes()),
         challenge: tr.challenge().into(),
     });
 
     let cts: Vec<&Ciphertext> = first.ballot.ciphertexts().collect();
-    let cm = sum_commitments(pk, &cts, &first.ballot.sum_proof);
-    let tr = sum_transcript(&first.context, pk, cts.iter().copied(), [&cm[0], &cm[1]]);
+    let sp = &first.ballot.sum_proof;
+    let tr = sum_transcript(&first.context, pk, cts.iter().copied(), [&sp.u, &sp.v]);
     examples.push(TranscriptExample {
         name: "sum".into(),
-        description: "The sum proof of ballots.json's first ballot: commitments [U, V]; \
-                      challenge = c."
+        description: "The sum proof of ballots.json's first ballot: commitments [U, V] (the \
+                      proof's u, v); challenge = c."
             .into(),
-        commitments: cm.to_vec(),
+        commitments: vec![sp.u, sp.v],
         transcript: hex(tr.as_bytes()),
         challenge: tr.challenge().into(),
     });

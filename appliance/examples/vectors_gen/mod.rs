@@ -22,8 +22,8 @@ use evote_appliance::ledger::canonical::{canonical_bytes, sha256};
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
 use evote_appliance::ledger::elgamal::ballot::{prove_sum, prove_zero_one};
 use evote_appliance::ledger::elgamal::{
-    BallotContext, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot, Point,
-    Selection, TallyContext, TrusteeKey, combine_decryption_shares, decryption_share,
+    BallotContext, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot, EncryptionKey,
+    Point, Selection, TallyContext, TrusteeKey, combine_decryption_shares, decryption_share,
     encrypt_ballot,
 };
 use evote_appliance::ledger::genesis::PROTOCOL;
@@ -315,7 +315,8 @@ impl World {
             "ballot {} {} {} {} {} {}",
             ctx.chain_id, ctx.election_id, ctx.nullifier, ctx.origin, candidate_id, key
         ));
-        encrypt_ballot(ctx, key, index, e.candidates.len(), &mut rng).expect("ballot encrypts")
+        let key = EncryptionKey::new(key).expect("not the identity");
+        encrypt_ballot(ctx, &key, index, e.candidates.len(), &mut rng).expect("ballot encrypts")
     }
 
     fn encrypt(&self, ctx: &BallotContext, candidate_id: u64) -> EncryptedBallot {
@@ -327,7 +328,7 @@ impl World {
     /// honest prover makes for "encrypts 1" when the plaintext is not 0,
     /// and the sum proof an honest prover makes for "adds up to 1".
     fn forge(&self, ctx: &BallotContext, plaintexts: &[u64]) -> EncryptedBallot {
-        let pk = &self.election_key.public_key;
+        let pk = &EncryptionKey::new(&self.election_key.public_key).expect("not the identity");
         let n = plaintexts.len();
         let mut rng = rng_for(&format!(
             "forged ballot {} {} {} {} {plaintexts:?}",
@@ -337,7 +338,7 @@ impl World {
         let mut selections = Vec::with_capacity(n);
         for (i, &m) in plaintexts.iter().enumerate() {
             let r = Scalar::random(&mut rng);
-            let ciphertext = Ciphertext::encrypt(pk.point(), &Scalar::from(m), &r);
+            let ciphertext = Ciphertext::encrypt(pk, &Scalar::from(m), &r);
             let is_one = Choice::from(u8::from(m != 0));
             let proof = prove_zero_one(ctx, n, i, pk, &ciphertext, is_one, &r, &mut rng);
             r_sum += r;

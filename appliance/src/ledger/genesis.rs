@@ -9,7 +9,7 @@ use super::canonical::{check_safe_integer, hash_of};
 use super::error::LedgerError;
 use super::tally::ElectionTrustees;
 
-pub const PROTOCOL: &str = "evote/1";
+pub const PROTOCOL: &str = "evote/2";
 pub const MAX_VALIDATORS: usize = 64;
 pub const MAX_STATIONS: usize = 4096;
 pub const MAX_ELECTIONS: usize = 256;

@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::{check_safe_integer, hash_of};
 use super::crypto::NodeKey;
-use super::elgamal::{BallotContext, DecryptionShare, EncryptedBallot, verify_ballot};
+use std::collections::BTreeMap;
+
+use super::elgamal::{
+    BallotContext, DecryptionShare, EncryptedBallot, verify_ballot, verify_ballots,
+};
 use super::error::LedgerError;
 use super::genesis::{Election, Genesis};
 use super::validate::MAX_FUTURE_DRIFT_MS;
@@ -77,6 +81,9 @@ where
 }
 
 /// The body that is hashed and signed; `type` is the serde tag.
+// Nearly every transaction is a ballot: boxing it would cost an allocation
+// on the common path to save memory on the rare decryption share.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Transaction {
@@ -243,6 +250,94 @@ pub fn check_tx_hashed(
     at_ms: u64,
     crypto_checked: bool,
 ) -> Result<Hash32, LedgerError> {
+    let crypto = if crypto_checked {
+        Crypto::Skip
+    } else {
+        Crypto::All
+    };
+    check_rules(genesis, chain_id, stx, known_hash, at_ms, crypto)
+}
+
+/// A transaction for [`check_txs`]: its hash if the caller computed it,
+/// and whether this node already verified this very transaction and
+/// signature.
+#[derive(Debug, Clone, Copy)]
+pub struct ToCheck<'a> {
+    pub stx: &'a SignedTx,
+    pub hash: Option<Hash32>,
+    pub known: bool,
+}
+
+/// [`check_tx_hashed`] on many transactions: one result per transaction,
+/// in order, the same as checking them one by one. The ballot proofs,
+/// which come last in the order of the checks, are verified together,
+/// election by election, in batches (`elgamal::verify_ballots`): a batch
+/// costs a fraction of checking each proof on its own.
+pub fn check_txs(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    txs: &[ToCheck<'_>],
+    at_ms: u64,
+) -> Vec<Result<Hash32, LedgerError>> {
+    let mut out = Vec::with_capacity(txs.len());
+    // Per election, the ballots whose proofs are still to be checked.
+    let mut pending: BTreeMap<u64, Vec<(usize, &BallotTx)>> = BTreeMap::new();
+    for (i, t) in txs.iter().enumerate() {
+        let crypto = if t.known {
+            Crypto::Skip
+        } else {
+            Crypto::SignatureOnly
+        };
+        let r = check_rules(genesis, chain_id, t.stx, t.hash, at_ms, crypto);
+        if let (Ok(_), false, Transaction::Ballot(b)) = (&r, t.known, &t.stx.tx) {
+            pending.entry(b.election_id).or_default().push((i, b));
+        }
+        out.push(r);
+    }
+    for (election_id, ballots) in pending {
+        let Some(election) = genesis.election(election_id) else {
+            continue; // refused above: check_rules found no such election
+        };
+        let verdicts = match election.public_key() {
+            Ok(key) => {
+                let items: Vec<_> = ballots
+                    .iter()
+                    .map(|(_, b)| (b.context(), &b.ballot))
+                    .collect();
+                verify_ballots(&items, &key.public_key, election.candidates.len())
+                    .into_iter()
+                    .map(|r| r.map_err(bad_ballot))
+                    .collect()
+            }
+            Err(e) => vec![Err(e); ballots.len()],
+        };
+        for ((i, _), verdict) in ballots.iter().zip(verdicts) {
+            if let Err(e) = verdict {
+                out[*i] = Err(e);
+            }
+        }
+    }
+    out
+}
+
+/// Which of the costly checks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crypto {
+    /// This very transaction and signature were verified before.
+    Skip,
+    /// The signature; the ballot proofs are the caller's (a batch).
+    SignatureOnly,
+    All,
+}
+
+fn check_rules(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    stx: &SignedTx,
+    known_hash: Option<Hash32>,
+    at_ms: u64,
+    crypto: Crypto,
+) -> Result<Hash32, LedgerError> {
     let tx = &stx.tx;
     if tx.chain_id() != chain_id {
         return Err(LedgerError::WrongChain {
@@ -258,7 +353,9 @@ pub fn check_tx_hashed(
         Some(h) => h,
         None => tx.hash()?,
     };
-    if !crypto_checked && !super::crypto::verify_digest(tx.origin(), &tx_hash, &stx.signature) {
+    if crypto != Crypto::Skip
+        && !super::crypto::verify_digest(tx.origin(), &tx_hash, &stx.signature)
+    {
         return Err(LedgerError::BadSignature {
             what: "transaction",
         });
@@ -267,29 +364,37 @@ pub fn check_tx_hashed(
         .election(tx.election_id())
         .ok_or(LedgerError::UnknownElection(tx.election_id()))?;
     match tx {
-        Transaction::Ballot(b) => check_ballot(election, b, at_ms, crypto_checked)?,
+        Transaction::Ballot(b) => check_ballot(election, b, at_ms, crypto)?,
         Transaction::DecryptionShare(d) => check_share_shape(election, d)?,
     }
     Ok(tx_hash)
+}
+
+fn bad_ballot(e: super::elgamal::CryptoError) -> LedgerError {
+    LedgerError::BadBallot(format!("{}: {e}", e.code()))
 }
 
 fn check_ballot(
     election: &Election,
     b: &BallotTx,
     at_ms: u64,
-    crypto_checked: bool,
+    crypto: Crypto,
 ) -> Result<(), LedgerError> {
     check_safe_integer("submitted_at_ms", b.submitted_at_ms)?;
-    let ballot_hash = hash_of(&b.ballot)?;
-    if ballot_hash != b.ballot_hash {
-        return Err(LedgerError::WrongHash {
-            what: "ballot",
-            expected: ballot_hash,
-            found: b.ballot_hash,
-        });
+    // A transaction verified before had its ballot hash checked then (the
+    // transaction hash covers both): encoding the ballot again is skipped.
+    if crypto != Crypto::Skip {
+        let ballot_hash = hash_of(&b.ballot)?;
+        if ballot_hash != b.ballot_hash {
+            return Err(LedgerError::WrongHash {
+                what: "ballot",
+                expected: ballot_hash,
+                found: b.ballot_hash,
+            });
+        }
     }
     check_timing(election, b, at_ms)?;
-    if crypto_checked {
+    if crypto != Crypto::All {
         return Ok(());
     }
     let key = election.public_key()?;
@@ -299,7 +404,7 @@ fn check_ballot(
         &b.ballot,
         election.candidates.len(),
     )
-    .map_err(|e| LedgerError::BadBallot(format!("{}: {e}", e.code())))
+    .map_err(bad_ballot)
 }
 
 fn check_share_shape(election: &Election, d: &DecryptionShareTx) -> Result<(), LedgerError> {
@@ -374,9 +479,10 @@ pub(crate) mod fixtures {
         let seed = u64::from(origin_seed) << 16 | u64::from(voter) << 8 | candidate;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
         let index = e.candidate_index(candidate).unwrap();
-        let pk = e.public_key().unwrap().public_key;
+        let key = e.public_key().unwrap().public_key;
+        let key = crate::ledger::elgamal::EncryptionKey::new(&key).unwrap();
         let enc =
-            crate::ledger::elgamal::encrypt_ballot(&ctx, &pk, index, e.candidates.len(), &mut rng)
+            crate::ledger::elgamal::encrypt_ballot(&ctx, &key, index, e.candidates.len(), &mut rng)
                 .unwrap();
         let tx = BallotTx::new(chain_id, 1, ctx.nullifier, enc, at, k.public()).unwrap();
         SignedTx::sign(Transaction::Ballot(tx), &k).unwrap()
@@ -409,6 +515,49 @@ mod tests {
             let stx = ballot(&g, origin, 7, 2);
             assert_eq!(check_tx(&g, &id, &stx, AT).unwrap(), stx.hash().unwrap());
         }
+    }
+
+    #[test]
+    fn checking_many_at_once_gives_what_checking_one_by_one_gives() {
+        let g = genesis(3);
+        let id = g.chain_id().unwrap();
+        let mut txs: Vec<SignedTx> = (0..12).map(|v| ballot(&g, 1 + v % 3, v, 1)).collect();
+        // A ballot whose proof no longer holds, signed again by its origin.
+        if let Transaction::Ballot(b) = &mut txs[2].tx {
+            let p = &mut b.ballot.selections[1].proof;
+            p.z0 = (p.z0.0 + curve25519_dalek::scalar::Scalar::ONE).into();
+        }
+        txs[2] = resign(txs[2].clone(), 3);
+        // A forged signature, a stranger's ballot, and both a bad proof
+        // and a bad signature (the signature is checked first).
+        txs[5].signature = txs[6].signature;
+        txs[8] = ballot(&g, 50, 8, 1);
+        txs[10] = txs[2].clone();
+        txs[10].signature = txs[9].signature;
+        let checks: Vec<ToCheck<'_>> = txs
+            .iter()
+            .enumerate()
+            .map(|(i, stx)| ToCheck {
+                stx,
+                hash: None,
+                // Known ones skip their proofs, as the verified cache says.
+                known: i == 11,
+            })
+            .collect();
+        let many = check_txs(&g, &id, &checks, AT);
+        for (i, stx) in txs.iter().enumerate() {
+            let one = check_tx_with(&g, &id, stx, AT, i == 11);
+            assert_eq!(many[i], one, "transaction {i}");
+        }
+        let codes: Vec<&str> = many
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
+            .collect();
+        assert_eq!(codes[2], "bad_ballot");
+        assert_eq!(codes[5], "bad_signature");
+        assert_eq!(codes[8], "unknown_origin");
+        assert_eq!(codes[10], "bad_signature");
+        assert_eq!(codes.iter().filter(|c| **c == "ok").count(), 8);
     }
 
     #[test]

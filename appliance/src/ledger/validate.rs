@@ -11,7 +11,7 @@ use super::elgamal::{TallyContext, verify_decryption_share};
 use super::error::LedgerError;
 use super::genesis::Genesis;
 use super::tally::TallyState;
-use super::tx::{DecryptionShareTx, check_tx_hashed};
+use super::tx::{DecryptionShareTx, ToCheck, check_txs};
 
 /// How far ahead of the checker's clock a block timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
@@ -229,10 +229,21 @@ pub fn check_block_txs(
     let mut seen_tx = BTreeSet::new();
     let mut seen_null = BTreeSet::new();
     let mut seen_share = BTreeSet::new();
-    for stx in &block.transactions {
-        let computed = stx.tx.hash().ok();
-        let known = computed.is_some_and(|h| chain.verified(&h, &stx.signature));
-        let hash = check_tx_hashed(genesis, chain_id, stx, computed, at, known)?;
+    // Every transaction's own rules first (ballot proofs in batches), then
+    // the rules between them in block order: the first error is the one
+    // checking them one by one would give.
+    let checks: Vec<ToCheck<'_>> = block
+        .transactions
+        .iter()
+        .map(|stx| {
+            let hash = stx.tx.hash().ok();
+            let known = hash.is_some_and(|h| chain.verified(&h, &stx.signature));
+            ToCheck { stx, hash, known }
+        })
+        .collect();
+    let verdicts = check_txs(genesis, chain_id, &checks, at);
+    for (stx, verdict) in block.transactions.iter().zip(verdicts) {
+        let hash = verdict?;
         if let Some(d) = stx.tx.as_share() {
             let key = (d.election_id, d.tally_height, d.share.trustee_index);
             if !seen_share.insert(key) {

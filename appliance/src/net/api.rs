@@ -333,20 +333,14 @@ async fn encrypt_for(
         )
     })?;
     let key = s
-        .keys
+        .encryption_keys
         .get(&election.id)
         .cloned()
         .ok_or_else(|| ApiError::internal("finding the election key", election.id))?;
     let (ctx, n) = (*ctx, election.candidates.len());
     s.proof_work
         .run("encrypting the ballot", move || {
-            encrypt_ballot(
-                &ctx,
-                &key.public_key,
-                index,
-                n,
-                &mut crate::auth::OsRandom::default(),
-            )
+            encrypt_ballot(&ctx, &key, index, n, &mut crate::auth::OsRandom::default())
         })
         .await?
         .map_err(|e| ApiError::internal("encrypting the ballot", e))

@@ -86,6 +86,9 @@ pub struct AppState {
     pub proof_work: proofwork::ProofWork,
     /// Every election's key, computed once from the genesis.
     pub keys: std::collections::BTreeMap<u64, crate::ledger::elgamal::ElectionPublicKey>,
+    /// Every election's key with its table of multiples, for encrypting.
+    pub encryption_keys:
+        std::collections::BTreeMap<u64, Arc<crate::ledger::elgamal::EncryptionKey>>,
     /// The chain as far as `results` has re-checked it.
     pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
     pub tallies: std::sync::Mutex<DecryptedTallies>,

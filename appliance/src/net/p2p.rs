@@ -16,7 +16,7 @@ use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::Hash32;
-use crate::ledger::tx::check_tx_hashed;
+use crate::ledger::tx::{ToCheck, check_txs};
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
@@ -108,15 +108,24 @@ async fn transactions(
         // A transaction gossiped again (a re-gossip, a relay) was checked in
         // full when it first came: only its cheap rules are checked again.
         let verified = s2.node.verified();
-        batch
+        let checks: Vec<ToCheck<'_>> = batch
             .transactions
-            .into_iter()
+            .iter()
             .map(|t| {
-                let computed = t.hash().ok();
-                let known = computed.is_some_and(|h| verified.contains(&h, &t.signature));
-                let check = check_tx_hashed(&s2.genesis, &s2.chain_id, &t, computed, now, known);
-                (check, t)
+                let hash = t.hash().ok();
+                let known = hash.is_some_and(|h| verified.contains(&h, &t.signature));
+                ToCheck {
+                    stx: t,
+                    hash,
+                    known,
+                }
             })
+            .collect();
+        let verdicts = check_txs(&s2.genesis, &s2.chain_id, &checks, now);
+        drop(checks);
+        verdicts
+            .into_iter()
+            .zip(batch.transactions)
             .collect::<Vec<_>>()
     });
     let checked = checked.await?;

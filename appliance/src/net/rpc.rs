@@ -1114,7 +1114,8 @@ mod tests {
             nullifier: Hash32([voter; 32]),
             origin: origin.public(),
         };
-        let b: Ballot = crate::ledger::elgamal::encrypt_ballot(&ctx, &pk, 1, 3, &mut rng).unwrap();
+        let key = crate::ledger::elgamal::EncryptionKey::new(&pk).unwrap();
+        let b: Ballot = crate::ledger::elgamal::encrypt_ballot(&ctx, &key, 1, 3, &mut rng).unwrap();
         let tx = BallotTx::new(CHAIN, 1, Hash32([voter; 32]), b, 5_000, origin.public()).unwrap();
         SignedTx::sign(Transaction::Ballot(tx), origin).unwrap()
     }

@@ -427,7 +427,7 @@ impl Driver {
         let mut seen = BTreeSet::new();
         let mut keep = Vec::with_capacity(candidates.len());
         for (hash, stx) in candidates {
-            match self.admissible(&stx, at, &mut seen) {
+            match self.admissible(&stx, &hash, at, &mut seen) {
                 Ok(()) => keep.push(stx),
                 Err(err) => self.reject(&hash, &err, now),
             }
@@ -435,15 +435,17 @@ impl Driver {
         keep
     }
 
+    /// `hash` is the mempool's: it was computed when the transaction came in.
     fn admissible(
         &self,
         stx: &SignedTx,
+        hash: &Hash32,
         at: u64,
         seen: &mut BTreeSet<(u64, Hash32)>,
     ) -> Result<(), LedgerError> {
-        let h = stx.tx.hash()?;
-        let known = self.verified.contains(&h, &stx.signature);
-        crate::ledger::tx::check_tx_hashed(&self.genesis, &self.chain_id, stx, Some(h), at, known)?;
+        let known = self.verified.contains(hash, &stx.signature);
+        let h = Some(*hash);
+        crate::ledger::tx::check_tx_hashed(&self.genesis, &self.chain_id, stx, h, at, known)?;
         if let Some((eid, n)) = stx.tx.nullifier()
             && (!seen.insert((eid, n)) || self.store.is_used(eid, &n)?)
         {

@@ -78,7 +78,6 @@ fn a_forged_proof_is_refused() {
     let forged = c.resign(&stx, key, |b| {
         let p = &mut b.ballot.selections[1].proof;
         p.c0 = Sc(p.c0.0 + Scalar::ONE);
-        p.c1 = Sc(p.c1.0 - Scalar::ONE);
     });
     edited(&c, &mut blocks, 2, 2, forged);
     let (_, _, f, _) = c.audit(&blocks, NOW);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::elgamal::{BallotContext, encrypt_ballot};
+use evote_appliance::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_appliance::ledger::genesis::PROTOCOL;
 use evote_appliance::ledger::tally::local_ceremony;
 use evote_appliance::ledger::{
@@ -65,6 +65,8 @@ pub struct World {
     /// Transaction hashes by signature, so that the simulator's own
     /// bookkeeping does not hash every transaction again.
     by_signature: BTreeMap<Signature, (bool, usize)>,
+    /// The election's key with its table, for making the pool's ballots.
+    encryption_key: EncryptionKey,
 }
 
 impl World {
@@ -135,8 +137,10 @@ impl World {
             hash: chain_id,
             timestamp_ms: genesis.created_at_ms,
         };
+        let election_key = genesis.elections[0].public_key().expect("election key");
         let mut w = Self {
             n,
+            encryption_key: EncryptionKey::new(&election_key.public_key).expect("a key"),
             genesis: Arc::new(genesis),
             chain_id,
             keys,
@@ -234,10 +238,15 @@ impl World {
             origin: origin.public(),
         };
         let e = self.genesis.election(ELECTION_ID).expect("election");
-        let pk = e.public_key().expect("election key").public_key;
         let index = (candidate - 1) as usize;
-        let ballot = encrypt_ballot(&ctx, &pk, index, e.candidates.len(), &mut Rng::new(tag))
-            .expect("ballot encrypts");
+        let ballot = encrypt_ballot(
+            &ctx,
+            &self.encryption_key,
+            index,
+            e.candidates.len(),
+            &mut Rng::new(tag),
+        )
+        .expect("ballot encrypts");
         let tx = BallotTx::new(
             self.chain_id,
             ELECTION_ID,

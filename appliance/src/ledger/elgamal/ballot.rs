@@ -2,14 +2,16 @@
 //! Chaum–Pedersen proof that each ciphertext encrypts 0 or 1, and a
 //! Chaum–Pedersen proof that the ciphertexts sum to an encryption of 1.
 //!
-//! Proofs are in the compact challenge/response form: the verifier
-//! recomputes the commitments from (challenge, response) and checks that
-//! hashing them gives back the challenge.
+//! Proofs are in commitment form: they carry their commitments, and the
+//! verifier recomputes the Fiat–Shamir challenge from them. Verifying is
+//! in `verify.rs`.
 
-use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
-use curve25519_dalek::ristretto::RistrettoPoint;
+use std::sync::LazyLock;
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE as G_TABLE;
+use curve25519_dalek::ristretto::{RistrettoBasepointTable, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, MultiscalarMul, VartimeMultiscalarMul};
+use curve25519_dalek::traits::Identity;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
@@ -35,7 +37,7 @@ pub struct BallotContext {
 }
 
 impl BallotContext {
-    fn write(&self, t: &mut Transcript) {
+    pub(crate) fn write(&self, t: &mut Transcript) {
         t.field(self.chain_id.as_bytes())
             .u64(self.election_id)
             .field(self.nullifier.as_bytes())
@@ -52,14 +54,25 @@ pub struct Ciphertext {
 }
 
 impl Ciphertext {
-    /// `(rG, mG + rH)`, in constant time in `m` and `r`.
-    pub fn encrypt(pk: &RistrettoPoint, m: &Scalar, r: &Scalar) -> Self {
-        let a = r * RISTRETTO_BASEPOINT_TABLE;
-        let b = RistrettoPoint::multiscalar_mul([*m, *r], [RISTRETTO_BASEPOINT_POINT, *pk]);
+    /// `(rG, mG + rH)` for any `m` (tests build invalid ballots with it).
+    pub fn encrypt(key: &EncryptionKey, m: &Scalar, r: &Scalar) -> Self {
         Self {
-            a: Point::from_point(a),
-            b: Point::from_point(b),
+            a: Point::from_point(r * G_TABLE),
+            b: Point::from_point(m * G_TABLE + key.mul(r)),
         }
+    }
+
+    /// `(rG, mG + rH)` for `m` = 1 if `is_one` else 0, in constant time in
+    /// `is_one` and `r`.
+    pub fn encrypt_bit(key: &EncryptionKey, is_one: Choice, r: &Scalar) -> Self {
+        let m_g_half =
+            RistrettoPoint::conditional_select(&RistrettoPoint::identity(), &G_HALF, is_one);
+        let r_half = r * *HALF;
+        let [a, b] = Point::doubles_of(&[&r_half * G_TABLE, m_g_half + key.mul(&r_half)])[..]
+        else {
+            unreachable!("two points in, two out")
+        };
+        Self { a, b }
     }
 
     /// The encryption of 0 with randomness 0: the neutral element of
@@ -79,24 +92,67 @@ impl Ciphertext {
         }
     }
 
-    fn write(&self, t: &mut Transcript) {
+    pub(crate) fn write(&self, t: &mut Transcript) {
         t.point(&self.a).point(&self.b);
     }
 }
 
-/// Proof that a ciphertext encrypts 0 or 1: `c0 + c1` is the challenge,
-/// `(c_j, z_j)` answers the branch "encrypts j".
+/// An election public key `H` with its table of multiples, for making
+/// ballots: a multiple of `H` from the table takes a third of the time of
+/// a variable-base multiplication (the table costs about a millisecond to
+/// build, so it is built once per election and shared).
+#[derive(Clone)]
+pub struct EncryptionKey {
+    point: Point,
+    table: RistrettoBasepointTable,
+}
+
+impl EncryptionKey {
+    /// Refuses the identity, under which every ciphertext is readable.
+    pub fn new(pk: &Point) -> Result<Self, CryptoError> {
+        check_public_key(pk)?;
+        Ok(Self {
+            point: *pk,
+            table: RistrettoBasepointTable::create(pk.point()),
+        })
+    }
+
+    pub fn point(&self) -> &Point {
+        &self.point
+    }
+
+    /// `x·H`, in constant time in `x`.
+    fn mul(&self, x: &Scalar) -> RistrettoPoint {
+        x * &self.table
+    }
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptionKey({})", self.point)
+    }
+}
+
+/// Proof that a ciphertext `(A, B)` encrypts 0 or 1, in commitment form:
+/// branch `j` claims `log_G A = log_H (B - jG)` with commitments `(U_j, V_j)`,
+/// challenge `c_j` and response `z_j`. `c0` is sent; `c1 = c - c0`, where
+/// `c` is the challenge of the transcript over the commitments. Sending the
+/// commitments (rather than recomputing them from the challenges) is what
+/// lets a verifier check many proofs in one multiscalar multiplication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZeroOneProof {
+    pub u0: Point,
+    pub v0: Point,
+    pub u1: Point,
+    pub v1: Point,
     pub c0: PublicScalar,
-    pub c1: PublicScalar,
     pub z0: PublicScalar,
     pub z1: PublicScalar,
 }
 
-/// A challenge and a response: the sum proof, a partial-decryption proof,
-/// a dealer's proof of knowledge.
+/// A challenge and a response: a partial-decryption proof, a dealer's
+/// proof of knowledge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeResponse {
@@ -104,8 +160,16 @@ pub struct ChallengeResponse {
     pub z: PublicScalar,
 }
 
-/// Proof that the ciphertexts of a ballot sum to an encryption of 1.
-pub type SumProof = ChallengeResponse;
+/// Proof that the ciphertexts of a ballot sum to an encryption of 1, in
+/// commitment form: `(U, V)` commit to the summed randomness `R` with
+/// `ΣA = RG` and `ΣB - G = RH`; `z` answers the transcript's challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumProof {
+    pub u: Point,
+    pub v: Point,
+    pub z: PublicScalar,
+}
 
 /// One candidate's ciphertext and its 0/1 proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +191,12 @@ pub struct EncryptedBallot {
 impl EncryptedBallot {
     pub fn ciphertexts(&self) -> impl ExactSizeIterator<Item = &Ciphertext> {
         self.selections.iter().map(|s| &s.ciphertext)
+    }
+}
+
+impl ZeroOneProof {
+    pub fn commitments(&self) -> [&Point; 4] {
+        [&self.u0, &self.v0, &self.u1, &self.v1]
     }
 }
 
@@ -170,9 +240,20 @@ pub fn sum_transcript<'a>(
     t
 }
 
-/// Proves that `ct = Enc_pk(m; r)` encrypts `m ∈ {0, 1}` (`m` is 1 when
-/// `is_one` is set). Constant time in `is_one` and `r`: both branches are
-/// computed with the same operations, the real one selected with `subtle`.
+/// 1/2 mod ℓ: a point computed halved is encoded with its double in a
+/// batch ([`Point::doubles_of`]), so every point a prover makes is computed
+/// from halved scalars.
+static HALF: LazyLock<Scalar> = LazyLock::new(|| Scalar::from(2u64).invert());
+/// `G / 2`.
+static G_HALF: LazyLock<RistrettoPoint> = LazyLock::new(|| &*HALF * G_TABLE);
+
+/// Proves that `ct = Enc_H(m; r)` encrypts `m ∈ {0, 1}` (`m` is 1 when
+/// `is_one` is set). The prover knows `r`, so every commitment is a sum of
+/// multiples of `G` and `H` from fixed-base tables: the real branch
+/// `(uG, uH)`, the simulated branch `s = 1 - m` with `w = z_s - c_s r`:
+/// `U_s = z_s G - c_s A = wG` and `V_s = z_s H - c_s (B - sG) = wH - c_s (m - s) G`.
+/// Constant time in `is_one` and `r`: the same operations run whichever
+/// branch is real, and `subtle` selections put them in place.
 ///
 /// If `ct` does not encrypt `m` with `r`, the proof does not verify.
 #[allow(clippy::too_many_arguments)]
@@ -180,39 +261,44 @@ pub fn prove_zero_one(
     ctx: &BallotContext,
     candidates: usize,
     index: usize,
-    pk: &Point,
+    key: &EncryptionKey,
     ct: &Ciphertext,
     is_one: Choice,
     r: &Scalar,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> ZeroOneProof {
-    let g = RISTRETTO_BASEPOINT_POINT;
-    let h = *pk.point();
-    let a = *ct.a.point();
-    let b = *ct.b.point();
-    let b_minus_g = b - g;
-
     let mut u = random_scalar(rng);
     let mut c_sim = random_scalar(rng);
     let mut z_sim = random_scalar(rng);
-    let mut neg_c_sim = -c_sim;
-    // Branch j commits to x_j G + y_j A and x_j H + y_j (B - jG): the real
-    // branch with (u, 0), the simulated one with (z_sim, -c_sim).
-    let mut x0 = Scalar::conditional_select(&u, &z_sim, is_one);
-    let mut y0 = Scalar::conditional_select(&Scalar::ZERO, &neg_c_sim, is_one);
-    let mut x1 = Scalar::conditional_select(&z_sim, &u, is_one);
-    let mut y1 = Scalar::conditional_select(&neg_c_sim, &Scalar::ZERO, is_one);
-    let u0 = Point::from_point(RistrettoPoint::multiscalar_mul([x0, y0], [g, a]));
-    let v0 = Point::from_point(RistrettoPoint::multiscalar_mul([x0, y0], [h, b]));
-    let u1 = Point::from_point(RistrettoPoint::multiscalar_mul([x1, y1], [g, a]));
-    let v1 = Point::from_point(RistrettoPoint::multiscalar_mul([x1, y1], [h, b_minus_g]));
-
-    let c = zero_one_transcript(ctx, candidates, index, pk, ct, [&u0, &v0, &u1, &v1]).challenge();
+    let mut w = z_sim - c_sim * r;
+    // -c_s (m - s): c_s when m = 0 (s = 1), -c_s when m = 1 (s = 0).
+    let mut k = Scalar::conditional_select(&c_sim, &-c_sim, is_one);
+    let half = *HALF;
+    let (mut u_h, mut w_h, mut k_h) = (u * half, w * half, k * half);
+    let real = [&u_h * G_TABLE, key.mul(&u_h)];
+    let sim = [&w_h * G_TABLE, key.mul(&w_h) + &k_h * G_TABLE];
+    let pick = |zero: &RistrettoPoint, one: &RistrettoPoint| {
+        RistrettoPoint::conditional_select(zero, one, is_one)
+    };
+    let halves = [
+        pick(&real[0], &sim[0]),
+        pick(&real[1], &sim[1]),
+        pick(&sim[0], &real[0]),
+        pick(&sim[1], &real[1]),
+    ];
+    let [u0, v0, u1, v1] = Point::doubles_of(&halves)[..] else {
+        unreachable!("four points in, four out")
+    };
+    let c = zero_one_transcript(ctx, candidates, index, &key.point, ct, [&u0, &v0, &u1, &v1])
+        .challenge();
     let mut c_real = c - c_sim;
     let mut z_real = u + c_real * r;
     let proof = ZeroOneProof {
+        u0,
+        v0,
+        u1,
+        v1,
         c0: Scalar::conditional_select(&c_real, &c_sim, is_one).into(),
-        c1: Scalar::conditional_select(&c_sim, &c_real, is_one).into(),
         z0: Scalar::conditional_select(&z_real, &z_sim, is_one).into(),
         z1: Scalar::conditional_select(&z_sim, &z_real, is_one).into(),
     };
@@ -220,11 +306,11 @@ pub fn prove_zero_one(
         &mut u,
         &mut c_sim,
         &mut z_sim,
-        &mut neg_c_sim,
-        &mut x0,
-        &mut y0,
-        &mut x1,
-        &mut y1,
+        &mut w,
+        &mut k,
+        &mut u_h,
+        &mut w_h,
+        &mut k_h,
         &mut c_real,
         &mut z_real,
     ] {
@@ -233,82 +319,29 @@ pub fn prove_zero_one(
     proof
 }
 
-/// The commitments `[U0, V0, U1, V1]` a verifier recomputes from a 0/1
-/// proof: `U_j = z_j G - c_j A`, `V_0 = z_0 H - c_0 B`,
-/// `V_1 = z_1 H - c_1 (B - G)` (variable time: everything is public).
-pub fn zero_one_commitments(pk: &Point, ct: &Ciphertext, proof: &ZeroOneProof) -> [Point; 4] {
-    let g = RISTRETTO_BASEPOINT_POINT;
-    let h = *pk.point();
-    let (a, b) = (ct.a.point(), ct.b.point());
-    let (c0, c1) = (proof.c0.0, proof.c1.0);
-    let (z0, z1) = (proof.z0.0, proof.z1.0);
-    let u0 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c0, a, &z0);
-    let v0 = RistrettoPoint::vartime_multiscalar_mul([z0, -c0], [h, *b]);
-    let u1 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c1, a, &z1);
-    let v1 = RistrettoPoint::vartime_multiscalar_mul([z1, -c1, c1], [h, *b, g]);
-    [u0, v0, u1, v1].map(Point::from_point)
-}
-
-/// Checks a 0/1 proof: `c0 + c1` must equal the challenge of the
-/// transcript over the recomputed commitments.
-pub fn verify_zero_one(
-    ctx: &BallotContext,
-    candidates: usize,
-    index: usize,
-    pk: &Point,
-    ct: &Ciphertext,
-    proof: &ZeroOneProof,
-) -> bool {
-    let [u0, v0, u1, v1] = zero_one_commitments(pk, ct, proof);
-    let c = zero_one_transcript(ctx, candidates, index, pk, ct, [&u0, &v0, &u1, &v1]).challenge();
-    proof.c0.0 + proof.c1.0 == c
-}
-
-fn sum_of(cts: &[&Ciphertext]) -> (RistrettoPoint, RistrettoPoint) {
-    let a = cts.iter().map(|ct| ct.a.point()).sum();
-    let b = cts.iter().map(|ct| ct.b.point()).sum();
-    (a, b)
-}
-
 /// Proves that the ciphertexts sum to an encryption of 1 under the summed
 /// randomness `r_sum`: knowledge of `R` with `ΣA = RG` and `ΣB - G = RH`.
 pub fn prove_sum(
     ctx: &BallotContext,
-    pk: &Point,
+    key: &EncryptionKey,
     cts: &[&Ciphertext],
     r_sum: &Scalar,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> SumProof {
     let mut u = random_scalar(rng);
-    let big_u = Point::from_point(&u * RISTRETTO_BASEPOINT_TABLE);
-    let big_v = Point::from_point(pk.point() * u);
-    let c = sum_transcript(ctx, pk, cts.iter().copied(), [&big_u, &big_v]).challenge();
+    let mut u_h = u * *HALF;
+    let [big_u, big_v] = Point::doubles_of(&[&u_h * G_TABLE, key.mul(&u_h)])[..] else {
+        unreachable!("two points in, two out")
+    };
+    let c = sum_transcript(ctx, &key.point, cts.iter().copied(), [&big_u, &big_v]).challenge();
     let z = u + c * r_sum;
     u.zeroize();
-    ChallengeResponse {
-        c: c.into(),
+    u_h.zeroize();
+    SumProof {
+        u: big_u,
+        v: big_v,
         z: z.into(),
     }
-}
-
-/// The commitments `[U, V]` a verifier recomputes from a sum proof:
-/// `U = zG - c ΣA`, `V = zH - c (ΣB - G)` (variable time).
-pub fn sum_commitments(pk: &Point, cts: &[&Ciphertext], proof: &SumProof) -> [Point; 2] {
-    let (a, b) = sum_of(cts);
-    let (c, z) = (proof.c.0, proof.z.0);
-    let big_u = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &a, &z);
-    let big_v = RistrettoPoint::vartime_multiscalar_mul(
-        [z, -c, c],
-        [*pk.point(), b, RISTRETTO_BASEPOINT_POINT],
-    );
-    [big_u, big_v].map(Point::from_point)
-}
-
-/// Checks a sum proof: `c` must equal the challenge of the transcript over
-/// the recomputed commitments.
-pub fn verify_sum(ctx: &BallotContext, pk: &Point, cts: &[&Ciphertext], proof: &SumProof) -> bool {
-    let [big_u, big_v] = sum_commitments(pk, cts, proof);
-    sum_transcript(ctx, pk, cts.iter().copied(), [&big_u, &big_v]).challenge() == proof.c.0
 }
 
 fn check_public_key(pk: &Point) -> Result<(), CryptoError> {
@@ -324,7 +357,7 @@ fn check_public_key(pk: &Point) -> Result<(), CryptoError> {
 /// `rng` and is zeroized before returning.
 pub fn encrypt_ballot(
     ctx: &BallotContext,
-    pk: &Point,
+    key: &EncryptionKey,
     candidate_index: usize,
     candidates: usize,
     rng: &mut (impl RngCore + CryptoRng),
@@ -336,83 +369,27 @@ pub fn encrypt_ballot(
             candidates,
         });
     }
-    check_public_key(pk)?;
     let chosen = candidate_index as u64;
     let mut r_sum = Scalar::ZERO;
     let mut cts = Vec::with_capacity(candidates);
     let mut selections = Vec::with_capacity(candidates);
     for i in 0..candidates {
         let is_one = (i as u64).ct_eq(&chosen);
-        let mut m = Scalar::conditional_select(&Scalar::ZERO, &Scalar::ONE, is_one);
         let mut r = random_scalar(rng);
-        let ciphertext = Ciphertext::encrypt(pk.point(), &m, &r);
-        let proof = prove_zero_one(ctx, candidates, i, pk, &ciphertext, is_one, &r, rng);
+        let ciphertext = Ciphertext::encrypt_bit(key, is_one, &r);
+        let proof = prove_zero_one(ctx, candidates, i, key, &ciphertext, is_one, &r, rng);
         r_sum += r;
         r.zeroize();
-        m.zeroize();
         cts.push(ciphertext);
         selections.push(Selection { ciphertext, proof });
     }
     let refs: Vec<&Ciphertext> = cts.iter().collect();
-    let sum_proof = prove_sum(ctx, pk, &refs, &r_sum, rng);
+    let sum_proof = prove_sum(ctx, key, &refs, &r_sum, rng);
     r_sum.zeroize();
     Ok(EncryptedBallot {
         selections,
         sum_proof,
     })
-}
-
-/// Verifies a ballot for an election with `candidates` candidates under
-/// the election public key `pk`. Needs nothing secret, so it accepts
-/// ballots encrypted anywhere (an appliance, a voter's device).
-///
-/// Checks, in order: the candidate count is in 1..=256, `pk` is not the
-/// identity, there is one selection per candidate, each 0/1 proof in
-/// candidate order, then the sum proof. The first failure is returned.
-pub fn verify_ballot(
-    ctx: &BallotContext,
-    pk: &Point,
-    ballot: &EncryptedBallot,
-    candidates: usize,
-) -> Result<(), CryptoError> {
-    check_candidate_count(candidates)?;
-    check_public_key(pk)?;
-    if ballot.selections.len() != candidates {
-        return Err(CryptoError::WrongLength {
-            what: "ballot selections",
-            expected: candidates,
-            found: ballot.selections.len(),
-        });
-    }
-    for (i, s) in ballot.selections.iter().enumerate() {
-        if !verify_zero_one(ctx, candidates, i, pk, &s.ciphertext, &s.proof) {
-            return Err(CryptoError::BadZeroOneProof { index: i });
-        }
-    }
-    let cts: Vec<&Ciphertext> = ballot.ciphertexts().collect();
-    if !verify_sum(ctx, pk, &cts, &ballot.sum_proof) {
-        return Err(CryptoError::BadSumProof);
-    }
-    Ok(())
-}
-
-/// Verifies many ballots; one result per ballot, in order.
-///
-/// This is per-ballot verification, not batch verification: in the compact
-/// (challenge, response) form the commitments are not transmitted, so the
-/// verifier must compute each one exactly to hash it, and equations of
-/// different proofs cannot be merged into one random linear combination.
-/// The function is pure and `Sync`-friendly: callers split `items` into
-/// chunks and verify them on as many threads as they like.
-pub fn verify_ballots(
-    items: &[(BallotContext, &EncryptedBallot)],
-    pk: &Point,
-    candidates: usize,
-) -> Vec<Result<(), CryptoError>> {
-    items
-        .iter()
-        .map(|(ctx, ballot)| verify_ballot(ctx, pk, ballot, candidates))
-        .collect()
 }
 
 /// The per-candidate homomorphic sum of `ballots`: candidate `i`'s entry

@@ -7,7 +7,9 @@
 //!   homomorphically ([`Ciphertext::add`], [`aggregate`]).
 //! - A ballot ([`EncryptedBallot`]) holds one ciphertext per candidate with
 //!   a disjunctive Chaum–Pedersen proof that it encrypts 0 or 1, and a
-//!   Chaum–Pedersen proof that the ciphertexts sum to an encryption of 1.
+//!   Chaum–Pedersen proof that the ciphertexts sum to an encryption of 1,
+//!   both in commitment form so that many ballots are checked in one
+//!   batch ([`verify`]).
 //!   Every proof is bound by Fiat–Shamir to the [`BallotContext`] (chain,
 //!   election, nullifier, origin appliance).
 //! - The key is made by the trustees in a dealer-free Pedersen DKG with
@@ -32,6 +34,7 @@ pub mod dlog;
 pub mod encoding;
 pub mod error;
 pub mod transcript;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -41,8 +44,8 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
 pub use ballot::{
-    BallotContext, ChallengeResponse, Ciphertext, EncryptedBallot, Selection, SumProof,
-    ZeroOneProof, aggregate, encrypt_ballot, verify_ballot, verify_ballots,
+    BallotContext, ChallengeResponse, Ciphertext, EncryptedBallot, EncryptionKey, Selection,
+    SumProof, ZeroOneProof, aggregate, encrypt_ballot,
 };
 pub use decrypt::{
     DecryptionProof, DecryptionShare, PartialDecryption, TallyContext, combine_decryption_shares,
@@ -55,6 +58,7 @@ pub use dkg::{
 pub use dlog::{DlogTable, MAX_TALLY};
 pub use encoding::{EncodingError, Point, PublicScalar, SecretScalar};
 pub use error::CryptoError;
+pub use verify::{verify_ballot, verify_ballots};
 
 /// The most candidates an election may have (as in the genesis rules).
 pub const MAX_CANDIDATES: usize = 256;

@@ -7,7 +7,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use subtle::Choice;
 
-use super::ballot::{prove_sum, prove_zero_one, verify_sum, verify_zero_one};
+use super::ballot::{prove_sum, prove_zero_one};
+use super::verify::{verify_sum, verify_zero_one};
 use super::*;
 use crate::ledger::bytes::{Hash32, PublicKey};
 
@@ -68,6 +69,11 @@ fn key(seed: u64) -> (Point, TrusteeKey) {
     (public.public_key, keys.remove(0))
 }
 
+/// The election key with its table, for making ballots.
+fn enc(pk: &Point) -> EncryptionKey {
+    EncryptionKey::new(pk).unwrap()
+}
+
 fn g(x: u64) -> Scalar {
     Scalar::from(x)
 }
@@ -78,7 +84,7 @@ fn encrypt_and_verify_round_trip() {
     let mut r = rng(2);
     for n in [1usize, 2, 5, 10] {
         for choice in [0, n / 2, n - 1] {
-            let b = encrypt_ballot(&ctx(1), &pk, choice, n, &mut r).unwrap();
+            let b = encrypt_ballot(&ctx(1), &enc(&pk), choice, n, &mut r).unwrap();
             assert_eq!(b.selections.len(), n);
             verify_ballot(&ctx(1), &pk, &b, n).unwrap();
             let json = serde_json::to_string(&b).unwrap();
@@ -94,25 +100,25 @@ fn encrypt_refuses_bad_arguments() {
     let (pk, _) = key(1);
     let mut r = rng(3);
     assert_eq!(
-        encrypt_ballot(&ctx(1), &pk, 3, 3, &mut r),
+        encrypt_ballot(&ctx(1), &enc(&pk), 3, 3, &mut r),
         Err(CryptoError::CandidateOutOfRange {
             index: 3,
             candidates: 3
         })
     );
     assert!(matches!(
-        encrypt_ballot(&ctx(1), &pk, 0, 0, &mut r),
+        encrypt_ballot(&ctx(1), &enc(&pk), 0, 0, &mut r),
         Err(CryptoError::BadCandidateCount { .. })
     ));
     assert!(matches!(
-        encrypt_ballot(&ctx(1), &pk, 0, 257, &mut r),
+        encrypt_ballot(&ctx(1), &enc(&pk), 0, 257, &mut r),
         Err(CryptoError::BadCandidateCount { .. })
     ));
     assert_eq!(
-        encrypt_ballot(&ctx(1), &Point::identity(), 0, 2, &mut r),
-        Err(CryptoError::IdentityPublicKey)
+        EncryptionKey::new(&Point::identity()).unwrap_err(),
+        CryptoError::IdentityPublicKey
     );
-    let b = encrypt_ballot(&ctx(1), &pk, 0, 2, &mut r).unwrap();
+    let b = encrypt_ballot(&ctx(1), &enc(&pk), 0, 2, &mut r).unwrap();
     assert_eq!(
         verify_ballot(&ctx(1), &Point::identity(), &b, 2),
         Err(CryptoError::IdentityPublicKey)
@@ -123,8 +129,8 @@ fn encrypt_refuses_bad_arguments() {
 fn same_vote_encrypts_differently_each_time() {
     let (pk, _) = key(1);
     let mut r = rng(4);
-    let a = encrypt_ballot(&ctx(1), &pk, 1, 3, &mut r).unwrap();
-    let b = encrypt_ballot(&ctx(1), &pk, 1, 3, &mut r).unwrap();
+    let a = encrypt_ballot(&ctx(1), &enc(&pk), 1, 3, &mut r).unwrap();
+    let b = encrypt_ballot(&ctx(1), &enc(&pk), 1, 3, &mut r).unwrap();
     assert_ne!(a.selections[1].ciphertext, b.selections[1].ciphertext);
 }
 
@@ -142,7 +148,7 @@ fn tally_with(trustees: u32, threshold: u32, subsets: &[&[u32]], seed: u64) {
         .enumerate()
         .map(|(v, &c)| {
             expected[c] += 1;
-            let b = encrypt_ballot(&ctx(v as u8), &pk, c, n, &mut r).unwrap();
+            let b = encrypt_ballot(&ctx(v as u8), &enc(&pk), c, n, &mut r).unwrap();
             verify_ballot(&ctx(v as u8), &pk, &b, n).unwrap();
             b
         })
@@ -212,10 +218,10 @@ fn empty_aggregate_decrypts_to_zero() {
 #[test]
 fn homomorphic_addition_adds_plaintexts() {
     let (pk, key) = key(14);
-    let a = Ciphertext::encrypt(pk.point(), &g(5), &g(11));
-    let b = Ciphertext::encrypt(pk.point(), &g(8), &g(22));
+    let a = Ciphertext::encrypt(&enc(&pk), &g(5), &g(11));
+    let b = Ciphertext::encrypt(&enc(&pk), &g(8), &g(22));
     let sum = a.add(&b);
-    assert_eq!(sum, Ciphertext::encrypt(pk.point(), &g(13), &g(33)));
+    assert_eq!(sum, Ciphertext::encrypt(&enc(&pk), &g(13), &g(33)));
     // Full-key decryption (k = n = 1): B - sA = 13 G.
     let m = sum.b.point() - sum.a.point() * key.secret_share.expose();
     assert_eq!(m, &g(13) * RISTRETTO_BASEPOINT_TABLE);
@@ -235,11 +241,12 @@ fn forged_ballot(
     r: &mut ChaCha20Rng,
 ) -> EncryptedBallot {
     let n = ms.len();
+    let key = enc(pk);
     let rs: Vec<Scalar> = (0..n).map(|_| random_scalar(r)).collect();
     let cts: Vec<Ciphertext> = ms
         .iter()
         .zip(&rs)
-        .map(|(m, ri)| Ciphertext::encrypt(pk.point(), m, ri))
+        .map(|(m, ri)| Ciphertext::encrypt(&key, m, ri))
         .collect();
     let selections = (0..n)
         .map(|i| Selection {
@@ -248,7 +255,7 @@ fn forged_ballot(
                 c,
                 n,
                 i,
-                pk,
+                &key,
                 &cts[i],
                 Choice::from(claims[i] as u8),
                 &rs[i],
@@ -260,7 +267,7 @@ fn forged_ballot(
     let r_sum: Scalar = rs.iter().sum();
     EncryptedBallot {
         selections,
-        sum_proof: prove_sum(c, pk, &refs, &r_sum, r),
+        sum_proof: prove_sum(c, &key, &refs, &r_sum, r),
     }
 }
 
@@ -283,11 +290,16 @@ fn a_ciphertext_of_two_fails_its_zero_one_proof() {
     }
     // Simulating both branches (no witness at all) fails too: the
     // challenges are fixed before the hash is known.
-    let ct = Ciphertext::encrypt(pk.point(), &g(2), &g(99));
+    let ct = Ciphertext::encrypt(&enc(&pk), &g(2), &g(99));
+    let point =
+        |r: &mut ChaCha20Rng| Point::from_point(&random_scalar(r) * RISTRETTO_BASEPOINT_TABLE);
     for _ in 0..8 {
         let proof = ZeroOneProof {
+            u0: point(&mut r),
+            v0: point(&mut r),
+            u1: point(&mut r),
+            v1: point(&mut r),
             c0: random_scalar(&mut r).into(),
-            c1: random_scalar(&mut r).into(),
             z0: random_scalar(&mut r).into(),
             z1: random_scalar(&mut r).into(),
         };
@@ -296,7 +308,7 @@ fn a_ciphertext_of_two_fails_its_zero_one_proof() {
     // Two ballot-shaped attempts with the real randomness and the 1-branch
     // or the 0-branch as the "real" one.
     for claim in [Choice::from(0), Choice::from(1)] {
-        let proof = prove_zero_one(&c, 2, 0, &pk, &ct, claim, &g(99), &mut r);
+        let proof = prove_zero_one(&c, 2, 0, &enc(&pk), &ct, claim, &g(99), &mut r);
         assert!(!verify_zero_one(&c, 2, 0, &pk, &ct, &proof));
     }
 }
@@ -320,8 +332,8 @@ fn proofs_copied_from_another_ballot_fail() {
     let (pk, _) = key(24);
     let mut r = rng(25);
     let c = ctx(1);
-    let x = encrypt_ballot(&c, &pk, 0, 3, &mut r).unwrap();
-    let y = encrypt_ballot(&c, &pk, 0, 3, &mut r).unwrap();
+    let x = encrypt_ballot(&c, &enc(&pk), 0, 3, &mut r).unwrap();
+    let y = encrypt_ballot(&c, &enc(&pk), 0, 3, &mut r).unwrap();
 
     let mut b = x.clone();
     b.selections[1].proof = y.selections[1].proof;
@@ -356,7 +368,7 @@ fn a_ballot_verifies_only_in_its_own_context() {
     let (other_pk, _) = key(27);
     let mut r = rng(28);
     let c = ctx(1);
-    let b = encrypt_ballot(&c, &pk, 1, 3, &mut r).unwrap();
+    let b = encrypt_ballot(&c, &enc(&pk), 1, 3, &mut r).unwrap();
     verify_ballot(&c, &pk, &b, 3).unwrap();
     let mut others = Vec::new();
     let mut o = c;
@@ -392,7 +404,7 @@ fn wrong_lengths_are_refused() {
     let (pk, _) = key(29);
     let mut r = rng(30);
     let c = ctx(1);
-    let b = encrypt_ballot(&c, &pk, 1, 3, &mut r).unwrap();
+    let b = encrypt_ballot(&c, &enc(&pk), 1, 3, &mut r).unwrap();
     assert_eq!(
         verify_ballot(&c, &pk, &b, 4),
         Err(CryptoError::WrongLength {
@@ -421,7 +433,7 @@ fn wrong_lengths_are_refused() {
 fn bad_encodings_are_refused_when_parsing() {
     let (pk, _) = key(31);
     let mut r = rng(32);
-    let b = encrypt_ballot(&ctx(1), &pk, 0, 2, &mut r).unwrap();
+    let b = encrypt_ballot(&ctx(1), &enc(&pk), 0, 2, &mut r).unwrap();
     let good = serde_json::to_value(&b).unwrap();
     let parse = |v: &serde_json::Value| from_value::<EncryptedBallot>("ballot", v);
     assert_eq!(parse(&good).unwrap(), b);
@@ -488,8 +500,8 @@ fn field_negate(x: &[u8; 32]) -> [u8; 32] {
 fn verify_ballots_reports_each_ballot() {
     let (pk, _) = key(33);
     let mut r = rng(34);
-    let good = encrypt_ballot(&ctx(1), &pk, 0, 2, &mut r).unwrap();
-    let other = encrypt_ballot(&ctx(2), &pk, 1, 2, &mut r).unwrap();
+    let good = encrypt_ballot(&ctx(1), &enc(&pk), 0, 2, &mut r).unwrap();
+    let other = encrypt_ballot(&ctx(2), &enc(&pk), 1, 2, &mut r).unwrap();
     let items = [(ctx(1), &good), (ctx(1), &other), (ctx(2), &other)];
     let out = verify_ballots(&items, &pk, 2);
     assert_eq!(
@@ -500,6 +512,59 @@ fn verify_ballots_reports_each_ballot() {
             Ok(())
         ]
     );
+}
+
+#[test]
+fn a_batch_gives_each_ballot_the_result_it_gets_alone() {
+    let (pk, _) = key(35);
+    let key = enc(&pk);
+    let mut r = rng(36);
+    let ballots: Vec<(BallotContext, EncryptedBallot)> = (0..40u8)
+        .map(|v| {
+            (
+                ctx(v),
+                encrypt_ballot(&ctx(v), &key, usize::from(v) % 3, 3, &mut r).unwrap(),
+            )
+        })
+        .collect();
+    let items: Vec<(BallotContext, &EncryptedBallot)> =
+        ballots.iter().map(|(c, b)| (*c, b)).collect();
+    assert!(verify_ballots(&items, &pk, 3).iter().all(Result::is_ok));
+
+    // Spoil a few in different ways, at different places in the batch.
+    let mut spoiled = ballots.clone();
+    spoiled[3].1.selections[2].proof.z1 = (spoiled[3].1.selections[2].proof.z1.0 + g(1)).into();
+    spoiled[17].1.sum_proof.v = spoiled[18].1.sum_proof.v;
+    spoiled[29].1.selections.pop();
+    spoiled[39].0 = ctx(200);
+    let items: Vec<(BallotContext, &EncryptedBallot)> =
+        spoiled.iter().map(|(c, b)| (*c, b)).collect();
+    let out = verify_ballots(&items, &pk, 3);
+    for (i, (c, b)) in spoiled.iter().enumerate() {
+        assert_eq!(out[i], verify_ballot(c, &pk, b, 3), "ballot {i}");
+    }
+    assert_eq!(out[3], Err(CryptoError::BadZeroOneProof { index: 2 }));
+    assert_eq!(out[17], Err(CryptoError::BadSumProof));
+    assert!(matches!(out[29], Err(CryptoError::WrongLength { .. })));
+    assert_eq!(out[39], Err(CryptoError::BadZeroOneProof { index: 0 }));
+    assert_eq!(out.iter().filter(|x| x.is_err()).count(), 4);
+}
+
+#[test]
+fn errors_that_cancel_out_do_not_pass_a_batch() {
+    // Two ballots whose sum-proof responses are off by +d and -d: with the
+    // same weight on every equation their errors would cancel in the sum.
+    // The weights differ (they hash every response), so both are caught.
+    let (pk, _) = key(37);
+    let key = enc(&pk);
+    let mut r = rng(38);
+    let mut a = encrypt_ballot(&ctx(1), &key, 0, 2, &mut r).unwrap();
+    let mut b = encrypt_ballot(&ctx(2), &key, 1, 2, &mut r).unwrap();
+    let d = g(7);
+    a.sum_proof.z = (a.sum_proof.z.0 + d).into();
+    b.sum_proof.z = (b.sum_proof.z.0 - d).into();
+    let out = verify_ballots(&[(ctx(1), &a), (ctx(2), &b)], &pk, 2);
+    assert_eq!(out, vec![Err(CryptoError::BadSumProof); 2]);
 }
 
 // ---------------------------------------------------------------------
@@ -652,7 +717,7 @@ fn small_tally(seed: u64) -> Tally {
     let ballots: Vec<EncryptedBallot> = [0, 1, 1, 2, 1]
         .iter()
         .enumerate()
-        .map(|(v, &c)| encrypt_ballot(&ctx(v as u8), &pk, c, 3, &mut r).unwrap())
+        .map(|(v, &c)| encrypt_ballot(&ctx(v as u8), &enc(&pk), c, 3, &mut r).unwrap())
         .collect();
     let agg = aggregate(&ballots, 3).unwrap();
     let shares = keys
@@ -726,7 +791,7 @@ fn a_wrong_decryption_share_fails_its_proof() {
     // A share of another aggregate (one more ballot).
     let mut agg2 = t.agg.clone();
     agg2[0] = agg2[0].add(&Ciphertext::encrypt(
-        t.public.public_key.point(),
+        &enc(&t.public.public_key),
         &Scalar::ONE,
         &g(5),
     ));
