@@ -756,8 +756,8 @@ fn tally(ceremony: &CeremonyFile, ballots: &BallotsFile) -> TallyFile {
     let decrypted: Vec<Point> = (0..CANDIDATES)
         .map(|i| {
             let scalars = std::iter::once(Scalar::ONE).chain(lambdas.iter().map(|l| -l));
-            let points = std::iter::once(*agg[i].b.point())
-                .chain(shares.iter().map(|s| *s.shares[i].d.point()));
+            let points = std::iter::once(agg[i].b.decode().unwrap())
+                .chain(shares.iter().map(|s| s.shares[i].d.decode().unwrap()));
             Point::from_point(RistrettoPoint::vartime_multiscalar_mul(scalars, points))
         })
         .collect();
@@ -767,7 +767,7 @@ fn tally(ceremony: &CeremonyFile, ballots: &BallotsFile) -> TallyFile {
     }
     for (m, &c) in decrypted.iter().zip(&counts) {
         assert_eq!(
-            *m.point(),
+            m.decode().unwrap(),
             &Scalar::from(c) * RISTRETTO_BASEPOINT_TABLE,
             "the generator's own tally"
         );
@@ -821,7 +821,8 @@ fn invalid_tally(ceremony: &CeremonyFile, t: &TallyFile) -> InvalidTallyFile {
     };
     let mut wrong = s3.clone();
     wrong.shares[1].d = Point::from_point(
-        wrong.shares[1].d.point() + ceremony.election_public_key.public_key.point(),
+        wrong.shares[1].d.decode().unwrap()
+            + ceremony.election_public_key.public_key.decode().unwrap(),
     );
     push(
         "wrong_partial_decryption",
@@ -968,8 +969,9 @@ fn invalid_ceremony(c: &CeremonyFile) -> InvalidCeremonyFile {
     );
     let mut m = good();
     let x = &Scalar::from(12345u64) * RISTRETTO_BASEPOINT_TABLE;
-    m[2].commitments[0] =
-        Point::from_point(x - m[0].commitments[0].point() - m[1].commitments[0].point());
+    m[2].commitments[0] = Point::from_point(
+        x - m[0].commitments[0].decode().unwrap() - m[1].commitments[0].decode().unwrap(),
+    );
     push(
         "rogue_key",
         "Trustee 3 publishes C_3,0 = X - C_1,0 - C_2,0 for X = 12345·G, so that the joint key \
@@ -1049,7 +1051,9 @@ fn transcripts(c: &CeremonyFile, b: &BallotsFile, t: &TallyFile) -> TranscriptsF
     });
 
     let m1 = &c.round1[0];
-    let u = knowledge_commitment(m1).expect("has commitments");
+    let u = knowledge_commitment(m1)
+        .expect("decodes")
+        .expect("has commitments");
     let tr = knowledge_transcript(&c.params, m1.index, &m1.commitments, &u);
     examples.push(TranscriptExample {
         name: "knowledge".into(),
@@ -1067,7 +1071,7 @@ fn transcripts(c: &CeremonyFile, b: &BallotsFile, t: &TallyFile) -> TranscriptsF
         .public_share(share.trustee_index)
         .expect("a trustee");
     let pd = &share.shares[0];
-    let cm = decryption_commitments(p_j, &t.aggregate[0], pd);
+    let cm = decryption_commitments(p_j, &t.aggregate[0], pd).expect("decodes");
     let tr = decryption_transcript(
         &t.context,
         &t.election_public_key.public_key,

@@ -696,7 +696,7 @@ impl World {
 
         let mut tx = self.trustee_share_tx(v2, 2, final_tally, t6 - 100);
         let d = share_mut(&mut tx);
-        let wrong = d.share.shares[1].d.point() + RISTRETTO_BASEPOINT_POINT;
+        let wrong = d.share.shares[1].d.decode().unwrap() + RISTRETTO_BASEPOINT_POINT;
         d.share.shares[1].d = Point::from_point(wrong);
         self.resign_tx(&mut tx, v2);
         v.push(

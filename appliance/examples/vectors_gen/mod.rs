@@ -529,7 +529,7 @@ impl World {
                 if let Some(bt) = stx.tx.as_ballot()
                     && bt.election_id == ELECTION
                 {
-                    t.add(bt.ballot.ciphertexts().copied());
+                    t.add([&bt.ballot]).expect("a valid ballot");
                 }
             }
             t.height = b.header.height;

@@ -39,6 +39,17 @@ pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
+/// Calls `f` with `0x` + the lowercase hex of `bytes` (at most 64), written
+/// on the stack: serializing a ballot writes dozens of these.
+pub fn with_hex<R>(bytes: &[u8], f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 2 + 2 * 64];
+    let len = 2 + 2 * bytes.len();
+    assert!(bytes.len() <= 64, "with_hex takes at most 64 bytes");
+    buf[..2].copy_from_slice(b"0x");
+    hex::encode_to_slice(bytes, &mut buf[2..len]).expect("the buffer fits");
+    f(std::str::from_utf8(&buf[..len]).expect("hex is ASCII"))
+}
+
 macro_rules! hex_bytes {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*
@@ -82,7 +93,7 @@ macro_rules! hex_bytes {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.to_hex())
+                with_hex(&self.0, |h| s.serialize_str(h))
             }
         }
 

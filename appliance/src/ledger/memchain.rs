@@ -49,7 +49,9 @@ impl MemChain {
                 Transaction::Ballot(bt) => {
                     self.used.insert((bt.election_id, bt.nullifier));
                     if let Some(tally) = self.running.get_mut(&bt.election_id) {
-                        tally.add(bt.ballot.ciphertexts().copied());
+                        tally
+                            .add([&bt.ballot])
+                            .expect("a checked ballot's points decode");
                     }
                 }
                 Transaction::DecryptionShare(d) => {

@@ -5,9 +5,11 @@
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use curve25519_dalek::ristretto::RistrettoPoint;
+
 use super::elgamal::{
-    CeremonyParams, Ciphertext, CryptoError, ElectionPublicKey, TrusteeKey, TrusteeRound1, round1,
-    round2,
+    CeremonyParams, Ciphertext, CryptoError, ElectionPublicKey, EncryptedBallot, Point, TrusteeKey,
+    TrusteeRound1, round1, round2,
 };
 use super::error::LedgerError;
 
@@ -154,12 +156,32 @@ impl TallyState {
         }
     }
 
-    /// Adds one ballot's ciphertexts.
-    pub fn add(&mut self, ciphertexts: impl Iterator<Item = Ciphertext>) {
-        for (sum, ct) in self.aggregate.iter_mut().zip(ciphertexts) {
-            *sum = sum.add(&ct);
+    /// Adds the ciphertexts of `ballots` (checked ones: their points
+    /// decode). The sums are encoded once at the end, not after each ballot.
+    pub fn add<'a>(
+        &mut self,
+        ballots: impl IntoIterator<Item = &'a EncryptedBallot>,
+    ) -> Result<(), CryptoError> {
+        let mut sums = self
+            .aggregate
+            .iter()
+            .map(|ct| Ok((ct.a.decode()?, ct.b.decode()?)))
+            .collect::<Result<Vec<(RistrettoPoint, RistrettoPoint)>, CryptoError>>()?;
+        for ballot in ballots {
+            for (sum, ct) in sums.iter_mut().zip(ballot.ciphertexts()) {
+                sum.0 += ct.a.decode()?;
+                sum.1 += ct.b.decode()?;
+            }
+            self.ballot_count += 1;
         }
-        self.ballot_count += 1;
+        self.aggregate = sums
+            .into_iter()
+            .map(|(a, b)| Ciphertext {
+                a: Point::from_point(a),
+                b: Point::from_point(b),
+            })
+            .collect();
+        Ok(())
     }
 }
 

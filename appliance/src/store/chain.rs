@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
 use std::collections::BTreeMap;
 
+use crate::ledger::elgamal::EncryptedBallot;
 use crate::ledger::tally::TallyState;
 use crate::ledger::tx::DecryptionShareTx;
 use crate::ledger::{
@@ -525,7 +526,8 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
     let mut unpool = tx.prepare_cached(
         "DELETE FROM mempool WHERE tx_hash = ?1 OR (election_id = ?2 AND nullifier = ?3)",
     )?;
-    let mut tallies: BTreeMap<u64, TallyState> = BTreeMap::new();
+    // Per election, the ballots of the block, added to its tally at the end.
+    let mut ballots: BTreeMap<u64, Vec<&EncryptedBallot>> = BTreeMap::new();
     for (pos, stx) in block.transactions.iter().enumerate() {
         let hash = stx.hash()?;
         let t = &stx.tx;
@@ -544,17 +546,7 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
         reject_twins.execute(params![hash.as_bytes(), eid, null, to_i64(now_ms)])?;
         unpool.execute(params![hash.as_bytes(), eid, null])?;
         match t {
-            Transaction::Ballot(b) => {
-                let state = match tallies.entry(b.election_id) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(latest_tally(tx, b.election_id, height)?.unwrap_or_else(|| {
-                            TallyState::empty(b.election_id, b.ballot.selections.len())
-                        }))
-                    }
-                };
-                state.add(b.ballot.ciphertexts().copied());
-            }
+            Transaction::Ballot(b) => ballots.entry(b.election_id).or_default().push(&b.ballot),
             Transaction::DecryptionShare(d) => {
                 tx.execute(
                     "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \
@@ -571,7 +563,13 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
             }
         }
     }
-    for (eid, mut state) in tallies {
+    for (eid, ballots) in ballots {
+        let candidates = ballots[0].selections.len();
+        let mut state =
+            latest_tally(tx, eid, height)?.unwrap_or_else(|| TallyState::empty(eid, candidates));
+        state.add(ballots).map_err(|e| {
+            StoreError::Corrupt(format!("a committed ballot of election {eid}: {e}"))
+        })?;
         state.height = height;
         tx.execute(
             "INSERT INTO election_tallies (election_id, height, ballot_count, state) \

@@ -85,11 +85,11 @@ impl Ciphertext {
     }
 
     /// The homomorphic sum: it encrypts the sum of the plaintexts.
-    pub fn add(&self, other: &Ciphertext) -> Ciphertext {
-        Self {
-            a: Point::from_point(self.a.point() + other.a.point()),
-            b: Point::from_point(self.b.point() + other.b.point()),
-        }
+    pub fn add(&self, other: &Ciphertext) -> Result<Ciphertext, CryptoError> {
+        Ok(Self {
+            a: Point::from_point(self.a.decode()? + other.a.decode()?),
+            b: Point::from_point(self.b.decode()? + other.b.decode()?),
+        })
     }
 
     pub(crate) fn write(&self, t: &mut Transcript) {
@@ -113,7 +113,7 @@ impl EncryptionKey {
         check_public_key(pk)?;
         Ok(Self {
             point: *pk,
-            table: RistrettoBasepointTable::create(pk.point()),
+            table: RistrettoBasepointTable::create(&pk.decode()?),
         })
     }
 
@@ -410,8 +410,8 @@ pub fn aggregate<'a>(
             });
         }
         for (sum, ct) in sums.iter_mut().zip(ballot.ciphertexts()) {
-            sum.0 += ct.a.point();
-            sum.1 += ct.b.point();
+            sum.0 += ct.a.decode()?;
+            sum.1 += ct.b.decode()?;
         }
     }
     debug_assert!(sums.len() <= MAX_CANDIDATES);

@@ -86,11 +86,12 @@ pub fn decryption_commitments(
     public_share: &Point,
     ct: &Ciphertext,
     pd: &PartialDecryption,
-) -> [Point; 2] {
+) -> Result<[Point; 2], CryptoError> {
     let (c, z) = (pd.proof.c.0, pd.proof.z.0);
-    let big_u = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, public_share.point(), &z);
-    let big_v = RistrettoPoint::vartime_multiscalar_mul([z, -c], [*ct.a.point(), *pd.d.point()]);
-    [big_u, big_v].map(Point::from_point)
+    let p_j = public_share.decode()?;
+    let big_u = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &p_j, &z);
+    let big_v = RistrettoPoint::vartime_multiscalar_mul([z, -c], [ct.a.decode()?, pd.d.decode()?]);
+    Ok([big_u, big_v].map(Point::from_point))
 }
 
 fn check_election(ctx: &TallyContext, election_id: u64) -> Result<(), CryptoError> {
@@ -120,10 +121,11 @@ pub fn decryption_share(
         .iter()
         .enumerate()
         .map(|(i, ct)| {
-            let d = Point::from_point(ct.a.point() * s);
+            let a = ct.a.decode()?;
+            let d = Point::from_point(a * s);
             let mut u = random_scalar(rng);
             let big_u = Point::from_point(&u * RISTRETTO_BASEPOINT_TABLE);
-            let big_v = Point::from_point(ct.a.point() * u);
+            let big_v = Point::from_point(a * u);
             let c = decryption_transcript(
                 ctx,
                 &key.public_key,
@@ -137,15 +139,15 @@ pub fn decryption_share(
             .challenge();
             let z = u + c * s;
             u.zeroize();
-            PartialDecryption {
+            Ok(PartialDecryption {
                 d,
                 proof: ChallengeResponse {
                     c: c.into(),
                     z: z.into(),
                 },
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, CryptoError>>()?;
     Ok(DecryptionShare {
         trustee_index: key.index,
         shares,
@@ -173,7 +175,7 @@ pub fn verify_decryption_share(
         });
     }
     for (i, (ct, pd)) in aggregate.iter().zip(&share.shares).enumerate() {
-        let [big_u, big_v] = decryption_commitments(p_j, ct, pd);
+        let [big_u, big_v] = decryption_commitments(p_j, ct, pd)?;
         let t = decryption_transcript(
             ctx,
             &public.public_key,
@@ -268,8 +270,10 @@ pub fn combine_decryption_shares(
     let mut counts = Vec::with_capacity(aggregate.len());
     for (i, ct) in aggregate.iter().enumerate() {
         let scalars = std::iter::once(Scalar::ONE).chain(lambdas.iter().map(|l| -l));
-        let points =
-            std::iter::once(*ct.b.point()).chain(shares.iter().map(|s| *s.shares[i].d.point()));
+        let mut points = vec![ct.b.decode()?];
+        for s in shares {
+            points.push(s.shares[i].d.decode()?);
+        }
         let m = RistrettoPoint::vartime_multiscalar_mul(scalars, points);
         let count = table.solve(&m).ok_or(CryptoError::TallyOutOfRange {
             candidate: i,

@@ -22,7 +22,7 @@ use std::fmt;
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::VartimeMultiscalarMul;
+use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
@@ -189,7 +189,9 @@ impl TrusteeKey {
         if self.public_key.is_identity() {
             return Err(CryptoError::IdentityPublicKey);
         }
-        if self.secret_share.expose() * RISTRETTO_BASEPOINT_TABLE != *self.public_share.point() {
+        if Point::from_point(self.secret_share.expose() * RISTRETTO_BASEPOINT_TABLE)
+            != self.public_share
+        {
             return Err(CryptoError::BadParams(format!(
                 "trustee {}'s secret share does not match its public share",
                 self.index
@@ -283,12 +285,14 @@ pub fn round1(
 
 /// The commitment `U = zG - c C_{i,0}` a verifier recomputes from a
 /// dealer's proof of knowledge (variable time); `None` without commitments.
-pub fn knowledge_commitment(msg: &TrusteeRound1) -> Option<Point> {
+pub fn knowledge_commitment(msg: &TrusteeRound1) -> Result<Option<Point>, CryptoError> {
     let (c, z) = (msg.pok.c.0, msg.pok.z.0);
-    let c0 = msg.commitments.first()?;
-    Some(Point::from_point(
-        RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, c0.point(), &z),
-    ))
+    let Some(c0) = msg.commitments.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Point::from_point(
+        RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &c0.decode()?, &z),
+    )))
 }
 
 /// Checks one round-1 message: index in range, `k` commitments, and the
@@ -304,7 +308,7 @@ pub fn verify_round1(params: &CeremonyParams, msg: &TrusteeRound1) -> Result<(),
         });
     }
     let big_u =
-        knowledge_commitment(msg).ok_or(CryptoError::BadKnowledgeProof { index: msg.index })?;
+        knowledge_commitment(msg)?.ok_or(CryptoError::BadKnowledgeProof { index: msg.index })?;
     if knowledge_transcript(params, msg.index, &msg.commitments, &big_u).challenge() != msg.pok.c.0
     {
         return Err(CryptoError::BadKnowledgeProof { index: msg.index });
@@ -313,15 +317,17 @@ pub fn verify_round1(params: &CeremonyParams, msg: &TrusteeRound1) -> Result<(),
 }
 
 /// `Σ_t C_t x^t`, the commitment to `f(x)`.
-fn commitment_at(commitments: &[Point], x: u32) -> RistrettoPoint {
+fn commitment_at(commitments: &[Point], x: u32) -> Result<RistrettoPoint, CryptoError> {
     let x = Scalar::from(x);
     let mut powers = Vec::with_capacity(commitments.len());
+    let mut points = Vec::with_capacity(commitments.len());
     let mut p = Scalar::ONE;
-    for _ in commitments {
+    for c in commitments {
         powers.push(p);
+        points.push(c.decode()?);
         p *= x;
     }
-    RistrettoPoint::vartime_multiscalar_mul(powers, commitments.iter().map(|c| *c.point()))
+    Ok(RistrettoPoint::vartime_multiscalar_mul(powers, points))
 }
 
 /// Checks a received share against its dealer's (already verified)
@@ -348,7 +354,7 @@ pub fn verify_share(
         });
     }
     let lhs = share.value.expose() * RISTRETTO_BASEPOINT_TABLE;
-    if lhs != commitment_at(&dealer.commitments, share.recipient) {
+    if lhs != commitment_at(&dealer.commitments, share.recipient)? {
         return Err(CryptoError::BadShare {
             dealer: share.dealer,
             recipient: share.recipient,
@@ -398,18 +404,26 @@ impl ElectionPublicKey {
     fn from_checked(params: &CeremonyParams, msgs: &[&TrusteeRound1]) -> Result<Self, CryptoError> {
         // E_t = Σ_i C_{i,t}: the commitments of the joint polynomial.
         let joint: Vec<Point> = (0..params.threshold as usize)
-            .map(|t| Point::from_point(msgs.iter().map(|m| m.commitments[t].point()).sum()))
-            .collect();
+            .map(|t| {
+                let mut sum = RistrettoPoint::identity();
+                for m in msgs {
+                    sum += m.commitments[t].decode()?;
+                }
+                Ok(Point::from_point(sum))
+            })
+            .collect::<Result<_, CryptoError>>()?;
         let public_key = joint[0];
         if public_key.is_identity() {
             return Err(CryptoError::IdentityPublicKey);
         }
         let trustee_shares = (1..=params.trustees)
-            .map(|j| PublicTrusteeShare {
-                index: j,
-                public_share: Point::from_point(commitment_at(&joint, j)),
+            .map(|j| {
+                Ok(PublicTrusteeShare {
+                    index: j,
+                    public_share: Point::from_point(commitment_at(&joint, j)?),
+                })
             })
-            .collect();
+            .collect::<Result<_, CryptoError>>()?;
         Ok(Self {
             election_id: params.election_id,
             trustees: params.trustees,
@@ -480,7 +494,7 @@ pub fn round2(
     let secret_share = SecretScalar::new(sum);
     sum.zeroize();
     let public_share = *public.public_share(recipient)?;
-    if secret_share.expose() * RISTRETTO_BASEPOINT_TABLE != *public_share.point() {
+    if Point::from_point(secret_share.expose() * RISTRETTO_BASEPOINT_TABLE) != public_share {
         // Unreachable when every share matched its commitments; kept as a
         // check rather than a panic since the inputs come from files.
         return Err(CryptoError::BadShare {

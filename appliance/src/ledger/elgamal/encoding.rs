@@ -16,7 +16,7 @@ use curve25519_dalek::traits::Identity;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
-use crate::ledger::bytes::{HexError, decode_fixed};
+use crate::ledger::bytes::{HexError, decode_fixed, with_hex};
 
 /// Why a point or scalar was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,13 +29,19 @@ pub enum EncodingError {
     NonCanonicalScalar,
 }
 
-/// A Ristretto255 group element as it travels: the canonical 32-byte
-/// compressed encoding, kept beside the decoded point so that transcripts
-/// hash the received bytes without compressing again.
+/// A Ristretto255 group element as it travels: its canonical 32-byte
+/// encoding, and the element itself when this process computed it.
+///
+/// A point that arrives (parsed from JSON) is decoded when it is first
+/// used ([`Point::decode`]), not when it is parsed: decoding costs an
+/// inverse square root, and a block or a consensus message carries
+/// thousands of points of ballots this node verified when they came, or
+/// never needs. An encoding that decodes to no point is refused where it
+/// is used, with [`EncodingError::InvalidPoint`].
 #[derive(Clone, Copy)]
 pub struct Point {
-    point: RistrettoPoint,
     bytes: [u8; 32],
+    decoded: Option<RistrettoPoint>,
 }
 
 impl Point {
@@ -44,8 +50,8 @@ impl Point {
     /// Compresses `point` (one field inversion).
     pub fn from_point(point: RistrettoPoint) -> Self {
         Self {
-            point,
             bytes: point.compress().to_bytes(),
+            decoded: Some(point),
         }
     }
 
@@ -57,8 +63,8 @@ impl Point {
             .into_iter()
             .zip(halves)
             .map(|(enc, h)| Self {
-                point: h + h,
                 bytes: enc.to_bytes(),
+                decoded: Some(h + h),
             })
             .collect()
     }
@@ -66,25 +72,49 @@ impl Point {
     /// The identity element (encoded as 32 zero bytes).
     pub fn identity() -> Self {
         Self {
-            point: RistrettoPoint::identity(),
             bytes: [0u8; 32],
+            decoded: Some(RistrettoPoint::identity()),
         }
     }
 
-    /// Decodes a canonical encoding; refuses invalid and non-canonical ones.
+    /// Decodes a canonical encoding now; refuses invalid and non-canonical
+    /// ones.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, EncodingError> {
-        let point = CompressedRistretto(bytes)
-            .decompress()
-            .ok_or(EncodingError::InvalidPoint)?;
-        Ok(Self { point, bytes })
+        let point = decompress(&bytes)?;
+        Ok(Self {
+            bytes,
+            decoded: Some(point),
+        })
     }
 
+    /// An encoding as received, decoded when used.
+    pub fn received(bytes: [u8; 32]) -> Self {
+        Self {
+            bytes,
+            decoded: None,
+        }
+    }
+
+    /// Parses and decodes now (keys on the command line, in files).
     pub fn parse(s: &str) -> Result<Self, EncodingError> {
         Self::from_bytes(decode_fixed::<32>(s)?)
     }
 
-    pub fn point(&self) -> &RistrettoPoint {
-        &self.point
+    /// The group element; refuses an encoding that is not the canonical
+    /// encoding of one.
+    pub fn decode(&self) -> Result<RistrettoPoint, EncodingError> {
+        match self.decoded {
+            Some(p) => Ok(p),
+            None => decompress(&self.bytes),
+        }
+    }
+
+    /// This point with its element decoded, so that later uses are free.
+    pub fn decoded(&self) -> Result<Self, EncodingError> {
+        Ok(Self {
+            bytes: self.bytes,
+            decoded: Some(self.decode()?),
+        })
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -98,6 +128,12 @@ impl Point {
     pub fn to_hex(&self) -> String {
         format!("0x{}", hex::encode(self.bytes))
     }
+}
+
+fn decompress(bytes: &[u8; 32]) -> Result<RistrettoPoint, EncodingError> {
+    CompressedRistretto(*bytes)
+        .decompress()
+        .ok_or(EncodingError::InvalidPoint)
 }
 
 impl From<RistrettoPoint> for Point {
@@ -146,14 +182,16 @@ impl std::str::FromStr for Point {
 
 impl Serialize for Point {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        with_hex(&self.bytes, |h| s.serialize_str(h))
     }
 }
 
+/// The hex is checked when parsing; the element when it is used.
 impl<'de> Deserialize<'de> for Point {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+        let bytes = decode_fixed::<32>(&s).map_err(serde::de::Error::custom)?;
+        Ok(Self::received(bytes))
     }
 }
 
@@ -207,7 +245,7 @@ impl fmt::Debug for PublicScalar {
 
 impl Serialize for PublicScalar {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        with_hex(self.0.as_bytes(), |h| s.serialize_str(h))
     }
 }
 

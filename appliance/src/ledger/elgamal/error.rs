@@ -92,3 +92,13 @@ impl CryptoError {
         }
     }
 }
+
+/// A received point that decodes to no group element, found when used.
+impl From<super::encoding::EncodingError> for CryptoError {
+    fn from(e: super::encoding::EncodingError) -> Self {
+        Self::Encoding {
+            what: "point".into(),
+            detail: e.to_string(),
+        }
+    }
+}

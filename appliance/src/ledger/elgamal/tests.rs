@@ -221,9 +221,10 @@ fn homomorphic_addition_adds_plaintexts() {
     let a = Ciphertext::encrypt(&enc(&pk), &g(5), &g(11));
     let b = Ciphertext::encrypt(&enc(&pk), &g(8), &g(22));
     let sum = a.add(&b);
+    let sum = sum.unwrap();
     assert_eq!(sum, Ciphertext::encrypt(&enc(&pk), &g(13), &g(33)));
     // Full-key decryption (k = n = 1): B - sA = 13 G.
-    let m = sum.b.point() - sum.a.point() * key.secret_share.expose();
+    let m = sum.b.decode().unwrap() - sum.a.decode().unwrap() * key.secret_share.expose();
     assert_eq!(m, &g(13) * RISTRETTO_BASEPOINT_TABLE);
 }
 
@@ -430,12 +431,18 @@ fn wrong_lengths_are_refused() {
 }
 
 #[test]
-fn bad_encodings_are_refused_when_parsing() {
+fn bad_encodings_are_refused() {
     let (pk, _) = key(31);
     let mut r = rng(32);
     let b = encrypt_ballot(&ctx(1), &enc(&pk), 0, 2, &mut r).unwrap();
     let good = serde_json::to_value(&b).unwrap();
     let parse = |v: &serde_json::Value| from_value::<EncryptedBallot>("ballot", v);
+    // Points are decoded when used: a bad one passes parsing and fails the
+    // ballot's check with the same code.
+    let check = |v: &serde_json::Value| {
+        let b = parse(v).expect("parses");
+        verify_ballot(&ctx(1), &pk, &b, 2)
+    };
     assert_eq!(parse(&good).unwrap(), b);
 
     // Scalar ℓ (non-canonical: the canonical form of the same residue is 0).
@@ -445,26 +452,34 @@ fn bad_encodings_are_refused_when_parsing() {
     assert_eq!(parse(&v).unwrap_err().code(), "encoding");
     // A scalar with the top bit set.
     let mut v = good.clone();
-    v["sum_proof"]["c"] = format!("0x{}", "ff".repeat(32)).into();
+    v["sum_proof"]["z"] = format!("0x{}", "ff".repeat(32)).into();
     assert_eq!(parse(&v).unwrap_err().code(), "encoding");
     // Not a point (s = 1), and a non-canonical field element (s = p).
     let mut one = [0u8; 32];
     one[0] = 1;
     let mut v = good.clone();
     v["selections"][1]["ciphertext"]["a"] = format!("0x{}", hex::encode(one)).into();
-    assert_eq!(parse(&v).unwrap_err().code(), "encoding");
+    assert_eq!(check(&v).unwrap_err().code(), "encoding");
     let mut p = [0xffu8; 32];
     p[0] = 0xed;
     p[31] = 0x7f;
     let mut v = good.clone();
     v["selections"][1]["ciphertext"]["b"] = format!("0x{}", hex::encode(p)).into();
-    assert_eq!(parse(&v).unwrap_err().code(), "encoding");
+    assert_eq!(check(&v).unwrap_err().code(), "encoding");
     // A negative field element: the encoding of -s for a valid s.
     let a = *b.selections[0].ciphertext.a.as_bytes();
     let neg = field_negate(&a);
     let mut v = good.clone();
     v["selections"][0]["ciphertext"]["a"] = format!("0x{}", hex::encode(neg)).into();
-    assert_eq!(parse(&v).unwrap_err().code(), "encoding");
+    assert_eq!(check(&v).unwrap_err().code(), "encoding");
+    // A bad commitment, and a bad point in a batch of good ballots.
+    let mut v = good.clone();
+    v["selections"][0]["proof"]["v1"] = format!("0x{}", hex::encode(one)).into();
+    assert_eq!(check(&v).unwrap_err().code(), "encoding");
+    let bad = parse(&v).unwrap();
+    let out = verify_ballots(&[(ctx(1), &b), (ctx(1), &bad), (ctx(1), &b)], &pk, 2);
+    assert_eq!(out[1].as_ref().unwrap_err().code(), "encoding");
+    assert!(out[0].is_ok() && out[2].is_ok());
     // Uppercase hex, missing prefix, short, unknown member.
     let mut v = good.clone();
     let upper = b.selections[0].ciphertext.b.to_hex().to_uppercase();
@@ -648,8 +663,9 @@ fn ceremony_refuses_bad_messages_and_shares() {
     // of its choice; it cannot prove knowledge of its discrete log.
     let x = &g(12345) * RISTRETTO_BASEPOINT_TABLE;
     let mut rogue = m3.clone();
-    rogue.commitments[0] =
-        Point::from_point(x - m1.commitments[0].point() - m2.commitments[0].point());
+    rogue.commitments[0] = Point::from_point(
+        x - m1.commitments[0].decode().unwrap() - m2.commitments[0].decode().unwrap(),
+    );
     assert_eq!(
         ElectionPublicKey::from_round1(&params, &[m1.clone(), m2.clone(), rogue]),
         Err(CryptoError::BadKnowledgeProof { index: 3 })
@@ -747,7 +763,9 @@ fn a_wrong_decryption_share_fails_its_proof() {
 
     // D changed (a trustee lying about its partial decryption).
     let mut bad = t.shares[1].clone();
-    bad.shares[2].d = Point::from_point(bad.shares[2].d.point() + t.public.public_key.point());
+    bad.shares[2].d = Point::from_point(
+        bad.shares[2].d.decode().unwrap() + t.public.public_key.decode().unwrap(),
+    );
     assert_eq!(
         verify_decryption_share(&tc, &t.public, &t.agg, &bad),
         Err(CryptoError::BadDecryptionShare {
@@ -790,11 +808,13 @@ fn a_wrong_decryption_share_fails_its_proof() {
 
     // A share of another aggregate (one more ballot).
     let mut agg2 = t.agg.clone();
-    agg2[0] = agg2[0].add(&Ciphertext::encrypt(
-        &enc(&t.public.public_key),
-        &Scalar::ONE,
-        &g(5),
-    ));
+    agg2[0] = agg2[0]
+        .add(&Ciphertext::encrypt(
+            &enc(&t.public.public_key),
+            &Scalar::ONE,
+            &g(5),
+        ))
+        .unwrap();
     assert!(matches!(
         verify_decryption_share(&tc, &t.public, &agg2, &t.shares[0]),
         Err(CryptoError::BadDecryptionShare {

@@ -17,7 +17,7 @@
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use curve25519_dalek::traits::{Identity, IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
 
 use super::ballot::{
@@ -49,8 +49,57 @@ fn zero_one_challenges(
     (c0, c - c0)
 }
 
+/// One selection's points, decoded: `A, B, U0, V0, U1, V1`.
+type SelectionPoints = [RistrettoPoint; 6];
+
+fn selection_points(ct: &Ciphertext, p: &ZeroOneProof) -> Result<SelectionPoints, CryptoError> {
+    Ok([
+        ct.a.decode()?,
+        ct.b.decode()?,
+        p.u0.decode()?,
+        p.v0.decode()?,
+        p.u1.decode()?,
+        p.v1.decode()?,
+    ])
+}
+
+/// A ballot's points, decoded once for all its checks: every selection's,
+/// then the sum proof's `U, V`.
+struct BallotPoints {
+    selections: Vec<SelectionPoints>,
+    sum: [RistrettoPoint; 2],
+}
+
+fn ballot_points(ballot: &EncryptedBallot) -> Result<BallotPoints, CryptoError> {
+    Ok(BallotPoints {
+        selections: ballot
+            .selections
+            .iter()
+            .map(|s| selection_points(&s.ciphertext, &s.proof))
+            .collect::<Result<_, _>>()?,
+        sum: [ballot.sum_proof.u.decode()?, ballot.sum_proof.v.decode()?],
+    })
+}
+
+/// `z0 G = U0 + c0 A`, `z0 H = V0 + c0 B`, `z1 G = U1 + c1 A`,
+/// `z1 H = V1 + c1 (B - G)`, each computed on its own.
+fn zero_one_holds(
+    h: &RistrettoPoint,
+    pts: &SelectionPoints,
+    proof: &ZeroOneProof,
+    c1: Scalar,
+) -> bool {
+    let [a, b, u0, v0, u1, v1] = pts;
+    let (c0, z0, z1) = (proof.c0.0, proof.z0.0, proof.z1.0);
+    RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c0, a, &z0) == *u0
+        && RistrettoPoint::vartime_multiscalar_mul([z0, -c0], [*h, *b]) == *v0
+        && RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c1, a, &z1) == *u1
+        && RistrettoPoint::vartime_multiscalar_mul([z1, -c1, c1], [*h, *b, G]) == *v1
+}
+
 /// Checks a 0/1 proof exactly: `z0 G = U0 + c0 A`, `z0 H = V0 + c0 B`,
-/// `z1 G = U1 + c1 A`, `z1 H = V1 + c1 (B - G)`.
+/// `z1 G = U1 + c1 A`, `z1 H = V1 + c1 (B - G)`. A point that decodes to
+/// no group element fails it.
 pub fn verify_zero_one(
     ctx: &BallotContext,
     candidates: usize,
@@ -59,29 +108,42 @@ pub fn verify_zero_one(
     ct: &Ciphertext,
     proof: &ZeroOneProof,
 ) -> bool {
-    let (c0, c1) = zero_one_challenges(ctx, candidates, index, pk, ct, proof);
-    let (h, a, b) = (*pk.point(), *ct.a.point(), *ct.b.point());
-    let (z0, z1) = (proof.z0.0, proof.z1.0);
-    RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c0, &a, &z0) == *proof.u0.point()
-        && RistrettoPoint::vartime_multiscalar_mul([z0, -c0], [h, b]) == *proof.v0.point()
-        && RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c1, &a, &z1) == *proof.u1.point()
-        && RistrettoPoint::vartime_multiscalar_mul([z1, -c1, c1], [h, b, G]) == *proof.v1.point()
+    let (Ok(h), Ok(pts)) = (pk.decode(), selection_points(ct, proof)) else {
+        return false;
+    };
+    let (_, c1) = zero_one_challenges(ctx, candidates, index, pk, ct, proof);
+    zero_one_holds(&h, &pts, proof, c1)
 }
 
-fn sum_of(cts: &[&Ciphertext]) -> (RistrettoPoint, RistrettoPoint) {
-    let a = cts.iter().map(|ct| ct.a.point()).sum();
-    let b = cts.iter().map(|ct| ct.b.point()).sum();
-    (a, b)
+/// `z G = U + c ΣA` and `z H = V + c (ΣB - G)`.
+fn sum_holds(
+    h: &RistrettoPoint,
+    sums: [RistrettoPoint; 2],
+    uv: [RistrettoPoint; 2],
+    z: Scalar,
+    c: Scalar,
+) -> bool {
+    let [a, b] = sums;
+    RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &a, &z) == uv[0]
+        && RistrettoPoint::vartime_multiscalar_mul([z, -c, c], [*h, b, G]) == uv[1]
 }
 
 /// Checks a sum proof exactly: `z G = U + c ΣA`, `z H = V + c (ΣB - G)`.
+/// A point that decodes to no group element fails it.
 pub fn verify_sum(ctx: &BallotContext, pk: &Point, cts: &[&Ciphertext], proof: &SumProof) -> bool {
+    let decoded = || -> Result<_, CryptoError> {
+        let mut sums = [RistrettoPoint::identity(); 2];
+        for ct in cts {
+            sums[0] += ct.a.decode()?;
+            sums[1] += ct.b.decode()?;
+        }
+        Ok((pk.decode()?, sums, [proof.u.decode()?, proof.v.decode()?]))
+    };
+    let Ok((h, sums, uv)) = decoded() else {
+        return false;
+    };
     let c = sum_transcript(ctx, pk, cts.iter().copied(), [&proof.u, &proof.v]).challenge();
-    let (a, b) = sum_of(cts);
-    let z = proof.z.0;
-    RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &a, &z) == *proof.u.point()
-        && RistrettoPoint::vartime_multiscalar_mul([z, -c, c], [*pk.point(), b, G])
-            == *proof.v.point()
+    sum_holds(&h, sums, uv, proof.z.0, c)
 }
 
 /// The shape checks of E.3, steps 1-3.
@@ -105,16 +167,26 @@ fn check_shape(pk: &Point, ballot: &EncryptedBallot, candidates: usize) -> Resul
 fn verify_exactly(
     ctx: &BallotContext,
     pk: &Point,
+    h: &RistrettoPoint,
     ballot: &EncryptedBallot,
+    pts: &BallotPoints,
     candidates: usize,
 ) -> Result<(), CryptoError> {
-    for (i, s) in ballot.selections.iter().enumerate() {
-        if !verify_zero_one(ctx, candidates, i, pk, &s.ciphertext, &s.proof) {
+    for (i, (s, p)) in ballot.selections.iter().zip(&pts.selections).enumerate() {
+        let (_, c1) = zero_one_challenges(ctx, candidates, i, pk, &s.ciphertext, &s.proof);
+        if !zero_one_holds(h, p, &s.proof, c1) {
             return Err(CryptoError::BadZeroOneProof { index: i });
         }
     }
     let cts: Vec<&Ciphertext> = ballot.ciphertexts().collect();
-    if !verify_sum(ctx, pk, &cts, &ballot.sum_proof) {
+    let sp = &ballot.sum_proof;
+    let c = sum_transcript(ctx, pk, cts.iter().copied(), [&sp.u, &sp.v]).challenge();
+    let mut sums = [RistrettoPoint::identity(); 2];
+    for p in &pts.selections {
+        sums[0] += p[0];
+        sums[1] += p[1];
+    }
+    if !sum_holds(h, sums, pts.sum, sp.z.0, c) {
         return Err(CryptoError::BadSumProof);
     }
     Ok(())
@@ -187,8 +259,16 @@ impl Batch {
         }
     }
 
-    /// Adds the 4n + 2 equations of one ballot (its shape already checked).
-    fn add(&mut self, ctx: &BallotContext, pk: &Point, ballot: &EncryptedBallot, n: usize) {
+    /// Adds the 4n + 2 equations of one ballot (its shape checked, its
+    /// points decoded).
+    fn add(
+        &mut self,
+        ctx: &BallotContext,
+        pk: &Point,
+        ballot: &EncryptedBallot,
+        pts: &BallotPoints,
+    ) {
+        let n = ballot.selections.len();
         let cts: Vec<&Ciphertext> = ballot.ciphertexts().collect();
         let sp = &ballot.sum_proof;
         let c = sum_transcript(ctx, pk, cts.iter().copied(), [&sp.u, &sp.v]).challenge();
@@ -197,43 +277,59 @@ impl Batch {
         let (ws1, ws2) = (self.weights.next(), self.weights.next());
         self.g += ws1 * sp.z.0 + ws2 * c;
         self.h += ws2 * sp.z.0;
-        self.terms.push((-ws1, *sp.u.point()));
-        self.terms.push((-ws2, *sp.v.point()));
-        for (i, s) in ballot.selections.iter().enumerate() {
-            let p = &s.proof;
-            let (c0, c1) = zero_one_challenges(ctx, n, i, pk, &s.ciphertext, p);
+        self.terms.push((-ws1, pts.sum[0]));
+        self.terms.push((-ws2, pts.sum[1]));
+        for (i, (s, p)) in ballot.selections.iter().zip(&pts.selections).enumerate() {
+            let proof = &s.proof;
+            let (c0, c1) = zero_one_challenges(ctx, n, i, pk, &s.ciphertext, proof);
             let w: [Scalar; 4] = std::array::from_fn(|_| self.weights.next());
-            let (z0, z1) = (p.z0.0, p.z1.0);
+            let (z0, z1) = (proof.z0.0, proof.z1.0);
             self.g += w[0] * z0 + w[2] * z1 + w[3] * c1;
             self.h += w[1] * z0 + w[3] * z1;
-            for (k, u) in [&p.u0, &p.v0, &p.u1, &p.v1].into_iter().enumerate() {
-                self.terms.push((-w[k], *u.point()));
+            for k in 0..4 {
+                self.terms.push((-w[k], p[2 + k]));
             }
             let on_a = w[0] * c0 + w[2] * c1 + ws1 * c;
             let on_b = w[1] * c0 + w[3] * c1 + ws2 * c;
-            self.terms.push((-on_a, *s.ciphertext.a.point()));
-            self.terms.push((-on_b, *s.ciphertext.b.point()));
+            self.terms.push((-on_a, p[0]));
+            self.terms.push((-on_b, p[1]));
         }
     }
 
-    fn holds(self, pk: &Point) -> bool {
+    fn holds(self, h: &RistrettoPoint) -> bool {
         let scalars = [self.g, self.h]
             .into_iter()
             .chain(self.terms.iter().map(|t| t.0));
-        let points = [G, *pk.point()]
-            .into_iter()
-            .chain(self.terms.iter().map(|t| t.1));
+        let points = [G, *h].into_iter().chain(self.terms.iter().map(|t| t.1));
         RistrettoPoint::vartime_multiscalar_mul(scalars, points).is_identity()
     }
 }
 
-/// Whether every equation of `items` holds (their shapes already checked).
-fn batch_holds(pk: &Point, items: &[(BallotContext, &EncryptedBallot)], candidates: usize) -> bool {
-    let mut batch = Batch::new(seed(pk, items, candidates), items.len(), candidates);
-    for (ctx, ballot) in items {
-        batch.add(ctx, pk, ballot, candidates);
+/// Whether every equation of `items` holds (their shapes checked, their
+/// points decoded).
+fn batch_holds(
+    pk: &Point,
+    h: &RistrettoPoint,
+    items: &[(BallotContext, &EncryptedBallot, &BallotPoints)],
+    candidates: usize,
+) -> bool {
+    let ballots: Vec<(BallotContext, &EncryptedBallot)> =
+        items.iter().map(|(c, b, _)| (*c, *b)).collect();
+    let mut batch = Batch::new(seed(pk, &ballots, candidates), items.len(), candidates);
+    for (ctx, ballot, pts) in items {
+        batch.add(ctx, pk, ballot, pts);
     }
-    batch.holds(pk)
+    batch.holds(h)
+}
+
+/// The checks of E.3 before the proofs, and the ballot's points decoded.
+fn prepare(
+    pk: &Point,
+    ballot: &EncryptedBallot,
+    candidates: usize,
+) -> Result<BallotPoints, CryptoError> {
+    check_shape(pk, ballot, candidates)?;
+    ballot_points(ballot)
 }
 
 /// Verifies a ballot for an election with `candidates` candidates under
@@ -241,23 +337,24 @@ fn batch_holds(pk: &Point, items: &[(BallotContext, &EncryptedBallot)], candidat
 /// ballots encrypted anywhere (an appliance, a voter's device).
 ///
 /// Checks, in order: the candidate count is in 1..=256, `pk` is not the
-/// identity, there is one selection per candidate, each 0/1 proof in
-/// candidate order, then the sum proof. The first failure is returned.
-/// The proofs are checked as one batch; only a ballot that fails it is
-/// checked proof by proof, to name the failure.
+/// identity, there is one selection per candidate, every point decodes,
+/// each 0/1 proof in candidate order, then the sum proof. The first
+/// failure is returned. The proofs are checked as one batch; only a ballot
+/// that fails it is checked proof by proof, to name the failure.
 pub fn verify_ballot(
     ctx: &BallotContext,
     pk: &Point,
     ballot: &EncryptedBallot,
     candidates: usize,
 ) -> Result<(), CryptoError> {
-    check_shape(pk, ballot, candidates)?;
-    if batch_holds(pk, &[(*ctx, ballot)], candidates) {
+    let pts = prepare(pk, ballot, candidates)?;
+    let h = pk.decode()?;
+    if batch_holds(pk, &h, &[(*ctx, ballot, &pts)], candidates) {
         return Ok(());
     }
     // The exact checks are the definition (a batch of true equations
     // always holds); they also name the proof that failed.
-    verify_exactly(ctx, pk, ballot, candidates)
+    verify_exactly(ctx, pk, &h, ballot, &pts, candidates)
 }
 
 /// Verifies many ballots of one election; one result per ballot, in
@@ -271,19 +368,38 @@ pub fn verify_ballots(
     pk: &Point,
     candidates: usize,
 ) -> Vec<Result<(), CryptoError>> {
-    let mut out: Vec<Result<(), CryptoError>> = items
+    let h = match pk.decode() {
+        Ok(h) => h,
+        Err(e) => return vec![Err(e.into()); items.len()],
+    };
+    let prepared: Vec<Result<BallotPoints, CryptoError>> = items
         .iter()
-        .map(|(_, b)| check_shape(pk, b, candidates))
+        .map(|(_, b)| prepare(pk, b, candidates))
         .collect();
-    let well_formed: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_ok()).collect();
-    for chunk in well_formed.chunks(MAX_BATCH) {
-        let batch: Vec<(BallotContext, &EncryptedBallot)> =
-            chunk.iter().map(|&i| items[i]).collect();
-        if chunk.len() > 1 && batch_holds(pk, &batch, candidates) {
+    let mut out: Vec<Result<(), CryptoError>> = prepared
+        .iter()
+        .map(|p| p.as_ref().map(|_| ()).map_err(Clone::clone))
+        .collect();
+    let ready: Vec<(usize, &BallotPoints)> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.as_ref().ok().map(|p| (i, p)))
+        .collect();
+    for chunk in ready.chunks(MAX_BATCH) {
+        let batch: Vec<(BallotContext, &EncryptedBallot, &BallotPoints)> = chunk
+            .iter()
+            .map(|&(i, p)| (items[i].0, items[i].1, p))
+            .collect();
+        if batch_holds(pk, &h, &batch, candidates) {
             continue;
         }
-        for &i in chunk {
-            out[i] = verify_ballot(&items[i].0, pk, items[i].1, candidates);
+        for &(i, p) in chunk {
+            let (ctx, ballot) = items[i];
+            out[i] = if batch_holds(pk, &h, &[(ctx, ballot, p)], candidates) {
+                Ok(())
+            } else {
+                verify_exactly(&ctx, pk, &h, ballot, p, candidates)
+            };
         }
     }
     out
