@@ -5,6 +5,7 @@
 pub mod block;
 pub mod bytes;
 pub mod canonical;
+pub mod canonical_ballot;
 pub mod crypto;
 pub mod elgamal;
 pub mod error;

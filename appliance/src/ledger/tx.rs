@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::bytes::{Hash32, PublicKey, Signature};
-use super::canonical::{check_safe_integer, hash_of};
+use super::canonical::{check_safe_integer, hash_of, sha256};
+use super::canonical_ballot;
 use super::crypto::NodeKey;
 use std::collections::BTreeMap;
 
@@ -91,6 +92,11 @@ pub enum Transaction {
     DecryptionShare(DecryptionShareTx),
 }
 
+/// The hash of a ballot's canonical form (its `ballot_hash`).
+pub fn ballot_hash(b: &Ballot) -> Hash32 {
+    sha256(&canonical_ballot::ballot_bytes(b))
+}
+
 /// A transaction with its origin's signature over its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +107,13 @@ pub struct SignedTx {
 
 impl Transaction {
     pub fn hash(&self) -> Result<Hash32, LedgerError> {
-        hash_of(self)
+        match self {
+            Transaction::Ballot(b) => match canonical_ballot::ballot_tx_bytes(b) {
+                Some(bytes) => Ok(sha256(&bytes)),
+                None => hash_of(self),
+            },
+            Transaction::DecryptionShare(_) => hash_of(self),
+        }
     }
 
     pub fn origin(&self) -> &PublicKey {
@@ -165,7 +177,7 @@ impl BallotTx {
         submitted_at_ms: u64,
         origin: PublicKey,
     ) -> Result<Self, LedgerError> {
-        let ballot_hash = hash_of(&ballot)?;
+        let ballot_hash = ballot_hash(&ballot);
         Ok(Self {
             chain_id,
             election_id,
@@ -384,7 +396,7 @@ fn check_ballot(
     // A transaction verified before had its ballot hash checked then (the
     // transaction hash covers both): encoding the ballot again is skipped.
     if crypto != Crypto::Skip {
-        let ballot_hash = hash_of(&b.ballot)?;
+        let ballot_hash = ballot_hash(&b.ballot);
         if ballot_hash != b.ballot_hash {
             return Err(LedgerError::WrongHash {
                 what: "ballot",
