@@ -1,5 +1,5 @@
 //! The auditor's verify rate per 10,000 encrypted ballots, read from an
-//! appliance-format database with every check on, on all cores:
+//! appliance-format database with every check on, on all cores and on one:
 //!
 //!     cargo bench -p evote-audit --bench verify
 //!
@@ -26,9 +26,9 @@ fn verify(c: &mut Criterion) {
         ..SynthSpec::default()
     };
     write_db(&path, &spec).expect("write the database");
-    let opts = AuditOptions {
+    let opts = |threads| AuditOptions {
         dbs: vec![path.clone()],
-        threads: cores,
+        threads,
         ..AuditOptions::default()
     };
     let mut group = c.benchmark_group("auditor");
@@ -36,12 +36,19 @@ fn verify(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(60));
-    group.bench_function("verify_10000_ballots", |b| {
-        b.iter(|| {
-            let report = run_audit(&opts).expect("the audit runs");
-            assert_eq!(report.exit_code, 0, "{}", report.summary);
-        })
-    });
+    // On every core, and on one: how well the audit spreads over cores.
+    for (name, threads) in [
+        ("verify_10000_ballots", cores),
+        ("verify_10000_ballots_1_thread", 1),
+    ] {
+        let opts = opts(threads);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let report = run_audit(&opts).expect("the audit runs");
+                assert_eq!(report.exit_code, 0, "{}", report.summary);
+            })
+        });
+    }
     group.finish();
 }
 

@@ -20,7 +20,7 @@ use evote_appliance::ledger::elgamal::{
 use evote_appliance::ledger::tally::local_ceremony;
 use evote_appliance::ledger::validate::check_block_txs;
 use evote_appliance::ledger::{
-    Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx, hash_of,
+    Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx,
 };
 use evote_appliance::store::{DB_FILE, Store};
 use evote_tests::bench::bound::{make, setup};
@@ -51,7 +51,17 @@ fn one_ballot(c: &mut Criterion) {
     let digest = tx.tx.hash().expect("hash");
     let mut group = c.benchmark_group("ballot");
     group.bench_function("canonical_json_and_sha256", |b| {
-        b.iter(|| hash_of(&tx.tx).expect("canonical JSON"))
+        b.iter(|| tx.tx.hash().expect("canonical JSON"))
+    });
+    // A gossiped ballot as a peer gets it: JSON in, points decoded, proofs
+    // and signature checked.
+    let text = serde_json::to_string(&tx).expect("JSON");
+    let id = s.genesis.chain_id().expect("chain id");
+    group.bench_function("parse_and_check_from_json", |b| {
+        b.iter(|| {
+            let stx: SignedTx = serde_json::from_str(&text).expect("parses");
+            evote_appliance::ledger::check_tx(&s.genesis, &id, &stx, 2_000).expect("valid")
+        })
     });
     group.bench_function("ed25519_sign", |b| b.iter(|| key.sign_digest(&digest)));
     group.bench_function("ed25519_verify", |b| {
