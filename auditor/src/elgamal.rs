@@ -785,61 +785,116 @@ fn equations_hold_together(
     ballot: &EncryptedBallot,
     ch: &Challenges,
 ) -> bool {
-    let mut seed = Sha512::new();
-    seed.update(b"evote-audit/ballot-weights");
-    seed.update(key.public_key.as_bytes());
-    seed.update(ctx.chain_id);
-    seed.update(ctx.election_id.to_be_bytes());
-    seed.update(ctx.nullifier);
-    seed.update(ctx.origin);
-    for s in &ballot.selections {
-        let p = &s.proof;
-        for pt in [&s.ciphertext.a, &s.ciphertext.b, &p.u0, &p.v0, &p.u1, &p.v1] {
-            seed.update(pt.as_bytes());
+    let mut sum = WeightedSum::new(key, std::slice::from_ref(&(*ctx, ballot)));
+    sum.add(ballot, ch);
+    sum.is_identity(key)
+}
+
+/// Whether every equation of every ballot of `items` holds, checked in one
+/// multiscalar multiplication (E.3 "Batch verification"). The ballots'
+/// shapes must have been checked (`n` selections each). `false` says only
+/// that some equation is false: [`verify_ballot`] on each tells which.
+pub fn ballots_hold_together(
+    items: &[(BallotContext, &EncryptedBallot)],
+    key: &ElectionKey,
+    n: usize,
+) -> bool {
+    if key.public_key.is_identity() || items.iter().any(|(_, b)| b.selections.len() != n) {
+        return false;
+    }
+    let mut sum = WeightedSum::new(key, items);
+    for (ctx, ballot) in items {
+        sum.add(ballot, &Challenges::of(ctx, key, ballot, n));
+    }
+    sum.is_identity(key)
+}
+
+/// A random linear combination of ballots' equations being built: the
+/// coefficients of `G` and `H` and the other terms.
+struct WeightedSum {
+    seed: [u8; 64],
+    next: u64,
+    g: Scalar,
+    h: Scalar,
+    scalars: Vec<Scalar>,
+    points: Vec<RistrettoPoint>,
+}
+
+impl WeightedSum {
+    /// The weights' seed hashes every value of every ballot in `items`.
+    fn new(key: &ElectionKey, items: &[(BallotContext, &EncryptedBallot)]) -> Self {
+        let mut seed = Sha512::new();
+        seed.update(b"evote-audit/ballot-weights");
+        seed.update(key.public_key.as_bytes());
+        let mut terms = 0;
+        for (ctx, ballot) in items {
+            seed.update(ctx.chain_id);
+            seed.update(ctx.election_id.to_be_bytes());
+            seed.update(ctx.nullifier);
+            seed.update(ctx.origin);
+            for s in &ballot.selections {
+                let p = &s.proof;
+                for pt in [&s.ciphertext.a, &s.ciphertext.b, &p.u0, &p.v0, &p.u1, &p.v1] {
+                    seed.update(pt.as_bytes());
+                }
+                for x in [&p.c0, &p.z0, &p.z1] {
+                    seed.update(x.0.as_bytes());
+                }
+            }
+            let sp = &ballot.sum_proof;
+            for bytes in [sp.u.as_bytes(), sp.v.as_bytes(), sp.z.0.as_bytes()] {
+                seed.update(bytes);
+            }
+            terms += 6 * ballot.selections.len() + 2;
         }
-        for x in [&p.c0, &p.z0, &p.z1] {
-            seed.update(x.0.as_bytes());
+        WeightedSum {
+            seed: seed.finalize().into(),
+            next: 0,
+            g: Scalar::ZERO,
+            h: Scalar::ZERO,
+            scalars: Vec::with_capacity(terms),
+            points: Vec::with_capacity(terms),
         }
     }
-    let sp = &ballot.sum_proof;
-    for bytes in [sp.u.as_bytes(), sp.v.as_bytes(), sp.z.0.as_bytes()] {
-        seed.update(bytes);
-    }
-    let seed = seed.finalize();
-    let mut k = 0u64;
-    let mut weight = || {
+
+    fn weight(&mut self) -> Scalar {
         let d = Sha512::new()
-            .chain_update(seed)
-            .chain_update(k.to_be_bytes())
+            .chain_update(self.seed)
+            .chain_update(self.next.to_be_bytes())
             .finalize();
-        k += 1;
+        self.next += 1;
         let mut w = [0u8; 32];
         w[..16].copy_from_slice(&d[..16]);
         Scalar::from_bytes_mod_order(w)
-    };
-    let (mut g, mut h) = (Scalar::ZERO, Scalar::ZERO);
-    let mut scalars = Vec::with_capacity(6 * ballot.selections.len() + 2);
-    let mut points = Vec::with_capacity(scalars.capacity());
-    let (ws_u, ws_v) = (weight(), weight());
-    g += ws_u * sp.z.0 + ws_v * ch.sum;
-    h += ws_v * sp.z.0;
-    scalars.extend([-ws_u, -ws_v]);
-    points.extend([*sp.u.point(), *sp.v.point()]);
-    for (s, &(c0, c1)) in ballot.selections.iter().zip(&ch.zero_one) {
-        let p = &s.proof;
-        let w = [weight(), weight(), weight(), weight()];
-        g += w[0] * p.z0.0 + w[2] * p.z1.0 + w[3] * c1;
-        h += w[1] * p.z0.0 + w[3] * p.z1.0;
-        scalars.extend([-w[0], -w[1], -w[2], -w[3]]);
-        points.extend([*p.u0.point(), *p.v0.point(), *p.u1.point(), *p.v1.point()]);
-        scalars.push(-(w[0] * c0 + w[2] * c1 + ws_u * ch.sum));
-        points.push(*s.ciphertext.a.point());
-        scalars.push(-(w[1] * c0 + w[3] * c1 + ws_v * ch.sum));
-        points.push(*s.ciphertext.b.point());
     }
-    key.gh
-        .vartime_mixed_multiscalar_mul([g, h], scalars, points)
-        .is_identity()
+
+    fn add(&mut self, ballot: &EncryptedBallot, ch: &Challenges) {
+        let sp = &ballot.sum_proof;
+        let (ws_u, ws_v) = (self.weight(), self.weight());
+        self.g += ws_u * sp.z.0 + ws_v * ch.sum;
+        self.h += ws_v * sp.z.0;
+        self.scalars.extend([-ws_u, -ws_v]);
+        self.points.extend([*sp.u.point(), *sp.v.point()]);
+        for (s, &(c0, c1)) in ballot.selections.iter().zip(&ch.zero_one) {
+            let p = &s.proof;
+            let w = [self.weight(), self.weight(), self.weight(), self.weight()];
+            self.g += w[0] * p.z0.0 + w[2] * p.z1.0 + w[3] * c1;
+            self.h += w[1] * p.z0.0 + w[3] * p.z1.0;
+            self.scalars.extend([-w[0], -w[1], -w[2], -w[3]]);
+            self.points
+                .extend([*p.u0.point(), *p.v0.point(), *p.u1.point(), *p.v1.point()]);
+            self.scalars.push(-(w[0] * c0 + w[2] * c1 + ws_u * ch.sum));
+            self.points.push(*s.ciphertext.a.point());
+            self.scalars.push(-(w[1] * c0 + w[3] * c1 + ws_v * ch.sum));
+            self.points.push(*s.ciphertext.b.point());
+        }
+    }
+
+    fn is_identity(self, key: &ElectionKey) -> bool {
+        key.gh
+            .vartime_mixed_multiscalar_mul([self.g, self.h], self.scalars, self.points)
+            .is_identity()
+    }
 }
 
 /// 1/2 mod ℓ: `double_and_compress_batch` of `P/2` encodes `P`, which
@@ -1308,5 +1363,55 @@ pub mod prove {
             trustee_index: j,
             shares,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prove::{Encryptor, ceremony};
+    use super::*;
+
+    fn ctx(voter: u8) -> BallotContext {
+        BallotContext {
+            chain_id: [1; 32],
+            election_id: 1,
+            nullifier: [voter; 32],
+            origin: [2; 32],
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_exactly_when_every_ballot_verifies() {
+        let (trustees, _) = ceremony(1, 3, 2, b"batch test");
+        let key = ElectionKey::from_round1(1, &trustees).unwrap();
+        let enc = Encryptor::new(key.public_key);
+        let ballots: Vec<(BallotContext, EncryptedBallot)> = (0..20u8)
+            .map(|v| (ctx(v), enc.ballot(&ctx(v), usize::from(v) % 3, 3, &[v])))
+            .collect();
+        fn items(b: &[(BallotContext, EncryptedBallot)]) -> Vec<(BallotContext, &EncryptedBallot)> {
+            b.iter().map(|(c, b)| (*c, b)).collect()
+        }
+        assert!(ballots_hold_together(&items(&ballots), &key, 3));
+        assert!(!ballots_hold_together(&items(&ballots), &key, 4));
+
+        // Responses off by +d and -d in two ballots: with equal weights the
+        // errors would cancel; the hashed weights differ, so they do not.
+        let mut spoiled = ballots.clone();
+        let d = Scalar::from(5u64);
+        spoiled[4].1.sum_proof.z = Sc(spoiled[4].1.sum_proof.z.0 + d);
+        spoiled[9].1.sum_proof.z = Sc(spoiled[9].1.sum_proof.z.0 - d);
+        assert!(!ballots_hold_together(&items(&spoiled), &key, 3));
+        for (i, (c, b)) in spoiled.iter().enumerate() {
+            let alone = verify_ballot(c, &key, b, 3);
+            assert_eq!(alone.is_ok(), i != 4 && i != 9, "ballot {i}");
+        }
+        // One ballot checked in another voter's context.
+        let mut moved = items(&ballots);
+        moved[7].0 = ctx(200);
+        assert!(!ballots_hold_together(&moved, &key, 3));
+        assert_eq!(
+            verify_ballot(&moved[7].0, &key, moved[7].1, 3),
+            Err(CryptoError::BadZeroOneProof(0))
+        );
     }
 }

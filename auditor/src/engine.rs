@@ -7,19 +7,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::genesis::ChainRules;
 use crate::rules::{
-    CheckedBlock, HeaderCheck, RawBlock, SigCache, TxCheck, check_header, check_tx, finish_block,
+    CheckedBlock, HeaderCheck, RawBlock, SigCache, TxCheck, check_header, check_txs, finish_block,
     parse_header, unreadable,
 };
 use crate::wire::BlockHeader;
 
 /// Units of work handed to a thread at a time.
-const CHUNK: usize = 16;
+const CHUNK: usize = 2;
 /// Below this many units a window is checked on the calling thread.
-const PARALLEL_THRESHOLD: usize = 32;
+const PARALLEL_THRESHOLD: usize = 4;
+/// Transactions of one block checked together: their ballots' proofs are
+/// verified in one batch.
+const TX_BATCH: usize = 32;
 
 enum Unit {
     Header(usize),
-    Tx(usize, usize),
+    /// Block, first transaction, one past the last.
+    Txs(usize, usize, usize),
 }
 
 /// What one thread did: its outputs by unit index, and the signatures it
@@ -28,7 +32,7 @@ type ThreadResult = (Vec<(usize, Output)>, Vec<[u8; 32]>);
 
 enum Output {
     Header(HeaderCheck),
-    Tx(TxCheck),
+    Txs(Vec<TxCheck>),
 }
 
 /// The stateless checks of `blocks`, in order, using up to `threads`
@@ -48,7 +52,12 @@ pub fn check_window(
     for (i, b) in blocks.iter().enumerate() {
         if let Ok(p) = &b.parts {
             units.push(Unit::Header(i));
-            units.extend((0..p.transactions.len()).map(|t| Unit::Tx(i, t)));
+            let n = p.transactions.len();
+            units.extend(
+                (0..n)
+                    .step_by(TX_BATCH)
+                    .map(|t| Unit::Txs(i, t, (t + TX_BATCH).min(n))),
+            );
         }
     }
     let shared: &SigCache = cache;
@@ -62,7 +71,7 @@ pub fn check_window(
                 let header = headers[i].as_ref().expect("parsed for readable blocks");
                 Output::Header(check_header(rules, parts, header, now_ms, shared, learned))
             }
-            Unit::Tx(i, t) => {
+            Unit::Txs(i, from, to) => {
                 let parts = blocks[i]
                     .parts
                     .as_ref()
@@ -71,13 +80,8 @@ pub fn check_window(
                     .as_ref()
                     .and_then(|h| h.as_ref().ok())
                     .map(|h| h.timestamp_ms);
-                Output::Tx(check_tx(
-                    rules,
-                    &parts.transactions[t],
-                    time,
-                    shared,
-                    learned,
-                ))
+                let texts = &parts.transactions[from..to];
+                Output::Txs(check_txs(rules, texts, time, shared, learned))
             }
         }
     };
@@ -141,12 +145,13 @@ pub fn check_window(
                 let Some(Output::Header(hc)) = outputs.next() else {
                     unreachable!("a header unit starts every readable block")
                 };
-                let txs = (0..p.transactions.len())
-                    .map(|_| match outputs.next() {
-                        Some(Output::Tx(t)) => t,
-                        _ => unreachable!("one tx unit per transaction"),
-                    })
-                    .collect();
+                let mut txs = Vec::with_capacity(p.transactions.len());
+                while txs.len() < p.transactions.len() {
+                    match outputs.next() {
+                        Some(Output::Txs(t)) => txs.extend(t),
+                        _ => unreachable!("tx units cover every transaction"),
+                    }
+                }
                 finish_block(rules, hc, txs)
             }
         })

@@ -15,14 +15,14 @@
 //! also reported under 19-21). For a block that breaks one rule, the one
 //! finding is exactly the code PROTOCOL.md names.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use serde::Serialize;
 
 use crate::canon;
 use crate::checks::CheckId;
-use crate::elgamal::{BallotContext, verify_ballot};
+use crate::elgamal::{BallotContext, EncryptedBallot, ballots_hold_together, verify_ballot};
 use crate::genesis::ChainRules;
 pub use crate::state::{ChainState, FirstUse, HeightRecord, Parent, ShareOnChain};
 use crate::wire::{
@@ -616,25 +616,98 @@ pub fn check_tx(
     cache: &SigCache,
     learned: &mut Vec<[u8; 32]>,
 ) -> TxCheck {
-    let stx: SignedTx = match serde_json::from_str(text) {
-        Ok(s) => s,
-        Err(e) => {
-            return TxCheck {
-                finding: Some(
-                    Finding::new(
-                        CheckId::TxSchema,
-                        "schema",
-                        "a signed transaction as transaction.schema.json describes it",
-                        e.to_string(),
-                        "the transaction does not parse",
-                    )
-                    .rule(18, 0),
-                ),
-                ..TxCheck::default()
-            };
+    match parse_tx(text) {
+        Ok(stx) => check_signed_tx(rules, stx, t, cache, learned),
+        Err(unparsed) => unparsed,
+    }
+}
+
+fn parse_tx(text: &str) -> Result<SignedTx, TxCheck> {
+    serde_json::from_str(text).map_err(|e| TxCheck {
+        finding: Some(
+            Finding::new(
+                CheckId::TxSchema,
+                "schema",
+                "a signed transaction as transaction.schema.json describes it",
+                e.to_string(),
+                "the transaction does not parse",
+            )
+            .rule(18, 0),
+        ),
+        ..TxCheck::default()
+    })
+}
+
+/// [`check_tx`] on several transactions of one block, with the same
+/// findings. The proofs of their ballots are first verified together, one
+/// batch per election (PROTOCOL.md E.3, batch verification); a ballot of a
+/// batch that fails is verified again on its own, proof by proof.
+pub fn check_txs<S: AsRef<str>>(
+    rules: &ChainRules,
+    texts: &[S],
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Vec<TxCheck> {
+    let parsed: Vec<Result<SignedTx, TxCheck>> =
+        texts.iter().map(|text| parse_tx(text.as_ref())).collect();
+    let proven = batch_proofs(rules, &parsed, cache);
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(stx) => check_signed_tx_with(rules, stx, t, cache, &proven, learned),
+            Err(unparsed) => unparsed,
+        })
+        .collect()
+}
+
+/// The proof keys ([`SigCache::proofs_key`]) of the ballots among `parsed`
+/// whose proofs hold, verified in one batch per election; ballots already
+/// known to the cache, or of the wrong shape, are left to the checks.
+fn batch_proofs(
+    rules: &ChainRules,
+    parsed: &[Result<SignedTx, TxCheck>],
+    cache: &SigCache,
+) -> BTreeSet<[u8; 32]> {
+    let mut by_election: BTreeMap<u64, Vec<(BallotContext, &EncryptedBallot, [u8; 32])>> =
+        BTreeMap::new();
+    for stx in parsed.iter().flatten() {
+        let Transaction::Ballot(b) = &stx.tx else {
+            continue;
+        };
+        let Some(election) = rules.election(b.election_id) else {
+            continue;
+        };
+        let Ok(hash) = canon::any_tx_hash(&stx.tx) else {
+            continue;
+        };
+        if b.ballot.selections.len() != election.candidates.len() || cache.known_proofs(&hash) {
+            continue;
         }
-    };
-    check_signed_tx(rules, stx, t, cache, learned)
+        let ctx = BallotContext {
+            chain_id: b.chain_id.0,
+            election_id: b.election_id,
+            nullifier: b.nullifier.0,
+            origin: b.origin.0,
+        };
+        let key = SigCache::proofs_key(&hash);
+        by_election
+            .entry(b.election_id)
+            .or_default()
+            .push((ctx, &b.ballot, key));
+    }
+    let mut proven = BTreeSet::new();
+    for (eid, ballots) in by_election {
+        let (Some(Ok(key)), Some(election)) = (rules.election_key(eid), rules.election(eid)) else {
+            continue;
+        };
+        let items: Vec<(BallotContext, &EncryptedBallot)> =
+            ballots.iter().map(|(c, b, _)| (*c, *b)).collect();
+        if ballots_hold_together(&items, key, election.candidates.len()) {
+            proven.extend(ballots.iter().map(|(_, _, k)| *k));
+        }
+    }
+    proven
 }
 
 /// [`check_tx`] for a transaction already parsed.
@@ -643,6 +716,19 @@ pub fn check_signed_tx(
     stx: SignedTx,
     t: Option<u64>,
     cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    check_signed_tx_with(rules, stx, t, cache, &BTreeSet::new(), learned)
+}
+
+/// [`check_signed_tx`]; the ballot proofs whose keys are in `proven` were
+/// verified already (in a batch).
+fn check_signed_tx_with(
+    rules: &ChainRules,
+    stx: SignedTx,
+    t: Option<u64>,
+    cache: &SigCache,
+    proven: &BTreeSet<[u8; 32]>,
     learned: &mut Vec<[u8; 32]>,
 ) -> TxCheck {
     let mut out = TxCheck::default();
@@ -759,7 +845,8 @@ pub fn check_signed_tx(
     };
     match stx.tx {
         Transaction::Ballot(b) => {
-            out.finding = check_ballot(rules, election, &b, &tx_hash, t, cache, learned);
+            let proofs = Proofs { cache, proven };
+            out.finding = check_ballot(rules, election, &b, &tx_hash, t, proofs, learned);
         }
         Transaction::DecryptionShare(d) => {
             // 18m
@@ -800,13 +887,27 @@ pub fn check_signed_tx(
 }
 
 /// Rules 18g-18k for a ballot whose signature verified.
+/// Where a ballot's proofs may already be known to hold: the cache of an
+/// earlier source, or a batch of this block.
+#[derive(Clone, Copy)]
+struct Proofs<'a> {
+    cache: &'a SigCache,
+    proven: &'a BTreeSet<[u8; 32]>,
+}
+
+impl Proofs<'_> {
+    fn known(&self, tx_hash: &Hash32) -> bool {
+        self.cache.known_proofs(tx_hash) || self.proven.contains(&SigCache::proofs_key(tx_hash))
+    }
+}
+
 fn check_ballot(
     rules: &ChainRules,
     election: &Election,
     b: &BallotTx,
     tx_hash: &Hash32,
     t: Option<u64>,
-    cache: &SigCache,
+    proofs: Proofs<'_>,
     learned: &mut Vec<[u8; 32]>,
 ) -> Option<Finding> {
     // 18g
@@ -908,7 +1009,11 @@ fn check_ballot(
             );
         }
     };
-    if cache.known_proofs(tx_hash) {
+    if proofs.cache.known_proofs(tx_hash) {
+        return None;
+    }
+    if proofs.known(tx_hash) {
+        learned.push(SigCache::proofs_key(tx_hash));
         return None;
     }
     let ctx = BallotContext {
@@ -1028,11 +1133,7 @@ pub fn check_block(
             let header = parse_header(parts);
             let t = header.as_ref().ok().map(|h| h.timestamp_ms);
             let hc = check_header(rules, parts, &header, now_ms, cache, &mut learned);
-            let txs = parts
-                .transactions
-                .iter()
-                .map(|t_text| check_tx(rules, t_text, t, cache, &mut learned))
-                .collect();
+            let txs = check_txs(rules, &parts.transactions, t, cache, &mut learned);
             finish_block(rules, hc, txs)
         }
     };
