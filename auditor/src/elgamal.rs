@@ -787,7 +787,7 @@ fn equations_hold_together(
 ) -> bool {
     let mut sum = WeightedSum::new(key, std::slice::from_ref(&(*ctx, ballot)));
     sum.add(ballot, ch);
-    sum.is_identity(key)
+    sum.holds(key)
 }
 
 /// Whether every equation of every ballot of `items` holds, checked in one
@@ -806,7 +806,7 @@ pub fn ballots_hold_together(
     for (ctx, ballot) in items {
         sum.add(ballot, &Challenges::of(ctx, key, ballot, n));
     }
-    sum.is_identity(key)
+    sum.holds(key)
 }
 
 /// A random linear combination of ballots' equations being built: the
@@ -890,7 +890,7 @@ impl WeightedSum {
         }
     }
 
-    fn is_identity(self, key: &ElectionKey) -> bool {
+    fn holds(self, key: &ElectionKey) -> bool {
         key.gh
             .vartime_mixed_multiscalar_mul([self.g, self.h], self.scalars, self.points)
             .is_identity()

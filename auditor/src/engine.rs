@@ -31,7 +31,7 @@ enum Unit {
 type ThreadResult = (Vec<(usize, Output)>, Vec<[u8; 32]>);
 
 enum Output {
-    Header(HeaderCheck),
+    Header(Box<HeaderCheck>),
     Txs(Vec<TxCheck>),
 }
 
@@ -69,7 +69,9 @@ pub fn check_window(
                     .as_ref()
                     .expect("units only for readable blocks");
                 let header = headers[i].as_ref().expect("parsed for readable blocks");
-                Output::Header(check_header(rules, parts, header, now_ms, shared, learned))
+                Output::Header(Box::new(check_header(
+                    rules, parts, header, now_ms, shared, learned,
+                )))
             }
             Unit::Txs(i, from, to) => {
                 let parts = blocks[i]
@@ -152,7 +154,7 @@ pub fn check_window(
                         _ => unreachable!("tx units cover every transaction"),
                     }
                 }
-                finish_block(rules, hc, txs)
+                finish_block(rules, *hc, txs)
             }
         })
         .collect()

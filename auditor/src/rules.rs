@@ -616,14 +616,15 @@ pub fn check_tx(
     cache: &SigCache,
     learned: &mut Vec<[u8; 32]>,
 ) -> TxCheck {
-    match parse_tx(text) {
+    match serde_json::from_str(text) {
         Ok(stx) => check_signed_tx(rules, stx, t, cache, learned),
-        Err(unparsed) => unparsed,
+        Err(e) => unparsed(&e),
     }
 }
 
-fn parse_tx(text: &str) -> Result<SignedTx, TxCheck> {
-    serde_json::from_str(text).map_err(|e| TxCheck {
+/// The check of a transaction that does not parse.
+fn unparsed(e: &serde_json::Error) -> TxCheck {
+    TxCheck {
         finding: Some(
             Finding::new(
                 CheckId::TxSchema,
@@ -635,8 +636,12 @@ fn parse_tx(text: &str) -> Result<SignedTx, TxCheck> {
             .rule(18, 0),
         ),
         ..TxCheck::default()
-    })
+    }
 }
+
+/// A ballot whose proofs are to be verified in a batch, with its key in
+/// the cache of verified proofs.
+type ToVerify<'a> = (BallotContext, &'a EncryptedBallot, [u8; 32]);
 
 /// [`check_tx`] on several transactions of one block, with the same
 /// findings. The proofs of their ballots are first verified together, one
@@ -649,14 +654,16 @@ pub fn check_txs<S: AsRef<str>>(
     cache: &SigCache,
     learned: &mut Vec<[u8; 32]>,
 ) -> Vec<TxCheck> {
-    let parsed: Vec<Result<SignedTx, TxCheck>> =
-        texts.iter().map(|text| parse_tx(text.as_ref())).collect();
+    let parsed: Vec<Result<SignedTx, serde_json::Error>> = texts
+        .iter()
+        .map(|text| serde_json::from_str(text.as_ref()))
+        .collect();
     let proven = batch_proofs(rules, &parsed, cache);
     parsed
         .into_iter()
         .map(|p| match p {
             Ok(stx) => check_signed_tx_with(rules, stx, t, cache, &proven, learned),
-            Err(unparsed) => unparsed,
+            Err(e) => unparsed(&e),
         })
         .collect()
 }
@@ -666,11 +673,10 @@ pub fn check_txs<S: AsRef<str>>(
 /// known to the cache, or of the wrong shape, are left to the checks.
 fn batch_proofs(
     rules: &ChainRules,
-    parsed: &[Result<SignedTx, TxCheck>],
+    parsed: &[Result<SignedTx, serde_json::Error>],
     cache: &SigCache,
 ) -> BTreeSet<[u8; 32]> {
-    let mut by_election: BTreeMap<u64, Vec<(BallotContext, &EncryptedBallot, [u8; 32])>> =
-        BTreeMap::new();
+    let mut by_election: BTreeMap<u64, Vec<ToVerify<'_>>> = BTreeMap::new();
     for stx in parsed.iter().flatten() {
         let Transaction::Ballot(b) = &stx.tx else {
             continue;
