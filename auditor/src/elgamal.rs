@@ -125,6 +125,13 @@ impl<'de> Deserialize<'de> for Point {
 pub struct Sc(pub Scalar);
 
 impl Sc {
+    /// A canonical little-endian encoding (below ℓ).
+    pub fn from_bytes(b: [u8; 32]) -> Result<Sc, String> {
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(b))
+            .map(Sc)
+            .ok_or_else(|| "a scalar at or above the group order is not canonical".to_string())
+    }
+
     pub fn parse(s: &str) -> Result<Sc, String> {
         let b = decode_fixed::<32>(s).map_err(|e| e.to_string())?;
         Option::<Scalar>::from(Scalar::from_canonical_bytes(b))

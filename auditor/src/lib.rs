@@ -29,6 +29,7 @@ pub mod engine;
 pub mod fallback;
 pub mod genesis;
 pub mod http;
+pub mod packed;
 pub mod report;
 pub mod rules;
 pub mod source;

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use crate::elgamal::{Ciphertext, combine};
 use crate::genesis::ChainRules;
 use crate::http::{Http, HttpError};
+use crate::packed;
 use crate::rules::{RawBlock, RawParts};
 use crate::wire::{Hash32, PublicKey, Signature};
 
@@ -600,6 +601,8 @@ pub struct DbSource {
     path: String,
     conn: Connection,
     next: u64,
+    /// `meta.chain_id`: the chain id a packed ballot body leaves out.
+    chain_id: Option<Hash32>,
     _copy: Option<PrivateDir>,
 }
 
@@ -626,6 +629,35 @@ fn text_of(v: rusqlite::types::ValueRef<'_>, column: &str) -> String {
     match v {
         rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         other => format!("<{:?} in the {column} column>", other.data_type()),
+    }
+}
+
+/// A transaction row's body (`body, nullifier, origin` from column 1) as
+/// JSON text: text as it is, a packed ballot (schema version 4) unpacked
+/// with the row's nullifier and origin and the database's chain id.
+/// Anything else is passed on as text that does not parse, so it is
+/// reported as that transaction's finding.
+fn body_text(r: &rusqlite::Row<'_>, chain_id: Option<Hash32>) -> String {
+    match r.get_ref(1) {
+        Ok(rusqlite::types::ValueRef::Blob(b)) => {
+            let Some(chain_id) = chain_id else {
+                return "<a packed body in a database that states no chain id>".into();
+            };
+            let nullifier = r.get_ref(2).ok().and_then(|v| v.as_blob().ok());
+            let origin = r
+                .get_ref(3)
+                .ok()
+                .and_then(|v| v.as_blob().ok())
+                .unwrap_or(&[]);
+            let row = packed::Row {
+                chain_id,
+                nullifier,
+                origin,
+            };
+            packed::to_json(b, &row).unwrap_or_else(|e| format!("<unreadable packed body: {e}>"))
+        }
+        Ok(v) => text_of(v, "body"),
+        Err(e) => format!("<unreadable body: {e}>"),
     }
 }
 
@@ -712,9 +744,9 @@ impl DbSource {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
-        if version > 3 {
+        if version > 4 {
             notes.push(format!(
-                "schema version {version} is newer than this auditor knows (3); it reads the tables of version 3"
+                "schema version {version} is newer than this auditor knows (4); it reads the tables of version 4"
             ));
         }
         let meta = |key: &str| -> Result<Option<String>, SourceError> {
@@ -743,6 +775,7 @@ impl DbSource {
         } else {
             Err(check.join("; "))
         };
+        let chain_id = stated.as_ref().and_then(|s| s.as_ref().ok()).copied();
         let opened = Opened {
             kind: SourceKind::Db,
             location: shown.clone(),
@@ -762,6 +795,7 @@ impl DbSource {
                 path: shown,
                 conn,
                 next: 1,
+                chain_id,
                 _copy: copy,
             },
             opened,
@@ -839,7 +873,7 @@ impl DbSource {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT block_height, body FROM transactions \
+                    "SELECT block_height, body, nullifier, origin FROM transactions \
                      WHERE block_height >= ?1 AND block_height <= ?2 \
                      ORDER BY block_height, position",
                 )
@@ -855,11 +889,7 @@ impl DbSource {
                     path: self.path.clone(),
                     reason: e.to_string(),
                 })?;
-                // A body that is not text is passed on as unparseable text.
-                let body = match r.get_ref(1) {
-                    Ok(v) => text_of(v, "body"),
-                    Err(e) => format!("<unreadable body: {e}>"),
-                };
+                let body = body_text(r, self.chain_id);
                 bodies.entry(h).or_default().push(body);
             }
         }

@@ -24,10 +24,11 @@ use crate::wire::{
 };
 
 /// The appliance's schema migrations, in order.
-pub const SCHEMA_SQL: [&str; 3] = [
+pub const SCHEMA_SQL: [&str; 4] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_fallback.sql"),
     include_str!("../../migrations/0003_encrypted_tally.sql"),
+    include_str!("../../migrations/0004_packed_ballots.sql"),
 ];
 
 /// What to generate.
@@ -553,7 +554,13 @@ pub fn write_chain_db(
                         stx.tx.election_id() as i64,
                         nullifier,
                         stx.tx.origin().as_bytes(),
-                        serde_json::to_string(stx).map_err(|e| e.to_string())?,
+                        // As an appliance stores them: ballots packed.
+                        match crate::packed::pack(stx) {
+                            Some(b) => rusqlite::types::Value::Blob(b),
+                            None => rusqlite::types::Value::Text(
+                                serde_json::to_string(stx).map_err(|e| e.to_string())?,
+                            ),
+                        },
                     ])
                     .map_err(sql)?;
                 match &stx.tx {

@@ -209,21 +209,45 @@ fn tampered_chain(
     (o.status.code().unwrap(), json_report(&o.stdout))
 }
 
+/// A transaction as stored: ballots packed (schema version 4), other
+/// transactions as JSON text.
 fn body(conn: &Connection, height: i64, pos: i64) -> SignedTx {
-    let text: String = conn
+    let chain_id: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let (body, nullifier, origin): (rusqlite::types::Value, Option<Vec<u8>>, Vec<u8>) = conn
         .query_row(
-            "SELECT body FROM transactions WHERE block_height = ?1 AND position = ?2",
+            "SELECT body, nullifier, origin FROM transactions \
+             WHERE block_height = ?1 AND position = ?2",
             [height, pos],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
+    let text = match body {
+        rusqlite::types::Value::Text(t) => t,
+        rusqlite::types::Value::Blob(b) => {
+            let row = evote_audit::packed::Row {
+                chain_id: evote_audit::wire::Hash32::parse(&chain_id).unwrap(),
+                nullifier: nullifier.as_deref(),
+                origin: &origin,
+            };
+            evote_audit::packed::to_json(&b, &row).unwrap()
+        }
+        other => panic!("a body of type {other:?}"),
+    };
     serde_json::from_str(&text).unwrap()
 }
 
 fn set_body(conn: &Connection, height: i64, pos: i64, stx: &SignedTx) {
+    let body = match evote_audit::packed::pack(stx) {
+        Some(b) => rusqlite::types::Value::Blob(b),
+        None => rusqlite::types::Value::Text(serde_json::to_string(stx).unwrap()),
+    };
     conn.execute(
         "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
-        rusqlite::params![serde_json::to_string(stx).unwrap(), height, pos],
+        rusqlite::params![body, height, pos],
     )
     .unwrap();
 }
@@ -334,6 +358,44 @@ fn tampered_databases_are_caught_precisely() {
     assert_eq!(code, 1);
     assert_eq!(failures(&r, "block.schema")[0]["height"], 5);
     assert_eq!(failures(&r, "tx.schema")[0]["position"], 3);
+
+    // Packed ballot bodies: a flipped bit inside a ciphertext reads back
+    // as another ballot (caught by its signature); a cut body does not
+    // read at all.
+    let (code, r) = tampered("packed.sqlite3", |conn, _| {
+        let flip = |height: i64, pos: i64, cut: bool| {
+            let mut b: Vec<u8> = conn
+                .query_row(
+                    "SELECT body FROM transactions WHERE block_height = ?1 AND position = ?2",
+                    [height, pos],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if cut {
+                b.truncate(b.len() - 10);
+            } else {
+                b[30] ^= 1;
+            }
+            conn.execute(
+                "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
+                rusqlite::params![b, height, pos],
+            )
+            .unwrap();
+        };
+        flip(3, 0, false);
+        flip(2, 1, true);
+    });
+    assert_eq!(code, 1);
+    let f = &failures(&r, "tx.signature")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["position"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let f = &failures(&r, "tx.schema")[0];
+    assert_eq!(
+        (f["height"].as_u64(), f["position"].as_u64()),
+        (Some(2), Some(1))
+    );
 
     // The column a node counts total_votes from, changed behind the bodies.
     let (code, r) = tampered("results.sqlite3", |conn, _| {

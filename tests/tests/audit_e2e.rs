@@ -17,6 +17,7 @@ use evote_appliance::ledger::{
     Block, Hash32, NodeKey, PublicKey, Signature, SignedTx, Transaction, Vote, VoteKind,
     merkle_root,
 };
+use evote_appliance::store::packed;
 use evote_tests::cluster::{Cluster, Timing, voters};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -188,13 +189,40 @@ fn load_block(conn: &Connection, h: u64) -> Block {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT body FROM transactions WHERE block_height = ?1 ORDER BY position")
+    let chain_id: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
+    let chain_id = Hash32::parse(&chain_id).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT body, nullifier, origin FROM transactions WHERE block_height = ?1 \
+             ORDER BY position",
+        )
+        .unwrap();
+    // Ballots are stored packed (schema/STORAGE.md), anything else as JSON.
     let transactions = stmt
-        .query_map([h as i64], |r| r.get::<_, String>(0))
+        .query_map([h as i64], |r| {
+            Ok((
+                r.get::<_, rusqlite::types::Value>(0)?,
+                r.get::<_, Option<Vec<u8>>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
         .unwrap()
-        .map(|b| serde_json::from_str(&b.unwrap()).unwrap())
+        .map(|row| match row.unwrap() {
+            (rusqlite::types::Value::Text(t), _, _) => serde_json::from_str(&t).unwrap(),
+            (rusqlite::types::Value::Blob(b), nullifier, origin) => {
+                let fields = packed::RowFields {
+                    chain_id,
+                    nullifier: Hash32(nullifier.unwrap().try_into().unwrap()),
+                    origin: PublicKey(origin.try_into().unwrap()),
+                };
+                packed::unpack(&b, &fields).unwrap()
+            }
+            (other, _, _) => panic!("a body of type {other:?}"),
+        })
         .collect();
     Block {
         header: serde_json::from_str(&header).unwrap(),

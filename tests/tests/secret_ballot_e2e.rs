@@ -45,12 +45,17 @@ fn two_of_three_trustees_decrypt_the_tally_and_nothing_reveals_a_ballot() {
     // Nothing stored or logged holds a plaintext choice.
     for i in 0..c.nodes.len() {
         let db = rusqlite::Connection::open(c.home(i).join("data/evote.sqlite3")).unwrap();
+        // Committed ballots are packed bytes, the rest JSON text.
         let bodies: Vec<String> = db
             .prepare("SELECT body FROM transactions UNION ALL SELECT body FROM mempool")
             .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map([], |r| r.get::<_, rusqlite::types::Value>(0))
             .unwrap()
-            .map(Result::unwrap)
+            .map(|v| match v.unwrap() {
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Blob(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("a body of type {other:?}"),
+            })
             .collect();
         assert!(!bodies.is_empty() || i == 3);
         for b in &bodies {

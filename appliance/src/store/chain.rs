@@ -3,7 +3,9 @@
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use super::{
+    Result, Store, StoreError, from_json, hash_from_blob, packed, to_i64, to_json, to_u64,
+};
 use std::collections::BTreeMap;
 
 use crate::ledger::elgamal::EncryptedBallot;
@@ -224,13 +226,17 @@ impl Store {
     }
 
     fn block_transactions(&self, height: u64) -> Result<Vec<SignedTx>> {
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT body FROM transactions WHERE block_height = ?1 ORDER BY position",
+            "SELECT body, nullifier, origin FROM transactions WHERE block_height = ?1 \
+             ORDER BY position",
         )?;
-        let bodies = stmt
-            .query_map([to_i64(height)], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        bodies.iter().map(|b| from_json(b)).collect()
+        let mut rows = stmt.query([to_i64(height)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(read_body(r, &chain_id)?);
+        }
+        Ok(out)
     }
 
     /// A committed transaction and where it is.
@@ -238,17 +244,18 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT t.body, t.block_height, t.position, b.block_hash, b.timestamp_ms \
+                "SELECT t.body, t.nullifier, t.origin, t.block_height, t.position, \
+                 b.block_hash, b.timestamp_ms \
                  FROM transactions t JOIN blocks b ON b.height = t.block_height \
                  WHERE t.tx_hash = ?1",
                 [hash.as_bytes()],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
+                        StoredBody::read(r)?,
+                        r.get::<_, i64>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, Vec<u8>>(5)?,
+                        r.get::<_, i64>(6)?,
                     ))
                 },
             )
@@ -256,13 +263,14 @@ impl Store {
         let Some((body, height, pos, bhash, ts)) = row else {
             return Ok(None);
         };
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
         let loc = TxLocation {
             height: to_u64(height)?,
             position: to_u64(pos)?,
             block_hash: hash_from_blob(bhash)?,
             timestamp_ms: to_u64(ts)?,
         };
-        Ok(Some((from_json(&body)?, loc)))
+        Ok(Some((body.into_tx(&chain_id)?, loc)))
     }
 
     /// The committed transaction that used this nullifier, if any.
@@ -541,7 +549,7 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
             eid,
             null,
             t.origin().as_bytes(),
-            to_json(stx)?,
+            stored_body(stx)?,
         ])?;
         reject_twins.execute(params![hash.as_bytes(), eid, null, to_i64(now_ms)])?;
         unpool.execute(params![hash.as_bytes(), eid, null])?;
@@ -601,4 +609,52 @@ impl BlockRow {
             seals: r.get(3)?,
         })
     }
+}
+
+/// How a committed transaction is stored: packed if it is a ballot
+/// (`packed.rs`), JSON text otherwise.
+fn stored_body(stx: &SignedTx) -> Result<rusqlite::types::Value> {
+    Ok(match packed::pack(stx) {
+        Some(bytes) => rusqlite::types::Value::Blob(bytes),
+        None => rusqlite::types::Value::Text(to_json(stx)?),
+    })
+}
+
+/// The columns `body, nullifier, origin` of a `transactions` row.
+enum StoredBody {
+    Json(String),
+    Packed(Vec<u8>, Option<Vec<u8>>, Vec<u8>),
+}
+
+impl StoredBody {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Blob(b) => {
+                StoredBody::Packed(b.to_vec(), r.get(1)?, r.get(2)?)
+            }
+            _ => StoredBody::Json(r.get(0)?),
+        })
+    }
+
+    fn into_tx(self, chain_id: &Hash32) -> Result<SignedTx> {
+        match self {
+            StoredBody::Json(text) => from_json(&text),
+            StoredBody::Packed(bytes, nullifier, origin) => {
+                let nullifier = nullifier.ok_or_else(|| {
+                    StoreError::Corrupt("a packed ballot without a nullifier".into())
+                })?;
+                let row = packed::RowFields {
+                    chain_id: *chain_id,
+                    nullifier: hash_from_blob(nullifier)?,
+                    origin: crate::ledger::PublicKey(hash_from_blob(origin)?.0),
+                };
+                packed::unpack(&bytes, &row)
+            }
+        }
+    }
+}
+
+/// A transaction from the columns `body, nullifier, origin` of `r`.
+fn read_body(r: &Row<'_>, chain_id: &Hash32) -> Result<SignedTx> {
+    StoredBody::read(r)?.into_tx(chain_id)
 }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::{Result, StoreError};
 
 /// The migrations this binary knows, in order; never edit one once released.
-const MIGRATIONS: &[(&str, &str)] = &[
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0001_initial",
         include_str!("../../../migrations/0001_initial.sql"),
@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_encrypted_tally",
         include_str!("../../../migrations/0003_encrypted_tally.sql"),
+    ),
+    (
+        "0004_packed_ballots",
+        include_str!("../../../migrations/0004_packed_ballots.sql"),
     ),
 ];
 

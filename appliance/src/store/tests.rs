@@ -305,3 +305,82 @@ fn survives_reopening() {
     let s = Store::open(&dir.path().join(DB_FILE)).unwrap();
     assert_eq!(s.head().unwrap().hash, b.block_hash);
 }
+
+#[test]
+fn ballots_are_stored_packed_and_json_bodies_of_version_3_still_read() {
+    let (dir, mut s, g) = fresh();
+    let b1 = next_block(&s, &g, vec![ballot(&g, 1, 1, 1), ballot(&g, 100, 2, 2)]);
+    s.append_block(&b1, 1).unwrap();
+    let kinds: Vec<String> = s
+        .conn
+        .prepare("SELECT typeof(body) FROM transactions ORDER BY position")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(kinds, ["blob", "blob"]);
+    assert_eq!(s.block(1).unwrap().unwrap(), b1);
+
+    // The same chain in a database of schema version 3, with JSON bodies.
+    let old_path = dir.path().join("v3.sqlite3");
+    {
+        let old = rusqlite::Connection::open(&old_path).unwrap();
+        for (_, sql) in &super::migrate::MIGRATIONS[..3] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", 3).unwrap();
+        old.execute(
+            "ATTACH DATABASE ?1 AS new",
+            [dir.path().join(DB_FILE).to_str().unwrap()],
+        )
+        .unwrap();
+        for table in [
+            "meta",
+            "elections",
+            "candidates",
+            "blocks",
+            "election_tallies",
+        ] {
+            old.execute(
+                &format!("INSERT INTO main.{table} SELECT * FROM new.{table}"),
+                [],
+            )
+            .unwrap();
+        }
+        old.execute(
+            "INSERT INTO main.transactions SELECT tx_hash, block_height, position, kind, \
+             election_id, nullifier, origin, 'placeholder' FROM new.transactions",
+            [],
+        )
+        .unwrap();
+        for stx in &b1.transactions {
+            old.execute(
+                "UPDATE main.transactions SET body = ?1 WHERE tx_hash = ?2",
+                rusqlite::params![
+                    serde_json::to_string(stx).unwrap(),
+                    stx.hash().unwrap().as_bytes()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut old = Store::open(&old_path).unwrap();
+    assert_eq!(old.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(old.block(1).unwrap().unwrap(), b1);
+    let tx = &b1.transactions[1];
+    assert_eq!(
+        old.committed_tx(&tx.hash().unwrap()).unwrap().unwrap().0,
+        *tx
+    );
+    // Blocks committed after the upgrade are packed; both read back.
+    let b2 = committed_block(
+        &g,
+        &old.head().unwrap().as_parent(),
+        vec![ballot(&g, 2, 3, 3)],
+    );
+    old.append_block(&b2, 2).unwrap();
+    assert_eq!(old.block(1).unwrap().unwrap(), b1);
+    assert_eq!(old.block(2).unwrap().unwrap(), b2);
+    assert_eq!(old.integrity_check(true).unwrap(), vec!["ok".to_string()]);
+}

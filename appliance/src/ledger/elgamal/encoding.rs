@@ -216,6 +216,11 @@ impl PublicScalar {
         decode_scalar(s).map(Self)
     }
 
+    /// The scalar of a canonical little-endian encoding (below ℓ).
+    pub fn from_canonical(bytes: [u8; 32]) -> Option<Self> {
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes)).map(Self)
+    }
+
     pub fn scalar(&self) -> &Scalar {
         &self.0
     }
