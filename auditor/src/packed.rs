@@ -4,9 +4,9 @@
 //! JSON, which the audit then checks like any other; [`pack`] writes the
 //! layout for the auditor's synthetic databases.
 
-use crate::canon;
-use crate::elgamal::{Ciphertext, EncryptedBallot, Point, Sc, Selection, SumProof, ZeroOneProof};
-use crate::wire::{BallotTx, FallbackRef, Hash32, PublicKey, Signature, SignedTx, Transaction};
+use sha2::{Digest, Sha256};
+
+use crate::wire::{Hash32, SignedTx, Transaction};
 
 /// The format byte of a packed ballot transaction.
 const BALLOT_V1: u8 = 1;
@@ -19,18 +19,14 @@ pub struct Row<'a> {
     pub origin: &'a [u8],
 }
 
-/// The signed transaction a packed body holds, as JSON text; why not.
+/// The signed transaction a packed body holds, as JSON text (the ballot
+/// and the transaction in canonical form), or why it cannot be read.
+///
+/// Written from the bytes without decoding a point: the audit parses the
+/// text and decodes every point once, when it checks the ballot.
 pub fn to_json(bytes: &[u8], row: &Row<'_>) -> Result<String, String> {
-    let stx = unpack(bytes, row)?;
-    serde_json::to_string(&stx).map_err(|e| e.to_string())
-}
-
-fn fixed<const N: usize>(what: &str, b: Option<&[u8]>) -> Result<[u8; N], String> {
-    b.and_then(|b| <[u8; N]>::try_from(b).ok())
-        .ok_or_else(|| format!("the row's {what} is not {N} bytes"))
-}
-
-fn unpack(bytes: &[u8], row: &Row<'_>) -> Result<SignedTx, String> {
+    let nullifier: [u8; 32] = fixed("nullifier", row.nullifier)?;
+    let origin: [u8; 32] = fixed("origin", Some(row.origin))?;
     let mut r = Cursor { bytes, at: 0 };
     let format = r.take::<1>()?[0];
     if format != BALLOT_V1 {
@@ -40,61 +36,80 @@ fn unpack(bytes: &[u8], row: &Row<'_>) -> Result<SignedTx, String> {
     let submitted_at_ms = u64::from_be_bytes(r.take()?);
     let fallback = match r.take::<1>()?[0] {
         0 => None,
-        1 => Some(FallbackRef {
-            origin: PublicKey(r.take()?),
-            block_hash: Hash32(r.take()?),
-        }),
+        1 => Some((r.take::<32>()?, r.take::<32>()?)),
         f => return Err(format!("packed body with unknown flags {f}")),
     };
     let n = u16::from_be_bytes(r.take()?);
-    let mut selections = Vec::with_capacity(usize::from(n));
-    for _ in 0..n {
-        let ciphertext = Ciphertext {
-            a: r.point()?,
-            b: r.point()?,
-        };
-        let (u0, v0, u1, v1) = (r.point()?, r.point()?, r.point()?, r.point()?);
-        let proof = ZeroOneProof {
-            u0,
-            v0,
-            u1,
-            v1,
-            c0: r.scalar()?,
-            z0: r.scalar()?,
-            z1: r.scalar()?,
-        };
-        selections.push(Selection { ciphertext, proof });
+    // The ballot in canonical form (members in sorted order).
+    let mut ballot = Json(String::with_capacity(64 + 720 * usize::from(n)));
+    ballot.raw("{\"selections\":[");
+    for i in 0..n {
+        if i > 0 {
+            ballot.raw(",");
+        }
+        let [a, b, u0, v0, u1, v1, c0, z0, z1] = [(); 9].map(|_| r.take::<32>());
+        ballot.hex("{\"ciphertext\":{\"a\":", &a?);
+        ballot.hex(",\"b\":", &b?);
+        ballot.hex("},\"proof\":{\"c0\":", &c0?);
+        ballot.hex(",\"u0\":", &u0?);
+        ballot.hex(",\"u1\":", &u1?);
+        ballot.hex(",\"v0\":", &v0?);
+        ballot.hex(",\"v1\":", &v1?);
+        ballot.hex(",\"z0\":", &z0?);
+        ballot.hex(",\"z1\":", &z1?);
+        ballot.raw("}}");
     }
-    let sum_proof = SumProof {
-        u: r.point()?,
-        v: r.point()?,
-        z: r.scalar()?,
-    };
-    let signature = Signature(r.take()?);
+    ballot.hex("],\"sum_proof\":{\"u\":", &r.take::<32>()?);
+    ballot.hex(",\"v\":", &r.take::<32>()?);
+    ballot.hex(",\"z\":", &r.take::<32>()?);
+    ballot.raw("}}");
+    let signature = r.take::<64>()?;
     if r.at != bytes.len() {
         return Err(format!(
             "{} bytes after the packed body",
             bytes.len() - r.at
         ));
     }
-    let ballot = EncryptedBallot {
-        selections,
-        sum_proof,
-    };
-    let tx = BallotTx {
-        chain_id: row.chain_id,
-        election_id,
-        nullifier: Hash32(fixed("nullifier", row.nullifier)?),
-        ballot_hash: canon::ballot_hash(&ballot),
-        ballot,
-        submitted_at_ms,
-        origin: PublicKey(fixed("origin", Some(row.origin))?),
-        fallback,
-    };
-    Ok(SignedTx {
-        tx: Transaction::Ballot(tx),
-        signature,
-    })
+    let ballot_hash: [u8; 32] = Sha256::digest(ballot.0.as_bytes()).into();
+    let mut out = Json(String::with_capacity(ballot.0.len() + 600));
+    out.hex("{\"signature\":", &signature);
+    out.raw(",\"tx\":{\"ballot\":");
+    out.raw(&ballot.0);
+    out.hex(",\"ballot_hash\":", &ballot_hash);
+    out.hex(",\"chain_id\":", row.chain_id.as_bytes());
+    out.raw(&format!(",\"election_id\":{election_id}"));
+    if let Some((f_origin, f_block)) = fallback {
+        out.hex(",\"fallback\":{\"block_hash\":", &f_block);
+        out.hex(",\"origin\":", &f_origin);
+        out.raw("}");
+    }
+    out.hex(",\"nullifier\":", &nullifier);
+    out.hex(",\"origin\":", &origin);
+    out.raw(&format!(
+        ",\"submitted_at_ms\":{submitted_at_ms},\"type\":\"ballot\"}}}}"
+    ));
+    Ok(out.0)
+}
+
+struct Json(String);
+
+impl Json {
+    fn raw(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+
+    /// `prefix` then the bytes as a `0x` hex string.
+    fn hex(&mut self, prefix: &str, bytes: &[u8]) {
+        self.0.push_str(prefix);
+        self.0.push_str("\"0x");
+        self.0.push_str(&hex::encode(bytes));
+        self.0.push('"');
+    }
+}
+
+fn fixed<const N: usize>(what: &str, b: Option<&[u8]>) -> Result<[u8; N], String> {
+    b.and_then(|b| <[u8; N]>::try_from(b).ok())
+        .ok_or_else(|| format!("the row's {what} is not {N} bytes"))
 }
 
 struct Cursor<'a> {
@@ -110,14 +125,6 @@ impl Cursor<'_> {
             .ok_or("packed body cut short")?;
         self.at += N;
         Ok(b.try_into().expect("N bytes"))
-    }
-
-    fn point(&mut self) -> Result<Point, String> {
-        Point::from_bytes(self.take()?)
-    }
-
-    fn scalar(&mut self) -> Result<Sc, String> {
-        Sc::from_bytes(self.take()?)
     }
 }
 
@@ -155,4 +162,35 @@ pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     out.extend_from_slice(sp.z.0.as_bytes());
     out.extend_from_slice(stx.signature.as_bytes());
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{SynthChain, SynthSpec};
+
+    #[test]
+    fn unpacks_to_the_transaction_that_was_packed() {
+        let c = SynthChain::new(&SynthSpec::default());
+        let blocks = c.blocks(6, 3, 1);
+        let mut seen = 0;
+        for stx in blocks.iter().flat_map(|b| &b.txs) {
+            let Transaction::Ballot(b) = &stx.tx else {
+                continue;
+            };
+            let packed = pack(stx).unwrap();
+            let row = Row {
+                chain_id: c.chain_id,
+                nullifier: Some(b.nullifier.as_bytes()),
+                origin: b.origin.as_bytes(),
+            };
+            let text = to_json(&packed, &row).unwrap();
+            let back: SignedTx = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, *stx);
+            assert!(to_json(&packed[..packed.len() - 1], &row).is_err());
+            assert!(to_json(&[packed.clone(), vec![0]].concat(), &row).is_err());
+            seen += 1;
+        }
+        assert_eq!(seen, 6);
+    }
 }
