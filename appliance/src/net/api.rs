@@ -295,7 +295,10 @@ async fn submit(
         .hash()
         .map_err(|e| ApiError::internal("hashing the ballot", e))?;
     let done = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
-    let code = confirmation_code(&s, tx_hash, ballot_hash, election.id).await?;
+    let code = match done.code {
+        Some(code) => code,
+        None => confirmation_code(&s, tx_hash, ballot_hash, election.id).await?,
+    };
     let mut answer = json!({
         "status": "pending",
         "message": "vote recorded; it will be confirmed in the next block",
@@ -367,6 +370,8 @@ async fn confirmation_code(
 pub struct Submitted {
     pub tx_hash: Hash32,
     pub fallback_block: Option<Hash32>,
+    /// The confirmation code, when the node issued it with the insert.
+    pub code: Option<Hash32>,
 }
 
 /// Checks a signed transaction and hands it to the node; answers once it is
@@ -388,6 +393,7 @@ pub async fn submit_signed(
     let accepted = |fallback_block| Submitted {
         tx_hash,
         fallback_block,
+        code: None,
     };
     let already_voted = || {
         ApiError::conflict(
@@ -397,6 +403,10 @@ pub async fn submit_signed(
     };
     match enqueue(s, stx, tx_hash, source)?.await? {
         SubmitOutcome::Fallback { block_hash } => Ok(accepted(Some(block_hash))),
+        SubmitOutcome::Confirmed { code } => Ok(Submitted {
+            code: Some(code),
+            ..accepted(None)
+        }),
         SubmitOutcome::FallbackDuplicate(_) => Err(already_voted()),
         SubmitOutcome::Closed => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -3,7 +3,9 @@
 //! same time get their codes in one transaction (a group commit): one task
 //! takes every request waiting, writes them together on a connection of its
 //! own, and answers each. A vote's answer still waits for its code to be
-//! durable.
+//! durable. This writer serves the ballots sealed in the fallback chain and
+//! those already known; a voter's new ballot for the mempool gets its code
+//! from the node thread, in the transaction that inserts it.
 
 use tokio::sync::{mpsc, oneshot};
 

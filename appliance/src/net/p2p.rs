@@ -144,7 +144,9 @@ async fn transactions(
     let (mut accepted, mut known) = (0u64, 0u64);
     for (hash, wait) in waits {
         match wait.await? {
-            SubmitOutcome::Mempool(MempoolInsert::Inserted) => accepted += 1,
+            SubmitOutcome::Mempool(MempoolInsert::Inserted) | SubmitOutcome::Confirmed { .. } => {
+                accepted += 1
+            }
             SubmitOutcome::Mempool(
                 MempoolInsert::AlreadyPending | MempoolInsert::AlreadyCommitted,
             ) => known += 1,

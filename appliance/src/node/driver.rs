@@ -174,8 +174,11 @@ impl Driver {
         }
     }
 
+    /// Submissions first: a voter's answer waits only for the mempool
+    /// write, not behind the block commits of the same batch.
     fn process(&mut self, batch: Vec<Request>) {
         let mut submits = Vec::new();
+        let mut others = Vec::new();
         for req in batch {
             match req {
                 Request::Submit {
@@ -184,6 +187,12 @@ impl Driver {
                     source,
                     reply,
                 } => submits.push((stx, tx_hash, source, reply)),
+                other => others.push(other),
+            }
+        }
+        self.take_submissions(submits);
+        for req in others {
+            match req {
                 Request::Consensus(msg) => {
                     let now = now_ms();
                     let view = StoreView {
@@ -198,8 +207,12 @@ impl Driver {
                     }
                 }
                 Request::Synced(blocks) => self.apply_synced(blocks),
+                Request::Submit { .. } => unreachable!("submissions were taken first"),
             }
         }
+    }
+
+    fn take_submissions(&mut self, submits: Vec<Submission>) {
         if submits.is_empty() {
             return;
         }
@@ -244,7 +257,8 @@ impl Driver {
             }
         };
         let mut to_pass_on = Vec::new();
-        for ((stx, tx_hash, source, reply), outcome) in submits.into_iter().zip(outcomes) {
+        for ((stx, tx_hash, source, reply), offered) in submits.into_iter().zip(outcomes) {
+            let outcome = offered.outcome;
             if outcome == crate::store::MempoolInsert::Inserted {
                 // Every submission was checked in full before it was sent here.
                 self.verified.insert(&tx_hash, &stx.signature);
@@ -254,7 +268,11 @@ impl Driver {
                     to_pass_on.push(*stx);
                 }
             }
-            let _ = reply.send(Ok(SubmitOutcome::Mempool(outcome)));
+            let answer = match offered.code {
+                Some(code) => SubmitOutcome::Confirmed { code },
+                None => SubmitOutcome::Mempool(outcome),
+            };
+            let _ = reply.send(Ok(answer));
         }
         if !to_pass_on.is_empty() {
             let relay = self.role == Role::Station;

@@ -39,6 +39,9 @@ pub const MAX_REGOSSIP: u64 = 2_000;
 pub enum SubmitOutcome {
     /// Offered to the mempool (see the insert's own outcome).
     Mempool(MempoolInsert),
+    /// A voter's ballot newly in the mempool, with its confirmation code
+    /// made durable in the same transaction.
+    Confirmed { code: Hash32 },
     /// The network is down: sealed, durable, in this appliance's fallback
     /// chain; it goes to the main chain when the network returns.
     Fallback { block_hash: Hash32 },

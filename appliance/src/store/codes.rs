@@ -3,7 +3,7 @@
 //! of one appliance form a chain (in the spirit of ElectionGuard's device
 //! chaining): a ballot removed from the middle breaks every later code.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{Result, Store, hash_from_blob, to_i64, to_u64};
@@ -41,36 +41,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT code FROM confirmation_codes ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut prev = last
-            .map(hash_from_blob)
-            .transpose()?
-            .unwrap_or(Hash32::ZERO);
-        let mut out = Vec::with_capacity(items.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO confirmation_codes \
-                 (code, prev_code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for it in items {
-                let code = next_code(&prev, &it.ballot_hash);
-                insert.execute(params![
-                    code.as_bytes(),
-                    prev.as_bytes(),
-                    it.tx_hash.as_bytes(),
-                    to_i64(it.election_id),
-                    to_i64(now_ms)
-                ])?;
-                out.push(code);
-                prev = code;
-            }
-        }
+        let out = chain_codes(&tx, items, now_ms)?;
         tx.commit()?;
         Ok(out)
     }
@@ -88,4 +59,47 @@ impl Store {
         row.map(|(h, e, t)| Ok((hash_from_blob(h)?, to_u64(e)?, to_u64(t)?)))
             .transpose()
     }
+}
+
+/// Chains codes for `items` after the last one issued here, inside the
+/// caller's write transaction. A ballot that already has a code keeps it,
+/// and the chain goes on from the last code actually stored.
+pub(super) fn chain_codes(
+    tx: &Connection,
+    items: &[ToConfirm],
+    now_ms: u64,
+) -> Result<Vec<Hash32>> {
+    let last: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT code FROM confirmation_codes ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let mut prev = last
+        .map(hash_from_blob)
+        .transpose()?
+        .unwrap_or(Hash32::ZERO);
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO confirmation_codes \
+         (code, prev_code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut existing =
+        tx.prepare_cached("SELECT code FROM confirmation_codes WHERE tx_hash = ?1")?;
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        let code = next_code(&prev, &it.ballot_hash);
+        let written = insert.execute(params![
+            code.as_bytes(),
+            prev.as_bytes(),
+            it.tx_hash.as_bytes(),
+            to_i64(it.election_id),
+            to_i64(now_ms)
+        ])?;
+        if written == 1 {
+            out.push(code);
+            prev = code;
+        } else {
+            let had: Vec<u8> = existing.query_row([it.tx_hash.as_bytes()], |r| r.get(0))?;
+            out.push(hash_from_blob(had)?);
+        }
+    }
+    Ok(out)
 }

@@ -3,8 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
 
+use super::codes::{ToConfirm, chain_codes};
 use super::{Result, Store, from_json, hash_from_blob, to_i64, to_json, to_u64};
-use crate::ledger::{Hash32, SignedTx};
+use crate::ledger::{Hash32, SignedTx, Transaction};
 
 /// The most transactions a mempool holds; past it submissions get HTTP 503.
 pub const MAX_MEMPOOL_TXS: u64 = 200_000;
@@ -24,6 +25,15 @@ pub enum MempoolInsert {
     /// This voter already has a ballot in this election on this appliance.
     VoterAlreadyVoted(Hash32),
     Full,
+}
+
+/// What became of a transaction offered to the mempool, and for a voter's
+/// ballot newly inserted, its confirmation code, issued in the same SQL
+/// transaction (one fsync makes both durable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offered {
+    pub outcome: MempoolInsert,
+    pub code: Option<Hash32>,
 }
 
 /// A transaction offered to the mempool, with its hash and, for a ballot
@@ -48,30 +58,51 @@ impl Store {
             tx_hash,
             voter,
         };
-        Ok(self.mempool_insert_batch(&[entry], now_ms)?[0])
+        Ok(self.mempool_insert_batch(&[entry], now_ms)?[0].outcome)
     }
 
     /// Adds checked transactions in one SQL transaction (one fsync for the
-    /// batch); with a voter, also records the ballot as theirs.
+    /// batch); with a voter, also records the ballot as theirs and chains
+    /// its confirmation code.
     pub fn mempool_insert_batch(
         &mut self,
         entries: &[MempoolEntry<'_>],
         now_ms: u64,
-    ) -> Result<Vec<MempoolInsert>> {
+    ) -> Result<Vec<Offered>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut count: i64 = tx.query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
-        let mut results = Vec::with_capacity(entries.len());
+        let mut count: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM mempool")?
+            .query_row([], |r| r.get(0))?;
+        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut to_confirm = Vec::new();
         for e in entries {
             let r = insert_one(&tx, e, to_u64(count)?, now_ms)?;
             if r == MempoolInsert::Inserted {
                 count += 1;
+                if let (Some(_), Transaction::Ballot(b)) = (e.voter, &e.stx.tx) {
+                    to_confirm.push((
+                        outcomes.len(),
+                        ToConfirm {
+                            tx_hash: *e.tx_hash,
+                            ballot_hash: b.ballot_hash,
+                            election_id: b.election_id,
+                        },
+                    ));
+                }
             }
-            results.push(r);
+            outcomes.push(Offered {
+                outcome: r,
+                code: None,
+            });
+        }
+        let (at, items): (Vec<usize>, Vec<ToConfirm>) = to_confirm.into_iter().unzip();
+        for (i, code) in at.into_iter().zip(chain_codes(&tx, &items, now_ms)?) {
+            outcomes[i].code = Some(code);
         }
         tx.commit()?;
-        Ok(results)
+        Ok(outcomes)
     }
 
     /// Up to `limit` waiting transactions, oldest first.
@@ -181,23 +212,23 @@ fn insert_one(
     if count >= MAX_MEMPOOL_TXS {
         return Ok(MempoolInsert::Full);
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hb,
-            eid,
-            nullifier.map(|n| n.0.to_vec()),
-            to_json(stx)?,
-            to_i64(now_ms)
-        ],
-    )?;
+    )?
+    .execute(params![
+        hb,
+        eid,
+        nullifier.map(|n| n.0.to_vec()),
+        to_json(stx)?,
+        to_i64(now_ms)
+    ])?;
     if let Some(voter_id) = voter {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
              VALUES (?1, ?2, ?3, ?4)",
-            params![voter_id, eid, hb, to_i64(now_ms)],
-        )?;
+        )?
+        .execute(params![voter_id, eid, hb, to_i64(now_ms)])?;
     }
     Ok(MempoolInsert::Inserted)
 }

@@ -28,7 +28,7 @@ use crate::ledger::{Hash32, LedgerError};
 pub use chain::{Head, TxLocation};
 pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
-pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert};
+pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
 pub use migrate::SCHEMA_VERSION;
 pub use pool::StorePool;
 pub use voters::{NewVoter, Voter};

@@ -234,7 +234,12 @@ fn a_batch_of_submissions_counts_each_outcome() {
             voter: None,
         },
     ];
-    let r = s.mempool_insert_batch(&entries, 1).unwrap();
+    let r: Vec<MempoolInsert> = s
+        .mempool_insert_batch(&entries, 1)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.outcome)
+        .collect();
     assert_eq!(
         r,
         vec![
@@ -383,4 +388,100 @@ fn ballots_are_stored_packed_and_json_bodies_of_version_3_still_read() {
     assert_eq!(old.block(1).unwrap().unwrap(), b1);
     assert_eq!(old.block(2).unwrap().unwrap(), b2);
     assert_eq!(old.integrity_check(true).unwrap(), vec!["ok".to_string()]);
+}
+
+fn voter(s: &mut Store, email: &str) -> i64 {
+    let nv = NewVoter {
+        email,
+        name: "V",
+        password_hash: &[1; 32],
+        salt: &[2; 16],
+        iterations: 100_000,
+    };
+    s.create_voter(&nv, 1).unwrap().unwrap()
+}
+
+fn ballot_hash_of(stx: &crate::ledger::SignedTx) -> Hash32 {
+    match &stx.tx {
+        crate::ledger::Transaction::Ballot(b) => b.ballot_hash,
+        _ => unreachable!("a ballot fixture"),
+    }
+}
+
+#[test]
+fn a_voters_new_ballot_gets_its_code_with_the_insert_chained_to_the_last_one() {
+    let (_dir, mut s, g) = fresh();
+    let (v1, v2) = (
+        voter(&mut s, "a@example.org"),
+        voter(&mut s, "b@example.org"),
+    );
+    let early = ToConfirm {
+        tx_hash: Hash32([7; 32]),
+        ballot_hash: Hash32([8; 32]),
+        election_id: 1,
+    };
+    let first = s.issue_codes(&[early], 1).unwrap()[0];
+    let (a, b, gossip) = (
+        ballot(&g, 1, 1, 1),
+        ballot(&g, 1, 2, 2),
+        ballot(&g, 1, 3, 1),
+    );
+    let (ha, hb, hg) = (a.hash().unwrap(), b.hash().unwrap(), gossip.hash().unwrap());
+    let twice = ballot(&g, 1, 4, 2);
+    let ht = twice.hash().unwrap();
+    let entries = [
+        MempoolEntry {
+            stx: &a,
+            tx_hash: &ha,
+            voter: Some(v1),
+        },
+        MempoolEntry {
+            stx: &gossip,
+            tx_hash: &hg,
+            voter: None,
+        },
+        MempoolEntry {
+            stx: &twice,
+            tx_hash: &ht,
+            voter: Some(v1),
+        },
+        MempoolEntry {
+            stx: &b,
+            tx_hash: &hb,
+            voter: Some(v2),
+        },
+    ];
+    let r = s.mempool_insert_batch(&entries, 5).unwrap();
+    let outcomes: Vec<_> = r.iter().map(|o| o.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            MempoolInsert::Inserted,
+            MempoolInsert::Inserted,
+            MempoolInsert::VoterAlreadyVoted(ha),
+            MempoolInsert::Inserted
+        ]
+    );
+    // Only the voters' new ballots get codes, chained in order after the
+    // code issued before the batch.
+    let code_a = next_code(&first, &ballot_hash_of(&a));
+    let code_b = next_code(&code_a, &ballot_hash_of(&b));
+    let codes: Vec<_> = r.iter().map(|o| o.code).collect();
+    assert_eq!(codes, [Some(code_a), None, None, Some(code_b)]);
+    assert_eq!(s.code_ballot(&code_a).unwrap(), Some((ha, 1, 5)));
+    assert_eq!(s.code_ballot(&code_b).unwrap(), Some((hb, 1, 5)));
+    // Issued again, a ballot keeps its code and the chain goes on from the
+    // last code stored.
+    let late = ToConfirm {
+        tx_hash: Hash32([9; 32]),
+        ballot_hash: Hash32([10; 32]),
+        election_id: 1,
+    };
+    let again = ToConfirm {
+        tx_hash: ha,
+        ballot_hash: ballot_hash_of(&a),
+        election_id: 1,
+    };
+    let out = s.issue_codes(&[again, late], 6).unwrap();
+    assert_eq!(out, [code_a, next_code(&code_b, &Hash32([10; 32]))]);
 }

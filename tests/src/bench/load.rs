@@ -319,6 +319,13 @@ fn report(
         None => ((f64::NAN, f64::NAN, f64::NAN), f64::NAN),
     };
     let (bytes_per_vote, file_bytes_per_vote, registry_bytes) = disk;
+    let by_table = cluster
+        .and_then(|c| table_bytes(&c.home(0).join("data")))
+        .map(|t| {
+            t.into_iter()
+                .map(|(name, bytes)| (name, json!((bytes as f64 / votes_on_chain).round())))
+                .collect::<serde_json::Map<_, _>>()
+        });
     json!({
         "validators": a.validators,
         "stations": a.stations,
@@ -338,6 +345,7 @@ fn report(
         "bytes_per_vote": finite(bytes_per_vote),
         "file_bytes_per_vote": finite(file_bytes_per_vote),
         "registry_bytes": finite(registry_bytes),
+        "bytes_per_vote_by_table": by_table,
         "rss_mb_max": finite(rss),
         "errors": errors,
         "bound_per_s": bound.per_s,
