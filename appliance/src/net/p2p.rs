@@ -103,7 +103,7 @@ async fn transactions(
     }
     let source = Source::Peer { relay: batch.relay };
     let s2 = s.clone();
-    let checked = s.proof_work.run("checking transactions", move || {
+    let checked = s.proof_work.run_for_peer("checking transactions", move || {
         let now = now_ms();
         // A transaction gossiped again (a re-gossip, a relay) was checked in
         // full when it first came: only its cheap rules are checked again.

@@ -4,6 +4,11 @@
 //! told the node is busy. An overloaded node must keep CPU for consensus:
 //! with proof work unbounded, a testnet accepting more ballots than it could
 //! verify starved its consensus messages and stopped committing.
+//!
+//! Peers' gossip batches run on all threads but one: a batch takes tens of
+//! milliseconds, and a voter waiting behind a queue of them was answered
+//! late. A voter's own ballot (encrypting it, checking it) always finds a
+//! thread after at most the batch that holds it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +22,7 @@ pub const MAX_WAITING_PROOF_WORK: usize = 1_024;
 
 pub struct ProofWork {
     threads: Arc<Semaphore>,
+    peer_lane: Semaphore,
     waiting: AtomicUsize,
 }
 
@@ -32,8 +38,10 @@ impl Drop for Waiting<'_> {
 impl ProofWork {
     /// At most `threads` (at least one) run at once.
     pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
         Self {
-            threads: Arc::new(Semaphore::new(threads.max(1))),
+            threads: Arc::new(Semaphore::new(threads)),
+            peer_lane: Semaphore::new((threads - 1).max(1)),
             waiting: AtomicUsize::new(0),
         }
     }
@@ -49,6 +57,25 @@ impl ProofWork {
         what: &'static str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        self.run_in(None, what, f).await
+    }
+
+    /// Runs a peer's work on a thread once one is free and fewer than all
+    /// threads but one hold peers' work.
+    pub async fn run_for_peer<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.run_in(Some(&self.peer_lane), what, f).await
+    }
+
+    async fn run_in<T: Send + 'static>(
+        &self,
+        lane: Option<&Semaphore>,
+        what: &'static str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_PROOF_WORK {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::busy(
@@ -56,15 +83,21 @@ impl ProofWork {
             ));
         }
         let waiting = Waiting(&self.waiting);
+        let lane_permit = match lane {
+            Some(l) => Some(l.acquire().await.map_err(|e| ApiError::internal(what, e))?),
+            None => None,
+        };
         let permit = self.threads.clone().acquire_owned().await;
         drop(waiting);
         let permit = permit.map_err(|e| ApiError::internal(what, e))?;
-        tokio::task::spawn_blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
         })
         .await
-        .map_err(|e| ApiError::internal(what, e))
+        .map_err(|e| ApiError::internal(what, e));
+        drop(lane_permit);
+        done
     }
 
     /// Requests waiting for a thread now.
@@ -108,5 +141,39 @@ mod tests {
         let err = pool.run("test", || ()).await.unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(pool.waiting(), MAX_WAITING_PROOF_WORK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn peers_work_leaves_a_thread_for_voters() {
+        let pool = Arc::new(ProofWork::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let peers: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    pool.run_for_peer("test", move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(200));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The peers' four batches take 800 ms one after another; a voter's
+        // work runs beside them at once.
+        pool.run("test", || ()).await.unwrap();
+        assert!(
+            !peers.iter().all(|p| p.is_finished()),
+            "the voter waited for every peer batch"
+        );
+        for p in peers {
+            p.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1, "peers held one thread");
+        assert_eq!(pool.waiting(), 0);
     }
 }
