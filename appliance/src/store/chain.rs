@@ -351,10 +351,11 @@ impl Store {
         v.map(to_u64).transpose()
     }
 
-    /// Committed ballots of an election.
+    /// Committed ballots of an election: the transactions with a nullifier
+    /// (only ballots have one), counted from the nullifier index alone.
     pub fn ballot_count(&self, election_id: u64) -> Result<u64> {
         let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM transactions WHERE election_id = ?1 AND kind = 'ballot'",
+            "SELECT COUNT(nullifier) FROM transactions WHERE election_id = ?1",
             [to_i64(election_id)],
             |r| r.get(0),
         )?;

@@ -79,7 +79,7 @@ pub(super) fn chain_codes(
         .unwrap_or(Hash32::ZERO);
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO confirmation_codes \
-         (code, prev_code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+         (code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4)",
     )?;
     let mut existing =
         tx.prepare_cached("SELECT code FROM confirmation_codes WHERE tx_hash = ?1")?;
@@ -88,7 +88,6 @@ pub(super) fn chain_codes(
         let code = next_code(&prev, &it.ballot_hash);
         let written = insert.execute(params![
             code.as_bytes(),
-            prev.as_bytes(),
             it.tx_hash.as_bytes(),
             to_i64(it.election_id),
             to_i64(now_ms)

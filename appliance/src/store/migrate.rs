@@ -23,6 +23,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_packed_ballots",
         include_str!("../../../migrations/0004_packed_ballots.sql"),
     ),
+    (
+        "0005_smaller_rows",
+        include_str!("../../../migrations/0005_smaller_rows.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -37,6 +37,25 @@ fn migrates_an_empty_database_and_reopens_it() {
         .pragma_query_value(None, "foreign_keys", |r| r.get(0))
         .unwrap();
     assert_eq!(fk, 1);
+    // The ballot count comes from the nullifier index; no index by kind.
+    let plan: String = s
+        .conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT COUNT(nullifier) FROM transactions WHERE election_id = 1",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("COVERING INDEX"), "{plan}");
+    let by_kind: i64 = s
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'transactions_by_election'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by_kind, 0);
 }
 
 fn page_size(s: &Store) -> u32 {
