@@ -129,7 +129,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         secrets,
         peers,
         codes: crate::net::codes::CodeIssuer::start(crate::store::Store::open(&db_path)?),
-        proof_work: crate::net::proofwork::ProofWork::per_core(),
+        proof_work: crate::net::proofwork::ProofWork::per_core()
+            .map_err(io("starting the proof-work threads"))?,
         limits: Default::default(),
         keys,
         encryption_keys,

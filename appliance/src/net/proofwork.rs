@@ -49,30 +49,29 @@ impl Drop for Waiting<'_> {
 }
 
 impl ProofWork {
-    /// At most `threads` (at least one) run at once.
-    pub fn new(threads: usize) -> Self {
+    /// At most `threads` (at least one) run at once. Fails if a thread
+    /// cannot be started: work sent to threads that do not exist would
+    /// wait for ever.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name(format!("evote-proof-{i}"))
-                .spawn(move || work(&rx));
-            if let Err(e) = spawned {
-                tracing::error!("starting proof-work thread {i}: {e}");
-            }
+                .spawn(move || work(&rx))?;
         }
-        Self {
+        Ok(Self {
             threads: Arc::new(Semaphore::new(threads)),
             peer_lane: Semaphore::new((threads - 1).max(1)),
             waiting: AtomicUsize::new(0),
             jobs,
-        }
+        })
     }
 
     /// One thread per core.
-    pub fn per_core() -> Self {
+    pub fn per_core() -> std::io::Result<Self> {
         Self::new(std::thread::available_parallelism().map_or(1, usize::from))
     }
 
@@ -154,25 +153,43 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn runs_at_most_its_threads_at_once_and_refuses_past_the_queue() {
-        let pool = Arc::new(ProofWork::new(2));
+    type Task = tokio::task::JoinHandle<Result<(), ApiError>>;
+
+    /// `n` jobs that each sleep `nap` (a peer's when `peer`), and the most
+    /// of them that ran at once.
+    fn spawn_sleepers(
+        pool: &Arc<ProofWork>,
+        n: usize,
+        nap: Duration,
+        peer: bool,
+    ) -> (Vec<Task>, Arc<AtomicUsize>) {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..8)
+        let tasks = (0..n)
             .map(|_| {
                 let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
                 tokio::spawn(async move {
-                    pool.run("test", move || {
+                    let job = move || {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(20));
+                        std::thread::sleep(nap);
                         running.fetch_sub(1, Ordering::SeqCst);
-                    })
-                    .await
+                    };
+                    if peer {
+                        pool.run_for_peer("test", job).await
+                    } else {
+                        pool.run("test", job).await
+                    }
                 })
             })
             .collect();
+        (tasks, most)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_at_most_its_threads_at_once_and_refuses_past_the_queue() {
+        let pool = Arc::new(ProofWork::new(2).unwrap());
+        let (tasks, most) = spawn_sleepers(&pool, 8, Duration::from_millis(20), false);
         for t in tasks {
             t.await.unwrap().unwrap();
         }
@@ -188,23 +205,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn peers_work_leaves_a_thread_for_voters() {
-        let pool = Arc::new(ProofWork::new(2));
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let peers: Vec<_> = (0..4)
-            .map(|_| {
-                let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
-                tokio::spawn(async move {
-                    pool.run_for_peer("test", move || {
-                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                        running.fetch_sub(1, Ordering::SeqCst);
-                    })
-                    .await
-                })
-            })
-            .collect();
+        let pool = Arc::new(ProofWork::new(2).unwrap());
+        let (peers, most) = spawn_sleepers(&pool, 4, Duration::from_millis(200), true);
         tokio::time::sleep(Duration::from_millis(10)).await;
         // The peers' four batches take 800 ms one after another; a voter's
         // work runs beside them at once.
@@ -222,7 +224,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn work_runs_nicer_and_a_panic_costs_only_its_answer() {
-        let pool = ProofWork::new(1);
+        let pool = ProofWork::new(1).unwrap();
         let nice = pool
             .run("test", || {
                 rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
