@@ -21,6 +21,7 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::ledger::{Hash32, LedgerError};
@@ -100,6 +101,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Query plans do not depend on bound values (there are no
+        // statistics to choose by): without this, SQLite's statistics build
+        // marks a statement's range and equality parameters as plan-changing
+        // and compiles a cached statement again on every run.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         migrate::migrate(&mut conn)?;
         Ok(Self { conn })
     }

@@ -504,3 +504,19 @@ fn a_voters_new_ballot_gets_its_code_with_the_insert_chained_to_the_last_one() {
     let out = s.issue_codes(&[again, late], 6).unwrap();
     assert_eq!(out, [code_a, next_code(&code_b, &Hash32([10; 32]))]);
 }
+
+#[test]
+fn cached_statements_are_not_compiled_again_when_their_parameters_change() {
+    let (_dir, mut s, _g) = fresh();
+    let id = voter(&mut s, "a@example.org");
+    s.create_session(&Hash32([7; 32]), id, 0, 100).unwrap();
+    let sql = "SELECT v.id FROM sessions s JOIN voters v ON v.id = s.voter_id \
+               WHERE s.token_hash = ?1 AND s.expires_at_ms > ?2";
+    for now in 0..5i64 {
+        let mut st = s.conn.prepare_cached(sql).unwrap();
+        let _: Option<i64> = st
+            .query_row(rusqlite::params![[7u8; 32].as_slice(), now], |r| r.get(0))
+            .ok();
+        assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
+}
