@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use evote_appliance::ledger::Transaction;
 
-use super::stats::{db_bytes, peak_rss_mb, percentile, table_bytes};
+use super::stats::{cpu_seconds, db_bytes, peak_rss_mb, percentile, table_bytes};
 use crate::cluster::{Cluster, Timing, agent};
 
 /// Voters checked in per request.
@@ -88,7 +88,11 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     let watch_url = nodes[0].0.clone();
     let issued = AtomicU64::new(0);
     eprintln!("loading for {:?} (+{:?} warm-up)", a.duration, a.warmup);
-    std::thread::scope(|s| {
+    let pids: Vec<u32> = cluster
+        .as_ref()
+        .map(|c| (0..c.nodes.len()).filter_map(|i| c.pid(i)).collect())
+        .unwrap_or_default();
+    let cpu = std::thread::scope(|s| {
         let watcher = s.spawn(|| watch_commits(&watch_url, start, &shared, &stop));
         let workers: Vec<_> = (0..a.concurrency)
             .map(|w| {
@@ -96,14 +100,46 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
                 s.spawn(move || worker(w, targets, shared, start, total, a.rate, issued))
             })
             .collect();
+        let cpu = cpu_in_window(&pids, start, a.warmup, total);
         for w in workers {
             let _ = w.join();
         }
         drain(&shared, start, DRAIN);
         stop.store(true, Ordering::SeqCst);
         let _ = watcher.join();
+        cpu
     });
-    Ok(report(a, &shared, cluster.as_ref(), &nodes, bound))
+    let mut out = report(a, &shared, cluster.as_ref(), &nodes, bound);
+    let votes = out["accepted_per_s"].as_f64().unwrap_or(0.0) * a.duration.as_secs_f64();
+    if let Some((nodes_s, load_s)) = cpu.filter(|_| votes > 0.0) {
+        out["cpu_us_per_vote"] = json!({
+            "nodes": (nodes_s / votes * 1e6).round(),
+            "load_generator": (load_s / votes * 1e6).round(),
+        });
+    }
+    Ok(out)
+}
+
+/// CPU seconds the nodes (`pids`) and this process used between the end of
+/// the warm-up and the end of the load; `None` without nodes of our own.
+fn cpu_in_window(
+    pids: &[u32],
+    start: Instant,
+    warmup: Duration,
+    total: Duration,
+) -> Option<(f64, f64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    let sample = || {
+        let nodes: Option<f64> = pids.iter().map(|p| cpu_seconds(*p)).sum();
+        Some((nodes?, cpu_seconds(std::process::id())?))
+    };
+    std::thread::sleep(warmup.saturating_sub(start.elapsed()));
+    let before = sample()?;
+    std::thread::sleep(total.saturating_sub(start.elapsed()));
+    let after = sample()?;
+    Some((after.0 - before.0, after.1 - before.1))
 }
 
 fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
@@ -218,13 +254,31 @@ fn short(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
+/// A page of `/p2p/blocks` as the watcher reads it: only the transactions.
+#[derive(serde::Deserialize)]
+struct BlocksPage {
+    blocks: Vec<PageBlock>,
+}
+
+#[derive(serde::Deserialize)]
+struct PageBlock {
+    transactions: Vec<PageTx>,
+}
+
+#[derive(serde::Deserialize)]
+struct PageTx {
+    tx: Transaction,
+}
+
 /// Follows the committed blocks of one node and notes when each
-/// transaction was first seen committed.
+/// transaction was first seen committed. Pages are read straight into the
+/// transactions (the load generator shares the machine with the nodes, so
+/// what it spends is taken from them).
 fn watch_commits(url: &str, start: Instant, shared: &Shared, stop: &AtomicBool) {
     let agent = agent();
     let mut next = 1u64;
     while !stop.load(Ordering::SeqCst) {
-        let page = agent
+        let blocks = agent
             .get(format!("{url}/p2p/blocks?from={next}&limit=64"))
             .call()
             .ok()
@@ -232,29 +286,24 @@ fn watch_commits(url: &str, start: Instant, shared: &Shared, stop: &AtomicBool) 
                 r.body_mut()
                     .with_config()
                     .limit(256 << 20)
-                    .read_json::<Value>()
+                    .read_json::<BlocksPage>()
                     .ok()
-            });
-        let blocks = page
-            .as_ref()
-            .and_then(|p| p["blocks"].as_array())
-            .cloned()
+            })
+            .map(|p| p.blocks)
             .unwrap_or_default();
         if blocks.is_empty() {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
         let now = start.elapsed();
+        let hashes: Vec<String> = blocks
+            .iter()
+            .flat_map(|b| &b.transactions)
+            .filter_map(|t| t.tx.hash().ok().map(|h| h.to_hex()))
+            .collect();
         let mut seen = shared.seen.lock().unwrap();
-        for b in &blocks {
-            for t in b["transactions"].as_array().into_iter().flatten() {
-                let tx = serde_json::from_value::<Transaction>(t["tx"].clone());
-                if let Ok(h) = tx.map(|tx| tx.hash()).map(|h| h.map(|h| h.to_hex()))
-                    && let Ok(h) = h
-                {
-                    seen.entry(h).or_insert(now);
-                }
-            }
+        for h in hashes {
+            seen.entry(h).or_insert(now);
         }
         next += blocks.len() as u64;
     }

@@ -22,6 +22,18 @@ pub fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time a process has used so far (user and system, all threads), in
+/// seconds; `None` once it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields follow its closing paren.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let total = ticks(11)? + ticks(12)?;
+    Some(total as f64 / rustix::param::clock_ticks_per_second() as f64)
+}
+
 /// Bytes of the SQLite database of a node (main file, WAL and shared memory).
 pub fn db_bytes(data_dir: &Path) -> u64 {
     ["evote.sqlite3", "evote.sqlite3-wal", "evote.sqlite3-shm"]
@@ -55,6 +67,19 @@ pub fn table_bytes(data_dir: &Path) -> Option<BTreeMap<String, u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_used_some_cpu_and_a_missing_one_none() {
+        let busy = std::time::Instant::now();
+        let mut x = 0u64;
+        while busy.elapsed() < std::time::Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        let used = cpu_seconds(std::process::id()).unwrap();
+        assert!(used > 0.0, "{used}");
+        assert_eq!(cpu_seconds(u32::MAX), None);
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

@@ -213,5 +213,13 @@ fn print_table(r: &serde_json::Value) {
             .map_or_else(|| v.to_string(), |x| format!("{x:.1}"));
         println!("{label:<40} {text}");
     }
+    let cpu = &r["cpu_us_per_vote"];
+    if !cpu.is_null() {
+        let (nodes, load) = (&cpu["nodes"], &cpu["load_generator"]);
+        println!(
+            "{:<40} {nodes} nodes, {load} load generator",
+            "CPU µs per vote"
+        );
+    }
     println!("{:<40} {}", "errors", r["errors"]);
 }
