@@ -23,6 +23,9 @@ pub const BLOCKS_PER_PAGE: u64 = 64;
 pub const MAX_WINDOW_TXS: u64 = 16_384;
 /// Blocks per database window at most.
 const DB_WINDOW_BLOCKS: i64 = 64;
+/// The newest appliance schema version this auditor was written against;
+/// a newer file is read as this one lays out its tables, with a note.
+pub const KNOWN_SCHEMA_VERSION: i64 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -744,9 +747,11 @@ impl DbSource {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
-        if version > 4 {
+        // Versions 5 and 6 changed nothing the auditor reads (STORAGE.md).
+        if version > KNOWN_SCHEMA_VERSION {
             notes.push(format!(
-                "schema version {version} is newer than this auditor knows (4); it reads the tables of version 4"
+                "schema version {version} is newer than this auditor knows \
+                 ({KNOWN_SCHEMA_VERSION}); it reads the tables as version {KNOWN_SCHEMA_VERSION} lays them out"
             ));
         }
         let meta = |key: &str| -> Result<Option<String>, SourceError> {

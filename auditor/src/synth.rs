@@ -24,12 +24,13 @@ use crate::wire::{
 };
 
 /// The appliance's schema migrations, in order.
-pub const SCHEMA_SQL: [&str; 5] = [
+pub const SCHEMA_SQL: [&str; 6] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_fallback.sql"),
     include_str!("../../migrations/0003_encrypted_tally.sql"),
     include_str!("../../migrations/0004_packed_ballots.sql"),
     include_str!("../../migrations/0005_smaller_rows.sql"),
+    include_str!("../../migrations/0006_journal_blocks.sql"),
 ];
 
 /// What to generate.

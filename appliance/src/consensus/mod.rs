@@ -13,7 +13,7 @@ mod round;
 mod tests;
 
 pub use self::core::{ChainView, Core, Metrics, Status};
-pub use journal::{Journal, Locked};
+pub use journal::{BlockRef, Journal, JournalRecord, Locked, LockedRecord, SentRecord};
 pub use messages::{
     Justification, Message, MessageType, Proposal, RoundChange, RoundChangeStatement,
     RoundChangeType, SignedRoundChange, SignedVote, check_certificate,

@@ -13,7 +13,7 @@ use super::{
     SubmitOutcome, TICK_INTERVAL,
 };
 use crate::clock::now_ms;
-use crate::consensus::{Action, ChainView, Core, Journal};
+use crate::consensus::{Action, ChainView, Core};
 use crate::ledger::validate::{
     check_block_txs, check_committed_block, check_share_on_chain, retain_valid_seals,
 };
@@ -97,7 +97,7 @@ impl Driver {
         let now = now_ms();
         let is_validator = setup.genesis.is_validator(&setup.key.public());
         let core = if is_validator {
-            let journal: Option<Journal> = store.load_consensus_state()?;
+            let journal = store.load_consensus_state()?;
             Some(Core::new(
                 setup.genesis.clone(),
                 setup.key.clone(),
@@ -386,7 +386,7 @@ impl Driver {
         let now = now_ms();
         match action {
             Action::Persist(j) => {
-                if let Err(e) = self.store.save_consensus_state(j.height, j.round, &*j) {
+                if let Err(e) = self.store.save_consensus_state(&j) {
                     fatal("persisting the consensus journal", e);
                 }
                 Vec::new()

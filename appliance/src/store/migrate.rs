@@ -27,6 +27,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0005_smaller_rows",
         include_str!("../../../migrations/0005_smaller_rows.sql"),
     ),
+    (
+        "0006_journal_blocks",
+        include_str!("../../../migrations/0006_journal_blocks.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

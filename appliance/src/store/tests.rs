@@ -311,13 +311,111 @@ fn voters_sessions_and_ballots() {
     );
 }
 
+/// A journal at `height` that locked `block` in round 0, proposed it and
+/// sent a PREPARE and a COMMIT for it.
+fn journal_with(block: &Block, height: u64) -> crate::consensus::Journal {
+    use crate::consensus::{Journal, Locked, Message, Proposal, SignedVote};
+    use crate::ledger::{Signature, Vote, VoteKind};
+    let vote = |kind| SignedVote {
+        vote: Vote::for_header(kind, &block.header, block.block_hash),
+        sender: block.header.proposer,
+        signature: Signature([7; 64]),
+    };
+    Journal {
+        height,
+        round: 0,
+        locked: Some(Locked {
+            round: 0,
+            block: block.clone(),
+            certificate: vec![vote(VoteKind::Prepare)],
+        }),
+        sent: vec![
+            Message::Proposal(Proposal {
+                block: block.clone(),
+                justification: None,
+            }),
+            Message::Prepare(vote(VoteKind::Prepare)),
+            Message::Commit(vote(VoteKind::Commit)),
+        ],
+    }
+}
+
+fn journal_blocks(s: &Store) -> Vec<(Vec<u8>, i64)> {
+    s.conn
+        .prepare("SELECT block_hash, height FROM consensus_blocks ORDER BY height, round")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<std::result::Result<_, _>>()
+        .unwrap()
+}
+
 #[test]
-fn consensus_state_round_trips() {
-    let (_dir, mut s, _g) = fresh();
-    assert_eq!(s.load_consensus_state::<Vec<u64>>().unwrap(), None);
-    s.save_consensus_state(3, 1, &vec![1u64, 2]).unwrap();
-    s.save_consensus_state(4, 0, &vec![5u64]).unwrap();
-    assert_eq!(s.load_consensus_state::<Vec<u64>>().unwrap(), Some(vec![5]));
+fn the_journal_round_trips_with_each_block_stored_once() {
+    let (_dir, mut s, g) = fresh();
+    assert_eq!(s.load_consensus_state().unwrap(), None);
+    let b1 = next_block(&s, &g, vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 2)]);
+    let j1 = journal_with(&b1, 1);
+    s.save_consensus_state(&j1).unwrap();
+    s.save_consensus_state(&j1).unwrap();
+    assert_eq!(s.load_consensus_state().unwrap(), Some(j1.clone()));
+    // The block is in the locked slot and in the proposal: stored once,
+    // and the journal row holds its hash, not its transactions.
+    assert_eq!(journal_blocks(&s), vec![(b1.block_hash.0.to_vec(), 1)]);
+    let row: String = s
+        .conn
+        .query_row("SELECT state FROM consensus_state", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        row.contains(&b1.block_hash.to_hex()) && !row.contains("transactions"),
+        "{row}"
+    );
+
+    // Re-proposed in round 1, the block keeps its hash but not its round
+    // or proposer signature: both are stored and read back as they were.
+    let mut again = b1.clone();
+    again.header.round = 1;
+    again.proposer_signature = crate::ledger::Signature([5; 64]);
+    let mut j1b = j1.clone();
+    j1b.round = 1;
+    j1b.sent = vec![crate::consensus::Message::Proposal(
+        crate::consensus::Proposal {
+            block: again,
+            justification: None,
+        },
+    )];
+    s.save_consensus_state(&j1b).unwrap();
+    assert_eq!(journal_blocks(&s).len(), 2);
+    assert_eq!(s.load_consensus_state().unwrap(), Some(j1b));
+
+    // The next height's journal: the old blocks go.
+    s.append_block(&b1, 1).unwrap();
+    let b2 = next_block(&s, &g, vec![ballot(&g, 1, 3, 3)]);
+    let j2 = journal_with(&b2, 2);
+    s.save_consensus_state(&j2).unwrap();
+    assert_eq!(journal_blocks(&s), vec![(b2.block_hash.0.to_vec(), 2)]);
+    assert_eq!(s.load_consensus_state().unwrap(), Some(j2));
+}
+
+#[test]
+fn a_journal_with_its_blocks_inside_still_reads_and_a_missing_block_is_corrupt() {
+    let (_dir, mut s, g) = fresh();
+    let b1 = next_block(&s, &g, vec![ballot(&g, 1, 1, 1)]);
+    let j1 = journal_with(&b1, 1);
+    // As schema version 5 wrote it: the whole journal, blocks inside.
+    s.conn
+        .execute(
+            "INSERT INTO consensus_state (id, height, round, state) VALUES (1, 1, 0, ?1)",
+            [serde_json::to_string(&j1).unwrap()],
+        )
+        .unwrap();
+    assert_eq!(s.load_consensus_state().unwrap(), Some(j1.clone()));
+
+    s.save_consensus_state(&j1).unwrap();
+    s.conn.execute("DELETE FROM consensus_blocks", []).unwrap();
+    let err = s.load_consensus_state().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&b1.block_hash.to_hex()), "{err}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use evote_appliance::consensus::{Action, Core, Message, MessageType, round_timeout};
+use evote_appliance::consensus::{Action, Core, Journal, Message, MessageType, round_timeout};
 use evote_appliance::ledger::validate::check_committed_block;
 use evote_appliance::ledger::{
     Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
@@ -854,7 +854,7 @@ impl<'w> Sim<'w> {
             node.wiped = true;
             None
         } else {
-            node.journal.clone()
+            node.journal.as_ref().map(stored_and_read).transpose()?
         };
         let kept = journal.as_ref().map(|j| (j.height, j.round));
         let core = Core::new(
@@ -1253,4 +1253,18 @@ pub fn describe(m: &Message) -> String {
             }
         }
     }
+}
+
+/// A journal as the appliance stores it and reads it back: blocks apart,
+/// by reference (`store/consensus.rs`).
+fn stored_and_read(j: &Journal) -> Result<Journal, String> {
+    let blocks: Vec<_> = j.blocks().into_iter().cloned().collect();
+    let back = j
+        .record()
+        .resolve(|r| blocks.iter().find(|b| r.names(b)).cloned())
+        .map_err(|r| format!("the stored journal lost block {r}"))?;
+    if &back != j {
+        return Err("the stored journal reads back different".into());
+    }
+    Ok(back)
 }
