@@ -18,7 +18,7 @@ use crate::ledger::validate::{
     check_block_txs, check_committed_block, check_share_on_chain, retain_valid_seals,
 };
 use crate::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
-use crate::store::{MempoolEntry, Store, StoreError};
+use crate::store::{Durability, MempoolEntry, Store, StoreError};
 
 pub(super) struct Driver {
     genesis: Arc<Genesis>,
@@ -244,7 +244,19 @@ impl Driver {
                 },
             })
             .collect();
-        let result = self.store.mempool_insert_batch(&entries, now_ms());
+        // Gossip alone needs no fsync: its senders hold it durably and send
+        // it again (REGOSSIP_AFTER_MS) if this node loses it in a crash.
+        let durability = if submits
+            .iter()
+            .all(|(_, _, source, _)| matches!(source, Source::Peer { .. }))
+        {
+            Durability::WithNextSync
+        } else {
+            Durability::Now
+        };
+        let result = self
+            .store
+            .mempool_insert_batch(&entries, now_ms(), durability);
         drop(entries);
         let outcomes = match result {
             Ok(o) => o,

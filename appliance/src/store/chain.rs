@@ -139,6 +139,7 @@ impl Store {
     /// the mempool, all in one SQL transaction. The caller has validated the
     /// block; this only refuses a block that does not extend the head.
     pub fn append_block(&mut self, block: &Block, committed_at_ms: u64) -> Result<()> {
+        self.mempool_size.set(None);
         let head = self.head()?;
         if block.header.height != head.height + 1 || block.header.prev_hash != head.hash {
             return Err(StoreError::NotNextBlock {

@@ -1,6 +1,8 @@
 //! The mempool: signed transactions waiting for a block, durable across
 //! restarts, bounded, and unique by hash and by (election, nullifier).
 
+use std::cell::Cell;
+
 use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
 
 use super::codes::{ToConfirm, chain_codes};
@@ -36,6 +38,18 @@ pub struct Offered {
     pub code: Option<Hash32>,
 }
 
+/// When a batch of the mempool is on disk for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns (an fsync): whoever sent a transaction of
+    /// the batch is told it is recorded.
+    Now,
+    /// With the next write that is made durable now. For transactions that
+    /// another appliance already holds durably and will send again if this
+    /// one loses them (gossip): a crash may lose them here, nothing else.
+    WithNextSync,
+}
+
 /// A transaction offered to the mempool, with its hash and, for a ballot
 /// cast through the voter API, the voter.
 pub struct MempoolEntry<'a> {
@@ -58,23 +72,35 @@ impl Store {
             tx_hash,
             voter,
         };
-        Ok(self.mempool_insert_batch(&[entry], now_ms)?[0].outcome)
+        Ok(self.mempool_insert_batch(&[entry], now_ms, Durability::Now)?[0].outcome)
     }
 
     /// Adds checked transactions in one SQL transaction (one fsync for the
-    /// batch); with a voter, also records the ballot as theirs and chains
-    /// its confirmation code.
+    /// batch, or none: `durability`); with a voter, also records the ballot
+    /// as theirs and chains its confirmation code.
     pub fn mempool_insert_batch(
         &mut self,
         entries: &[MempoolEntry<'_>],
         now_ms: u64,
+        durability: Durability,
     ) -> Result<Vec<Offered>> {
+        if durability == Durability::WithNextSync {
+            // In WAL mode, NORMAL commits without syncing the log; the next
+            // FULL commit syncs it, this batch included.
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let inserted = self.insert_batch(entries, now_ms);
+        if durability == Durability::WithNextSync {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        inserted
+    }
+
+    fn insert_batch(&mut self, entries: &[MempoolEntry<'_>], now_ms: u64) -> Result<Vec<Offered>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut count: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM mempool")?
-            .query_row([], |r| r.get(0))?;
+        let mut count = to_i64(mempool_size(&tx, &self.mempool_size)?);
         let mut outcomes = Vec::with_capacity(entries.len());
         let mut to_confirm = Vec::new();
         for e in entries {
@@ -102,6 +128,8 @@ impl Store {
             outcomes[i].code = Some(code);
         }
         tx.commit()?;
+        let version = data_version(&self.conn)?;
+        self.mempool_size.set(Some((version, to_u64(count)?)));
         Ok(outcomes)
     }
 
@@ -134,10 +162,7 @@ impl Store {
     }
 
     pub fn mempool_len(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))?;
-        to_u64(n)
+        mempool_size(&self.conn, &self.mempool_size)
     }
 
     pub fn mempool_contains(&self, tx_hash: &Hash32) -> Result<bool> {
@@ -148,12 +173,39 @@ impl Store {
     }
 
     pub fn mempool_remove(&mut self, tx_hash: &Hash32) -> Result<()> {
+        self.mempool_size.set(None);
         self.conn.execute(
             "DELETE FROM mempool WHERE tx_hash = ?1",
             [tx_hash.as_bytes()],
         )?;
         Ok(())
     }
+}
+
+/// The mempool's size. Counting the rows takes time that grows with the
+/// mempool (200,000 rows when the network falls behind), and every batch of
+/// submissions needs the size: it is counted once and then kept by this
+/// connection's own inserts, and counted again after its removals or once
+/// another connection has written (`PRAGMA data_version` moves).
+fn mempool_size(conn: &Connection, kept: &Cell<Option<(i64, u64)>>) -> Result<u64> {
+    let version = data_version(conn)?;
+    if let Some((v, n)) = kept.get()
+        && v == version
+    {
+        return Ok(n);
+    }
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM mempool")?
+        .query_row([], |r| r.get(0))?;
+    let n = to_u64(n)?;
+    kept.set(Some((version, n)));
+    Ok(n)
+}
+
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn one_hash(conn: &Connection, sql: &str, p: impl Params) -> Result<Option<Hash32>> {

@@ -29,7 +29,7 @@ use crate::ledger::{Hash32, LedgerError};
 pub use chain::{Head, TxLocation};
 pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
-pub use mempool::{MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
+pub use mempool::{Durability, MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
 pub use migrate::SCHEMA_VERSION;
 pub use pool::StorePool;
 pub use voters::{NewVoter, Voter};
@@ -73,6 +73,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A connection to the appliance's database.
 pub struct Store {
     conn: Connection,
+    /// The mempool's size as this connection last counted or changed it,
+    /// with the `data_version` it was counted at (`mempool.rs`).
+    mempool_size: std::cell::Cell<Option<(i64, u64)>>,
 }
 
 impl Store {
@@ -107,7 +110,10 @@ impl Store {
         // and compiles a cached statement again on every run.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         migrate::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            mempool_size: Default::default(),
+        })
     }
 
     /// `PRAGMA quick_check` (or the full `integrity_check`): "ok" or the problems found.

@@ -215,6 +215,48 @@ fn mempool_is_unique_by_hash_and_nullifier_and_loses_committed_txs() {
     );
 }
 
+/// The size the store keeps, checked against the rows themselves.
+fn kept_size(s: &Store) -> u64 {
+    let rows: i64 = s
+        .conn
+        .query_row("SELECT COUNT(*) FROM mempool", [], |r| r.get(0))
+        .unwrap();
+    let kept = s.mempool_len().unwrap();
+    assert_eq!(kept, rows as u64);
+    kept
+}
+
+#[test]
+fn the_mempool_size_follows_inserts_commits_removals_other_writers_and_a_reopen() {
+    let (dir, mut s, g) = fresh();
+    let txs: Vec<_> = (1..=4u8).map(|v| ballot(&g, 1, v, 1)).collect();
+    for (i, t) in txs.iter().enumerate() {
+        s.mempool_insert(t, &t.hash().unwrap(), None, 1).unwrap();
+        assert_eq!(kept_size(&s), i as u64 + 1);
+    }
+    // Refused offers change nothing.
+    s.mempool_insert(&txs[0], &txs[0].hash().unwrap(), None, 1)
+        .unwrap();
+    assert_eq!(kept_size(&s), 4);
+    let b = next_block(&s, &g, txs[..2].to_vec());
+    s.append_block(&b, 2).unwrap();
+    assert_eq!(kept_size(&s), 2);
+    s.mempool_remove(&txs[2].hash().unwrap()).unwrap();
+    assert_eq!(kept_size(&s), 1);
+    // Another connection's write is seen.
+    let mut other = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    let t = ballot(&g, 1, 9, 1);
+    other
+        .mempool_insert(&t, &t.hash().unwrap(), None, 3)
+        .unwrap();
+    assert_eq!(kept_size(&s), 2);
+    other.mempool_remove(&t.hash().unwrap()).unwrap();
+    assert_eq!(kept_size(&s), 1);
+    drop(s);
+    let s = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    assert_eq!(kept_size(&s), 1);
+}
+
 #[test]
 fn committing_a_block_drops_pending_transactions_with_the_same_nullifier() {
     let (_dir, mut s, g) = fresh();
@@ -254,7 +296,7 @@ fn a_batch_of_submissions_counts_each_outcome() {
         },
     ];
     let r: Vec<MempoolInsert> = s
-        .mempool_insert_batch(&entries, 1)
+        .mempool_insert_batch(&entries, 1, Durability::Now)
         .unwrap()
         .into_iter()
         .map(|o| o.outcome)
@@ -268,6 +310,32 @@ fn a_batch_of_submissions_counts_each_outcome() {
         ]
     );
     assert_eq!(s.mempool_len().unwrap(), 2);
+}
+
+#[test]
+fn gossip_batches_skip_the_fsync_and_leave_the_connection_syncing() {
+    let (dir, mut s, g) = fresh();
+    let sync = |s: &Store| -> i64 {
+        s.conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(sync(&s), 2, "FULL");
+    let a = ballot(&g, 1, 1, 1);
+    let ha = a.hash().unwrap();
+    let entries = [MempoolEntry {
+        stx: &a,
+        tx_hash: &ha,
+        voter: None,
+    }];
+    let r = s
+        .mempool_insert_batch(&entries, 1, Durability::WithNextSync)
+        .unwrap();
+    assert_eq!(r[0].outcome, MempoolInsert::Inserted);
+    assert_eq!(sync(&s), 2, "back to FULL for the next write");
+    drop(s);
+    let s = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    assert!(s.mempool_contains(&ha).unwrap());
 }
 
 #[test]
@@ -568,7 +636,9 @@ fn a_voters_new_ballot_gets_its_code_with_the_insert_chained_to_the_last_one() {
             voter: Some(v2),
         },
     ];
-    let r = s.mempool_insert_batch(&entries, 5).unwrap();
+    let r = s
+        .mempool_insert_batch(&entries, 5, Durability::Now)
+        .unwrap();
     let outcomes: Vec<_> = r.iter().map(|o| o.outcome).collect();
     assert_eq!(
         outcomes,
