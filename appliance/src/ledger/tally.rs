@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 
+use super::elgamal::memo;
 use super::elgamal::{
     CeremonyParams, Ciphertext, CryptoError, ElectionPublicKey, EncryptedBallot, Point, TrusteeKey,
     TrusteeRound1, round1, round2,
@@ -168,9 +169,13 @@ impl TallyState {
             .map(|ct| Ok((ct.a.decode()?, ct.b.decode()?)))
             .collect::<Result<Vec<(RistrettoPoint, RistrettoPoint)>, CryptoError>>()?;
         for ballot in ballots {
-            for (sum, ct) in sums.iter_mut().zip(ballot.ciphertexts()) {
-                sum.0 += ct.a.decode()?;
-                sum.1 += ct.b.decode()?;
+            // Checked ballots' points were decoded by their check: taken
+            // from the memo, not decoded again.
+            let points: Vec<&Point> = ballot.ciphertexts().flat_map(|ct| [&ct.a, &ct.b]).collect();
+            let decoded = memo::take(&points)?;
+            for (sum, ab) in sums.iter_mut().zip(decoded.chunks_exact(2)) {
+                sum.0 += ab[0];
+                sum.1 += ab[1];
             }
             self.ballot_count += 1;
         }

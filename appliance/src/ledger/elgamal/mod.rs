@@ -33,6 +33,7 @@ pub mod dkg;
 pub mod dlog;
 pub mod encoding;
 pub mod error;
+pub mod memo;
 pub mod transcript;
 pub mod verify;
 

@@ -889,3 +889,42 @@ fn lagrange_coefficients_interpolate_at_zero() {
     }
     assert_eq!(decrypt::lagrange_at_zero(&[4]), vec![Scalar::ONE]);
 }
+
+#[test]
+fn a_checked_ballots_ciphertext_points_wait_in_the_bounded_memo_until_the_tally_takes_them() {
+    let (pk, _) = key(3);
+    let mut r = rng(4);
+    let b = encrypt_ballot(&ctx(9), &enc(&pk), 1, 3, &mut r).unwrap();
+    // As parsed from the wire: bytes only, nothing decoded.
+    let b: EncryptedBallot = from_json("ballot", &serde_json::to_string(&b).unwrap()).unwrap();
+    let a0 = *b.selections[0].ciphertext.a.as_bytes();
+    assert!(!memo::remembered(&a0));
+    verify_ballot(&ctx(9), &pk, &b, 3).unwrap();
+    for s in &b.selections {
+        assert!(memo::remembered(s.ciphertext.a.as_bytes()));
+        assert!(memo::remembered(s.ciphertext.b.as_bytes()));
+    }
+    let mut tally = crate::ledger::TallyState::empty(7, 3);
+    tally.add([&b]).unwrap();
+    assert!(!memo::remembered(&a0), "taken by the tally");
+    // Taken or decoded, the sum is the same.
+    assert_eq!(tally.aggregate, aggregate([&b], 3).unwrap());
+    let mut again = crate::ledger::TallyState::empty(7, 3);
+    again.add([&b]).unwrap();
+    assert_eq!(again.aggregate, tally.aggregate);
+
+    // Bounded: the oldest go first. (In this test, not one of its own: the
+    // memo is shared, and the first half must not see this one's eviction.)
+    use curve25519_dalek::ristretto::RistrettoPoint;
+    let p = RistrettoPoint::default();
+    let many: Vec<([u8; 32], RistrettoPoint)> = (0..memo::MAX_REMEMBERED_POINTS as u32 + 10)
+        .map(|i| {
+            let mut k = [0xee; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            (k, p)
+        })
+        .collect();
+    memo::remember(&many);
+    assert!(!memo::remembered(&many[0].0), "the oldest went first");
+    assert!(memo::remembered(&many.last().unwrap().0));
+}

@@ -53,9 +53,12 @@ fn zero_one_challenges(
 type SelectionPoints = [RistrettoPoint; 6];
 
 fn selection_points(ct: &Ciphertext, p: &ZeroOneProof) -> Result<SelectionPoints, CryptoError> {
+    let (a, b) = (ct.a.decode()?, ct.b.decode()?);
+    // The running tally adds the ciphertext when its block commits.
+    super::memo::remember(&[(*ct.a.as_bytes(), a), (*ct.b.as_bytes(), b)]);
     Ok([
-        ct.a.decode()?,
-        ct.b.decode()?,
+        a,
+        b,
         p.u0.decode()?,
         p.v0.decode()?,
         p.u1.decode()?,
