@@ -27,6 +27,9 @@ pub use status::{Counters, NodeStatus, Role};
 pub const MAX_PENDING_REQUESTS: usize = 10_000;
 /// Requests handled in one batch (one SQL transaction for the submissions).
 pub const MAX_BATCH: usize = 1_000;
+/// How long a batch holding submissions waits for more before its SQL
+/// transaction (see `Driver::gather`).
+pub const SUBMIT_LINGER: Duration = Duration::from_millis(5);
 /// The longest the node thread sleeps between ticks.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(20);
 /// A transaction still pending after this long is sent to peers again.
