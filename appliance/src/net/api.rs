@@ -1,6 +1,8 @@
 //! The seeds' voter API (same paths and JSON shapes) plus the election
 //! listings every voting client needs.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -13,7 +15,7 @@ use super::server::ClientAddr;
 use super::{AppState, SharedState};
 use crate::auth;
 use crate::clock::now_ms;
-use crate::ledger::elgamal::{BallotContext, encrypt_ballot};
+use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use crate::ledger::nullifier::nullifier;
 use crate::ledger::{BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
 use crate::node::{Request, Source, SubmitOutcome};
@@ -277,8 +279,8 @@ async fn submit(
         origin: s.key.public(),
     };
     let ballot = match (body.candidate_id, body.ballot) {
-        (Some(candidate), None) => encrypt_for(&s, election, &ctx, candidate).await?,
-        (None, Some(ballot)) => ballot,
+        (Some(candidate), None) => Ballot::Choice(choice(&s, election, candidate)?),
+        (None, Some(ballot)) => Ballot::Encrypted(Box::new(ballot)),
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_ballot",
@@ -286,15 +288,9 @@ async fn submit(
             ));
         }
     };
-    let tx = BallotTx::new(s.chain_id, election.id, null, ballot, now, s.key.public())
-        .map_err(|e| ApiError::internal("building the ballot", e))?;
-    let ballot_hash = tx.ballot_hash;
-    let stx = SignedTx::sign(Transaction::Ballot(tx), &s.key)
-        .map_err(|e| ApiError::internal("signing the ballot", e))?;
-    let tx_hash = stx
-        .hash()
-        .map_err(|e| ApiError::internal("hashing the ballot", e))?;
-    let done = submit_signed(&s, stx, Source::Voter(voter.id)).await?;
+    let (stx, tx_hash, ballot_hash) =
+        make_ballot(&s, ctx, election.candidates.len(), ballot, now).await?;
+    let done = accept_checked(&s, stx, tx_hash, Source::Voter(voter.id)).await?;
     let code = match done.code {
         Some(code) => code,
         None => confirmation_code(&s, tx_hash, ballot_hash, election.id).await?,
@@ -318,14 +314,19 @@ async fn submit(
     Ok(axum::Json(answer))
 }
 
-/// Encrypts a vote for `candidate` on a blocking thread (the proofs take a
-/// few milliseconds); the candidate is not kept anywhere after this.
-async fn encrypt_for(
+/// What a voter sent: a choice for this appliance to encrypt, or a ballot
+/// their device encrypted.
+enum Ballot {
+    Choice((usize, Arc<EncryptionKey>)),
+    Encrypted(Box<crate::ledger::Ballot>),
+}
+
+/// The candidate's index and the election key to encrypt a choice with.
+fn choice(
     s: &SharedState,
     election: &Election,
-    ctx: &BallotContext,
     candidate: u64,
-) -> Result<crate::ledger::Ballot, ApiError> {
+) -> Result<(usize, Arc<EncryptionKey>), ApiError> {
     let index = election.candidate_index(candidate).ok_or_else(|| {
         ApiError::bad_request(
             "unknown_candidate",
@@ -340,13 +341,51 @@ async fn encrypt_for(
         .get(&election.id)
         .cloned()
         .ok_or_else(|| ApiError::internal("finding the election key", election.id))?;
-    let (ctx, n) = (*ctx, election.candidates.len());
+    Ok((index, key))
+}
+
+/// Encrypts the choice (dropped after this, kept nowhere), builds and
+/// signs the ballot transaction, and checks it as any other, in one job on
+/// a proof-work thread: (the transaction, its hash, the ballot's hash).
+async fn make_ballot(
+    s: &SharedState,
+    ctx: BallotContext,
+    candidates: usize,
+    ballot: Ballot,
+    now: u64,
+) -> Result<(SignedTx, Hash32, Hash32), ApiError> {
+    let s2 = s.clone();
     s.proof_work
-        .run("encrypting the ballot", move || {
-            encrypt_ballot(&ctx, &key, index, n, &mut crate::auth::OsRandom::default())
+        .run("making the ballot", move || {
+            let ballot = match ballot {
+                Ballot::Choice((index, key)) => {
+                    let mut rng = crate::auth::OsRandom::default();
+                    encrypt_ballot(&ctx, &key, index, candidates, &mut rng)
+                        .map_err(|e| ApiError::internal("encrypting the ballot", e))?
+                }
+                Ballot::Encrypted(b) => *b,
+            };
+            let origin = s2.key.public();
+            let tx = BallotTx::new(
+                s2.chain_id,
+                ctx.election_id,
+                ctx.nullifier,
+                ballot,
+                now,
+                origin,
+            )
+            .map_err(|e| ApiError::internal("building the ballot", e))?;
+            let ballot_hash = tx.ballot_hash;
+            let stx = SignedTx::sign(Transaction::Ballot(tx), &s2.key)
+                .map_err(|e| ApiError::internal("signing the ballot", e))?;
+            // Checked as a peer would check it: the voter's device may have
+            // sent anything, and a ballot this appliance made is checked
+            // before anyone is told it is recorded.
+            let tx_hash = check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms())
+                .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+            Ok((stx, tx_hash, ballot_hash))
         })
         .await?
-        .map_err(|e| ApiError::internal("encrypting the ballot", e))
 }
 
 /// Issues this appliance's next confirmation code for an accepted ballot.
@@ -390,6 +429,16 @@ pub async fn submit_signed(
         })
         .await?
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    accept_checked(s, stx, tx_hash, source).await
+}
+
+/// Hands a checked transaction to the node and says what became of it.
+async fn accept_checked(
+    s: &SharedState,
+    stx: SignedTx,
+    tx_hash: Hash32,
+    source: Source,
+) -> Result<Submitted, ApiError> {
     let accepted = |fallback_block| Submitted {
         tx_hash,
         fallback_block,
