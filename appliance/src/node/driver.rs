@@ -10,8 +10,8 @@ mod fallback;
 
 use super::status::{Counters, NodeStatus, Role};
 use super::{
-    MAX_BATCH, MAX_REGOSSIP, Network, NodeSetup, REGOSSIP_AFTER_MS, Request, SUBMIT_LINGER, Source,
-    Submission, SubmitOutcome, TICK_INTERVAL,
+    MAX_BATCH, MAX_REGOSSIP, NODE_PAGE_CACHE_MIB, Network, NodeSetup, REGOSSIP_AFTER_MS, Request,
+    SUBMIT_LINGER, Source, Submission, SubmitOutcome, TICK_INTERVAL,
 };
 use crate::clock::now_ms;
 use crate::consensus::{Action, ChainView, Core};
@@ -95,6 +95,7 @@ impl Driver {
         counters: Arc<Counters>,
     ) -> Result<Self, StoreError> {
         let store = Store::open(&setup.db_path)?;
+        store.set_page_cache_mib(NODE_PAGE_CACHE_MIB)?;
         let chain_id = setup.genesis.chain_id()?;
         let head = store.head()?;
         let now = now_ms();

@@ -27,6 +27,11 @@ pub use status::{Counters, NodeStatus, Role};
 pub const MAX_PENDING_REQUESTS: usize = 10_000;
 /// Requests handled in one batch (one SQL transaction for the submissions).
 pub const MAX_BATCH: usize = 1_000;
+/// Database pages the node thread's connection keeps in memory. Every
+/// submission looks its hash and nullifier up in the chain's indexes and
+/// every commit adds to them: with SQLite's default 2 MiB those pages were
+/// read from the file again and again (a 16 KB copy each time).
+pub const NODE_PAGE_CACHE_MIB: u32 = 32;
 /// How long a batch holding submissions waits for more before its SQL
 /// transaction (see `Driver::gather`).
 pub const SUBMIT_LINGER: Duration = Duration::from_millis(5);

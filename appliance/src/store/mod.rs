@@ -116,6 +116,14 @@ impl Store {
         })
     }
 
+    /// Lets this connection keep up to `mib` MiB of database pages in
+    /// memory (SQLite's default is 2 MiB: 128 pages of 16 KB).
+    pub fn set_page_cache_mib(&self, mib: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "cache_size", -(i64::from(mib) * 1024))?;
+        Ok(())
+    }
+
     /// `PRAGMA quick_check` (or the full `integrity_check`): "ok" or the problems found.
     pub fn integrity_check(&self, full: bool) -> Result<Vec<String>> {
         let pragma = if full {
