@@ -1030,9 +1030,7 @@ fn block_json(b: &Block, full: bool, info: &ChainInfo) -> Outcome {
             tx_json(stx, Some(&at), info)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let size = serde_json::to_vec(b)
-        .map_err(|e| RpcError::internal("measuring a block", e))?
-        .len();
+    let size = json_len(b).map_err(|e| RpcError::internal("measuring a block", e))?;
     Ok(eth_block(EthBlock {
         number: h.height,
         hash: b.block_hash,
@@ -1043,6 +1041,23 @@ fn block_json(b: &Block, full: bool, info: &ChainInfo) -> Outcome {
         size: size as u64,
         transactions,
     }))
+}
+
+/// The length of `value`'s JSON, counted as it is written, not kept.
+fn json_len(value: &impl serde::Serialize) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, value)?;
+    Ok(c.0)
 }
 
 /// A transaction; `at` is where it sits, `None` while it waits.
@@ -1626,6 +1641,8 @@ mod tests {
         assert_eq!(b["hash"], json!(b1.block_hash));
         assert_eq!(b["parentHash"], json!(CHAIN));
         assert_eq!(b["transactionsRoot"], json!(b1.header.tx_root));
+        let size = serde_json::to_vec(b1).unwrap().len() as u64;
+        assert_eq!(b["size"], quantity(size), "the block's JSON length");
         assert_eq!(b["miner"], hex_bytes(&address_of(&key(1).public())));
         assert_eq!(b["timestamp"], quantity(BLOCK1_MS / 1000));
         let hashes: Vec<Value> = b1
