@@ -31,7 +31,7 @@ pub const MAX_BATCH: usize = 1_000;
 /// submission looks its hash and nullifier up in the chain's indexes and
 /// every commit adds to them: with SQLite's default 2 MiB those pages were
 /// read from the file again and again (a 16 KB copy each time).
-pub const NODE_PAGE_CACHE_MIB: u32 = 32;
+pub const NODE_PAGE_CACHE_MIB: u32 = 16;
 /// How long a batch holding submissions waits for more before its SQL
 /// transaction (see `Driver::gather`).
 pub const SUBMIT_LINGER: Duration = Duration::from_millis(5);
