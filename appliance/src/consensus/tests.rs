@@ -201,6 +201,45 @@ fn three_validators_survive_a_dead_proposer() {
 }
 
 #[test]
+fn every_kind_of_message_reads_back_from_its_json_and_strays_are_refused() {
+    let mut net = Net::new(3);
+    net.cores[1] = None;
+    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    net.run_until(0, 3, 60_000);
+    let sent: Vec<&Message> = net.sent_log.iter().flatten().collect();
+    let mut kinds = std::collections::BTreeSet::new();
+    for m in &sent {
+        kinds.insert(m.kind());
+        let text = serde_json::to_string(m).unwrap();
+        assert_eq!(
+            &&serde_json::from_str::<Message>(&text).unwrap(),
+            m,
+            "{text}"
+        );
+        // Inside other JSON too (a journal holds a list of them).
+        let list: Vec<Message> = serde_json::from_str(&format!("[{text},{text}]")).unwrap();
+        assert_eq!(&&list[1], m);
+        // A field no kind has, and a kind no message has.
+        let stray = text.replacen('{', r#"{"extra":1,"#, 1);
+        assert!(serde_json::from_str::<Message>(&stray).is_err(), "{stray}");
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["kind"] = serde_json::json!("decree");
+        let e = serde_json::from_str::<Message>(&v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        v.as_object_mut().unwrap().remove("kind");
+        let e = serde_json::from_str::<Message>(&v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("missing field `kind`"), "{e}");
+    }
+    assert_eq!(
+        kinds.len(),
+        4,
+        "proposal, prepare, commit, round change: {kinds:?}"
+    );
+    assert!(serde_json::from_str::<Message>("[]").is_err());
+    assert!(serde_json::from_str::<Message>(r#"{"kind":"prepare"}"#).is_err());
+}
+
+#[test]
 fn four_validators_agree_and_with_one_down() {
     let mut net = Net::new(4);
     net.pending = vec![ballot(&net.g, 1, 1, 1)];
