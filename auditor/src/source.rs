@@ -25,7 +25,7 @@ pub const MAX_WINDOW_TXS: u64 = 16_384;
 const DB_WINDOW_BLOCKS: i64 = 64;
 /// The newest appliance schema version this auditor was written against;
 /// a newer file is read as this one lays out its tables, with a note.
-pub const KNOWN_SCHEMA_VERSION: i64 = 6;
+pub const KNOWN_SCHEMA_VERSION: i64 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -747,7 +747,7 @@ impl DbSource {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
-        // Versions 5 and 6 changed nothing the auditor reads (STORAGE.md).
+        // Versions 5 to 7 changed nothing the auditor reads (STORAGE.md).
         if version > KNOWN_SCHEMA_VERSION {
             notes.push(format!(
                 "schema version {version} is newer than this auditor knows \

@@ -24,13 +24,14 @@ use crate::wire::{
 };
 
 /// The appliance's schema migrations, in order.
-pub const SCHEMA_SQL: [&str; 6] = [
+pub const SCHEMA_SQL: [&str; 7] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_fallback.sql"),
     include_str!("../../migrations/0003_encrypted_tally.sql"),
     include_str!("../../migrations/0004_packed_ballots.sql"),
     include_str!("../../migrations/0005_smaller_rows.sql"),
     include_str!("../../migrations/0006_journal_blocks.sql"),
+    include_str!("../../migrations/0007_packed_mempool.sql"),
 ];
 
 /// What to generate.

@@ -613,16 +613,17 @@ impl BlockRow {
     }
 }
 
-/// How a committed transaction is stored: packed if it is a ballot
-/// (`packed.rs`), JSON text otherwise.
-fn stored_body(stx: &SignedTx) -> Result<rusqlite::types::Value> {
+/// How a transaction is stored (committed or in the mempool): packed if it
+/// is a ballot (`packed.rs`), JSON text otherwise.
+pub(super) fn stored_body(stx: &SignedTx) -> Result<rusqlite::types::Value> {
     Ok(match packed::pack(stx) {
         Some(bytes) => rusqlite::types::Value::Blob(bytes),
         None => rusqlite::types::Value::Text(to_json(stx)?),
     })
 }
 
-/// The columns `body, nullifier, origin` of a `transactions` row.
+/// The columns `body, nullifier, origin` of a `transactions` or `mempool`
+/// row.
 enum StoredBody {
     Json(String),
     Packed(Vec<u8>, Option<Vec<u8>>, Vec<u8>),
@@ -657,6 +658,6 @@ impl StoredBody {
 }
 
 /// A transaction from the columns `body, nullifier, origin` of `r`.
-fn read_body(r: &Row<'_>, chain_id: &Hash32) -> Result<SignedTx> {
+pub(super) fn read_body(r: &Row<'_>, chain_id: &Hash32) -> Result<SignedTx> {
     StoredBody::read(r)?.into_tx(chain_id)
 }

@@ -5,8 +5,9 @@ use std::cell::Cell;
 
 use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
 
+use super::chain::{read_body, stored_body};
 use super::codes::{ToConfirm, chain_codes};
-use super::{Result, Store, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use super::{Result, Store, StoreError, hash_from_blob, to_i64, to_u64};
 use crate::ledger::{Hash32, SignedTx, Transaction};
 
 /// The most transactions a mempool holds; past it submissions get HTTP 503.
@@ -135,30 +136,31 @@ impl Store {
 
     /// Up to `limit` waiting transactions, oldest first.
     pub fn mempool_take(&self, limit: u64) -> Result<Vec<(Hash32, SignedTx)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT tx_hash, body FROM mempool ORDER BY seq LIMIT ?1")?;
-        let rows = stmt
-            .query_map([to_i64(limit)], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(h, body)| Ok((hash_from_blob(h)?, from_json(&body)?)))
-            .collect()
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body, nullifier, origin, tx_hash FROM mempool ORDER BY seq LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([to_i64(limit)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push((hash_from_blob(r.get(3)?)?, read_body(r, &chain_id)?));
+        }
+        Ok(out)
     }
 
     /// Up to `limit` transactions received before `before_ms`, oldest first.
     pub fn mempool_older_than(&self, before_ms: u64, limit: u64) -> Result<Vec<SignedTx>> {
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT body FROM mempool WHERE received_at_ms < ?1 ORDER BY seq LIMIT ?2",
+            "SELECT body, nullifier, origin FROM mempool WHERE received_at_ms < ?1 \
+             ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt
-            .query_map(params![to_i64(before_ms), to_i64(limit)], |r| {
-                r.get::<_, String>(0)
-            })?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        rows.iter().map(|b| from_json(b)).collect()
+        let mut rows = stmt.query(params![to_i64(before_ms), to_i64(limit)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(read_body(r, &chain_id)?);
+        }
+        Ok(out)
     }
 
     pub fn mempool_len(&self) -> Result<u64> {
@@ -265,14 +267,15 @@ fn insert_one(
         return Ok(MempoolInsert::Full);
     }
     tx.prepare_cached(
-        "INSERT INTO mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO mempool (tx_hash, election_id, nullifier, origin, body, received_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         hb,
         eid,
         nullifier.map(|n| n.0.to_vec()),
-        to_json(stx)?,
+        stx.tx.origin().as_bytes(),
+        stored_body(stx)?,
         to_i64(now_ms)
     ])?;
     if let Some(voter_id) = voter {

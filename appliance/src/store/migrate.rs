@@ -31,6 +31,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0006_journal_blocks",
         include_str!("../../../migrations/0006_journal_blocks.sql"),
     ),
+    (
+        "0007_packed_mempool",
+        include_str!("../../../migrations/0007_packed_mempool.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -688,3 +688,62 @@ fn cached_statements_are_not_compiled_again_when_their_parameters_change() {
         assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
+
+#[test]
+fn mempool_ballots_are_stored_packed_and_json_rows_of_version_6_still_read() {
+    let (dir, mut s, g) = fresh();
+    let (a, b) = (ballot(&g, 1, 1, 1), ballot(&g, 100, 2, 2));
+    s.mempool_insert(&a, &a.hash().unwrap(), None, 1).unwrap();
+    let kind: String = s
+        .conn
+        .query_row("SELECT typeof(body) FROM mempool", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kind, "blob");
+
+    // A database of schema version 6 holding a ballot as JSON text.
+    let old_path = dir.path().join("v6.sqlite3");
+    {
+        let old = rusqlite::Connection::open(&old_path).unwrap();
+        for (_, sql) in &super::migrate::MIGRATIONS[..6] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", 6).unwrap();
+        old.execute(
+            "ATTACH DATABASE ?1 AS new",
+            [dir.path().join(DB_FILE).to_str().unwrap()],
+        )
+        .unwrap();
+        for table in ["meta", "elections", "candidates"] {
+            old.execute(
+                &format!("INSERT INTO main.{table} SELECT * FROM new.{table}"),
+                [],
+            )
+            .unwrap();
+        }
+        let (_, n) = b.tx.nullifier().unwrap();
+        old.execute(
+            "INSERT INTO main.mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
+             VALUES (?1, 1, ?2, ?3, 5)",
+            rusqlite::params![
+                b.hash().unwrap().as_bytes(),
+                n.as_bytes(),
+                serde_json::to_string(&b).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let mut old = Store::open(&old_path).unwrap();
+    assert_eq!(old.schema_version().unwrap(), SCHEMA_VERSION);
+    // The old JSON row and a new packed one read back alike, in order.
+    old.mempool_insert(&a, &a.hash().unwrap(), None, 6).unwrap();
+    let taken = old.mempool_take(10).unwrap();
+    assert_eq!(
+        taken,
+        vec![
+            (b.hash().unwrap(), b.clone()),
+            (a.hash().unwrap(), a.clone())
+        ]
+    );
+    assert_eq!(old.mempool_older_than(6, 10).unwrap(), vec![b]);
+    assert_eq!(old.integrity_check(true).unwrap(), vec!["ok".to_string()]);
+}
