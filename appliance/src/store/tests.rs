@@ -496,6 +496,33 @@ fn survives_reopening() {
     assert_eq!(s.head().unwrap().hash, b.block_hash);
 }
 
+/// A database at `path` of schema `version` (its migrations only), with
+/// `tables` copied from the current database at `from`, which stays
+/// attached as `new`.
+fn older_database(
+    path: &std::path::Path,
+    version: usize,
+    from: &std::path::Path,
+    tables: &[&str],
+) -> rusqlite::Connection {
+    let old = rusqlite::Connection::open(path).unwrap();
+    for (_, sql) in &super::migrate::MIGRATIONS[..version] {
+        old.execute_batch(sql).unwrap();
+    }
+    old.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    old.execute("ATTACH DATABASE ?1 AS new", [from.to_str().unwrap()])
+        .unwrap();
+    for table in tables {
+        old.execute(
+            &format!("INSERT INTO main.{table} SELECT * FROM new.{table}"),
+            [],
+        )
+        .unwrap();
+    }
+    old
+}
+
 #[test]
 fn ballots_are_stored_packed_and_json_bodies_of_version_3_still_read() {
     let (dir, mut s, g) = fresh();
@@ -515,29 +542,14 @@ fn ballots_are_stored_packed_and_json_bodies_of_version_3_still_read() {
     // The same chain in a database of schema version 3, with JSON bodies.
     let old_path = dir.path().join("v3.sqlite3");
     {
-        let old = rusqlite::Connection::open(&old_path).unwrap();
-        for (_, sql) in &super::migrate::MIGRATIONS[..3] {
-            old.execute_batch(sql).unwrap();
-        }
-        old.pragma_update(None, "user_version", 3).unwrap();
-        old.execute(
-            "ATTACH DATABASE ?1 AS new",
-            [dir.path().join(DB_FILE).to_str().unwrap()],
-        )
-        .unwrap();
-        for table in [
+        let tables = [
             "meta",
             "elections",
             "candidates",
             "blocks",
             "election_tallies",
-        ] {
-            old.execute(
-                &format!("INSERT INTO main.{table} SELECT * FROM new.{table}"),
-                [],
-            )
-            .unwrap();
-        }
+        ];
+        let old = older_database(&old_path, 3, &dir.path().join(DB_FILE), &tables);
         old.execute(
             "INSERT INTO main.transactions SELECT tx_hash, block_height, position, kind, \
              election_id, nullifier, origin, 'placeholder' FROM new.transactions",
@@ -703,23 +715,8 @@ fn mempool_ballots_are_stored_packed_and_json_rows_of_version_6_still_read() {
     // A database of schema version 6 holding a ballot as JSON text.
     let old_path = dir.path().join("v6.sqlite3");
     {
-        let old = rusqlite::Connection::open(&old_path).unwrap();
-        for (_, sql) in &super::migrate::MIGRATIONS[..6] {
-            old.execute_batch(sql).unwrap();
-        }
-        old.pragma_update(None, "user_version", 6).unwrap();
-        old.execute(
-            "ATTACH DATABASE ?1 AS new",
-            [dir.path().join(DB_FILE).to_str().unwrap()],
-        )
-        .unwrap();
-        for table in ["meta", "elections", "candidates"] {
-            old.execute(
-                &format!("INSERT INTO main.{table} SELECT * FROM new.{table}"),
-                [],
-            )
-            .unwrap();
-        }
+        let tables = ["meta", "elections", "candidates"];
+        let old = older_database(&old_path, 6, &dir.path().join(DB_FILE), &tables);
         let (_, n) = b.tx.nullifier().unwrap();
         old.execute(
             "INSERT INTO main.mempool (tx_hash, election_id, nullifier, body, received_at_ms) \
