@@ -601,20 +601,16 @@ impl Driver {
         }
     }
 
+    /// The head in the status is set where the head moves
+    /// ([`Driver::after_commit`]); the rest is refreshed here.
     fn publish_status(&mut self) {
-        let head = self
-            .store
-            .head()
-            .unwrap_or_else(|e| fatal("reading the head", e));
         let mut s = self.status.write().expect("status");
-        s.height = head.height;
-        s.head_hash = head.hash;
-        s.head_timestamp_ms = head.timestamp_ms;
+        let height = s.height;
         s.round = self.core.as_ref().map_or(0, Core::round);
         s.mempool = self.pending;
         s.last_commit_ms = self.last_commit_ms;
         s.fallback = self.fallback.active.clone();
-        s.finalized_height = self.finalized_height(head.height);
+        s.finalized_height = self.finalized_height(height);
     }
 
     /// The highest height that at least Q validators hold, from this
