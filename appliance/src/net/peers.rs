@@ -92,16 +92,14 @@ pub fn poll_peer(
         .get(format!("{url}/p2p/status"))
         .call()
         .and_then(|mut resp| resp.body_mut().read_json::<StatusReport>());
-    let failed = |why: String| {
-        tracing::debug!(peer = %url, "peer status failed: {why}");
-        table.update(url, |p| {
-            p.reachable = false;
-            p.last_error = Some(why);
-        });
-    };
     match r {
         Ok(s) if &s.genesis_hash != chain_id => {
-            failed(format!("peer is on another chain ({})", s.genesis_hash));
+            let why = format!("peer is on another chain ({})", s.genesis_hash);
+            tracing::debug!(peer = %url, "peer status refused: {why}");
+            table.update(url, |p| {
+                p.reachable = false;
+                p.last_error = Some(why);
+            });
         }
         Ok(s) => {
             let latency = start.elapsed().as_millis() as u64;
@@ -118,7 +116,10 @@ pub fn poll_peer(
                 p.last_error = None;
             });
         }
-        Err(e) => failed(e.to_string()),
+        Err(e) => {
+            tracing::debug!(peer = %url, "peer status failed: {e}");
+            table.record_failure(url, &e);
+        }
     }
 }
 
@@ -158,11 +159,18 @@ impl PeerTable {
             .collect()
     }
 
-    /// Records that a call to `url` failed.
-    pub fn mark_failed(&self, url: &str, why: &str) {
+    /// Records that a call to `url` failed. Only a failure to reach the
+    /// peer makes it unreachable: a peer that answered with an error status
+    /// (503 when its queue is full, 4xx for a message it refused) is on the
+    /// network, and counting it out would put a node under load into
+    /// fallback mode as if the network had failed. A peer that answers but
+    /// cannot take part stops commits, which `fallback_after_ms` covers.
+    pub fn record_failure(&self, url: &str, e: &ureq::Error) {
+        let answered = matches!(e, ureq::Error::StatusCode(_));
+        let why = e.to_string();
         self.update(url, |p| {
-            p.reachable = false;
-            p.last_error = Some(why.to_string());
+            p.reachable &= answered;
+            p.last_error = Some(why);
         });
     }
 
@@ -196,9 +204,16 @@ enum Outgoing {
     Sync(u64),
 }
 
+/// The two queues to one peer, each with a thread of its own: consensus
+/// messages, and the bulk (gossip, sync). A gossip request is answered once
+/// the peer has checked the batch, which takes seconds on a loaded peer;
+/// consensus messages queued behind it arrived after their round had timed
+/// out, and a 5-validator testnet under load spent most of its time in
+/// round changes.
 struct Link {
     url: String,
-    queue: SyncSender<Outgoing>,
+    messages: SyncSender<Outgoing>,
+    bulk: SyncSender<Outgoing>,
 }
 
 /// The peers as the node sees them.
@@ -266,22 +281,32 @@ impl HttpNetwork {
                 last_error: None,
                 dropped: 0,
             });
-            let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
-            let worker = Worker {
-                url: url.clone(),
-                me,
-                chain_id,
-                genesis: genesis.clone(),
-                agent: agent(),
-                table: table.clone(),
-                inbox: inbox.clone(),
-                syncing: syncing.clone(),
+            let lane = |polls: bool, name: &str| {
+                let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
+                let worker = Worker {
+                    url: url.clone(),
+                    me,
+                    chain_id,
+                    genesis: genesis.clone(),
+                    agent: agent(),
+                    table: table.clone(),
+                    inbox: inbox.clone(),
+                    syncing: syncing.clone(),
+                    polls,
+                };
+                std::thread::Builder::new()
+                    .name(format!("evote-{name} {url}"))
+                    .spawn(move || worker.run(rx))
+                    .expect("spawn peer thread");
+                tx
             };
-            std::thread::Builder::new()
-                .name(format!("evote-peer {url}"))
-                .spawn(move || worker.run(rx))
-                .expect("spawn peer thread");
-            links.push(Link { url, queue: tx });
+            let messages = lane(true, "peer");
+            let bulk = lane(false, "gossip");
+            links.push(Link {
+                url,
+                messages,
+                bulk,
+            });
         }
         let role = if genesis.is_validator(&me) {
             Role::Validator
@@ -314,7 +339,11 @@ impl HttpNetwork {
     }
 
     fn send(&self, link: &Link, item: Outgoing) {
-        match link.queue.try_send(item) {
+        let queue = match item {
+            Outgoing::Message(_) => &link.messages,
+            Outgoing::Txs(..) | Outgoing::Sync(_) => &link.bulk,
+        };
+        match queue.try_send(item) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -396,7 +425,7 @@ impl Network for HttpNetwork {
             return false;
         };
         self.syncing.store(true, Ordering::SeqCst);
-        if link.queue.try_send(Outgoing::Sync(height + 1)).is_err() {
+        if link.bulk.try_send(Outgoing::Sync(height + 1)).is_err() {
             self.syncing.store(false, Ordering::SeqCst);
             return false;
         }
@@ -425,10 +454,12 @@ impl Forwarder {
                     Err(_) => break,
                 }
             }
-            self.forward(GossipBatch {
-                transactions: txs,
-                relay: true,
-            });
+            for transactions in gossip_batches(txs) {
+                self.forward(GossipBatch {
+                    transactions,
+                    relay: true,
+                });
+            }
         }
     }
 
@@ -454,7 +485,7 @@ impl Forwarder {
                 .send_json(&batch);
             match r {
                 Ok(_) => return,
-                Err(e) => self.table.mark_failed(&v.url, &e.to_string()),
+                Err(e) => self.table.record_failure(&v.url, &e),
             }
         }
         tracing::warn!(
@@ -462,6 +493,18 @@ impl Forwarder {
             "no validator took the forwarded ballots; they wait in the mempool"
         );
     }
+}
+
+/// `txs` cut into requests a peer takes: merging queued batches may go past
+/// [`MAX_GOSSIP_BATCH`], and a peer refuses a larger request whole.
+fn gossip_batches(mut txs: Vec<SignedTx>) -> impl Iterator<Item = Vec<SignedTx>> {
+    std::iter::from_fn(move || {
+        if txs.is_empty() {
+            return None;
+        }
+        let rest = txs.split_off(txs.len().min(MAX_GOSSIP_BATCH));
+        Some(std::mem::replace(&mut txs, rest))
+    })
 }
 
 /// The thread that talks to one peer.
@@ -474,13 +517,19 @@ struct Worker {
     table: Arc<PeerTable>,
     inbox: NodeInbox,
     syncing: Arc<AtomicBool>,
+    /// Whether this thread also polls the peer's status.
+    polls: bool,
 }
 
 impl Worker {
     fn run(self, rx: Receiver<Outgoing>) {
         let mut last_poll = Instant::now() - STATUS_POLL;
         loop {
-            let wait = STATUS_POLL.saturating_sub(last_poll.elapsed());
+            let wait = if self.polls {
+                STATUS_POLL.saturating_sub(last_poll.elapsed())
+            } else {
+                Duration::MAX
+            };
             match rx.recv_timeout(wait) {
                 Ok(Outgoing::Message(m)) => self.post("/p2p/message", &*m),
                 Ok(Outgoing::Txs(txs, relay)) => self.gossip(&rx, txs, relay),
@@ -491,7 +540,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if last_poll.elapsed() >= STATUS_POLL {
+            if self.polls && last_poll.elapsed() >= STATUS_POLL {
                 last_poll = Instant::now();
                 self.poll_status();
             }
@@ -505,7 +554,7 @@ impl Worker {
             .header("x-evote-node", self.me.to_hex())
             .send_json(body);
         if let Err(e) = r {
-            self.failed(&e.to_string());
+            self.failed(&e);
         }
     }
 
@@ -518,37 +567,31 @@ impl Worker {
                 Ok(Outgoing::Message(m)) => self.post("/p2p/message", &*m),
                 Ok(other) => {
                     // Keep order simple: send what we have, then handle it.
-                    self.post(
-                        "/p2p/transactions",
-                        &GossipBatch {
-                            transactions: txs,
-                            relay,
-                        },
-                    );
+                    self.post_txs(txs, relay);
                     return self.handle_late(other);
                 }
                 Err(_) => break,
             }
         }
-        self.post(
-            "/p2p/transactions",
-            &GossipBatch {
-                transactions: txs,
-                relay,
-            },
-        );
+        self.post_txs(txs, relay);
+    }
+
+    fn post_txs(&self, txs: Vec<SignedTx>, relay: bool) {
+        for transactions in gossip_batches(txs) {
+            self.post(
+                "/p2p/transactions",
+                &GossipBatch {
+                    transactions,
+                    relay,
+                },
+            );
+        }
     }
 
     fn handle_late(&self, item: Outgoing) {
         match item {
             Outgoing::Message(m) => self.post("/p2p/message", &*m),
-            Outgoing::Txs(txs, relay) => self.post(
-                "/p2p/transactions",
-                &GossipBatch {
-                    transactions: txs.as_ref().clone(),
-                    relay,
-                },
-            ),
+            Outgoing::Txs(txs, relay) => self.post_txs(txs.as_ref().clone(), relay),
             Outgoing::Sync(from) => {
                 self.sync(from);
                 self.syncing.store(false, Ordering::SeqCst);
@@ -566,9 +609,9 @@ impl Worker {
         );
     }
 
-    fn failed(&self, why: &str) {
-        tracing::debug!(peer = %self.url, "peer call failed: {why}");
-        self.table.mark_failed(&self.url, why);
+    fn failed(&self, e: &ureq::Error) {
+        tracing::debug!(peer = %self.url, "peer call failed: {e}");
+        self.table.record_failure(&self.url, e);
     }
 
     /// Fetches committed blocks from `from` on and hands them to the node,
@@ -591,7 +634,7 @@ impl Worker {
                     blocks.extend(p.blocks);
                 }
                 Err(e) => {
-                    self.failed(&e.to_string());
+                    self.failed(&e);
                     break;
                 }
             }
@@ -664,33 +707,4 @@ pub fn keep_registered(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::genesis::fixtures::genesis;
-
-    #[test]
-    fn peer_urls_are_the_other_validators_at_their_overridden_or_genesis_url() {
-        let g = genesis(3);
-        let me = g.validators[0].public_key;
-        let overrides = BTreeMap::from([("v3".to_string(), "http://10.0.0.3:8001/".to_string())]);
-        let extra = vec![
-            "http://127.0.0.1:9002".to_string(),
-            "http://s1:8001".to_string(),
-        ];
-        let urls = peer_urls(&g, &me, &overrides, &extra);
-        assert_eq!(
-            urls,
-            vec![
-                (
-                    "http://127.0.0.1:9002".to_string(),
-                    Some(g.validators[1].public_key)
-                ),
-                (
-                    "http://10.0.0.3:8001".to_string(),
-                    Some(g.validators[2].public_key)
-                ),
-                ("http://s1:8001".to_string(), None),
-            ]
-        );
-    }
-}
+mod tests;

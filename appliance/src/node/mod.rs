@@ -153,6 +153,13 @@ pub struct NodeBusy;
 pub struct NodeInbox(SyncSender<Request>);
 
 impl NodeInbox {
+    /// An inbox with no node behind it, and its other end.
+    #[cfg(test)]
+    pub fn for_tests(capacity: usize) -> (Self, std::sync::mpsc::Receiver<Request>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        (Self(tx), rx)
+    }
+
     pub fn try_send(&self, req: Request) -> Result<(), NodeBusy> {
         self.0.try_send(req).map_err(|e| match e {
             TrySendError::Full(_) | TrySendError::Disconnected(_) => NodeBusy,
