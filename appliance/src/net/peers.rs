@@ -1,7 +1,8 @@
 //! Outgoing calls to peers (ureq, on threads of their own so that a slow or
-//! dead peer never blocks the node): one thread per peer takes consensus
-//! messages, transaction gossip and sync requests from a bounded queue,
-//! and polls the peer's status every second.
+//! dead peer never blocks the node): two threads per peer, each with a
+//! bounded queue ([`Link`]). One sends consensus messages and polls the
+//! peer's status every second; the other sends transaction gossip and
+//! fetches blocks for sync.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
