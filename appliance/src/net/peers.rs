@@ -565,7 +565,6 @@ impl Worker {
         while txs.len() < MAX_GOSSIP_BATCH {
             match rx.try_recv() {
                 Ok(Outgoing::Txs(more, r)) if r == relay => txs.extend(more.iter().cloned()),
-                Ok(Outgoing::Message(m)) => self.post("/p2p/message", &*m),
                 Ok(other) => {
                     // Keep order simple: send what we have, then handle it.
                     self.post_txs(txs, relay);

@@ -1,5 +1,7 @@
 //! Outgoing calls against small HTTP servers on 127.0.0.1.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 
 use super::*;
@@ -25,9 +27,6 @@ fn gossip_is_cut_into_requests_a_peer_takes_in_order() {
     assert_eq!(gossip_batches(Vec::new()).count(), 0);
     assert_eq!(gossip_batches(txs.clone()).collect::<Vec<_>>(), [txs]);
 }
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 
 /// Reads one HTTP request (head and body); its path, or `None` at the
 /// end of the connection.
@@ -110,7 +109,7 @@ fn a_peer_that_answers_busy_or_refuses_stays_reachable() {
 
 #[test]
 fn a_peer_that_cannot_be_reached_is_unreachable() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let p = call_and_record(&url);
