@@ -46,6 +46,17 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// the page size when the first table is written (an existing file keeps
 /// its own).
 pub const PAGE_SIZE: u32 = 16 * 1024;
+/// Pages the write-ahead log may hold before a commit copies them into the
+/// database file (SQLite's default is 1,000). The chain's unique indexes on
+/// transaction hash and nullifier take random keys: once they outgrow the
+/// page cache, every ballot committed dirties a page of each, and each
+/// checkpoint writes those pages again. A longer log lets a page changed by
+/// several blocks reach the file once: with 1-2 million ballots on chain, a
+/// block of 1,000 took 80-95 ms to commit instead of 110-125
+/// (`evote-bench growth`, docs/benchmarks.md). The log file stays at up to this many pages
+/// (128 MiB) once it has grown. Set on every connection: any connection's
+/// commit runs the checkpoint once the log is longer than its own limit.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +115,7 @@ impl Store {
         // Before WAL mode: after it, the page size can no longer change.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Query plans do not depend on bound values (there are no

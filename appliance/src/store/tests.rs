@@ -28,6 +28,11 @@ fn migrates_an_empty_database_and_reopens_it() {
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    let log_pages: u32 = s
+        .conn
+        .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+        .unwrap();
+    assert_eq!(log_pages, WAL_AUTOCHECKPOINT_PAGES);
     drop(s);
     // Migrating twice is a no-op.
     let s = Store::open(&path).unwrap();

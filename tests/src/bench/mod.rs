@@ -4,5 +4,6 @@
 
 pub mod bound;
 pub mod chaos;
+pub mod growth;
 pub mod load;
 pub mod stats;

@@ -35,6 +35,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Commit blocks of ballots to a fresh database with the appliance's
+    /// store until the chain holds --votes ballots; print the commit time
+    /// as the chain grows.
+    Growth {
+        #[arg(long, default_value_t = 1_000_000)]
+        votes: u64,
+        /// Ballots per block.
+        #[arg(long, default_value_t = 1_000)]
+        block: u32,
+        /// Ballots between two printed samples.
+        #[arg(long, default_value_t = 100_000)]
+        every: u64,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a local testnet (or target --nodes), vote through the public API, report figures.
     Load {
         #[arg(long, default_value_t = 3)]
@@ -114,6 +130,34 @@ fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
     }
 }
 
+fn growth(votes: u64, block: u32, every: u64, json: bool) -> ExitCode {
+    let args = evote_tests::bench::growth::GrowthArgs {
+        votes,
+        block,
+        every,
+    };
+    let progress = |s: &evote_tests::bench::growth::Sample| {
+        if !json {
+            println!(
+                "{:>12} ballots on chain: {:8.1} ms per block of {block}",
+                s.votes_on_chain, s.ms_per_block
+            );
+        }
+    };
+    match evote_tests::bench::growth::run(&args, progress) {
+        Ok(r) => {
+            if json {
+                println!("{r}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Chaos {
@@ -122,6 +166,12 @@ fn main() -> ExitCode {
             seed,
             json,
         } => chaos(duration, rate, seed, json),
+        Command::Growth {
+            votes,
+            block,
+            every,
+            json,
+        } => growth(votes, block, every, json),
         Command::Load {
             validators,
             stations,
