@@ -49,8 +49,16 @@ struct StoreView<'a> {
 }
 
 impl ChainView for StoreView<'_> {
+    /// A proposal often carries ballots this node has not seen gossiped
+    /// yet (the proposer's gossip waits behind its earlier batches; its
+    /// proposal does not): once checked here, they are remembered, so the
+    /// gossip that brings them later does not check them again.
     fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        check_block_txs(self.genesis, self.chain_id, block, self).map(|_| ())
+        let hashes = check_block_txs(self.genesis, self.chain_id, block, self)?;
+        for (hash, stx) in hashes.iter().zip(&block.transactions) {
+            self.verified.insert(hash, &stx.signature);
+        }
+        Ok(())
     }
 }
 
@@ -627,5 +635,56 @@ impl Driver {
         }
         heads.sort_unstable_by(|a, b| b.cmp(a));
         heads.get(self.genesis.quorum() - 1).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::genesis::fixtures::genesis;
+    use crate::ledger::tx::fixtures::ballot;
+    use crate::ledger::validate::fixtures::committed_block;
+    use crate::node::verified::VerifiedCache;
+
+    fn check(
+        store: &Store,
+        g: &Genesis,
+        cache: &VerifiedCache,
+        block: &Block,
+    ) -> Result<(), LedgerError> {
+        let view = StoreView {
+            store,
+            genesis: g,
+            chain_id: &g.chain_id().unwrap(),
+            verified: cache,
+        };
+        view.check_contents(block)
+    }
+
+    #[test]
+    fn a_checked_proposal_is_remembered_and_a_refused_one_is_not() {
+        let g = genesis(3);
+        let mut store = Store::open_in_memory().unwrap();
+        store.init_genesis(&g).unwrap();
+        let parent = store.head().unwrap().as_parent();
+        let txs = vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 2)];
+        let cache = VerifiedCache::default();
+
+        // The same voter twice: the block is refused, nothing is remembered.
+        let twice = committed_block(&g, &parent, vec![txs[0].clone(), ballot(&g, 2, 1, 2)]);
+        let refused = check(&store, &g, &cache, &twice).unwrap_err();
+        assert!(
+            matches!(refused, LedgerError::DuplicateNullifier { .. }),
+            "{refused}"
+        );
+        for stx in &twice.transactions {
+            assert!(!cache.contains(&stx.tx.hash().unwrap(), &stx.signature));
+        }
+
+        let block = committed_block(&g, &parent, txs);
+        check(&store, &g, &cache, &block).unwrap();
+        for stx in &block.transactions {
+            assert!(cache.contains(&stx.tx.hash().unwrap(), &stx.signature));
+        }
     }
 }
