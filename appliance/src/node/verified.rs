@@ -2,9 +2,10 @@
 //! proofs), so that a ballot checked when it entered the mempool is not
 //! checked again when its block is proposed or validated, nor when a peer
 //! gossips it again; one first checked in a proposal (its gossip still on
-//! the way) is not checked again when the gossip comes. Keyed by the transaction hash together with its
-//! signature; bounded, oldest first out. Shared by the node thread and the
-//! HTTP handlers, hence the lock (held for a set look-up, never for a check).
+//! the way) is not checked again when the gossip comes. Keyed by the
+//! transaction hash together with its signature; bounded, oldest first
+//! out. Shared by the node thread and the HTTP handlers, hence the lock
+//! (held for a set look-up, never for a check).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
