@@ -52,10 +52,11 @@ pub const PAGE_SIZE: u32 = 16 * 1024;
 /// page cache, every ballot committed dirties a page of each, and each
 /// checkpoint writes those pages again. A longer log lets a page changed by
 /// several blocks reach the file once: with 1-2 million ballots on chain, a
-/// block of 1,000 took 80-95 ms to commit instead of 110-125
-/// (`evote-bench growth`, docs/benchmarks.md). The log file stays at up to this many pages
-/// (128 MiB) once it has grown. Set on every connection: any connection's
-/// commit runs the checkpoint once the log is longer than its own limit.
+/// block of 1,000 took 80-95 ms to commit instead of 110-125 (`evote-bench
+/// growth`, docs/benchmarks.md). The log file stays at up to this many
+/// pages (128 MiB) once it has grown. Set on every connection: any
+/// connection's commit runs the checkpoint once the log is longer than its
+/// own limit.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
