@@ -26,11 +26,13 @@ fn growth_commits_blocks_and_prints_a_sample_per_window() {
         .map(|s| s["votes_on_chain"].as_u64().unwrap())
         .collect();
     assert_eq!(on_chain, vec![10, 20, 30]);
-    assert!(
-        samples
-            .iter()
-            .all(|s| s["ms_per_block"].as_f64().unwrap() > 0.0)
-    );
+    assert!(samples.iter().all(|s| {
+        let (mean, longest) = (
+            s["ms_per_block"].as_f64().unwrap(),
+            s["max_ms"].as_f64().unwrap(),
+        );
+        mean > 0.0 && longest >= mean
+    }));
 }
 
 #[test]

@@ -32,10 +32,12 @@ pub struct GrowthArgs {
     pub every: u64,
 }
 
-/// One sample: the mean commit time of the blocks since the last one.
+/// One sample: the mean and the longest commit time of the blocks since
+/// the last one (the longest shows the commits that ran a checkpoint).
 pub struct Sample {
     pub votes_on_chain: u64,
     pub ms_per_block: f64,
+    pub max_ms: f64,
 }
 
 impl Sample {
@@ -43,6 +45,7 @@ impl Sample {
         json!({
             "votes_on_chain": self.votes_on_chain,
             "ms_per_block": self.ms_per_block,
+            "max_ms": self.max_ms,
             "us_per_vote": self.ms_per_block * 1000.0 / f64::from(block),
         })
     }
@@ -63,7 +66,7 @@ pub fn run(args: &GrowthArgs, mut report: impl FnMut(&Sample)) -> Result<Value, 
         .map_err(|e| e.to_string())?;
     let mut maker = BlockMaker::new(&s);
     let mut samples = Vec::new();
-    let (mut on_chain, mut window_s, mut window_blocks) = (0u64, 0f64, 0u32);
+    let (mut on_chain, mut window_s, mut window_max, mut window_blocks) = (0u64, 0f64, 0f64, 0u32);
     while on_chain < args.votes {
         let head = store.head().map_err(|e| e.to_string())?;
         let block = maker.next(head.height + 1, head.hash, args.block)?;
@@ -71,17 +74,20 @@ pub fn run(args: &GrowthArgs, mut report: impl FnMut(&Sample)) -> Result<Value, 
         store
             .append_block(&block, 3_000)
             .map_err(|e| e.to_string())?;
-        window_s += t.elapsed().as_secs_f64();
+        let took = t.elapsed().as_secs_f64();
+        window_s += took;
+        window_max = window_max.max(took);
         window_blocks += 1;
         on_chain += u64::from(args.block);
         if on_chain % args.every < u64::from(args.block) || on_chain >= args.votes {
             let sample = Sample {
                 votes_on_chain: on_chain,
                 ms_per_block: window_s * 1000.0 / f64::from(window_blocks),
+                max_ms: window_max * 1000.0,
             };
             report(&sample);
             samples.push(sample.to_json(args.block));
-            (window_s, window_blocks) = (0.0, 0);
+            (window_s, window_max, window_blocks) = (0.0, 0.0, 0);
         }
     }
     Ok(json!({
@@ -150,7 +156,9 @@ mod tests {
         let r = run(&args, |s| seen.push(s.votes_on_chain)).unwrap();
         assert_eq!(seen, vec![20, 40, 50]);
         assert_eq!(r["samples"].as_array().unwrap().len(), 3);
-        assert!(r["samples"][0]["ms_per_block"].as_f64().unwrap() > 0.0);
+        let first = &r["samples"][0];
+        assert!(first["ms_per_block"].as_f64().unwrap() > 0.0);
+        assert!(first["max_ms"].as_f64().unwrap() >= first["ms_per_block"].as_f64().unwrap());
         let bad = GrowthArgs {
             votes: 10,
             block: 0,

@@ -139,8 +139,8 @@ fn growth(votes: u64, block: u32, every: u64, json: bool) -> ExitCode {
     let progress = |s: &evote_tests::bench::growth::Sample| {
         if !json {
             println!(
-                "{:>12} ballots on chain: {:8.1} ms per block of {block}",
-                s.votes_on_chain, s.ms_per_block
+                "{:>12} ballots on chain: {:8.1} ms per block of {block}, longest {:.1}",
+                s.votes_on_chain, s.ms_per_block, s.max_ms
             );
         }
     };
