@@ -5,18 +5,20 @@
 //! knows HTTP; `node` drives the consensus core with the store and the
 //! network.
 
+// The pure core lives in its own crate (evote-core); `crate::ledger` and
+// `crate::consensus` name it here.
+use evote_core::{consensus, ledger};
+
 pub mod app;
 pub mod auth;
 pub mod chaincheck;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod consensus;
 pub mod dev;
 pub mod fallback_cli;
 pub mod fuzzing;
 pub mod keyfile;
-pub mod ledger;
 pub mod net;
 pub mod node;
 pub mod notify;

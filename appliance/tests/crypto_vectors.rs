@@ -14,9 +14,9 @@ use crypto_vectors_gen::{
 };
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::scalar::Scalar;
-use evote_appliance::ledger::elgamal::decrypt::lagrange_at_zero;
-use evote_appliance::ledger::elgamal::transcript::challenge_of;
-use evote_appliance::ledger::elgamal::{
+use evote_core::ledger::elgamal::decrypt::lagrange_at_zero;
+use evote_core::ledger::elgamal::transcript::challenge_of;
+use evote_core::ledger::elgamal::{
     CryptoError, DecryptionShare, ElectionPublicKey, EncryptedBallot, SecretShare, TrusteeRound1,
     aggregate, combine_decryption_shares, from_value, round2, verify_ballot, verify_ballots,
     verify_decryption_share, verify_share,

@@ -8,13 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use evote_appliance::consensus::{
+use evote_appliance::fuzzing::{Harness, TARGETS};
+use evote_core::consensus::{
     Justification, Message, Proposal, RoundChange, RoundChangeStatement, RoundChangeType,
     SignedRoundChange, SignedVote,
 };
-use evote_appliance::fuzzing::{Harness, TARGETS};
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::{Block, NodeKey, SignedTx, Vote, VoteKind};
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::{Block, NodeKey, SignedTx, Vote, VoteKind};
 use serde_json::{Value, json};
 
 /// Mutations of each corpus file per run.

@@ -11,14 +11,14 @@ mod vectors_gen;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use evote_appliance::ledger::canonical::MAX_SAFE_INTEGER;
-use evote_appliance::ledger::elgamal::{
+use evote_core::ledger::canonical::MAX_SAFE_INTEGER;
+use evote_core::ledger::elgamal::{
     Ciphertext, DecryptionShare, TallyContext, combine_decryption_shares, verify_ballot,
     verify_decryption_share,
 };
-use evote_appliance::ledger::memchain::MemChain;
-use evote_appliance::ledger::validate::{MAX_FUTURE_DRIFT_MS, check_committed_block};
-use evote_appliance::ledger::{
+use evote_core::ledger::memchain::MemChain;
+use evote_core::ledger::validate::{MAX_FUTURE_DRIFT_MS, check_committed_block};
+use evote_core::ledger::{
     Block, ChainLookup, Genesis, Hash32, LedgerError, Parent, PublicKey, SignedTx, Transaction,
     quorum,
 };
@@ -823,7 +823,7 @@ fn expected_values_follow_the_written_rules() {
         assert_eq!(sha(text.as_bytes()), digest, "{}", c["what"]);
         // The canonical text is the JCS form of itself.
         let reparsed: Value = serde_json::from_str(text).expect("JSON");
-        let jcs = evote_appliance::ledger::canonical_bytes(&reparsed).expect("JCS");
+        let jcs = evote_core::ledger::canonical_bytes(&reparsed).expect("JCS");
         assert_eq!(jcs, text.as_bytes(), "{}", c["what"]);
         by_what.insert(
             c["what"].as_str().expect("what").to_string(),
@@ -894,7 +894,7 @@ fn expected_values_follow_the_written_rules() {
             .expect("txs")
             .iter()
             .map(|t| {
-                let text = evote_appliance::ledger::canonical_bytes(&t["tx"]).expect("JCS");
+                let text = evote_core::ledger::canonical_bytes(&t["tx"]).expect("JCS");
                 sha(&text)
             })
             .collect();
@@ -929,7 +929,7 @@ fn expected_values_follow_the_written_rules() {
             "election_id": e["election_id"],
             "identity": normalized,
         });
-        let jcs = evote_appliance::ledger::canonical_bytes(&msg).expect("JCS");
+        let jcs = evote_core::ledger::canonical_bytes(&msg).expect("JCS");
         assert_eq!(
             e["hmac_message"],
             String::from_utf8(jcs.clone()).expect("utf8")

@@ -12,17 +12,15 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use evote_appliance::auth::OsRandom;
-use evote_appliance::ledger::crypto::verify_digest;
-use evote_appliance::ledger::elgamal::{
+use evote_appliance::store::{DB_FILE, Store};
+use evote_core::ledger::crypto::verify_digest;
+use evote_core::ledger::elgamal::{
     BallotContext, EncryptedBallot, EncryptionKey, TallyContext, aggregate, decryption_share,
     encrypt_ballot, verify_ballot, verify_ballots, verify_decryption_share,
 };
-use evote_appliance::ledger::tally::local_ceremony;
-use evote_appliance::ledger::validate::check_block_txs;
-use evote_appliance::ledger::{
-    Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx,
-};
-use evote_appliance::store::{DB_FILE, Store};
+use evote_core::ledger::tally::local_ceremony;
+use evote_core::ledger::validate::check_block_txs;
+use evote_core::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
 use evote_tests::bench::bound::{make, setup};
 
 /// Ballots in the block benchmarks (the figure).
@@ -60,7 +58,7 @@ fn one_ballot(c: &mut Criterion) {
     group.bench_function("parse_and_check_from_json", |b| {
         b.iter(|| {
             let stx: SignedTx = serde_json::from_str(&text).expect("parses");
-            evote_appliance::ledger::check_tx(&s.genesis, &id, &stx, 2_000).expect("valid")
+            evote_core::ledger::check_tx(&s.genesis, &id, &stx, 2_000).expect("valid")
         })
     });
     group.bench_function("ed25519_sign", |b| b.iter(|| key.sign_digest(&digest)));

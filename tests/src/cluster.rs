@@ -405,7 +405,7 @@ impl Cluster {
             for b in &blocks {
                 for t in b["transactions"].as_array().unwrap() {
                     let body = serde_json::to_vec(&t["tx"]).unwrap();
-                    let tx: evote_appliance::ledger::Transaction =
+                    let tx: evote_core::ledger::Transaction =
                         serde_json::from_slice(&body).unwrap();
                     out.push(tx.hash().unwrap().to_hex());
                 }

@@ -12,12 +12,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use evote_appliance::keyfile::read_node_key;
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::{
+use evote_appliance::store::packed;
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::{
     Block, Hash32, NodeKey, PublicKey, Signature, SignedTx, Transaction, Vote, VoteKind,
     merkle_root,
 };
-use evote_appliance::store::packed;
 use evote_tests::cluster::{Cluster, Timing, voters};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -359,7 +359,7 @@ fn first_block_with_txs(conn: &Connection) -> u64 {
 fn resign(
     stx: &SignedTx,
     key: &NodeKey,
-    f: impl FnOnce(&mut evote_appliance::ledger::BallotTx),
+    f: impl FnOnce(&mut evote_core::ledger::BallotTx),
 ) -> SignedTx {
     let Transaction::Ballot(mut t) = stx.tx.clone() else {
         panic!("not a ballot: {stx:?}")
@@ -368,7 +368,7 @@ fn resign(
     SignedTx::sign(Transaction::Ballot(t), key).unwrap()
 }
 
-fn ballot_mut(stx: &mut SignedTx) -> &mut evote_appliance::ledger::BallotTx {
+fn ballot_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::BallotTx {
     match &mut stx.tx {
         Transaction::Ballot(t) => t,
         other => panic!("not a ballot: {other:?}"),
@@ -377,7 +377,7 @@ fn ballot_mut(stx: &mut SignedTx) -> &mut evote_appliance::ledger::BallotTx {
 
 /// A ballot whose first two candidates' ciphertexts are swapped: a vote
 /// moved from one candidate to another, the proofs left as they were.
-fn swap_candidates(t: &mut evote_appliance::ledger::BallotTx) {
+fn swap_candidates(t: &mut evote_core::ledger::BallotTx) {
     let (first, rest) = t.ballot.selections.split_at_mut(1);
     std::mem::swap(&mut first[0].ciphertext, &mut rest[0].ciphertext);
 }
@@ -667,7 +667,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         rewrite_from(conn, &keys, full, |b| {
             let t = ballot_mut(&mut b.transactions[1]);
             swap_candidates(t);
-            t.ballot_hash = evote_appliance::ledger::hash_of(&t.ballot).unwrap();
+            t.ballot_hash = evote_core::ledger::hash_of(&t.ballot).unwrap();
         });
     });
     let f = failed(&rep, "tx.signature");
@@ -686,7 +686,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
             let origin = *b.transactions[1].tx.origin();
             b.transactions[1] = resign(&b.transactions[1], keys.get(&origin), |t| {
                 swap_candidates(t);
-                t.ballot_hash = evote_appliance::ledger::hash_of(&t.ballot).unwrap();
+                t.ballot_hash = evote_core::ledger::hash_of(&t.ballot).unwrap();
             });
         });
     });

@@ -18,22 +18,22 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::VartimeMultiscalarMul;
-use evote_appliance::ledger::canonical::sha256;
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::elgamal::ballot::{
+use evote_core::ledger::canonical::sha256;
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::elgamal::ballot::{
     prove_sum, prove_zero_one, sum_transcript, zero_one_transcript,
 };
-use evote_appliance::ledger::elgamal::decrypt::{
+use evote_core::ledger::elgamal::decrypt::{
     decryption_commitments, decryption_transcript, lagrange_at_zero,
 };
-use evote_appliance::ledger::elgamal::dkg::{knowledge_commitment, knowledge_transcript};
-use evote_appliance::ledger::elgamal::{
+use evote_core::ledger::elgamal::dkg::{knowledge_commitment, knowledge_transcript};
+use evote_core::ledger::elgamal::{
     BallotContext, CeremonyParams, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot,
     EncryptionKey, Point, PublicScalar, SecretScalar, SecretShare, Selection, TallyContext,
     TrusteeKey, TrusteeRound1, aggregate, decryption_share, encrypt_ballot, round1, round2,
 };
-use evote_appliance::ledger::nullifier::nullifier;
-use evote_appliance::ledger::{Hash32, NodeKey, PublicKey};
+use evote_core::ledger::nullifier::nullifier;
+use evote_core::ledger::{Hash32, NodeKey, PublicKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -1174,7 +1174,7 @@ const README_TEMPLATE: &str = r#"# Encrypted-ballot and tally test vectors
 Generated files: do not edit them by hand. They are made by
 `appliance/examples/make_crypto_vectors.rs` (logic in
 `appliance/examples/crypto_vectors_gen/mod.rs`) from the public API of
-`evote_appliance::ledger::elgamal`, with ChaCha20 generators on fixed seeds, so every run
+`evote_core::ledger::elgamal`, with ChaCha20 generators on fixed seeds, so every run
 gives the same bytes. From the workspace root:
 
 ```

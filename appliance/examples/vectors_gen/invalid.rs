@@ -3,12 +3,12 @@
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::scalar::Scalar;
-use evote_appliance::ledger::canonical::{MAX_SAFE_INTEGER, sha256};
-use evote_appliance::ledger::elgamal::{Point, PublicScalar};
-use evote_appliance::ledger::tally::local_ceremony;
-use evote_appliance::ledger::tx::LATE_BALLOT_GRACE_MS;
-use evote_appliance::ledger::validate::MAX_FUTURE_DRIFT_MS;
-use evote_appliance::ledger::{Block, NodeKey, SignedTx, Transaction, Vote, VoteKind};
+use evote_core::ledger::canonical::{MAX_SAFE_INTEGER, sha256};
+use evote_core::ledger::elgamal::{Point, PublicScalar};
+use evote_core::ledger::tally::local_ceremony;
+use evote_core::ledger::tx::LATE_BALLOT_GRACE_MS;
+use evote_core::ledger::validate::MAX_FUTURE_DRIFT_MS;
+use evote_core::ledger::{Block, NodeKey, SignedTx, Transaction, Vote, VoteKind};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde::Serialize;
@@ -86,14 +86,14 @@ pub(super) struct InvalidFile {
     pub expected_crypto_error: Option<&'static str>,
 }
 
-fn ballot_mut(stx: &mut SignedTx) -> &mut evote_appliance::ledger::BallotTx {
+fn ballot_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::BallotTx {
     match &mut stx.tx {
         Transaction::Ballot(b) => b,
         Transaction::DecryptionShare(_) => unreachable!("a ballot"),
     }
 }
 
-fn share_mut(stx: &mut SignedTx) -> &mut evote_appliance::ledger::DecryptionShareTx {
+fn share_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::DecryptionShareTx {
     match &mut stx.tx {
         Transaction::DecryptionShare(d) => d,
         Transaction::Ballot(_) => unreachable!("a decryption share"),
@@ -346,7 +346,7 @@ impl World {
         let mut b = base(two(), q);
         let bt = ballot_mut(&mut b.transactions[1]);
         bt.ballot = substitute();
-        bt.ballot_hash = evote_appliance::ledger::hash_of(&bt.ballot).expect("hashes");
+        bt.ballot_hash = evote_core::ledger::hash_of(&bt.ballot).expect("hashes");
         self.reroot(&mut b, p, q);
         v.push(
             mk(
@@ -636,8 +636,8 @@ impl World {
         &self,
         trustees: u32,
     ) -> (
-        evote_appliance::ledger::ElectionTrustees,
-        Vec<evote_appliance::ledger::elgamal::TrusteeKey>,
+        evote_core::ledger::ElectionTrustees,
+        Vec<evote_core::ledger::elgamal::TrusteeKey>,
     ) {
         local_ceremony(
             ELECTION,

@@ -4,7 +4,7 @@
 //! Shared by `examples/make_vectors.rs`, which writes the files, and
 //! `tests/vectors.rs`, which checks that the committed files are exactly
 //! what this code makes. It uses only the public API of
-//! `evote_appliance::ledger`, fixed key seeds, fixed timestamps and ChaCha20
+//! `evote_core::ledger`, fixed key seeds, fixed timestamps and ChaCha20
 //! generators with fixed seeds, so every run produces the same bytes
 //! (Ed25519 signing is deterministic; every ballot and decryption share
 //! draws its randomness from a generator seeded with a label of its own, so
@@ -18,20 +18,20 @@ mod invalid;
 use std::collections::BTreeMap;
 
 use curve25519_dalek::scalar::Scalar;
-use evote_appliance::ledger::canonical::{canonical_bytes, sha256};
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::elgamal::ballot::{prove_sum, prove_zero_one};
-use evote_appliance::ledger::elgamal::{
+use evote_core::ledger::canonical::{canonical_bytes, sha256};
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::elgamal::ballot::{prove_sum, prove_zero_one};
+use evote_core::ledger::elgamal::{
     BallotContext, Ciphertext, DecryptionShare, ElectionPublicKey, EncryptedBallot, EncryptionKey,
     Point, Selection, TallyContext, TrusteeKey, combine_decryption_shares, decryption_share,
     encrypt_ballot,
 };
-use evote_appliance::ledger::genesis::PROTOCOL;
-use evote_appliance::ledger::nullifier::{normalize_identity, nullifier};
-use evote_appliance::ledger::tally::{TallyState, local_ceremony};
-use evote_appliance::ledger::tx::LATE_BALLOT_GRACE_MS;
-use evote_appliance::ledger::validate::MAX_FUTURE_DRIFT_MS;
-use evote_appliance::ledger::{
+use evote_core::ledger::genesis::PROTOCOL;
+use evote_core::ledger::nullifier::{normalize_identity, nullifier};
+use evote_core::ledger::tally::{TallyState, local_ceremony};
+use evote_core::ledger::tx::LATE_BALLOT_GRACE_MS;
+use evote_core::ledger::validate::MAX_FUTURE_DRIFT_MS;
+use evote_core::ledger::{
     BallotTx, Block, Candidate, DecryptionShareTx, Election, FallbackRef, Genesis, Hash32, NodeKey,
     Params, PublicKey, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote, VoteKind,
     merkle_root, quorum,
@@ -1057,7 +1057,7 @@ const README_TEMPLATE: &str = r#"# Test vectors
 
 Generated files: do not edit them by hand. They are made by
 `appliance/examples/make_vectors.rs` (logic in `appliance/examples/vectors_gen/`)
-from the public API of `evote_appliance::ledger`, with fixed key seeds, fixed
+from the public API of `evote_core::ledger`, with fixed key seeds, fixed
 timestamps and seeded ChaCha20 generators for the encryption and proof randomness,
 so every run gives the same bytes. From the workspace root:
 

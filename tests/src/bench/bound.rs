@@ -6,12 +6,12 @@
 use std::time::Instant;
 
 use evote_appliance::auth::OsRandom;
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
-use evote_appliance::ledger::genesis::PROTOCOL;
-use evote_appliance::ledger::tally::local_ceremony;
-use evote_appliance::ledger::tx::{ToCheck, check_txs};
-use evote_appliance::ledger::{
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
+use evote_core::ledger::genesis::PROTOCOL;
+use evote_core::ledger::tally::local_ceremony;
+use evote_core::ledger::tx::{ToCheck, check_txs};
+use evote_core::ledger::{
     BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, SignedTx, Transaction,
     ValidatorInfo, check_tx,
 };

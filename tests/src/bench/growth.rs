@@ -15,9 +15,9 @@
 use std::time::Instant;
 
 use evote_appliance::auth::OsRandom;
-use evote_appliance::ledger::{BallotTx, Block, Hash32, SignedTx, Transaction};
 use evote_appliance::node::NODE_PAGE_CACHE_MIB;
 use evote_appliance::store::{DB_FILE, Store};
+use evote_core::ledger::{BallotTx, Block, Hash32, SignedTx, Transaction};
 use rand_core::RngCore;
 use serde_json::{Value, json};
 

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use evote_appliance::consensus::{Action, Core, Journal, Message, MessageType, round_timeout};
-use evote_appliance::ledger::validate::check_committed_block;
-use evote_appliance::ledger::{
+use evote_core::consensus::{Action, Core, Journal, Message, MessageType, round_timeout};
+use evote_core::ledger::validate::check_committed_block;
+use evote_core::ledger::{
     Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
 };
 
@@ -74,7 +74,7 @@ impl Config {
 ///
 /// With r* at the cap this is 2 min plus the rest.
 ///
-/// [`MAX_ROUND_TIMEOUT_MS`]: evote_appliance::consensus::MAX_ROUND_TIMEOUT_MS
+/// [`MAX_ROUND_TIMEOUT_MS`]: evote_core::consensus::MAX_ROUND_TIMEOUT_MS
 pub fn liveness_bound(params: &Params, n: usize, highest_round: u64, backlog: usize) -> u64 {
     let blocks = backlog.div_ceil(params.max_block_txs as usize) as u64;
     2 * round_timeout(params.round_timeout_ms, highest_round)
@@ -642,7 +642,7 @@ impl<'w> Sim<'w> {
         i: usize,
         b: Block,
         from: Option<usize>,
-    ) -> Result<evote_appliance::ledger::Parent, String> {
+    ) -> Result<evote_core::ledger::Parent, String> {
         let h = b.header.height;
         let source = match from {
             None => "its own consensus".to_string(),

@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use evote_appliance::consensus::{ChainView, Core, Journal};
-use evote_appliance::ledger::validate::check_block_txs;
-use evote_appliance::ledger::{Block, ChainLookup, Hash32, LedgerError, NodeKey, Parent, SignedTx};
+use evote_core::consensus::{ChainView, Core, Journal};
+use evote_core::ledger::validate::check_block_txs;
+use evote_core::ledger::{Block, ChainLookup, Hash32, LedgerError, NodeKey, Parent, SignedTx};
 
 use super::world::World;
 
@@ -113,7 +113,7 @@ impl ChainLookup for View<'_> {
         self.chain.is_used(election_id, nullifier)
     }
 
-    fn verified(&self, tx_hash: &Hash32, signature: &evote_appliance::ledger::Signature) -> bool {
+    fn verified(&self, tx_hash: &Hash32, signature: &evote_core::ledger::Signature) -> bool {
         self.world.is_pool_tx(tx_hash, signature)
     }
 }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use evote_appliance::ledger::crypto::pkcs8_from_seed;
-use evote_appliance::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
-use evote_appliance::ledger::genesis::PROTOCOL;
-use evote_appliance::ledger::tally::local_ceremony;
-use evote_appliance::ledger::{
+use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
+use evote_core::ledger::genesis::PROTOCOL;
+use evote_core::ledger::tally::local_ceremony;
+use evote_core::ledger::{
     BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, Parent, Signature, SignedTx,
     StationInfo, Transaction, ValidatorInfo,
 };
@@ -175,7 +175,7 @@ impl World {
             w.twins.push(two);
         }
         let check = |b: &PoolBallot| {
-            evote_appliance::ledger::check_tx(&w.genesis, &w.chain_id, &b.stx, START_MS)
+            evote_core::ledger::check_tx(&w.genesis, &w.chain_id, &b.stx, START_MS)
                 .expect("pool ballots are valid")
         };
         for b in w.ballots.iter().chain(&w.twins) {

@@ -276,8 +276,10 @@ fn validate_params(p: &Params) -> Result<(), LedgerError> {
     Ok(())
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Test fixtures, for this crate's tests and, with the `fixtures`
+/// feature, for the appliance's.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::elgamal::TrusteeKey;

@@ -465,8 +465,10 @@ fn check_timing(election: &Election, b: &BallotTx, at_ms: u64) -> Result<(), Led
     Ok(())
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Test fixtures, for this crate's tests and, with the `fixtures`
+/// feature, for the appliance's.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::genesis::Genesis;

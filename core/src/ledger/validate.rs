@@ -339,8 +339,10 @@ pub fn check_committed_block(
     check_block_txs(genesis, chain_id, block, chain)
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Test fixtures, for this crate's tests and, with the `fixtures`
+/// feature, for the appliance's.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::tx::SignedTx;

@@ -85,8 +85,10 @@ pub fn address_of(key: &PublicKey) -> [u8; 20] {
     out
 }
 
-#[cfg(test)]
-pub(crate) mod test_keys {
+/// Test fixtures, for this crate's tests and, with the `fixtures`
+/// feature, for the appliance's.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod test_keys {
     use super::NodeKey;
 
     /// A key derived from a seed byte, for tests and vectors only.
