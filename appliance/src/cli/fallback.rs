@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use super::files::write_new;
 use crate::app::{AppError, load_genesis};
-use crate::cli::write_new;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyfile;

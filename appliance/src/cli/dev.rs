@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use super::files::write;
 use crate::app::AppError;
 use crate::auth::random_bytes;
 use crate::clock::now_ms;
@@ -33,9 +34,9 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
         let (trustees, keys) =
             crate::ledger::tally::local_ceremony(1, 1, 1, &mut crate::auth::OsRandom::default())
                 .map_err(|e| AppError::Setup(e.to_string()))?;
-        crate::trustee_cli::write_trustee_key(&p("trustee-1.key"), &keys[0])?;
+        super::trustee::write_trustee_key(&p("trustee-1.key"), &keys[0])?;
         let g = demo_genesis(key, authority, listen, trustees);
-        write_file(
+        write(
             &genesis_path,
             &serde_json::to_string_pretty(&g).expect("genesis encodes"),
         )?;
@@ -57,7 +58,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
     };
     let toml_path = p("appliance.toml");
     if !toml_path.exists() {
-        write_file(&toml_path, &cfg.to_toml())?;
+        write(&toml_path, &cfg.to_toml())?;
     }
     Ok(cfg)
 }
@@ -76,13 +77,6 @@ fn ensure_secret(path: &Path) -> Result<(), AppError> {
         keyfile::write_secret(path, hex::encode(random_bytes::<32>()).as_bytes())?;
     }
     Ok(())
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), AppError> {
-    std::fs::write(path, text).map_err(|source| AppError::Io {
-        context: format!("writing {}", path.display()),
-        source,
-    })
 }
 
 fn demo_genesis(

@@ -1,7 +1,13 @@
 //! The command line (clap). `main.rs` only calls [`main`].
 
+pub mod dev;
+pub mod fallback;
+mod files;
+pub mod testnet;
+pub mod trustee;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +18,7 @@ use crate::config::{Config, Overrides};
 use crate::keyfile;
 use crate::ledger::genesis::PROTOCOL;
 use crate::ledger::{Candidate, Election, Genesis, Params, PublicKey, StationInfo, ValidatorInfo};
+use files::write_new;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,12 +51,12 @@ pub enum Command {
     },
     /// Fallback chains: status, close, export, import.
     #[command(subcommand)]
-    Fallback(crate::fallback_cli::FallbackCommand),
+    Fallback(fallback::FallbackCommand),
     /// Election trustees: the key ceremony and the decryption of the tally.
     #[command(subcommand)]
-    Trustee(crate::trustee_cli::TrusteeCommand),
+    Trustee(trustee::TrusteeCommand),
     /// Write (or start) a local network of validators and stations.
-    Testnet(crate::testnet::TestnetArgs),
+    Testnet(testnet::TestnetArgs),
     /// Run a one-node development appliance, creating what is missing under the data directory.
     Dev {
         /// Data directory (keys, secrets, genesis, database).
@@ -178,16 +185,16 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             init_logging(None);
             app::run_bootnode(listen)
         }
-        Command::Fallback(cmd) => crate::fallback_cli::run(cmd),
-        Command::Trustee(cmd) => crate::trustee_cli::run(cmd),
+        Command::Fallback(cmd) => fallback::run(cmd),
+        Command::Trustee(cmd) => trustee::run(cmd),
         Command::Testnet(args) => {
             init_logging(None);
-            crate::testnet::run(args)
+            testnet::run(args)
         }
         Command::Dev { data_dir, listen } => {
-            let cfg = crate::dev::prepare(&data_dir, listen)?;
+            let cfg = dev::prepare(&data_dir, listen)?;
             init_logging(None);
-            println!("{}", crate::dev::banner(&cfg));
+            println!("{}", dev::banner(&cfg));
             app::run(cfg)
         }
     }
@@ -311,21 +318,4 @@ fn genesis(a: GenesisArgs) -> Result<(), AppError> {
     )?;
     println!("chain_id {}", g.chain_id().expect("genesis hashes"));
     Ok(())
-}
-
-/// Writes a new file; an existing one is never overwritten.
-pub(crate) fn write_new(path: &Path, text: &str) -> Result<(), AppError> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|source| AppError::Io {
-            context: format!("creating {}", path.display()),
-            source,
-        })?;
-    f.write_all(text.as_bytes()).map_err(|source| AppError::Io {
-        context: format!("writing {}", path.display()),
-        source,
-    })
 }

@@ -138,7 +138,7 @@ fn setup(e: impl std::fmt::Display) -> AppError {
 fn keygen(p: &CeremonyParams, index: u32, dir: &Path) -> Result<(), AppError> {
     std::fs::create_dir_all(dir).map_err(setup)?;
     let (msg, shares) = round1(p, index, &mut crate::auth::OsRandom::default()).map_err(setup)?;
-    crate::cli::write_new(
+    super::files::write_new(
         &dir.join(format!("round1-{index}.json")),
         &serde_json::to_string_pretty(&msg).expect("encodes"),
     )?;

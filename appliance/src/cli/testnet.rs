@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
+use super::files::write;
 use crate::app::AppError;
 use crate::auth::random_bytes;
 use crate::clock::now_ms;
@@ -40,7 +41,7 @@ pub struct TestnetArgs {
     #[arg(long, default_value_t = Params::default().fallback_after_ms)]
     fallback_after_ms: u64,
     /// How long the testnet election stays open, in minutes.
-    #[arg(long, default_value_t = crate::dev::DEMO_ELECTION_DAYS * 24 * 60)]
+    #[arg(long, default_value_t = super::dev::DEMO_ELECTION_DAYS * 24 * 60)]
     election_minutes: u64,
     /// How long the election stays open, in seconds (at least 10), instead
     /// of --election-minutes: for tests and demonstrations of the close.
@@ -120,13 +121,6 @@ fn free_port(held: &mut Vec<TcpListener>) -> Result<u16, AppError> {
     let port = l.local_addr().map_err(setup_err)?.port();
     held.push(l);
     Ok(port)
-}
-
-fn write(path: &Path, text: &str) -> Result<(), AppError> {
-    std::fs::write(path, text).map_err(|source| AppError::Io {
-        context: format!("writing {}", path.display()),
-        source,
-    })
 }
 
 /// Writes a testnet of `n` validators and `m` stations into `dir`.
@@ -219,7 +213,7 @@ pub fn create(
         let path = dir
             .join("trustees")
             .join(format!("trustee-{}.key", k.index));
-        crate::trustee_cli::write_trustee_key(&path, k)?;
+        super::trustee::write_trustee_key(&path, k)?;
     }
     let genesis = Genesis {
         protocol: PROTOCOL.into(),
