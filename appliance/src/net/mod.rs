@@ -13,6 +13,7 @@ pub mod peers;
 pub mod proofwork;
 pub mod rpc;
 pub mod server;
+pub mod submit;
 pub mod tally;
 
 use std::sync::Arc;

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::SharedState;
-use super::api::enqueue;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
+use super::submit::enqueue;
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::Hash32;

@@ -69,7 +69,7 @@ use axum::routing::post;
 use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
 
-use super::api::submit_signed;
+use super::submit::submit_signed;
 use super::{ApiError, SharedState};
 use crate::ledger::{
     Block, Hash32, PublicKey, Signature, SignedTx, address_of, canonical_bytes, merkle_root,

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SharedState;
-use super::api::{authenticate, find_election, submit_signed, tx_status};
+use super::api::{authenticate, find_election};
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::submit::{submit_signed, tx_status};
 use crate::chaincheck::{ChainCheck, continue_check};
 use crate::clock::now_ms;
 use crate::ledger::elgamal::{DecryptionShare, TallyContext, combine_decryption_shares};

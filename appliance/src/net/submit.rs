@@ -1,0 +1,299 @@
+//! The submission service: what every door that takes a transaction shares.
+//! A voter's choice is encrypted, signed and checked here (`make_ballot`);
+//! a signed transaction from JSON-RPC or a trustee is checked
+//! (`submit_signed`); peers' gossip is handed on (`enqueue`); and a
+//! transaction's state is looked up (`tx_status`).
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::SharedState;
+use super::error::ApiError;
+use crate::clock::now_ms;
+use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
+use crate::ledger::{BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
+use crate::node::{Request, Source, SubmitOutcome};
+use crate::store::{MempoolInsert, ReconcileState};
+
+/// What a voter sent: a choice for this appliance to encrypt, or a ballot
+/// their device encrypted.
+pub(crate) enum Ballot {
+    Choice((usize, Arc<EncryptionKey>)),
+    Encrypted(Box<crate::ledger::Ballot>),
+}
+
+/// The candidate's index and the election key to encrypt a choice with.
+pub(crate) fn choice(
+    s: &SharedState,
+    election: &Election,
+    candidate: u64,
+) -> Result<(usize, Arc<EncryptionKey>), ApiError> {
+    let index = election.candidate_index(candidate).ok_or_else(|| {
+        ApiError::bad_request(
+            "unknown_candidate",
+            format!(
+                "candidate {candidate} is not standing in election {}",
+                election.id
+            ),
+        )
+    })?;
+    let key = s
+        .encryption_keys
+        .get(&election.id)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("finding the election key", election.id))?;
+    Ok((index, key))
+}
+
+/// Encrypts the choice (dropped after this, kept nowhere), builds and
+/// signs the ballot transaction, and checks it as any other, in one job on
+/// a proof-work thread: (the transaction, its hash, the ballot's hash).
+pub(crate) async fn make_ballot(
+    s: &SharedState,
+    ctx: BallotContext,
+    candidates: usize,
+    ballot: Ballot,
+    now: u64,
+) -> Result<(SignedTx, Hash32, Hash32), ApiError> {
+    let s2 = s.clone();
+    s.proof_work
+        .run("making the ballot", move || {
+            let ballot = match ballot {
+                Ballot::Choice((index, key)) => {
+                    let mut rng = crate::auth::OsRandom::default();
+                    encrypt_ballot(&ctx, &key, index, candidates, &mut rng)
+                        .map_err(|e| ApiError::internal("encrypting the ballot", e))?
+                }
+                Ballot::Encrypted(b) => *b,
+            };
+            let origin = s2.key.public();
+            let tx = BallotTx::new(
+                s2.chain_id,
+                ctx.election_id,
+                ctx.nullifier,
+                ballot,
+                now,
+                origin,
+            )
+            .map_err(|e| ApiError::internal("building the ballot", e))?;
+            let ballot_hash = tx.ballot_hash;
+            let stx = SignedTx::sign(Transaction::Ballot(tx), &s2.key)
+                .map_err(|e| ApiError::internal("signing the ballot", e))?;
+            // Checked as a peer would check it: the voter's device may have
+            // sent anything, and a ballot this appliance made is checked
+            // before anyone is told it is recorded.
+            let tx_hash = check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms())
+                .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+            Ok((stx, tx_hash, ballot_hash))
+        })
+        .await?
+}
+
+/// Issues this appliance's next confirmation code for an accepted ballot.
+pub(crate) async fn confirmation_code(
+    s: &SharedState,
+    tx_hash: Hash32,
+    ballot_hash: Hash32,
+    election_id: u64,
+) -> Result<Hash32, ApiError> {
+    let item = crate::store::ToConfirm {
+        tx_hash,
+        ballot_hash,
+        election_id,
+    };
+    s.codes.issue(item).await
+}
+
+/// A transaction the node accepted: in the mempool, or sealed in this
+/// appliance's fallback chain while the network is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub tx_hash: Hash32,
+    pub fallback_block: Option<Hash32>,
+    /// The confirmation code, when the node issued it with the insert.
+    pub code: Option<Hash32>,
+}
+
+/// Checks a signed transaction and hands it to the node; answers once it is
+/// durable. Used by the voter API and by JSON-RPC.
+pub async fn submit_signed(
+    s: &SharedState,
+    stx: SignedTx,
+    source: Source,
+) -> Result<Submitted, ApiError> {
+    // Checking a ballot's proofs takes milliseconds: off the async workers.
+    let s2 = s.clone();
+    let (tx_hash, stx) = s
+        .proof_work
+        .run("checking the transaction", move || {
+            check_tx(&s2.genesis, &s2.chain_id, &stx, now_ms()).map(|h| (h, stx))
+        })
+        .await?
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    accept_checked(s, stx, tx_hash, source).await
+}
+
+/// Hands a checked transaction to the node and says what became of it.
+pub(crate) async fn accept_checked(
+    s: &SharedState,
+    stx: SignedTx,
+    tx_hash: Hash32,
+    source: Source,
+) -> Result<Submitted, ApiError> {
+    let accepted = |fallback_block| Submitted {
+        tx_hash,
+        fallback_block,
+        code: None,
+    };
+    let already_voted = || {
+        ApiError::conflict(
+            "already_voted",
+            "this voter has already voted in this election",
+        )
+    };
+    match enqueue(s, stx, tx_hash, source)?.await? {
+        SubmitOutcome::Fallback { block_hash } => Ok(accepted(Some(block_hash))),
+        SubmitOutcome::Confirmed { code } => Ok(Submitted {
+            code: Some(code),
+            ..accepted(None)
+        }),
+        SubmitOutcome::FallbackDuplicate(_) => Err(already_voted()),
+        SubmitOutcome::Closed => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "polls_closed",
+            "this device's ballot record is closed; it takes no more ballots",
+        )),
+        SubmitOutcome::Mempool(m) => match m {
+            MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(accepted(None)),
+            MempoolInsert::AlreadyCommitted => Ok(accepted(None)),
+            MempoolInsert::VoterAlreadyVoted(_)
+            | MempoolInsert::NullifierCommitted(_)
+            | MempoolInsert::NullifierPending(_) => Err(already_voted()),
+            MempoolInsert::Full => {
+                crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+                Err(ApiError::busy("the mempool is full; try again shortly"))
+            }
+        },
+    }
+}
+
+/// Hands a checked transaction to the node; the returned future resolves
+/// once the node has made it durable or refused it.
+pub fn enqueue(
+    s: &SharedState,
+    stx: SignedTx,
+    tx_hash: Hash32,
+    source: Source,
+) -> Result<impl std::future::Future<Output = Result<SubmitOutcome, ApiError>> + use<>, ApiError> {
+    let (reply, wait) = tokio::sync::oneshot::channel();
+    let req = Request::Submit {
+        stx: Box::new(stx),
+        tx_hash,
+        source,
+        reply,
+    };
+    if s.node.try_send(req).is_err() {
+        crate::node::Counters::add(&s.node.counters.submit_busy, 1);
+        return Err(ApiError::busy("the appliance is busy; try again shortly"));
+    }
+    Ok(async move {
+        wait.await
+            .map_err(|e| ApiError::internal("waiting for the node", e))?
+            .map_err(|e| ApiError::internal("recording the transaction", e))
+    })
+}
+
+/// A transaction's state: pending, confirmed, finalized, rejected.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxStatus {
+    pub transaction_id: Hash32,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<Hash32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For a ballot recorded in fallback mode: its copy on the main chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_transaction_id: Option<Hash32>,
+    /// For a double vote: the voter's ballot that was committed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_transaction: Option<Hash32>,
+}
+
+impl TxStatus {
+    fn new(hash: Hash32) -> Self {
+        Self {
+            transaction_id: hash,
+            status: "pending",
+            block_number: None,
+            block_hash: None,
+            confirmations: None,
+            timestamp: None,
+            reason: None,
+            main_transaction_id: None,
+            conflicting_transaction: None,
+        }
+    }
+
+    fn committed_at(&mut self, loc: &crate::store::TxLocation, st: &crate::node::NodeStatus) {
+        self.status = if loc.height <= st.finalized_height {
+            "finalized"
+        } else {
+            "confirmed"
+        };
+        self.block_number = Some(loc.height);
+        self.block_hash = Some(loc.block_hash);
+        self.confirmations = Some(st.height.saturating_sub(loc.height) + 1);
+        self.timestamp = Some(loc.timestamp_ms);
+    }
+}
+
+/// Looks a transaction up in the chain, the mempool, the fallback chains
+/// and the rejections.
+pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>, ApiError> {
+    let st = s.node.status();
+    s.db("looking up a transaction", move |db| {
+        let mut out = TxStatus::new(hash);
+        if let Some((_, loc)) = db.committed_tx(&hash)? {
+            out.committed_at(&loc, &st);
+            return Ok(Some(out));
+        }
+        if db.mempool_contains(&hash)? {
+            return Ok(Some(out));
+        }
+        if let Some(b) = db.fallback_ballot(&hash)? {
+            out.main_transaction_id = Some(b.main_tx_hash);
+            match b.state {
+                ReconcileState::Confirmed => {
+                    if let Some((_, loc)) = db.committed_tx(&b.main_tx_hash)? {
+                        out.committed_at(&loc, &st);
+                    }
+                }
+                ReconcileState::Rejected => {
+                    out.status = "rejected";
+                    out.conflicting_transaction = b.conflicting_tx;
+                    out.reason = Some(
+                        "double vote: another ballot of this voter was committed first".into(),
+                    );
+                }
+                ReconcileState::Waiting | ReconcileState::Submitted => out.status = "fallback",
+            }
+            return Ok(Some(out));
+        }
+        if let Some((code, reason)) = db.rejection(&hash)? {
+            out.status = "rejected";
+            out.reason = Some(format!("{code}: {reason}"));
+            return Ok(Some(out));
+        }
+        Ok(None)
+    })
+    .await
+}
