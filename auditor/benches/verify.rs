@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use evote_audit::audit::{AuditOptions, now_ms, run_audit};
+use evote_audit::synth::now_ms;
 use evote_audit::synth::{SynthSpec, write_db};
+use evote_audit::{AuditOptions, run_audit};
 
 const BALLOTS: usize = 10_000;
 

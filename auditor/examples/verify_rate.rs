@@ -20,8 +20,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use evote_audit::audit::{AuditOptions, run_audit};
 use evote_audit::synth::{SynthSpec, write_db};
+use evote_audit::{AuditOptions, run_audit};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
@@ -83,7 +83,7 @@ fn main() {
         votes,
         block_txs,
         threads: cores,
-        created_at_ms: evote_audit::audit::now_ms() - 86_400_000,
+        created_at_ms: evote_audit::synth::now_ms() - 86_400_000,
         ..SynthSpec::default()
     };
     let t = Instant::now();

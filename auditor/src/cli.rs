@@ -127,11 +127,6 @@ fn out(text: &str) {
     let _ = o.flush();
 }
 
-/// The command-line definition (for man pages and shell completions).
-pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
-}
-
 /// Runs the command line; returns the exit status.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

@@ -4,42 +4,33 @@
 //! appliance's code, reads chains from running appliances (`/p2p/...`) or
 //! from their SQLite files, and reports every check by a stable id with a
 //! PASS, FAIL or SKIP verdict. The binary (`src/main.rs`) is a thin shell
-//! over [`cli::main`].
+//! over [`main`].
 //!
-//! - [`wire`]: the protocol's objects, strict hex, canonical hashing;
-//!   [`canon`]: a direct canonical writer for the objects hashed most.
-//! - [`elgamal`]: encrypted ballots, the key ceremony's public record,
-//!   decryption shares and the tally (PROTOCOL.md E.1-E.6).
-//! - [`genesis`]: genesis validity and the look-ups the rules need.
-//! - [`rules`]: PROTOCOL.md §6, block by block; [`state`]: what §7
-//!   carries from block to block (links, nullifiers, shares, tallies).
-//! - [`engine`]: the stateless rules of a window of blocks on many threads.
-//! - [`tally`]: the encrypted totals, the decryption, and the comparison
-//!   with what sources report; [`fallback`]: fallback chains (§7a).
-//! - [`source`]: nodes over HTTP and database files, read in windows.
-//! - [`audit`]: the whole audit; [`report`]: its result, as text or JSON.
-//! - [`synth`]: synthetic appliance databases for tests and benchmarks.
+//! - `protocol/`: the protocol's objects and encodings, one file per
+//!   section of PROTOCOL.md (encoding, genesis, transaction, block), the
+//!   canonical writer, packed ballots as databases store them, and the
+//!   ElGamal cryptography of encrypted ballots (E.1-E.6).
+//! - `checks/`: the rules: a block's (§6, `block.rs`, `transaction.rs`),
+//!   the chain's (§7, `chain.rs`), fallback chains (§7a), the tally (E.5),
+//!   the check ids, and `window.rs`, which runs a window's stateless rules
+//!   on many threads.
+//! - `sources/`: nodes over HTTP and database files, read in windows.
+//! - `audit/`: the whole audit, source by source and across sources;
+//!   `report/`: its result, as text or JSON; `cli.rs`: the command line.
+//! - `synth.rs`: synthetic appliance databases for the auditor's own
+//!   tests, benches and examples (feature `test-support`, never shipped).
 
-pub mod audit;
-pub mod canon;
-pub mod checks;
-pub mod cli;
-pub mod elgamal;
-pub mod engine;
-pub mod fallback;
-pub mod genesis;
-pub mod http;
-pub mod packed;
-pub mod report;
-pub mod rules;
-pub mod source;
-pub mod state;
+mod audit;
+mod checks;
+mod cli;
+mod protocol;
+mod report;
+mod sources;
+#[cfg(any(test, feature = "test-support"))]
 pub mod synth;
-pub mod tally;
-pub mod wire;
 
 pub use audit::{AuditError, AuditOptions, run_audit};
-pub use checks::CheckId;
+pub use cli::main;
 pub use report::{Outcome, Report, Verdict};
 
 /// Exit status: everything verified.

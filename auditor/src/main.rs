@@ -1,5 +1,5 @@
-//! `evote-audit`: see `evote_audit::cli`.
+//! `evote-audit`: see `evote_audit::main`.
 
 fn main() {
-    std::process::exit(evote_audit::cli::main());
+    std::process::exit(evote_audit::main());
 }

@@ -16,12 +16,19 @@ use curve25519_dalek::traits::Identity;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, params};
 
-use crate::elgamal::{BallotContext, Ciphertext, ElectionKey, add_into, prove, to_ciphertexts};
-use crate::wire::{
-    BallotTx, BlockHeader, Candidate, CommitSeal, DecryptionShareTx, Election, Genesis, Hash32,
-    Params, PublicKey, Signature, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote,
-    VoteKind, hash_of, merkle_root, sha256,
+use crate::protocol::elgamal::{
+    BallotContext, Ciphertext, ElectionKey, add_into, prove, to_ciphertexts,
 };
+use crate::protocol::{
+    BallotTx, BlockHeader, Candidate, DecryptionShareTx, Election, Genesis, Params, PublicKey,
+    StationInfo, ValidatorInfo, Vote, VoteKind, hash_of, merkle_root, sha256,
+};
+
+/// What the black-box tests and the benchmarks use beside the synthetic
+/// chains: the objects and the packing they tamper with, and the clock.
+pub use crate::audit::now_ms;
+pub use crate::protocol::packed::{Row, pack, to_json};
+pub use crate::protocol::{CommitSeal, Hash32, Signature, SignedTx, Transaction};
 
 /// The appliance's schema migrations, in order.
 pub const SCHEMA_SQL: [&str; 7] = [
@@ -128,7 +135,7 @@ impl SynthChain {
         );
         let key = Arc::new(ElectionKey::from_round1(1, &trustees).expect("the ceremony verifies"));
         let genesis = Genesis {
-            protocol: crate::genesis::PROTOCOL.into(),
+            protocol: crate::protocol::PROTOCOL.into(),
             chain_name: "evote-audit synthetic chain".into(),
             created_at_ms: t0,
             authority: authority.public,
@@ -224,7 +231,7 @@ impl SynthChain {
             chain_id: self.chain_id,
             election_id: 1,
             nullifier,
-            ballot_hash: crate::canon::ballot_hash(&ballot),
+            ballot_hash: crate::protocol::canon::ballot_hash(&ballot),
             ballot,
             submitted_at_ms,
             origin: origin.public,
@@ -304,7 +311,7 @@ impl SynthChain {
             tx_root: merkle_root(&hashes),
             tx_count: txs.len() as u64,
         };
-        let block_hash = crate::canon::header_hash(&header).expect("a header encodes");
+        let block_hash = crate::protocol::canon::header_hash(&header).expect("a header encodes");
         let proposer_signature =
             proposer.sign(&Vote::about(VoteKind::Proposal, &header, block_hash));
         let commit = Vote::about(VoteKind::Commit, &header, block_hash);
@@ -558,7 +565,7 @@ pub fn write_chain_db(
                         nullifier,
                         stx.tx.origin().as_bytes(),
                         // As an appliance stores them: ballots packed.
-                        match crate::packed::pack(stx) {
+                        match crate::protocol::packed::pack(stx) {
                             Some(b) => rusqlite::types::Value::Blob(b),
                             None => rusqlite::types::Value::Text(
                                 serde_json::to_string(stx).map_err(|e| e.to_string())?,
@@ -687,7 +694,7 @@ impl SynthChain {
         per_block: usize,
         t0: u64,
     ) -> SynthFallback {
-        use crate::fallback::{FallbackClose, FallbackHeader};
+        use crate::checks::fallback::{FallbackClose, FallbackHeader};
         let mut out = SynthFallback {
             origin: origin.public,
             blocks: Vec::new(),
@@ -724,7 +731,7 @@ impl SynthChain {
             for t in txs {
                 let mut copy = t.clone();
                 if let Transaction::Ballot(b) = &mut copy.tx {
-                    b.fallback = Some(crate::wire::FallbackRef {
+                    b.fallback = Some(crate::protocol::FallbackRef {
                         origin: origin.public,
                         block_hash,
                     });
@@ -771,7 +778,7 @@ impl SynthChain {
         let mut tx = stx.tx.clone();
         if let Transaction::Ballot(b) = &mut tx {
             edit(b);
-            b.ballot_hash = crate::canon::ballot_hash(&b.ballot);
+            b.ballot_hash = crate::protocol::canon::ballot_hash(&b.ballot);
         }
         let signature = key.sign(&tx);
         SignedTx { tx, signature }
@@ -784,14 +791,16 @@ impl SynthChain {
         blocks: &[SynthBlock],
         now_ms: u64,
     ) -> (
-        crate::genesis::ChainRules,
-        crate::state::ChainState,
-        Vec<crate::rules::Finding>,
-        Vec<crate::state::HeightRecord>,
+        crate::protocol::ChainRules,
+        crate::checks::chain::ChainState,
+        Vec<crate::checks::Finding>,
+        Vec<crate::checks::chain::HeightRecord>,
     ) {
-        use crate::rules::{RawBlock, SigCache, check_block};
-        let rules = crate::genesis::ChainRules::new(self.genesis.clone()).expect("a valid genesis");
-        let mut state = crate::state::ChainState::new(&rules);
+        use crate::checks::block::check_block;
+        use crate::checks::{RawBlock, SigCache};
+        let rules =
+            crate::protocol::ChainRules::new(self.genesis.clone()).expect("a valid genesis");
+        let mut state = crate::checks::chain::ChainState::new(&rules);
         let cache = SigCache::new(0);
         let mut findings = Vec::new();
         let mut records = Vec::new();

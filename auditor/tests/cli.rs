@@ -11,7 +11,7 @@ use common::{
     FakeNode, Handler, NodeData, bin, chain, chain_from, failures, json_report, tallied, verdict,
     write_db,
 };
-use evote_audit::wire::{CommitSeal, SignedTx, Transaction};
+use evote_audit::synth::{CommitSeal, SignedTx, Transaction};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
@@ -228,12 +228,12 @@ fn body(conn: &Connection, height: i64, pos: i64) -> SignedTx {
     let text = match body {
         rusqlite::types::Value::Text(t) => t,
         rusqlite::types::Value::Blob(b) => {
-            let row = evote_audit::packed::Row {
-                chain_id: evote_audit::wire::Hash32::parse(&chain_id).unwrap(),
+            let row = evote_audit::synth::Row {
+                chain_id: evote_audit::synth::Hash32::parse(&chain_id).unwrap(),
                 nullifier: nullifier.as_deref(),
                 origin: &origin,
             };
-            evote_audit::packed::to_json(&b, &row).unwrap()
+            evote_audit::synth::to_json(&b, &row).unwrap()
         }
         other => panic!("a body of type {other:?}"),
     };
@@ -241,7 +241,7 @@ fn body(conn: &Connection, height: i64, pos: i64) -> SignedTx {
 }
 
 fn set_body(conn: &Connection, height: i64, pos: i64, stx: &SignedTx) {
-    let body = match evote_audit::packed::pack(stx) {
+    let body = match evote_audit::synth::pack(stx) {
         Some(b) => rusqlite::types::Value::Blob(b),
         None => rusqlite::types::Value::Text(serde_json::to_string(stx).unwrap()),
     };
@@ -530,7 +530,7 @@ fn a_write_ahead_log_is_read_without_touching_the_original() {
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
     let mut t = body(&conn, 2, 0);
-    t.signature = evote_audit::wire::Signature([7; 64]);
+    t.signature = evote_audit::synth::Signature([7; 64]);
     set_body(&conn, 2, 0, &t);
     let wal = dir.path().join("evote.sqlite3-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
@@ -789,7 +789,7 @@ fn the_sig_cache_makes_identical_sources_cheap_and_stays_correct() {
         // b: same block, a different (invalid) signature for one ballot.
         let conn = Connection::open(&b).unwrap();
         let mut t = body(&conn, 1, 0);
-        t.signature = evote_audit::wire::Signature([9; 64]);
+        t.signature = evote_audit::synth::Signature([9; 64]);
         set_body(&conn, 1, 0, &t);
     }
     let o = bin()
@@ -1032,7 +1032,7 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
         .enumerate()
     {
         let hash = |v: &Value| {
-            evote_audit::wire::Hash32::parse(v.as_str().unwrap())
+            evote_audit::synth::Hash32::parse(v.as_str().unwrap())
                 .unwrap()
                 .0
                 .to_vec()
@@ -1130,7 +1130,7 @@ fn a_block_stamped_after_the_audit_began_is_judged_by_the_clock_when_it_arrived(
     // Nodes keep committing while a long audit runs: this node's one block
     // is stamped 15.5 s after the audit starts and reaches the auditor 2 s
     // later, within the 15 s allowed from the clock at its arrival.
-    let start = evote_audit::audit::now_ms();
+    let start = evote_audit::synth::now_ms();
     let (c, blocks) = chain_from(4, start + 15_000, 30 * 86_400_000);
     assert_eq!(blocks.len(), 1);
     let honest = NodeData::new(&c, &blocks, 0).handler();

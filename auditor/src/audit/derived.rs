@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use super::{Audited, Board};
 use crate::checks::CheckId;
-use crate::fallback::{MainChain, check_chains};
-use crate::genesis::ChainRules;
-use crate::rules::{ChainState, HeightRecord, SigCache};
-use crate::source::{Fallbacks, Opened, ReportedResults, Source, SourceError, SourceKind};
-use crate::tally::{Comparison, compare_results, compare_totals, decrypt_all, decryption_findings};
+use crate::checks::fallback::{MainChain, check_chains};
+use crate::checks::tally::{
+    Comparison, compare_results, compare_totals, decrypt_all, decryption_findings,
+};
+use crate::checks::{ChainState, HeightRecord, SigCache};
+use crate::protocol::ChainRules;
+use crate::sources::{Fallbacks, Opened, ReportedResults, Source, SourceError, SourceKind};
 
 /// A source's chain as the audit holds it.
 pub(super) struct Chain<'a> {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use evote_audit::synth::Transaction;
 use evote_audit::synth::{SynthBlock, SynthChain, SynthFallback, SynthSpec, write_chain_db};
-use evote_audit::wire::Transaction;
 use serde_json::{Value, json};
 
 pub fn bin() -> assert_cmd::Command {

@@ -3,11 +3,11 @@
 
 use curve25519_dalek::scalar::Scalar;
 
-use crate::elgamal::Sc;
-use crate::rules::Finding;
+use crate::checks::Finding;
+use crate::checks::tally::decrypt_all;
+use crate::protocol::elgamal::Sc;
+use crate::protocol::{SignedTx, Transaction};
 use crate::synth::{SynthBlock, SynthChain, SynthSpec};
-use crate::tally::decrypt_all;
-use crate::wire::{SignedTx, Transaction};
 
 const T0: u64 = 1_767_247_200_000;
 const NOW: u64 = T0 + 86_400_000;

@@ -5,16 +5,18 @@
 
 use std::path::PathBuf;
 
-use evote_audit::canon;
-use evote_audit::checks::check_for_code;
-use evote_audit::elgamal::{Ciphertext, DecryptionShare, combine};
-use evote_audit::genesis::{ChainRules, genesis_problems, parse_genesis};
-use evote_audit::rules::{ChainState, Parent, RawBlock, SigCache, check_block};
-use evote_audit::tally::decrypt_all;
-use evote_audit::wire::{
+use super::block::check_block;
+use super::chain::Parent;
+use super::ids::check_for_code;
+use super::tally::decrypt_all;
+use super::{ChainState, RawBlock, SigCache};
+use crate::protocol::canon;
+use crate::protocol::elgamal::{Ciphertext, DecryptionShare, combine};
+use crate::protocol::{
     BlockHeader, Hash32, PublicKey, SignedTx, Vote, VoteKind, canonical_bytes, hash_of,
     merkle_root, quorum, sha256,
 };
+use crate::protocol::{ChainRules, genesis_problems, parse_genesis};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -66,7 +68,7 @@ fn expected_values_are_reproduced() {
     );
     assert_eq!(
         e["max_future_drift_ms"].as_u64().unwrap(),
-        evote_audit::wire::MAX_FUTURE_DRIFT_MS
+        crate::protocol::MAX_FUTURE_DRIFT_MS
     );
     let gp = &e["genesis_parent"];
     assert_eq!(h(&gp["hash"]), r.chain_id);

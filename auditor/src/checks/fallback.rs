@@ -10,16 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::canon;
+use super::transaction::{TxInfo, check_tx};
+use super::{ChainState, Finding, HeightRecord, SigCache};
 use crate::checks::CheckId;
-use crate::genesis::ChainRules;
-use crate::rules::{ChainState, Finding, HeightRecord, SigCache, TxInfo, check_tx};
-use crate::source::{FallbackBallotState, FallbackData};
-use crate::tally::Comparison;
-use crate::wire::{
+use crate::checks::tally::Comparison;
+use crate::protocol::ChainRules;
+use crate::protocol::canon;
+use crate::protocol::{
     BallotTx, FallbackRef, Hash32, MAX_SAFE_INTEGER, PublicKey, Signature, SignedTx, Transaction,
     hash_of, merkle_root, verify_digest,
 };
+use crate::sources::{FallbackBallotState, FallbackData};
 
 /// Ballots per fallback block at most (§7a).
 pub const MAX_FALLBACK_BLOCK_TXS: usize = 1_000;

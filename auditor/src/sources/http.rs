@@ -29,12 +29,6 @@ pub enum HttpError {
     Malformed { url: String, reason: String },
 }
 
-impl HttpError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, HttpError::Status { status: 404, .. })
-    }
-}
-
 #[derive(Clone)]
 pub struct Http {
     agent: ureq::Agent,

@@ -6,7 +6,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::wire::{Hash32, SignedTx, Transaction};
+use crate::protocol::Hash32;
+#[cfg(any(test, feature = "test-support"))]
+use crate::protocol::{SignedTx, Transaction};
 
 /// The format byte of a packed ballot transaction.
 const BALLOT_V1: u8 = 1;
@@ -130,6 +132,7 @@ impl Cursor<'_> {
 
 /// The packed body of a ballot transaction (for synthetic databases), or
 /// `None` for anything an appliance stores as JSON.
+#[cfg(any(test, feature = "test-support"))]
 pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     let Transaction::Ballot(b) = &stx.tx else {
         return None;

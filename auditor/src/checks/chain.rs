@@ -4,20 +4,22 @@
 //! ciphertext check, and each election's encrypted running tally (E.5).
 //!
 //! [`ChainState::apply`] runs in block order on one thread, after the
-//! stateless rules of [`crate::rules`] ran on many.
+//! stateless rules of [`super::block`] and [`super::transaction`] ran on many.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::traits::Identity;
 
+use super::Finding;
+use super::block::CheckedBlock;
+use super::transaction::{BallotInfo, TxCheck, TxInfo};
 use crate::checks::CheckId;
-use crate::elgamal::{
+use crate::protocol::ChainRules;
+use crate::protocol::elgamal::{
     Ciphertext, DecryptionShare, add_into, to_ciphertexts, verify_decryption_share,
 };
-use crate::genesis::ChainRules;
-use crate::rules::{BallotInfo, CheckedBlock, Finding, TxCheck, TxInfo};
-use crate::wire::{DecryptionShareTx, FallbackRef, Hash32, MAX_SAFE_INTEGER};
+use crate::protocol::{DecryptionShareTx, FallbackRef, Hash32, MAX_SAFE_INTEGER};
 
 /// The block a chain continues from (§6 input "parent").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,6 @@ pub struct FirstUse {
 #[derive(Debug, Clone)]
 pub struct ShareOnChain {
     pub share: DecryptionShare,
-    pub ballot_count: u64,
     pub at: FirstUse,
 }
 
@@ -71,7 +72,6 @@ pub type Totals = Vec<(RistrettoPoint, RistrettoPoint)>;
 /// per-candidate sums of its ballots' ciphertexts.
 #[derive(Debug, Clone)]
 pub struct ElectionTally {
-    pub candidates: usize,
     pub closes_at: u64,
     /// After the last block applied.
     pub running: Totals,
@@ -134,7 +134,6 @@ impl ChainState {
                 let n = e.candidates.len();
                 let zero = (RistrettoPoint::identity(), RistrettoPoint::identity());
                 let t = ElectionTally {
-                    candidates: n,
                     closes_at: e.closes_at,
                     running: vec![zero; n],
                     ballots: 0,
@@ -164,12 +163,9 @@ impl ChainState {
     }
 
     /// Starts from another parent (the test vectors' invalid blocks).
+    #[cfg(test)]
     pub fn set_parent(&mut self, parent: Parent) {
         self.parent = parent;
-    }
-
-    pub fn nullifier_count(&self) -> usize {
-        self.nullifiers.len()
     }
 
     /// The transaction that used `(election_id, nullifier)`, if any.
@@ -316,7 +312,7 @@ impl ChainState {
     }
 
     /// Rules 3-5: the block follows its parent.
-    fn check_link(&self, h: &crate::wire::BlockHeader, findings: &mut Vec<Finding>) {
+    fn check_link(&self, h: &crate::protocol::BlockHeader, findings: &mut Vec<Finding>) {
         let expected = self.parent.height + 1;
         if h.height != expected {
             findings.push(
@@ -577,7 +573,6 @@ impl ChainState {
                 .or_default()
                 .push(ShareOnChain {
                     share: d.share.clone(),
-                    ballot_count: d.ballot_count,
                     at: at(pos),
                 });
         }

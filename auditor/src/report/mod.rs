@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde::{Deserialize, Serialize};
 
+use crate::checks::Finding;
 use crate::checks::Scope;
-use crate::rules::Finding;
-use crate::source::SourceKind;
-use crate::wire::{Hash32, PublicKey};
+use crate::protocol::{Hash32, PublicKey};
+use crate::sources::SourceKind;
 
 pub const REPORT_FORMAT: &str = "evote-audit/report/1";
 
@@ -187,8 +187,6 @@ pub fn percentage(n: u64, total: u64) -> f64 {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Baseline {
     pub format: String,
-    #[serde(default)]
-    pub finished_at_ms: Option<u64>,
     pub sources: Vec<BaselineSource>,
 }
 

@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
-use evote_audit::elgamal::{
+use super::{
     BallotContext, Ciphertext, DecryptionShare, ElectionKey, ElectionTrustees, EncryptedBallot,
     Point, Sc, combine, lagrange_at_zero, t01, tdec, tpok, tsum, verify_ballot,
 };
-use evote_audit::wire::Hash32;
+use crate::protocol::Hash32;
 use serde_json::Value;
 
 fn read(name: &str) -> Value {
@@ -207,7 +207,7 @@ fn every_invalid_ballot_is_refused_with_its_error() {
                 if let Some(i) = x["expected_index"].as_u64() {
                     assert_eq!(
                         err,
-                        evote_audit::elgamal::CryptoError::BadZeroOneProof(i as usize),
+                        super::CryptoError::BadZeroOneProof(i as usize),
                         "{name}"
                     );
                 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::report::percentage;
-use crate::source::{ElectionResults, ReportedResults, StatedTotals};
+use crate::sources::{ElectionResults, ReportedResults, StatedTotals};
 use crate::synth::{SynthBlock, SynthChain, SynthSpec};
 
 const T0: u64 = 1_767_247_200_000;
@@ -133,13 +133,15 @@ fn stated_totals_must_be_the_sums_of_the_chains_ballots() {
     let (_, state, _, _) = c.audit(&blocks, NOW);
     let (count, agg) = SynthChain::aggregate(&blocks);
     let stated =
-        |height: u64, ballot_count: u64, aggregate: Vec<crate::elgamal::Ciphertext>| StatedTotals {
-            election_id: 1,
-            height,
-            ballot_count,
-            aggregate,
-            what: "GET /api/tally/1".into(),
-            at_head: false,
+        |height: u64, ballot_count: u64, aggregate: Vec<crate::protocol::elgamal::Ciphertext>| {
+            StatedTotals {
+                election_id: 1,
+                height,
+                ballot_count,
+                aggregate,
+                what: "GET /api/tally/1".into(),
+                at_head: false,
+            }
         };
     let ok = compare_totals(&state, &[stated(4, count, agg.clone())]);
     assert!(ok.findings.is_empty(), "{:#?}", ok.findings);

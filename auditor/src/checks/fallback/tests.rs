@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::source::FallbackData;
+use crate::protocol::hash_of;
+use crate::sources::FallbackData;
 use crate::synth::{SynthBlock, SynthChain, SynthFallback, SynthSpec};
-use crate::wire::hash_of;
 
 const T0: u64 = 1_767_247_200_000;
 const NOW: u64 = T0 + 86_400_000;

@@ -5,12 +5,12 @@
 //! rows an appliance derives in its database).
 
 use crate::checks::CheckId;
-use crate::elgamal::{Ciphertext, CryptoError, combine};
-use crate::genesis::ChainRules;
+use crate::checks::{ChainState, Finding, FirstUse};
+use crate::protocol::ChainRules;
+use crate::protocol::elgamal::{Ciphertext, CryptoError, combine};
+use crate::protocol::{Election, Hash32};
 use crate::report::percentage;
-use crate::rules::{ChainState, Finding, FirstUse};
-use crate::source::{ElectionResults, ReportedResults, StatedTotals};
-use crate::wire::{Election, Hash32};
+use crate::sources::{ElectionResults, ReportedResults, StatedTotals};
 
 /// One tally of an election that at least k trustees decrypted on the chain.
 #[derive(Debug, Clone)]

@@ -1,16 +1,17 @@
 //! Checks a window of blocks on several threads. The stateless rules of
 //! every block header and every transaction in the window are spread over
 //! the threads (`std::thread::scope`, an atomic work counter); the results
-//! are then put back in block order for [`crate::rules::ChainState`].
+//! are then put back in block order for [`crate::checks::ChainState`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::genesis::ChainRules;
-use crate::rules::{
-    CheckedBlock, HeaderCheck, RawBlock, SigCache, TxCheck, check_header, check_txs, finish_block,
-    parse_header, unreadable,
+use super::SigCache;
+use super::block::{
+    CheckedBlock, HeaderCheck, RawBlock, check_header, finish_block, parse_header, unreadable,
 };
-use crate::wire::BlockHeader;
+use super::transaction::{TxCheck, check_txs};
+use crate::protocol::BlockHeader;
+use crate::protocol::ChainRules;
 
 /// Units of work handed to a thread at a time.
 const CHUNK: usize = 2;
@@ -157,55 +158,5 @@ pub fn check_window(
                 finish_block(rules, *hc, txs)
             }
         })
-        .collect()
-}
-
-/// `f` over `items` on up to `threads` threads, results in order.
-pub fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let threads = threads.max(1).min(items.len().div_ceil(CHUNK).max(1));
-    if threads == 1 {
-        return items.iter().map(&f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        if start >= items.len() {
-                            break;
-                        }
-                        for (k, item) in items[start..(start + CHUNK).min(items.len())]
-                            .iter()
-                            .enumerate()
-                        {
-                            out.push((start + k, f(item)));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(r) => r,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
-    for (k, r) in done.into_iter().flatten() {
-        slots[k] = Some(r);
-    }
-    slots
-        .into_iter()
-        .map(|r| r.expect("every item was mapped once"))
         .collect()
 }

@@ -1,11 +1,76 @@
-//! The genesis: validity (PROTOCOL.md §3), the chain id, and the look-ups
-//! the block and transaction rules need (validators, origins, elections).
+//! PROTOCOL.md §3, the genesis: its objects, its validity, the chain id,
+//! and the look-ups the block and transaction rules need (validators,
+//! origins, elections).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::elgamal::{CryptoError, ElectionKey};
-use crate::wire::{Election, Genesis, Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of, quorum};
+use serde::{Deserialize, Serialize};
+
+use super::elgamal::{CryptoError, ElectionKey, ElectionTrustees};
+use super::encoding::{Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub protocol: String,
+    pub chain_name: String,
+    pub created_at_ms: u64,
+    pub authority: PublicKey,
+    pub validators: Vec<ValidatorInfo>,
+    pub stations: Vec<StationInfo>,
+    pub elections: Vec<Election>,
+    pub params: Params,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorInfo {
+    pub public_key: PublicKey,
+    pub name: String,
+    pub p2p_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationInfo {
+    pub public_key: PublicKey,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Election {
+    pub id: u64,
+    pub name: String,
+    pub candidates: Vec<Candidate>,
+    pub opens_at: u64,
+    pub closes_at: u64,
+    /// The key ceremony's public record (§3, E.4).
+    pub trustees: ElectionTrustees,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub block_period_ms: u64,
+    pub empty_block_period_ms: u64,
+    pub round_timeout_ms: u64,
+    pub max_block_txs: u64,
+    pub fallback_after_ms: u64,
+}
+
+/// Q = ceil(2n/3) (§3).
+pub fn quorum(n: usize) -> usize {
+    (2 * n).div_ceil(3)
+}
 
 pub const PROTOCOL: &str = "evote/2";
 const MAX_VALIDATORS: usize = 64;
@@ -301,5 +366,16 @@ impl ChainRules {
     /// The election's key, recomputed from the genesis (E.4).
     pub fn election_key(&self, id: u64) -> Option<&Result<Arc<ElectionKey>, CryptoError>> {
         self.keys.get(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_table() {
+        let q: Vec<usize> = (1..=7).map(quorum).collect();
+        assert_eq!(q, vec![1, 2, 2, 3, 4, 4, 5]);
     }
 }

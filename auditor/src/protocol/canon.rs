@@ -9,7 +9,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::wire::{
+use crate::protocol::{
     Ballot, BallotTx, BlockHeader, EncodingError, Hash32, MAX_SAFE_INTEGER, Vote, VoteKind,
 };
 
@@ -103,6 +103,7 @@ fn ballot_len(b: &Ballot) -> usize {
 }
 
 /// The JCS form of a ballot.
+#[cfg(test)]
 pub fn ballot_bytes(b: &Ballot) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(ballot_len(b)));
     ballot_into(&mut w, b);
@@ -145,6 +146,7 @@ fn tx_into(w: &mut W, t: &BallotTx) -> Result<(), EncodingError> {
 }
 
 /// The JCS form of a ballot transaction.
+#[cfg(test)]
 pub fn tx_bytes(t: &BallotTx) -> Result<Vec<u8>, EncodingError> {
     let mut w = W(Vec::with_capacity(ballot_len(&t.ballot) + 512));
     tx_into(&mut w, t)?;
@@ -160,10 +162,10 @@ pub fn tx_hash(t: &BallotTx) -> Result<Hash32, EncodingError> {
 
 /// `tx_hash = H(tx)` of any transaction (a ballot by the direct writer,
 /// anything else by the generic canonicaliser).
-pub fn any_tx_hash(t: &crate::wire::Transaction) -> Result<Hash32, EncodingError> {
+pub fn any_tx_hash(t: &crate::protocol::Transaction) -> Result<Hash32, EncodingError> {
     match t {
-        crate::wire::Transaction::Ballot(b) => tx_hash(b),
-        other => crate::wire::hash_of(other),
+        crate::protocol::Transaction::Ballot(b) => tx_hash(b),
+        other => crate::protocol::hash_of(other),
     }
 }
 
@@ -188,6 +190,7 @@ fn header_into(w: &mut W, h: &BlockHeader) -> Result<(), EncodingError> {
 
 /// The JCS form a block hash is taken over: the header without `round`
 /// and `proposer`.
+#[cfg(test)]
 pub fn header_bytes(h: &BlockHeader) -> Result<Vec<u8>, EncodingError> {
     let mut w = W(Vec::with_capacity(400));
     header_into(&mut w, h)?;
@@ -219,6 +222,7 @@ fn vote_into(w: &mut W, v: &Vote) -> Result<(), EncodingError> {
 }
 
 /// The JCS form of a block statement.
+#[cfg(test)]
 pub fn vote_bytes(v: &Vote) -> Result<Vec<u8>, EncodingError> {
     let mut w = W(Vec::with_capacity(256));
     vote_into(&mut w, v)?;
@@ -235,8 +239,8 @@ pub fn vote_hash(v: &Vote) -> Result<Hash32, EncodingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elgamal::{BallotContext, ElectionKey, prove};
-    use crate::wire::{FallbackRef, PublicKey, Transaction, canonical_bytes};
+    use crate::protocol::elgamal::{BallotContext, ElectionKey, prove};
+    use crate::protocol::{FallbackRef, PublicKey, Transaction, canonical_bytes};
 
     fn tx(fallback: bool, n: u64) -> BallotTx {
         let (trustees, _) = prove::ceremony(1, 1, 1, b"canon");

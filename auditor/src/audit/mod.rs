@@ -11,17 +11,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checks::CheckId;
-use crate::engine::check_window;
-use crate::genesis::{ChainRules, genesis_problems, parse_genesis};
-use crate::http::Http;
+use crate::checks::tally::ElectionDecryption;
+use crate::checks::window::check_window;
+use crate::checks::{ChainState, Finding, HeightRecord, RawBlock, SigCache};
+use crate::protocol::{ChainRules, genesis_problems, parse_genesis};
+use crate::protocol::{Genesis, Hash32};
 use crate::report::{
     Baseline, CandidateTally, CheckCell, CheckReport, ElectionTally, FailureReport, Outcome,
     REPORT_FORMAT, Reference, Report, SourceReport, TallyReport, Verdict, percentage,
 };
-use crate::rules::{ChainState, Finding, HeightRecord, RawBlock, SigCache};
-use crate::source::{Opened, Source, SourceError, SourceKind, normalize_url};
-use crate::tally::ElectionDecryption;
-use crate::wire::{Genesis, Hash32};
+use crate::sources::http::Http;
+use crate::sources::{Opened, Source, SourceError, SourceKind, normalize_url};
 
 mod derived;
 
@@ -62,11 +62,11 @@ impl Default for AuditOptions {
             baseline: None,
             now_ms: None,
             timeout: Duration::from_secs(30),
-            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_bytes: crate::sources::http::DEFAULT_MAX_RESPONSE_BYTES,
             threads: 0,
             max_failures: 50,
             progress: false,
-            sig_cache: crate::rules::DEFAULT_SIG_CACHE,
+            sig_cache: crate::checks::DEFAULT_SIG_CACHE,
             command: "verify".into(),
         }
     }

@@ -345,6 +345,7 @@ impl CheckId {
 /// transaction-level failure (`wrong_chain`, `integer_too_large`, `bad_tx`
 /// and `wrong_hash`/`bad_signature` exist at both levels; `detail` and
 /// `in_tx` tell them apart).
+#[cfg(test)]
 pub fn check_for_code(code: &str, detail: Option<&str>, in_tx: bool) -> Option<CheckId> {
     use CheckId::*;
     Some(match (code, detail, in_tx) {

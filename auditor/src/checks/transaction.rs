@@ -1,0 +1,530 @@
+//! PROTOCOL.md §6 rule 18, for one transaction at a time: 18a-18f for
+//! every transaction, 18g-18k for a ballot (its proofs verified in batches,
+//! E.3), 18m for a decryption share. What needs the chain so far (rules
+//! 19-21) is [`super::chain`]'s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+
+use crate::protocol::canon;
+use crate::protocol::elgamal::{
+    BallotContext, EncryptedBallot, ballots_hold_together, verify_ballot,
+};
+use crate::protocol::{
+    BallotTx, ChainRules, DecryptionShareTx, Election, FallbackRef, Hash32, LATE_BALLOT_GRACE_MS,
+    MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER, SignedTx, Transaction,
+};
+
+use super::{CheckId, Finding, SigCache};
+
+/// What one ballot is, as far as the chain state needs it.
+#[derive(Debug, Clone)]
+pub struct BallotInfo {
+    pub election_id: u64,
+    pub nullifier: Hash32,
+    /// The ciphertexts, decoded, when they can be added to the election's
+    /// tally (the election exists and there is one per candidate). Every
+    /// ballot a block holds counts, valid or not: the tally a share is of
+    /// is "every ballot of the election in blocks 1..=tally_height" (rule
+    /// 21), and a broken ballot is reported where it is.
+    pub cts: Option<Vec<(RistrettoPoint, RistrettoPoint)>>,
+    /// Per selection: the first 16 bytes of `A`'s encoding and the first 8
+    /// of `B`'s (for `tx.ciphertext_unique`).
+    pub a_keys: Vec<([u8; 16], [u8; 8])>,
+    /// The fallback block a ballot recorded offline names (§7a).
+    pub fallback: Option<FallbackRef>,
+}
+
+impl BallotInfo {
+    fn of(rules: &ChainRules, b: &BallotTx) -> BallotInfo {
+        let sels = &b.ballot.selections;
+        let fits = rules
+            .election(b.election_id)
+            .is_some_and(|e| e.candidates.len() == sels.len());
+        BallotInfo {
+            election_id: b.election_id,
+            nullifier: b.nullifier,
+            cts: fits.then(|| {
+                sels.iter()
+                    .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
+                    .collect()
+            }),
+            a_keys: sels
+                .iter()
+                .map(|s| {
+                    let (a, b) = (s.ciphertext.a.as_bytes(), s.ciphertext.b.as_bytes());
+                    let mut ka = [0u8; 16];
+                    ka.copy_from_slice(&a[..16]);
+                    let mut kb = [0u8; 8];
+                    kb.copy_from_slice(&b[..8]);
+                    (ka, kb)
+                })
+                .collect(),
+            fallback: b.fallback.clone(),
+        }
+    }
+}
+
+/// What one transaction is, as far as the chain state needs it.
+#[derive(Debug, Clone, Default)]
+pub enum TxInfo {
+    /// It did not parse.
+    #[default]
+    Unreadable,
+    Ballot(Box<BallotInfo>),
+    Share(Box<DecryptionShareTx>),
+}
+
+/// One transaction after its stateless checks.
+#[derive(Debug, Clone, Default)]
+pub struct TxCheck {
+    pub hash: Option<Hash32>,
+    pub info: TxInfo,
+    /// The first of rules 18a-18m it breaks.
+    pub finding: Option<Finding>,
+}
+
+/// Rules 18a-18m for one transaction at block time `t` (`None` when the
+/// block's header did not parse: the timing rules are not judged).
+pub fn check_tx(
+    rules: &ChainRules,
+    text: &str,
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    match serde_json::from_str(text) {
+        Ok(stx) => check_signed_tx(rules, stx, t, cache, learned),
+        Err(e) => unparsed(&e),
+    }
+}
+
+/// The check of a transaction that does not parse.
+fn unparsed(e: &serde_json::Error) -> TxCheck {
+    TxCheck {
+        finding: Some(
+            Finding::new(
+                CheckId::TxSchema,
+                "schema",
+                "a signed transaction as transaction.schema.json describes it",
+                e.to_string(),
+                "the transaction does not parse",
+            )
+            .rule(18, 0),
+        ),
+        ..TxCheck::default()
+    }
+}
+
+/// A ballot whose proofs are to be verified in a batch, with its key in
+/// the cache of verified proofs.
+type ToVerify<'a> = (BallotContext, &'a EncryptedBallot, [u8; 32]);
+
+/// [`check_tx`] on several transactions of one block, with the same
+/// findings. The proofs of their ballots are first verified together, one
+/// batch per election (PROTOCOL.md E.3, batch verification); a ballot of a
+/// batch that fails is verified again on its own, proof by proof.
+pub fn check_txs<S: AsRef<str>>(
+    rules: &ChainRules,
+    texts: &[S],
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Vec<TxCheck> {
+    let parsed: Vec<Result<SignedTx, serde_json::Error>> = texts
+        .iter()
+        .map(|text| serde_json::from_str(text.as_ref()))
+        .collect();
+    let proven = batch_proofs(rules, &parsed, cache);
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(stx) => check_signed_tx_with(rules, stx, t, cache, &proven, learned),
+            Err(e) => unparsed(&e),
+        })
+        .collect()
+}
+
+/// The proof keys ([`SigCache::proofs_key`]) of the ballots among `parsed`
+/// whose proofs hold, verified in one batch per election; ballots already
+/// known to the cache, or of the wrong shape, are left to the checks.
+fn batch_proofs(
+    rules: &ChainRules,
+    parsed: &[Result<SignedTx, serde_json::Error>],
+    cache: &SigCache,
+) -> BTreeSet<[u8; 32]> {
+    let mut by_election: BTreeMap<u64, Vec<ToVerify<'_>>> = BTreeMap::new();
+    for stx in parsed.iter().flatten() {
+        let Transaction::Ballot(b) = &stx.tx else {
+            continue;
+        };
+        let Some(election) = rules.election(b.election_id) else {
+            continue;
+        };
+        let Ok(hash) = canon::any_tx_hash(&stx.tx) else {
+            continue;
+        };
+        if b.ballot.selections.len() != election.candidates.len() || cache.known_proofs(&hash) {
+            continue;
+        }
+        let ctx = BallotContext {
+            chain_id: b.chain_id.0,
+            election_id: b.election_id,
+            nullifier: b.nullifier.0,
+            origin: b.origin.0,
+        };
+        let key = SigCache::proofs_key(&hash);
+        by_election
+            .entry(b.election_id)
+            .or_default()
+            .push((ctx, &b.ballot, key));
+    }
+    let mut proven = BTreeSet::new();
+    for (eid, ballots) in by_election {
+        let (Some(Ok(key)), Some(election)) = (rules.election_key(eid), rules.election(eid)) else {
+            continue;
+        };
+        let items: Vec<(BallotContext, &EncryptedBallot)> =
+            ballots.iter().map(|(c, b, _)| (*c, *b)).collect();
+        if ballots_hold_together(&items, key, election.candidates.len()) {
+            proven.extend(ballots.iter().map(|(_, _, k)| *k));
+        }
+    }
+    proven
+}
+
+/// [`check_tx`] for a transaction already parsed.
+pub fn check_signed_tx(
+    rules: &ChainRules,
+    stx: SignedTx,
+    t: Option<u64>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    check_signed_tx_with(rules, stx, t, cache, &BTreeSet::new(), learned)
+}
+
+/// [`check_signed_tx`]; the ballot proofs whose keys are in `proven` were
+/// verified already (in a batch).
+fn check_signed_tx_with(
+    rules: &ChainRules,
+    stx: SignedTx,
+    t: Option<u64>,
+    cache: &SigCache,
+    proven: &BTreeSet<[u8; 32]>,
+    learned: &mut Vec<[u8; 32]>,
+) -> TxCheck {
+    let mut out = TxCheck::default();
+    let big = match &stx.tx {
+        Transaction::Ballot(b) => {
+            out.info = TxInfo::Ballot(Box::new(BallotInfo::of(rules, b)));
+            [
+                ("election_id", b.election_id, 3),
+                ("submitted_at_ms", b.submitted_at_ms, 6),
+            ]
+            .into_iter()
+            .find(|(_, v, _)| *v > MAX_SAFE_INTEGER)
+        }
+        Transaction::DecryptionShare(d) => [
+            ("election_id", d.election_id, 3),
+            ("tally_height", d.tally_height, 12),
+            ("ballot_count", d.ballot_count, 12),
+            ("submitted_at_ms", d.submitted_at_ms, 12),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
+    };
+    if big.is_none() {
+        out.hash = canon::any_tx_hash(&stx.tx).ok();
+    }
+    let fail = |f: Finding| Some(f);
+    let tx = &stx.tx;
+    // 18a
+    if tx.chain_id() != &rules.chain_id {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxChainId,
+                "wrong_chain",
+                rules.chain_id.to_hex(),
+                tx.chain_id().to_hex(),
+                "the transaction names another chain",
+            )
+            .rule(18, 1),
+        );
+        return out;
+    }
+    // 18b
+    if !rules.is_origin(tx.origin()) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxOrigin,
+                "unknown_origin",
+                "a validator or station of the genesis",
+                format!("{} (not in the genesis)", tx.origin()),
+                "the transaction was signed by an appliance that is not in the genesis",
+            )
+            .rule(18, 2),
+        );
+        return out;
+    }
+    // 18c, 18f, 18l: without an exact canonical form there is no tx_hash.
+    if let Some((field, v, sub)) = big {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSchema,
+                "integer_too_large",
+                format!("{field} at most 2^53 - 1"),
+                v.to_string(),
+                format!("{field} is too large for the canonical form"),
+            )
+            .rule(18, sub),
+        );
+        return out;
+    }
+    let Some(tx_hash) = out.hash else {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSchema,
+                "encoding",
+                "a transaction with a canonical form",
+                "none",
+                "the transaction cannot be canonicalised",
+            )
+            .rule(18, 3),
+        );
+        return out;
+    };
+    // 18d
+    if !cache.verify(tx.origin(), &tx_hash, &stx.signature, learned) {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxSignature,
+                "bad_signature",
+                format!(
+                    "a signature by the origin {} over tx_hash {tx_hash}",
+                    rules.describe(tx.origin())
+                ),
+                stx.signature.to_hex(),
+                "the origin's signature does not verify: the transaction was changed after it was signed",
+            )
+            .detail("transaction")
+            .rule(18, 4),
+        );
+        return out;
+    }
+    // 18e
+    let Some(election) = rules.election(tx.election_id()) else {
+        out.finding = fail(
+            Finding::new(
+                CheckId::TxElection,
+                "unknown_election",
+                "an election of the genesis",
+                format!("election {}", tx.election_id()),
+                "the transaction is for an election the genesis does not hold",
+            )
+            .rule(18, 5),
+        );
+        return out;
+    };
+    match stx.tx {
+        Transaction::Ballot(b) => {
+            let proofs = Proofs { cache, proven };
+            out.finding = check_ballot(rules, election, &b, &tx_hash, t, proofs, learned);
+        }
+        Transaction::DecryptionShare(d) => {
+            // 18m
+            let n = election.trustees.trustees;
+            let j = d.share.trustee_index;
+            let bad = |expected: String, found: String, message: &str| {
+                Some(
+                    Finding::new(
+                        CheckId::TxDecryptionShare,
+                        "bad_decryption_share",
+                        expected,
+                        found,
+                        message,
+                    )
+                    .rule(18, 13),
+                )
+            };
+            if j == 0 || j > n {
+                out.finding = bad(
+                    format!("a trustee index of 1 to {n}"),
+                    format!("trustee {j}"),
+                    "the share names a trustee the election does not have",
+                );
+            } else if d.share.shares.len() != election.candidates.len() {
+                out.finding = bad(
+                    format!(
+                        "{} partial decryptions (one per candidate)",
+                        election.candidates.len()
+                    ),
+                    format!("{}", d.share.shares.len()),
+                    "the share does not decrypt every candidate's total",
+                );
+            }
+            out.info = TxInfo::Share(Box::new(d));
+        }
+    }
+    out
+}
+
+/// Rules 18g-18k for a ballot whose signature verified.
+/// Where a ballot's proofs may already be known to hold: the cache of an
+/// earlier source, or a batch of this block.
+#[derive(Clone, Copy)]
+struct Proofs<'a> {
+    cache: &'a SigCache,
+    proven: &'a BTreeSet<[u8; 32]>,
+}
+
+impl Proofs<'_> {
+    fn known(&self, tx_hash: &Hash32) -> bool {
+        self.cache.known_proofs(tx_hash) || self.proven.contains(&SigCache::proofs_key(tx_hash))
+    }
+}
+
+fn check_ballot(
+    rules: &ChainRules,
+    election: &Election,
+    b: &BallotTx,
+    tx_hash: &Hash32,
+    t: Option<u64>,
+    proofs: Proofs<'_>,
+    learned: &mut Vec<[u8; 32]>,
+) -> Option<Finding> {
+    // 18g
+    let computed = canon::ballot_hash(&b.ballot);
+    if computed != b.ballot_hash {
+        return Some(
+            Finding::new(
+                CheckId::TxBallotHash,
+                "wrong_hash",
+                computed.to_hex(),
+                b.ballot_hash.to_hex(),
+                "ballot_hash is not the hash of the ballot: the ballot was changed",
+            )
+            .detail("ballot")
+            .rule(18, 7),
+        );
+    }
+    if let Some(t) = t {
+        // 18h
+        let s = b.submitted_at_ms;
+        if !(election.opens_at <= s && s < election.closes_at) {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "election_not_open",
+                    format!(
+                        "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
+                        election.opens_at, election.closes_at
+                    ),
+                    format!("submitted_at_ms {s}"),
+                    format!(
+                        "the ballot was accepted while election {} was not open",
+                        election.id
+                    ),
+                )
+                .rule(18, 8),
+            );
+        }
+        // 18i
+        if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "bad_tx",
+                    format!(
+                        "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
+                        t.saturating_add(MAX_FUTURE_DRIFT_MS)
+                    ),
+                    format!("submitted_at_ms {s}"),
+                    "the ballot claims to have been accepted after the block that holds it",
+                )
+                .rule(18, 9),
+            );
+        }
+        // 18j
+        let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+        if b.fallback.is_none() && t >= deadline {
+            return Some(
+                Finding::new(
+                    CheckId::TxTiming,
+                    "election_not_open",
+                    format!(
+                        "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
+                    ),
+                    format!("block time {t}"),
+                    "the ballot reached a block after the grace period that follows the close, without a fallback reference",
+                )
+                .rule(18, 10),
+            );
+        }
+    }
+    // 18k
+    let bad = |expected: String, found: String, message: String| {
+        Some(
+            Finding::new(
+                CheckId::TxBallotProofs,
+                "bad_ballot",
+                expected,
+                found,
+                message,
+            )
+            .rule(18, 11),
+        )
+    };
+    let key = match rules.election_key(election.id) {
+        Some(Ok(k)) => k,
+        other => {
+            let why = match other {
+                Some(Err(e)) => format!("{}: {e}", e.code()),
+                _ => "no key".to_string(),
+            };
+            return bad(
+                format!("proofs under election {}'s key", election.id),
+                format!("no valid election key ({why})"),
+                format!(
+                    "the ballot cannot be checked: election {}'s key ceremony record in the genesis does not verify (see genesis.trustees)",
+                    election.id
+                ),
+            );
+        }
+    };
+    if proofs.cache.known_proofs(tx_hash) {
+        return None;
+    }
+    if proofs.known(tx_hash) {
+        learned.push(SigCache::proofs_key(tx_hash));
+        return None;
+    }
+    let ctx = BallotContext {
+        chain_id: b.chain_id.0,
+        election_id: b.election_id,
+        nullifier: b.nullifier.0,
+        origin: b.origin.0,
+    };
+    match verify_ballot(&ctx, key, &b.ballot, election.candidates.len()) {
+        Ok(()) => {
+            learned.push(SigCache::proofs_key(tx_hash));
+            None
+        }
+        Err(e) => bad(
+            format!(
+                "an encrypted ballot for {} candidates whose proofs verify under election {}'s key, bound to (chain, election {}, nullifier {}, origin {})",
+                election.candidates.len(),
+                election.id,
+                b.election_id,
+                b.nullifier.short(),
+                b.origin.short()
+            ),
+            format!("{}: {e}", e.code()),
+            format!(
+                "the ballot's proofs do not verify ({}): it is not a well-formed vote for one candidate, or it was made for another voter, appliance, election or chain",
+                e.code()
+            ),
+        ),
+    }
+}
