@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use evote_appliance::config::Config;
 
-use crate::linkproxy::{LinkProxy, Links};
+use crate::linkproxy::{LinkProxy, LinkShape, Links};
 
 /// The `evote-appliance` binary next to this test binary (built by
 /// `cargo test --workspace`), built on demand when missing.
@@ -161,6 +161,12 @@ impl Cluster {
     /// each node's `validator_urls`), so that links can be cut and healed.
     /// Call it before starting the nodes.
     pub fn route_through_proxies(&mut self) {
+        self.route_through_shaped(|_, _| LinkShape::default());
+    }
+
+    /// Like [`Cluster::route_through_proxies`], each link `(from, to)`
+    /// shaped as `shape(from, to)` says (delays, bandwidth, stalls).
+    pub fn route_through_shaped(&mut self, shape: impl Fn(usize, usize) -> LinkShape) {
         let validators: Vec<usize> = (0..self.nodes.len())
             .filter(|&j| self.nodes[j].role == "validator")
             .collect();
@@ -173,7 +179,8 @@ impl Cluster {
                     .trim_start_matches("http://")
                     .parse()
                     .expect("a node listens on host:port");
-                let proxy = LinkProxy::start(target).expect("start a link proxy");
+                let proxy =
+                    LinkProxy::start_shaped(target, shape(from, to)).expect("start a link proxy");
                 cfg.validator_urls
                     .insert(self.nodes[to].name.clone(), proxy.url());
                 self.links.proxies.insert((from, to), proxy);

@@ -75,7 +75,7 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
     c.route_through_proxies();
     c.start_all();
     let voters = (a.rate * a.duration.as_secs_f64() * 1.2) as usize + 100;
-    let tokens = check_in(&c, voters)?;
+    let tokens = check_in_tokens(&c, voters.div_ceil(c.nodes.len()), "chaos")?;
     let tally = Tally::default();
     let stop = AtomicBool::new(false);
     let mut faults = Faults::default();
@@ -106,15 +106,18 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
     Ok(report)
 }
 
-/// Checks voters in at every node: (node, token) pairs.
-fn check_in(c: &Cluster, n: usize) -> Result<Vec<Mutex<Vec<String>>>, String> {
-    let per = n.div_ceil(c.nodes.len());
+/// Checks `per` voters in at every node: each node's session tokens.
+pub fn check_in_tokens(
+    c: &Cluster,
+    per: usize,
+    tag: &str,
+) -> Result<Vec<Mutex<Vec<String>>>, String> {
     (0..c.nodes.len())
         .map(|i| {
             let mut tokens = Vec::new();
             while tokens.len() < per {
                 let batch: Vec<Value> = (tokens.len()..per.min(tokens.len() + 1000))
-                    .map(|k| json!({"email": format!("chaos-{i}-{k}@example.org")}))
+                    .map(|k| json!({"email": format!("{tag}-{i}-{k}@example.org")}))
                     .collect();
                 let (code, v) = c.post_with_token(
                     i,

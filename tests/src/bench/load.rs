@@ -252,58 +252,15 @@ fn short(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
-/// Blocks asked for in one JSON-RPC batch by the watcher.
-const WATCH_BATCH: u64 = 16;
-
-/// One answer of a JSON-RPC batch of `eth_getBlockByNumber(n, false)`:
-/// the block with its transactions' hashes, or null past the head.
-#[derive(serde::Deserialize)]
-struct RpcBlock {
-    id: u64,
-    result: Option<HashesOnly>,
-}
-
-#[derive(serde::Deserialize)]
-struct HashesOnly {
-    transactions: Vec<String>,
-}
-
-/// Follows the committed blocks of one node and notes when each
-/// transaction was first seen committed. It reads blocks through JSON-RPC
-/// with their transactions' hashes only: the load generator shares the
-/// machine with the nodes, so what it spends is taken from them.
+/// Notes when each transaction was first seen committed on the node at `url`.
 fn watch_commits(url: &str, start: Instant, shared: &Shared, stop: &AtomicBool) {
-    let agent = agent();
-    let mut next = 1u64;
-    while !stop.load(Ordering::SeqCst) {
-        let batch: Vec<Value> = (next..next + WATCH_BATCH)
-            .map(|h| {
-                json!({"jsonrpc": "2.0", "id": h, "method": "eth_getBlockByNumber",
-                       "params": [format!("0x{h:x}"), false]})
-            })
-            .collect();
-        let mut answers: Vec<RpcBlock> = agent
-            .post(format!("{url}/rpc"))
-            .send_json(&batch)
-            .ok()
-            .and_then(|mut r| r.body_mut().with_config().limit(64 << 20).read_json().ok())
-            .unwrap_or_default();
-        // The first null is past the head.
-        answers.sort_by_key(|a| a.id);
-        let blocks: Vec<HashesOnly> = answers.into_iter().map_while(|a| a.result).collect();
-        if blocks.is_empty() {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        }
+    super::watch::follow_commits(url, stop, |hashes| {
         let now = start.elapsed();
         let mut seen = shared.seen.lock().unwrap();
-        for b in &blocks {
-            for h in &b.transactions {
-                seen.entry(h.clone()).or_insert(now);
-            }
+        for h in hashes {
+            seen.entry(h.clone()).or_insert(now);
         }
-        next += blocks.len() as u64;
-    }
+    });
 }
 
 /// Waits until every acknowledged vote is seen committed, or `limit`.

@@ -1,9 +1,11 @@
-//! `evote-bench`: the load generator and the chaos soak. Both start their
-//! own local testnet (or target `--nodes`), send traffic only to loopback
-//! addresses they were given, and stop by themselves.
+//! `evote-bench`: the load generator, the chaos soak and the wide-area
+//! runs. Each starts its own local testnet (or targets `--nodes`), sends
+//! traffic only to loopback addresses it was given, and stops by itself.
 
 pub mod bound;
 pub mod chaos;
 pub mod growth;
 pub mod load;
 pub mod stats;
+pub mod wan;
+pub mod watch;

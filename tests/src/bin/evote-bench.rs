@@ -1,4 +1,4 @@
-//! `evote-bench`: load generator (and chaos soak) for evote testnets.
+//! `evote-bench`: load generator, chaos soak and wide-area runs for evote testnets.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -80,6 +80,105 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// 4 validators and a station over wide-area links (delay and jitter,
+    /// stalls, dropped connections, capped uplinks, through a proxy on
+    /// each link): a steady stream of votes per scenario, one table row each.
+    Wan {
+        /// Scenarios to run (default: all): none, 40ms, 150ms, 150ms-stalls,
+        /// 150ms-resets, 300ms-one, 300ms, 1mbit.
+        #[arg(long, value_delimiter = ',')]
+        scenario: Vec<String>,
+        /// Seconds of votes per scenario.
+        #[arg(long, default_value_t = 75)]
+        duration: u64,
+        /// Votes per second, spread over the five nodes.
+        #[arg(long, default_value_t = 25.0)]
+        rate: f64,
+        /// Seconds acknowledged votes may take to confirm after the stream.
+        #[arg(long, default_value_t = 60)]
+        settle: u64,
+        /// Seeds the links' jitter, stalls and resets.
+        #[arg(long, default_value_t = 18)]
+        seed: u64,
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn wan(keys: &[String], args: evote_tests::bench::wan::WanArgs, json: bool) -> ExitCode {
+    use evote_tests::bench::wan::{SCENARIOS, run_scenario, scenario};
+    let chosen: Vec<_> = if keys.is_empty() {
+        SCENARIOS.to_vec()
+    } else {
+        let mut out = Vec::new();
+        for k in keys {
+            match scenario(k) {
+                Some(s) => out.push(s),
+                None => {
+                    eprintln!("error: no scenario {k:?}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        out
+    };
+    if !json {
+        println!(
+            "| scenario | acknowledged | confirmed | unconfirmed | confirm p50 / p99 s | longest gap between commits s | round changes (highest round) | fallback entries | bytes/vote on the busiest link (ballot bytes) |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+    }
+    let mut rows = Vec::new();
+    for sc in &chosen {
+        eprintln!(
+            "== wan: {} for {:?} at {} votes/s",
+            sc.label, args.duration, args.rate
+        );
+        match run_scenario(&args, sc) {
+            Ok(r) => {
+                if !json {
+                    print_wan_row(&r);
+                }
+                rows.push(r);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_wan_row(r: &serde_json::Value) {
+    let f = |k: &str| {
+        let v = &r[k];
+        v.as_f64()
+            .map_or_else(|| "—".to_string(), |x| format!("{x}"))
+    };
+    println!(
+        "| {} | {} | {} | {} | {} / {} | {} | {} ({}) | {} | {} ({}) |",
+        r["label"].as_str().unwrap_or("?"),
+        f("acknowledged"),
+        f("confirmed"),
+        f("unconfirmed"),
+        f("confirm_p50_s"),
+        f("confirm_p99_s"),
+        f("longest_commit_gap_s"),
+        f("round_changes"),
+        f("highest_round"),
+        f("fallback_entries"),
+        f("busiest_link_bytes_per_vote"),
+        f("ballot_bytes"),
+    );
+    let errors = &r["errors"];
+    if errors.as_object().is_some_and(|e| !e.is_empty()) {
+        eprintln!("   errors: {errors}");
+    }
 }
 
 fn chaos(duration: u64, rate: f64, seed: Option<u64>, json: bool) -> ExitCode {
@@ -166,6 +265,22 @@ fn main() -> ExitCode {
             seed,
             json,
         } => chaos(duration, rate, seed, json),
+        Command::Wan {
+            scenario,
+            duration,
+            rate,
+            settle,
+            seed,
+            json,
+        } => {
+            let args = evote_tests::bench::wan::WanArgs {
+                duration: Duration::from_secs(duration),
+                rate,
+                settle: Duration::from_secs(settle),
+                seed,
+            };
+            wan(&scenario, args, json)
+        }
         Command::Growth {
             votes,
             block,
