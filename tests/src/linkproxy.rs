@@ -317,7 +317,7 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>)
 
 /// Stalls and resets, drawn from the link's seed, until the proxy stops.
 fn weather_loop(shared: &Shared) {
-    let mut rng = Rng::new(shared.shape.seed ^ 0x57A1_1ED);
+    let mut rng = Rng::new(shared.shape.seed ^ 0x057A_11ED);
     let now = Instant::now();
     let mut next_stall = shared
         .shape
