@@ -23,7 +23,16 @@ fn every_vote_confirms_over_150_ms_links_without_fallback() {
     println!("{r:#}");
     let acknowledged = r["acknowledged"].as_u64().unwrap();
     assert!(acknowledged >= 50, "too few votes acknowledged: {r}");
-    assert_eq!(r["unconfirmed"], 0, "acknowledged votes left unconfirmed: {r}");
-    assert_eq!(r["fallback_entries"], 0, "a node entered fallback mode: {r}");
-    assert_eq!(r["fallback_acknowledged"], 0, "votes went to a fallback chain: {r}");
+    assert_eq!(
+        r["unconfirmed"], 0,
+        "acknowledged votes left unconfirmed: {r}"
+    );
+    assert_eq!(
+        r["fallback_entries"], 0,
+        "a node entered fallback mode: {r}"
+    );
+    assert_eq!(
+        r["fallback_acknowledged"], 0,
+        "votes went to a fallback chain: {r}"
+    );
 }
