@@ -4,51 +4,14 @@
 
 use std::time::Duration;
 
+use super::source::Chain;
 use super::{Audited, Board};
 use crate::checks::CheckId;
 use crate::checks::fallback::{MainChain, check_chains};
 use crate::checks::tally::{
     Comparison, compare_results, compare_totals, decrypt_all, decryption_findings,
 };
-use crate::checks::{ChainState, HeightRecord, SigCache};
-use crate::protocol::ChainRules;
-use crate::sources::{Fallbacks, Opened, ReportedResults, Source, SourceError, SourceKind};
-
-/// A source's chain as the audit holds it.
-pub(super) struct Chain<'a> {
-    pub source: &'a mut Source,
-    pub state: &'a mut ChainState,
-    pub records: &'a mut Vec<HeightRecord>,
-    pub cache: &'a mut SigCache,
-}
-
-/// Reads and checks more of a source's chain, up to a height.
-pub(super) type Advance<'f> = dyn Fn(
-        &mut Source,
-        &mut ChainState,
-        &mut Vec<HeightRecord>,
-        &mut Board,
-        &mut SigCache,
-        Option<u64>,
-    ) -> Result<(), SourceError>
-    + 'f;
-
-impl Chain<'_> {
-    fn advance(&mut self, board: &mut Board, f: &Advance<'_>, to: u64) -> Result<(), SourceError> {
-        f(
-            self.source,
-            self.state,
-            self.records,
-            board,
-            self.cache,
-            Some(to),
-        )
-    }
-
-    fn height(&self) -> u64 {
-        self.records.len() as u64
-    }
-}
+use crate::sources::{Fallbacks, Opened, ReportedResults, SourceError, SourceKind};
 
 /// Puts a comparison on the board: its failures, then PASS (with a note
 /// on what was left out), or SKIP with the reasons when nothing could be
@@ -78,17 +41,14 @@ fn stop(a: &mut Audited, what: &str, e: &SourceError) -> String {
 }
 
 /// `tally.matches`, `tally.encrypted_totals` and `tally.decryption`.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn tally_checks(
-    i: usize,
     a: &mut Audited,
     opened: &Opened,
-    rules: &ChainRules,
     chain: &mut Chain<'_>,
     board: &mut Board,
-    advance: &Advance<'_>,
     complete: bool,
 ) {
+    let (i, rules) = (chain.i, chain.rules);
     let ids = [
         CheckId::TallyMatches,
         CheckId::TallyEncryptedTotals,
@@ -100,11 +60,11 @@ pub(super) fn tally_checks(
         }
         return;
     }
-    match results(a, opened, rules, chain, board, advance) {
+    match results(a, opened, chain, board) {
         Ok(c) => record(board, i, CheckId::TallyMatches, c, "no election to compare"),
         Err(why) => board.skip(CheckId::TallyMatches, i, why),
     }
-    match totals(a, opened, rules, chain, board, advance) {
+    match totals(a, opened, chain, board) {
         Ok(c) => record(
             board,
             i,
@@ -114,7 +74,7 @@ pub(super) fn tally_checks(
         ),
         Err(why) => board.skip(CheckId::TallyEncryptedTotals, i, why),
     }
-    let d = decrypt_all(rules, chain.state);
+    let d = decrypt_all(rules, &chain.state);
     record(
         board,
         i,
@@ -132,11 +92,10 @@ pub(super) fn tally_checks(
 fn results(
     a: &mut Audited,
     opened: &Opened,
-    rules: &ChainRules,
     chain: &mut Chain<'_>,
     board: &mut Board,
-    advance: &Advance<'_>,
 ) -> Result<Comparison, String> {
+    let rules = chain.rules;
     let mut last: Option<ReportedResults> = None;
     for _attempt in 0..4 {
         let reported = chain
@@ -149,7 +108,7 @@ fn results(
             && at > audited
         {
             chain
-                .advance(board, advance, at)
+                .advance(board, Some(at))
                 .map_err(|e| stop(a, &format!("reading its chain to height {at}"), &e))?;
             continue;
         }
@@ -160,7 +119,7 @@ fn results(
                 "the node's results refer to height {at}, below the {audited} blocks it served"
             ));
         }
-        let d = decrypt_all(rules, chain.state);
+        let d = decrypt_all(rules, &chain.state);
         let found = compare_results(rules, &d, &reported, audited);
         let settled = found.findings.is_empty()
             || opened.kind == SourceKind::Db
@@ -180,14 +139,12 @@ fn results(
 fn totals(
     a: &mut Audited,
     opened: &Opened,
-    rules: &ChainRules,
     chain: &mut Chain<'_>,
     board: &mut Board,
-    advance: &Advance<'_>,
 ) -> Result<Comparison, String> {
     let stated = chain
         .source
-        .totals(rules)
+        .totals(chain.rules)
         .map_err(|e| stop(a, "reading its encrypted totals", &e))?;
     let Some(stated) = stated else {
         return Err(match opened.kind {
@@ -202,22 +159,21 @@ fn totals(
         && opened.kind == SourceKind::Node
     {
         chain
-            .advance(board, advance, top)
+            .advance(board, Some(top))
             .map_err(|e| stop(a, &format!("reading its chain to height {top}"), &e))?;
     }
-    Ok(compare_totals(chain.state, &stated))
+    Ok(compare_totals(&chain.state, &stated))
 }
 
 /// `fallback.chain` and `fallback.reconciled`.
 pub(super) fn fallback_checks(
-    i: usize,
     a: &mut Audited,
     opened: &Opened,
-    rules: &ChainRules,
     chain: &mut Chain<'_>,
     board: &mut Board,
     complete: bool,
 ) {
+    let i = chain.i;
     let both = [CheckId::FallbackChain, CheckId::FallbackReconciled];
     let chains = match chain.source.fallbacks() {
         Ok(Fallbacks::Absent(why)) => {
@@ -246,9 +202,9 @@ pub(super) fn fallback_checks(
         return;
     }
     let main = MainChain {
-        rules,
-        state: chain.state,
-        records: chain.records,
+        rules: chain.rules,
+        state: &chain.state,
+        records: &chain.records,
         own: opened.node_id,
     };
     let out = check_chains(&main, &chains, chain.cache);
