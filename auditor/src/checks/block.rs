@@ -85,28 +85,18 @@ pub fn check_header(
         signed_by_proposer: None,
         encodable: false,
     };
-    let schema = |what: &str, e: &str| {
-        Finding::new(
-            CheckId::BlockSchema,
-            "schema",
-            format!("{what} as block.schema.json describes it"),
-            e.to_string(),
-            format!("{what} is malformed"),
-        )
-        .rule(2, 0)
-    };
     let h = match header {
         Ok(h) => h.clone(),
         Err(e) => {
-            out.findings.push(schema("the header", e));
+            out.findings.push(malformed("the header", e));
             return out;
         }
     };
     if let Err(e) = &parts.block_hash {
-        out.findings.push(schema("block_hash", e));
+        out.findings.push(malformed("block_hash", e));
     }
     if let Err(e) = &parts.proposer_signature {
-        out.findings.push(schema("proposer_signature", e));
+        out.findings.push(malformed("proposer_signature", e));
     }
     // Rule 1.
     if h.chain_id != rules.chain_id {
@@ -121,54 +111,9 @@ pub fn check_header(
             .rule(1, 0),
         );
     }
-    // Rule 2.
-    let mut hashable = true; // height, timestamp_ms, tx_count: in the block hash
-    let mut signable = true; // height, round: in the signed statements
-    for (field, v) in [
-        ("height", h.height),
-        ("round", h.round),
-        ("timestamp_ms", h.timestamp_ms),
-        ("tx_count", h.tx_count),
-    ] {
-        if v > MAX_SAFE_INTEGER {
-            if field != "round" {
-                hashable = false;
-            }
-            if field == "height" || field == "round" {
-                signable = false;
-            }
-            out.findings.push(
-                Finding::new(
-                    CheckId::BlockSchema,
-                    "integer_too_large",
-                    format!("{field} at most 2^53 - 1 = {MAX_SAFE_INTEGER}"),
-                    v.to_string(),
-                    format!("header {field} is too large for the canonical form"),
-                )
-                .rule(2, 1),
-            );
-        }
-    }
+    let (hashable, signable) = integers(&h, &mut out.findings);
     out.encodable = hashable && signable;
-    // Rule 6.
-    if h.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
-        out.findings.push(
-            Finding::new(
-                CheckId::BlockTimestamp,
-                "timestamp_in_future",
-                format!(
-                    "at most {} (the auditor's clock + {MAX_FUTURE_DRIFT_MS} ms)",
-                    now_ms.saturating_add(MAX_FUTURE_DRIFT_MS)
-                ),
-                h.timestamp_ms.to_string(),
-                format!(
-                    "the block is stamped {} ms ahead of the auditor's clock",
-                    h.timestamp_ms - now_ms
-                ),
-            )
-            .rule(6, 0),
-        );
-    }
+    out.findings.extend(future_timestamp(&h, now_ms));
     // Rule 7 (the hash leaves out round and proposer, PROTOCOL.md §5).
     let computed = if hashable {
         canon::header_hash(&h).ok()
@@ -190,167 +135,267 @@ pub fn check_header(
             .rule(7, 0),
         );
     }
-    let Some(claimed) = out.claimed_hash.or(computed) else {
-        out.header = Some(h);
-        return out;
-    };
-    if !signable {
+    let claimed = out.claimed_hash.or(computed);
+    match claimed {
+        Some(claimed) if signable => {
+            let signed = Signed {
+                rules,
+                header: &h,
+                block_hash: claimed,
+                cache,
+            };
+            signed.proposer(parts, &mut out, learned);
+            signed.seals(parts, &mut out, learned);
+        }
         // The signed statements hold height and round, which have no exact
         // canonical form: rules 10 and 16-17 cannot be judged.
-        if rules.validator_index(&h.proposer).is_none() {
-            out.findings.push(
-                Finding::new(
-                    CheckId::BlockProposer,
-                    "unknown_proposer",
-                    "a validator of the genesis",
-                    rules.describe(&h.proposer),
-                    "the block was proposed by a key that is not a validator",
-                )
-                .rule(8, 0),
-            );
+        Some(_) if rules.validator_index(&h.proposer).is_none() => {
+            out.findings.push(unknown_proposer(rules, &h));
         }
-        out.header = Some(h);
-        return out;
-    }
-    // Rules 8-10.
-    match rules.validator_index(&h.proposer) {
-        None => out.findings.push(
-            Finding::new(
-                CheckId::BlockProposer,
-                "unknown_proposer",
-                "a validator of the genesis",
-                rules.describe(&h.proposer),
-                "the block was proposed by a key that is not a validator",
-            )
-            .rule(8, 0),
-        ),
-        Some(idx) => {
-            let turn = rules.proposer_index(h.height, h.round);
-            if turn != idx {
-                out.findings.push(
-                    Finding::new(
-                        CheckId::BlockProposer,
-                        "wrong_proposer",
-                        format!(
-                            "{} (proposer of height {} round {})",
-                            rules.describe(rules.validator_key(turn)),
-                            h.height,
-                            h.round
-                        ),
-                        rules.describe(&h.proposer),
-                        "the block was proposed by a validator whose turn it was not",
-                    )
-                    .rule(9, 0),
-                );
-            }
-            if let Ok(sig) = &parts.proposer_signature {
-                let statement = Vote::about(VoteKind::Proposal, &h, claimed);
-                match canon::vote_hash(&statement) {
-                    Ok(d) if cache.verify(&h.proposer, &d, sig, learned) => {
-                        out.signed_by_proposer = Some(idx);
-                    }
-                    _ => out.findings.push(
-                        Finding::new(
-                            CheckId::BlockProposerSignature,
-                            "bad_signature",
-                            format!(
-                                "a signature by {} over the proposal statement of {}",
-                                rules.describe(&h.proposer),
-                                claimed
-                            ),
-                            sig.to_hex(),
-                            "the proposer signature does not verify under the proposer's key",
-                        )
-                        .detail("proposal")
-                        .rule(10, 0),
-                    ),
-                }
-            }
-        }
-    }
-    // Rules 14-17.
-    match serde_json::from_str::<Vec<CommitSeal>>(&parts.seals) {
-        Err(e) => out
-            .findings
-            .push(schema("the seals", &e.to_string()).rule(14, 0)),
-        Ok(seals) => {
-            let statement = Vote::about(VoteKind::Commit, &h, claimed);
-            let digest = canon::vote_hash(&statement).ok();
-            let mut seen: u64 = 0;
-            for (i, s) in seals.iter().enumerate() {
-                let Some(idx) = rules.validator_index(&s.validator) else {
-                    out.findings.push(
-                        Finding::new(
-                            CheckId::BlockSeals,
-                            "seal_from_non_validator",
-                            "commit seals from validators only",
-                            rules.describe(&s.validator),
-                            format!("seal {i} is from a key that is not a validator"),
-                        )
-                        .rule(14, i),
-                    );
-                    continue;
-                };
-                let bit = 1u64 << idx;
-                if seen & bit != 0 {
-                    out.findings.push(
-                        Finding::new(
-                            CheckId::BlockSeals,
-                            "duplicate_seal",
-                            "one seal per validator",
-                            format!("a second seal from {}", rules.describe(&s.validator)),
-                            format!("seal {i} repeats a validator that sealed earlier in the list"),
-                        )
-                        .rule(15, i),
-                    );
-                    continue;
-                }
-                seen |= bit;
-                let ok = digest
-                    .as_ref()
-                    .is_some_and(|d| cache.verify(&s.validator, d, &s.signature, learned));
-                if ok {
-                    out.valid_sealers |= bit;
-                } else {
-                    out.findings.push(
-                        Finding::new(
-                            CheckId::BlockSeals,
-                            "bad_seal",
-                            format!(
-                                "a signature by {} over the commit statement of {}",
-                                rules.describe(&s.validator),
-                                claimed
-                            ),
-                            s.signature.to_hex(),
-                            format!(
-                                "seal {i} does not verify: it signs another block or another kind of statement"
-                            ),
-                        )
-                        .rule(16, i),
-                    );
-                }
-            }
-            let have = out.valid_sealers.count_ones() as usize;
-            if have < rules.quorum {
-                out.findings.push(
-                    Finding::new(
-                        CheckId::BlockSeals,
-                        "too_few_seals",
-                        format!(
-                            "at least Q = {} distinct valid seals ({} validators)",
-                            rules.quorum,
-                            rules.validator_count()
-                        ),
-                        format!("{have} of {} seals", seals.len()),
-                        "the block is not committed: it lacks a quorum of commit seals",
-                    )
-                    .rule(17, 0),
-                );
-            }
-        }
+        _ => {}
     }
     out.header = Some(h);
     out
+}
+
+/// A part of the block that does not parse (rule 2).
+fn malformed(what: &str, e: &str) -> Finding {
+    Finding::new(
+        CheckId::BlockSchema,
+        "schema",
+        format!("{what} as block.schema.json describes it"),
+        e.to_string(),
+        format!("{what} is malformed"),
+    )
+    .rule(2, 0)
+}
+
+/// Rule 2's integers: whether the block hash (height, timestamp_ms,
+/// tx_count) and the signed statements (height, round) can be computed
+/// exactly.
+fn integers(h: &BlockHeader, findings: &mut Vec<Finding>) -> (bool, bool) {
+    let mut hashable = true;
+    let mut signable = true;
+    for (field, v) in [
+        ("height", h.height),
+        ("round", h.round),
+        ("timestamp_ms", h.timestamp_ms),
+        ("tx_count", h.tx_count),
+    ] {
+        if v > MAX_SAFE_INTEGER {
+            if field != "round" {
+                hashable = false;
+            }
+            if field == "height" || field == "round" {
+                signable = false;
+            }
+            findings.push(
+                Finding::new(
+                    CheckId::BlockSchema,
+                    "integer_too_large",
+                    format!("{field} at most 2^53 - 1 = {MAX_SAFE_INTEGER}"),
+                    v.to_string(),
+                    format!("header {field} is too large for the canonical form"),
+                )
+                .rule(2, 1),
+            );
+        }
+    }
+    (hashable, signable)
+}
+
+/// Rule 6: not stamped too far ahead of the auditor's clock.
+fn future_timestamp(h: &BlockHeader, now_ms: u64) -> Option<Finding> {
+    let latest = now_ms.saturating_add(MAX_FUTURE_DRIFT_MS);
+    (h.timestamp_ms > latest).then(|| {
+        Finding::new(
+            CheckId::BlockTimestamp,
+            "timestamp_in_future",
+            format!("at most {latest} (the auditor's clock + {MAX_FUTURE_DRIFT_MS} ms)"),
+            h.timestamp_ms.to_string(),
+            format!(
+                "the block is stamped {} ms ahead of the auditor's clock",
+                h.timestamp_ms - now_ms
+            ),
+        )
+        .rule(6, 0)
+    })
+}
+
+/// Rule 8.
+fn unknown_proposer(rules: &ChainRules, h: &BlockHeader) -> Finding {
+    Finding::new(
+        CheckId::BlockProposer,
+        "unknown_proposer",
+        "a validator of the genesis",
+        rules.describe(&h.proposer),
+        "the block was proposed by a key that is not a validator",
+    )
+    .rule(8, 0)
+}
+
+/// A header whose statements can be signed: what rules 8-10 and 14-17
+/// check against.
+struct Signed<'a> {
+    rules: &'a ChainRules,
+    header: &'a BlockHeader,
+    /// The hash the statements are about (the claimed one, or else the
+    /// computed one).
+    block_hash: Hash32,
+    cache: &'a SigCache,
+}
+
+impl Signed<'_> {
+    /// Rules 8-10: a validator proposed the block, in its turn, and signed
+    /// the proposal statement.
+    fn proposer(&self, parts: &RawParts, out: &mut HeaderCheck, learned: &mut Vec<[u8; 32]>) {
+        let (rules, h) = (self.rules, self.header);
+        let Some(idx) = rules.validator_index(&h.proposer) else {
+            out.findings.push(unknown_proposer(rules, h));
+            return;
+        };
+        let turn = rules.proposer_index(h.height, h.round);
+        if turn != idx {
+            out.findings.push(
+                Finding::new(
+                    CheckId::BlockProposer,
+                    "wrong_proposer",
+                    format!(
+                        "{} (proposer of height {} round {})",
+                        rules.describe(rules.validator_key(turn)),
+                        h.height,
+                        h.round
+                    ),
+                    rules.describe(&h.proposer),
+                    "the block was proposed by a validator whose turn it was not",
+                )
+                .rule(9, 0),
+            );
+        }
+        let Ok(sig) = &parts.proposer_signature else {
+            return;
+        };
+        let statement = Vote::about(VoteKind::Proposal, h, self.block_hash);
+        match canon::vote_hash(&statement) {
+            Ok(d) if self.cache.verify(&h.proposer, &d, sig, learned) => {
+                out.signed_by_proposer = Some(idx);
+            }
+            _ => out.findings.push(
+                Finding::new(
+                    CheckId::BlockProposerSignature,
+                    "bad_signature",
+                    format!(
+                        "a signature by {} over the proposal statement of {}",
+                        rules.describe(&h.proposer),
+                        self.block_hash
+                    ),
+                    sig.to_hex(),
+                    "the proposer signature does not verify under the proposer's key",
+                )
+                .detail("proposal")
+                .rule(10, 0),
+            ),
+        }
+    }
+
+    /// Rules 14-17: seals from validators, one each, each a valid
+    /// signature of the commit statement, and a quorum of them.
+    fn seals(&self, parts: &RawParts, out: &mut HeaderCheck, learned: &mut Vec<[u8; 32]>) {
+        let seals = match serde_json::from_str::<Vec<CommitSeal>>(&parts.seals) {
+            Ok(seals) => seals,
+            Err(e) => {
+                out.findings
+                    .push(malformed("the seals", &e.to_string()).rule(14, 0));
+                return;
+            }
+        };
+        let statement = Vote::about(VoteKind::Commit, self.header, self.block_hash);
+        let digest = canon::vote_hash(&statement).ok();
+        let mut seen: u64 = 0;
+        for (i, s) in seals.iter().enumerate() {
+            if let Some(f) = self.seal(i, s, digest.as_ref(), &mut seen, out, learned) {
+                out.findings.push(f);
+            }
+        }
+        let have = out.valid_sealers.count_ones() as usize;
+        if have < self.rules.quorum {
+            out.findings.push(
+                Finding::new(
+                    CheckId::BlockSeals,
+                    "too_few_seals",
+                    format!(
+                        "at least Q = {} distinct valid seals ({} validators)",
+                        self.rules.quorum,
+                        self.rules.validator_count()
+                    ),
+                    format!("{have} of {} seals", seals.len()),
+                    "the block is not committed: it lacks a quorum of commit seals",
+                )
+                .rule(17, 0),
+            );
+        }
+    }
+
+    /// Seal `i`: its validator's bit goes into `seen` (a repeat or a
+    /// non-validator adds none), and into the valid sealers when it
+    /// verifies; otherwise why not.
+    fn seal(
+        &self,
+        i: usize,
+        s: &CommitSeal,
+        digest: Option<&Hash32>,
+        seen: &mut u64,
+        out: &mut HeaderCheck,
+        learned: &mut Vec<[u8; 32]>,
+    ) -> Option<Finding> {
+        let rules = self.rules;
+        let Some(idx) = rules.validator_index(&s.validator) else {
+            return Some(
+                Finding::new(
+                    CheckId::BlockSeals,
+                    "seal_from_non_validator",
+                    "commit seals from validators only",
+                    rules.describe(&s.validator),
+                    format!("seal {i} is from a key that is not a validator"),
+                )
+                .rule(14, i),
+            );
+        };
+        let bit = 1u64 << idx;
+        if *seen & bit != 0 {
+            return Some(
+                Finding::new(
+                    CheckId::BlockSeals,
+                    "duplicate_seal",
+                    "one seal per validator",
+                    format!("a second seal from {}", rules.describe(&s.validator)),
+                    format!("seal {i} repeats a validator that sealed earlier in the list"),
+                )
+                .rule(15, i),
+            );
+        }
+        *seen |= bit;
+        if digest.is_some_and(|d| self.cache.verify(&s.validator, d, &s.signature, learned)) {
+            out.valid_sealers |= bit;
+            return None;
+        }
+        Some(
+            Finding::new(
+                CheckId::BlockSeals,
+                "bad_seal",
+                format!(
+                    "a signature by {} over the commit statement of {}",
+                    rules.describe(&s.validator),
+                    self.block_hash
+                ),
+                s.signature.to_hex(),
+                format!(
+                    "seal {i} does not verify: it signs another block or another kind of statement"
+                ),
+            )
+            .rule(16, i),
+        )
+    }
 }
 
 /// A block after its stateless checks.
