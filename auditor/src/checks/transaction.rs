@@ -216,16 +216,43 @@ fn check_signed_tx_with(
     learned: &mut Vec<[u8; 32]>,
 ) -> TxCheck {
     let mut out = TxCheck::default();
-    let big = match &stx.tx {
-        Transaction::Ballot(b) => {
-            out.info = TxInfo::Ballot(Box::new(BallotInfo::of(rules, b)));
-            [
-                ("election_id", b.election_id, 3),
-                ("submitted_at_ms", b.submitted_at_ms, 6),
-            ]
-            .into_iter()
-            .find(|(_, v, _)| *v > MAX_SAFE_INTEGER)
+    if let Transaction::Ballot(b) = &stx.tx {
+        out.info = TxInfo::Ballot(Box::new(BallotInfo::of(rules, b)));
+    }
+    let big = too_large(&stx.tx);
+    if big.is_none() {
+        out.hash = canon::any_tx_hash(&stx.tx).ok();
+    }
+    let (tx_hash, election) = match envelope(rules, &stx, big, out.hash, cache, learned) {
+        Ok(checked) => checked,
+        Err(f) => {
+            out.finding = Some(*f);
+            return out;
         }
+    };
+    match stx.tx {
+        Transaction::Ballot(b) => {
+            let proofs = Proofs { cache, proven };
+            out.finding = check_ballot(rules, election, &b, &tx_hash, t, proofs, learned);
+        }
+        Transaction::DecryptionShare(d) => {
+            out.finding = share_shape(election, &d);
+            out.info = TxInfo::Share(Box::new(d));
+        }
+    }
+    out
+}
+
+/// The first integer of the transaction too large for the canonical form
+/// (rules 18c, 18f, 18l): its field, its value, its rule's item.
+fn too_large(tx: &Transaction) -> Option<(&'static str, u64, usize)> {
+    match tx {
+        Transaction::Ballot(b) => [
+            ("election_id", b.election_id, 3),
+            ("submitted_at_ms", b.submitted_at_ms, 6),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
         Transaction::DecryptionShare(d) => [
             ("election_id", d.election_id, 3),
             ("tally_height", d.tally_height, 12),
@@ -234,15 +261,24 @@ fn check_signed_tx_with(
         ]
         .into_iter()
         .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
-    };
-    if big.is_none() {
-        out.hash = canon::any_tx_hash(&stx.tx).ok();
     }
-    let fail = |f: Finding| Some(f);
+}
+
+/// Rules 18a-18e, which every transaction follows: its chain, its origin,
+/// its canonical form, its signature and its election. Gives the
+/// transaction's hash and election, or the first rule it breaks.
+fn envelope<'r>(
+    rules: &'r ChainRules,
+    stx: &SignedTx,
+    big: Option<(&'static str, u64, usize)>,
+    hash: Option<Hash32>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Result<(Hash32, &'r Election), Box<Finding>> {
     let tx = &stx.tx;
     // 18a
     if tx.chain_id() != &rules.chain_id {
-        out.finding = fail(
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxChainId,
                 "wrong_chain",
@@ -251,12 +287,11 @@ fn check_signed_tx_with(
                 "the transaction names another chain",
             )
             .rule(18, 1),
-        );
-        return out;
+        ));
     }
     // 18b
     if !rules.is_origin(tx.origin()) {
-        out.finding = fail(
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxOrigin,
                 "unknown_origin",
@@ -265,12 +300,11 @@ fn check_signed_tx_with(
                 "the transaction was signed by an appliance that is not in the genesis",
             )
             .rule(18, 2),
-        );
-        return out;
+        ));
     }
     // 18c, 18f, 18l: without an exact canonical form there is no tx_hash.
     if let Some((field, v, sub)) = big {
-        out.finding = fail(
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxSchema,
                 "integer_too_large",
@@ -279,11 +313,10 @@ fn check_signed_tx_with(
                 format!("{field} is too large for the canonical form"),
             )
             .rule(18, sub),
-        );
-        return out;
+        ));
     }
-    let Some(tx_hash) = out.hash else {
-        out.finding = fail(
+    let Some(tx_hash) = hash else {
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxSchema,
                 "encoding",
@@ -292,12 +325,11 @@ fn check_signed_tx_with(
                 "the transaction cannot be canonicalised",
             )
             .rule(18, 3),
-        );
-        return out;
+        ));
     };
     // 18d
     if !cache.verify(tx.origin(), &tx_hash, &stx.signature, learned) {
-        out.finding = fail(
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxSignature,
                 "bad_signature",
@@ -310,12 +342,11 @@ fn check_signed_tx_with(
             )
             .detail("transaction")
             .rule(18, 4),
-        );
-        return out;
+        ));
     }
     // 18e
     let Some(election) = rules.election(tx.election_id()) else {
-        out.finding = fail(
+        return Err(Box::new(
             Finding::new(
                 CheckId::TxElection,
                 "unknown_election",
@@ -324,53 +355,48 @@ fn check_signed_tx_with(
                 "the transaction is for an election the genesis does not hold",
             )
             .rule(18, 5),
-        );
-        return out;
+        ));
     };
-    match stx.tx {
-        Transaction::Ballot(b) => {
-            let proofs = Proofs { cache, proven };
-            out.finding = check_ballot(rules, election, &b, &tx_hash, t, proofs, learned);
-        }
-        Transaction::DecryptionShare(d) => {
-            // 18m
-            let n = election.trustees.trustees;
-            let j = d.share.trustee_index;
-            let bad = |expected: String, found: String, message: &str| {
-                Some(
-                    Finding::new(
-                        CheckId::TxDecryptionShare,
-                        "bad_decryption_share",
-                        expected,
-                        found,
-                        message,
-                    )
-                    .rule(18, 13),
-                )
-            };
-            if j == 0 || j > n {
-                out.finding = bad(
-                    format!("a trustee index of 1 to {n}"),
-                    format!("trustee {j}"),
-                    "the share names a trustee the election does not have",
-                );
-            } else if d.share.shares.len() != election.candidates.len() {
-                out.finding = bad(
-                    format!(
-                        "{} partial decryptions (one per candidate)",
-                        election.candidates.len()
-                    ),
-                    format!("{}", d.share.shares.len()),
-                    "the share does not decrypt every candidate's total",
-                );
-            }
-            out.info = TxInfo::Share(Box::new(d));
-        }
-    }
-    out
+    Ok((tx_hash, election))
 }
 
-/// Rules 18g-18k for a ballot whose signature verified.
+/// Rule 18m: a share names one of the election's trustees and decrypts
+/// every candidate's total.
+fn share_shape(election: &Election, d: &DecryptionShareTx) -> Option<Finding> {
+    let n = election.trustees.trustees;
+    let j = d.share.trustee_index;
+    let bad = |expected: String, found: String, message: &str| {
+        Some(
+            Finding::new(
+                CheckId::TxDecryptionShare,
+                "bad_decryption_share",
+                expected,
+                found,
+                message,
+            )
+            .rule(18, 13),
+        )
+    };
+    if j == 0 || j > n {
+        bad(
+            format!("a trustee index of 1 to {n}"),
+            format!("trustee {j}"),
+            "the share names a trustee the election does not have",
+        )
+    } else if d.share.shares.len() != election.candidates.len() {
+        bad(
+            format!(
+                "{} partial decryptions (one per candidate)",
+                election.candidates.len()
+            ),
+            format!("{}", d.share.shares.len()),
+            "the share does not decrypt every candidate's total",
+        )
+    } else {
+        None
+    }
+}
+
 /// Where a ballot's proofs may already be known to hold: the cache of an
 /// earlier source, or a batch of this block.
 #[derive(Clone, Copy)]
@@ -385,6 +411,7 @@ impl Proofs<'_> {
     }
 }
 
+/// Rules 18g-18k for a ballot whose signature verified.
 fn check_ballot(
     rules: &ChainRules,
     election: &Election,
@@ -409,60 +436,83 @@ fn check_ballot(
             .rule(18, 7),
         );
     }
-    if let Some(t) = t {
-        // 18h
-        let s = b.submitted_at_ms;
-        if !(election.opens_at <= s && s < election.closes_at) {
-            return Some(
-                Finding::new(
-                    CheckId::TxTiming,
-                    "election_not_open",
-                    format!(
-                        "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
-                        election.opens_at, election.closes_at
-                    ),
-                    format!("submitted_at_ms {s}"),
-                    format!(
-                        "the ballot was accepted while election {} was not open",
-                        election.id
-                    ),
-                )
-                .rule(18, 8),
-            );
-        }
-        // 18i
-        if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
-            return Some(
-                Finding::new(
-                    CheckId::TxTiming,
-                    "bad_tx",
-                    format!(
-                        "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
-                        t.saturating_add(MAX_FUTURE_DRIFT_MS)
-                    ),
-                    format!("submitted_at_ms {s}"),
-                    "the ballot claims to have been accepted after the block that holds it",
-                )
-                .rule(18, 9),
-            );
-        }
-        // 18j
-        let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
-        if b.fallback.is_none() && t >= deadline {
-            return Some(
-                Finding::new(
-                    CheckId::TxTiming,
-                    "election_not_open",
-                    format!(
-                        "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
-                    ),
-                    format!("block time {t}"),
-                    "the ballot reached a block after the grace period that follows the close, without a fallback reference",
-                )
-                .rule(18, 10),
-            );
-        }
+    if let Some(t) = t
+        && let Some(f) = timing(election, b, t)
+    {
+        return Some(f);
     }
+    ballot_proofs(rules, election, b, tx_hash, proofs, learned)
+}
+
+/// Rules 18h-18j for a ballot in a block stamped `t`: accepted while its
+/// election was open, not after the block, in a block before the grace
+/// period ends (unless it was recorded offline).
+fn timing(election: &Election, b: &BallotTx, t: u64) -> Option<Finding> {
+    // 18h
+    let s = b.submitted_at_ms;
+    if !(election.opens_at <= s && s < election.closes_at) {
+        return Some(
+            Finding::new(
+                CheckId::TxTiming,
+                "election_not_open",
+                format!(
+                    "submitted_at_ms in [{}, {}) (opens_at, closes_at)",
+                    election.opens_at, election.closes_at
+                ),
+                format!("submitted_at_ms {s}"),
+                format!(
+                    "the ballot was accepted while election {} was not open",
+                    election.id
+                ),
+            )
+            .rule(18, 8),
+        );
+    }
+    // 18i
+    if s > t.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        return Some(
+            Finding::new(
+                CheckId::TxTiming,
+                "bad_tx",
+                format!(
+                    "submitted_at_ms at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
+                    t.saturating_add(MAX_FUTURE_DRIFT_MS)
+                ),
+                format!("submitted_at_ms {s}"),
+                "the ballot claims to have been accepted after the block that holds it",
+            )
+            .rule(18, 9),
+        );
+    }
+    // 18j
+    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+    if b.fallback.is_none() && t >= deadline {
+        return Some(
+            Finding::new(
+                CheckId::TxTiming,
+                "election_not_open",
+                format!(
+                    "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
+                ),
+                format!("block time {t}"),
+                "the ballot reached a block after the grace period that follows the close, without a fallback reference",
+            )
+            .rule(18, 10),
+        );
+    }
+    None
+}
+
+/// Rule 18k: the ballot's proofs verify under the election's key, bound
+/// to the chain, election, nullifier and origin.
+fn ballot_proofs(
+    rules: &ChainRules,
+    election: &Election,
+    b: &BallotTx,
+    tx_hash: &Hash32,
+    proofs: Proofs<'_>,
+    learned: &mut Vec<[u8; 32]>,
+) -> Option<Finding> {
     // 18k
     let bad = |expected: String, found: String, message: String| {
         Some(
