@@ -15,9 +15,12 @@ fn three_voters_vote_and_the_results_count_them() {
         let token = dev.register(&format!("voter{i}@example.org"));
         let (code, v) = dev.vote(&token, candidate);
         assert_eq!(code, 200, "{v}");
-        assert_eq!(v["status"], "pending");
+        assert_eq!(v["status"], "submitted");
         assert!(v["ballot_hash"].as_str().unwrap().starts_with("0x"));
-        assert!(v["timestamp"].is_u64());
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'), "{v}");
+        assert!(v["timestamp_ms"].is_u64());
+        assert_eq!(v["id"], i as u64 + 1, "the n-th vote recorded here: {v}");
+        assert_eq!(v["validator"], "dev-validator");
         txs.push(v["transaction_id"].as_str().unwrap().to_string());
     }
     for tx in &txs {

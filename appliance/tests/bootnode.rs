@@ -55,7 +55,10 @@ async fn run_serves_discovery_until_shutdown() {
         );
         assert_eq!(
             (code, v),
-            (200, json!({"status": "registered", "node_id": a, "peers": 1}))
+            (
+                200,
+                json!({"registered": true, "status": "registered", "node_id": a, "peers": [], "count": 1})
+            )
         );
         register(
             &agent,

@@ -122,9 +122,23 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
         assert!(m.contains(name), "{name} missing from /metrics");
     }
 
-    // The admin endpoints need the admin token.
+    // Validator health without a token is the public part (the seeds call
+    // it so); the details and refresh-status need the admin token.
     let token = std::fs::read_to_string(c.nodes[0].config.with_file_name("admin.token")).unwrap();
-    let (code, _) = c.get(0, "/api/admin/validators/health");
+    let (code, public) = c.get(0, "/api/admin/validators/health");
+    assert_eq!(code, 200, "{public}");
+    assert_eq!(public["summary"]["total"], 3);
+    assert!(
+        public.get("peers").is_none() && public.get("node").is_none(),
+        "{public}"
+    );
+    assert!(public["validators"][1].get("error").is_none(), "{public}");
+    let (code, _) = c.post(
+        0,
+        "/api/admin/validators/refresh-status",
+        &serde_json::json!({}),
+        None,
+    );
     assert_eq!(code, 401);
     let (code, _) = c.get_with(0, "/api/admin/validators/health", "x-admin-token", "wrong");
     assert_eq!(code, 401);

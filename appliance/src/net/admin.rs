@@ -39,12 +39,52 @@ fn require_admin(s: &SharedState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// The seeds print this call without credentials: without a token it
+/// answers what the public board shows anyway (each validator, its status
+/// and height, the summary); with the admin token, the whole report (peer
+/// errors and latencies, this node, fallback counts, every peer).
 async fn health(
     State(s): State<SharedState>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Value>, ApiError> {
-    require_admin(&s, &headers)?;
-    Ok(axum::Json(report(&s)))
+    let has_token =
+        headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-admin-token");
+    if has_token {
+        require_admin(&s, &headers)?;
+        return Ok(axum::Json(report(&s)));
+    }
+    Ok(axum::Json(public_report(&s)))
+}
+
+/// Validator health as anyone may see it.
+pub fn public_report(s: &SharedState) -> Value {
+    let full = report(s);
+    let rows: Vec<Value> = full["validators"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let mut row = json!({});
+            for k in [
+                "node_id",
+                "name",
+                "rpc_url",
+                "p2p_url",
+                "url",
+                "status",
+                "block_height",
+                "last_seen",
+            ] {
+                row[k] = v[k].clone();
+            }
+            row
+        })
+        .collect();
+    json!({
+        "timestamp": full["timestamp"],
+        "validators": rows,
+        "summary": full["summary"],
+    })
 }
 
 async fn refresh(
@@ -166,15 +206,21 @@ fn report(s: &SharedState) -> Value {
         row["name"] = json!(v.name);
         row["node_id"] = json!(v.public_key);
         row["url"] = json!(v.p2p_url);
+        // One listener serves both today: the seeds' rpc_url and p2p_url.
+        row["rpc_url"] = json!(v.p2p_url);
+        row["p2p_url"] = json!(v.p2p_url);
         row["status"] = json!(status);
         row["block_height"] = json!(height);
         rows.push(row);
     }
     let q = s.genesis.quorum();
+    let total = s.genesis.validators.len();
     json!({
+        "timestamp": super::seeds::rfc3339(now_ms()),
         "validators": rows,
         "summary": {
-            "total": s.genesis.validators.len(),
+            "total": total,
+            "health_percentage": (healthy as f64 * 1000.0 / total.max(1) as f64).round() / 10.0,
             "healthy": healthy,
             "degraded": degraded,
             "unreachable": unreachable,

@@ -13,7 +13,7 @@ use super::server::ClientAddr;
 use super::submit::{
     Ballot, TxStatus, accept_checked, choice, confirmation_code, make_ballot, tx_status,
 };
-use super::{AppState, SharedState};
+use super::{AppState, SharedState, seeds};
 use crate::auth;
 use crate::clock::now_ms;
 use crate::ledger::elgamal::BallotContext;
@@ -296,23 +296,56 @@ async fn submit(
         Some(code) => code,
         None => confirmation_code(&s, tx_hash, ballot_hash, election.id).await?,
     };
+    let record = done.tx_hash;
+    let id = s
+        .db("numbering the vote", move |db| db.code_seq(&record))
+        .await?;
+    Ok(axum::Json(submit_answer(
+        &s,
+        &done,
+        ballot_hash,
+        election.id,
+        code,
+        id,
+        now,
+    )))
+}
+
+/// The seeds' submit answer (`id`, `transaction_id`, `block_hash`,
+/// `ballot_hash`, `timestamp`, `status` "submitted", `validator`; in
+/// fallback mode `warning` instead of `validator`) with evote's additions.
+fn submit_answer(
+    s: &SharedState,
+    done: &super::submit::Submitted,
+    ballot_hash: Hash32,
+    election_id: u64,
+    code: Hash32,
+    id: Option<u64>,
+    now: u64,
+) -> Value {
     let mut answer = json!({
-        "status": "pending",
+        "id": id,
+        "status": "submitted",
         "message": "vote recorded; it will be confirmed in the next block",
         "transaction_id": done.tx_hash,
         "tx_hash": done.tx_hash,
+        "block_hash": null,
         "ballot_hash": ballot_hash,
-        "election_id": election.id,
-        "timestamp": now,
+        "election_id": election_id,
+        "timestamp": seeds::rfc3339(now),
+        "timestamp_ms": now,
         "confirmation_code": code,
     });
-    if let Some(block) = done.fallback_block {
-        answer["status"] = json!("fallback");
-        answer["message"] = json!("vote recorded locally on this polling station");
-        answer["warning"] = json!(FALLBACK_WARNING);
-        answer["fallback_block"] = json!(block);
+    match done.fallback_block {
+        Some(block) => {
+            answer["status"] = json!("fallback");
+            answer["message"] = json!("vote recorded locally on this polling station");
+            answer["warning"] = json!(FALLBACK_WARNING);
+            answer["fallback_block"] = json!(block);
+        }
+        None => answer["validator"] = json!(seeds::receiving_validator(s)),
     }
-    Ok(axum::Json(answer))
+    answer
 }
 
 #[derive(Deserialize)]
@@ -320,6 +353,10 @@ async fn submit(
 struct StatusQuery {
     #[serde(alias = "tx_hash", alias = "transaction_hash")]
     transaction_id: String,
+    /// The seeds' clients name the election too; a transaction of another
+    /// election is not found.
+    #[serde(default)]
+    election_id: Option<u64>,
 }
 
 async fn transaction_status(
@@ -329,33 +366,79 @@ async fn transaction_status(
     let hash = Hash32::parse(&q.transaction_id).map_err(|e| {
         ApiError::bad_request("invalid_transaction_id", format!("transaction_id: {e}"))
     })?;
+    if let Some(id) = q.election_id {
+        find_election(&s, id)?;
+    }
     tx_status(&s, hash)
         .await?
+        .filter(|st| q.election_id.is_none() || st.election_id == q.election_id)
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("no transaction with this id is known here"))
 }
 
-async fn verify_blockchain(State(s): State<SharedState>) -> Result<axum::Json<Value>, ApiError> {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    #[serde(default)]
+    election_id: Option<u64>,
+}
+
+/// `POST /api/votes/verify-blockchain`, with the seeds' optional body
+/// `{"election_id": 1}` (or none).
+async fn verify_blockchain(
+    State(s): State<SharedState>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    let body: VerifyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        VerifyBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        })?
+    };
+    if let Some(id) = body.election_id {
+        find_election(&s, id)?;
+    }
+    verification(&s, body.election_id).await.map(axum::Json)
+}
+
+/// Re-checks every stored block (links, hashes, proposer signatures, commit
+/// seals, transactions) and answers in the seeds' shape.
+pub(crate) async fn verification(
+    s: &SharedState,
+    election_id: Option<u64>,
+) -> Result<Value, ApiError> {
     let genesis = s.genesis.clone();
     let check = s
         .db("verifying the chain", move |db| {
             crate::chaincheck::verify_chain(db, &genesis, now_ms())
         })
         .await?;
-    Ok(axum::Json(json!({
+    let votes = seeds::total_votes(s, election_id).await?;
+    Ok(json!({
+        "election_id": election_id,
         "valid": check.valid,
         "chain_valid": check.valid,
+        "status": if check.valid { "valid" } else { "invalid" },
+        "source": seeds::SOURCE_VALIDATORS,
+        "total_blocks": check.head_height + 1,
+        "total_votes": votes,
         "blocks_checked": check.blocks_checked,
         "transactions_checked": check.transactions_checked,
         "head_height": check.head_height,
         "head_hash": check.head_hash,
         "errors": check.errors,
+        "timestamp": seeds::rfc3339(now_ms()),
         "message": if check.valid {
             "every block's hash, link, proposer signature, commit seals and transactions verify"
         } else {
             "the chain does NOT verify; see errors"
         },
-    })))
+    }))
 }
 
 async fn elections(State(s): State<SharedState>) -> axum::Json<Value> {

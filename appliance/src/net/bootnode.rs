@@ -53,20 +53,38 @@ pub enum Role {
     Station,
 }
 
+/// A node id as the bootnode takes it: an appliance's public key
+/// (`0x` + 64 lowercase hex digits) or a name such as the seeds'
+/// `validator-1`.
+pub type NodeId = String;
+
+/// Longest node name.
+pub const MAX_NAME_LEN: usize = 64;
+
 /// One registration, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
-    pub node_id: PublicKey,
+    pub node_id: NodeId,
+    pub public_key: Option<PublicKey>,
     pub url: String,
+    pub ip: String,
+    pub p2p_port: u16,
+    pub rpc_port: u16,
     pub role: Option<Role>,
     pub genesis_hash: Option<Hash32>,
 }
 
-/// A registered peer, as `/discover` and `/peers` answer it.
+/// A registered peer, as `/discover` and `/peers` answer it: the seeds'
+/// `node_id`, `ip`, `p2p_port`, `rpc_port`, `public_key`, and the base
+/// `url` evote's appliances use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Peer {
-    pub node_id: PublicKey,
+    pub node_id: NodeId,
+    pub public_key: Option<PublicKey>,
     pub url: String,
+    pub ip: String,
+    pub p2p_port: u16,
+    pub rpc_port: u16,
     pub role: Option<Role>,
     pub genesis_hash: Option<Hash32>,
     pub last_seen_ms: u64,
@@ -83,9 +101,9 @@ pub enum RegistryError {
 /// drops the peers that expired by then.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    peers: BTreeMap<PublicKey, Peer>,
+    peers: BTreeMap<NodeId, Peer>,
     /// (last_seen_ms, node_id) of every peer: the oldest first, for pruning.
-    by_seen: BTreeSet<(u64, PublicKey)>,
+    by_seen: BTreeSet<(u64, NodeId)>,
     max_peers: usize,
 }
 
@@ -115,19 +133,24 @@ impl Registry {
         self.prune(now_ms);
         match self.peers.get(&reg.node_id) {
             Some(old) => {
-                self.by_seen.remove(&(old.last_seen_ms, reg.node_id));
+                self.by_seen
+                    .remove(&(old.last_seen_ms, reg.node_id.clone()));
             }
             None if self.peers.len() >= self.max_peers => {
                 return Err(RegistryError::Full(self.max_peers));
             }
             None => {}
         }
-        self.by_seen.insert((now_ms, reg.node_id));
+        self.by_seen.insert((now_ms, reg.node_id.clone()));
         self.peers.insert(
-            reg.node_id,
+            reg.node_id.clone(),
             Peer {
                 node_id: reg.node_id,
+                public_key: reg.public_key,
                 url: reg.url,
+                ip: reg.ip,
+                p2p_port: reg.p2p_port,
+                rpc_port: reg.rpc_port,
                 role: reg.role,
                 genesis_hash: reg.genesis_hash,
                 last_seen_ms: now_ms,
@@ -138,14 +161,14 @@ impl Registry {
 
     /// Live peers for `asker`: all but the asker itself, and if the asker
     /// registered a genesis hash, only peers of that genesis or of none.
-    pub fn discover(&mut self, asker: Option<&PublicKey>, now_ms: u64) -> Vec<Peer> {
+    pub fn discover(&mut self, asker: Option<&str>, now_ms: u64) -> Vec<Peer> {
         self.prune(now_ms);
         let genesis = asker
             .and_then(|id| self.peers.get(id))
             .and_then(|p| p.genesis_hash);
         self.peers
             .values()
-            .filter(|p| Some(&p.node_id) != asker)
+            .filter(|p| Some(p.node_id.as_str()) != asker)
             .filter(|p| match (genesis, p.genesis_hash) {
                 (Some(mine), Some(theirs)) => mine == theirs,
                 _ => true,
@@ -169,12 +192,13 @@ impl Registry {
     /// Drops the peers not seen for [`PEER_TTL_MS`]; answers how many.
     pub fn prune(&mut self, now_ms: u64) -> usize {
         let mut dropped = 0;
-        while let Some(&(seen, id)) = self.by_seen.first() {
-            if now_ms.saturating_sub(seen) < PEER_TTL_MS {
+        while let Some((seen, _)) = self.by_seen.first() {
+            if now_ms.saturating_sub(*seen) < PEER_TTL_MS {
                 break;
             }
-            self.by_seen.pop_first();
-            self.peers.remove(&id);
+            if let Some((_, id)) = self.by_seen.pop_first() {
+                self.peers.remove(&id);
+            }
             dropped += 1;
         }
         dropped
@@ -250,11 +274,34 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-fn check_node_id(s: &str) -> Result<PublicKey, ApiError> {
+/// A public key (`0x` + 64 lowercase hex digits) or a name of 1 to
+/// [`MAX_NAME_LEN`] letters, digits, `.`, `_` or `-`.
+fn check_node_id(s: &str) -> Result<NodeId, ApiError> {
+    let bad = |why: String| ApiError::bad_request("invalid_node_id", why);
+    if s.starts_with("0x") {
+        return PublicKey::parse(s).map(|k| k.to_hex()).map_err(|e| {
+            bad(format!(
+                "a node_id starting 0x must be 0x and 64 lowercase hex digits: {e}"
+            ))
+        });
+    }
+    let name_ok = !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !name_ok {
+        return Err(bad(format!(
+            "node_id must be a public key or a name of 1 to {MAX_NAME_LEN} letters, digits, '.', '_' or '-'"
+        )));
+    }
+    Ok(s.to_string())
+}
+
+fn check_public_key(s: &str) -> Result<PublicKey, ApiError> {
     PublicKey::parse(s).map_err(|e| {
         ApiError::bad_request(
-            "invalid_node_id",
-            format!("node_id must be 0x and 64 lowercase hex digits: {e}"),
+            "invalid_public_key",
+            format!("public_key must be 0x and 64 lowercase hex digits: {e}"),
         )
     })
 }
@@ -297,24 +344,94 @@ fn check_url(s: &str) -> Result<String, ApiError> {
     Ok(s.to_string())
 }
 
+/// evote's appliances send `node_id`, `url`, `role`, `genesis_hash`; the
+/// seeds' validators send `node_id`, `ip`, `p2p_port`, `rpc_port`,
+/// `public_key`. Either is taken.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
     node_id: String,
-    url: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    p2p_port: Option<u16>,
+    #[serde(default)]
+    rpc_port: Option<u16>,
+    #[serde(default)]
+    public_key: Option<String>,
     #[serde(default)]
     role: Option<Role>,
     #[serde(default)]
     genesis_hash: Option<String>,
 }
 
+/// (url, ip, p2p_port, rpc_port) from either form of registration.
+fn check_address(body: &RegisterBody) -> Result<(String, String, u16, u16), ApiError> {
+    if let Some(url) = &body.url {
+        let url = check_url(url)?;
+        let uri: Uri = url.parse().map_err(|_| ApiError::internal("url", &url))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| ApiError::internal("url", &url))?;
+        let port = authority.port_u16().unwrap_or_default();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        return Ok((
+            url.clone(),
+            host.to_string(),
+            body.p2p_port.unwrap_or(port),
+            body.rpc_port.unwrap_or(port),
+        ));
+    }
+    let (Some(ip), Some(rpc_port)) = (&body.ip, body.rpc_port) else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "give url, or ip and rpc_port (with p2p_port)",
+        ));
+    };
+    let host = if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]")
+    } else {
+        ip.clone()
+    };
+    let url = check_url(&format!("http://{host}:{rpc_port}")).map_err(|_| {
+        ApiError::bad_request("invalid_ip", "ip must be a host name or an IP address")
+    })?;
+    Ok((url, ip.clone(), body.p2p_port.unwrap_or(rpc_port), rpc_port))
+}
+
 async fn register_peer(
     State(s): State<SharedRegistry>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let node_id = check_node_id(&body.node_id)?;
+    let mut public_key = body
+        .public_key
+        .as_deref()
+        .map(check_public_key)
+        .transpose()?;
+    if let Ok(key) = PublicKey::parse(&node_id) {
+        if public_key.is_some_and(|k| k != key) {
+            return Err(ApiError::bad_request(
+                "invalid_public_key",
+                "public_key differs from the node_id, which is a key",
+            ));
+        }
+        public_key = Some(key);
+    }
+    let (url, ip, p2p_port, rpc_port) = check_address(&body)?;
     let reg = Registration {
-        node_id: check_node_id(&body.node_id)?,
-        url: check_url(&body.url)?,
+        node_id: node_id.clone(),
+        public_key,
+        url,
+        ip,
+        p2p_port,
+        rpc_port,
         role: body.role,
         genesis_hash: body
             .genesis_hash
@@ -322,15 +439,20 @@ async fn register_peer(
             .map(check_genesis_hash)
             .transpose()?,
     };
-    let node_id = reg.node_id;
-    let peers = lock(&s)
-        .register(reg, now_ms())
+    let now = now_ms();
+    let mut registry = lock(&s);
+    let count = registry
+        .register(reg, now)
         .map_err(|e| ApiError::busy(e.to_string()))?;
+    let peers = registry.discover(Some(&node_id), now);
+    drop(registry);
     tracing::debug!("bootnode registered {node_id}");
     Ok(axum::Json(json!({
+        "registered": true,
         "status": "registered",
         "node_id": node_id,
         "peers": peers,
+        "count": count,
     })))
 }
 
@@ -346,7 +468,7 @@ async fn discover(
     ApiQuery(q): ApiQuery<DiscoverQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let asker = q.node_id.as_deref().map(check_node_id).transpose()?;
-    let peers = lock(&s).discover(asker.as_ref(), now_ms());
+    let peers = lock(&s).discover(asker.as_deref(), now_ms());
     Ok(axum::Json(json!({ "peers": peers })))
 }
 
@@ -382,15 +504,19 @@ mod tests {
 
     fn reg(n: u8, genesis: Option<u8>) -> Registration {
         Registration {
-            node_id: id(n),
+            node_id: id_hex(n),
+            public_key: Some(id(n)),
             url: format!("http://10.0.0.{n}:8001"),
+            ip: format!("10.0.0.{n}"),
+            p2p_port: 8001,
+            rpc_port: 8001,
             role: Some(Role::Validator),
             genesis_hash: genesis.map(gen_hash),
         }
     }
 
-    fn ids(peers: &[Peer]) -> Vec<PublicKey> {
-        peers.iter().map(|p| p.node_id).collect()
+    fn ids(peers: &[Peer]) -> Vec<String> {
+        peers.iter().map(|p| p.node_id.clone()).collect()
     }
 
     #[test]
@@ -403,12 +529,16 @@ mod tests {
         again.role = Some(Role::Station);
         assert_eq!(r.register(again, 5_000), Ok(2));
         let list = r.list(5_000);
-        assert_eq!(ids(&list), vec![id(1), id(2)]);
+        assert_eq!(ids(&list), vec![id_hex(1), id_hex(2)]);
         assert_eq!(
             list[0],
             Peer {
-                node_id: id(1),
+                node_id: id_hex(1),
+                public_key: Some(id(1)),
                 url: "https://node1.example:443/evote".into(),
+                ip: "10.0.0.1".into(),
+                p2p_port: 8001,
+                rpc_port: 8001,
                 role: Some(Role::Station),
                 genesis_hash: Some(gen_hash(7)),
                 last_seen_ms: 5_000,
@@ -416,7 +546,7 @@ mod tests {
         );
         assert_eq!(list[1].last_seen_ms, 1_000);
         // The old last_seen no longer counts: node 1 outlives node 2.
-        assert_eq!(ids(&r.list(1_000 + PEER_TTL_MS)), vec![id(1)]);
+        assert_eq!(ids(&r.list(1_000 + PEER_TTL_MS)), vec![id_hex(1)]);
         assert_eq!(r.by_seen.len(), r.peers.len());
     }
 
@@ -427,12 +557,18 @@ mod tests {
         r.register(reg(2, Some(0xaa)), 0).unwrap();
         r.register(reg(3, Some(0xbb)), 0).unwrap();
         r.register(reg(4, None), 0).unwrap();
-        assert_eq!(ids(&r.discover(Some(&id(1)), 0)), vec![id(2), id(4)]);
-        assert_eq!(ids(&r.discover(Some(&id(3)), 0)), vec![id(4)]);
+        assert_eq!(
+            ids(&r.discover(Some(&id_hex(1)), 0)),
+            vec![id_hex(2), id_hex(4)]
+        );
+        assert_eq!(ids(&r.discover(Some(&id_hex(3)), 0)), vec![id_hex(4)]);
         // No genesis of its own: everyone else.
-        assert_eq!(ids(&r.discover(Some(&id(4)), 0)), vec![id(1), id(2), id(3)]);
+        assert_eq!(
+            ids(&r.discover(Some(&id_hex(4)), 0)),
+            vec![id_hex(1), id_hex(2), id_hex(3)]
+        );
         // Unknown or anonymous asker: everyone.
-        assert_eq!(r.discover(Some(&id(9)), 0).len(), 4);
+        assert_eq!(r.discover(Some(&id_hex(9)), 0).len(), 4);
         assert_eq!(r.discover(None, 0).len(), 4);
     }
 
@@ -443,7 +579,7 @@ mod tests {
         r.register(reg(2, None), 10_000).unwrap();
         assert_eq!(r.count(PEER_TTL_MS - 1), 2);
         assert_eq!(r.count(PEER_TTL_MS), 1);
-        assert_eq!(ids(&r.list(PEER_TTL_MS)), vec![id(2)]);
+        assert_eq!(ids(&r.list(PEER_TTL_MS)), vec![id_hex(2)]);
         r.register(reg(2, None), PEER_TTL_MS + 5_000).unwrap();
         assert_eq!(r.prune(10_000 + PEER_TTL_MS), 0);
         assert_eq!(r.prune(PEER_TTL_MS + 5_000 + PEER_TTL_MS), 1);
@@ -463,7 +599,7 @@ mod tests {
         assert_eq!(r.register(reg(1, None), 3), Ok(2));
         // Once a peer expires there is room again.
         assert_eq!(r.register(reg(3, None), 1 + PEER_TTL_MS), Ok(2));
-        assert_eq!(ids(&r.list(1 + PEER_TTL_MS)), vec![id(1), id(3)]);
+        assert_eq!(ids(&r.list(1 + PEER_TTL_MS)), vec![id_hex(1), id_hex(3)]);
     }
 
     #[test]
@@ -544,7 +680,7 @@ mod tests {
             (code, v),
             (
                 200,
-                json!({"status": "registered", "node_id": id_hex(1), "peers": 1})
+                json!({"registered": true, "status": "registered", "node_id": id_hex(1), "peers": [], "count": 1})
             )
         );
         call(
@@ -562,7 +698,7 @@ mod tests {
         )
         .await;
         let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(4, None))).await;
-        assert_eq!((code, v["peers"].as_u64()), (200, Some(4)));
+        assert_eq!((code, v["count"].as_u64()), (200, Some(4)));
 
         let (code, v) = call(
             &app,
@@ -588,12 +724,48 @@ mod tests {
         let (code, v) = call(&app, "GET", "/discover", None).await;
         assert_eq!((code, v["peers"].as_array().unwrap().len()), (200, 4));
 
+        // The seeds' form: a name as node id, ip and ports instead of a URL.
+        let seed = json!({"node_id": "validator-1", "ip": "validator-1", "p2p_port": 30303,
+            "rpc_port": 8001, "public_key": id_hex(9)});
+        let (code, v) = call(&app, "POST", "/register_peer", Some(seed.to_string())).await;
+        assert_eq!((code, &v["registered"]), (200, &json!(true)), "{v}");
+        assert_eq!(v["peers"].as_array().unwrap().len(), 4, "{v}");
+        let (code, v) = call(&app, "GET", "/discover?node_id=validator-1", None).await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            v["peers"].as_array().unwrap().len(),
+            4,
+            "the asker is left out: {v}"
+        );
+        let (_, v) = call(&app, "GET", "/discover?node_id=validator-2", None).await;
+        let me = v["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["node_id"] == "validator-1")
+            .expect("validator-1 is listed")
+            .clone();
+        assert_eq!(me["ip"], "validator-1");
+        assert_eq!(me["p2p_port"], 30303);
+        assert_eq!(me["rpc_port"], 8001);
+        assert_eq!(me["public_key"], json!(id_hex(9)));
+        assert_eq!(me["url"], "http://validator-1:8001");
+        call(&app, "GET", "/discover?node_id=validator-1", None).await;
+        let (_, v) = call(&app, "GET", "/peers", None).await;
+        assert_eq!(v["count"], 5);
+        let (_, v) = call(&app, "GET", "/discover", None).await;
+        let first = &v["peers"][0];
+        assert_eq!(
+            (first["ip"].as_str(), first["p2p_port"].as_u64()),
+            (Some("10.0.0.1"), Some(8001))
+        );
+
         let (code, v) = call(&app, "GET", "/peers", None).await;
-        assert_eq!((code, v["count"].as_u64()), (200, Some(4)));
-        assert_eq!(v["peers"].as_array().unwrap().len(), 4);
+        assert_eq!((code, v["count"].as_u64()), (200, Some(5)));
+        assert_eq!(v["peers"].as_array().unwrap().len(), 5);
 
         let (_, v) = call(&app, "GET", "/health", None).await;
-        assert_eq!(v, json!({"status": "healthy", "peers": 4}));
+        assert_eq!(v, json!({"status": "healthy", "peers": 5}));
     }
 
     #[tokio::test]
@@ -649,6 +821,48 @@ mod tests {
                 Some(json!({"node_id": "0x1234", "url": "http://h:1"}).to_string()),
                 400,
                 "invalid_node_id",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": "validator 1", "url": "http://h:1"}).to_string()),
+                400,
+                "invalid_node_id",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": "v".repeat(MAX_NAME_LEN + 1), "url": "http://h:1"}).to_string()),
+                400,
+                "invalid_node_id",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": "validator-1", "ip": "validator-1"}).to_string()),
+                422,
+                "invalid_body",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": "validator-1", "ip": "a b", "rpc_port": 8001}).to_string()),
+                400,
+                "invalid_ip",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": "validator-1", "ip": "h", "rpc_port": 8001, "public_key": "0x..."}).to_string()),
+                400,
+                "invalid_public_key",
+            ),
+            (
+                "POST",
+                "/register_peer",
+                Some(json!({"node_id": good_id, "url": "http://h:1", "public_key": id_hex(2)}).to_string()),
+                400,
+                "invalid_public_key",
             ),
             (
                 "POST",
@@ -743,7 +957,7 @@ mod tests {
         let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(2, None))).await;
         assert_eq!((code, error_code(&v)), (503, "busy"));
         let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(1, None))).await;
-        assert_eq!((code, v["peers"].as_u64()), (200, Some(1)));
+        assert_eq!((code, v["count"].as_u64()), (200, Some(1)));
     }
 
     /// The whole stack over a real socket: `serve` with its connection cap.
@@ -778,7 +992,7 @@ mod tests {
                 .content_type("application/json")
                 .send(register_body(2, None))
                 .unwrap();
-            assert_eq!(read(r).1["peers"], 2);
+            assert_eq!(read(r).1["count"], 2);
             let r = agent
                 .get(format!("{base}/discover?node_id={id1}"))
                 .call()

@@ -12,6 +12,7 @@ pub mod p2p;
 pub mod peers;
 pub mod proofwork;
 pub mod rpc;
+pub mod seeds;
 pub mod server;
 pub mod submit;
 pub mod tally;

@@ -205,15 +205,24 @@ pub fn enqueue(
     })
 }
 
-/// A transaction's state: pending, confirmed, finalized, rejected.
+/// A transaction's state: pending, confirmed, finalized, rejected or
+/// fallback, with the seeds' fields (`confirmed`, `source`, `gas_used`,
+/// `block_number` and `block_hash`, null until the ballot is in a block).
 #[derive(Debug, Clone, Serialize)]
 pub struct TxStatus {
     pub transaction_id: Hash32,
     pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Whether the transaction is in a committed block of the main chain.
+    pub confirmed: bool,
+    /// Where the answer comes from: the validators' chain (and mempool) or
+    /// the fallback chain of the appliance that sealed the ballot offline.
+    pub source: &'static str,
     pub block_number: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub block_hash: Option<Hash32>,
+    /// The seeds' Ethereum-style receipt field: a ballot costs no gas.
+    pub gas_used: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub election_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirmations: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,8 +242,12 @@ impl TxStatus {
         Self {
             transaction_id: hash,
             status: "pending",
+            confirmed: false,
+            source: super::seeds::SOURCE_VALIDATORS,
             block_number: None,
             block_hash: None,
+            gas_used: "0x0",
+            election_id: None,
             confirmations: None,
             timestamp: None,
             reason: None,
@@ -249,6 +262,8 @@ impl TxStatus {
         } else {
             "confirmed"
         };
+        self.confirmed = true;
+        self.source = super::seeds::SOURCE_VALIDATORS;
         self.block_number = Some(loc.height);
         self.block_hash = Some(loc.block_hash);
         self.confirmations = Some(st.height.saturating_sub(loc.height) + 1);
@@ -262,18 +277,22 @@ pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>
     let st = s.node.status();
     s.db("looking up a transaction", move |db| {
         let mut out = TxStatus::new(hash);
-        if let Some((_, loc)) = db.committed_tx(&hash)? {
+        if let Some((stx, loc)) = db.committed_tx(&hash)? {
+            out.election_id = Some(stx.tx.election_id());
             out.committed_at(&loc, &st);
             return Ok(Some(out));
         }
-        if db.mempool_contains(&hash)? {
+        if let Some(election) = db.mempool_election(&hash)? {
+            out.election_id = election;
             return Ok(Some(out));
         }
         if let Some(b) = db.fallback_ballot(&hash)? {
             out.main_transaction_id = Some(b.main_tx_hash);
+            out.source = super::seeds::SOURCE_FALLBACK;
             match b.state {
                 ReconcileState::Confirmed => {
-                    if let Some((_, loc)) = db.committed_tx(&b.main_tx_hash)? {
+                    if let Some((stx, loc)) = db.committed_tx(&b.main_tx_hash)? {
+                        out.election_id = Some(stx.tx.election_id());
                         out.committed_at(&loc, &st);
                     }
                 }
@@ -286,6 +305,17 @@ pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>
                 }
                 ReconcileState::Waiting | ReconcileState::Submitted => out.status = "fallback",
             }
+            out.election_id = out.election_id.or(Some(b.main_tx.tx.election_id()));
+            return Ok(Some(out));
+        }
+        // A ballot sealed offline at another appliance: its copy on the main
+        // chain names it (PROTOCOL.md §7a, "the sealed id"), indexed at commit.
+        if let Some(main) = db.copy_of_sealed(&hash)?
+            && let Some((stx, loc)) = db.committed_tx(&main)?
+        {
+            out.main_transaction_id = Some(main);
+            out.election_id = Some(stx.tx.election_id());
+            out.committed_at(&loc, &st);
             return Ok(Some(out));
         }
         if let Some((code, reason)) = db.rejection(&hash)? {

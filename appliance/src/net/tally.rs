@@ -112,7 +112,7 @@ async fn decrypted(s: &SharedState, election: &Election) -> Result<Option<Decryp
 }
 
 /// Checks the blocks committed since the last check (all of them once).
-async fn chain_check(s: &SharedState) -> Result<ChainCheck, ApiError> {
+pub(crate) async fn chain_check(s: &SharedState) -> Result<ChainCheck, ApiError> {
     let s2 = s.clone();
     s.db("verifying the chain", move |db| {
         let mut guard = s2.verified.lock().expect("chain check");
@@ -151,7 +151,13 @@ async fn results(
                     (n as f64 * 10_000.0 / d.ballot_count as f64).round() / 100.0
                 }
             });
-            json!({"candidate_id": c.id, "name": c.name, "vote_count": n, "percentage": pct})
+            json!({
+                "candidate_id": c.id,
+                "candidate_name": c.name,
+                "name": c.name,
+                "vote_count": n,
+                "percentage": pct,
+            })
         })
         .collect();
     let tally = match &done {
@@ -178,6 +184,7 @@ async fn results(
         "tally": tally,
         "verification": {
             "chain_valid": check.valid,
+            "timestamp": super::seeds::rfc3339(now_ms()),
             "blocks_checked": check.blocks_checked,
             "head_height": check.head_height,
             "head_hash": check.head_hash,

@@ -12,8 +12,8 @@ use crate::ledger::elgamal::EncryptedBallot;
 use crate::ledger::tally::TallyState;
 use crate::ledger::tx::DecryptionShareTx;
 use crate::ledger::{
-    Block, BlockHeader, ChainLookup, CommitSeal, Genesis, Hash32, LedgerError, Parent, Signature,
-    SignedTx, Transaction,
+    BallotTx, Block, BlockHeader, ChainLookup, CommitSeal, Genesis, Hash32, LedgerError, Parent,
+    Signature, SignedTx, Transaction,
 };
 
 /// The last committed block (height 0 and the chain id before any block).
@@ -241,6 +241,16 @@ impl Store {
     }
 
     /// A committed transaction and where it is.
+    /// The committed copy of a ballot that was sealed offline as `sealed`.
+    pub fn copy_of_sealed(&self, sealed: &Hash32) -> Result<Option<Hash32>> {
+        let h: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT tx_hash FROM sealed_ids WHERE sealed_tx_hash = ?1")?
+            .query_row([sealed.as_bytes()], |r| r.get(0))
+            .optional()?;
+        h.map(hash_from_blob).transpose()
+    }
+
     pub fn committed_tx(&self, hash: &Hash32) -> Result<Option<(SignedTx, TxLocation)>> {
         let row = self
             .conn
@@ -517,6 +527,18 @@ fn latest_tally(
     v.map(|t| from_json(&t)).transpose()
 }
 
+/// The id a copy of a fallback ballot had in its fallback chain: the hash of
+/// the same transaction without `fallback` (PROTOCOL.md §7a). None for a
+/// ballot that was never sealed offline.
+pub fn sealed_id(b: &BallotTx) -> Result<Option<Hash32>> {
+    if b.fallback.is_none() {
+        return Ok(None);
+    }
+    let mut sealed = b.clone();
+    sealed.fallback = None;
+    Ok(Some(Transaction::Ballot(sealed).hash()?))
+}
+
 /// Stores a block's transactions, drops them (and their nullifier twins)
 /// from the mempool, records decryption shares and moves each election's
 /// running tally to this block.
@@ -556,7 +578,15 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
         reject_twins.execute(params![hash.as_bytes(), eid, null, to_i64(now_ms)])?;
         unpool.execute(params![hash.as_bytes(), eid, null])?;
         match t {
-            Transaction::Ballot(b) => ballots.entry(b.election_id).or_default().push(&b.ballot),
+            Transaction::Ballot(b) => {
+                if let Some(sealed) = sealed_id(b)? {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO sealed_ids (sealed_tx_hash, tx_hash) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![sealed.as_bytes(), hash.as_bytes()])?;
+                }
+                ballots.entry(b.election_id).or_default().push(&b.ballot)
+            }
             Transaction::DecryptionShare(d) => {
                 tx.execute(
                     "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \

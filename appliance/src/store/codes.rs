@@ -61,6 +61,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The number of the code issued for a transaction: the n-th ballot
+    /// this appliance accepted (the seeds' vote record `id`).
+    pub fn code_seq(&self, tx_hash: &Hash32) -> Result<Option<u64>> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM confirmation_codes WHERE tx_hash = ?1")?
+            .query_row([tx_hash.as_bytes()], |r| r.get(0))
+            .optional()?;
+        seq.map(to_u64).transpose()
+    }
+}
+
 /// Chains codes for `items` after the last one issued here, inside the
 /// caller's write transaction. A ballot that already has a code keeps it,
 /// and the chain goes on from the last code actually stored.

@@ -174,6 +174,17 @@ impl Store {
             .exists([tx_hash.as_bytes()])?)
     }
 
+    /// The election of a pending transaction, if it is in the mempool.
+    /// (`Some(None)` for a pending transaction without an election.)
+    pub fn mempool_election(&self, tx_hash: &Hash32) -> Result<Option<Option<u64>>> {
+        let e: Option<Option<i64>> = self
+            .conn
+            .prepare_cached("SELECT election_id FROM mempool WHERE tx_hash = ?1")?
+            .query_row([tx_hash.as_bytes()], |r| r.get(0))
+            .optional()?;
+        e.map(|e| e.map(to_u64).transpose()).transpose()
+    }
+
     pub fn mempool_remove(&mut self, tx_hash: &Hash32) -> Result<()> {
         self.mempool_size.set(None);
         self.conn.execute(

@@ -35,6 +35,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0007_packed_mempool",
         include_str!("../../../migrations/0007_packed_mempool.sql"),
     ),
+    (
+        "0008_sealed_ids",
+        include_str!("../../../migrations/0008_sealed_ids.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
