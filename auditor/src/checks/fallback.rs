@@ -161,51 +161,117 @@ fn check_chain(
     cache: &SigCache,
     out: &mut Comparison,
 ) -> (Vec<(Hash32, Sealed)>, bool) {
-    let c = CheckId::FallbackChain;
     let rules = main.rules;
     let origin = data.origin;
     let name = chain_name(main, &origin);
     out.compared += 1;
     if !rules.is_origin(&origin) {
         out.findings.push(fail(
-            c,
+            CheckId::FallbackChain,
             "unknown_origin",
             "a validator or station of the genesis".into(),
             rules.describe(&origin),
             format!("{name} belongs to an appliance that is not in the genesis"),
         ));
     }
-    // (seq, hash) of the last block read; None once a block is unreadable.
-    let mut tip: Option<(u64, Hash32)> = Some((0, Hash32([0; 32])));
-    let mut sealed = Vec::new();
-    let mut nullifiers: BTreeMap<(u64, Hash32), (u64, Hash32)> = BTreeMap::new();
-    let mut learned = Vec::new();
-    // Unknown once a block is unreadable.
-    let mut ballots: Option<u64> = Some(0);
+    let mut walk = Walk {
+        main,
+        origin,
+        cache,
+        tip: Some((0, Hash32([0; 32]))),
+        sealed: Vec::new(),
+        nullifiers: BTreeMap::new(),
+        learned: Vec::new(),
+        ballots: Some(0),
+    };
     for (k, text) in data.blocks.iter().enumerate() {
-        let b: FallbackBlockWire = match serde_json::from_str(text) {
-            Ok(b) => b,
+        match serde_json::from_str::<FallbackBlockWire>(text) {
+            Ok(b) => walk.block(&b, &name, out),
             Err(e) => {
-                ballots = None;
+                walk.ballots = None;
+                walk.tip = None;
                 out.findings.push(fail(
-                    c,
+                    CheckId::FallbackChain,
                     "schema",
                     "a fallback block as PROTOCOL.md §7a describes it".into(),
                     e.to_string(),
                     format!("{name}: block {} of the chain does not parse", k + 1),
                 ));
-                tip = None;
-                continue;
             }
-        };
+        }
+    }
+    let closed = data.close.is_some();
+    if let Some(text) = &data.close {
+        check_close(main, &origin, text, walk.tip, walk.ballots, out);
+    }
+    (walk.sealed, closed)
+}
+
+/// One fallback chain, walked block by block.
+struct Walk<'m, 'a> {
+    main: &'m MainChain<'a>,
+    origin: PublicKey,
+    cache: &'m SigCache,
+    /// (seq, hash) of the last block read; `None` once a block is unreadable.
+    tip: Option<(u64, Hash32)>,
+    sealed: Vec<(Hash32, Sealed)>,
+    /// (election, nullifier) → (seq, transaction) where it was sealed.
+    nullifiers: BTreeMap<(u64, Hash32), (u64, Hash32)>,
+    learned: Vec<[u8; 32]>,
+    /// The ballots sealed so far; unknown once a block is unreadable.
+    ballots: Option<u64>,
+}
+
+/// The findings about one block, each message prefixed with where.
+struct At<'o> {
+    out: &'o mut Comparison,
+    at: String,
+}
+
+impl At<'_> {
+    fn push(&mut self, code: &'static str, expected: String, found: String, what: &str) {
+        let message = format!("{}: {what}", self.at);
+        self.out
+            .findings
+            .push(fail(CheckId::FallbackChain, code, expected, found, message));
+    }
+}
+
+impl Walk<'_, '_> {
+    fn block(&mut self, b: &FallbackBlockWire, name: &str, out: &mut Comparison) {
         let h = &b.header;
-        let at = format!("{name}, block seq {}", h.seq);
-        let mut push = |code: &'static str, expected: String, found: String, what: &str| {
-            out.findings
-                .push(fail(c, code, expected, found, format!("{at}: {what}")));
+        let mut at = At {
+            out,
+            at: format!("{name}, block seq {}", h.seq),
         };
+        self.header(b, &mut at);
+        let hashes: Vec<Option<Hash32>> = b
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(pos, raw)| self.ballot(b, pos, raw.get(), &mut at))
+            .collect();
+        if let Some(hs) = hashes.into_iter().collect::<Option<Vec<_>>>() {
+            let root = merkle_root(&hs);
+            if root != h.tx_root {
+                at.push(
+                    "wrong_hash",
+                    root.to_hex(),
+                    h.tx_root.to_hex(),
+                    "tx_root is not the Merkle root of the block's ballots: a ballot was changed, added or removed",
+                );
+            }
+        }
+        self.tip = Some((h.seq, b.block_hash));
+        self.ballots = self.ballots.map(|n| n + b.transactions.len() as u64);
+    }
+
+    /// The block's header: its kind, chain, origin and integers, its place
+    /// in the chain, its hash, signature, anchor and ballot count.
+    fn header(&self, b: &FallbackBlockWire, at: &mut At<'_>) {
+        let (rules, origin, h) = (self.main.rules, &self.origin, &b.header);
         if h.kind != "fallback_block" {
-            push(
+            at.push(
                 "schema",
                 "type \"fallback_block\"".into(),
                 format!("{:?}", h.kind),
@@ -213,56 +279,33 @@ fn check_chain(
             );
         }
         if h.chain_id != rules.chain_id {
-            push(
+            at.push(
                 "wrong_chain",
                 rules.chain_id.to_hex(),
                 h.chain_id.to_hex(),
                 "the block names another chain",
             );
         }
-        if h.origin != origin {
-            push(
+        if h.origin != *origin {
+            at.push(
                 "wrong_origin",
-                rules.describe(&origin),
+                rules.describe(origin),
                 rules.describe(&h.origin),
                 "the block is another appliance's",
             );
         }
         let ints = [h.seq, h.anchor_height, h.timestamp_ms, h.tx_count];
         if ints.iter().any(|&v| v > MAX_SAFE_INTEGER) {
-            push(
+            at.push(
                 "integer_too_large",
                 "integers at most 2^53 - 1".into(),
                 format!("{ints:?}"),
                 "the header has no exact canonical form",
             );
         }
-        if let Some((seq, hash)) = tip {
-            if h.seq != seq + 1 {
-                push(
-                    "wrong_seq",
-                    (seq + 1).to_string(),
-                    h.seq.to_string(),
-                    "the blocks are not numbered 1, 2, 3, ...: a block is missing or repeated",
-                );
-            }
-            let (want, what) = if seq == 0 {
-                (
-                    h.anchor_hash,
-                    "the first block's prev_hash is not its anchor_hash",
-                )
-            } else {
-                (
-                    hash,
-                    "prev_hash is not the hash of the block before: the chain is broken here",
-                )
-            };
-            if h.prev_hash != want {
-                push("wrong_prev_hash", want.to_hex(), h.prev_hash.to_hex(), what);
-            }
-        }
+        self.link(h, at);
         match hash_of(h) {
-            Ok(computed) if computed != b.block_hash => push(
+            Ok(computed) if computed != b.block_hash => at.push(
                 "wrong_hash",
                 computed.to_hex(),
                 b.block_hash.to_hex(),
@@ -270,22 +313,24 @@ fn check_chain(
             ),
             _ => {}
         }
-        if !verify_digest(&origin, &b.block_hash, &b.signature) {
-            push(
+        if !verify_digest(origin, &b.block_hash, &b.signature) {
+            at.push(
                 "bad_signature",
                 format!(
                     "a signature by {} over {}",
-                    rules.describe(&origin),
+                    rules.describe(origin),
                     b.block_hash
                 ),
                 b.signature.to_hex(),
                 "the appliance's signature over the block does not verify",
             );
         }
-        check_anchor(main, h, &mut push);
+        check_anchor(self.main, h, &mut |code, expected, found, what| {
+            at.push(code, expected, found, what)
+        });
         let n = b.transactions.len();
         if h.tx_count != n as u64 || n > MAX_FALLBACK_BLOCK_TXS {
-            push(
+            at.push(
                 "tx_count_mismatch",
                 format!(
                     "{} ballots (tx_count), at most {MAX_FALLBACK_BLOCK_TXS}",
@@ -295,86 +340,114 @@ fn check_chain(
                 "the block holds another number of ballots than its header says",
             );
         }
-        let mut hashes = Vec::with_capacity(n);
-        for (pos, raw) in b.transactions.iter().enumerate() {
-            let text = raw.get();
-            let checked = check_tx(rules, text, Some(h.timestamp_ms), cache, &mut learned);
-            hashes.push(checked.hash);
-            let where_ = format!("sealed ballot {pos}");
-            if let Some(f) = checked.finding {
-                push(
-                    f.code,
-                    f.expected,
-                    f.found,
-                    &format!("{where_}: {}", f.message),
-                );
-                continue;
-            }
-            let Ok(stx) = serde_json::from_str::<SignedTx>(text) else {
-                continue;
-            };
-            let Transaction::Ballot(bt) = &stx.tx else {
-                push(
-                    "bad_tx",
-                    "ballots only".into(),
-                    "a decryption share".into(),
-                    &format!("{where_}: a fallback block holds something other than a ballot"),
-                );
-                continue;
-            };
-            if bt.origin != origin {
-                push(
-                    "wrong_origin",
-                    rules.describe(&origin),
-                    rules.describe(&bt.origin),
-                    &format!("{where_}: a ballot of another appliance"),
-                );
-                continue;
-            }
-            if bt.fallback.is_some() {
-                push(
-                    "bad_tx",
-                    "no fallback reference".into(),
-                    "a fallback reference".into(),
-                    &format!("{where_}: a sealed ballot carries a fallback reference"),
-                );
-                continue;
-            }
-            let key = (bt.election_id, bt.nullifier);
-            let tx = checked.hash.unwrap_or(Hash32([0; 32]));
-            if let Some((s, first)) = nullifiers.get(&key) {
-                push(
-                    "duplicate_nullifier",
-                    format!("nullifier {} once in the chain", bt.nullifier),
-                    format!("already sealed in block seq {s} (transaction {first})"),
-                    &format!("{where_}: a second ballot of the same voter in one fallback chain"),
-                );
-                continue;
-            }
-            nullifiers.insert(key, (h.seq, tx));
-            if let TxInfo::Ballot(_) = checked.info {
-                sealed.push((b.block_hash, seal(bt, h.seq, tx, &origin, &b.block_hash)));
-            }
-        }
-        if let Some(hs) = hashes.into_iter().collect::<Option<Vec<_>>>() {
-            let root = merkle_root(&hs);
-            if root != h.tx_root {
-                push(
-                    "wrong_hash",
-                    root.to_hex(),
-                    h.tx_root.to_hex(),
-                    "tx_root is not the Merkle root of the block's ballots: a ballot was changed, added or removed",
-                );
-            }
-        }
-        tip = Some((h.seq, b.block_hash));
-        ballots = ballots.map(|n| n + b.transactions.len() as u64);
     }
-    let closed = data.close.is_some();
-    if let Some(text) = &data.close {
-        check_close(main, &origin, text, tip, ballots, out);
+
+    /// The block follows the one before: numbered next, linked by hash
+    /// (the first to its anchor).
+    fn link(&self, h: &FallbackHeader, at: &mut At<'_>) {
+        let Some((seq, hash)) = self.tip else {
+            return;
+        };
+        if h.seq != seq + 1 {
+            at.push(
+                "wrong_seq",
+                (seq + 1).to_string(),
+                h.seq.to_string(),
+                "the blocks are not numbered 1, 2, 3, ...: a block is missing or repeated",
+            );
+        }
+        let (want, what) = if seq == 0 {
+            (
+                h.anchor_hash,
+                "the first block's prev_hash is not its anchor_hash",
+            )
+        } else {
+            (
+                hash,
+                "prev_hash is not the hash of the block before: the chain is broken here",
+            )
+        };
+        if h.prev_hash != want {
+            at.push("wrong_prev_hash", want.to_hex(), h.prev_hash.to_hex(), what);
+        }
     }
-    (sealed, closed)
+
+    /// Sealed ballot `pos` of the block: a valid ballot of this appliance,
+    /// without a fallback reference, the voter's only one in the chain.
+    /// Returns its hash, for the block's tx_root.
+    fn ballot(
+        &mut self,
+        b: &FallbackBlockWire,
+        pos: usize,
+        text: &str,
+        at: &mut At<'_>,
+    ) -> Option<Hash32> {
+        let (rules, origin, h) = (self.main.rules, self.origin, &b.header);
+        let checked = check_tx(
+            rules,
+            text,
+            Some(h.timestamp_ms),
+            self.cache,
+            &mut self.learned,
+        );
+        let where_ = format!("sealed ballot {pos}");
+        if let Some(f) = checked.finding {
+            at.push(
+                f.code,
+                f.expected,
+                f.found,
+                &format!("{where_}: {}", f.message),
+            );
+            return checked.hash;
+        }
+        let Ok(stx) = serde_json::from_str::<SignedTx>(text) else {
+            return checked.hash;
+        };
+        let Transaction::Ballot(bt) = &stx.tx else {
+            at.push(
+                "bad_tx",
+                "ballots only".into(),
+                "a decryption share".into(),
+                &format!("{where_}: a fallback block holds something other than a ballot"),
+            );
+            return checked.hash;
+        };
+        if bt.origin != origin {
+            at.push(
+                "wrong_origin",
+                rules.describe(&origin),
+                rules.describe(&bt.origin),
+                &format!("{where_}: a ballot of another appliance"),
+            );
+            return checked.hash;
+        }
+        if bt.fallback.is_some() {
+            at.push(
+                "bad_tx",
+                "no fallback reference".into(),
+                "a fallback reference".into(),
+                &format!("{where_}: a sealed ballot carries a fallback reference"),
+            );
+            return checked.hash;
+        }
+        let key = (bt.election_id, bt.nullifier);
+        let tx = checked.hash.unwrap_or(Hash32([0; 32]));
+        if let Some((s, first)) = self.nullifiers.get(&key) {
+            at.push(
+                "duplicate_nullifier",
+                format!("nullifier {} once in the chain", bt.nullifier),
+                format!("already sealed in block seq {s} (transaction {first})"),
+                &format!("{where_}: a second ballot of the same voter in one fallback chain"),
+            );
+            return checked.hash;
+        }
+        self.nullifiers.insert(key, (h.seq, tx));
+        if let TxInfo::Ballot(_) = checked.info {
+            self.sealed
+                .push((b.block_hash, seal(bt, h.seq, tx, &origin, &b.block_hash)));
+        }
+        checked.hash
+    }
 }
 
 /// The copy of a sealed ballot that goes to the main chain: the same
