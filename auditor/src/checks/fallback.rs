@@ -615,33 +615,17 @@ fn reconcile(
                 .tx(s.tx),
             );
         }
-        let state = row.state.as_str();
-        let wrong = match (fate, state) {
-            (Fate::Confirmed, "confirmed") => None,
-            (Fate::Rejected(x), "rejected") if row.conflicting_tx == Some(x) => None,
-            (Fate::Rejected(x), "rejected") => Some((
-                format!("rejected, conflicting with {x} (the voter's ballot on the main chain)"),
-                format!(
-                    "rejected, conflicting with {}",
-                    row.conflicting_tx.map_or_else(|| "nothing named".into(), |h| h.to_hex())
-                ),
-            )),
-            (Fate::Pending, "waiting" | "submitted") => {
+        let wrong = match judge(fate, row, s.copy) {
+            Judged::Agrees => None,
+            Judged::Pending => {
                 pending += 1;
                 None
             }
-            (Fate::Confirmed | Fate::Rejected(_), "waiting" | "submitted") => {
+            Judged::Lagging => {
                 lagging += 1;
                 None
             }
-            (fate, _) => Some((
-                match fate {
-                    Fate::Confirmed => format!("confirmed: its copy {} is on the main chain", s.copy),
-                    Fate::Rejected(x) => format!("rejected, conflicting with {x}"),
-                    Fate::Pending => "waiting or submitted: neither its copy nor another ballot of the voter is on the main chain".into(),
-                },
-                format!("{state:?}"),
-            )),
+            Judged::Wrong { expected, found } => Some((expected, found)),
         };
         if let Some((expected, found)) = wrong {
             out.findings.push(
@@ -684,6 +668,48 @@ fn reconcile(
         out.skipped.push(format!(
             "{name}: {lagging} sealed ballot(s) settled on the main chain but still marked waiting or submitted"
         ));
+    }
+}
+
+/// What the source says of a sealed ballot, against its fate on the main
+/// chain.
+enum Judged {
+    Agrees,
+    /// Neither says it is settled yet.
+    Pending,
+    /// Settled on the main chain, still marked waiting or submitted.
+    Lagging,
+    Wrong {
+        expected: String,
+        found: String,
+    },
+}
+
+fn judge(fate: Fate, row: &FallbackBallotState, copy: Hash32) -> Judged {
+    let state = row.state.as_str();
+    match (fate, state) {
+        (Fate::Confirmed, "confirmed") => Judged::Agrees,
+        (Fate::Rejected(x), "rejected") if row.conflicting_tx == Some(x) => Judged::Agrees,
+        (Fate::Rejected(x), "rejected") => Judged::Wrong {
+            expected: format!(
+                "rejected, conflicting with {x} (the voter's ballot on the main chain)"
+            ),
+            found: format!(
+                "rejected, conflicting with {}",
+                row.conflicting_tx
+                    .map_or_else(|| "nothing named".into(), |h| h.to_hex())
+            ),
+        },
+        (Fate::Pending, "waiting" | "submitted") => Judged::Pending,
+        (Fate::Confirmed | Fate::Rejected(_), "waiting" | "submitted") => Judged::Lagging,
+        (fate, _) => Judged::Wrong {
+            expected: match fate {
+                Fate::Confirmed => format!("confirmed: its copy {copy} is on the main chain"),
+                Fate::Rejected(x) => format!("rejected, conflicting with {x}"),
+                Fate::Pending => "waiting or submitted: neither its copy nor another ballot of the voter is on the main chain".into(),
+            },
+            found: format!("{state:?}"),
+        },
     }
 }
 

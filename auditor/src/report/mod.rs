@@ -3,16 +3,18 @@
 //! the recomputed results. Printed for people (tables) or as one JSON
 //! document (`--json`, format `evote-audit/report/1`, described in the
 //! README); a previous JSON report is the `--baseline` of the next audit.
+//! The tables are drawn in `text.rs`.
 
-use std::fmt::Write as _;
-
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Finding;
 use crate::checks::Scope;
 use crate::protocol::{Hash32, PublicKey};
 use crate::sources::SourceKind;
+
+mod text;
+
+pub use text::render_tally;
 
 pub const REPORT_FORMAT: &str = "evote-audit/report/1";
 
@@ -217,30 +219,6 @@ impl Baseline {
     }
 }
 
-fn verdict_cell(v: Verdict, extra: Option<String>) -> Cell {
-    let text = match extra {
-        Some(x) => format!("{} {x}", v.as_str()),
-        None => v.as_str().to_string(),
-    };
-    let c = Cell::new(text);
-    match v {
-        Verdict::Pass => c.fg(Color::Green),
-        Verdict::Fail => c.fg(Color::Red),
-        Verdict::Skip => c.fg(Color::Yellow),
-    }
-}
-
-fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    t
-}
-
-fn short(h: &Option<Hash32>) -> String {
-    h.map_or_else(|| "-".into(), |h| h.short())
-}
-
 /// Millisecond Unix time as RFC 3339 UTC (no dependency on a date crate).
 pub fn rfc3339(ms: u64) -> String {
     let secs = ms / 1000;
@@ -266,174 +244,6 @@ pub fn rfc3339(ms: u64) -> String {
 }
 
 impl Report {
-    /// The report for people: sources, checks per source, failures, skips,
-    /// results, and the verdict in plain words.
-    pub fn render_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{} {} of {} source(s), auditor clock {}",
-            self.tool,
-            self.command,
-            self.sources.len(),
-            rfc3339(self.now_ms)
-        );
-        match (&self.reference.chain_id, &self.reference.chain_name) {
-            (Some(id), name) => {
-                let _ = writeln!(
-                    out,
-                    "Reference chain {id}{} ({})",
-                    name.as_ref().map(|n| format!(" {n:?}")).unwrap_or_default(),
-                    self.reference.basis
-                );
-            }
-            (None, _) => {
-                let _ = writeln!(out, "No reference chain: {}", self.reference.basis);
-            }
-        }
-
-        let _ = writeln!(out, "\nSources");
-        let mut t = table();
-        t.set_header(vec![
-            "source", "kind", "location", "role", "height", "head", "lag", "blocks", "ballots",
-            "status",
-        ]);
-        for s in &self.sources {
-            let status = match &s.error {
-                Some(e) => format!("{}: {e}", s.status),
-                None => s.status.clone(),
-            };
-            let status_cell = if s.status == "audited" {
-                Cell::new(status)
-            } else {
-                Cell::new(status).fg(Color::Yellow)
-            };
-            t.add_row(vec![
-                Cell::new(&s.name),
-                Cell::new(match s.kind {
-                    SourceKind::Node => "node",
-                    SourceKind::Db => "db",
-                }),
-                Cell::new(&s.location),
-                Cell::new(s.role.as_deref().unwrap_or("-")),
-                Cell::new(s.height),
-                Cell::new(short(&s.head_hash)),
-                Cell::new(match (s.lag, s.diverges_at) {
-                    (_, Some(h)) => format!("forks at {h}"),
-                    (Some(l), None) => l.to_string(),
-                    (None, None) => "-".into(),
-                }),
-                Cell::new(s.blocks_checked),
-                Cell::new(s.transactions_checked),
-                status_cell,
-            ]);
-        }
-        let _ = writeln!(out, "{t}");
-
-        let _ = writeln!(out, "\nChecks");
-        let mut t = table();
-        let mut head = vec![Cell::new("check"), Cell::new("verdict")];
-        head.extend(self.sources.iter().map(|s| Cell::new(&s.name)));
-        head.push(Cell::new("what it checks"));
-        t.set_header(head);
-        for c in &self.checks {
-            let mut row = vec![
-                Cell::new(c.id),
-                verdict_cell(
-                    c.verdict,
-                    (c.failures_total > 0).then(|| format!("({})", c.failures_total)),
-                ),
-            ];
-            for cell in &c.per_source {
-                row.push(verdict_cell(
-                    cell.verdict,
-                    (cell.failed > 0).then(|| cell.failed.to_string()),
-                ));
-            }
-            row.push(Cell::new(c.name));
-            t.add_row(row);
-        }
-        let _ = writeln!(out, "{t}");
-
-        let failing: Vec<&CheckReport> = self
-            .checks
-            .iter()
-            .filter(|c| c.verdict == Verdict::Fail)
-            .collect();
-        if !failing.is_empty() {
-            let _ = writeln!(out, "\nWhat does not hold");
-            for c in failing {
-                let _ = writeln!(out, "  {} — {}", c.id, c.name);
-                for f in &c.failures {
-                    let mut place = f.source.clone();
-                    if let Some(h) = f.finding.height {
-                        let _ = write!(place, ", height {h}");
-                    }
-                    if let Some(p) = f.finding.position {
-                        let _ = write!(place, ", transaction {p}");
-                    }
-                    if let Some(tx) = f.finding.tx {
-                        let _ = write!(place, " ({tx})");
-                    }
-                    let code = match f.finding.detail {
-                        Some(d) => format!("{} ({d})", f.finding.code),
-                        None => f.finding.code.to_string(),
-                    };
-                    let _ = writeln!(out, "    FAIL {place}: {code}: {}", f.finding.message);
-                    let _ = writeln!(out, "         expected: {}", f.finding.expected);
-                    let _ = writeln!(out, "         found:    {}", f.finding.found);
-                }
-                if c.failures_omitted > 0 {
-                    let _ = writeln!(
-                        out,
-                        "    ... and {} more (raise --max-failures, or see --json)",
-                        c.failures_omitted
-                    );
-                }
-            }
-        }
-
-        let mut skipped = Vec::new();
-        for c in &self.checks {
-            if c.verdict == Verdict::Skip {
-                skipped.push(format!(
-                    "  {}: {}",
-                    c.id,
-                    c.reason.as_deref().unwrap_or("not run")
-                ));
-            } else {
-                for cell in &c.per_source {
-                    if cell.verdict == Verdict::Skip {
-                        skipped.push(format!(
-                            "  {} on {}: {}",
-                            c.id,
-                            cell.source,
-                            cell.reason.as_deref().unwrap_or("not run")
-                        ));
-                    }
-                }
-            }
-        }
-        if !skipped.is_empty() {
-            let _ = writeln!(out, "\nNot checked");
-            for s in skipped {
-                let _ = writeln!(out, "{s}");
-            }
-        }
-
-        for tally in self.distinct_tallies() {
-            let _ = writeln!(
-                out,
-                "\nResults recomputed from the chain of {} at height {}",
-                tally.source, tally.height
-            );
-            out.push_str(&render_tally(tally));
-        }
-
-        let _ = writeln!(out, "\n{} (exit status {})", self.summary, self.exit_code);
-        out
-    }
-
     /// One tally per distinct chain head (sources that agree share one).
     pub fn distinct_tallies(&self) -> Vec<&TallyReport> {
         let mut seen: Vec<(u64, Option<Hash32>)> = Vec::new();
@@ -447,52 +257,6 @@ impl Report {
         }
         out
     }
-}
-
-/// A results table per election.
-pub fn render_tally(t: &TallyReport) -> String {
-    let mut out = String::new();
-    for e in &t.elections {
-        let _ = writeln!(
-            out,
-            "  election {} {:?}: {} ballot(s) on the chain",
-            e.election_id, e.name, e.total
-        );
-        match (e.status, e.tally_height, e.ballots_in_tally) {
-            ("decrypted", Some(h), Some(n)) => {
-                let _ = writeln!(
-                    out,
-                    "  decrypted: the tally after block {h} ({n} ballot(s)), from the shares of trustees {:?}",
-                    e.trustees
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "  {}: {}",
-                    e.status,
-                    e.reason.as_deref().unwrap_or("no counts")
-                );
-            }
-        }
-        let mut tab = table();
-        tab.set_header(vec!["candidate", "name", "votes", "percent"]);
-        for c in &e.candidates {
-            tab.add_row(vec![
-                Cell::new(c.candidate_id),
-                Cell::new(&c.name),
-                Cell::new(c.votes.map_or_else(|| "-".into(), |v| v.to_string())),
-                Cell::new(
-                    c.percentage
-                        .map_or_else(|| "-".into(), |p| format!("{p:.2}")),
-                ),
-            ]);
-        }
-        for line in tab.to_string().lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
