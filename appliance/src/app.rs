@@ -128,8 +128,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
         peers,
-        codes: crate::net::codes::CodeIssuer::start(crate::store::Store::open(&db_path)?),
-        proof_work: crate::net::proofwork::ProofWork::per_core()
+        codes: crate::submission::CodeIssuer::start(crate::store::Store::open(&db_path)?),
+        proof_work: crate::submission::ProofWork::per_core()
             .map_err(io("starting the proof-work threads"))?,
         limits: Default::default(),
         keys,

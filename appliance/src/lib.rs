@@ -21,3 +21,4 @@ pub mod net;
 pub mod node;
 pub mod notify;
 pub mod store;
+pub mod submission;

@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::submission::WorkError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -79,6 +81,16 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A submission's workers refused (503) or failed (500, logged).
+impl From<WorkError> for ApiError {
+    fn from(e: WorkError) -> Self {
+        match e {
+            WorkError::Busy(message) => Self::busy(message),
+            WorkError::Internal { what, reason } => Self::internal(what, reason),
+        }
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         Self::bad_request("invalid_query", r.body_text())
@@ -98,4 +110,25 @@ pub struct ApiQuery<T>(pub T);
 /// Answers unknown paths in the API's error shape.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submission_work_errors_answer_503_for_busy_and_500_for_internal() {
+        let busy = ApiError::from(WorkError::Busy("the node is busy"));
+        assert_eq!(busy, ApiError::busy("the node is busy"));
+        let internal = ApiError::from(WorkError::Internal {
+            what: "checking the transaction",
+            reason: "a worker stopped".into(),
+        });
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.code, "internal");
+        assert_eq!(
+            internal.message,
+            "checking the transaction failed; see the appliance log"
+        );
+    }
 }

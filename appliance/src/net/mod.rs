@@ -5,12 +5,10 @@ pub mod admin;
 pub mod api;
 pub mod bootnode;
 pub mod client;
-pub mod codes;
 pub mod error;
 pub mod metrics;
 pub mod p2p;
 pub mod peers;
-pub mod proofwork;
 pub mod rpc;
 pub mod seeds;
 pub mod server;
@@ -83,9 +81,9 @@ pub struct AppState {
     pub peers: Arc<PeerTable>,
     pub limits: Limits,
     /// Writes confirmation codes, many ballots' in one transaction.
-    pub codes: codes::CodeIssuer,
+    pub codes: crate::submission::CodeIssuer,
     /// Threads for encrypting and checking ballots (bounded).
-    pub proof_work: proofwork::ProofWork,
+    pub proof_work: crate::submission::ProofWork,
     /// Every election's key, computed once from the genesis.
     pub keys: std::collections::BTreeMap<u64, crate::ledger::elgamal::ElectionPublicKey>,
     /// Every election's key with its table of multiples, for encrypting.

@@ -103,7 +103,7 @@ pub(crate) async fn confirmation_code(
         ballot_hash,
         election_id,
     };
-    s.codes.issue(item).await
+    Ok(s.codes.issue(item).await?)
 }
 
 /// A transaction the node accepted: in the mempool, or sealed in this

@@ -9,7 +9,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::ApiError;
+use super::WorkError;
 use crate::clock::now_ms;
 use crate::ledger::Hash32;
 use crate::store::{Store, ToConfirm};
@@ -34,16 +34,16 @@ impl CodeIssuer {
     }
 
     /// The next code, once it is durable.
-    pub async fn issue(&self, item: ToConfirm) -> Result<Hash32, ApiError> {
+    pub async fn issue(&self, item: ToConfirm) -> Result<Hash32, WorkError> {
         let what = "issuing a confirmation code";
         let (reply, answer) = oneshot::channel();
         self.requests
             .try_send((item, reply))
-            .map_err(|_| ApiError::busy("the node is busy issuing confirmation codes"))?;
+            .map_err(|_| WorkError::Busy("the node is busy issuing confirmation codes"))?;
         answer
             .await
-            .map_err(|e| ApiError::internal(what, e))?
-            .map_err(|e| ApiError::internal(what, e))
+            .map_err(|e| WorkError::internal(what, e))?
+            .map_err(|e| WorkError::internal(what, e))
     }
 }
 

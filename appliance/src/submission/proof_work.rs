@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use tokio::sync::{Semaphore, oneshot};
 
-use super::error::ApiError;
+use super::WorkError;
 
 /// Requests that may wait for a proof-work thread before others are refused.
 pub const MAX_WAITING_PROOF_WORK: usize = 1_024;
 
-/// How much nicer than the rest of the appliance proof work runs (the
-/// `nice` value of its threads).
+/// How much nicer than the rest of the appliance proof work runs (added to
+/// the `nice` value its threads start with).
 pub const PROOF_WORK_NICENESS: i32 = 5;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -80,7 +80,7 @@ impl ProofWork {
         &self,
         what: &'static str,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, WorkError> {
         self.run_in(None, what, f).await
     }
 
@@ -90,7 +90,7 @@ impl ProofWork {
         &self,
         what: &'static str,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, WorkError> {
         self.run_in(Some(&self.peer_lane), what, f).await
     }
 
@@ -99,21 +99,25 @@ impl ProofWork {
         lane: Option<&Semaphore>,
         what: &'static str,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, WorkError> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_PROOF_WORK {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError::busy(
+            return Err(WorkError::Busy(
                 "the node is busy checking ballots; try again in a moment",
             ));
         }
         let waiting = Waiting(&self.waiting);
         let lane_permit = match lane {
-            Some(l) => Some(l.acquire().await.map_err(|e| ApiError::internal(what, e))?),
+            Some(l) => Some(
+                l.acquire()
+                    .await
+                    .map_err(|e| WorkError::internal(what, e))?,
+            ),
             None => None,
         };
         let permit = self.threads.clone().acquire_owned().await;
         drop(waiting);
-        let permit = permit.map_err(|e| ApiError::internal(what, e))?;
+        let permit = permit.map_err(|e| WorkError::internal(what, e))?;
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _permit = permit;
@@ -121,8 +125,8 @@ impl ProofWork {
         });
         self.jobs
             .send(job)
-            .map_err(|e| ApiError::internal(what, e))?;
-        let done = answer.await.map_err(|e| ApiError::internal(what, e));
+            .map_err(|e| WorkError::internal(what, e))?;
+        let done = answer.await.map_err(|e| WorkError::internal(what, e));
         drop(lane_permit);
         done
     }
@@ -137,8 +141,7 @@ impl ProofWork {
 /// pool is dropped. A job that panics loses its answer (the caller gets an
 /// internal error), not the thread.
 fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), PROOF_WORK_NICENESS) {
+    if let Err(e) = lower_priority() {
         tracing::warn!("lowering the priority of proof work: {e}");
     }
     loop {
@@ -148,12 +151,22 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
+/// Makes this thread [`PROOF_WORK_NICENESS`] nicer than it was, which is
+/// as nice as the appliance (a thread starts with its creator's value):
+/// relative, so that an appliance started with `nice` or systemd's `Nice=`
+/// keeps its proof work below itself, not at an absolute 5 above it.
+fn lower_priority() -> rustix::io::Result<()> {
+    let tid = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(tid))?;
+    rustix::process::setpriority_process(Some(tid), now + PROOF_WORK_NICENESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
-    type Task = tokio::task::JoinHandle<Result<(), ApiError>>;
+    type Task = tokio::task::JoinHandle<Result<(), WorkError>>;
 
     /// `n` jobs that each sleep `nap` (a peer's when `peer`), and the most
     /// of them that ran at once.
@@ -199,7 +212,7 @@ mod tests {
         // A full queue: the next request is refused as busy, at once.
         pool.waiting.store(MAX_WAITING_PROOF_WORK, Ordering::SeqCst);
         let err = pool.run("test", || ()).await.unwrap_err();
-        assert_eq!(err.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(matches!(err, WorkError::Busy(_)), "{err:?}");
         assert_eq!(pool.waiting(), MAX_WAITING_PROOF_WORK);
     }
 
@@ -237,7 +250,7 @@ mod tests {
             .run("test", || -> u8 { panic!("a bug in a check") })
             .await
             .unwrap_err();
-        assert_eq!(err.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(matches!(err, WorkError::Internal { .. }), "{err:?}");
         assert_eq!(pool.run("test", || 7).await.unwrap(), 7);
     }
 }
