@@ -206,23 +206,28 @@ impl ChainState {
         (height, ts): (u64, Option<u64>),
         in_block: &BTreeMap<(u64, u64, u32), usize>,
     ) -> Option<Finding> {
+        if let Some(f) = self.repeated_share(d, in_block) {
+            return Some(f);
+        }
+        let closes = rules.election(d.election_id)?.closes_at;
+        if let Some(f) = self.share_timing(d, (height, ts), closes) {
+            return Some(f);
+        }
+        self.share_of_tally(rules, d)
+    }
+
+    /// A trustee gives one share per tally: not twice in this block, nor
+    /// again after one on the chain.
+    fn repeated_share(
+        &self,
+        d: &DecryptionShareTx,
+        in_block: &BTreeMap<(u64, u64, u32), usize>,
+    ) -> Option<Finding> {
         let (e, th, j) = (d.election_id, d.tally_height, d.share.trustee_index);
-        let bad = |expected: String, found: String, message: String| {
-            Some(
-                Finding::new(
-                    CheckId::TxDecryptionShare,
-                    "bad_decryption_share",
-                    expected,
-                    found,
-                    message,
-                )
-                .rule(21, 0),
-            )
-        };
         let twice =
             format!("trustee {j} gave a second share of election {e}'s tally at height {th}");
         if let Some(p) = in_block.get(&(e, th, j)) {
-            return bad(
+            return bad_share(
                 "one share per trustee and tally".into(),
                 format!(
                     "trustee {j}'s share of this tally is already at position {p} of this block"
@@ -233,43 +238,51 @@ impl ChainState {
         let earlier = self
             .shares
             .get(&(e, th))
-            .and_then(|v| v.iter().find(|s| s.share.trustee_index == j));
-        if let Some(s) = earlier {
-            return bad(
-                "one share per trustee and tally".into(),
-                format!(
-                    "trustee {j}'s share of this tally is already on the chain: transaction {} at height {} position {}",
-                    s.at.tx, s.at.height, s.at.position
-                ),
-                twice,
-            );
-        }
-        let closes = rules.election(e)?.closes_at;
+            .and_then(|v| v.iter().find(|s| s.share.trustee_index == j))?;
+        bad_share(
+            "one share per trustee and tally".into(),
+            format!(
+                "trustee {j}'s share of this tally is already on the chain: transaction {} at height {} position {}",
+                earlier.at.tx, earlier.at.height, earlier.at.position
+            ),
+            twice,
+        )
+    }
+
+    /// A share comes after the close, in a block above the tally it is
+    /// of, and that tally is after the close too.
+    fn share_timing(
+        &self,
+        d: &DecryptionShareTx,
+        (height, ts): (u64, Option<u64>),
+        closes: u64,
+    ) -> Option<Finding> {
+        let (e, th) = (d.election_id, d.tally_height);
         if let Some(ts) = ts
             && ts < closes
         {
-            return bad(
+            return bad_share(
                 format!("a block stamped at or after the close ({closes})"),
                 format!("block time {ts}"),
                 format!("a decryption share of election {e} before it closed"),
             );
         }
         if th >= height {
-            return bad(
+            return bad_share(
                 format!("tally_height below the block's height {height}"),
                 format!("tally_height {th}"),
                 "the share is of a tally that does not exist yet".into(),
             );
         }
         let Some(stamp) = self.block_time(th) else {
-            return bad(
+            return bad_share(
                 format!("a readable committed block at height {th}"),
                 "none".into(),
                 format!("the share is of the tally at height {th}, which the chain does not hold"),
             );
         };
         if stamp < closes {
-            return bad(
+            return bad_share(
                 format!("the tally after a block stamped at or after the close ({closes})"),
                 format!("block {th} is stamped {stamp}"),
                 format!(
@@ -277,29 +290,36 @@ impl ChainState {
                 ),
             );
         }
+        None
+    }
+
+    /// The share names its tally's ballot count and decrypts that tally
+    /// under its trustee's public share (E.5).
+    fn share_of_tally(&self, rules: &ChainRules, d: &DecryptionShareTx) -> Option<Finding> {
+        let (e, th, j) = (d.election_id, d.tally_height, d.share.trustee_index);
         let Some((count, totals)) = self.tally_at(e, th) else {
-            return bad(
+            return bad_share(
                 format!("election {e}'s tally at height {th}"),
                 "it cannot be recomputed (the block timestamps are out of order)".into(),
                 "the share's tally cannot be recomputed".into(),
             );
         };
         if count != d.ballot_count {
-            return bad(
+            return bad_share(
                 format!("ballot_count {count} (the ballots of election {e} in blocks 1 to {th})"),
                 format!("ballot_count {}", d.ballot_count),
                 format!("the share names the wrong ballot count for the tally at height {th}"),
             );
         }
         let Some(Ok(key)) = rules.election_key(e) else {
-            return bad(
+            return bad_share(
                 format!("a share under election {e}'s key"),
                 "no valid election key (see genesis.trustees)".into(),
                 "the share cannot be checked".into(),
             );
         };
         let err = verify_decryption_share(&rules.chain_id.0, key, &totals, &d.share).err()?;
-        bad(
+        bad_share(
             format!(
                 "partial decryptions of the tally at height {th} whose proofs verify against trustee {j}'s public share"
             ),
@@ -616,6 +636,20 @@ impl ChainState {
             self.timestamps.push(ts);
         }
     }
+}
+
+/// A share that breaks rule 21.
+fn bad_share(expected: String, found: String, message: String) -> Option<Finding> {
+    Some(
+        Finding::new(
+            CheckId::TxDecryptionShare,
+            "bad_decryption_share",
+            expected,
+            found,
+            message,
+        )
+        .rule(21, 0),
+    )
 }
 
 #[cfg(test)]

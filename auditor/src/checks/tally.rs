@@ -269,6 +269,20 @@ fn compare_counts(
             format!("election {id}: the reported tally holds another number of ballots"),
         ));
     }
+    candidate_counts(e, t, counts, r, out);
+    named_shares(id, t, r, out);
+}
+
+/// Each candidate's reported count and percentage against the decrypted
+/// count.
+fn candidate_counts(
+    e: &Election,
+    t: &TallyOutcome,
+    counts: &[u64],
+    r: &ElectionResults,
+    out: &mut Comparison,
+) {
+    let (m, id) = (CheckId::TallyMatches, e.id);
     for (c, &want) in e.candidates.iter().zip(counts) {
         let who = format!("election {id} candidate {} ({})", c.id, c.name);
         match r.counts.get(&c.id) {
@@ -301,6 +315,11 @@ fn compare_counts(
             Some(_) => {}
         }
     }
+}
+
+/// The shares the source names are the ones on its chain.
+fn named_shares(id: u64, t: &TallyOutcome, r: &ElectionResults, out: &mut Comparison) {
+    let m = CheckId::TallyMatches;
     let ours: Vec<(u32, Hash32)> = t.shares.iter().map(|(j, at)| (*j, at.tx)).collect();
     let theirs: Vec<(u32, Option<Hash32>)> = r.shares.clone();
     let named = |j: u32, tx: &Option<Hash32>| {

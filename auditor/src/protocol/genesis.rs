@@ -89,13 +89,31 @@ pub fn parse_genesis(text: &str) -> Result<Genesis, String> {
 /// Every rule of PROTOCOL.md §3 the genesis breaks (empty when valid).
 pub fn genesis_problems(g: &Genesis) -> Vec<String> {
     let mut out = Vec::new();
+    sizes(g, &mut out);
+    members(g, &mut out);
+    let mut ids: Vec<u64> = g.elections.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        out.push(format!("election id {} appears twice", w[0]));
+    }
+    for e in &g.elections {
+        election_problems(e, &mut out);
+    }
+    params_problems(&g.params, &mut out);
+    big(&mut out, "created_at_ms", g.created_at_ms);
+    out
+}
+
+/// The protocol, the chain's name, and how many validators, stations and
+/// elections it has.
+fn sizes(g: &Genesis, out: &mut Vec<String>) {
     if g.protocol != PROTOCOL {
         out.push(format!(
             "protocol is {:?}, expected {PROTOCOL:?}",
             g.protocol
         ));
     }
-    name_ok(&mut out, "chain_name", &g.chain_name);
+    name_ok(out, "chain_name", &g.chain_name);
     if g.validators.is_empty() || g.validators.len() > MAX_VALIDATORS {
         out.push(format!(
             "{} validators; a genesis needs 1 to {MAX_VALIDATORS}",
@@ -114,9 +132,14 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
             g.elections.len()
         ));
     }
+}
+
+/// Validators and stations: names, URLs, and keys used once (the
+/// authority's by none of them).
+fn members(g: &Genesis, out: &mut Vec<String>) {
     let mut keys: Vec<&PublicKey> = Vec::new();
     for v in &g.validators {
-        name_ok(&mut out, "a validator name", &v.name);
+        name_ok(out, "a validator name", &v.name);
         let scheme = v.p2p_url.starts_with("http://") || v.p2p_url.starts_with("https://");
         if !scheme || v.p2p_url.len() > MAX_URL_LEN {
             out.push(format!(
@@ -127,7 +150,7 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
         keys.push(&v.public_key);
     }
     for s in &g.stations {
-        name_ok(&mut out, "a station name", &s.name);
+        name_ok(out, "a station name", &s.name);
         keys.push(&s.public_key);
     }
     if keys.contains(&&g.authority) {
@@ -141,49 +164,47 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
             w[0]
         ));
     }
-    let mut ids: Vec<u64> = g.elections.iter().map(|e| e.id).collect();
-    ids.sort_unstable();
-    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        out.push(format!("election id {} appears twice", w[0]));
+}
+
+fn election_problems(e: &Election, out: &mut Vec<String>) {
+    name_ok(out, "an election name", &e.name);
+    if e.candidates.is_empty() || e.candidates.len() > MAX_CANDIDATES {
+        out.push(format!(
+            "election {} has {} candidates; 1 to {MAX_CANDIDATES} are allowed",
+            e.id,
+            e.candidates.len()
+        ));
     }
-    for e in &g.elections {
-        name_ok(&mut out, "an election name", &e.name);
-        if e.candidates.is_empty() || e.candidates.len() > MAX_CANDIDATES {
-            out.push(format!(
-                "election {} has {} candidates; 1 to {MAX_CANDIDATES} are allowed",
-                e.id,
-                e.candidates.len()
-            ));
-        }
-        let mut cids: Vec<u64> = e.candidates.iter().map(|c| c.id).collect();
-        cids.sort_unstable();
-        if let Some(w) = cids.windows(2).find(|w| w[0] == w[1]) {
-            out.push(format!(
-                "candidate id {} appears twice in election {}",
-                w[0], e.id
-            ));
-        }
-        for c in &e.candidates {
-            name_ok(&mut out, "a candidate name", &c.name);
-        }
-        if e.opens_at >= e.closes_at {
-            out.push(format!(
-                "election {} opens at {} but closes at {}: opens_at must be below closes_at",
-                e.id, e.opens_at, e.closes_at
-            ));
-        }
-        for (what, v) in [
-            ("id", e.id),
-            ("opens_at", e.opens_at),
-            ("closes_at", e.closes_at),
-        ] {
-            big(&mut out, &format!("election {what}"), v);
-        }
-        for c in &e.candidates {
-            big(&mut out, "candidate id", c.id);
-        }
+    let mut cids: Vec<u64> = e.candidates.iter().map(|c| c.id).collect();
+    cids.sort_unstable();
+    if let Some(w) = cids.windows(2).find(|w| w[0] == w[1]) {
+        out.push(format!(
+            "candidate id {} appears twice in election {}",
+            w[0], e.id
+        ));
     }
-    let p = &g.params;
+    for c in &e.candidates {
+        name_ok(out, "a candidate name", &c.name);
+    }
+    if e.opens_at >= e.closes_at {
+        out.push(format!(
+            "election {} opens at {} but closes at {}: opens_at must be below closes_at",
+            e.id, e.opens_at, e.closes_at
+        ));
+    }
+    for (what, v) in [
+        ("id", e.id),
+        ("opens_at", e.opens_at),
+        ("closes_at", e.closes_at),
+    ] {
+        big(out, &format!("election {what}"), v);
+    }
+    for c in &e.candidates {
+        big(out, "candidate id", c.id);
+    }
+}
+
+fn params_problems(p: &Params, out: &mut Vec<String>) {
     for (what, v) in [
         ("block_period_ms", p.block_period_ms),
         ("empty_block_period_ms", p.empty_block_period_ms),
@@ -194,7 +215,7 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
         if v < 1 {
             out.push(format!("params.{what} is 0; it must be at least 1"));
         }
-        big(&mut out, &format!("params.{what}"), v);
+        big(out, &format!("params.{what}"), v);
     }
     if p.max_block_txs > MAX_BLOCK_TXS_LIMIT {
         out.push(format!(
@@ -205,8 +226,6 @@ pub fn genesis_problems(g: &Genesis) -> Vec<String> {
     if p.empty_block_period_ms < p.block_period_ms {
         out.push("params.empty_block_period_ms is below params.block_period_ms".into());
     }
-    big(&mut out, "created_at_ms", g.created_at_ms);
-    out
 }
 
 /// Every election whose key ceremony record does not verify (§3, E.4),
