@@ -134,53 +134,106 @@ fn blob_of(v: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
     }
 }
 
+/// Opens the file read-only, or a private copy of it and its write-ahead
+/// log when the log holds anything (the copy's directory is kept with the
+/// connection).
+fn connect(
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(Connection, Option<PrivateDir>), SourceError> {
+    let file_err = |reason: String| SourceError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| file_err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(file_err("not a regular file".into()));
+    }
+    std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    if wal_len == 0 {
+        let abs = std::path::absolute(path).map_err(|e| file_err(e.to_string()))?;
+        let uri = format!("{}?mode=ro&immutable=1", file_uri(&abs));
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| file_err(e.to_string()))?;
+        return Ok((conn, None));
+    }
+    // Committed blocks may still be in the write-ahead log (the appliance
+    // was stopped hard, or still runs). Read a private copy of both files
+    // so the original is never written to.
+    let dir = PrivateDir::new().map_err(|e| file_err(format!("temporary copy: {e}")))?;
+    let db_copy = dir.0.join("audit.sqlite3");
+    std::fs::copy(path, &db_copy).map_err(|e| file_err(format!("copying: {e}")))?;
+    std::fs::copy(&wal, dir.0.join("audit.sqlite3-wal"))
+        .map_err(|e| file_err(format!("copying the write-ahead log: {e}")))?;
+    notes.push(format!(
+        "the database had an unmerged write-ahead log ({wal_len} bytes); the auditor read a private copy of both files"
+    ));
+    let conn = Connection::open_with_flags(
+        &db_copy,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| file_err(e.to_string()))?;
+    Ok((conn, Some(dir)))
+}
+
+/// The file is an appliance's database: SQLite, with the tables the
+/// auditor reads; a schema newer than it knows is noted.
+fn check_schema(
+    conn: &Connection,
+    shown: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), SourceError> {
+    let not_ours = |reason: String| SourceError::NotAppliance {
+        path: shown.to_string(),
+        reason,
+    };
+    // Reading the schema is the first access: a file that is not SQLite
+    // at all fails here.
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| not_ours(e.to_string()))?;
+    for t in ["meta", "blocks", "transactions"] {
+        if !tables.iter().any(|x| x == t) {
+            return Err(not_ours(format!("it has no table {t:?}")));
+        }
+    }
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| SourceError::Sql {
+            path: shown.to_string(),
+            reason: e.to_string(),
+        })?;
+    // Versions 5 to 7 changed nothing the auditor reads (STORAGE.md).
+    if version > KNOWN_SCHEMA_VERSION {
+        notes.push(format!(
+            "schema version {version} is newer than this auditor knows \
+             ({KNOWN_SCHEMA_VERSION}); it reads the tables as version {KNOWN_SCHEMA_VERSION} lays them out"
+        ));
+    }
+    Ok(())
+}
+
+/// A block's row: height, hash, header, proposer signature, seals.
+type BlockRow = (i64, Vec<u8>, String, String, String);
+
 impl DbSource {
     pub(super) fn open(path: &Path) -> Result<(DbSource, Opened), SourceError> {
         let shown = path.display().to_string();
-        let file_err = |reason: String| SourceError::File {
-            path: shown.clone(),
-            reason,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| file_err(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(file_err("not a regular file".into()));
-        }
-        std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
         let mut notes = Vec::new();
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
-        let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        let (conn, copy) = if wal_len > 0 {
-            // Committed blocks may still be in the write-ahead log (the
-            // appliance was stopped hard, or still runs). Read a private
-            // copy of both files so the original is never written to.
-            let dir = PrivateDir::new().map_err(|e| file_err(format!("temporary copy: {e}")))?;
-            let db_copy = dir.0.join("audit.sqlite3");
-            std::fs::copy(path, &db_copy).map_err(|e| file_err(format!("copying: {e}")))?;
-            std::fs::copy(&wal, dir.0.join("audit.sqlite3-wal"))
-                .map_err(|e| file_err(format!("copying the write-ahead log: {e}")))?;
-            notes.push(format!(
-                "the database had an unmerged write-ahead log ({wal_len} bytes); the auditor read a private copy of both files"
-            ));
-            let conn = Connection::open_with_flags(
-                &db_copy,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| file_err(e.to_string()))?;
-            (conn, Some(dir))
-        } else {
-            let abs = std::path::absolute(path).map_err(|e| file_err(e.to_string()))?;
-            let uri = format!("{}?mode=ro&immutable=1", file_uri(&abs));
-            let conn = Connection::open_with_flags(
-                &uri,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| file_err(e.to_string()))?;
-            (conn, None)
-        };
+        let (conn, copy) = connect(path, &mut notes)?;
         let sql = |e: rusqlite::Error| SourceError::Sql {
             path: shown.clone(),
             reason: e.to_string(),
@@ -191,30 +244,7 @@ impl DbSource {
         };
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         let _ = conn.pragma_update(None, "query_only", true);
-        // Reading the schema is the first access: a file that is not
-        // SQLite at all fails here.
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|e| not_ours(e.to_string()))?;
-        for t in ["meta", "blocks", "transactions"] {
-            if !tables.iter().any(|x| x == t) {
-                return Err(not_ours(format!("it has no table {t:?}")));
-            }
-        }
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
-        // Versions 5 to 7 changed nothing the auditor reads (STORAGE.md).
-        if version > KNOWN_SCHEMA_VERSION {
-            notes.push(format!(
-                "schema version {version} is newer than this auditor knows \
-                 ({KNOWN_SCHEMA_VERSION}); it reads the tables as version {KNOWN_SCHEMA_VERSION} lays them out"
-            ));
-        }
+        check_schema(&conn, &shown, &mut notes)?;
         let meta = |key: &str| -> Result<Option<String>, SourceError> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
                 r.get::<_, String>(0)
@@ -282,45 +312,12 @@ impl DbSource {
         if from > top {
             return Ok(Vec::new());
         }
-        type Row = (i64, Vec<u8>, String, String, String);
-        let rows: Vec<Row> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT height, block_hash, header, proposer_signature, seals FROM blocks \
-                     WHERE height >= ?1 AND height <= ?2 ORDER BY height LIMIT ?3",
-                )
-                .map_err(|e| self.sql_err(e))?;
-            stmt.query_map(rusqlite::params![from, top, DB_WINDOW_BLOCKS], |r| {
-                Ok((
-                    r.get(0)?,
-                    blob_of(r.get_ref(1)?),
-                    text_of(r.get_ref(2)?, "header"),
-                    text_of(r.get_ref(3)?, "proposer_signature"),
-                    text_of(r.get_ref(4)?, "seals"),
-                ))
-            })
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql_err(e))?
-        };
+        let rows = self.block_rows(from, top)?;
         let Some(last) = rows.last() else {
             return Ok(Vec::new());
         };
         // Keep the window's transactions bounded: count them first.
-        let counts: BTreeMap<i64, u64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT block_height, COUNT(*) FROM transactions \
-                     WHERE block_height >= ?1 AND block_height <= ?2 GROUP BY block_height",
-                )
-                .map_err(|e| self.sql_err(e))?;
-            stmt.query_map(rusqlite::params![rows[0].0, last.0], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-            })
-            .and_then(|it| it.collect::<Result<BTreeMap<_, _>, _>>())
-            .map_err(|e| self.sql_err(e))?
-        };
+        let counts = self.tx_counts(rows[0].0, last.0)?;
         let mut keep = 0;
         let mut txs = 0u64;
         for r in &rows {
@@ -333,31 +330,7 @@ impl DbSource {
         }
         let rows = &rows[..keep];
         let (lo, hi) = (rows[0].0, rows[keep - 1].0);
-        let mut bodies: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT block_height, body, nullifier, origin FROM transactions \
-                     WHERE block_height >= ?1 AND block_height <= ?2 \
-                     ORDER BY block_height, position",
-                )
-                .map_err(|e| self.sql_err(e))?;
-            let mut q = stmt
-                .query(rusqlite::params![lo, hi])
-                .map_err(|e| self.sql_err(e))?;
-            while let Some(r) = q.next().map_err(|e| SourceError::Sql {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })? {
-                let h: i64 = r.get(0).map_err(|e| SourceError::Sql {
-                    path: self.path.clone(),
-                    reason: e.to_string(),
-                })?;
-                let body = body_text(r, self.chain_id);
-                bodies.entry(h).or_default().push(body);
-            }
-        }
+        let mut bodies = self.bodies(lo, hi)?;
         let blocks = rows
             .iter()
             .map(|(h, hash, header, sig, seals)| RawBlock {
@@ -375,6 +348,68 @@ impl DbSource {
             .collect();
         self.next = u64::try_from(hi).map_or(u64::MAX, |h| h.saturating_add(1));
         Ok(blocks)
+    }
+
+    /// Up to a window of blocks from height `from` to `top`: (height, hash,
+    /// header, proposer signature, seals).
+    fn block_rows(&self, from: i64, top: i64) -> Result<Vec<BlockRow>, SourceError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT height, block_hash, header, proposer_signature, seals FROM blocks \
+                 WHERE height >= ?1 AND height <= ?2 ORDER BY height LIMIT ?3",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        stmt.query_map(rusqlite::params![from, top, DB_WINDOW_BLOCKS], |r| {
+            Ok((
+                r.get(0)?,
+                blob_of(r.get_ref(1)?),
+                text_of(r.get_ref(2)?, "header"),
+                text_of(r.get_ref(3)?, "proposer_signature"),
+                text_of(r.get_ref(4)?, "seals"),
+            ))
+        })
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| self.sql_err(e))
+    }
+
+    /// The transactions of each block from `lo` to `hi`, counted.
+    fn tx_counts(&self, lo: i64, hi: i64) -> Result<BTreeMap<i64, u64>, SourceError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT block_height, COUNT(*) FROM transactions \
+                 WHERE block_height >= ?1 AND block_height <= ?2 GROUP BY block_height",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        stmt.query_map(rusqlite::params![lo, hi], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .and_then(|it| it.collect::<Result<BTreeMap<_, _>, _>>())
+        .map_err(|e| self.sql_err(e))
+    }
+
+    /// The transactions of each block from `lo` to `hi` as JSON text, in
+    /// order (packed ballots unpacked).
+    fn bodies(&self, lo: i64, hi: i64) -> Result<BTreeMap<i64, Vec<String>>, SourceError> {
+        let mut bodies: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT block_height, body, nullifier, origin FROM transactions \
+                 WHERE block_height >= ?1 AND block_height <= ?2 \
+                 ORDER BY block_height, position",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let mut q = stmt
+            .query(rusqlite::params![lo, hi])
+            .map_err(|e| self.sql_err(e))?;
+        while let Some(r) = q.next().map_err(|e| self.sql_err(e))? {
+            let h: i64 = r.get(0).map_err(|e| self.sql_err(e))?;
+            let body = body_text(r, self.chain_id);
+            bodies.entry(h).or_default().push(body);
+        }
+        Ok(bodies)
     }
 
     fn has_table(&self, name: &str) -> Result<bool, SourceError> {
