@@ -3,17 +3,45 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command as Cmd;
-
-fn cmd() -> Cmd {
-    Cmd::new(support::bin())
+/// Runs `evote-appliance` with `args` to its end and checks that it exited
+/// with `code` and printed `says` ("" for anything) where a command says
+/// things: on its standard output when it succeeds (code 0), on its
+/// standard error when it fails. Shows what it printed when it did not.
+/// Returns its standard output, trimmed.
+#[track_caller]
+fn evote(args: &[&str], code: i32, says: &str) -> String {
+    let out = Command::new(support::bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("evote-appliance runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let printed = format!("{args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "{printed}");
+    let said = if code == 0 { stdout.as_str() } else { &stderr };
+    assert!(said.contains(says), "no {says:?} where expected: {printed}");
+    stdout
 }
 
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// Starts `evote-appliance` with `args` in the background, what it prints
+/// discarded.
+fn start(args: &[&str]) -> Child {
+    Command::new(support::bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("evote-appliance starts")
+}
+
+/// A path as an argument (temporary directories have UTF-8 names).
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
 
 #[test]
@@ -27,99 +55,52 @@ fn help_is_there_for_every_subcommand() {
     ] {
         let mut args = sub.clone();
         args.push("--help");
-        let out = cmd().args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}");
-        assert!(stdout_of(&out).contains("Usage"), "{args:?}");
+        evote(&args, 0, "Usage");
     }
-    let out = cmd().arg("frobnicate").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    evote(&["frobnicate"], 2, "");
 }
 
 #[test]
 fn keygen_writes_a_private_key_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.key");
-    let out = cmd().args(["keygen", "--out"]).arg(&path).output().unwrap();
-    assert!(out.status.success());
-    let pk = stdout_of(&out);
+    let pk = evote(&["keygen", "--out", arg(&path)], 0, "");
     assert!(pk.starts_with("0x") && pk.len() == 66, "{pk}");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let out = cmd().args(["keygen", "--out"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+    evote(&["keygen", "--out", arg(&path)], 1, "refusing to overwrite");
 }
 
-fn keygen(dir: &std::path::Path, name: &str) -> String {
-    let out = cmd()
-        .args(["keygen", "--out"])
-        .arg(dir.join(name))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    stdout_of(&out)
+fn keygen(dir: &Path, name: &str) -> String {
+    evote(&["keygen", "--out", arg(&dir.join(name))], 0, "")
 }
 
 /// Runs a k-of-n key ceremony for election 7 with the CLI, as trustees
 /// would (each step on its own, through files), and returns the record the
 /// election file carries.
-fn ceremony(dir: &std::path::Path, n: u32, k: u32) -> serde_json::Value {
+fn ceremony(dir: &Path, n: u32, k: u32) -> serde_json::Value {
     let c = dir.join("ceremony");
-    let (n_s, k_s) = (n.to_string(), k.to_string());
-    let common = [
-        "--election",
-        "7",
-        "--trustees",
-        n_s.as_str(),
-        "--threshold",
-        k_s.as_str(),
-    ];
+    let trustee = |step: &str, index: Option<u32>, rest: &[&str]| {
+        let (n, k, index) = (n.to_string(), k.to_string(), index.map(|i| i.to_string()));
+        let mut args = vec!["trustee", step];
+        if let Some(i) = &index {
+            args.extend(["--index", i]);
+        }
+        args.extend(["--election", "7", "--trustees", &n, "--threshold", &k]);
+        args.extend(rest);
+        evote(&args, 0, "")
+    };
     for i in 1..=n {
-        let out = cmd()
-            .args(["trustee", "keygen", "--index", &i.to_string()])
-            .args(common)
-            .arg("--out-dir")
-            .arg(&c)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        trustee("keygen", Some(i), &["--out-dir", arg(&c)]);
     }
     for j in 1..=n {
-        let out = cmd()
-            .args(["trustee", "combine", "--index", &j.to_string()])
-            .args(common)
-            .arg("--dir")
-            .arg(&c)
-            .arg("--out")
-            .arg(dir.join(format!("trustee-{j}.key")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = dir.join(format!("trustee-{j}.key"));
+        trustee("combine", Some(j), &["--dir", arg(&c), "--out", arg(&out)]);
     }
-    let out = cmd()
-        .args(["trustee", "public"])
-        .args(common)
-        .arg("--dir")
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&trustee("public", None, &["--dir", arg(&c)])).unwrap()
 }
 
-fn election_json(dir: &std::path::Path) -> String {
+fn election_json(dir: &Path) -> String {
     let trustees = ceremony(dir, 1, 1);
     serde_json::json!({"id": 7, "name": "Council", "opens_at": "2020-01-01T00:00:00Z",
         "closes_at": 4102444800000u64, "candidates": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}],
@@ -128,28 +109,28 @@ fn election_json(dir: &std::path::Path) -> String {
 }
 
 /// Writes keys, secrets, a genesis and a config for one validator.
-fn setup_node(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+fn setup_node(dir: &Path, port: u16) -> std::path::PathBuf {
     let v = keygen(dir, "node.key");
     let auth = keygen(dir, "authority.key");
     std::fs::write(dir.join("election.json"), election_json(dir)).unwrap();
-    let out = cmd()
-        .args([
+    let validator = format!("{v}@http://127.0.0.1:{port}");
+    let (election, genesis) = (dir.join("election.json"), dir.join("genesis.json"));
+    let made = evote(
+        &[
             "genesis",
             "--validator",
-            &format!("{v}@http://127.0.0.1:{port}"),
-        ])
-        .args(["--authority", &auth, "--election"])
-        .arg(dir.join("election.json"))
-        .arg("--out")
-        .arg(dir.join("genesis.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            &validator,
+            "--authority",
+            &auth,
+            "--election",
+            arg(&election),
+            "--out",
+            arg(&genesis),
+        ],
+        0,
+        "chain_id 0x",
     );
-    assert!(stdout_of(&out).starts_with("chain_id 0x"));
+    assert!(made.starts_with("chain_id 0x"));
     for (name, content) in [
         ("nullifier.secret", "ab".repeat(32)),
         ("admin.token", "cd".repeat(16)),
@@ -176,22 +157,11 @@ fn genesis_and_run_from_a_config_file() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap())
             .unwrap();
     assert_eq!(g["elections"][0]["opens_at"], 1_577_836_800_000u64);
-    let mut child = Command::new(support::bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let agent = support::agent();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut up = false;
-    while Instant::now() < deadline && !up {
-        up = agent
-            .get(format!("http://127.0.0.1:{port}/api/elections/7"))
-            .call()
-            .is_ok_and(|r| r.status() == 200);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = start(&["run", "--config", arg(&cfg)]);
+    let up = wait_for(
+        &format!("http://127.0.0.1:{port}/api/elections/7"),
+        Duration::from_secs(20),
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "the configured appliance served its election");
@@ -202,33 +172,24 @@ fn genesis_and_run_from_a_config_file() {
 fn run_refuses_bad_setups_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = setup_node(dir.path(), support::free_port());
-    let run = |extra: &[&str]| {
-        let out = cmd()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .args(extra)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+    let refused = |extra: &[&str], says: &str| {
+        let args = [&["run", "--config", arg(&cfg)], extra].concat();
+        evote(&args, 1, says);
     };
     // a key that is not in the genesis
     keygen(dir.path(), "stranger.key");
     let stranger = dir.path().join("stranger.key");
-    let (code, err) = run(&["--key", stranger.to_str().unwrap()]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("neither a validator nor a station"), "{err}");
+    refused(
+        &["--key", arg(&stranger)],
+        "neither a validator nor a station",
+    );
     // a key file others can read
     std::fs::set_permissions(
         dir.path().join("node.key"),
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let (code, err) = run(&[]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("chmod 600"), "{err}");
+    refused(&[], "chmod 600");
     std::fs::set_permissions(
         dir.path().join("node.key"),
         std::fs::Permissions::from_mode(0o600),
@@ -242,9 +203,7 @@ fn run_refuses_bad_setups_with_a_clear_message() {
         c.execute_batch("PRAGMA user_version = 4242;").unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let (code, err) = run(&[]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("newer than this binary"), "{err}");
+    refused(&[], "newer than this binary");
     assert_eq!(std::fs::read(&db).unwrap(), before);
     // an unknown config key
     std::fs::write(
@@ -252,9 +211,7 @@ fn run_refuses_bad_setups_with_a_clear_message() {
         format!("{}\nsurprise = 1\n", std::fs::read_to_string(&cfg).unwrap()),
     )
     .unwrap();
-    let (code, err) = run(&[]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("surprise"), "{err}");
+    refused(&[], "surprise");
 }
 
 #[test]
@@ -262,27 +219,19 @@ fn genesis_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let auth = keygen(dir.path(), "a.key");
     std::fs::write(dir.path().join("e.json"), election_json(dir.path())).unwrap();
-    let base = |validator: &str, election: &str| {
-        cmd()
-            .args(["genesis", "--validator", validator, "--authority", &auth])
-            .args(["--election", election, "--out"])
-            .arg(dir.path().join("g.json"))
-            .output()
-            .unwrap()
+    let out = dir.path().join("g.json");
+    let refused = |validator: &str, election: &Path, says: &str| {
+        let args = ["genesis", "--validator", validator, "--authority", &auth];
+        let rest = ["--election", arg(election), "--out", arg(&out)];
+        evote(&[&args[..], &rest].concat(), 1, says)
     };
     let e = dir.path().join("e.json");
-    let out = base("0x1234", e.to_str().unwrap());
-    assert_eq!(out.status.code(), Some(1));
+    refused("0x1234", &e, "");
     let v = keygen(dir.path(), "v.key");
-    let out = base(&v, e.to_str().unwrap());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PUBKEY@URL"));
+    refused(&v, &e, "PUBKEY@URL");
     std::fs::write(dir.path().join("bad.json"), r#"{"id":1,"name":"x"}"#).unwrap();
-    let out = base(
-        &format!("{v}@http://h:1"),
-        dir.path().join("bad.json").to_str().unwrap(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!dir.path().join("g.json").exists());
+    refused(&format!("{v}@http://h:1"), &dir.path().join("bad.json"), "");
+    assert!(!out.exists());
 }
 
 fn wait_for(url: &str, within: Duration) -> bool {
@@ -300,11 +249,7 @@ fn wait_for(url: &str, within: Duration) -> bool {
 #[test]
 fn bootnode_serves_the_discovery_api() {
     let port = support::free_port();
-    let mut child = Command::new(support::bin())
-        .args(["bootnode", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start(&["bootnode", "--listen", &format!("127.0.0.1:{port}")]);
     let up = wait_for(
         &format!("http://127.0.0.1:{port}/health"),
         Duration::from_secs(20),
@@ -327,39 +272,21 @@ fn bootnode_serves_the_discovery_api() {
 fn testnet_writes_a_network_and_up_starts_and_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let net = dir.path().join("net");
-    let out = cmd()
-        .args(["testnet", "--validators", "2", "--stations", "1", "--dir"])
-        .arg(&net)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let testnet = ["testnet", "--validators", "2", "--stations", "1", "--dir"];
+    evote(&[&testnet[..], &[arg(&net)]].concat(), 0, "");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(net.join("testnet.json")).unwrap()).unwrap();
     let nodes = file["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     assert_eq!(nodes[2]["role"], "station");
     for n in nodes {
-        assert!(std::path::Path::new(n["config"].as_str().unwrap()).exists());
+        assert!(Path::new(n["config"].as_str().unwrap()).exists());
         assert!(n["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     }
     // A second testnet in the same place is refused.
-    let again = cmd()
-        .args(["testnet", "--validators", "2", "--dir"])
-        .arg(&net)
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(1));
+    evote(&["testnet", "--validators", "2", "--dir", arg(&net)], 1, "");
 
-    let mut up = Command::new(support::bin())
-        .args(["testnet", "up"])
-        .arg(&net)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut up = start(&["testnet", "up", arg(&net)]);
     let urls: Vec<String> = nodes
         .iter()
         .map(|n| n["url"].as_str().unwrap().to_string())
@@ -406,49 +333,13 @@ fn the_trustee_ceremony_checks_what_trustees_exchange() {
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    let out = cmd()
-        .args([
-            "trustee",
-            "combine",
-            "--index",
-            "2",
-            "--election",
-            "7",
-            "--trustees",
-            "3",
-            "--threshold",
-            "2",
-            "--dir",
-        ])
-        .arg(&c)
-        .arg("--out")
-        .arg(dir.path().join("again.key"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("run again"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!dir.path().join("again.key").exists());
+    let election = ["--election", "7", "--trustees", "3", "--threshold", "2"];
+    let again = dir.path().join("again.key");
+    let combine = ["trustee", "combine", "--index", "2", "--dir", arg(&c)];
+    let args = [&combine[..], &election, &["--out", arg(&again)]].concat();
+    evote(&args, 1, "run again");
+    assert!(!again.exists());
     // keygen never overwrites a ceremony's files.
-    let out = cmd()
-        .args([
-            "trustee",
-            "keygen",
-            "--index",
-            "1",
-            "--election",
-            "7",
-            "--trustees",
-            "3",
-            "--threshold",
-            "2",
-            "--out-dir",
-        ])
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let keygen = ["trustee", "keygen", "--index", "1", "--out-dir", arg(&c)];
+    evote(&[&keygen[..], &election].concat(), 1, "");
 }
