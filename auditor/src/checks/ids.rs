@@ -56,6 +56,7 @@ pub enum CheckId {
 }
 
 pub struct CheckInfo {
+    check: CheckId,
     pub id: &'static str,
     pub name: &'static str,
     pub scope: Scope,
@@ -63,273 +64,281 @@ pub struct CheckInfo {
     pub covers: &'static str,
 }
 
-impl CheckId {
-    pub const ALL: [CheckId; 36] = [
-        CheckId::GenesisValid,
-        CheckId::GenesisTrustees,
-        CheckId::GenesisSame,
-        CheckId::SourceConsistent,
-        CheckId::SourceIntegrity,
-        CheckId::BlockSchema,
-        CheckId::BlockChainId,
-        CheckId::BlockHeight,
-        CheckId::BlockPrevHash,
-        CheckId::BlockTimestamp,
-        CheckId::BlockHash,
-        CheckId::BlockProposer,
-        CheckId::BlockProposerSignature,
-        CheckId::BlockTxCount,
-        CheckId::BlockTxRoot,
-        CheckId::BlockSeals,
-        CheckId::TxSchema,
-        CheckId::TxChainId,
-        CheckId::TxBallotHash,
-        CheckId::TxOrigin,
-        CheckId::TxSignature,
-        CheckId::TxElection,
-        CheckId::TxTiming,
-        CheckId::TxBallotProofs,
-        CheckId::TxDecryptionShare,
-        CheckId::TxUnique,
-        CheckId::TxNullifierUnique,
-        CheckId::TxCiphertextUnique,
-        CheckId::ChainAgreement,
-        CheckId::NoEquivocation,
-        CheckId::TallyEncryptedTotals,
-        CheckId::TallyDecryption,
-        CheckId::TallyMatches,
-        CheckId::BaselineAppendOnly,
-        CheckId::FallbackChain,
-        CheckId::FallbackReconciled,
-    ];
-
-    pub fn info(self) -> CheckInfo {
-        use CheckId::*;
-        use Scope::*;
-        let (id, name, scope, covers) = match self {
-            GenesisValid => (
-                "genesis.valid",
-                "the genesis parses and follows the rules of PROTOCOL.md §3",
-                Source,
-                "§3; invalid_genesis",
-            ),
-            GenesisTrustees => (
-                "genesis.trustees",
-                "each election's key is recomputed from its trustees' round-1 messages, whose proofs of knowledge verify",
-                Source,
-                "§3, E.4; unknown_trustee, duplicate_trustee, missing_trustee, wrong_length, bad_knowledge_proof, identity_public_key, bad_params",
-            ),
-            GenesisSame => (
-                "genesis.same",
-                "every source holds the same genesis (and it is the --genesis file when given)",
-                CrossSource,
-                "§3 chain_id = H(genesis)",
-            ),
-            SourceConsistent => (
-                "source.consistent",
-                "what a source says about itself (chain id, height, head) matches what it serves",
-                Source,
-                "/p2p/status, meta.chain_id",
-            ),
-            SourceIntegrity => (
-                "source.integrity",
-                "a database file passes SQLite's quick_check",
-                Source,
-                "PRAGMA quick_check",
-            ),
-            BlockSchema => (
-                "block.schema",
-                "every block parses: closed objects, lowercase 0x hex, integers at most 2^53-1",
-                Block,
-                "§1, §5, rule 2; integer_too_large, schema",
-            ),
-            BlockChainId => (
-                "block.chain_id",
-                "every header names this chain",
-                Block,
-                "rule 1; wrong_chain",
-            ),
-            BlockHeight => (
-                "block.height",
-                "heights run 1, 2, 3, ... without a gap or repeat",
-                Block,
-                "rule 3; wrong_height",
-            ),
-            BlockPrevHash => (
-                "block.prev_hash",
-                "each block links to the hash of the block before it",
-                Block,
-                "rule 4; wrong_prev_hash",
-            ),
-            BlockTimestamp => (
-                "block.timestamp",
-                "timestamps never go backwards and are at most 15 s ahead of the auditor's clock",
-                Block,
-                "rules 5-6; timestamp_backwards, timestamp_in_future",
-            ),
-            BlockHash => (
-                "block.hash",
-                "block_hash is the SHA-256 of the header (without round and proposer), canonical form",
-                Block,
-                "rule 7; wrong_hash (block)",
-            ),
-            BlockProposer => (
-                "block.proposer",
-                "the proposer is the validator whose turn it is at (height, round)",
-                Block,
-                "rules 8-9; unknown_proposer, wrong_proposer",
-            ),
-            BlockProposerSignature => (
-                "block.proposer_signature",
-                "the proposer's signature over the proposal statement verifies",
-                Block,
-                "rule 10; bad_signature (proposal)",
-            ),
-            BlockTxCount => (
-                "block.tx_count",
-                "tx_count is the number of transactions, within params.max_block_txs",
-                Block,
-                "rules 11-12; tx_count_mismatch, too_many_txs",
-            ),
-            BlockTxRoot => (
-                "block.tx_root",
-                "tx_root is the Merkle root of the block's transaction hashes",
-                Block,
-                "rule 13; wrong_hash (tx_root)",
-            ),
-            BlockSeals => (
-                "block.seals",
-                "at least Q distinct valid commit seals from validators; none foreign, repeated or bad",
-                Block,
-                "rules 14-17; seal_from_non_validator, duplicate_seal, bad_seal, too_few_seals",
-            ),
-            TxSchema => (
-                "tx.schema",
-                "every transaction parses (a ballot or a decryption share) within the protocol's limits",
-                Transaction,
-                "§4, E.1, rules 18c, 18f, 18l; schema, integer_too_large",
-            ),
-            TxChainId => (
-                "tx.chain_id",
-                "every transaction names this chain",
-                Transaction,
-                "rule 18a; wrong_chain",
-            ),
-            TxBallotHash => (
-                "tx.ballot_hash",
-                "ballot_hash is the hash of the ballot",
-                Transaction,
-                "rule 18g; wrong_hash (ballot)",
-            ),
-            TxOrigin => (
-                "tx.origin",
-                "every transaction was signed by an appliance named in the genesis",
-                Transaction,
-                "rule 18b; unknown_origin",
-            ),
-            TxSignature => (
-                "tx.signature",
-                "the origin appliance's signature over the transaction verifies",
-                Transaction,
-                "rule 18d; bad_signature (transaction)",
-            ),
-            TxElection => (
-                "tx.election",
-                "the election exists in the genesis",
-                Transaction,
-                "rule 18e; unknown_election",
-            ),
-            TxTiming => (
-                "tx.timing",
-                "the election was open when the ballot was accepted, and the block came in time",
-                Transaction,
-                "rules 18h-18j; election_not_open, bad_tx",
-            ),
-            TxBallotProofs => (
-                "tx.ballot_proofs",
-                "every ballot's 0/1 and sum proofs verify under the election key, bound to its chain, election, nullifier and origin",
-                Transaction,
-                "rule 18k, E.3; bad_ballot",
-            ),
-            TxDecryptionShare => (
-                "tx.decryption_share",
-                "every decryption share names a trustee, comes after the close, is of a post-close tally with its ballot count, once per trustee, and its proofs verify",
-                Transaction,
-                "rules 18m, 21, E.5; bad_decryption_share",
-            ),
-            TxUnique => (
-                "tx.unique",
-                "no transaction appears twice in a block",
-                Transaction,
-                "rule 19; duplicate_tx",
-            ),
-            TxNullifierUnique => (
-                "tx.nullifier_unique",
-                "each voter's nullifier is used once per election on the whole chain",
-                Transaction,
-                "rule 20; duplicate_nullifier",
-            ),
-            TxCiphertextUnique => (
-                "tx.ciphertext_unique",
-                "no ciphertext (nor its randomness) appears twice on the chain, and none is in the clear",
-                Transaction,
-                "E.3 fresh randomness (auditor's own); duplicate_ciphertext, zero_randomness",
-            ),
-            ChainAgreement => (
-                "chain.agreement",
-                "every chain is a prefix of the longest: no two sources differ at any height",
-                CrossSource,
-                "§5 committed blocks are final",
-            ),
-            NoEquivocation => (
-                "consensus.no_equivocation",
-                "no validator signed two different blocks or seals at one height",
-                CrossSource,
-                "qbft.md safety",
-            ),
-            TallyEncryptedTotals => (
-                "tally.encrypted_totals",
-                "the encrypted totals a source states equal the homomorphic sums of its chain's ballots",
-                Source,
-                "§7, E.3 aggregate; GET /api/tally/{id}, election_tallies",
-            ),
-            TallyDecryption => (
-                "tally.decryption",
-                "k valid decryption shares of a tally combine into counts that add up to its ballots",
-                Source,
-                "E.5 combining; too_few_shares, tally_out_of_range, count_mismatch",
-            ),
-            TallyMatches => (
-                "tally.matches",
-                "the results a source reports equal what its chain's shares decrypt to (pending while fewer than k)",
-                Source,
-                "/api/votes/results; decryption_shares, election_tallies",
-            ),
-            BaselineAppendOnly => (
-                "baseline.append_only",
-                "every head recorded in the --baseline report is still on the chains",
-                CrossSource,
-                "§5 committed blocks are final",
-            ),
-            FallbackChain => (
-                "fallback.chain",
-                "each fallback chain is linked, signed by its appliance, anchored on the main chain, holds valid ballots once each, and matches its closing record",
-                Source,
-                "§7a; GET /p2p/fallback, fallback_blocks, fallback_closes",
-            ),
-            FallbackReconciled => (
-                "fallback.reconciled",
-                "each sealed ballot's copy is on the main chain, or another ballot of that voter is (named); what the source says of each agrees",
-                Source,
-                "§7a reconciliation; fallback_ballots",
-            ),
-        };
+/// Every check's id, name, scope and what it covers, in the order of
+/// [`CheckId`] (which is report order).
+const CATALOGUE: [CheckInfo; 36] = {
+    use CheckId::*;
+    use Scope::*;
+    [
         CheckInfo {
-            id,
-            name,
-            scope,
-            covers,
+            check: GenesisValid,
+            id: "genesis.valid",
+            name: "the genesis parses and follows the rules of PROTOCOL.md §3",
+            scope: Source,
+            covers: "§3; invalid_genesis",
+        },
+        CheckInfo {
+            check: GenesisTrustees,
+            id: "genesis.trustees",
+            name: "each election's key is recomputed from its trustees' round-1 messages, whose proofs of knowledge verify",
+            scope: Source,
+            covers: "§3, E.4; unknown_trustee, duplicate_trustee, missing_trustee, wrong_length, bad_knowledge_proof, identity_public_key, bad_params",
+        },
+        CheckInfo {
+            check: GenesisSame,
+            id: "genesis.same",
+            name: "every source holds the same genesis (and it is the --genesis file when given)",
+            scope: CrossSource,
+            covers: "§3 chain_id = H(genesis)",
+        },
+        CheckInfo {
+            check: SourceConsistent,
+            id: "source.consistent",
+            name: "what a source says about itself (chain id, height, head) matches what it serves",
+            scope: Source,
+            covers: "/p2p/status, meta.chain_id",
+        },
+        CheckInfo {
+            check: SourceIntegrity,
+            id: "source.integrity",
+            name: "a database file passes SQLite's quick_check",
+            scope: Source,
+            covers: "PRAGMA quick_check",
+        },
+        CheckInfo {
+            check: BlockSchema,
+            id: "block.schema",
+            name: "every block parses: closed objects, lowercase 0x hex, integers at most 2^53-1",
+            scope: Block,
+            covers: "§1, §5, rule 2; integer_too_large, schema",
+        },
+        CheckInfo {
+            check: BlockChainId,
+            id: "block.chain_id",
+            name: "every header names this chain",
+            scope: Block,
+            covers: "rule 1; wrong_chain",
+        },
+        CheckInfo {
+            check: BlockHeight,
+            id: "block.height",
+            name: "heights run 1, 2, 3, ... without a gap or repeat",
+            scope: Block,
+            covers: "rule 3; wrong_height",
+        },
+        CheckInfo {
+            check: BlockPrevHash,
+            id: "block.prev_hash",
+            name: "each block links to the hash of the block before it",
+            scope: Block,
+            covers: "rule 4; wrong_prev_hash",
+        },
+        CheckInfo {
+            check: BlockTimestamp,
+            id: "block.timestamp",
+            name: "timestamps never go backwards and are at most 15 s ahead of the auditor's clock",
+            scope: Block,
+            covers: "rules 5-6; timestamp_backwards, timestamp_in_future",
+        },
+        CheckInfo {
+            check: BlockHash,
+            id: "block.hash",
+            name: "block_hash is the SHA-256 of the header (without round and proposer), canonical form",
+            scope: Block,
+            covers: "rule 7; wrong_hash (block)",
+        },
+        CheckInfo {
+            check: BlockProposer,
+            id: "block.proposer",
+            name: "the proposer is the validator whose turn it is at (height, round)",
+            scope: Block,
+            covers: "rules 8-9; unknown_proposer, wrong_proposer",
+        },
+        CheckInfo {
+            check: BlockProposerSignature,
+            id: "block.proposer_signature",
+            name: "the proposer's signature over the proposal statement verifies",
+            scope: Block,
+            covers: "rule 10; bad_signature (proposal)",
+        },
+        CheckInfo {
+            check: BlockTxCount,
+            id: "block.tx_count",
+            name: "tx_count is the number of transactions, within params.max_block_txs",
+            scope: Block,
+            covers: "rules 11-12; tx_count_mismatch, too_many_txs",
+        },
+        CheckInfo {
+            check: BlockTxRoot,
+            id: "block.tx_root",
+            name: "tx_root is the Merkle root of the block's transaction hashes",
+            scope: Block,
+            covers: "rule 13; wrong_hash (tx_root)",
+        },
+        CheckInfo {
+            check: BlockSeals,
+            id: "block.seals",
+            name: "at least Q distinct valid commit seals from validators; none foreign, repeated or bad",
+            scope: Block,
+            covers: "rules 14-17; seal_from_non_validator, duplicate_seal, bad_seal, too_few_seals",
+        },
+        CheckInfo {
+            check: TxSchema,
+            id: "tx.schema",
+            name: "every transaction parses (a ballot or a decryption share) within the protocol's limits",
+            scope: Transaction,
+            covers: "§4, E.1, rules 18c, 18f, 18l; schema, integer_too_large",
+        },
+        CheckInfo {
+            check: TxChainId,
+            id: "tx.chain_id",
+            name: "every transaction names this chain",
+            scope: Transaction,
+            covers: "rule 18a; wrong_chain",
+        },
+        CheckInfo {
+            check: TxBallotHash,
+            id: "tx.ballot_hash",
+            name: "ballot_hash is the hash of the ballot",
+            scope: Transaction,
+            covers: "rule 18g; wrong_hash (ballot)",
+        },
+        CheckInfo {
+            check: TxOrigin,
+            id: "tx.origin",
+            name: "every transaction was signed by an appliance named in the genesis",
+            scope: Transaction,
+            covers: "rule 18b; unknown_origin",
+        },
+        CheckInfo {
+            check: TxSignature,
+            id: "tx.signature",
+            name: "the origin appliance's signature over the transaction verifies",
+            scope: Transaction,
+            covers: "rule 18d; bad_signature (transaction)",
+        },
+        CheckInfo {
+            check: TxElection,
+            id: "tx.election",
+            name: "the election exists in the genesis",
+            scope: Transaction,
+            covers: "rule 18e; unknown_election",
+        },
+        CheckInfo {
+            check: TxTiming,
+            id: "tx.timing",
+            name: "the election was open when the ballot was accepted, and the block came in time",
+            scope: Transaction,
+            covers: "rules 18h-18j; election_not_open, bad_tx",
+        },
+        CheckInfo {
+            check: TxBallotProofs,
+            id: "tx.ballot_proofs",
+            name: "every ballot's 0/1 and sum proofs verify under the election key, bound to its chain, election, nullifier and origin",
+            scope: Transaction,
+            covers: "rule 18k, E.3; bad_ballot",
+        },
+        CheckInfo {
+            check: TxDecryptionShare,
+            id: "tx.decryption_share",
+            name: "every decryption share names a trustee, comes after the close, is of a post-close tally with its ballot count, once per trustee, and its proofs verify",
+            scope: Transaction,
+            covers: "rules 18m, 21, E.5; bad_decryption_share",
+        },
+        CheckInfo {
+            check: TxUnique,
+            id: "tx.unique",
+            name: "no transaction appears twice in a block",
+            scope: Transaction,
+            covers: "rule 19; duplicate_tx",
+        },
+        CheckInfo {
+            check: TxNullifierUnique,
+            id: "tx.nullifier_unique",
+            name: "each voter's nullifier is used once per election on the whole chain",
+            scope: Transaction,
+            covers: "rule 20; duplicate_nullifier",
+        },
+        CheckInfo {
+            check: TxCiphertextUnique,
+            id: "tx.ciphertext_unique",
+            name: "no ciphertext (nor its randomness) appears twice on the chain, and none is in the clear",
+            scope: Transaction,
+            covers: "E.3 fresh randomness (auditor's own); duplicate_ciphertext, zero_randomness",
+        },
+        CheckInfo {
+            check: ChainAgreement,
+            id: "chain.agreement",
+            name: "every chain is a prefix of the longest: no two sources differ at any height",
+            scope: CrossSource,
+            covers: "§5 committed blocks are final",
+        },
+        CheckInfo {
+            check: NoEquivocation,
+            id: "consensus.no_equivocation",
+            name: "no validator signed two different blocks or seals at one height",
+            scope: CrossSource,
+            covers: "qbft.md safety",
+        },
+        CheckInfo {
+            check: TallyEncryptedTotals,
+            id: "tally.encrypted_totals",
+            name: "the encrypted totals a source states equal the homomorphic sums of its chain's ballots",
+            scope: Source,
+            covers: "§7, E.3 aggregate; GET /api/tally/{id}, election_tallies",
+        },
+        CheckInfo {
+            check: TallyDecryption,
+            id: "tally.decryption",
+            name: "k valid decryption shares of a tally combine into counts that add up to its ballots",
+            scope: Source,
+            covers: "E.5 combining; too_few_shares, tally_out_of_range, count_mismatch",
+        },
+        CheckInfo {
+            check: TallyMatches,
+            id: "tally.matches",
+            name: "the results a source reports equal what its chain's shares decrypt to (pending while fewer than k)",
+            scope: Source,
+            covers: "/api/votes/results; decryption_shares, election_tallies",
+        },
+        CheckInfo {
+            check: BaselineAppendOnly,
+            id: "baseline.append_only",
+            name: "every head recorded in the --baseline report is still on the chains",
+            scope: CrossSource,
+            covers: "§5 committed blocks are final",
+        },
+        CheckInfo {
+            check: FallbackChain,
+            id: "fallback.chain",
+            name: "each fallback chain is linked, signed by its appliance, anchored on the main chain, holds valid ballots once each, and matches its closing record",
+            scope: Source,
+            covers: "§7a; GET /p2p/fallback, fallback_blocks, fallback_closes",
+        },
+        CheckInfo {
+            check: FallbackReconciled,
+            id: "fallback.reconciled",
+            name: "each sealed ballot's copy is on the main chain, or another ballot of that voter is (named); what the source says of each agrees",
+            scope: Source,
+            covers: "§7a reconciliation; fallback_ballots",
+        },
+    ]
+};
+
+impl CheckId {
+    /// Every check, in report order.
+    pub const ALL: [CheckId; 36] = {
+        let mut all = [CheckId::GenesisValid; 36];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = CATALOGUE[i].check;
+            i += 1;
         }
+        all
+    };
+
+    pub fn info(self) -> &'static CheckInfo {
+        &CATALOGUE[self as usize]
     }
 
     pub fn id(self) -> &'static str {
@@ -382,6 +391,14 @@ pub fn check_for_code(code: &str, detail: Option<&str>, in_tx: bool) -> Option<C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_is_in_the_order_of_the_ids() {
+        for (k, c) in CheckId::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, k);
+            assert_eq!(c.info().check, c);
+        }
+    }
 
     #[test]
     fn ids_are_unique_and_round_trip() {

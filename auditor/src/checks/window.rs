@@ -49,18 +49,7 @@ pub fn check_window(
         .iter()
         .map(|b| b.parts.as_ref().ok().map(parse_header))
         .collect();
-    let mut units = Vec::new();
-    for (i, b) in blocks.iter().enumerate() {
-        if let Ok(p) = &b.parts {
-            units.push(Unit::Header(i));
-            let n = p.transactions.len();
-            units.extend(
-                (0..n)
-                    .step_by(TX_BATCH)
-                    .map(|t| Unit::Txs(i, t, (t + TX_BATCH).min(n))),
-            );
-        }
-    }
+    let units = units(blocks);
     let shared: &SigCache = cache;
     let run = |u: &Unit, learned: &mut Vec<[u8; 32]>| -> Output {
         match *u {
@@ -89,56 +78,89 @@ pub fn check_window(
         }
     };
     let threads = threads.max(1);
-    let (outputs, learned): (Vec<Output>, Vec<[u8; 32]>) =
-        if threads == 1 || units.len() < PARALLEL_THRESHOLD {
-            let mut learned = Vec::new();
-            let out = units.iter().map(|u| run(u, &mut learned)).collect();
-            (out, learned)
-        } else {
-            let next = AtomicUsize::new(0);
-            let parts: Vec<ThreadResult> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut done = Vec::new();
-                            let mut learned = Vec::new();
-                            loop {
-                                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                                if start >= units.len() {
-                                    break;
-                                }
-                                let end = (start + CHUNK).min(units.len());
-                                for (k, u) in units[start..end].iter().enumerate() {
-                                    done.push((start + k, run(u, &mut learned)));
-                                }
-                            }
-                            (done, learned)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| match h.join() {
-                        Ok(r) => r,
-                        Err(p) => std::panic::resume_unwind(p),
-                    })
-                    .collect()
-            });
-            let mut slots: Vec<Option<Output>> = (0..units.len()).map(|_| None).collect();
-            let mut all_learned = Vec::new();
-            for (done, learned) in parts {
-                for (k, o) in done {
-                    slots[k] = Some(o);
-                }
-                all_learned.extend(learned);
-            }
-            let out = slots
-                .into_iter()
-                .map(|o| o.expect("every unit was run once"))
-                .collect();
-            (out, all_learned)
-        };
+    let (outputs, learned) = if threads == 1 || units.len() < PARALLEL_THRESHOLD {
+        let mut learned = Vec::new();
+        let out = units.iter().map(|u| run(u, &mut learned)).collect();
+        (out, learned)
+    } else {
+        on_threads(&units, threads, &run)
+    };
     cache.remember(learned);
+    assemble(rules, blocks, outputs)
+}
+
+/// A header unit for each readable block, then its transactions in
+/// batches of [`TX_BATCH`].
+fn units(blocks: &[RawBlock]) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, b) in blocks.iter().enumerate() {
+        if let Ok(p) = &b.parts {
+            units.push(Unit::Header(i));
+            let n = p.transactions.len();
+            units.extend(
+                (0..n)
+                    .step_by(TX_BATCH)
+                    .map(|t| Unit::Txs(i, t, (t + TX_BATCH).min(n))),
+            );
+        }
+    }
+    units
+}
+
+/// `run` over every unit on `threads` threads, [`CHUNK`] units at a time
+/// from a shared counter; the outputs in unit order, and every signature
+/// the threads verified.
+fn on_threads(
+    units: &[Unit],
+    threads: usize,
+    run: &(dyn Fn(&Unit, &mut Vec<[u8; 32]>) -> Output + Sync),
+) -> (Vec<Output>, Vec<[u8; 32]>) {
+    let next = AtomicUsize::new(0);
+    let parts: Vec<ThreadResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    let mut learned = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= units.len() {
+                            break;
+                        }
+                        let end = (start + CHUNK).min(units.len());
+                        for (k, u) in units[start..end].iter().enumerate() {
+                            done.push((start + k, run(u, &mut learned)));
+                        }
+                    }
+                    (done, learned)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    let mut slots: Vec<Option<Output>> = (0..units.len()).map(|_| None).collect();
+    let mut all_learned = Vec::new();
+    for (done, learned) in parts {
+        for (k, o) in done {
+            slots[k] = Some(o);
+        }
+        all_learned.extend(learned);
+    }
+    let out = slots
+        .into_iter()
+        .map(|o| o.expect("every unit was run once"))
+        .collect();
+    (out, all_learned)
+}
+
+/// The units' outputs put back together, block by block.
+fn assemble(rules: &ChainRules, blocks: &[RawBlock], outputs: Vec<Output>) -> Vec<CheckedBlock> {
     let mut outputs = outputs.into_iter();
     blocks
         .iter()
