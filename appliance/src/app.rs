@@ -103,7 +103,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
     cfg.check_validator_urls(&genesis)?;
     let urls = peer_urls(&genesis, &key.public(), &cfg.validator_urls, &extra);
-    let (g2, me, table) = (genesis.clone(), key.public(), peers.clone());
+    let (g2, node_key, table) = (genesis.clone(), key.clone(), peers.clone());
     let offline = cfg.offline;
     let node = NodeHandle::spawn(
         NodeSetup {
@@ -116,7 +116,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
             if urls.is_empty() || offline {
                 Box::new(NoPeers)
             } else {
-                Box::new(HttpNetwork::start(g2, me, urls, table, inbox))
+                Box::new(HttpNetwork::start(g2, node_key, urls, table, inbox))
             }
         },
     )?;

@@ -89,6 +89,29 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
     assert_eq!(code, 202);
     let (code, _) = c.post(0, "/p2p/message", &json!({"kind": "nonsense"}), None);
     assert_eq!(code, 422);
+    // The same in a batch: one refused message refuses the request whole.
+    let mut from_station = forged.clone();
+    from_station["sender"] = station_id.clone();
+    let (code, v) = c.post(
+        0,
+        "/p2p/messages",
+        &json!({"messages": [forged, from_station]}),
+        None,
+    );
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = c.post(0, "/p2p/messages", &json!({"messages": [forged]}), None);
+    assert_eq!((code, v["accepted"].as_u64()), (202, Some(1)), "{v}");
+    let too_many: Vec<_> = (0..65).map(|_| forged.clone()).collect();
+    let (code, v) = c.post(0, "/p2p/messages", &json!({"messages": too_many}), None);
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["error"]["code"], "batch_too_large");
+    let (code, _) = c.post(
+        0,
+        "/p2p/messages",
+        &json!({"messages": [{"kind": 1}]}),
+        None,
+    );
+    assert_eq!(code, 422);
     let (code, v) = c.post(
         0,
         "/p2p/transactions",

@@ -93,7 +93,7 @@ async fn refresh(
 ) -> Result<axum::Json<Value>, ApiError> {
     require_admin(&s, &headers)?;
     let s2 = s.clone();
-    tokio::task::spawn_blocking(move || s2.peers.refresh(&s2.chain_id, &s2.genesis))
+    tokio::task::spawn_blocking(move || s2.peers.refresh(&s2.key, &s2.chain_id, &s2.genesis))
         .await
         .map_err(|e| ApiError::internal("refreshing peer status", e))?;
     let mut r = report(&s);

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::SharedState;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, StatusReport};
+use super::peers::{
+    BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch, StatusReport,
+};
 use super::submit::enqueue;
 use crate::clock::now_ms;
 use crate::consensus::Message;
@@ -34,6 +36,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/p2p/status", get(status))
         .route("/p2p/genesis", get(genesis))
         .route("/p2p/message", post(message))
+        .route("/p2p/messages", post(messages))
         .route("/p2p/transactions", post(transactions))
         .route("/p2p/blocks", get(blocks))
         .route("/p2p/fallback", get(fallback))
@@ -62,6 +65,19 @@ async fn message(
     State(s): State<SharedState>,
     ApiJson(msg): ApiJson<Message>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    admit_message(&s, &msg)?;
+    s.node
+        .try_send(Request::Consensus(Box::new(msg)))
+        .map_err(|_| ApiError::busy("the node is busy"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "accepted"})),
+    ))
+}
+
+/// The checks a consensus message passes before it goes to the node (which
+/// checks its signature and everything else).
+fn admit_message(s: &SharedState, msg: &Message) -> Result<(), ApiError> {
     if msg.chain_id() != &s.chain_id {
         return Err(ApiError::bad_request(
             "wrong_chain",
@@ -75,13 +91,31 @@ async fn message(
             "only validators of the genesis may send consensus messages",
         ));
     }
-    s.node
-        .try_send(Request::Consensus(Box::new(msg)))
-        .map_err(|_| ApiError::busy("the node is busy"))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"status": "accepted"})),
-    ))
+    Ok(())
+}
+
+/// Consensus messages in one request, in the order sent. The request is
+/// refused whole if any message is; 202 once all are in the node's queue.
+async fn messages(
+    State(s): State<SharedState>,
+    ApiJson(batch): ApiJson<MessageBatch>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    if batch.messages.len() > MAX_MESSAGES_PER_REQUEST {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("at most {MAX_MESSAGES_PER_REQUEST} messages per request"),
+        ));
+    }
+    for msg in &batch.messages {
+        admit_message(&s, msg)?;
+    }
+    let count = batch.messages.len();
+    for msg in batch.messages {
+        s.node
+            .try_send(Request::Consensus(Box::new(msg)))
+            .map_err(|_| ApiError::busy("the node is busy"))?;
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": count}))))
 }
 
 #[derive(Serialize)]

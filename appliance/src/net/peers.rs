@@ -1,37 +1,51 @@
 //! Outgoing calls to peers (ureq, on threads of their own so that a slow or
-//! dead peer never blocks the node): two threads per peer, each with a
-//! bounded queue ([`Link`]). One sends consensus messages and polls the
-//! peer's status every second; the other sends transaction gossip and
-//! fetches blocks for sync.
+//! dead peer never blocks the node). Per peer: a status poller, a few
+//! consensus message senders sharing one bounded queue, and a bulk worker
+//! for transaction gossip and block sync (`lanes.rs`), each on a
+//! keep-alive connection of its own; a station's forwarder
+//! (`forwarder.rs`). Every request is built in one place,
+//! [`PeerClient::call`] (`client.rs`).
+
+mod client;
+mod forwarder;
+mod lanes;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, RwLock};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT, CallError, PeerClient};
+use lanes::{Bulk, BulkWorker, PeerLink};
+
 use crate::clock::now_ms;
 use crate::consensus::Message;
-use crate::ledger::{Block, Genesis, Hash32, PublicKey, SignedTx};
-use crate::node::{Network, NodeInbox, PeerHead, Request, Role};
+use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
+use crate::node::{Network, NodeInbox, PeerHead, Role};
 
-/// How long a connection to a peer may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a whole call to a peer may take.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Outgoing items queued per peer; past it, new ones are dropped (the
-/// consensus core re-sends, gossip is repeated for stale transactions).
+/// Outgoing items queued per peer and lane; past it, new ones are dropped
+/// (the consensus core re-sends, gossip is repeated for stale transactions).
 pub const MAX_PEER_QUEUE: usize = 1_024;
 /// How often each peer's status is polled.
 pub const STATUS_POLL: Duration = Duration::from_secs(1);
+/// Status polls the round-trip estimate is the median of.
+pub const RTT_SAMPLES: usize = 8;
+/// Consensus senders per peer: requests to one peer in flight at once.
+pub const MESSAGE_LANES: usize = 3;
+/// Consensus messages per `POST /p2p/messages`.
+pub const MAX_MESSAGES_PER_REQUEST: usize = 64;
 /// Transactions per gossip request.
 pub const MAX_GOSSIP_BATCH: usize = 1_000;
 /// Blocks per sync page.
 pub const SYNC_PAGE: u64 = 64;
 /// The largest sync page accepted, in bytes.
 pub const MAX_SYNC_BODY: u64 = 64 * 1024 * 1024;
+/// How long a sync page may take: pages are large, and a thin uplink
+/// carries one slowly.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// Blocks fetched per sync request before handing them to the node.
 pub const MAX_SYNC_BLOCKS: u64 = 512;
 
@@ -58,6 +72,13 @@ pub struct GossipBatch {
     pub relay: bool,
 }
 
+/// The body of `POST /p2p/messages`: consensus messages, in the order sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBatch {
+    pub messages: Vec<Message>,
+}
+
 /// The body of `GET /p2p/blocks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlocksPage {
@@ -75,24 +96,44 @@ pub struct PeerState {
     pub height: Option<u64>,
     pub best_hash: Option<Hash32>,
     pub last_seen_ms: Option<u64>,
+    /// The last status poll's round trip.
     pub latency_ms: Option<u64>,
+    /// The median round trip of the last [`RTT_SAMPLES`] status polls.
+    pub rtt_ms: Option<u64>,
     pub last_error: Option<String>,
     pub dropped: u64,
 }
 
-/// Asks one peer for its status and records the answer (or the failure).
+impl PeerState {
+    fn new(url: String, node_id: Option<PublicKey>, genesis: &Genesis) -> Self {
+        Self {
+            name: node_id.and_then(|k| node_name(genesis, &k)),
+            validator: node_id.is_some_and(|k| genesis.is_validator(&k)),
+            url,
+            node_id,
+            reachable: false,
+            height: None,
+            best_hash: None,
+            last_seen_ms: None,
+            latency_ms: None,
+            rtt_ms: None,
+            last_error: None,
+            dropped: 0,
+        }
+    }
+}
+
+/// Asks one peer for its status and records the answer (or the failure);
+/// the round trip in ms if the peer answered on this chain.
 pub fn poll_peer(
-    agent: &ureq::Agent,
+    client: &PeerClient,
     url: &str,
     chain_id: &Hash32,
     genesis: &Genesis,
     table: &PeerTable,
-) {
+) -> Option<u64> {
     let start = Instant::now();
-    let r = agent
-        .get(format!("{url}/p2p/status"))
-        .call()
-        .and_then(|mut resp| resp.body_mut().read_json::<StatusReport>());
+    let r = client.get_json::<StatusReport>(&format!("{url}/p2p/status"), client::MAX_ANSWER);
     match r {
         Ok(s) if &s.genesis_hash != chain_id => {
             let why = format!("peer is on another chain ({})", s.genesis_hash);
@@ -101,6 +142,7 @@ pub fn poll_peer(
                 p.reachable = false;
                 p.last_error = Some(why);
             });
+            None
         }
         Ok(s) => {
             let latency = start.elapsed().as_millis() as u64;
@@ -116,10 +158,12 @@ pub fn poll_peer(
                 p.latency_ms = Some(latency);
                 p.last_error = None;
             });
+            Some(latency)
         }
         Err(e) => {
             tracing::debug!(peer = %url, "peer status failed: {e}");
             table.record_failure(url, &e);
+            None
         }
     }
 }
@@ -140,13 +184,13 @@ pub struct PeerTable {
 
 impl PeerTable {
     /// Polls every peer now, in parallel, and waits for the answers.
-    pub fn refresh(&self, chain_id: &Hash32, genesis: &Genesis) {
+    pub fn refresh(&self, key: &Arc<NodeKey>, chain_id: &Hash32, genesis: &Genesis) {
         let urls: Vec<String> = self.snapshot().into_iter().map(|p| p.url).collect();
-        let agent = agent();
+        let client = PeerClient::new(key.clone());
         std::thread::scope(|scope| {
             for url in &urls {
-                let agent = &agent;
-                scope.spawn(move || poll_peer(agent, url, chain_id, genesis, self));
+                let client = &client;
+                scope.spawn(move || poll_peer(client, url, chain_id, genesis, self));
             }
         });
     }
@@ -160,14 +204,23 @@ impl PeerTable {
             .collect()
     }
 
+    /// Each validator peer's round-trip estimate, where one was measured.
+    pub fn round_trips(&self) -> Vec<(PublicKey, u64)> {
+        self.snapshot()
+            .into_iter()
+            .filter(|p| p.validator)
+            .filter_map(|p| Some((p.node_id?, p.rtt_ms?)))
+            .collect()
+    }
+
     /// Records that a call to `url` failed. Only a failure to reach the
     /// peer makes it unreachable: a peer that answered with an error status
     /// (503 when its queue is full, 4xx for a message it refused) is on the
     /// network, and counting it out would put a node under load into
     /// fallback mode as if the network had failed. A peer that answers but
     /// cannot take part stops commits, which `fallback_after_ms` covers.
-    pub fn record_failure(&self, url: &str, e: &ureq::Error) {
-        let answered = matches!(e, ureq::Error::StatusCode(_));
+    pub fn record_failure(&self, url: &str, e: &CallError) {
+        let answered = e.answered();
         let why = e.to_string();
         self.update(url, |p| {
             p.reachable &= answered;
@@ -190,6 +243,8 @@ impl PeerTable {
     }
 }
 
+/// A ureq agent for calls that are not to peers (the command line's, the
+/// bootnode's).
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
@@ -199,22 +254,15 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-enum Outgoing {
-    Message(Arc<Message>),
-    Txs(Arc<Vec<SignedTx>>, bool),
-    Sync(u64),
-}
-
-/// The two queues to one peer, each with a thread of its own: consensus
-/// messages, and the bulk (gossip, sync). A gossip request is answered once
-/// the peer has checked the batch, which takes seconds on a loaded peer;
-/// consensus messages queued behind it arrived after their round had timed
-/// out, and a 5-validator testnet under load spent most of its time in
-/// round changes.
+/// The queues to one peer: consensus messages (taken by
+/// [`MESSAGE_LANES`] senders), and the bulk (gossip, sync). A gossip
+/// request is answered once the peer has checked the batch, which takes
+/// seconds on a loaded peer; consensus messages queued behind it arrived
+/// after their round had timed out.
 struct Link {
     url: String,
-    messages: SyncSender<Outgoing>,
-    bulk: SyncSender<Outgoing>,
+    messages: SyncSender<Arc<Message>>,
+    bulk: SyncSender<Bulk>,
 }
 
 /// The peers as the node sees them.
@@ -226,6 +274,8 @@ pub struct HttpNetwork {
     forwarder: Option<SyncSender<Arc<Vec<SignedTx>>>>,
     syncing: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    /// Set when the network is dropped: the pollers stop.
+    stop: Arc<AtomicBool>,
 }
 
 /// The peer URLs to talk to: every validator of the genesis but this node
@@ -255,54 +305,55 @@ pub fn peer_urls(
     out
 }
 
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .expect("spawn peer thread");
+}
+
 impl HttpNetwork {
     pub fn start(
         genesis: Arc<Genesis>,
-        me: PublicKey,
+        key: Arc<NodeKey>,
         urls: Vec<(String, Option<PublicKey>)>,
         table: Arc<PeerTable>,
         inbox: NodeInbox,
     ) -> Self {
+        let me = key.public();
+        let client = PeerClient::new(key);
         let chain_id = genesis.chain_id().expect("genesis hashes");
         let syncing = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
         let mut links = Vec::new();
         for (url, node_id) in urls {
-            let name = node_id.and_then(|k| node_name(&genesis, &k));
-            table.insert(PeerState {
+            table.insert(PeerState::new(url.clone(), node_id, &genesis));
+            let link = || PeerLink {
                 url: url.clone(),
-                node_id,
-                name,
-                validator: node_id.is_some_and(|k| genesis.is_validator(&k)),
-                reachable: false,
-                height: None,
-                best_hash: None,
-                last_seen_ms: None,
-                latency_ms: None,
-                last_error: None,
-                dropped: 0,
-            });
-            let lane = |polls: bool, name: &str| {
-                let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
-                let worker = Worker {
-                    url: url.clone(),
-                    me,
-                    chain_id,
-                    genesis: genesis.clone(),
-                    agent: agent(),
-                    table: table.clone(),
-                    inbox: inbox.clone(),
-                    syncing: syncing.clone(),
-                    polls,
-                };
-                std::thread::Builder::new()
-                    .name(format!("evote-{name} {url}"))
-                    .spawn(move || worker.run(rx))
-                    .expect("spawn peer thread");
-                tx
+                client: client.clone(),
+                table: table.clone(),
+                stop: stop.clone(),
             };
-            let messages = lane(true, "peer");
-            let bulk = lane(false, "gossip");
+            let (poller, g) = (link(), genesis.clone());
+            spawn(format!("evote-poll {url}"), move || {
+                lanes::poll_loop(&poller, &chain_id, &g)
+            });
+            let (messages, rx) = sync_channel(MAX_PEER_QUEUE);
+            let rx = Arc::new(Mutex::new(rx));
+            for lane in 0..MESSAGE_LANES {
+                let (sender, rx) = (link(), rx.clone());
+                spawn(format!("evote-peer{lane} {url}"), move || {
+                    lanes::send_loop(&sender, &rx)
+                });
+            }
+            let (bulk, rx) = sync_channel(MAX_PEER_QUEUE);
+            let worker = BulkWorker {
+                link: link(),
+                inbox: inbox.clone(),
+                syncing: syncing.clone(),
+            };
+            spawn(format!("evote-gossip {url}"), move || worker.run(rx));
             links.push(Link {
                 url,
                 messages,
@@ -316,16 +367,12 @@ impl HttpNetwork {
         };
         let forwarder = (role == Role::Station).then(|| {
             let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
-            let f = Forwarder {
-                me,
-                agent: agent(),
+            let f = forwarder::Forwarder {
+                client: client.clone(),
                 table: table.clone(),
                 next: 0,
             };
-            std::thread::Builder::new()
-                .name("evote-forwarder".into())
-                .spawn(move || f.run(rx))
-                .expect("spawn forwarder thread");
+            spawn("evote-forwarder".into(), move || f.run(rx));
             tx
         });
         Self {
@@ -336,20 +383,27 @@ impl HttpNetwork {
             forwarder,
             syncing,
             dropped,
+            stop,
         }
     }
 
-    fn send(&self, link: &Link, item: Outgoing) {
-        let queue = match item {
-            Outgoing::Message(_) => &link.messages,
-            Outgoing::Txs(..) | Outgoing::Sync(_) => &link.bulk,
-        };
-        match queue.try_send(item) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.table.update(&link.url, |p| p.dropped += 1);
-            }
+    fn count_drop(&self, link: &Link) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.table.update(&link.url, |p| p.dropped += 1);
+    }
+
+    fn send_message(&self, link: &Link, msg: Arc<Message>) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            link.messages.try_send(msg)
+        {
+            self.count_drop(link);
+        }
+    }
+
+    fn send_bulk(&self, link: &Link, item: Bulk) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = link.bulk.try_send(item)
+        {
+            self.count_drop(link);
         }
     }
 
@@ -367,12 +421,18 @@ impl HttpNetwork {
     }
 }
 
+impl Drop for HttpNetwork {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Network for HttpNetwork {
     fn broadcast(&mut self, msg: &Message) {
         let msg = Arc::new(msg.clone());
         for link in &self.links {
             if self.is_validator_link(link) {
-                self.send(link, Outgoing::Message(msg.clone()));
+                self.send_message(link, msg.clone());
             }
         }
     }
@@ -383,7 +443,7 @@ impl Network for HttpNetwork {
             if self.role == Role::Validator {
                 for link in &self.links {
                     if self.is_validator_link(link) {
-                        self.send(link, Outgoing::Txs(batch.clone(), relay));
+                        self.send_bulk(link, Bulk::Txs(batch.clone(), relay));
                     }
                 }
                 continue;
@@ -426,73 +486,11 @@ impl Network for HttpNetwork {
             return false;
         };
         self.syncing.store(true, Ordering::SeqCst);
-        if link.bulk.try_send(Outgoing::Sync(height + 1)).is_err() {
+        if link.bulk.try_send(Bulk::Sync(height + 1)).is_err() {
             self.syncing.store(false, Ordering::SeqCst);
             return false;
         }
         true
-    }
-}
-
-/// A station's forwarder (the seeds' BlockchainClient): each batch goes to
-/// one validator, round-robin over the reachable ones first, failing over
-/// to the next on error. A batch no validator takes stays in the mempool
-/// and is forwarded again when it goes stale.
-struct Forwarder {
-    me: PublicKey,
-    agent: ureq::Agent,
-    table: Arc<PeerTable>,
-    next: usize,
-}
-
-impl Forwarder {
-    fn run(mut self, rx: Receiver<Arc<Vec<SignedTx>>>) {
-        while let Ok(first) = rx.recv() {
-            let mut txs: Vec<SignedTx> = first.as_ref().clone();
-            while txs.len() < MAX_GOSSIP_BATCH {
-                match rx.try_recv() {
-                    Ok(more) => txs.extend(more.iter().cloned()),
-                    Err(_) => break,
-                }
-            }
-            for transactions in gossip_batches(txs) {
-                self.forward(GossipBatch {
-                    transactions,
-                    relay: true,
-                });
-            }
-        }
-    }
-
-    fn forward(&mut self, batch: GossipBatch) {
-        let mut validators: Vec<PeerState> = self
-            .table
-            .snapshot()
-            .into_iter()
-            .filter(|p| p.validator)
-            .collect();
-        if validators.is_empty() {
-            return;
-        }
-        let start = self.next % validators.len();
-        self.next = self.next.wrapping_add(1);
-        validators.rotate_left(start);
-        validators.sort_by_key(|p| !p.reachable);
-        for v in validators {
-            let r = self
-                .agent
-                .post(format!("{}/p2p/transactions", v.url))
-                .header("x-evote-node", self.me.to_hex())
-                .send_json(&batch);
-            match r {
-                Ok(_) => return,
-                Err(e) => self.table.record_failure(&v.url, &e),
-            }
-        }
-        tracing::warn!(
-            txs = batch.transactions.len(),
-            "no validator took the forwarded ballots; they wait in the mempool"
-        );
     }
 }
 
@@ -506,143 +504,6 @@ fn gossip_batches(mut txs: Vec<SignedTx>) -> impl Iterator<Item = Vec<SignedTx>>
         let rest = txs.split_off(txs.len().min(MAX_GOSSIP_BATCH));
         Some(std::mem::replace(&mut txs, rest))
     })
-}
-
-/// The thread that talks to one peer.
-struct Worker {
-    url: String,
-    me: PublicKey,
-    chain_id: Hash32,
-    genesis: Arc<Genesis>,
-    agent: ureq::Agent,
-    table: Arc<PeerTable>,
-    inbox: NodeInbox,
-    syncing: Arc<AtomicBool>,
-    /// Whether this thread also polls the peer's status.
-    polls: bool,
-}
-
-impl Worker {
-    fn run(self, rx: Receiver<Outgoing>) {
-        let mut last_poll = Instant::now() - STATUS_POLL;
-        loop {
-            let wait = if self.polls {
-                STATUS_POLL.saturating_sub(last_poll.elapsed())
-            } else {
-                Duration::MAX
-            };
-            match rx.recv_timeout(wait) {
-                Ok(Outgoing::Message(m)) => self.post("/p2p/message", &*m),
-                Ok(Outgoing::Txs(txs, relay)) => self.gossip(&rx, txs, relay),
-                Ok(Outgoing::Sync(from)) => {
-                    self.sync(from);
-                    self.syncing.store(false, Ordering::SeqCst);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if self.polls && last_poll.elapsed() >= STATUS_POLL {
-                last_poll = Instant::now();
-                self.poll_status();
-            }
-        }
-    }
-
-    fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) {
-        let r = self
-            .agent
-            .post(format!("{}{path}", self.url))
-            .header("x-evote-node", self.me.to_hex())
-            .send_json(body);
-        if let Err(e) = r {
-            self.failed(&e);
-        }
-    }
-
-    /// Sends a gossip batch, merging whatever other batches already wait.
-    fn gossip(&self, rx: &Receiver<Outgoing>, first: Arc<Vec<SignedTx>>, relay: bool) {
-        let mut txs: Vec<SignedTx> = first.as_ref().clone();
-        while txs.len() < MAX_GOSSIP_BATCH {
-            match rx.try_recv() {
-                Ok(Outgoing::Txs(more, r)) if r == relay => txs.extend(more.iter().cloned()),
-                Ok(other) => {
-                    // Keep order simple: send what we have, then handle it.
-                    self.post_txs(txs, relay);
-                    return self.handle_late(other);
-                }
-                Err(_) => break,
-            }
-        }
-        self.post_txs(txs, relay);
-    }
-
-    fn post_txs(&self, txs: Vec<SignedTx>, relay: bool) {
-        for transactions in gossip_batches(txs) {
-            self.post(
-                "/p2p/transactions",
-                &GossipBatch {
-                    transactions,
-                    relay,
-                },
-            );
-        }
-    }
-
-    fn handle_late(&self, item: Outgoing) {
-        match item {
-            Outgoing::Message(m) => self.post("/p2p/message", &*m),
-            Outgoing::Txs(txs, relay) => self.post_txs(txs.as_ref().clone(), relay),
-            Outgoing::Sync(from) => {
-                self.sync(from);
-                self.syncing.store(false, Ordering::SeqCst);
-            }
-        }
-    }
-
-    fn poll_status(&self) {
-        poll_peer(
-            &self.agent,
-            &self.url,
-            &self.chain_id,
-            &self.genesis,
-            &self.table,
-        );
-    }
-
-    fn failed(&self, e: &ureq::Error) {
-        tracing::debug!(peer = %self.url, "peer call failed: {e}");
-        self.table.record_failure(&self.url, e);
-    }
-
-    /// Fetches committed blocks from `from` on and hands them to the node,
-    /// which verifies every one before storing it.
-    fn sync(&self, from: u64) {
-        let mut blocks = Vec::new();
-        let mut next = from;
-        while (blocks.len() as u64) < MAX_SYNC_BLOCKS {
-            let url = format!("{}/p2p/blocks?from={next}&limit={SYNC_PAGE}", self.url);
-            let page = self.agent.get(url).call().and_then(|mut r| {
-                r.body_mut()
-                    .with_config()
-                    .limit(MAX_SYNC_BODY)
-                    .read_json::<BlocksPage>()
-            });
-            match page {
-                Ok(p) if p.blocks.is_empty() => break,
-                Ok(p) => {
-                    next += p.blocks.len() as u64;
-                    blocks.extend(p.blocks);
-                }
-                Err(e) => {
-                    self.failed(&e);
-                    break;
-                }
-            }
-        }
-        if !blocks.is_empty() && self.inbox.try_send(Request::Synced(blocks)).is_err() {
-            tracing::debug!("node busy; synced blocks dropped, will fetch again");
-        }
-    }
 }
 
 /// How often an appliance re-registers with its bootnode (well inside the

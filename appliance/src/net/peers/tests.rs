@@ -5,8 +5,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 
 use super::*;
-use crate::ledger::Vote;
+use crate::ledger::crypto::test_keys::key;
 use crate::ledger::genesis::fixtures::genesis;
+use crate::ledger::{Signature, Vote, VoteKind};
+use crate::node::NodeInbox;
 
 #[test]
 fn gossip_is_cut_into_requests_a_peer_takes_in_order() {
@@ -71,27 +73,22 @@ fn answering(status: &'static str) -> String {
 
 fn table_with(url: &str) -> PeerTable {
     let table = PeerTable::default();
-    table.insert(PeerState {
-        url: url.to_string(),
-        node_id: None,
-        name: None,
-        validator: true,
-        reachable: true,
-        height: Some(1),
-        best_hash: None,
-        last_seen_ms: None,
-        latency_ms: None,
-        last_error: None,
-        dropped: 0,
-    });
+    let mut p = PeerState::new(url.to_string(), None, &genesis(3));
+    p.validator = true;
+    p.reachable = true;
+    p.height = Some(1);
+    table.insert(p);
     table
+}
+
+fn client() -> PeerClient {
+    PeerClient::new(Arc::new(key(1)))
 }
 
 fn call_and_record(url: &str) -> PeerState {
     let table = table_with(url);
-    let e = agent()
-        .post(format!("{url}/p2p/message"))
-        .send_json(serde_json::json!({}))
+    let e = client()
+        .post_json(&format!("{url}/p2p/message"), &serde_json::json!({}))
         .expect_err("the call fails");
     table.record_failure(url, &e);
     table.snapshot().remove(0)
@@ -117,22 +114,29 @@ fn a_peer_that_cannot_be_reached_is_unreachable() {
     assert!(p.last_error.is_some());
 }
 
-/// A peer that holds every gossip request until `release` and reports
-/// each request's path as it arrives.
-fn slow_to_check_gossip() -> (String, mpsc::Receiver<String>, mpsc::Sender<()>) {
+/// A peer on 127.0.0.1 that reports each request (its path and the
+/// number of its connection) as it arrives, holds requests to `held`
+/// until `release`, answers the status poll 404 and everything else 202.
+struct FakePeer {
+    url: String,
+    seen: mpsc::Receiver<(String, usize)>,
+    release: mpsc::Sender<()>,
+}
+
+fn fake_peer(held: &'static str) -> FakePeer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (seen_tx, seen) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(std::sync::Mutex::new(released));
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
+        for (number, conn) in listener.incoming().enumerate() {
             let (seen_tx, released) = (seen_tx.clone(), released.clone());
             std::thread::spawn(move || {
                 let mut conn = BufReader::new(conn.unwrap());
                 while let Some(path) = read_request(&mut conn) {
-                    let _ = seen_tx.send(path.clone());
-                    if path == "/p2p/transactions" {
+                    let _ = seen_tx.send((path.clone(), number));
+                    if path == held {
                         let _ = released
                             .lock()
                             .unwrap()
@@ -148,47 +152,95 @@ fn slow_to_check_gossip() -> (String, mpsc::Receiver<String>, mpsc::Sender<()>) 
             });
         }
     });
-    (url, seen, release)
+    FakePeer { url, seen, release }
+}
+
+impl FakePeer {
+    /// Waits for a request to `want`, within half the time a call may
+    /// take (a sender stuck behind a held request would give up on it at
+    /// `CALL_TIMEOUT` and only then send); the connection it came on.
+    fn wait_for(&self, want: &str) -> usize {
+        let deadline = Instant::now() + CALL_TIMEOUT / 2;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (path, conn) = self.seen.recv_timeout(left).expect(want);
+            if path == want {
+                return conn;
+            }
+        }
+    }
+}
+
+fn network_to(peer: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
+    let g = Arc::new(genesis(3));
+    let (inbox, _node) = NodeInbox::for_tests(8);
+    let urls = vec![(peer.url.clone(), Some(g.validators[1].public_key))];
+    let net = HttpNetwork::start(
+        g.clone(),
+        Arc::new(key(1)),
+        urls,
+        Arc::new(PeerTable::default()),
+        inbox,
+    );
+    (net, g)
+}
+
+fn prepare(g: &Genesis, round: u64) -> Message {
+    let vote = Vote {
+        kind: VoteKind::Prepare,
+        chain_id: g.chain_id().unwrap(),
+        height: 1,
+        round,
+        block_hash: Hash32([7; 32]),
+    };
+    Message::Prepare(crate::consensus::SignedVote {
+        vote,
+        sender: g.validators[0].public_key,
+        signature: Signature([0; 64]),
+    })
 }
 
 #[test]
 fn consensus_messages_do_not_wait_behind_a_peer_checking_gossip() {
-    let g = Arc::new(genesis(3));
-    let me = g.validators[0].public_key;
-    let (url, seen, release) = slow_to_check_gossip();
-    let (inbox, _node) = NodeInbox::for_tests(8);
-    let urls = vec![(url, Some(g.validators[1].public_key))];
-    let mut net = HttpNetwork::start(g.clone(), me, urls, Arc::new(PeerTable::default()), inbox);
-    // Within half the time a call may take: a sender stuck behind the
-    // held gossip would give up on it at `CALL_TIMEOUT` and only then
-    // send the message.
-    let wait_for = |want: &str| {
-        let deadline = Instant::now() + CALL_TIMEOUT / 2;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let path = seen.recv_timeout(left).expect(want);
-            if path == want {
-                return;
-            }
-        }
-    };
+    let peer = fake_peer("/p2p/transactions");
+    let (mut net, g) = network_to(&peer);
     net.gossip(&[crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)], false);
-    wait_for("/p2p/transactions");
-    let vote = Vote {
-        kind: crate::ledger::VoteKind::Prepare,
-        chain_id: g.chain_id().unwrap(),
-        height: 1,
-        round: 0,
-        block_hash: Hash32([7; 32]),
-    };
-    net.broadcast(&Message::Prepare(crate::consensus::SignedVote {
-        vote,
-        sender: me,
-        signature: crate::ledger::Signature([0; 64]),
-    }));
+    peer.wait_for("/p2p/transactions");
+    net.broadcast(&prepare(&g, 0));
     // The gossip request is still held: the message must not wait for it.
-    wait_for("/p2p/message");
-    release.send(()).unwrap();
+    peer.wait_for("/p2p/messages");
+    peer.release.send(()).unwrap();
+}
+
+#[test]
+fn a_message_goes_out_while_another_request_to_the_peer_is_under_way() {
+    let peer = fake_peer("/p2p/messages");
+    let (mut net, g) = network_to(&peer);
+    net.broadcast(&prepare(&g, 0));
+    let first = peer.wait_for("/p2p/messages");
+    // The first request is held; the next message takes another sender
+    // and another connection.
+    net.broadcast(&prepare(&g, 1));
+    let second = peer.wait_for("/p2p/messages");
+    assert_ne!(first, second);
+    peer.release.send(()).unwrap();
+    peer.release.send(()).unwrap();
+}
+
+#[test]
+fn messages_one_after_another_reuse_one_connection() {
+    let peer = fake_peer("none");
+    let (mut net, g) = network_to(&peer);
+    let mut connections = std::collections::BTreeSet::new();
+    for round in 0..10 {
+        net.broadcast(&prepare(&g, round));
+        connections.insert(peer.wait_for("/p2p/messages"));
+    }
+    // Each answer is read to its end, so the connection goes back to the
+    // pool: ten messages sent one after another share the connections of
+    // the threads that may be sending at once (the senders and the
+    // poller), never one each.
+    assert!(connections.len() <= MESSAGE_LANES + 1, "{connections:?}");
 }
 
 #[test]

@@ -1,0 +1,148 @@
+//! Every request this node makes to a peer is built and sent by
+//! [`PeerClient::call`]: the one place that names this node to the peer
+//! (`x-evote-node`), and so the one place to sign a request. Every answer is
+//! read to its end, error answers too: ureq puts a connection back in its
+//! pool only then, and the next request to that peer goes out on it (one
+//! round trip, not two: a new connection costs one more).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ledger::{NodeKey, PublicKey};
+
+/// How long a connection to a peer may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a whole call to a peer may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest answer body kept of an error answer (the rest is read and dropped).
+const MAX_ERROR_BODY: usize = 4 * 1024;
+/// The largest answer read by default.
+pub const MAX_ANSWER: u64 = 1024 * 1024;
+/// Idle connections kept per peer (one per sender thread and the poller).
+const IDLE_PER_PEER: usize = 8;
+/// How long an idle connection is kept (a peer polled every second never
+/// lets its connection idle that long).
+const IDLE_FOR: Duration = Duration::from_secs(30);
+/// The header that names the calling node.
+pub const NODE_HEADER: &str = "x-evote-node";
+
+/// Why a call to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No answer: the peer could not be reached, or did not answer in time.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer answered with an error status (503 when busy, 4xx for a
+    /// request it refused): it is on the network.
+    #[error("answered {status}: {body}")]
+    Status { status: u16, body: String },
+    /// The peer answered, but not with what was asked for.
+    #[error("unreadable answer: {0}")]
+    BadAnswer(String),
+}
+
+impl CallError {
+    /// Whether the peer answered at all.
+    pub fn answered(&self) -> bool {
+        !matches!(self, CallError::Unreachable(_))
+    }
+}
+
+/// A request to a peer: a GET, or a POST of a JSON body.
+pub enum Call<'a> {
+    Get,
+    Post(&'a [u8]),
+}
+
+/// Calls to peers, on pooled keep-alive connections.
+#[derive(Clone)]
+pub struct PeerClient {
+    agent: ureq::Agent,
+    key: Arc<NodeKey>,
+}
+
+impl PeerClient {
+    pub fn new(key: Arc<NodeKey>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(CALL_TIMEOUT))
+            .http_status_as_error(false)
+            .max_idle_connections(256)
+            .max_idle_connections_per_host(IDLE_PER_PEER)
+            .max_idle_age(IDLE_FOR)
+            .build()
+            .into();
+        Self { agent, key }
+    }
+
+    pub fn me(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Sends `call` to `url` and reads the whole answer, up to `limit`
+    /// bytes, within `timeout`. A 2xx answer's body is returned.
+    pub fn call(
+        &self,
+        url: &str,
+        call: Call<'_>,
+        limit: u64,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        let me = self.me().to_hex();
+        let sent = match call {
+            Call::Get => self
+                .agent
+                .get(url)
+                .header(NODE_HEADER, &me)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .call(),
+            Call::Post(body) => self
+                .agent
+                .post(url)
+                .header(NODE_HEADER, &me)
+                .header("content-type", "application/json")
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .send(body),
+        };
+        let mut resp = sent.map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| CallError::Unreachable(format!("reading the answer: {e}")))?;
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            let end = body.len().min(MAX_ERROR_BODY);
+            Err(CallError::Status {
+                status,
+                body: String::from_utf8_lossy(&body[..end]).into_owned(),
+            })
+        }
+    }
+
+    /// GETs `url` and reads its JSON answer.
+    pub fn get_json<T: DeserializeOwned>(&self, url: &str, limit: u64) -> Result<T, CallError> {
+        let body = self.call(url, Call::Get, limit, CALL_TIMEOUT)?;
+        serde_json::from_slice(&body).map_err(|e| CallError::BadAnswer(e.to_string()))
+    }
+
+    /// POSTs `body` as JSON to `url`; the answer's body.
+    pub fn post_json<T: Serialize + ?Sized>(
+        &self,
+        url: &str,
+        body: &T,
+    ) -> Result<Vec<u8>, CallError> {
+        let bytes = serde_json::to_vec(body).expect("peer requests encode");
+        self.call(url, Call::Post(&bytes), MAX_ANSWER, CALL_TIMEOUT)
+    }
+}
