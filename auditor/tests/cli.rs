@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,21 +12,67 @@ use common::{
     FakeNode, Handler, NodeData, bin, chain, chain_from, failures, json_report, tallied, verdict,
     write_db,
 };
-use evote_audit::synth::{CommitSeal, SignedTx, Transaction};
+use evote_audit::synth::{CommitSeal, SignedTx, SynthBlock, SynthChain, Transaction};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
 const NOW: &str = "1767300000000";
 
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// One run of the binary.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Its `--json` report.
+    fn report(&self) -> Value {
+        json_report(self.stdout.as_bytes())
+    }
+}
+
+/// Runs `evote-audit` with `args`.
+fn output(args: &[&str]) -> Run {
+    let o = bin().args(args).output().expect("run evote-audit");
+    Run {
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Runs `evote-audit` with `args`; it must exit with `code` (what it
+/// printed is shown when it does not).
+fn run(args: &[&str], code: i32) -> Run {
+    let r = output(args);
+    assert_eq!(
+        r.code,
+        Some(code),
+        "evote-audit {}\n{}\n{}",
+        args.join(" "),
+        r.stdout,
+        r.stderr
+    );
+    r
+}
+
+/// `verify --json` at the tests' clock, with `args`; it must exit with
+/// `code`. Returns the report.
+fn verify(args: &[&str], code: i32) -> Value {
+    let mut all = vec!["verify", "--json", "--now-ms", NOW];
+    all.extend_from_slice(args);
+    run(&all, code).report()
+}
+
+/// A file as an argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
 }
 
 #[test]
 fn help_and_usage_errors() {
-    let o = bin().arg("--help").output().unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let help = stdout(&o);
+    let help = run(&["--help"], 0).stdout;
     for s in [
         "verify",
         "tally",
@@ -36,25 +83,14 @@ fn help_and_usage_errors() {
         assert!(help.contains(s), "--help lacks {s:?}:\n{help}");
     }
     for sub in ["verify", "tally"] {
-        let o = bin().args([sub, "--help"]).output().unwrap();
-        assert_eq!(o.status.code(), Some(0));
-        let h = stdout(&o);
+        let h = run(&[sub, "--help"], 0).stdout;
         assert!(h.contains("--nodes") && h.contains("--db") && h.contains("Exit status"));
     }
-    assert_eq!(bin().output().unwrap().status.code(), Some(2));
-    assert_eq!(
-        bin().arg("frobnicate").output().unwrap().status.code(),
-        Some(2)
-    );
-    let o = bin().arg("verify").output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to audit"));
-    let o = bin()
-        .args(["verify", "--nodes", "localhost:1"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("http://"));
+    run(&[], 2);
+    run(&["frobnicate"], 2);
+    assert!(run(&["verify"], 2).stderr.contains("nothing to audit"));
+    let o = run(&["verify", "--nodes", "localhost:1"], 2);
+    assert!(o.stderr.contains("http://"));
 }
 
 #[test]
@@ -66,13 +102,7 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let o = bin()
-        .args(["verify", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    let text = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{text}");
+    let text = run(&["verify", "--now-ms", NOW, "--db", arg(&db)], 0).stdout;
     for s in [
         "Sources",
         "Checks",
@@ -93,13 +123,7 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
         .collect();
     assert_eq!(before, after);
 
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&db)], 0);
     assert_eq!(r["format"], "evote-audit/report/1");
     assert_eq!(r["outcome"], "verified");
     assert_eq!(r["exit_code"], 0);
@@ -158,55 +182,43 @@ fn a_sound_database_verifies_and_the_report_reads_at_a_glance() {
     assert!(tally["candidates"][0]["votes"].is_null());
 
     // tally: the same, as a command of its own.
-    let o = bin()
-        .args(["tally", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let t = stdout(&o);
+    let o = run(&["tally", "--now-ms", NOW, "--db", arg(&db)], 0);
+    let t = o.stdout;
     assert!(
         t.contains("Candidate 1") && t.contains("pending") && t.contains("verified"),
         "{t}"
     );
-    let o = bin()
-        .args(["tally", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    let t = json_report(&o.stdout);
+    let o = output(&["tally", "--json", "--now-ms", NOW, "--db", arg(&db)]);
+    let t = o.report();
     assert_eq!(t["format"], "evote-audit/tally/1");
     assert_eq!(t["tallies"][0]["elections"][0]["total"], 30);
 }
 
-/// Edits a copy of a good database and returns the report of auditing it.
-fn tampered(
-    name: &str,
-    edit: impl FnOnce(&Connection, &[evote_audit::synth::SynthBlock]),
-) -> (i32, Value) {
-    tampered_chain(name, chain(20), edit)
+/// A copy of a good database, tampered with, and what the audit of it must
+/// name (it exits 1).
+struct Tampering {
+    /// The copy's name, which says what was done.
+    file: &'static str,
+    /// The good chain.
+    chain: fn() -> (SynthChain, Vec<SynthBlock>),
+    edit: fn(&Connection, &SynthChain, &[SynthBlock]),
+    /// Checks the report, given the chain's blocks.
+    caught: fn(&Value, &[SynthBlock]),
 }
 
-fn tampered_chain(
-    name: &str,
-    (c, blocks): (
-        evote_audit::synth::SynthChain,
-        Vec<evote_audit::synth::SynthBlock>,
-    ),
-    edit: impl FnOnce(&Connection, &[evote_audit::synth::SynthBlock]),
-) -> (i32, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = write_db(dir.path(), name, &c, &blocks);
-    {
-        let conn = Connection::open(&db).unwrap();
-        edit(&conn, &blocks);
+/// Audits each tampered copy: it must exit 1 and its report must name what
+/// was done.
+fn all_caught(cases: &[Tampering]) {
+    for t in cases {
+        let (c, blocks) = (t.chain)();
+        let dir = tempfile::tempdir().unwrap();
+        let db = write_db(dir.path(), t.file, &c, &blocks);
+        {
+            let conn = Connection::open(&db).unwrap();
+            (t.edit)(&conn, &c, &blocks);
+        }
+        (t.caught)(&verify(&["--db", arg(&db)], 1), &blocks);
     }
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    (o.status.code().unwrap(), json_report(&o.stdout))
 }
 
 /// A transaction as stored: ballots packed (schema version 4), other
@@ -254,209 +266,253 @@ fn set_body(conn: &Connection, height: i64, pos: i64, stx: &SignedTx) {
 
 #[test]
 fn tampered_databases_are_caught_precisely() {
-    // A changed ballot: the ciphertexts of the first two candidates of
-    // transaction 1 in block 3 swapped (a vote moved to another candidate).
-    let (code, r) = tampered("changed-ballot.sqlite3", |conn, _| {
-        let mut t = body(conn, 3, 1);
-        if let Transaction::Ballot(b) = &mut t.tx {
-            let (first, rest) = b.ballot.selections.split_at_mut(1);
-            std::mem::swap(&mut first[0].ciphertext, &mut rest[0].ciphertext);
-        }
-        set_body(conn, 3, 1, &t);
-    });
-    assert_eq!(code, 1);
-    // The origin's signature (rule 18d, before the ballot hash) no longer
-    // covers the transaction.
-    let f = &failures(&r, "tx.signature")[0];
-    assert_eq!(
-        (f["height"].as_u64(), f["position"].as_u64()),
-        (Some(3), Some(1))
-    );
-    assert!(f["tx"].is_string());
-    assert_eq!(failures(&r, "block.tx_root")[0]["height"], 3);
-
-    // A removed transaction.
-    let (code, r) = tampered("removed-tx.sqlite3", |conn, _| {
-        conn.execute(
-            "DELETE FROM transactions WHERE block_height = 2 AND position = 0",
-            [],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "block.tx_count")[0];
-    assert_eq!(f["code"], "tx_count_mismatch");
-    assert_eq!(f["height"], 2);
-    // The appliance's stored running tally still holds the removed ballot.
-    let f = &failures(&r, "tally.encrypted_totals")[0];
-    assert_eq!(f["code"], "totals_mismatch");
-    assert!(
-        f["expected"].as_str().unwrap().starts_with("19 ballot(s)"),
-        "{f}"
-    );
-
-    // A changed block timestamp.
-    let (code, r) = tampered("timestamp.sqlite3", |conn, _| {
-        let h: String = conn
-            .query_row("SELECT header FROM blocks WHERE height = 4", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let mut v: Value = serde_json::from_str(&h).unwrap();
-        v["timestamp_ms"] = json!(v["timestamp_ms"].as_u64().unwrap() + 7);
-        conn.execute(
-            "UPDATE blocks SET header = ?1 WHERE height = 4",
-            [v.to_string()],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "block.hash")[0];
-    assert_eq!(
-        (f["height"].as_u64(), f["detail"].as_str()),
-        (Some(4), Some("block"))
-    );
-
-    // A seal below quorum and a duplicated seal.
-    let (code, r) = tampered("one-seal.sqlite3", |conn, blocks| {
-        let one = vec![blocks[4].seals[0].clone()];
-        conn.execute(
-            "UPDATE blocks SET seals = ?1 WHERE height = 5",
-            [serde_json::to_string(&one).unwrap()],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    assert_eq!(failures(&r, "block.seals")[0]["code"], "too_few_seals");
-    let (code, r) = tampered("dup-seal.sqlite3", |conn, blocks| {
-        let s = &blocks[4].seals;
-        let dup: Vec<CommitSeal> = vec![s[0].clone(), s[1].clone(), s[0].clone()];
-        conn.execute(
-            "UPDATE blocks SET seals = ?1 WHERE height = 5",
-            [serde_json::to_string(&dup).unwrap()],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = failures(&r, "block.seals");
-    assert_eq!(f.len(), 1);
-    assert_eq!(f[0]["code"], "duplicate_seal");
-
-    // Unparseable JSON in a header and in a body.
-    let (code, r) = tampered("garbage.sqlite3", |conn, _| {
-        conn.execute(
-            "UPDATE blocks SET header = '{not json' WHERE height = 5",
-            [],
-        )
-        .unwrap();
-        conn.execute(
-            "UPDATE transactions SET body = '[]' WHERE block_height = 2 AND position = 3",
-            [],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    assert_eq!(failures(&r, "block.schema")[0]["height"], 5);
-    assert_eq!(failures(&r, "tx.schema")[0]["position"], 3);
-
-    // Packed ballot bodies: a flipped bit inside a ciphertext reads back
-    // as another ballot (caught by its signature); a cut body does not
-    // read at all.
-    let (code, r) = tampered("packed.sqlite3", |conn, _| {
-        let flip = |height: i64, pos: i64, cut: bool| {
-            let mut b: Vec<u8> = conn
-                .query_row(
-                    "SELECT body FROM transactions WHERE block_height = ?1 AND position = ?2",
-                    [height, pos],
-                    |r| r.get(0),
+    all_caught(&[
+        // A changed ballot: the ciphertexts of the first two candidates of
+        // transaction 1 in block 3 swapped (a vote moved to another candidate).
+        Tampering {
+            file: "changed-ballot.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                let mut t = body(conn, 3, 1);
+                if let Transaction::Ballot(b) = &mut t.tx {
+                    let (first, rest) = b.ballot.selections.split_at_mut(1);
+                    std::mem::swap(&mut first[0].ciphertext, &mut rest[0].ciphertext);
+                }
+                set_body(conn, 3, 1, &t);
+            },
+            caught: |r, _| {
+                // The origin's signature (rule 18d, before the ballot hash) no longer
+                // covers the transaction.
+                let f = &failures(r, "tx.signature")[0];
+                assert_eq!(
+                    (f["height"].as_u64(), f["position"].as_u64()),
+                    (Some(3), Some(1))
+                );
+                assert!(f["tx"].is_string());
+                assert_eq!(failures(r, "block.tx_root")[0]["height"], 3);
+            },
+        },
+        // A removed transaction.
+        Tampering {
+            file: "removed-tx.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                conn.execute(
+                    "DELETE FROM transactions WHERE block_height = 2 AND position = 0",
+                    [],
                 )
                 .unwrap();
-            if cut {
-                b.truncate(b.len() - 10);
-            } else {
-                b[30] ^= 1;
-            }
-            conn.execute(
-                "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
-                rusqlite::params![b, height, pos],
-            )
-            .unwrap();
-        };
-        flip(3, 0, false);
-        flip(2, 1, true);
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "tx.signature")[0];
-    assert_eq!(
-        (f["height"].as_u64(), f["position"].as_u64()),
-        (Some(3), Some(0))
-    );
-    let f = &failures(&r, "tx.schema")[0];
-    assert_eq!(
-        (f["height"].as_u64(), f["position"].as_u64()),
-        (Some(2), Some(1))
-    );
-
-    // The column a node counts total_votes from, changed behind the bodies.
-    let (code, r) = tampered("results.sqlite3", |conn, _| {
-        conn.execute(
-            "UPDATE transactions SET election_id = 7 WHERE block_height = 1",
-            [],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = failures(&r, "tally.matches");
-    assert_eq!(f.len(), 1, "{f:#?}");
-    assert!(f[0]["message"].as_str().unwrap().contains("total"));
-    assert_eq!(f[0]["found"], "total_votes 16 reported");
-    for id in ["block.hash", "tx.signature", "block.tx_root"] {
-        assert_eq!(verdict(&r, id), "PASS", "{id}");
-    }
-
-    // The stored running tally (what trustees are shown to decrypt).
-    let (code, r) = tampered("totals.sqlite3", |conn, _| {
-        let (h, state): (i64, String) = conn
-            .query_row(
-                "SELECT height, state FROM election_tallies ORDER BY height DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        let mut v: Value = serde_json::from_str(&state).unwrap();
-        let agg = v["aggregate"].as_array_mut().unwrap();
-        agg.swap(0, 2);
-        conn.execute(
-            "UPDATE election_tallies SET state = ?1 WHERE height = ?2",
-            rusqlite::params![v.to_string(), h],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "tally.encrypted_totals")[0];
-    assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("not the homomorphic sums"),
-        "{f}"
-    );
-
-    // A deleted block: the chain is broken there.
-    let (code, r) = tampered("gap.sqlite3", |conn, _| {
-        conn.execute("DELETE FROM transactions WHERE block_height = 3", [])
-            .unwrap();
-        conn.execute("DELETE FROM election_tallies WHERE height = 3", [])
-            .unwrap();
-        conn.execute("DELETE FROM blocks WHERE height = 3", [])
-            .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "block.height")[0];
-    assert_eq!(
-        (f["expected"].as_str(), f["found"].as_str()),
-        (Some("3"), Some("4"))
-    );
+            },
+            caught: |r, _| {
+                let f = &failures(r, "block.tx_count")[0];
+                assert_eq!(f["code"], "tx_count_mismatch");
+                assert_eq!(f["height"], 2);
+                // The appliance's stored running tally still holds the removed ballot.
+                let f = &failures(r, "tally.encrypted_totals")[0];
+                assert_eq!(f["code"], "totals_mismatch");
+                assert!(
+                    f["expected"].as_str().unwrap().starts_with("19 ballot(s)"),
+                    "{f}"
+                );
+            },
+        },
+        // A changed block timestamp.
+        Tampering {
+            file: "timestamp.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                let h: String = conn
+                    .query_row("SELECT header FROM blocks WHERE height = 4", [], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                let mut v: Value = serde_json::from_str(&h).unwrap();
+                v["timestamp_ms"] = json!(v["timestamp_ms"].as_u64().unwrap() + 7);
+                conn.execute(
+                    "UPDATE blocks SET header = ?1 WHERE height = 4",
+                    [v.to_string()],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = &failures(r, "block.hash")[0];
+                assert_eq!(
+                    (f["height"].as_u64(), f["detail"].as_str()),
+                    (Some(4), Some("block"))
+                );
+            },
+        },
+        // A seal below quorum and a duplicated seal.
+        Tampering {
+            file: "one-seal.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, blocks| {
+                let one = vec![blocks[4].seals[0].clone()];
+                conn.execute(
+                    "UPDATE blocks SET seals = ?1 WHERE height = 5",
+                    [serde_json::to_string(&one).unwrap()],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                assert_eq!(failures(r, "block.seals")[0]["code"], "too_few_seals");
+            },
+        },
+        Tampering {
+            file: "dup-seal.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, blocks| {
+                let s = &blocks[4].seals;
+                let dup: Vec<CommitSeal> = vec![s[0].clone(), s[1].clone(), s[0].clone()];
+                conn.execute(
+                    "UPDATE blocks SET seals = ?1 WHERE height = 5",
+                    [serde_json::to_string(&dup).unwrap()],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = failures(r, "block.seals");
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0]["code"], "duplicate_seal");
+            },
+        },
+        // Unparseable JSON in a header and in a body.
+        Tampering {
+            file: "garbage.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                conn.execute(
+                    "UPDATE blocks SET header = '{not json' WHERE height = 5",
+                    [],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE transactions SET body = '[]' WHERE block_height = 2 AND position = 3",
+                    [],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                assert_eq!(failures(r, "block.schema")[0]["height"], 5);
+                assert_eq!(failures(r, "tx.schema")[0]["position"], 3);
+            },
+        },
+        // Packed ballot bodies: a flipped bit inside a ciphertext reads back
+        // as another ballot (caught by its signature); a cut body does not
+        // read at all.
+        Tampering {
+            file: "packed.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                let flip = |height: i64, pos: i64, cut: bool| {
+                    let mut b: Vec<u8> = conn
+                        .query_row(
+                            "SELECT body FROM transactions WHERE block_height = ?1 AND position = ?2",
+                            [height, pos],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    if cut {
+                        b.truncate(b.len() - 10);
+                    } else {
+                        b[30] ^= 1;
+                    }
+                    conn.execute(
+                        "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
+                        rusqlite::params![b, height, pos],
+                    )
+                    .unwrap();
+                };
+                flip(3, 0, false);
+                flip(2, 1, true);
+            },
+            caught: |r, _| {
+                let f = &failures(r, "tx.signature")[0];
+                assert_eq!(
+                    (f["height"].as_u64(), f["position"].as_u64()),
+                    (Some(3), Some(0))
+                );
+                let f = &failures(r, "tx.schema")[0];
+                assert_eq!(
+                    (f["height"].as_u64(), f["position"].as_u64()),
+                    (Some(2), Some(1))
+                );
+            },
+        },
+        // The column a node counts total_votes from, changed behind the bodies.
+        Tampering {
+            file: "results.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                conn.execute(
+                    "UPDATE transactions SET election_id = 7 WHERE block_height = 1",
+                    [],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = failures(r, "tally.matches");
+                assert_eq!(f.len(), 1, "{f:#?}");
+                assert!(f[0]["message"].as_str().unwrap().contains("total"));
+                assert_eq!(f[0]["found"], "total_votes 16 reported");
+                for id in ["block.hash", "tx.signature", "block.tx_root"] {
+                    assert_eq!(verdict(r, id), "PASS", "{id}");
+                }
+            },
+        },
+        // The stored running tally (what trustees are shown to decrypt).
+        Tampering {
+            file: "totals.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                let (h, state): (i64, String) = conn
+                    .query_row(
+                        "SELECT height, state FROM election_tallies ORDER BY height DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                let mut v: Value = serde_json::from_str(&state).unwrap();
+                let agg = v["aggregate"].as_array_mut().unwrap();
+                agg.swap(0, 2);
+                conn.execute(
+                    "UPDATE election_tallies SET state = ?1 WHERE height = ?2",
+                    rusqlite::params![v.to_string(), h],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = &failures(r, "tally.encrypted_totals")[0];
+                assert!(
+                    f["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("not the homomorphic sums"),
+                    "{f}"
+                );
+            },
+        },
+        // A deleted block: the chain is broken there.
+        Tampering {
+            file: "gap.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                conn.execute("DELETE FROM transactions WHERE block_height = 3", [])
+                    .unwrap();
+                conn.execute("DELETE FROM election_tallies WHERE height = 3", [])
+                    .unwrap();
+                conn.execute("DELETE FROM blocks WHERE height = 3", [])
+                    .unwrap();
+            },
+            caught: |r, _| {
+                let f = &failures(r, "block.height")[0];
+                assert_eq!(
+                    (f["expected"].as_str(), f["found"].as_str()),
+                    (Some("3"), Some("4"))
+                );
+            },
+        },
+    ]);
 }
 
 #[test]
@@ -466,18 +522,19 @@ fn unreadable_sources_exit_2_and_the_rest_is_still_audited() {
     let good = write_db(dir.path(), "good.sqlite3", &c, &blocks);
     let not_sqlite = dir.path().join("not.sqlite3");
     std::fs::write(&not_sqlite, b"this is not a database").unwrap();
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&good)
-        .arg("--db")
-        .arg(&not_sqlite)
-        .arg("--db")
-        .arg(dir.path().join("missing.sqlite3"))
-        .args(["--nodes", "http://127.0.0.1:9"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(
+        &[
+            "--db",
+            arg(&good),
+            "--db",
+            arg(&not_sqlite),
+            "--db",
+            arg(&dir.path().join("missing.sqlite3")),
+            "--nodes",
+            "http://127.0.0.1:9",
+        ],
+        2,
+    );
     assert_eq!(r["outcome"], "incomplete");
     let statuses: Vec<&str> = r["sources"]
         .as_array()
@@ -497,27 +554,18 @@ fn unreadable_sources_exit_2_and_the_rest_is_still_audited() {
             .contains("127.0.0.1:9")
     );
     // The text report names them too.
-    let o = bin()
-        .args(["verify", "--now-ms", NOW, "--db"])
-        .arg(&not_sqlite)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["verify", "--now-ms", NOW, "--db", arg(&not_sqlite)], 2);
     assert!(
-        stdout(&o).contains("not an evote appliance database"),
+        o.stdout.contains("not an evote appliance database"),
         "{}",
-        stdout(&o)
+        o.stdout
     );
     // A bad --genesis or --baseline file stops the audit before it starts.
-    let o = bin()
-        .args(["verify", "--genesis"])
-        .arg(&not_sqlite)
-        .arg("--db")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--genesis"));
+    let o = run(
+        &["verify", "--genesis", arg(&not_sqlite), "--db", arg(&good)],
+        2,
+    );
+    assert!(o.stderr.contains("--genesis"));
 }
 
 #[test]
@@ -534,13 +582,7 @@ fn a_write_ahead_log_is_read_without_touching_the_original() {
     set_body(&conn, 2, 0, &t);
     let wal = dir.path().join("evote.sqlite3-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&db)], 1);
     assert_eq!(failures(&r, "tx.signature")[0]["height"], 2);
     let notes = r["sources"][0]["notes"].to_string();
     assert!(notes.contains("write-ahead log"), "{notes}");
@@ -557,13 +599,7 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     let a = node(NodeData::new(&c, &blocks, 0));
     // A lagging node: a prefix of the chain.
     let b = node(NodeData::new(&c, &blocks[..7], 1));
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(format!("{},{}", a.url, b.url))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &format!("{},{}", a.url, b.url)], 0);
     assert_eq!(r["sources"][0]["name"], "validator-1");
     assert_eq!(r["sources"][1]["lag"], 3);
     assert_eq!(verdict(&r, "chain.agreement"), "PASS");
@@ -583,13 +619,7 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     // block, proposed and sealed by the same validators: they equivocated.
     let (_, forked) = chain(39);
     let f = node(NodeData::new(&c, &forked, 2));
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(format!("{},{}", a.url, f.url))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &format!("{},{}", a.url, f.url)], 1);
     let fork = &failures(&r, "chain.agreement")[0];
     assert_eq!(fork["source"], "validator-3");
     assert_eq!(fork["height"], 10);
@@ -603,39 +633,25 @@ fn nodes_that_agree_verify_and_one_that_forks_or_misreports_is_named() {
     // whose block 10 was replaced, or that lost its last blocks.
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("baseline.json");
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(&a.url)
-        .output()
-        .unwrap();
+    let o = output(&["verify", "--json", "--now-ms", NOW, "--nodes", &a.url]);
     std::fs::write(&base, &o.stdout).unwrap();
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--baseline"])
-        .arg(&base)
-        .args(["--nodes"])
-        .arg(format!("{},{}", a.url, b.url))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(
-        verdict(&json_report(&o.stdout), "baseline.append_only"),
-        "PASS"
+    let r = verify(
+        &[
+            "--baseline",
+            arg(&base),
+            "--nodes",
+            &format!("{},{}", a.url, b.url),
+        ],
+        0,
     );
+    assert_eq!(verdict(&r, "baseline.append_only"), "PASS");
     let rewritten = node(NodeData::new(&c, &forked, 0));
     let truncated = node(NodeData::new(&c, &blocks[..6], 0));
     for (n, code) in [
         (&rewritten, "history_changed"),
         (&truncated, "history_lost"),
     ] {
-        let o = bin()
-            .args(["verify", "--json", "--now-ms", NOW, "--baseline"])
-            .arg(&base)
-            .args(["--nodes"])
-            .arg(&n.url)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(1));
-        let r = json_report(&o.stdout);
+        let r = verify(&["--baseline", arg(&base), "--nodes", &n.url], 1);
         let f = &failures(&r, "baseline.append_only")[0];
         assert_eq!(
             (f["code"].as_str(), f["height"].as_u64()),
@@ -656,15 +672,15 @@ fn a_node_with_another_genesis_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let gfile = dir.path().join("genesis.json");
     std::fs::write(&gfile, serde_json::to_string_pretty(&c.genesis).unwrap()).unwrap();
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--genesis"])
-        .arg(&gfile)
-        .arg("--nodes")
-        .arg(format!("{},{}", a.url, b.url))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(
+        &[
+            "--genesis",
+            arg(&gfile),
+            "--nodes",
+            &format!("{},{}", a.url, b.url),
+        ],
+        1,
+    );
     let f = failures(&r, "genesis.same");
     assert_eq!(f.len(), 1);
     assert_eq!(f[0]["source"], "validator-2");
@@ -722,31 +738,28 @@ fn nodes_that_answer_badly_do_not_hang_or_crash_the_auditor() {
         }
     }));
     let start = Instant::now();
-    let o = bin()
-        .args([
-            "verify",
-            "--json",
-            "--now-ms",
-            NOW,
-            "--timeout",
-            "2",
-            "--max-response-mib",
-            "1",
-            "--nodes",
-        ])
-        .arg(format!(
+    let o = output(&[
+        "verify",
+        "--json",
+        "--now-ms",
+        NOW,
+        "--timeout",
+        "2",
+        "--max-response-mib",
+        "1",
+        "--nodes",
+        &format!(
             "{},{},{},{},{},{}",
             good.url, garbage.url, hang.url, huge.url, bad_block.url, astray.url
-        ))
-        .output()
-        .unwrap();
+        ),
+    ]);
     assert!(
         start.elapsed() < Duration::from_secs(15),
         "took {:?}",
         start.elapsed()
     );
-    let r = json_report(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{r:#}");
+    assert_eq!(o.code, Some(1), "{}", o.stdout);
+    let r = o.report();
     let src = r["sources"].as_array().unwrap();
     assert_eq!(src[0]["status"], "audited");
     assert!(
@@ -792,15 +805,7 @@ fn the_sig_cache_makes_identical_sources_cheap_and_stays_correct() {
         t.signature = evote_audit::synth::Signature([9; 64]);
         set_body(&conn, 1, 0, &t);
     }
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&a)
-        .arg("--db")
-        .arg(&b)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&a), "--db", arg(&b)], 1);
     let f = failures(&r, "tx.signature");
     assert_eq!(f.len(), 1);
     assert!(f[0]["source"].as_str().unwrap().contains("b.sqlite3"));
@@ -817,13 +822,7 @@ fn a_decrypted_tally_verifies_and_a_node_reporting_other_counts_is_named() {
     res["results"][0]["vote_count"] = json!(n + 5);
     lying.results = Some(res);
     let l = node(lying);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(&honest.url)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &honest.url], 0);
     for id in [
         "tally.matches",
         "tally.decryption",
@@ -849,13 +848,7 @@ fn a_decrypted_tally_verifies_and_a_node_reporting_other_counts_is_named() {
     assert_eq!(votes, vec![14, 13, 13]);
     assert_eq!(e["trustees"], json!([1, 2]));
 
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(format!("{},{}", honest.url, l.url))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &format!("{},{}", honest.url, l.url)], 1);
     let f = failures(&r, "tally.matches");
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(f[0]["source"], "validator-2");
@@ -863,13 +856,8 @@ fn a_decrypted_tally_verifies_and_a_node_reporting_other_counts_is_named() {
     assert!(f[0]["message"].as_str().unwrap().contains("candidate 1"));
 
     // `tally` prints the decrypted counts.
-    let o = bin()
-        .args(["tally", "--now-ms", NOW, "--nodes"])
-        .arg(&honest.url)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let t = stdout(&o);
+    let o = run(&["tally", "--now-ms", NOW, "--nodes", &honest.url], 0);
+    let t = o.stdout;
     assert!(
         t.contains("decrypted") && t.contains("35.00") && t.contains("32.50"),
         "{t}"
@@ -879,16 +867,9 @@ fn a_decrypted_tally_verifies_and_a_node_reporting_other_counts_is_named() {
 #[test]
 fn a_tally_share_changed_on_the_chain_or_in_the_database_is_caught() {
     let (c, blocks) = tallied(30);
-    let top = blocks.len() as i64;
     let dir = tempfile::tempdir().unwrap();
     let db = write_db(dir.path(), "tallied.sqlite3", &c, &blocks);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&db)], 0);
     for id in [
         "tally.matches",
         "tally.decryption",
@@ -897,73 +878,92 @@ fn a_tally_share_changed_on_the_chain_or_in_the_database_is_caught() {
         assert_eq!(verdict(&r, id), "PASS", "{id}");
     }
 
-    // A changed partial decryption in trustee 2's share transaction.
-    let (code, r) = tampered_chain("share.sqlite3", tallied(30), |conn, _| {
-        let mut t = body(conn, top, 1);
-        if let Transaction::DecryptionShare(d) = &mut t.tx {
-            d.share.shares[0].d = d.share.shares[1].d;
-        }
-        set_body(conn, top, 1, &t);
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "tx.signature")[0];
-    assert_eq!(
-        (f["height"].as_i64(), f["position"].as_u64()),
-        (Some(top), Some(1))
-    );
-    // Only one valid share is left on the chain: the counts the file's
-    // tables still give are not the chain's.
-    let f = &failures(&r, "tally.matches")[0];
-    assert!(
-        f["message"].as_str().unwrap().contains("cannot produce"),
-        "{f}"
-    );
-
-    // The same share re-signed by its carrier: its proof fails.
-    let (code, r) = tampered_chain("share-resigned.sqlite3", tallied(30), |conn, _| {
-        let mut t = body(conn, top, 1);
-        if let Transaction::DecryptionShare(d) = &mut t.tx {
-            d.share.shares[0].d = d.share.shares[1].d;
-        }
-        let key = c.key_of(t.tx.origin()).unwrap();
-        t.signature = key.sign(&t.tx);
-        set_body(conn, top, 1, &t);
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "tx.decryption_share")[0];
-    assert_eq!(
-        (f["height"].as_i64(), f["position"].as_u64()),
-        (Some(top), Some(1))
-    );
-    assert!(f["found"].as_str().unwrap().contains("trustee 2"), "{f}");
-
-    // The database's copy of a share (what its results are decrypted
-    // from) replaced by trustee 1's share relabelled as trustee 2's.
-    let (code, r) = tampered_chain("stored-share.sqlite3", tallied(30), |conn, _| {
-        let one: String = conn
-            .query_row(
-                "SELECT share FROM decryption_shares WHERE trustee_index = 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let mut v: Value = serde_json::from_str(&one).unwrap();
-        v["share"]["trustee_index"] = json!(2);
-        conn.execute(
-            "UPDATE decryption_shares SET share = ?1 WHERE trustee_index = 2",
-            [v.to_string()],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = &failures(&r, "tally.matches")[0];
-    assert!(
-        f["found"].as_str().unwrap().contains("do not combine"),
-        "{f}"
-    );
-    for id in ["tx.decryption_share", "tally.decryption", "block.tx_root"] {
-        assert_eq!(verdict(&r, id), "PASS", "{id}");
-    }
+    all_caught(&[
+        // A changed partial decryption in trustee 2's share transaction.
+        Tampering {
+            file: "share.sqlite3",
+            chain: || tallied(30),
+            edit: |conn, _, blocks| {
+                let top = blocks.len() as i64;
+                let mut t = body(conn, top, 1);
+                if let Transaction::DecryptionShare(d) = &mut t.tx {
+                    d.share.shares[0].d = d.share.shares[1].d;
+                }
+                set_body(conn, top, 1, &t);
+            },
+            caught: |r, blocks| {
+                let top = blocks.len() as i64;
+                let f = &failures(r, "tx.signature")[0];
+                assert_eq!(
+                    (f["height"].as_i64(), f["position"].as_u64()),
+                    (Some(top), Some(1))
+                );
+                // Only one valid share is left on the chain: the counts the file's
+                // tables still give are not the chain's.
+                let f = &failures(r, "tally.matches")[0];
+                assert!(
+                    f["message"].as_str().unwrap().contains("cannot produce"),
+                    "{f}"
+                );
+            },
+        },
+        // The same share re-signed by its carrier: its proof fails.
+        Tampering {
+            file: "share-resigned.sqlite3",
+            chain: || tallied(30),
+            edit: |conn, c, blocks| {
+                let top = blocks.len() as i64;
+                let mut t = body(conn, top, 1);
+                if let Transaction::DecryptionShare(d) = &mut t.tx {
+                    d.share.shares[0].d = d.share.shares[1].d;
+                }
+                let key = c.key_of(t.tx.origin()).unwrap();
+                t.signature = key.sign(&t.tx);
+                set_body(conn, top, 1, &t);
+            },
+            caught: |r, blocks| {
+                let top = blocks.len() as i64;
+                let f = &failures(r, "tx.decryption_share")[0];
+                assert_eq!(
+                    (f["height"].as_i64(), f["position"].as_u64()),
+                    (Some(top), Some(1))
+                );
+                assert!(f["found"].as_str().unwrap().contains("trustee 2"), "{f}");
+            },
+        },
+        // The database's copy of a share (what its results are decrypted
+        // from) replaced by trustee 1's share relabelled as trustee 2's.
+        Tampering {
+            file: "stored-share.sqlite3",
+            chain: || tallied(30),
+            edit: |conn, _, _| {
+                let one: String = conn
+                    .query_row(
+                        "SELECT share FROM decryption_shares WHERE trustee_index = 1",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                let mut v: Value = serde_json::from_str(&one).unwrap();
+                v["share"]["trustee_index"] = json!(2);
+                conn.execute(
+                    "UPDATE decryption_shares SET share = ?1 WHERE trustee_index = 2",
+                    [v.to_string()],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = &failures(r, "tally.matches")[0];
+                assert!(
+                    f["found"].as_str().unwrap().contains("do not combine"),
+                    "{f}"
+                );
+                for id in ["tx.decryption_share", "tally.decryption", "block.tx_root"] {
+                    assert_eq!(verdict(r, id), "PASS", "{id}");
+                }
+            },
+        },
+    ]);
 }
 
 #[test]
@@ -977,22 +977,10 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
     page["blocks"].as_array_mut().unwrap().remove(0);
     broken.fallback = Some(page);
     let broken = node(broken);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(&good.url)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &good.url], 0);
     assert_eq!(verdict(&r, "fallback.chain"), "PASS");
     assert_eq!(verdict(&r, "fallback.reconciled"), "PASS");
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--nodes"])
-        .arg(&broken.url)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--nodes", &broken.url], 1);
     let f = failures(&r, "fallback.chain");
     assert_eq!(f[0]["code"], "wrong_seq", "{f:#?}");
     assert!(f[0]["message"].as_str().unwrap().contains("station-1"));
@@ -1057,13 +1045,7 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
         .unwrap();
     }
     drop(conn);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&db)], 0);
     assert_eq!(verdict(&r, "fallback.chain"), "PASS");
     assert_eq!(verdict(&r, "fallback.reconciled"), "PASS");
     // A sealed ballot taken out of its block afterwards.
@@ -1076,13 +1058,7 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
     )
     .unwrap();
     drop(conn);
-    let o = bin()
-        .args(["verify", "--json", "--now-ms", NOW, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let r = json_report(&o.stdout);
+    let r = verify(&["--db", arg(&db)], 1);
     let codes: Vec<String> = failures(&r, "fallback.chain")
         .iter()
         .map(|f| f["code"].as_str().unwrap().to_owned())
@@ -1096,33 +1072,40 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
 
 #[test]
 fn a_genesis_whose_key_ceremony_does_not_verify_is_named() {
-    // Trustee 2's proof of knowledge replaced by trustee 1's: the election
-    // key cannot be recomputed from the genesis.
-    let (code, r) = tampered("ceremony.sqlite3", |conn, _| {
-        let g: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let mut v: Value = serde_json::from_str(&g).unwrap();
-        let r1 = &mut v["elections"][0]["trustees"]["round1"];
-        r1[1]["pok"] = r1[0]["pok"].clone();
-        conn.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'genesis'",
-            [v.to_string()],
-        )
-        .unwrap();
-    });
-    assert_eq!(code, 1);
-    let f = failures(&r, "genesis.trustees");
-    assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!(f[0]["code"], "bad_knowledge_proof");
-    assert!(
-        f[0]["found"].as_str().unwrap().contains("trustee 2"),
-        "{f:#?}"
-    );
-    // The chain id is the genesis' hash: the blocks name the real one.
-    assert_eq!(verdict(&r, "block.chain_id"), "FAIL");
+    all_caught(&[
+        // Trustee 2's proof of knowledge replaced by trustee 1's: the election
+        // key cannot be recomputed from the genesis.
+        Tampering {
+            file: "ceremony.sqlite3",
+            chain: || chain(20),
+            edit: |conn, _, _| {
+                let g: String = conn
+                    .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                let mut v: Value = serde_json::from_str(&g).unwrap();
+                let r1 = &mut v["elections"][0]["trustees"]["round1"];
+                r1[1]["pok"] = r1[0]["pok"].clone();
+                conn.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'genesis'",
+                    [v.to_string()],
+                )
+                .unwrap();
+            },
+            caught: |r, _| {
+                let f = failures(r, "genesis.trustees");
+                assert_eq!(f.len(), 1, "{f:#?}");
+                assert_eq!(f[0]["code"], "bad_knowledge_proof");
+                assert!(
+                    f[0]["found"].as_str().unwrap().contains("trustee 2"),
+                    "{f:#?}"
+                );
+                // The chain id is the genesis' hash: the blocks name the real one.
+                assert_eq!(verdict(r, "block.chain_id"), "FAIL");
+            },
+        },
+    ]);
 }
 
 #[test]
@@ -1141,11 +1124,8 @@ fn a_block_stamped_after_the_audit_began_is_judged_by_the_clock_when_it_arrived(
         honest(path)
     });
     let n = FakeNode::serve(slow);
-    let o = bin()
-        .args(["verify", "--json", "--nodes", &n.url])
-        .output()
-        .unwrap();
-    let r = json_report(&o.stdout);
+    let o = output(&["verify", "--json", "--nodes", &n.url]);
+    let r = o.report();
     assert_eq!(
         verdict(&r, "block.timestamp"),
         "PASS",
