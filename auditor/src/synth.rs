@@ -30,6 +30,35 @@ pub use crate::audit::now_ms;
 pub use crate::protocol::packed::{Row, pack, to_json};
 pub use crate::protocol::{CommitSeal, Hash32, Signature, SignedTx, Transaction};
 
+/// A ballot's ciphertexts as points, to add to a tally.
+fn points(bt: &BallotTx) -> Vec<(RistrettoPoint, RistrettoPoint)> {
+    bt.ballot
+        .selections
+        .iter()
+        .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
+        .collect()
+}
+
+/// When the short elections of the unit tests begin (2026-01-01 06:00 UTC).
+#[cfg(test)]
+pub const T0: u64 = 1_767_247_200_000;
+
+/// 12 ballots in 3 blocks of an election that closes a minute after the
+/// genesis at [`T0`] (3 candidates, trustees 2 of 3).
+#[cfg(test)]
+pub fn short_election() -> (SynthChain, Vec<SynthBlock>) {
+    let spec = SynthSpec {
+        votes: 12,
+        block_txs: 4,
+        created_at_ms: T0,
+        election_ms: 60_000,
+        ..SynthSpec::default()
+    };
+    let c = SynthChain::new(&spec);
+    let blocks = c.blocks(12, 4, 1);
+    (c, blocks)
+}
+
 /// The appliance's schema migrations, in order.
 pub const SCHEMA_SQL: [&str; 7] = [
     include_str!("../../migrations/0001_initial.sql"),
@@ -210,6 +239,24 @@ impl SynthChain {
         sha256(format!("synthetic voter {i}").as_bytes())
     }
 
+    /// The ballots of voters 100, 101 and 102 (for candidates 1, 2 and 3)
+    /// that `station` accepted offline at `at_ms`, to seal in a fallback
+    /// chain.
+    pub fn sealed_offline(&self, station: &SynthKey, at_ms: u64) -> Vec<SignedTx> {
+        (0..3)
+            .map(|k| {
+                let seed = format!("fallback ballot {k}");
+                self.ballot_for(
+                    station,
+                    SynthChain::nullifier(100 + k),
+                    k,
+                    at_ms,
+                    seed.as_bytes(),
+                )
+            })
+            .collect()
+    }
+
     /// An encrypted ballot for candidate `choice` (0-based) by `nullifier`,
     /// accepted and signed by `origin`.
     pub fn ballot_for(
@@ -379,13 +426,7 @@ impl SynthChain {
         for b in blocks {
             for t in &b.txs {
                 if let Transaction::Ballot(bt) = &t.tx {
-                    let cts: Vec<_> = bt
-                        .ballot
-                        .selections
-                        .iter()
-                        .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
-                        .collect();
-                    add_into(&mut total, &cts);
+                    add_into(&mut total, &points(bt));
                     n += 1;
                 }
             }
@@ -575,13 +616,7 @@ pub fn write_chain_db(
                     .map_err(sql)?;
                 match &stx.tx {
                     Transaction::Ballot(bt) => {
-                        let cts: Vec<_> = bt
-                            .ballot
-                            .selections
-                            .iter()
-                            .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
-                            .collect();
-                        add_into(&mut total, &cts);
+                        add_into(&mut total, &points(bt));
                         ballots += 1;
                         votes += 1;
                         changed = true;

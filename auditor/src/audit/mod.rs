@@ -11,7 +11,7 @@ use crate::checks::{ChainState, CheckId, HeightRecord, SigCache};
 use crate::protocol::{ChainRules, Genesis, Hash32, parse_genesis};
 use crate::report::{Baseline, Reference, Report};
 use crate::sources::http::Http;
-use crate::sources::{Opened, Source, SourceKind, normalize_url};
+use crate::sources::{Opened, Source, SourceError, SourceKind, normalize_url};
 
 mod board;
 mod cross;
@@ -158,6 +158,25 @@ impl Audited {
             decryptions: Vec::new(),
         }
     }
+
+    /// The source as it was opened, or `status` and why it could not be.
+    fn opened(
+        mut self,
+        result: Result<(Source, Opened), SourceError>,
+        status: &'static str,
+    ) -> Self {
+        match result {
+            Ok((s, o)) => {
+                self.source = Some(s);
+                self.opened = Some(o);
+            }
+            Err(e) => {
+                self.status = status;
+                self.error = Some(e.to_string());
+            }
+        }
+        self
+    }
 }
 
 /// Runs an audit and returns its report.
@@ -248,36 +267,15 @@ fn read_baseline(path: &Path) -> Result<Baseline, AuditError> {
 /// Opens every source, nodes first; one that cannot be opened is kept,
 /// with why.
 fn open_sources(urls: &[String], dbs: &[PathBuf], http: &Http) -> Vec<Audited> {
-    let mut sources = Vec::new();
-    for url in urls {
-        let mut a = Audited::new(host_of(url), SourceKind::Node, url.clone());
-        match Source::open_node(url, http) {
-            Ok((s, o)) => {
-                a.source = Some(s);
-                a.opened = Some(o);
-            }
-            Err(e) => {
-                a.status = "unreachable";
-                a.error = Some(e.to_string());
-            }
-        }
-        sources.push(a);
-    }
-    for path in dbs {
-        let mut a = Audited::new(db_label(path), SourceKind::Db, path.display().to_string());
-        match Source::open_db(path) {
-            Ok((s, o)) => {
-                a.source = Some(s);
-                a.opened = Some(o);
-            }
-            Err(e) => {
-                a.status = "unreadable";
-                a.error = Some(e.to_string());
-            }
-        }
-        sources.push(a);
-    }
-    sources
+    let nodes = urls.iter().map(|url| {
+        Audited::new(host_of(url), SourceKind::Node, url.clone())
+            .opened(Source::open_node(url, http), "unreachable")
+    });
+    let files = dbs.iter().map(|path| {
+        Audited::new(db_label(path), SourceKind::Db, path.display().to_string())
+            .opened(Source::open_db(path), "unreadable")
+    });
+    nodes.chain(files).collect()
 }
 
 /// Each source's genesis and rules; a node is named as its genesis names

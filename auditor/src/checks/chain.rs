@@ -13,7 +13,7 @@ use curve25519_dalek::traits::Identity;
 
 use super::Finding;
 use super::block::CheckedBlock;
-use super::transaction::{BallotInfo, TxCheck, TxInfo};
+use super::transaction::{BallotInfo, TxCheck, TxInfo, bad_share};
 use crate::checks::CheckId;
 use crate::protocol::ChainRules;
 use crate::protocol::elgamal::{
@@ -228,6 +228,7 @@ impl ChainState {
             format!("trustee {j} gave a second share of election {e}'s tally at height {th}");
         if let Some(p) = in_block.get(&(e, th, j)) {
             return bad_share(
+                (21, 0),
                 "one share per trustee and tally".into(),
                 format!(
                     "trustee {j}'s share of this tally is already at position {p} of this block"
@@ -240,6 +241,7 @@ impl ChainState {
             .get(&(e, th))
             .and_then(|v| v.iter().find(|s| s.share.trustee_index == j))?;
         bad_share(
+            (21, 0),
             "one share per trustee and tally".into(),
             format!(
                 "trustee {j}'s share of this tally is already on the chain: transaction {} at height {} position {}",
@@ -262,6 +264,7 @@ impl ChainState {
             && ts < closes
         {
             return bad_share(
+                (21, 0),
                 format!("a block stamped at or after the close ({closes})"),
                 format!("block time {ts}"),
                 format!("a decryption share of election {e} before it closed"),
@@ -269,6 +272,7 @@ impl ChainState {
         }
         if th >= height {
             return bad_share(
+                (21, 0),
                 format!("tally_height below the block's height {height}"),
                 format!("tally_height {th}"),
                 "the share is of a tally that does not exist yet".into(),
@@ -276,6 +280,7 @@ impl ChainState {
         }
         let Some(stamp) = self.block_time(th) else {
             return bad_share(
+                (21, 0),
                 format!("a readable committed block at height {th}"),
                 "none".into(),
                 format!("the share is of the tally at height {th}, which the chain does not hold"),
@@ -283,6 +288,7 @@ impl ChainState {
         };
         if stamp < closes {
             return bad_share(
+                (21, 0),
                 format!("the tally after a block stamped at or after the close ({closes})"),
                 format!("block {th} is stamped {stamp}"),
                 format!(
@@ -299,6 +305,7 @@ impl ChainState {
         let (e, th, j) = (d.election_id, d.tally_height, d.share.trustee_index);
         let Some((count, totals)) = self.tally_at(e, th) else {
             return bad_share(
+                (21, 0),
                 format!("election {e}'s tally at height {th}"),
                 "it cannot be recomputed (the block timestamps are out of order)".into(),
                 "the share's tally cannot be recomputed".into(),
@@ -306,6 +313,7 @@ impl ChainState {
         };
         if count != d.ballot_count {
             return bad_share(
+                (21, 0),
                 format!("ballot_count {count} (the ballots of election {e} in blocks 1 to {th})"),
                 format!("ballot_count {}", d.ballot_count),
                 format!("the share names the wrong ballot count for the tally at height {th}"),
@@ -313,6 +321,7 @@ impl ChainState {
         }
         let Some(Ok(key)) = rules.election_key(e) else {
             return bad_share(
+                (21, 0),
                 format!("a share under election {e}'s key"),
                 "no valid election key (see genesis.trustees)".into(),
                 "the share cannot be checked".into(),
@@ -320,6 +329,7 @@ impl ChainState {
         };
         let err = verify_decryption_share(&rules.chain_id.0, key, &totals, &d.share).err()?;
         bad_share(
+            (21, 0),
             format!(
                 "partial decryptions of the tally at height {th} whose proofs verify against trustee {j}'s public share"
             ),
@@ -636,20 +646,6 @@ impl ChainState {
             self.timestamps.push(ts);
         }
     }
-}
-
-/// A share that breaks rule 21.
-fn bad_share(expected: String, found: String, message: String) -> Option<Finding> {
-    Some(
-        Finding::new(
-            CheckId::TxDecryptionShare,
-            "bad_decryption_share",
-            expected,
-            found,
-            message,
-        )
-        .rule(21, 0),
-    )
 }
 
 #[cfg(test)]

@@ -360,37 +360,46 @@ fn envelope<'r>(
     Ok((tx_hash, election))
 }
 
+/// A decryption share that breaks `rule` (18m or 21) and its item.
+pub(super) fn bad_share(
+    (rule, sub): (u16, usize),
+    expected: String,
+    found: String,
+    message: String,
+) -> Option<Finding> {
+    Some(
+        Finding::new(
+            CheckId::TxDecryptionShare,
+            "bad_decryption_share",
+            expected,
+            found,
+            message,
+        )
+        .rule(rule, sub),
+    )
+}
+
 /// Rule 18m: a share names one of the election's trustees and decrypts
 /// every candidate's total.
 fn share_shape(election: &Election, d: &DecryptionShareTx) -> Option<Finding> {
     let n = election.trustees.trustees;
     let j = d.share.trustee_index;
-    let bad = |expected: String, found: String, message: &str| {
-        Some(
-            Finding::new(
-                CheckId::TxDecryptionShare,
-                "bad_decryption_share",
-                expected,
-                found,
-                message,
-            )
-            .rule(18, 13),
-        )
-    };
     if j == 0 || j > n {
-        bad(
+        bad_share(
+            (18, 13),
             format!("a trustee index of 1 to {n}"),
             format!("trustee {j}"),
-            "the share names a trustee the election does not have",
+            "the share names a trustee the election does not have".into(),
         )
     } else if d.share.shares.len() != election.candidates.len() {
-        bad(
+        bad_share(
+            (18, 13),
             format!(
                 "{} partial decryptions (one per candidate)",
                 election.candidates.len()
             ),
             format!("{}", d.share.shares.len()),
-            "the share does not decrypt every candidate's total",
+            "the share does not decrypt every candidate's total".into(),
         )
     } else {
         None

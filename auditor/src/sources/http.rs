@@ -82,17 +82,29 @@ impl Http {
     /// GET `url` and parse a 200 answer as `T`.
     pub fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, HttpError> {
         let (status, body) = self.get(url)?;
-        if status != 200 {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(HttpError::Status {
-                url: url.to_string(),
-                status,
-                body: text,
-            });
-        }
-        serde_json::from_slice(&body).map_err(|e| HttpError::Malformed {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })
+        ok_json(url, status, &body)
     }
+}
+
+/// A 200 answer's body parsed as `T`; any other status is an error that
+/// shows the start of the body.
+pub fn ok_json<T: DeserializeOwned>(url: &str, status: u16, body: &[u8]) -> Result<T, HttpError> {
+    ok(url, status, body)?;
+    serde_json::from_slice(body).map_err(|e| HttpError::Malformed {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Whether the answer is a 200; otherwise an error that shows the start
+/// of the body.
+pub fn ok(url: &str, status: u16, body: &[u8]) -> Result<(), HttpError> {
+    if status == 200 {
+        return Ok(());
+    }
+    Err(HttpError::Status {
+        url: url.to_string(),
+        status,
+        body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+    })
 }

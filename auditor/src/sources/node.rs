@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::http::{Http, HttpError};
+use super::http::{Http, HttpError, ok, ok_json};
 use super::{
     ElectionResults, FallbackBallotState, FallbackData, Fallbacks, Opened, ReportedResults,
     SourceError, SourceKind, StatedTotals,
@@ -131,15 +131,9 @@ impl NodeSource {
     pub(super) fn open(url: &str, http: &Http) -> Result<(NodeSource, Opened), SourceError> {
         let base = url.to_string();
         let status: StatusAnswer = http.get_json(&format!("{base}/p2p/status"))?;
-        let (code, body) = http.get(&format!("{base}/p2p/genesis"))?;
-        if code != 200 {
-            return Err(HttpError::Status {
-                url: format!("{base}/p2p/genesis"),
-                status: code,
-                body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-            }
-            .into());
-        }
+        let genesis_url = format!("{base}/p2p/genesis");
+        let (code, body) = http.get(&genesis_url)?;
+        ok(&genesis_url, code, &body)?;
         let genesis_text = String::from_utf8(body).map_err(|_| HttpError::Malformed {
             url: format!("{base}/p2p/genesis"),
             reason: "the genesis is not UTF-8".into(),
@@ -279,19 +273,7 @@ impl NodeSource {
             if code == 404 && out.is_empty() {
                 return Ok(None);
             }
-            if code != 200 {
-                return Err(HttpError::Status {
-                    url,
-                    status: code,
-                    body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-                }
-                .into());
-            }
-            let a: TotalsAnswer =
-                serde_json::from_slice(&body).map_err(|err| HttpError::Malformed {
-                    url: url.clone(),
-                    reason: err.to_string(),
-                })?;
+            let a: TotalsAnswer = ok_json(&url, code, &body)?;
             if a.election_id != e {
                 return Err(HttpError::Malformed {
                     url,
@@ -329,16 +311,7 @@ impl NodeSource {
                 reason,
             })
         };
-        if code != 200 {
-            return Err(HttpError::Status {
-                url,
-                status: code,
-                body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-            }
-            .into());
-        }
-        let first: FallbackPage =
-            serde_json::from_slice(&body).map_err(|e| malformed(&url, e.to_string()))?;
+        let first: FallbackPage = ok_json(&url, code, &body)?;
         if first.origins.is_empty() {
             return Ok(Fallbacks::Absent("the node holds no fallback chain".into()));
         }

@@ -312,18 +312,7 @@ pub fn with_fallback() -> (SynthChain, Vec<SynthBlock>, SynthFallback) {
     let (c, mut blocks) = chain(12);
     let t0 = c.genesis.created_at_ms;
     let station = &c.stations[0];
-    let sealed = (0..3)
-        .map(|k| {
-            let seed = format!("fallback ballot {k}");
-            c.ballot_for(
-                station,
-                SynthChain::nullifier(100 + k),
-                k,
-                t0 + 1_500,
-                seed.as_bytes(),
-            )
-        })
-        .collect();
+    let sealed = c.sealed_offline(station, t0 + 1_500);
     let fb = c.fallback_chain(station, (1, blocks[0].block_hash), sealed, 2, t0 + 2_000);
     let b4 = c.block(4, blocks[2].block_hash, t0 + 4_000, fb.copies.clone());
     blocks.push(b4);

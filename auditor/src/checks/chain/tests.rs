@@ -7,25 +7,9 @@ use crate::checks::Finding;
 use crate::checks::tally::decrypt_all;
 use crate::protocol::elgamal::Sc;
 use crate::protocol::{SignedTx, Transaction};
-use crate::synth::{SynthBlock, SynthChain, SynthSpec};
+use crate::synth::{SynthBlock, SynthChain, T0, short_election};
 
-const T0: u64 = 1_767_247_200_000;
 const NOW: u64 = T0 + 86_400_000;
-
-/// 12 ballots in 3 blocks of an election that closes a minute after the
-/// genesis (3 candidates, trustees 2 of 3).
-fn short() -> (SynthChain, Vec<SynthBlock>) {
-    let spec = SynthSpec {
-        votes: 12,
-        block_txs: 4,
-        created_at_ms: T0,
-        election_ms: 60_000,
-        ..SynthSpec::default()
-    };
-    let c = SynthChain::new(&spec);
-    let blocks = c.blocks(12, 4, 1);
-    (c, blocks)
-}
 
 /// The same blocks re-made from their transactions, so that every link,
 /// root and seal is right again after an edit.
@@ -56,7 +40,7 @@ fn edited(c: &SynthChain, blocks: &mut [SynthBlock], h: usize, p: usize, stx: Si
 
 #[test]
 fn a_sound_chain_passes_and_its_tally_decrypts() {
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let tally = c.tally_blocks(&blocks, &[1, 3]);
     blocks.extend(tally);
     let (rules, state, findings, _) = c.audit(&blocks, NOW);
@@ -72,7 +56,7 @@ fn a_sound_chain_passes_and_its_tally_decrypts() {
 
 #[test]
 fn a_forged_proof_is_refused() {
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let stx = blocks[1].txs[2].clone();
     let key = c.key_of(stx.tx.origin()).unwrap();
     let forged = c.resign(&stx, key, |b| {
@@ -88,7 +72,7 @@ fn a_forged_proof_is_refused() {
     assert!(f[0].found.starts_with("bad_zero_one_proof"), "{f:#?}");
 
     // A sum proof for another ballot: the sum proof binds every ciphertext.
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let other = blocks[0].txs[0].tx.as_ballot().unwrap().ballot.sum_proof;
     let stx = blocks[2].txs[1].clone();
     let key = c.key_of(stx.tx.origin()).unwrap();
@@ -106,7 +90,7 @@ fn a_forged_proof_is_refused() {
 fn proofs_are_bound_to_the_origin_and_the_nullifier() {
     // A ballot moved to another appliance of the genesis, signed by it:
     // its proofs were made for the first one.
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let stx = blocks[0].txs[1].clone();
     let other = if *stx.tx.origin() == c.validators[0].public {
         &c.validators[1]
@@ -122,7 +106,7 @@ fn proofs_are_bound_to_the_origin_and_the_nullifier() {
     );
 
     // Another voter's nullifier on the same ballot.
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let stx = blocks[0].txs[1].clone();
     let key = c.key_of(stx.tx.origin()).unwrap();
     let renamed = c.resign(&stx, key, |b| b.nullifier = SynthChain::nullifier(999));
@@ -137,7 +121,7 @@ fn proofs_are_bound_to_the_origin_and_the_nullifier() {
 #[test]
 fn a_second_ballot_of_a_voter_and_reused_randomness_are_caught() {
     // The same ballot again, accepted a second later: one voter, two ballots.
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let stx = blocks[0].txs[0].clone();
     let key = c.key_of(stx.tx.origin()).unwrap();
     let again = c.resign(&stx, key, |b| b.submitted_at_ms += 1);
@@ -157,7 +141,7 @@ fn a_second_ballot_of_a_voter_and_reused_randomness_are_caught() {
 
     // A new voter's ballot made with ballot 0's randomness: valid proofs,
     // but the same A, which tells how the two votes differ.
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let ts = blocks[2].header.timestamp_ms - 10;
     let twin = c.ballot_for(
         c.origin(0),
@@ -193,7 +177,7 @@ fn with_shares(c: &SynthChain, blocks: &mut Vec<SynthBlock>, txs: Vec<SignedTx>)
 
 #[test]
 fn decryption_shares_follow_rule_21() {
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let (count, agg) = SynthChain::aggregate(&blocks);
     let carrier = &c.stations[0];
     let t = c.closes_at() + 500;
@@ -255,7 +239,7 @@ fn decryption_shares_follow_rule_21() {
 
 #[test]
 fn a_share_before_the_close_is_refused() {
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let (count, agg) = SynthChain::aggregate(&blocks);
     let last = blocks.last().unwrap();
     let t = last.header.timestamp_ms + 1_000;
@@ -277,7 +261,7 @@ fn a_share_before_the_close_is_refused() {
 
 #[test]
 fn a_share_from_another_appliance_than_the_genesis_names_is_refused() {
-    let (c, mut blocks) = short();
+    let (c, mut blocks) = short_election();
     let (count, agg) = SynthChain::aggregate(&blocks);
     let t = c.closes_at() + 500;
     let s = c.share_tx(1, 4, count, &agg, &c.outsider, t);

@@ -30,18 +30,7 @@ fn world(double: bool) -> World {
     let c = SynthChain::new(&spec);
     let mut main = c.blocks(12, 4, 1);
     let station = &c.stations[0];
-    let sealed: Vec<SignedTx> = (0..3)
-        .map(|k| {
-            let seed = format!("fallback ballot {k}");
-            c.ballot_for(
-                station,
-                SynthChain::nullifier(100 + k),
-                k,
-                T0 + 1_500,
-                seed.as_bytes(),
-            )
-        })
-        .collect();
+    let sealed = c.sealed_offline(station, T0 + 1_500);
     let anchor = main[0].block_hash;
     let fb = c.fallback_chain(station, (1, anchor), sealed, 2, T0 + 2_000);
     if double {

@@ -3,23 +3,14 @@
 use super::*;
 use crate::report::percentage;
 use crate::sources::{ElectionResults, ReportedResults, StatedTotals};
-use crate::synth::{SynthBlock, SynthChain, SynthSpec};
+use crate::synth::{SynthBlock, SynthChain, T0, short_election};
 
-const T0: u64 = 1_767_247_200_000;
 const NOW: u64 = T0 + 86_400_000;
 
 /// 12 ballots (4 per candidate), then the close and, when `trustees` is
 /// not empty, their decryption shares.
 fn chain(trustees: &[u32]) -> (SynthChain, Vec<SynthBlock>) {
-    let spec = SynthSpec {
-        votes: 12,
-        block_txs: 4,
-        created_at_ms: T0,
-        election_ms: 60_000,
-        ..SynthSpec::default()
-    };
-    let c = SynthChain::new(&spec);
-    let mut blocks = c.blocks(12, 4, 1);
+    let (c, mut blocks) = short_election();
     if !trustees.is_empty() {
         let t = c.tally_blocks(&blocks, trustees);
         blocks.extend(t);
