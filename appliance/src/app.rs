@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::clock::now_ms;
 use crate::config::{Config, ConfigError};
 use crate::keyfile::{self, KeyFileError};
 use crate::ledger::elgamal::{ElectionPublicKey, EncryptionKey};
@@ -136,7 +135,6 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         encryption_keys,
         verified: Default::default(),
         tallies: Default::default(),
-        started_at_ms: now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -9,16 +9,26 @@
 // `crate::consensus` name it here.
 use evote_core::{consensus, ledger};
 
-pub mod app;
-pub mod auth;
-pub mod chaincheck;
+mod app;
+mod auth;
+mod chaincheck;
 pub mod cli;
-pub mod clock;
-pub mod config;
+mod clock;
+mod config;
 pub mod fuzzing;
-pub mod keyfile;
-pub mod net;
-pub mod node;
-pub mod notify;
-pub mod store;
-pub mod submission;
+mod keyfile;
+mod net;
+mod node;
+mod notify;
+mod store;
+mod submission;
+
+// The modules are private, so that the compiler reports what nothing uses;
+// other crates (the end-to-end tests, benches and load tools, the fuzz
+// targets, the docs generator) reach only what follows, `cli` and `fuzzing`.
+pub use auth::OsRandom;
+pub use config::Config;
+pub use keyfile::read_node_key;
+pub use net::bootnode;
+pub use node::NODE_PAGE_CACHE_MIB;
+pub use store::{DB_FILE, Store, packed};

@@ -1,4 +1,4 @@
-//! The bootnode through its public entry point `net::bootnode::run`, over a
+//! The bootnode through its public entry point `bootnode::run`, over a
 //! real socket. (The black-box `evote-appliance bootnode` CLI test lives
 //! with the other CLI tests.)
 
@@ -7,7 +7,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use evote_appliance::net::bootnode;
+use evote_appliance::bootnode;
 use serde_json::{Value, json};
 
 fn register(agent: &ureq::Agent, base: &str, body: Value) -> (u16, Value) {

@@ -11,8 +11,7 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use evote_appliance::auth::OsRandom;
-use evote_appliance::store::{DB_FILE, Store};
+use evote_appliance::{DB_FILE, OsRandom, Store};
 use evote_core::ledger::crypto::verify_digest;
 use evote_core::ledger::elgamal::{
     BallotContext, EncryptedBallot, EncryptionKey, TallyContext, aggregate, decryption_share,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use evote_appliance::config::Config;
+use evote_appliance::Config;
 
 use crate::linkproxy::{LinkProxy, LinkShape, Links};
 

@@ -11,8 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use evote_appliance::keyfile::read_node_key;
-use evote_appliance::store::packed;
+use evote_appliance::{packed, read_node_key};
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::{
     Block, Hash32, NodeKey, PublicKey, Signature, SignedTx, Transaction, Vote, VoteKind,

@@ -1,10 +1,10 @@
 //! The command line (clap). `main.rs` only calls [`main`].
 
-pub mod dev;
-pub mod fallback;
+mod dev;
+mod fallback;
 mod files;
-pub mod testnet;
-pub mod trustee;
+mod testnet;
+mod trustee;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -22,7 +22,7 @@ use crate::node::NodeHandle;
 use crate::store::{Store, StorePool};
 use peers::PeerTable;
 
-pub use error::{ApiError, ApiJson, ApiQuery};
+pub use error::{ApiError, ApiJson};
 
 /// Secrets the appliance is provisioned with. Never logged, never answered.
 pub struct Secrets {
@@ -92,7 +92,6 @@ pub struct AppState {
     /// The chain as far as `results` has re-checked it.
     pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
     pub tallies: std::sync::Mutex<DecryptedTallies>,
-    pub started_at_ms: u64,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -204,15 +204,6 @@ impl PeerTable {
             .collect()
     }
 
-    /// Each validator peer's round-trip estimate, where one was measured.
-    pub fn round_trips(&self) -> Vec<(PublicKey, u64)> {
-        self.snapshot()
-            .into_iter()
-            .filter(|p| p.validator)
-            .filter_map(|p| Some((p.node_id?, p.rtt_ms?)))
-            .collect()
-    }
-
     /// Records that a call to `url` failed. Only a failure to reach the
     /// peer makes it unreachable: a peer that answered with an error status
     /// (503 when its queue is full, 4xx for a message it refused) is on the

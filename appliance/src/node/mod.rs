@@ -205,10 +205,6 @@ impl NodeHandle {
         })
     }
 
-    pub fn inbox(&self) -> NodeInbox {
-        self.inbox.clone()
-    }
-
     pub fn try_send(&self, req: Request) -> Result<(), NodeBusy> {
         self.inbox.try_send(req)
     }

@@ -373,14 +373,6 @@ impl Store {
         to_u64(n)
     }
 
-    /// Total committed transactions.
-    pub fn committed_tx_count(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0))?;
-        to_u64(n)
-    }
-
     /// Records why a transaction will never commit.
     pub fn mark_rejected(
         &mut self,

@@ -1,3 +1,5 @@
+use super::codes::next_code;
+use super::migrate::SCHEMA_VERSION;
 use super::*;
 use crate::ledger::genesis::fixtures::genesis;
 use crate::ledger::tx::fixtures::ballot;

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, hash_from_blob, to_i64, to_u64};
+use super::{Result, Store, hash_from_blob, to_i64};
 use crate::ledger::Hash32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,12 +150,5 @@ impl Store {
             )
             .optional()?;
         v.map(hash_from_blob).transpose()
-    }
-
-    pub fn voter_count(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM voters", [], |r| r.get(0))?;
-        to_u64(n)
     }
 }

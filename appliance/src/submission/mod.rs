@@ -8,8 +8,8 @@
 mod codes;
 mod proof_work;
 
-pub use codes::{CodeIssuer, MAX_CODES_PER_COMMIT, MAX_WAITING_CODES};
-pub use proof_work::{MAX_WAITING_PROOF_WORK, PROOF_WORK_NICENESS, ProofWork};
+pub use codes::CodeIssuer;
+pub use proof_work::ProofWork;
 
 /// Why work handed to a submission's workers was not done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

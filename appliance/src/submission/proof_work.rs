@@ -130,11 +130,6 @@ impl ProofWork {
         drop(lane_permit);
         done
     }
-
-    /// Requests waiting for a thread now.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
-    }
 }
 
 /// A proof-work thread: lowers its own priority, then runs jobs until the
@@ -207,13 +202,13 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 2);
-        assert_eq!(pool.waiting(), 0);
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
 
         // A full queue: the next request is refused as busy, at once.
         pool.waiting.store(MAX_WAITING_PROOF_WORK, Ordering::SeqCst);
         let err = pool.run("test", || ()).await.unwrap_err();
         assert!(matches!(err, WorkError::Busy(_)), "{err:?}");
-        assert_eq!(pool.waiting(), MAX_WAITING_PROOF_WORK);
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), MAX_WAITING_PROOF_WORK);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +227,7 @@ mod tests {
             p.await.unwrap().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 1, "peers held one thread");
-        assert_eq!(pool.waiting(), 0);
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

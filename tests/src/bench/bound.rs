@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use evote_appliance::auth::OsRandom;
+use evote_appliance::OsRandom;
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::genesis::PROTOCOL;

@@ -14,9 +14,7 @@
 
 use std::time::Instant;
 
-use evote_appliance::auth::OsRandom;
-use evote_appliance::node::NODE_PAGE_CACHE_MIB;
-use evote_appliance::store::{DB_FILE, Store};
+use evote_appliance::{DB_FILE, NODE_PAGE_CACHE_MIB, OsRandom, Store};
 use evote_core::ledger::{BallotTx, Block, Hash32, SignedTx, Transaction};
 use rand_core::RngCore;
 use serde_json::{Value, json};
