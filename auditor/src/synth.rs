@@ -522,6 +522,25 @@ pub fn write_chain_db(
         .map_err(sql)?;
     let genesis_json = serde_json::to_string_pretty(&chain.genesis).map_err(|e| e.to_string())?;
     let tx = conn.transaction().map_err(sql)?;
+    write_genesis(&tx, chain)?;
+    let votes = {
+        let mut w = Writer::new(&tx)?;
+        for b in blocks {
+            w.block(b)?;
+        }
+        w.ballots
+    };
+    tx.commit().map_err(sql)?;
+    Ok(SynthSummary {
+        blocks: blocks.len() as u64,
+        votes,
+        chain_id: chain.chain_id,
+        genesis_json,
+    })
+}
+
+/// The genesis, its chain id, and its elections' rows.
+fn write_genesis(tx: &Connection, chain: &SynthChain) -> Result<(), String> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('genesis', ?1), ('chain_id', ?2)",
         params![
@@ -544,123 +563,147 @@ pub fn write_chain_db(
             .map_err(sql)?;
         }
     }
-    let mut votes = 0u64;
-    {
-        let mut ins_block = tx
-            .prepare(
-                "INSERT INTO blocks (height, block_hash, prev_hash, round, timestamp_ms, proposer, \
-                 tx_count, header, proposer_signature, seals, committed_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
+    Ok(())
+}
+
+/// Writes blocks as an appliance commits them: the block, its
+/// transactions (ballots packed), the decryption shares, and election 1's
+/// running tally after each block that changed it.
+struct Writer<'c> {
+    ins_block: rusqlite::Statement<'c>,
+    ins_tx: rusqlite::Statement<'c>,
+    ins_tally: rusqlite::Statement<'c>,
+    ins_share: rusqlite::Statement<'c>,
+    total: Vec<(RistrettoPoint, RistrettoPoint)>,
+    ballots: u64,
+}
+
+impl<'c> Writer<'c> {
+    fn new(tx: &'c Connection) -> Result<Self, String> {
+        Ok(Self {
+            ins_block: tx
+                .prepare(
+                    "INSERT INTO blocks (height, block_hash, prev_hash, round, timestamp_ms, proposer, \
+                     tx_count, header, proposer_signature, seals, committed_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(sql)?,
+            ins_tx: tx
+                .prepare(
+                    "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
+                     nullifier, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(sql)?,
+            ins_tally: tx
+                .prepare(
+                    "INSERT INTO election_tallies (election_id, height, ballot_count, state) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql)?,
+            ins_share: tx
+                .prepare(
+                    "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \
+                     block_height, tx_hash, share) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql)?,
+            total: vec![(RistrettoPoint::identity(), RistrettoPoint::identity()); CANDIDATES],
+            ballots: 0,
+        })
+    }
+
+    fn block(&mut self, b: &SynthBlock) -> Result<(), String> {
+        let h = &b.header;
+        self.ins_block
+            .execute(params![
+                h.height as i64,
+                b.block_hash.as_bytes(),
+                h.prev_hash.as_bytes(),
+                h.round as i64,
+                h.timestamp_ms as i64,
+                h.proposer.as_bytes(),
+                b.txs.len() as i64,
+                serde_json::to_string(h).map_err(|e| e.to_string())?,
+                b.proposer_signature.to_hex(),
+                serde_json::to_string(&b.seals).map_err(|e| e.to_string())?,
+                h.timestamp_ms as i64 + 100,
+            ])
             .map_err(sql)?;
-        let mut ins_tx = tx
-            .prepare(
-                "INSERT INTO transactions (tx_hash, block_height, position, kind, election_id, \
-                 nullifier, origin, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(sql)?;
-        let mut ins_tally = tx
-            .prepare(
-                "INSERT INTO election_tallies (election_id, height, ballot_count, state) \
-                 VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(sql)?;
-        let mut ins_share = tx
-            .prepare(
-                "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \
-                 block_height, tx_hash, share) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(sql)?;
-        let mut total = vec![(RistrettoPoint::identity(), RistrettoPoint::identity()); CANDIDATES];
-        let mut ballots = 0u64;
-        for b in blocks {
-            let h = &b.header;
-            ins_block
+        let mut changed = false;
+        for (pos, (stx, th)) in b.txs.iter().zip(&b.tx_hashes).enumerate() {
+            changed |= self.transaction(h.height, pos, stx, th)?;
+        }
+        if changed {
+            let agg = to_ciphertexts(&self.total);
+            let state = StoredTally {
+                election_id: 1,
+                height: h.height,
+                ballot_count: self.ballots,
+                aggregate: &agg,
+            };
+            self.ins_tally
                 .execute(params![
+                    1i64,
                     h.height as i64,
-                    b.block_hash.as_bytes(),
-                    h.prev_hash.as_bytes(),
-                    h.round as i64,
-                    h.timestamp_ms as i64,
-                    h.proposer.as_bytes(),
-                    b.txs.len() as i64,
-                    serde_json::to_string(h).map_err(|e| e.to_string())?,
-                    b.proposer_signature.to_hex(),
-                    serde_json::to_string(&b.seals).map_err(|e| e.to_string())?,
-                    h.timestamp_ms as i64 + 100,
+                    self.ballots as i64,
+                    serde_json::to_string(&state).map_err(|e| e.to_string())?,
                 ])
                 .map_err(sql)?;
-            let mut changed = false;
-            for (pos, (stx, th)) in b.txs.iter().zip(&b.tx_hashes).enumerate() {
-                let (kind, nullifier) = match &stx.tx {
-                    Transaction::Ballot(bt) => ("ballot", Some(bt.nullifier.0.to_vec())),
-                    Transaction::DecryptionShare(_) => ("decryption_share", None),
-                };
-                ins_tx
-                    .execute(params![
-                        th.as_bytes(),
-                        h.height as i64,
-                        pos as i64,
-                        kind,
-                        stx.tx.election_id() as i64,
-                        nullifier,
-                        stx.tx.origin().as_bytes(),
-                        // As an appliance stores them: ballots packed.
-                        match crate::protocol::packed::pack(stx) {
-                            Some(b) => rusqlite::types::Value::Blob(b),
-                            None => rusqlite::types::Value::Text(
-                                serde_json::to_string(stx).map_err(|e| e.to_string())?,
-                            ),
-                        },
-                    ])
-                    .map_err(sql)?;
-                match &stx.tx {
-                    Transaction::Ballot(bt) => {
-                        add_into(&mut total, &points(bt));
-                        ballots += 1;
-                        votes += 1;
-                        changed = true;
-                    }
-                    Transaction::DecryptionShare(d) => {
-                        ins_share
-                            .execute(params![
-                                d.election_id as i64,
-                                d.tally_height as i64,
-                                d.share.trustee_index,
-                                h.height as i64,
-                                th.as_bytes(),
-                                serde_json::to_string(d).map_err(|e| e.to_string())?,
-                            ])
-                            .map_err(sql)?;
-                    }
-                }
+        }
+        Ok(())
+    }
+
+    /// Writes transaction `pos` of block `height`; whether it was a ballot
+    /// (which changes the running tally).
+    fn transaction(
+        &mut self,
+        height: u64,
+        pos: usize,
+        stx: &SignedTx,
+        th: &Hash32,
+    ) -> Result<bool, String> {
+        let (kind, nullifier) = match &stx.tx {
+            Transaction::Ballot(bt) => ("ballot", Some(bt.nullifier.0.to_vec())),
+            Transaction::DecryptionShare(_) => ("decryption_share", None),
+        };
+        self.ins_tx
+            .execute(params![
+                th.as_bytes(),
+                height as i64,
+                pos as i64,
+                kind,
+                stx.tx.election_id() as i64,
+                nullifier,
+                stx.tx.origin().as_bytes(),
+                // As an appliance stores them: ballots packed.
+                match crate::protocol::packed::pack(stx) {
+                    Some(b) => rusqlite::types::Value::Blob(b),
+                    None => rusqlite::types::Value::Text(
+                        serde_json::to_string(stx).map_err(|e| e.to_string())?,
+                    ),
+                },
+            ])
+            .map_err(sql)?;
+        match &stx.tx {
+            Transaction::Ballot(bt) => {
+                add_into(&mut self.total, &points(bt));
+                self.ballots += 1;
+                Ok(true)
             }
-            if changed {
-                let agg = to_ciphertexts(&total);
-                let state = StoredTally {
-                    election_id: 1,
-                    height: h.height,
-                    ballot_count: ballots,
-                    aggregate: &agg,
-                };
-                ins_tally
+            Transaction::DecryptionShare(d) => {
+                self.ins_share
                     .execute(params![
-                        1i64,
-                        h.height as i64,
-                        ballots as i64,
-                        serde_json::to_string(&state).map_err(|e| e.to_string())?,
+                        d.election_id as i64,
+                        d.tally_height as i64,
+                        d.share.trustee_index,
+                        height as i64,
+                        th.as_bytes(),
+                        serde_json::to_string(d).map_err(|e| e.to_string())?,
                     ])
                     .map_err(sql)?;
+                Ok(false)
             }
         }
     }
-    tx.commit().map_err(sql)?;
-    Ok(SynthSummary {
-        blocks: blocks.len() as u64,
-        votes,
-        chain_id: chain.chain_id,
-        genesis_json,
-    })
 }
 
 /// A synthetic fallback chain (PROTOCOL.md §7a) and what goes with it.
