@@ -112,6 +112,16 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
         None,
     );
     assert_eq!(code, 422);
+    // A proposal by its transactions' names, naming more than a block holds.
+    let zeros = format!("0x{}", "00".repeat(64));
+    let refs: Vec<_> = (0..2_001)
+        .map(|_| json!({"tx_hash": block["block_hash"], "signature": zeros}))
+        .collect();
+    let compact = json!({"header": block["header"], "block_hash": block["block_hash"],
+        "proposer_signature": block["proposer_signature"], "transactions": refs});
+    let (code, v) = c.post(0, "/p2p/messages", &json!({"proposals": [compact]}), None);
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_transactions");
     let (code, v) = c.post(
         0,
         "/p2p/transactions",

@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 
 use super::SharedState;
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::peers::compact::rebuild;
 use super::peers::{
-    BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch, StatusReport,
+    BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch,
+    MessagesAnswer, Missing, StatusReport,
 };
 use super::submit::enqueue;
 use crate::clock::now_ms;
@@ -53,6 +55,7 @@ async fn status(State(s): State<SharedState>) -> axum::Json<StatusReport> {
         height: st.height,
         role: st.role.as_str().to_string(),
         round: st.round,
+        started_at_ms: s.started_at_ms,
     })
 }
 
@@ -94,28 +97,87 @@ fn admit_message(s: &SharedState, msg: &Message) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Consensus messages in one request, in the order sent. The request is
-/// refused whole if any message is; 202 once all are in the node's queue.
+/// Consensus messages in one request: proposals by the names of their
+/// transactions first, rebuilt from this node's mempool (`compact.rs`),
+/// then the others in the order sent. The request is refused whole if any
+/// message is. 202 once every message is in the node's queue but the
+/// proposals that could not be rebuilt, which the answer names with the
+/// transactions this node lacks.
 async fn messages(
     State(s): State<SharedState>,
     ApiJson(batch): ApiJson<MessageBatch>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    if batch.messages.len() > MAX_MESSAGES_PER_REQUEST {
+) -> Result<(StatusCode, axum::Json<MessagesAnswer>), ApiError> {
+    let count = batch.messages.len() + batch.proposals.len();
+    if count > MAX_MESSAGES_PER_REQUEST {
         return Err(ApiError::bad_request(
             "batch_too_large",
             format!("at most {MAX_MESSAGES_PER_REQUEST} messages per request"),
         ));
     }
+    let max_txs = s.genesis.params.max_block_txs as usize;
+    for p in &batch.proposals {
+        if p.transactions.len() > max_txs || p.carried.len() > p.transactions.len() {
+            return Err(ApiError::bad_request(
+                "too_many_transactions",
+                format!("a block holds at most {max_txs} transactions"),
+            ));
+        }
+        let as_message = Message::Proposal(crate::consensus::Proposal {
+            block: crate::ledger::Block {
+                header: p.header.clone(),
+                block_hash: p.block_hash,
+                proposer_signature: p.proposer_signature,
+                transactions: Vec::new(),
+                seals: Vec::new(),
+            },
+            justification: None,
+        });
+        admit_message(&s, &as_message)?;
+    }
     for msg in &batch.messages {
         admit_message(&s, msg)?;
     }
-    let count = batch.messages.len();
-    for msg in batch.messages {
+    let proposals = batch.proposals;
+    let rebuilt = s
+        .db("reading the mempool", move |db| {
+            let mut out = Vec::with_capacity(proposals.len());
+            for p in proposals {
+                let block_hash = p.block_hash;
+                let mut failed = None;
+                let r = rebuild(p, |hashes| match db.mempool_get(hashes) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        failed = Some(e);
+                        vec![None; hashes.len()]
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                out.push((block_hash, r));
+            }
+            Ok(out)
+        })
+        .await?;
+    let mut answer = MessagesAnswer::default();
+    let mut to_node = Vec::with_capacity(count);
+    for (block_hash, r) in rebuilt {
+        match r {
+            Ok(p) => to_node.push(Message::Proposal(p)),
+            Err(tx_hashes) => answer.missing.push(Missing {
+                block_hash,
+                tx_hashes,
+            }),
+        }
+    }
+    to_node.extend(batch.messages);
+    answer.accepted = to_node.len();
+    for msg in to_node {
         s.node
             .try_send(Request::Consensus(Box::new(msg)))
             .map_err(|_| ApiError::busy("the node is busy"))?;
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": count}))))
+    Ok((StatusCode::ACCEPTED, axum::Json(answer)))
 }
 
 #[derive(Serialize)]

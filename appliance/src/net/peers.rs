@@ -7,8 +7,10 @@
 //! [`PeerClient::call`] (`client.rs`).
 
 mod client;
+pub mod compact;
 mod forwarder;
 mod lanes;
+mod outbox;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +21,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT, CallError, PeerClient};
-use lanes::{Bulk, BulkWorker, PeerLink};
+use compact::{CompactProposal, tx_refs};
+use lanes::{Bulk, BulkWorker, Current, PeerLink};
+use outbox::{Outbox, Outgoing};
 
 use crate::clock::now_ms;
 use crate::consensus::Message;
@@ -27,7 +31,8 @@ use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
 use crate::node::{Network, NodeInbox, PeerHead, Role};
 
 /// Outgoing items queued per peer and lane; past it, new ones are dropped
-/// (the consensus core re-sends, gossip is repeated for stale transactions).
+/// (consensus messages of the current round come again when the peer
+/// restarts or catches up, gossip is repeated for stale transactions).
 pub const MAX_PEER_QUEUE: usize = 1_024;
 /// How often each peer's status is polled.
 pub const STATUS_POLL: Duration = Duration::from_secs(1);
@@ -60,6 +65,11 @@ pub struct StatusReport {
     pub role: String,
     #[serde(default)]
     pub round: u64,
+    /// When the node's process started (ms since the epoch): a peer that
+    /// reports another start time has restarted, and may have lost the
+    /// messages it acknowledged before.
+    #[serde(default)]
+    pub started_at_ms: u64,
 }
 
 /// The body of `POST /p2p/transactions`.
@@ -72,11 +82,31 @@ pub struct GossipBatch {
     pub relay: bool,
 }
 
-/// The body of `POST /p2p/messages`: consensus messages, in the order sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The body of `POST /p2p/messages`: consensus messages, in the order
+/// sent, and proposals by the names of their transactions (`compact.rs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageBatch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<CompactProposal>,
+    #[serde(default)]
     pub messages: Vec<Message>,
+}
+
+/// The answer to `POST /p2p/messages`: how many messages went to the node,
+/// and the proposals that could not be rebuilt, with the transactions the
+/// peer lacks (the sender sends those proposals again, carrying them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessagesAnswer {
+    pub accepted: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Missing>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Missing {
+    pub block_hash: Hash32,
+    pub tx_hashes: Vec<Hash32>,
 }
 
 /// The body of `GET /p2p/blocks`.
@@ -124,14 +154,14 @@ impl PeerState {
 }
 
 /// Asks one peer for its status and records the answer (or the failure);
-/// the round trip in ms if the peer answered on this chain.
+/// the round trip in ms and the status if the peer answered on this chain.
 pub fn poll_peer(
     client: &PeerClient,
     url: &str,
     chain_id: &Hash32,
     genesis: &Genesis,
     table: &PeerTable,
-) -> Option<u64> {
+) -> Option<(u64, StatusReport)> {
     let start = Instant::now();
     let r = client.get_json::<StatusReport>(&format!("{url}/p2p/status"), client::MAX_ANSWER);
     match r {
@@ -158,7 +188,7 @@ pub fn poll_peer(
                 p.latency_ms = Some(latency);
                 p.last_error = None;
             });
-            Some(latency)
+            Some((latency, s))
         }
         Err(e) => {
             tracing::debug!(peer = %url, "peer status failed: {e}");
@@ -245,14 +275,14 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// The queues to one peer: consensus messages (taken by
+/// The queues to one peer: its consensus outbox (taken by
 /// [`MESSAGE_LANES`] senders), and the bulk (gossip, sync). A gossip
 /// request is answered once the peer has checked the batch, which takes
 /// seconds on a loaded peer; consensus messages queued behind it arrived
 /// after their round had timed out.
 struct Link {
     url: String,
-    messages: SyncSender<Arc<Message>>,
+    outbox: Arc<Outbox>,
     bulk: SyncSender<Bulk>,
 }
 
@@ -267,6 +297,8 @@ pub struct HttpNetwork {
     dropped: Arc<AtomicU64>,
     /// Set when the network is dropped: the pollers stop.
     stop: Arc<AtomicBool>,
+    /// The messages of this node's current height and round.
+    current: Arc<Mutex<Current>>,
 }
 
 /// The peer URLs to talk to: every validator of the genesis but this node
@@ -317,25 +349,27 @@ impl HttpNetwork {
         let syncing = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let current = Arc::new(Mutex::new(Current::default()));
         let mut links = Vec::new();
         for (url, node_id) in urls {
             table.insert(PeerState::new(url.clone(), node_id, &genesis));
+            let outbox = Arc::new(Outbox::new(MAX_PEER_QUEUE));
             let link = || PeerLink {
                 url: url.clone(),
                 client: client.clone(),
                 table: table.clone(),
                 stop: stop.clone(),
+                outbox: outbox.clone(),
+                current: current.clone(),
             };
             let (poller, g) = (link(), genesis.clone());
             spawn(format!("evote-poll {url}"), move || {
                 lanes::poll_loop(&poller, &chain_id, &g)
             });
-            let (messages, rx) = sync_channel(MAX_PEER_QUEUE);
-            let rx = Arc::new(Mutex::new(rx));
             for lane in 0..MESSAGE_LANES {
-                let (sender, rx) = (link(), rx.clone());
+                let sender = link();
                 spawn(format!("evote-peer{lane} {url}"), move || {
-                    lanes::send_loop(&sender, &rx)
+                    lanes::send_loop(&sender)
                 });
             }
             let (bulk, rx) = sync_channel(MAX_PEER_QUEUE);
@@ -345,11 +379,7 @@ impl HttpNetwork {
                 syncing: syncing.clone(),
             };
             spawn(format!("evote-gossip {url}"), move || worker.run(rx));
-            links.push(Link {
-                url,
-                messages,
-                bulk,
-            });
+            links.push(Link { url, outbox, bulk });
         }
         let role = if genesis.is_validator(&me) {
             Role::Validator
@@ -375,20 +405,13 @@ impl HttpNetwork {
             syncing,
             dropped,
             stop,
+            current,
         }
     }
 
     fn count_drop(&self, link: &Link) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.table.update(&link.url, |p| p.dropped += 1);
-    }
-
-    fn send_message(&self, link: &Link, msg: Arc<Message>) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            link.messages.try_send(msg)
-        {
-            self.count_drop(link);
-        }
     }
 
     fn send_bulk(&self, link: &Link, item: Bulk) {
@@ -415,15 +438,28 @@ impl HttpNetwork {
 impl Drop for HttpNetwork {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        for link in &self.links {
+            link.outbox.stop();
+        }
     }
 }
 
 impl Network for HttpNetwork {
+    /// Queues `msg` in every validator's outbox, where it waits until that
+    /// validator acknowledges it.
     fn broadcast(&mut self, msg: &Message) {
-        let msg = Arc::new(msg.clone());
+        let refs = match msg {
+            Message::Proposal(p) => tx_refs(&p.block),
+            _ => Vec::new(),
+        };
+        let out = Arc::new(Outgoing {
+            msg: msg.clone(),
+            refs,
+        });
+        self.current.lock().expect("current messages").note(&out);
         for link in &self.links {
-            if self.is_validator_link(link) {
-                self.send_message(link, msg.clone());
+            if self.is_validator_link(link) && !link.outbox.push(out.clone()) {
+                self.count_drop(link);
             }
         }
     }

@@ -163,6 +163,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The waiting transactions with these hashes, in the same order
+    /// (`None` for one that is not waiting here).
+    pub fn mempool_get(&self, hashes: &[Hash32]) -> Result<Vec<Option<SignedTx>>> {
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body, nullifier, origin FROM mempool WHERE tx_hash = ?1")?;
+        let mut out = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            let mut rows = stmt.query([h.as_bytes()])?;
+            out.push(match rows.next()? {
+                Some(r) => Some(read_body(r, &chain_id)?),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
     pub fn mempool_len(&self) -> Result<u64> {
         mempool_size(&self.conn, &self.mempool_size)
     }

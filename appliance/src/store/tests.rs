@@ -207,10 +207,15 @@ fn mempool_is_unique_by_hash_and_nullifier_and_loses_committed_txs() {
         vec![h1, t2.hash().unwrap()]
     );
     assert_eq!(s.mempool_take(1).unwrap().len(), 1);
+    // Looked up by hash, in the order asked, whole.
+    let h2 = t2.hash().unwrap();
+    let got = s.mempool_get(&[h2, twin.hash().unwrap(), h1]).unwrap();
+    assert_eq!(got, vec![Some(t2.clone()), None, Some(t1.clone())]);
 
     let b = next_block(&s, &g, vec![t1.clone()]);
     s.append_block(&b, 3).unwrap();
     assert_eq!(s.mempool_len().unwrap(), 1);
+    assert_eq!(s.mempool_get(&[h1]).unwrap(), vec![None]);
     assert_eq!(
         s.mempool_insert(&t1, &h1, None, 4).unwrap(),
         MempoolInsert::AlreadyCommitted

@@ -11,7 +11,7 @@ use super::messages::{
 use super::round::{RoundState, Slot, slot_for};
 use super::{
     Action, Equivocation, MAX_EVIDENCE, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES, MAX_FUTURE_ROUNDS,
-    RESEND_INTERVAL_MS, RoundChangeReason, RoundSummary, round_timeout,
+    RoundChangeReason, RoundSummary, round_timeout,
 };
 use crate::ledger::validate::check_header;
 use crate::ledger::{
@@ -59,9 +59,12 @@ pub struct Core {
     decided: bool,
     rounds: BTreeMap<u64, RoundState>,
     locked: Option<Locked>,
+    /// What this validator sent at the current height and round.
     sent: Vec<Message>,
+    /// Sent before a restart (from the journal) and not yet broadcast
+    /// again: nobody knows which peers got them.
+    unsent_since_restart: bool,
     requested: Option<u64>,
-    last_resend_ms: u64,
     future: Vec<Message>,
     seen_rounds: BTreeMap<PublicKey, u64>,
     evidence: Vec<Equivocation>,
@@ -101,8 +104,8 @@ impl Core {
             rounds: BTreeMap::new(),
             locked: None,
             sent: Vec::new(),
+            unsent_since_restart: false,
             requested: None,
-            last_resend_ms: now_ms,
             future: Vec::new(),
             seen_rounds: BTreeMap::new(),
             evidence: Vec::new(),
@@ -128,6 +131,7 @@ impl Core {
             self.record_own(m);
         }
         self.sent = j.sent;
+        self.unsent_since_restart = !self.sent.is_empty();
         if self.round > 0 || !self.sent.is_empty() {
             self.deadline = Some(now_ms + self.timeout());
         }
@@ -196,11 +200,22 @@ impl Core {
         (pending_txs > 0 && since >= p.block_period_ms) || since >= p.empty_block_period_ms
     }
 
-    /// Time passes: start round 0, propose, expire the round, re-send.
+    /// Time passes: start round 0, propose, expire the round. Nothing is
+    /// sent again on a timer: the network delivers each message until the
+    /// peer acknowledges it, and sends the current ones again to a peer that
+    /// may have lost them. Only after a restart does the core broadcast
+    /// again what its journal says it sent, once, at its first tick.
     pub fn tick(&mut self, now_ms: u64, pending_txs: u64) -> Out {
         let mut out = Vec::new();
         if self.decided {
             return out;
+        }
+        if std::mem::take(&mut self.unsent_since_restart) {
+            out.extend(
+                self.sent
+                    .iter()
+                    .map(|m| Action::Broadcast(Box::new(m.clone()))),
+            );
         }
         if self.round == 0 && self.proposal_due(now_ms, pending_txs) {
             if self.deadline.is_none() {
@@ -212,13 +227,6 @@ impl Core {
         }
         if self.deadline.is_some_and(|d| now_ms >= d) {
             self.advance_round(self.round + 1, RoundChangeReason::Timeout, now_ms, &mut out);
-        } else if now_ms >= self.last_resend_ms + RESEND_INTERVAL_MS && !self.sent.is_empty() {
-            self.last_resend_ms = now_ms;
-            out.extend(
-                self.sent
-                    .iter()
-                    .map(|m| Action::Broadcast(Box::new(m.clone()))),
-            );
         }
         out
     }
@@ -302,6 +310,7 @@ impl Core {
         self.rounds.clear();
         self.locked = None;
         self.sent.clear();
+        self.unsent_since_restart = false;
         self.requested = None;
         self.seen_rounds.clear();
         let buffered = std::mem::take(&mut self.future);
@@ -667,8 +676,8 @@ impl Core {
         self.round = to;
         self.deadline = Some(now_ms + self.timeout());
         self.sent.clear();
+        self.unsent_since_restart = false;
         self.requested = None;
-        self.last_resend_ms = now_ms;
         if reason != RoundChangeReason::Proposal {
             let rc = self.round_change(to);
             self.send(Message::RoundChange(rc), out);

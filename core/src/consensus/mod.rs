@@ -32,8 +32,6 @@ pub const MAX_FUTURE_HEIGHTS: u64 = 10;
 pub const MAX_FUTURE_ROUNDS: u64 = 64;
 /// Equivocation evidence kept in memory; past it, only counted.
 pub const MAX_EVIDENCE: usize = 256;
-/// How often a validator stuck in a round re-sends its messages there.
-pub const RESEND_INTERVAL_MS: u64 = 1_000;
 
 /// What the driver must do, in order. A `Persist` always comes before the
 /// `Broadcast` it protects.

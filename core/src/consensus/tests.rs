@@ -395,3 +395,61 @@ fn a_restarted_validator_resumes_its_round_and_never_votes_differently() {
         }
     }
 }
+
+/// Nothing goes out again on a timer: a validator waiting in a round
+/// sends its messages once (the network delivers them until they are
+/// acknowledged), and after a restart broadcasts what its journal says it
+/// sent once, at its first tick.
+#[test]
+fn messages_are_sent_once_and_again_only_after_a_restart() {
+    let mut net = Net::new(3);
+    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    // Validators 1 and 2 are down: validator 0 proposes or prepares at
+    // most, and waits.
+    net.cores[1] = None;
+    net.cores[2] = None;
+    while net.cores[0].as_ref().unwrap().round() == 0 {
+        net.tick_all(10);
+    }
+    let round = net.cores[0].as_ref().unwrap().round();
+    let count = |net: &Net, r: u64| net.sent_log[0].iter().filter(|m| m.round() == r).count();
+    let sent = count(&net, round);
+    assert!(sent >= 1, "it said something in round {round}");
+    // Three seconds later (round 1 lasts twice the 2 s timeout), still in
+    // the same round: nothing new.
+    for _ in 0..30 {
+        net.tick_all(100);
+    }
+    assert_eq!(net.cores[0].as_ref().unwrap().round(), round);
+    assert_eq!(count(&net, round), sent, "sent again within the round");
+
+    // A restart: the journal's messages go out once more, then no more.
+    let j = net.journals[0].clone().expect("journal written");
+    let head = Parent {
+        height: 0,
+        hash: net.g.chain_id().unwrap(),
+        timestamp_ms: net.g.created_at_ms,
+    };
+    let c = Core::new(
+        net.g.clone(),
+        Arc::new(key(1)),
+        head,
+        net.now,
+        Some(j.clone()),
+    );
+    net.cores[0] = Some(c.unwrap());
+    net.sent_log[0].clear();
+    net.tick_all(10);
+    let again: Vec<&Message> = net.sent_log[0]
+        .iter()
+        .filter(|m| m.round() == j.round)
+        .collect();
+    assert_eq!(again.len(), j.sent.len());
+    assert!(again.iter().all(|m| j.sent.contains(m)));
+    net.tick_all(10);
+    let after = net.sent_log[0]
+        .iter()
+        .filter(|m| m.round() == j.round)
+        .count();
+    assert_eq!(after, j.sent.len(), "broadcast again after the first tick");
+}

@@ -12,6 +12,7 @@ use evote_core::ledger::{
     Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
 };
 
+use super::net::{Latency, Links, NOTICE_MS, Wire, retry_wait};
 use super::node::{Entry, Node, View, short};
 use super::rng::Rng;
 use super::world::{START_MS, World};
@@ -35,6 +36,8 @@ pub struct Config {
     /// their journals (and exempts them from the equivocation checks), to
     /// show that the safety checks catch what the amnesia leads to.
     pub forget_journal_on_restart: bool,
+    /// Every link's delays (and stalls).
+    pub latency: Latency,
     /// Print every event.
     pub verbose: bool,
 }
@@ -49,6 +52,7 @@ impl Config {
             fault_every_ms: (200, 1_500),
             wipes: true,
             forget_journal_on_restart: false,
+            latency: Latency::LAN,
             verbose: false,
         }
     }
@@ -59,7 +63,9 @@ impl Config {
 /// - The highest round any validator is in, r*, has a timer of at most
 ///   `round_timeout(r*)` (capped at [`MAX_ROUND_TIMEOUT_MS`], 60 s). With
 ///   everyone connected, the validators behind meet in one round within a
-///   second or two (ROUND-CHANGEs are re-sent every second; f+1 of them for
+///   second or two (the peer layer delivers every ROUND-CHANGE, retrying a
+///   failed call within 2 s, and sends the current ones again to a
+///   validator that restarted; f+1 of them for
 ///   higher rounds make a validator jump). That round can still fail once,
 ///   if its proposer is the one validator already in a higher round (n = 4
 ///   jumps only on f+1 = 2); it times out within `round_timeout(r*)` and the
@@ -184,10 +190,23 @@ enum Phase {
 
 enum Event {
     Tick(usize),
+    /// A consensus message arrives; `incarnation` is its sender's when it
+    /// was sent (a sender that crashed since no longer tries it again).
     Deliver {
         from: usize,
         to: usize,
         msg: Arc<Message>,
+        incarnation: u64,
+        attempt: u32,
+    },
+    /// The sender's peer layer sends a message again: the last call failed,
+    /// or the peer may have lost it.
+    Resend {
+        from: usize,
+        to: usize,
+        msg: Arc<Message>,
+        incarnation: u64,
+        attempt: u32,
     },
     DeliverTx {
         from: usize,
@@ -266,6 +285,10 @@ struct Sim<'w> {
     links: Vec<Vec<bool>>,
     drop_rate: f64,
     dup_rate: f64,
+    /// Every link's delays and stalls.
+    paths: Links,
+    /// What each validator's peer layer holds.
+    wire: Wire,
     /// A heal before this time leaves the partition in place.
     partition_until: u64,
     phase: Phase,
@@ -308,6 +331,8 @@ impl<'w> Sim<'w> {
             links: vec![vec![true; n]; n],
             drop_rate: 0.0,
             dup_rate: 0.0,
+            paths: Links::new(cfg.latency, n, seed, START_MS),
+            wire: Wire::new(n),
             partition_until: 0,
             phase: Phase::Safety,
             safety_end: START_MS + safety_ms,
@@ -400,14 +425,45 @@ impl<'w> Sim<'w> {
                 let out = self.with_core(i, |c, _, now| c.tick(now, pending));
                 self.apply(i, out)
             }
-            Event::Deliver { from, to, msg } => {
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                incarnation,
+                attempt,
+            } => {
                 if !self.nodes[to].is_up() || !self.links[from][to] {
+                    // The call fails: the sender tries again.
                     self.out.messages_dropped += 1;
+                    let retry = Event::Resend {
+                        from,
+                        to,
+                        msg,
+                        incarnation,
+                        attempt: attempt + 1,
+                    };
+                    self.schedule(retry_wait(attempt), retry);
                     return Ok(());
                 }
                 self.trace(|| format!("n{to} <- n{from} {}", describe(&msg)));
                 let out = self.with_core(to, |c, v, now| c.handle((*msg).clone(), now, v));
                 self.apply(to, out)
+            }
+            Event::Resend {
+                from,
+                to,
+                msg,
+                incarnation,
+                attempt,
+            } => {
+                let sender = &self.nodes[from];
+                if sender.is_up()
+                    && sender.incarnation == incarnation
+                    && self.wire.wanted(from, &msg)
+                {
+                    self.send_msg(from, to, msg, attempt);
+                }
+                Ok(())
             }
             Event::DeliverTx { from, to, vote } => {
                 self.votes[vote].in_flight -= 1;
@@ -599,16 +655,68 @@ impl<'w> Sim<'w> {
             }
         }
         let msg = Arc::new(msg);
+        self.wire.note(i, &msg);
         for to in 0..self.n() {
             if to != i {
-                self.send(i, to, |_| Event::Deliver {
-                    from: i,
-                    to,
-                    msg: msg.clone(),
-                });
+                self.send_msg(i, to, msg.clone(), 0);
             }
         }
         Ok(())
+    }
+
+    /// Sends a consensus message as the peer layer does: a call that fails
+    /// (a cut link, a lost request) is made again after a wait, until the
+    /// message arrives or is of no use any more (its sender moved to a
+    /// higher height, or crashed).
+    fn send_msg(&mut self, from: usize, to: usize, msg: Arc<Message>, attempt: u32) {
+        let incarnation = self.nodes[from].incarnation;
+        self.out.messages_sent += 1;
+        if !self.links[from][to] || self.rng.chance(self.drop_rate) {
+            self.out.messages_dropped += 1;
+            let retry = Event::Resend {
+                from,
+                to,
+                msg,
+                incarnation,
+                attempt: attempt + 1,
+            };
+            self.schedule(retry_wait(attempt), retry);
+            return;
+        }
+        let copies = if self.rng.chance(self.dup_rate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let delay = self.delay(from, to);
+            let ev = Event::Deliver {
+                from,
+                to,
+                msg: msg.clone(),
+                incarnation,
+                attempt,
+            };
+            self.schedule(delay, ev);
+        }
+    }
+
+    /// The peer layers of the other validators that are up send `to` their
+    /// current messages again, once they notice (a status poll later).
+    fn resend_current(&mut self, to: usize, pick: impl Fn(&Wire, usize) -> Vec<Arc<Message>>) {
+        for from in 0..self.n() {
+            if from == to || !self.nodes[from].is_up() {
+                continue;
+            }
+            let incarnation = self.nodes[from].incarnation;
+            for msg in pick(&self.wire, from) {
+                let t = self.rng.range(NOTICE_MS.0, NOTICE_MS.1);
+                let ev = Event::Resend {
+                    from,
+                    to,
+                    msg,
+                    incarnation,
+                    attempt: 0,
+                };
+                self.schedule(t, ev);
+            }
+        }
     }
 
     /// Puts a message on the wire: cut links and the drop rate lose it, the
@@ -621,17 +729,19 @@ impl<'w> Sim<'w> {
         }
         let copies = if self.rng.chance(self.dup_rate) { 2 } else { 1 };
         for _ in 0..copies {
-            let delay = self.delay();
+            let delay = self.delay(from, to);
             let ev = make(self);
             self.schedule(delay, ev);
         }
     }
 
-    fn delay(&mut self) -> u64 {
+    /// A message's time on the link: the link's delay, or now and then in
+    /// the safety phase a long one (a fault).
+    fn delay(&mut self, from: usize, to: usize) -> u64 {
         if self.phase == Phase::Safety && self.rng.chance(0.03) {
             self.rng.range(200, 3_000)
         } else {
-            self.rng.range(1, 200)
+            self.paths.delay(&mut self.rng, from, to, self.now)
         }
     }
 
@@ -750,7 +860,7 @@ impl<'w> Sim<'w> {
             self.out.messages_dropped += 1;
             return;
         }
-        let delay = self.delay() + self.delay();
+        let delay = self.delay(i, j) + self.delay(j, i);
         self.schedule(
             delay,
             Event::SyncReply {
@@ -768,6 +878,7 @@ impl<'w> Sim<'w> {
             self.out.messages_dropped += 1;
             return Ok(());
         }
+        let before = self.nodes[to].chain.height();
         let mut head = None;
         for b in blocks {
             let node = &self.nodes[to];
@@ -810,6 +921,8 @@ impl<'w> Sim<'w> {
         }
         if let Some(head) = head {
             self.trace(|| format!("n{to} synced to height {}", head.height));
+            let now = head.height;
+            self.resend_current(to, |w, k| w.after_catch_up(k, before, now));
             let out = self.with_core(to, |c, v, now| c.on_new_head(head, now, v));
             self.apply(to, out)?;
         }
@@ -821,6 +934,7 @@ impl<'w> Sim<'w> {
         node.core = None;
         node.incarnation += 1;
         let incarnation = node.incarnation;
+        self.wire.forget(i);
         self.out.crashes += 1;
         self.trace(|| format!("n{i} CRASH {why}"));
         if self.phase == Phase::Safety {
@@ -873,6 +987,8 @@ impl<'w> Sim<'w> {
             )
         });
         self.nodes[i].core = Some(core);
+        // The others' peer layers see another start time in its status.
+        self.resend_current(i, Wire::current);
         Ok(())
     }
 

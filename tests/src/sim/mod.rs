@@ -5,6 +5,14 @@
 //! actions of one action list, e.g. after a Persist and before its
 //! Broadcast), restart and disk loss, and the stream of votes.
 //!
+//! Messages travel as the appliance's peer layer sends them
+//! ([`net::Wire`]): a consensus message whose delivery fails (a cut link, a
+//! lost request, a peer that is down) is sent again after a wait until it
+//! arrives or its sender moved on; a validator that restarts, or catches up
+//! from far behind, gets the others' current messages again. Links take
+//! the delays of [`net::Latency`] (1-200 ms by default; wide-area delays,
+//! jitter and stalls on request).
+//!
 //! A run has two phases. In the safety phase faults come and go freely,
 //! with more than f validators down at times. Then the last fault: the
 //! network heals and stops losing messages, every validator restarts from
@@ -22,6 +30,7 @@
 //! pass `check_committed_block`.
 
 mod engine;
+pub mod net;
 mod node;
 mod rng;
 mod world;

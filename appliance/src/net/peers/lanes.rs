@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::client::{Call, CallError, PeerClient};
+use super::compact::compact;
+use super::outbox::{Entry, Outbox, Outgoing};
 use super::{
     BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MAX_SYNC_BLOCKS,
-    MAX_SYNC_BODY, MessageBatch, PeerTable, RTT_SAMPLES, STATUS_POLL, SYNC_PAGE, SYNC_TIMEOUT,
-    gossip_batches, poll_peer,
+    MAX_SYNC_BODY, MessageBatch, MessagesAnswer, Missing, PeerTable, RTT_SAMPLES, STATUS_POLL,
+    SYNC_PAGE, SYNC_TIMEOUT, gossip_batches, poll_peer,
 };
 use crate::consensus::Message;
 use crate::ledger::{Genesis, Hash32, SignedTx};
@@ -26,6 +28,10 @@ pub(super) struct PeerLink {
     pub client: PeerClient,
     pub table: Arc<PeerTable>,
     pub stop: Arc<AtomicBool>,
+    /// Consensus messages waiting for the peer's acknowledgement.
+    pub outbox: Arc<Outbox>,
+    /// What this node sent last: the messages of its current height and round.
+    pub current: Arc<Mutex<Current>>,
 }
 
 impl PeerLink {
@@ -37,12 +43,17 @@ impl PeerLink {
 
 /// Polls the peer's status every [`STATUS_POLL`] and keeps its round-trip
 /// estimate: the median of the last [`RTT_SAMPLES`] polls, so that one
-/// poll caught in a stall does not move it much.
+/// poll caught in a stall does not move it much. When the status shows
+/// that the peer may have lost messages it acknowledged, puts this node's
+/// current ones back in its outbox: it restarted (another start time), or
+/// it was more than a block behind this node and has caught up (a node
+/// drops messages for heights too far ahead of its own).
 pub(super) fn poll_loop(link: &PeerLink, chain_id: &Hash32, genesis: &Genesis) {
     let mut samples: VecDeque<u64> = VecDeque::with_capacity(RTT_SAMPLES);
+    let mut last: Option<(u64, u64)> = None;
     while !link.stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        if let Some(ms) = poll_peer(&link.client, &link.url, chain_id, genesis, &link.table) {
+        if let Some((ms, s)) = poll_peer(&link.client, &link.url, chain_id, genesis, &link.table) {
             if samples.len() == RTT_SAMPLES {
                 samples.pop_front();
             }
@@ -51,36 +62,103 @@ pub(super) fn poll_loop(link: &PeerLink, chain_id: &Hash32, genesis: &Genesis) {
             sorted.sort_unstable();
             let median = sorted[sorted.len() / 2];
             link.table.update(&link.url, |p| p.rtt_ms = Some(median));
+            let now = (s.started_at_ms, s.height);
+            let current = link.current.lock().expect("current messages").clone();
+            if genesis.is_validator(&s.node_id) && current.needed_again(last, now) {
+                tracing::debug!(peer = %link.url, "sending the current messages again");
+                for out in current.messages {
+                    link.outbox.push(out);
+                }
+            }
+            last = Some(now);
         }
         std::thread::sleep(STATUS_POLL.saturating_sub(started.elapsed()));
     }
 }
 
-/// One of the peer's consensus senders: takes the next message, and every
-/// other one waiting behind it, and sends them in one request. The
-/// senders of a peer share its queue, so while one request is on its way
-/// the next messages go out beside it on another connection.
-pub(super) fn send_loop(link: &PeerLink, queue: &Mutex<Receiver<Arc<Message>>>) {
-    loop {
-        let batch = {
-            let rx = queue.lock().expect("message queue");
-            let Ok(first) = rx.recv() else { return };
-            let mut batch = vec![first];
-            while batch.len() < MAX_MESSAGES_PER_REQUEST {
-                match rx.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        let body = MessageBatch {
-            messages: batch.iter().map(|m| m.as_ref().clone()).collect(),
-        };
-        let url = format!("{}/p2p/messages", link.url);
-        if let Err(e) = link.client.post_json(&url, &body) {
-            link.failed(&e);
+/// The messages this node sent at its current height and round.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Current {
+    at: (u64, u64),
+    messages: Vec<Arc<Outgoing>>,
+}
+
+impl Current {
+    /// Notes a message this node broadcasts.
+    pub fn note(&mut self, out: &Arc<Outgoing>) {
+        let at = (out.msg.height(), out.msg.round());
+        if at > self.at {
+            self.at = at;
+            self.messages.clear();
         }
+        if at == self.at {
+            self.messages.push(out.clone());
+        }
+    }
+
+    /// Whether a peer whose status went from `before` to `now` (its start
+    /// time and committed height) needs these messages again.
+    pub fn needed_again(&self, before: Option<(u64, u64)>, now: (u64, u64)) -> bool {
+        let Some((started, height)) = before else {
+            return false;
+        };
+        let restarted = started != now.0;
+        let parent = self.at.0.saturating_sub(1);
+        let caught_up = height < parent && now.1 == parent;
+        !self.messages.is_empty() && (restarted || caught_up)
+    }
+}
+
+/// One of the peer's consensus senders: takes the messages due in the
+/// peer's outbox and sends them in one request, proposals by the names of
+/// their transactions. The senders of a peer share its outbox, so while
+/// one request is on its way the next messages go out beside it on another
+/// connection. What the peer did not acknowledge goes back to the outbox.
+pub(super) fn send_loop(link: &PeerLink) {
+    let url = format!("{}/p2p/messages", link.url);
+    while let Some(entries) = link.outbox.take(MAX_MESSAGES_PER_REQUEST) {
+        let mut batch = MessageBatch::default();
+        for e in &entries {
+            match &e.out.msg {
+                Message::Proposal(p) => batch.proposals.push(compact(p, &e.out.refs, &e.carry)),
+                m => batch.messages.push(m.clone()),
+            }
+        }
+        let answer = link.client.post_json(&url, &batch).and_then(|body| {
+            serde_json::from_slice::<MessagesAnswer>(&body)
+                .map_err(|e| CallError::BadAnswer(e.to_string()))
+        });
+        match answer {
+            Ok(a) => carry_missing(link, entries, a.missing),
+            // Refused for good (a message the peer will never take).
+            Err(
+                e @ CallError::Status {
+                    status: 400..=499, ..
+                },
+            ) => link.failed(&e),
+            Err(e) => {
+                link.failed(&e);
+                link.outbox.retry(entries);
+            }
+        }
+    }
+}
+
+/// Sends again, carrying what the peer lacks, each proposal it could not
+/// rebuild; gives up on one it still cannot rebuild with them carried.
+fn carry_missing(link: &PeerLink, entries: Vec<Entry>, missing: Vec<Missing>) {
+    for m in missing {
+        let Some(e) = entries.iter().find(|e| match &e.out.msg {
+            Message::Proposal(p) => p.block.block_hash == m.block_hash,
+            _ => false,
+        }) else {
+            continue;
+        };
+        if m.tx_hashes.iter().all(|h| e.carry.contains(h)) {
+            tracing::warn!(peer = %link.url, "the peer cannot rebuild a proposal from what was sent");
+            continue;
+        }
+        link.outbox.carry(e.clone(), m.tx_hashes);
     }
 }
 

@@ -30,9 +30,9 @@ fn gossip_is_cut_into_requests_a_peer_takes_in_order() {
     assert_eq!(gossip_batches(txs.clone()).collect::<Vec<_>>(), [txs]);
 }
 
-/// Reads one HTTP request (head and body); its path, or `None` at the
-/// end of the connection.
-fn read_request(conn: &mut BufReader<TcpStream>) -> Option<String> {
+/// Reads one HTTP request (head and body); its path and body, or `None`
+/// at the end of the connection.
+fn read_request_body(conn: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
     let mut head = String::new();
     conn.read_line(&mut head).ok().filter(|n| *n > 0)?;
     let path = head.split(' ').nth(1)?.to_string();
@@ -47,16 +47,25 @@ fn read_request(conn: &mut BufReader<TcpStream>) -> Option<String> {
             break;
         }
     }
-    conn.by_ref()
-        .take(length)
-        .read_to_end(&mut Vec::new())
-        .ok()?;
-    Some(path)
+    let mut body = Vec::new();
+    conn.by_ref().take(length).read_to_end(&mut body).ok()?;
+    Some((path, body))
+}
+
+fn read_request(conn: &mut BufReader<TcpStream>) -> Option<String> {
+    read_request_body(conn).map(|(path, _)| path)
+}
+
+fn reply_with(conn: &mut BufReader<TcpStream>, status: &str, body: &str) {
+    let reply = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.get_mut().write_all(reply.as_bytes()).unwrap();
 }
 
 fn reply(conn: &mut BufReader<TcpStream>, status: &str) {
-    let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\n\r\n{{}}");
-    conn.get_mut().write_all(reply.as_bytes()).unwrap();
+    reply_with(conn, status, "{}");
 }
 
 /// A server on 127.0.0.1 that answers one request with `status`.
@@ -114,40 +123,62 @@ fn a_peer_that_cannot_be_reached_is_unreachable() {
     assert!(p.last_error.is_some());
 }
 
-/// A peer on 127.0.0.1 that reports each request (its path and the
-/// number of its connection) as it arrives, holds requests to `held`
-/// until `release`, answers the status poll 404 and everything else 202.
+/// How a fake peer answers a request: (status line, body), given the
+/// path, the body and how many requests to that path came before.
+type Answer = Box<dyn Fn(&str, &[u8], usize) -> (String, String) + Send + Sync>;
+
+/// A peer on 127.0.0.1 that reports each request (its path, the number of
+/// its connection and its body) as it arrives, holds requests to `held`
+/// until `release`, and answers as `answer` says.
 struct FakePeer {
     url: String,
-    seen: mpsc::Receiver<(String, usize)>,
+    seen: mpsc::Receiver<(String, usize, Vec<u8>)>,
     release: mpsc::Sender<()>,
 }
 
+/// Answers the status poll 404 and everything else 202.
+fn plain(path: &str, _: &[u8], _: usize) -> (String, String) {
+    if path == "/p2p/status" {
+        ("404 Not Found".into(), "{}".into())
+    } else {
+        ("202 Accepted".into(), r#"{"accepted": 1}"#.into())
+    }
+}
+
 fn fake_peer(held: &'static str) -> FakePeer {
+    fake_peer_answering(held, Box::new(plain))
+}
+
+fn fake_peer_answering(held: &'static str, answer: Answer) -> FakePeer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (seen_tx, seen) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(std::sync::Mutex::new(released));
+    let answer = Arc::new(answer);
+    let counts = Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
     std::thread::spawn(move || {
         for (number, conn) in listener.incoming().enumerate() {
             let (seen_tx, released) = (seen_tx.clone(), released.clone());
+            let (answer, counts) = (answer.clone(), counts.clone());
             std::thread::spawn(move || {
                 let mut conn = BufReader::new(conn.unwrap());
-                while let Some(path) = read_request(&mut conn) {
-                    let _ = seen_tx.send((path.clone(), number));
+                while let Some((path, body)) = read_request_body(&mut conn) {
+                    let _ = seen_tx.send((path.clone(), number, body.clone()));
                     if path == held {
                         let _ = released
                             .lock()
                             .unwrap()
                             .recv_timeout(Duration::from_secs(30));
                     }
-                    let status = if path == "/p2p/status" {
-                        "404 Not Found"
-                    } else {
-                        "202 Accepted"
+                    let before = {
+                        let mut c = counts.lock().unwrap();
+                        let n = c.entry(path.clone()).or_default();
+                        *n += 1;
+                        *n - 1
                     };
-                    reply(&mut conn, status);
+                    let (status, text) = answer(&path, &body, before);
+                    reply_with(&mut conn, &status, &text);
                 }
             });
         }
@@ -158,14 +189,36 @@ fn fake_peer(held: &'static str) -> FakePeer {
 impl FakePeer {
     /// Waits for a request to `want`, within half the time a call may
     /// take (a sender stuck behind a held request would give up on it at
-    /// `CALL_TIMEOUT` and only then send); the connection it came on.
-    fn wait_for(&self, want: &str) -> usize {
-        let deadline = Instant::now() + CALL_TIMEOUT / 2;
+    /// `CALL_TIMEOUT` and only then send); the connection it came on and
+    /// its body.
+    fn wait_for_body(&self, want: &str) -> (usize, Vec<u8>) {
+        self.wait_for_body_within(want, CALL_TIMEOUT / 2)
+    }
+
+    fn wait_for_body_within(&self, want: &str, within: Duration) -> (usize, Vec<u8>) {
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let (path, conn) = self.seen.recv_timeout(left).expect(want);
+            let (path, conn, body) = self.seen.recv_timeout(left).expect(want);
             if path == want {
-                return conn;
+                return (conn, body);
+            }
+        }
+    }
+
+    fn wait_for(&self, want: &str) -> usize {
+        self.wait_for_body(want).0
+    }
+
+    /// Whether a request to `path` comes within `within`.
+    fn comes_within(&self, path: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.seen.recv_timeout(left) {
+                Ok((p, _, _)) if p == path => return true,
+                Ok(_) => {}
+                Err(_) => return false,
             }
         }
     }
@@ -267,4 +320,137 @@ fn peer_urls_are_the_other_validators_at_their_overridden_or_genesis_url() {
             ("http://s1:8001".to_string(), None),
         ]
     );
+}
+
+#[test]
+fn a_message_goes_again_until_acknowledged_and_then_never() {
+    // Busy twice, then taken.
+    let peer = fake_peer_answering(
+        "none",
+        Box::new(|path, body, before| {
+            if path == "/p2p/messages" && before < 2 {
+                ("503 Service Unavailable".into(), "{}".into())
+            } else {
+                plain(path, body, before)
+            }
+        }),
+    );
+    let (mut net, g) = network_to(&peer);
+    net.broadcast(&prepare(&g, 0));
+    for _ in 0..3 {
+        peer.wait_for("/p2p/messages");
+    }
+    // Acknowledged: nothing goes again, however long it waits.
+    let quiet = outbox::MAX_RETRY_WAIT * 2;
+    assert!(!peer.comes_within("/p2p/messages", quiet));
+}
+
+/// A block of `n` ballots proposed by validator 1 of genesis(3).
+fn proposal_of(g: &Genesis, n: u8) -> Message {
+    let txs = (1..=n)
+        .map(|v| crate::ledger::tx::fixtures::ballot(g, 1, v, 1))
+        .collect();
+    let block = Block::propose(
+        g.chain_id().unwrap(),
+        1,
+        0,
+        Hash32([0; 32]),
+        5,
+        txs,
+        &key(1),
+    );
+    Message::Proposal(crate::consensus::Proposal {
+        block: block.unwrap(),
+        justification: None,
+    })
+}
+
+#[test]
+fn a_proposal_goes_by_its_transactions_names_and_carries_what_the_peer_lacks() {
+    let g = genesis(3);
+    let Message::Proposal(p) = proposal_of(&g, 3) else {
+        unreachable!()
+    };
+    let lacks = p.block.transactions[1].hash().unwrap();
+    // The first time the peer lacks one transaction; then it has it.
+    let peer = fake_peer_answering(
+        "none",
+        Box::new(move |path, body, before| {
+            if path == "/p2p/messages" && before == 0 {
+                let batch: MessageBatch = serde_json::from_slice(body).unwrap();
+                let answer = MessagesAnswer {
+                    accepted: 0,
+                    missing: vec![Missing {
+                        block_hash: batch.proposals[0].block_hash,
+                        tx_hashes: vec![lacks],
+                    }],
+                };
+                (
+                    "202 Accepted".into(),
+                    serde_json::to_string(&answer).unwrap(),
+                )
+            } else {
+                plain(path, body, before)
+            }
+        }),
+    );
+    let (mut net, _) = network_to(&peer);
+    net.broadcast(&Message::Proposal(p.clone()));
+    let first: MessageBatch =
+        serde_json::from_slice(&peer.wait_for_body("/p2p/messages").1).unwrap();
+    assert!(first.messages.is_empty());
+    let c = &first.proposals[0];
+    assert_eq!(c.transactions.len(), 3);
+    assert!(
+        c.carried.is_empty(),
+        "the first copy names every transaction"
+    );
+    let second: MessageBatch =
+        serde_json::from_slice(&peer.wait_for_body("/p2p/messages").1).unwrap();
+    let carried: Vec<Hash32> = second.proposals[0]
+        .carried
+        .iter()
+        .map(|t| t.hash().unwrap())
+        .collect();
+    assert_eq!(carried, vec![lacks]);
+    assert!(!peer.comes_within("/p2p/messages", outbox::MAX_RETRY_WAIT * 2));
+}
+
+#[test]
+fn a_peer_that_restarted_gets_the_current_messages_again() {
+    let g = genesis(3);
+    let status = move |started: u64| {
+        serde_json::to_string(&StatusReport {
+            node_id: g.validators[1].public_key,
+            genesis_hash: g.chain_id().unwrap(),
+            chain_length: 1,
+            best_hash: g.chain_id().unwrap(),
+            height: 0,
+            role: "validator".into(),
+            round: 0,
+            started_at_ms: started,
+        })
+        .unwrap()
+    };
+    // The status says the peer started anew from its fourth poll on.
+    let peer = fake_peer_answering(
+        "none",
+        Box::new(move |path, body, before| {
+            if path == "/p2p/status" {
+                let started = if before < 3 { 1_000 } else { 2_000 };
+                ("200 OK".into(), status(started))
+            } else {
+                plain(path, body, before)
+            }
+        }),
+    );
+    let (mut net, g) = network_to(&peer);
+    // Known to be a validator once polled.
+    peer.wait_for("/p2p/status");
+    peer.wait_for("/p2p/status");
+    net.broadcast(&prepare(&g, 0));
+    let (_, first) = peer.wait_for_body("/p2p/messages");
+    // Sent once, acknowledged; after the restart, again, the same.
+    let (_, again) = peer.wait_for_body_within("/p2p/messages", STATUS_POLL * 6);
+    assert_eq!(first, again);
 }
