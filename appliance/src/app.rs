@@ -135,6 +135,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         encryption_keys,
         verified: Default::default(),
         tallies: Default::default(),
+        started_at_ms: crate::clock::now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

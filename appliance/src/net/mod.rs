@@ -92,6 +92,8 @@ pub struct AppState {
     /// The chain as far as `results` has re-checked it.
     pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
     pub tallies: std::sync::Mutex<DecryptedTallies>,
+    /// When this process started: its peers tell a restart by it.
+    pub started_at_ms: u64,
 }
 
 pub type SharedState = Arc<AppState>;
