@@ -291,9 +291,14 @@ fn garbage_on_every_route_never_takes_the_appliance_down() {
         "/health",
         "/blockchain",
     ];
+    // Each request on a connection of its own: a route that refuses a
+    // body unread (405 on GET-only routes) closes its connection, and a
+    // pooled client would send the next request into the closed socket.
     for p in paths {
         for b in bodies {
-            let (s, _) = dev.post(p, b, Some(&"f".repeat(64)));
+            let (s, _) = dev
+                .try_post(p, b, Some(&"f".repeat(64)))
+                .unwrap_or_else(|| panic!("{p} {b:?}: the appliance did not answer"));
             assert!(s < 500 || s == 503, "{p} {b:?} gave {s}");
         }
     }
