@@ -136,6 +136,10 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         verified: Default::default(),
         tallies: Default::default(),
         started_at_ms: crate::clock::now_ms(),
+        kiosk: Default::default(),
+        pollbook: Default::default(),
+        offline: cfg.offline,
+        public_url: cfg.public_url.clone(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -22,6 +22,7 @@ mod node;
 mod notify;
 mod store;
 mod submission;
+mod web;
 
 // The modules are private, so that the compiler reports what nothing uses;
 // other crates (the end-to-end tests, benches and load tools, the fuzz

@@ -262,23 +262,7 @@ async fn submit(
 ) -> Result<axum::Json<Value>, ApiError> {
     let voter = authenticate(&s, &headers).await?;
     let election = find_election(&s, body.election_id)?;
-    let now = now_ms();
-    if !election.is_open_at(now) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "election_not_open",
-            format!("election {} is not open for voting now", election.id),
-        ));
-    }
     let _ = body.encrypted_vote;
-    let null = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
-        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
-    let ctx = BallotContext {
-        chain_id: s.chain_id,
-        election_id: election.id,
-        nullifier: null,
-        origin: s.key.public(),
-    };
     let ballot = match (body.candidate_id, body.ballot) {
         (Some(candidate), None) => Ballot::Choice(choice(&s, election, candidate)?),
         (None, Some(ballot)) => Ballot::Encrypted(Box::new(ballot)),
@@ -289,40 +273,71 @@ async fn submit(
             ));
         }
     };
+    let cast = cast(&s, &voter, election, ballot).await?;
+    Ok(axum::Json(submit_answer(&s, &cast, election.id)))
+}
+
+/// A voter's ballot, accepted: what the voter is told.
+pub(crate) struct Cast {
+    pub done: super::submit::Submitted,
+    pub ballot_hash: Hash32,
+    pub code: Hash32,
+    /// The n-th ballot this appliance recorded.
+    pub id: Option<u64>,
+    pub at_ms: u64,
+}
+
+/// Casts `voter`'s ballot in `election` (open now), as the voter API and
+/// the booth do: derives the nullifier, encrypts, signs, checks, hands it
+/// to the node and issues the confirmation code.
+pub(crate) async fn cast(
+    s: &SharedState,
+    voter: &Voter,
+    election: &Election,
+    ballot: Ballot,
+) -> Result<Cast, ApiError> {
+    let now = now_ms();
+    if !election.is_open_at(now) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "election_not_open",
+            format!("election {} is not open for voting now", election.id),
+        ));
+    }
+    let null = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
+        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
+    let ctx = BallotContext {
+        chain_id: s.chain_id,
+        election_id: election.id,
+        nullifier: null,
+        origin: s.key.public(),
+    };
     let (stx, tx_hash, ballot_hash) =
-        make_ballot(&s, ctx, election.candidates.len(), ballot, now).await?;
-    let done = accept_checked(&s, stx, tx_hash, Source::Voter(voter.id)).await?;
+        make_ballot(s, ctx, election.candidates.len(), ballot, now).await?;
+    let done = accept_checked(s, stx, tx_hash, Source::Voter(voter.id)).await?;
     let code = match done.code {
         Some(code) => code,
-        None => confirmation_code(&s, tx_hash, ballot_hash, election.id).await?,
+        None => confirmation_code(s, tx_hash, ballot_hash, election.id).await?,
     };
     let record = done.tx_hash;
     let id = s
         .db("numbering the vote", move |db| db.code_seq(&record))
         .await?;
-    Ok(axum::Json(submit_answer(
-        &s,
-        &done,
+    Ok(Cast {
+        done,
         ballot_hash,
-        election.id,
         code,
         id,
-        now,
-    )))
+        at_ms: now,
+    })
 }
 
 /// The seeds' submit answer (`id`, `transaction_id`, `block_hash`,
 /// `ballot_hash`, `timestamp`, `status` "submitted", `validator`; in
 /// fallback mode `warning` instead of `validator`) with evote's additions.
-fn submit_answer(
-    s: &SharedState,
-    done: &super::submit::Submitted,
-    ballot_hash: Hash32,
-    election_id: u64,
-    code: Hash32,
-    id: Option<u64>,
-    now: u64,
-) -> Value {
+fn submit_answer(s: &SharedState, cast: &Cast, election_id: u64) -> Value {
+    let (done, ballot_hash, code, id, now) =
+        (&cast.done, cast.ballot_hash, cast.code, cast.id, cast.at_ms);
     let mut answer = json!({
         "id": id,
         "status": "submitted",

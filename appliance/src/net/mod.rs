@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod metrics;
 pub mod p2p;
+pub mod pages;
 pub mod peers;
 pub mod rpc;
 pub mod seeds;
@@ -94,6 +95,16 @@ pub struct AppState {
     pub tallies: std::sync::Mutex<DecryptedTallies>,
     /// When this process started: its peers tell a restart by it.
     pub started_at_ms: u64,
+    /// What the booth, console and board remember between requests.
+    pub kiosk: crate::web::kiosk::Kiosk,
+    /// Ballots on the chain by the appliance that accepted them, as of a
+    /// height (the board's poll book, counted block by block).
+    pub pollbook: std::sync::Mutex<(u64, std::collections::BTreeMap<Vec<u8>, u64>)>,
+    /// Started with `--offline`.
+    pub offline: bool,
+    /// Where voters' phones reach this appliance (`public_url`): the
+    /// receipt's QR code points there.
+    pub public_url: Option<String>,
 }
 
 pub type SharedState = Arc<AppState>;

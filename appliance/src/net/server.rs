@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 
 use super::error::{ApiError, not_found};
-use super::{SharedState, admin, api, metrics, p2p, rpc, seeds, tally};
+use super::{SharedState, admin, api, metrics, p2p, pages, rpc, seeds, tally};
 
 /// Largest request body of the voter API and JSON-RPC.
 pub const API_BODY_LIMIT: usize = 256 * 1024;
@@ -37,6 +37,8 @@ pub fn router(state: SharedState) -> Router {
         .merge(api::routes())
         .merge(rpc::routes())
         .merge(seeds::routes())
+        .merge(pages::public_routes())
+        .merge(pages::operator_routes())
         .merge(tally::routes())
         .merge(admin::routes())
         .merge(metrics::routes())

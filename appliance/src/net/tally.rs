@@ -192,21 +192,55 @@ async fn results(
     })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackQuery {
+    /// Only what this appliance issued: no asking the others (what one
+    /// appliance asks another, so that look-ups never go round in circles).
+    #[serde(default)]
+    local: bool,
+}
+
 async fn track(
     State(s): State<SharedState>,
     Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<TrackQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let code = Hash32::parse(&code)
         .map_err(|e| ApiError::bad_request("invalid_code", format!("confirmation code: {e}")))?;
+    track_code(&s, code, !q.local)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no ballot with this confirmation code is known"))
+}
+
+/// How long a look-up waits for the other appliances to answer.
+pub const TRACK_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Appliances a look-up asks at most.
+pub const TRACK_ASK_MAX: usize = 64;
+
+/// A ballot's state by its confirmation code, without the vote. A code is
+/// issued by the appliance that accepted the ballot; a code this appliance
+/// did not issue is asked of the others (`ask_others`), and the ballot's
+/// state is then read from this node's own chain, so every node answers
+/// the same once the ballot is on the chain.
+pub(crate) async fn track_code(
+    s: &SharedState,
+    code: Hash32,
+    ask_others: bool,
+) -> Result<Option<Value>, ApiError> {
     let found = s
         .db("looking up a code", move |db| db.code_ballot(&code))
         .await?;
-    let Some((tx, election_id, issued_at)) = found else {
-        return Err(ApiError::not_found(
-            "no ballot with this confirmation code was accepted here",
-        ));
+    let found = match found {
+        Some(f) => Some(f),
+        None if ask_others => ask_issuer(s, code).await,
+        None => None,
     };
-    let status = tx_status(&s, tx).await?;
+    let Some((tx, election_id, issued_at)) = found else {
+        return Ok(None);
+    };
+    let status = tx_status(s, tx).await?;
     let mut v = json!({
         "confirmation_code": code,
         "election_id": election_id,
@@ -219,8 +253,72 @@ async fn track(
         v["block_number"] = json!(st.block_number);
         v["block_hash"] = json!(st.block_hash);
         v["transaction_id"] = json!(st.main_transaction_id.unwrap_or(tx));
+        v["reason"] = json!(st.reason);
     }
-    Ok(axum::Json(v))
+    Ok(Some(v))
+}
+
+/// Asks the other appliances which ballot `code` confirms: (transaction,
+/// election, issued at) from the first that issued it.
+async fn ask_issuer(s: &SharedState, code: Hash32) -> Option<(Hash32, u64, u64)> {
+    let mut urls: Vec<String> = s.peers.snapshot().into_iter().map(|p| p.url).collect();
+    urls.sort();
+    urls.dedup();
+    urls.truncate(TRACK_ASK_MAX);
+    if urls.is_empty() {
+        return None;
+    }
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(TRACK_ASK_TIMEOUT))
+            .http_status_as_error(true)
+            .build()
+            .into();
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = urls
+                .iter()
+                .map(|u| {
+                    let agent = agent.clone();
+                    scope.spawn(move || {
+                        let v: Value = agent
+                            .get(format!("{u}/api/votes/track/{code}?local=true"))
+                            .call()
+                            .ok()?
+                            .body_mut()
+                            .read_json()
+                            .ok()?;
+                        let tx = Hash32::parse(v["transaction_id"].as_str()?).ok()?;
+                        Some((tx, v["election_id"].as_u64()?, v["issued_at"].as_u64()?))
+                    })
+                })
+                .collect();
+            asks.into_iter().find_map(|h| h.join().ok().flatten())
+        })
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// An election's committed ballots and, once k trustees' shares are on the
+/// chain, its decrypted counts.
+pub(crate) struct ResultsOf {
+    pub total: u64,
+    pub decrypted: Option<Decrypted>,
+}
+
+pub(crate) async fn results_of(
+    s: &SharedState,
+    election: &Election,
+) -> Result<ResultsOf, ApiError> {
+    let eid = election.id;
+    let total = s
+        .db("counting ballots", move |db| db.ballot_count(eid))
+        .await?;
+    Ok(ResultsOf {
+        total,
+        decrypted: decrypted(s, election).await?,
+    })
 }
 
 /// What a voter's device needs to encrypt a ballot that this appliance

@@ -683,3 +683,66 @@ impl StoredBody {
 pub(super) fn read_body(r: &Row<'_>, chain_id: &Hash32) -> Result<SignedTx> {
     StoredBody::read(r)?.into_tx(chain_id)
 }
+
+/// A block as the bulletin board lists it, without its transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSummary {
+    pub height: u64,
+    pub block_hash: Hash32,
+    pub timestamp_ms: u64,
+    pub proposer: crate::ledger::PublicKey,
+    pub tx_count: u64,
+    pub seals: u64,
+}
+
+impl Store {
+    /// Up to `limit` blocks at or below `to_height`, the newest first.
+    pub fn block_summaries(&self, to_height: u64, limit: u64) -> Result<Vec<BlockSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT height, block_hash, timestamp_ms, proposer, tx_count, json_array_length(seals) \
+             FROM blocks WHERE height <= ?1 AND height >= 1 ORDER BY height DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![to_i64(to_height), to_i64(limit)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(h, hash, ts, proposer, n, seals)| {
+                let proposer: [u8; 32] = proposer
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a proposer key is not 32 bytes".into()))?;
+                Ok(BlockSummary {
+                    height: to_u64(h)?,
+                    block_hash: hash_from_blob(hash)?,
+                    timestamp_ms: to_u64(ts)?,
+                    proposer: crate::ledger::PublicKey(proposer),
+                    tx_count: to_u64(n)?,
+                    seals: to_u64(seals)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ballots committed in blocks `after+1 ..= upto`, counted by the
+    /// appliance that accepted them (its public key).
+    pub fn ballots_by_origin(&self, after: u64, upto: u64) -> Result<Vec<(Vec<u8>, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT origin, COUNT(*) FROM transactions \
+             WHERE block_height > ?1 AND block_height <= ?2 AND kind = 'ballot' GROUP BY origin",
+        )?;
+        let rows = stmt
+            .query_map(params![to_i64(after), to_i64(upto)], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(o, n)| Ok((o, to_u64(n)?))).collect()
+    }
+}

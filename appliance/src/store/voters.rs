@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, hash_from_blob, to_i64};
+use super::{Result, Store, hash_from_blob, to_i64, to_u64};
 use crate::ledger::Hash32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,5 +150,23 @@ impl Store {
             )
             .optional()?;
         v.map(hash_from_blob).transpose()
+    }
+}
+
+impl Store {
+    /// (voters given a session since `since_ms`, by check-in or login;
+    /// ballots this appliance accepted since then), for the console.
+    pub fn day_counts(&self, since_ms: u64) -> Result<(u64, u64)> {
+        let voters: i64 = self.conn.query_row(
+            "SELECT COUNT(DISTINCT voter_id) FROM sessions WHERE created_at_ms >= ?1",
+            [to_i64(since_ms)],
+            |r| r.get(0),
+        )?;
+        let ballots: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM confirmation_codes WHERE issued_at_ms >= ?1",
+            [to_i64(since_ms)],
+            |r| r.get(0),
+        )?;
+        Ok((to_u64(voters)?, to_u64(ballots)?))
     }
 }

@@ -1,0 +1,325 @@
+//! The booth's handlers: one voter at a time, from the voting code to the
+//! receipt. The steps' state lives in `web::kiosk`, keyed by an HttpOnly
+//! cookie on `/booth`.
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Ctx, SharedState, base_url, redirect, redirect_with, set_cookie};
+use crate::clock::now_ms;
+use crate::ledger::Election;
+use crate::web::kiosk::{BoothSession, RECEIPT_SECONDS, Receipt, Step};
+use crate::web::layout::{Frame, Screen};
+use crate::web::{booth, qr, t};
+
+const BOOTH_COOKIE: &str = "evote_booth";
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/booth", get(welcome))
+        .route("/booth/start", post(start))
+        .route("/booth/ballot", get(ballot))
+        .route("/booth/choose", post(choose))
+        .route("/booth/review", get(review))
+        .route("/booth/change", post(change))
+        .route("/booth/cast", post(cast))
+        .route("/booth/receipt", get(receipt))
+        .route("/booth/finish", post(finish))
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct ChoiceForm {
+    csrf: String,
+    #[serde(default)]
+    candidate: Option<String>,
+}
+
+fn frame<'a>(ctx: &'a Ctx, title: String) -> Frame<'a> {
+    ctx.frame(Screen::Booth, title)
+}
+
+/// The booth session this browser holds, if it is still open.
+fn session(s: &SharedState, ctx: &Ctx) -> Option<(String, BoothSession)> {
+    let id = super::cookie(&ctx.headers, BOOTH_COOKIE)?.to_string();
+    let b = s.kiosk.booth(&id, now_ms())?;
+    Some((id, b))
+}
+
+/// The election the booth serves: the first one open now.
+fn open_election(s: &SharedState) -> Option<&Election> {
+    let now = now_ms();
+    s.genesis.elections.iter().find(|e| e.is_open_at(now))
+}
+
+fn notice(ctx: &Ctx, status: StatusCode, kind: &str, id: &str) -> Response {
+    let text = t(ctx.lang, id);
+    let f = frame(ctx, t(ctx.lang, "booth-title"));
+    ctx.render(status, &f, booth::notice(ctx.lang, kind, &text))
+}
+
+async fn welcome(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    if let Some((id, b)) = session(&s, &ctx) {
+        // The receipt was seen (or its time ran out): clear for the next voter.
+        if b.step == Step::Receipt {
+            s.kiosk.end_booth(&id);
+        } else {
+            return redirect(step_path(b.step));
+        }
+    }
+    let f = frame(&ctx, t(ctx.lang, "booth-title"));
+    ctx.render(
+        StatusCode::OK,
+        &f,
+        booth::welcome(ctx.lang, &ctx.csrf, None),
+    )
+}
+
+fn step_path(step: Step) -> &'static str {
+    match step {
+        Step::Ballot => "/booth/ballot",
+        Step::Review => "/booth/review",
+        Step::Receipt => "/booth/receipt",
+    }
+}
+
+async fn start(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CodeForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    let Some(election) = open_election(&s) else {
+        return notice(&ctx, StatusCode::FORBIDDEN, "warn", "booth-closed");
+    };
+    match s.kiosk.redeem(&f.code, election.id, now_ms()) {
+        Some(id) => redirect_with(
+            "/booth/ballot",
+            &set_cookie(BOOTH_COOKIE, &id, "/booth", None),
+        ),
+        None => {
+            let fr = frame(&ctx, t(ctx.lang, "booth-title"));
+            let problem = t(ctx.lang, "booth-bad-code");
+            ctx.render(
+                StatusCode::UNAUTHORIZED,
+                &fr,
+                booth::welcome(ctx.lang, &ctx.csrf, Some(&problem)),
+            )
+        }
+    }
+}
+
+/// The session and its election, or the answer to give instead.
+fn current(s: &SharedState, ctx: &Ctx) -> Result<(String, BoothSession, Election), Box<Response>> {
+    let Some((id, b)) = session(s, ctx) else {
+        return Err(Box::new(notice(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "warn",
+            "booth-expired",
+        )));
+    };
+    let Some(e) = s.genesis.election(b.election_id) else {
+        return Err(Box::new(notice(
+            ctx,
+            StatusCode::NOT_FOUND,
+            "bad",
+            "booth-error",
+        )));
+    };
+    Ok((id, b, e.clone()))
+}
+
+async fn ballot(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    let (_, b, e) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if b.step == Step::Receipt {
+        return redirect(step_path(b.step));
+    }
+    let f = frame(&ctx, e.name.clone());
+    ctx.render(
+        StatusCode::OK,
+        &f,
+        booth::ballot(ctx.lang, &ctx.csrf, &e, b.choice, None),
+    )
+}
+
+async fn choose(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<ChoiceForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    let (id, b, e) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if b.step == Step::Receipt {
+        return redirect(step_path(b.step));
+    }
+    let picked = f
+        .candidate
+        .and_then(|c| c.parse::<u64>().ok())
+        .filter(|c| e.candidate_index(*c).is_some());
+    let Some(candidate) = picked else {
+        let fr = frame(&ctx, e.name.clone());
+        let problem = t(ctx.lang, "booth-no-choice");
+        return ctx.render(
+            StatusCode::BAD_REQUEST,
+            &fr,
+            booth::ballot(ctx.lang, &ctx.csrf, &e, None, Some(&problem)),
+        );
+    };
+    s.kiosk.update_booth(&id, now_ms(), |b| {
+        b.choice = Some(candidate);
+        b.step = Step::Review;
+    });
+    redirect("/booth/review")
+}
+
+async fn review(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    let (_, b, e) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let name = b
+        .choice
+        .and_then(|c| e.candidates.iter().find(|k| k.id == c))
+        .map(|c| c.name.clone());
+    match (b.step, name) {
+        (Step::Review, Some(name)) => {
+            let f = frame(&ctx, t(ctx.lang, "booth-review-title"));
+            ctx.render(
+                StatusCode::OK,
+                &f,
+                booth::review(ctx.lang, &ctx.csrf, &e, &name),
+            )
+        }
+        (step, _) => redirect(step_path(step)),
+    }
+}
+
+async fn change(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    if let Some((id, b)) = session(&s, &ctx)
+        && b.step != Step::Receipt
+    {
+        s.kiosk
+            .update_booth(&id, now_ms(), |b| b.step = Step::Ballot);
+    }
+    redirect("/booth/ballot")
+}
+
+async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    let (id, b, e) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let (Step::Review, Some(candidate)) = (b.step, b.choice) else {
+        return redirect(step_path(b.step));
+    };
+    let hash = crate::auth::token_hash(&b.voter_token);
+    let voter = match s
+        .db("opening the booth", move |db| {
+            db.session_voter(&hash, now_ms())
+        })
+        .await
+    {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            s.kiosk.end_booth(&id);
+            return notice(&ctx, StatusCode::UNAUTHORIZED, "warn", "booth-expired");
+        }
+        Err(err) => return failed(&s, &ctx, &err.message, StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    let choice = match crate::net::submit::choice(&s, &e, candidate) {
+        Ok(c) => c,
+        Err(err) => return failed(&s, &ctx, &err.message, err.status),
+    };
+    let ballot = crate::net::submit::Ballot::Choice(choice);
+    match crate::net::api::cast(&s, &voter, &e, ballot).await {
+        Ok(c) => {
+            let receipt = Receipt {
+                code: c.code,
+                transaction_id: c.done.tx_hash,
+                fallback: c.done.fallback_block.is_some(),
+                shown_at_ms: now_ms(),
+            };
+            s.kiosk.update_booth(&id, now_ms(), |b| {
+                b.step = Step::after_review();
+                b.receipt = Some(receipt);
+                b.choice = None;
+            });
+            redirect("/booth/receipt")
+        }
+        Err(err) => {
+            let (kind, msg) = match err.code {
+                "already_voted" => ("bad", "booth-already-voted"),
+                "election_not_open" | "polls_closed" => ("warn", "booth-closed"),
+                "busy" => ("warn", "booth-busy"),
+                _ => return failed(&s, &ctx, &err.message, err.status),
+            };
+            if err.code != "busy" {
+                s.kiosk.end_booth(&id);
+            }
+            s.kiosk.problem(now_ms(), format!("booth: {}", err.message));
+            notice(&ctx, err.status, kind, msg)
+        }
+    }
+}
+
+fn failed(s: &SharedState, ctx: &Ctx, why: &str, status: StatusCode) -> Response {
+    s.kiosk
+        .problem(now_ms(), format!("booth: a vote was not recorded: {why}"));
+    notice(ctx, status, "bad", "booth-error")
+}
+
+async fn receipt(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    let Some((_, b)) = session(&s, &ctx) else {
+        return redirect("/booth");
+    };
+    let Some(r) = b.receipt else {
+        return redirect(step_path(b.step));
+    };
+    let code = r.code.to_hex();
+    let base = s
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base_url(&ctx.headers));
+    let url = format!("{}/board/track?code={code}", base.trim_end_matches('/'));
+    let svg = qr::svg(&url, &t(ctx.lang, "booth-receipt-qr"));
+    let mut f = frame(&ctx, t(ctx.lang, "booth-receipt-title"));
+    f.clear_after = Some((RECEIPT_SECONDS, "/booth"));
+    ctx.render(
+        StatusCode::OK,
+        &f,
+        booth::receipt(ctx.lang, &ctx.csrf, &code, &url, svg, r.fallback),
+    )
+}
+
+async fn finish(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    if let Some((id, _)) = session(&s, &ctx) {
+        s.kiosk.end_booth(&id);
+    }
+    redirect_with("/booth", &set_cookie(BOOTH_COOKIE, "", "/booth", Some(0)))
+}

@@ -1,0 +1,203 @@
+//! The poll-worker console's handlers, behind the admin token: the station's
+//! state, checking a voter in (which hands out a one-time voting code for
+//! the booth), today's counts and the last problems.
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Ctx, SharedState, redirect, redirect_with, set_cookie, validator_rows};
+use crate::clock::now_ms;
+use crate::web::console::{ConsoleView, dashboard, login};
+use crate::web::kiosk::{OPERATOR_TTL_MS, show_code};
+use crate::web::layout::Screen;
+use crate::web::t;
+
+const OPERATOR_COOKIE: &str = "evote_console";
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", post(sign_in))
+        .route("/console/logout", post(sign_out))
+        .route("/console/check-in", post(check_in))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CheckInForm {
+    csrf: String,
+    email: String,
+    #[serde(default)]
+    name: String,
+}
+
+fn signed_in(s: &SharedState, ctx: &Ctx) -> Option<String> {
+    let id = super::cookie(&ctx.headers, OPERATOR_COOKIE)?;
+    s.kiosk.is_operator(id, now_ms()).then(|| id.to_string())
+}
+
+fn login_page(ctx: &Ctx, status: StatusCode, wrong: bool) -> Response {
+    let f = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
+    ctx.render(status, &f, login(ctx.lang, &ctx.csrf, wrong))
+}
+
+/// Midnight (UTC) of the day `now` falls in.
+fn today(now: u64) -> u64 {
+    now - now % 86_400_000
+}
+
+async fn view(
+    s: &SharedState,
+    issued: Option<(String, String)>,
+    notice: Option<(&'static str, String)>,
+) -> ConsoleView {
+    let st = s.node.status();
+    let since = today(now_ms());
+    let counts = s
+        .db("counting today's voters", move |db| db.day_counts(since))
+        .await;
+    let (checked_in_today, ballots_today) = counts.unwrap_or_else(|e| {
+        s.kiosk.problem(now_ms(), e.message);
+        (0, 0)
+    });
+    ConsoleView {
+        offline: s.offline,
+        fallback: st.fallback.clone(),
+        waiting: st.fallback_counts.open(),
+        validators: validator_rows(s),
+        checked_in_today,
+        ballots_today,
+        problems: problems(s),
+        issued,
+        notice,
+    }
+}
+
+/// The console's problems and each unreachable validator's last error.
+fn problems(s: &SharedState) -> Vec<(u64, String)> {
+    let mut out = s.kiosk.problems();
+    for p in s.peers.snapshot() {
+        if let (false, Some(e)) = (p.reachable, &p.last_error) {
+            let who = p.name.clone().unwrap_or(p.url.clone());
+            out.push((p.last_seen_ms.unwrap_or(0), format!("{who}: {e}")));
+        }
+    }
+    out
+}
+
+async fn home(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    if signed_in(&s, &ctx).is_none() {
+        return login_page(&ctx, StatusCode::OK, false);
+    }
+    let v = view(&s, None, None).await;
+    let f = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
+    ctx.render(StatusCode::OK, &f, dashboard(ctx.lang, &ctx.csrf, &v))
+}
+
+async fn sign_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<LoginForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Console);
+    }
+    let ip = "console".to_string();
+    if s.limits.per_client.check(&ip, now_ms()).is_err()
+        || !crate::auth::secrets_equal(f.token.trim(), &s.secrets.admin_token)
+    {
+        let _ = s.limits.per_client.hit(&ip, now_ms());
+        s.kiosk
+            .problem(now_ms(), "console: a sign-in with a wrong token");
+        return login_page(&ctx, StatusCode::UNAUTHORIZED, true);
+    }
+    match s.kiosk.sign_in(now_ms()) {
+        Some(id) => redirect_with(
+            "/console",
+            &set_cookie(
+                OPERATOR_COOKIE,
+                &id,
+                "/console",
+                Some(OPERATOR_TTL_MS / 1000),
+            ),
+        ),
+        None => login_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, false),
+    }
+}
+
+async fn sign_out(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Console);
+    }
+    if let Some(id) = signed_in(&s, &ctx) {
+        s.kiosk.sign_out(&id);
+    }
+    redirect_with(
+        "/console",
+        &set_cookie(OPERATOR_COOKIE, "", "/console", Some(0)),
+    )
+}
+
+async fn check_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CheckInForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Console);
+    }
+    if signed_in(&s, &ctx).is_none() {
+        return redirect("/console");
+    }
+    let fr = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
+    let Ok(email) = crate::net::api::check_email(&f.email) else {
+        let v = view(
+            &s,
+            None,
+            Some(("bad", t(ctx.lang, "console-invalid-email"))),
+        )
+        .await;
+        return ctx.render(
+            StatusCode::BAD_REQUEST,
+            &fr,
+            dashboard(ctx.lang, &ctx.csrf, &v),
+        );
+    };
+    let name: String = f
+        .name
+        .trim()
+        .chars()
+        .take(crate::net::api::MAX_NAME_LEN)
+        .collect();
+    let (token, hash) = crate::auth::new_token();
+    let now = now_ms();
+    let expires = now + crate::auth::SESSION_TTL_MS;
+    let voters = vec![(email.clone(), name.clone())];
+    let stored = s
+        .db("checking a voter in", move |db| {
+            db.check_in_voters(&voters, &[hash], now, expires)
+        })
+        .await;
+    let issued = match stored.map(|()| s.kiosk.issue_code(token, now)) {
+        Ok(Some(code)) => code,
+        Ok(None) | Err(_) => {
+            s.kiosk
+                .problem(now, format!("console: {email} could not be checked in"));
+            let v = view(&s, None, Some(("bad", t(ctx.lang, "booth-busy")))).await;
+            return ctx.render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &fr,
+                dashboard(ctx.lang, &ctx.csrf, &v),
+            );
+        }
+    };
+    let shown = if name.is_empty() { email } else { name };
+    let v = view(&s, Some((shown, show_code(&issued))), None).await;
+    ctx.render(StatusCode::OK, &fr, dashboard(ctx.lang, &ctx.csrf, &v))
+}

@@ -1,0 +1,130 @@
+//! The booth's screens: the voter identifies with their code, sees the
+//! election's candidates in large type, picks one, reviews the choice,
+//! casts it, and gets the receipt.
+
+use maud::{Markup, html};
+
+use super::kiosk::{RECEIPT_SECONDS, Step};
+use super::layout::{csrf_field, message, trusted_svg};
+use super::{Lang, t, t_args, when};
+use crate::ledger::Election;
+
+fn step(lang: Lang, s: Option<Step>) -> Markup {
+    let (n, total) = s.map_or((1, 4), Step::number);
+    html! { p class="step" { (t_args(lang, "booth-step", &[("n", n.to_string()), ("total", total.to_string())])) } }
+}
+
+/// Step 1: the voting code.
+pub fn welcome(lang: Lang, csrf: &str, problem: Option<&str>) -> Markup {
+    html! {
+        (step(lang, None))
+        h1 { (t(lang, "booth-title")) }
+        @if let Some(p) = problem { (message("bad", p)) }
+        p { (t(lang, "booth-welcome")) }
+        form method="post" action="/booth/start" class="booth-code" {
+            (csrf_field(csrf))
+            div class="field" {
+                label for="code" { (t(lang, "booth-code-label")) }
+                p class="hint" id="code-hint" { (t(lang, "booth-code-hint")) }
+                input type="text" id="code" name="code" required autocomplete="off"
+                    autocapitalize="characters" spellcheck="false" maxlength="32"
+                    aria-describedby="code-hint" autofocus;
+            }
+            div class="actions" { button type="submit" { (t(lang, "booth-start")) } }
+        }
+    }
+}
+
+/// Step 2: the candidates.
+pub fn ballot(
+    lang: Lang,
+    csrf: &str,
+    e: &Election,
+    choice: Option<u64>,
+    problem: Option<&str>,
+) -> Markup {
+    html! {
+        (step(lang, Some(Step::Ballot)))
+        h1 { (e.name) }
+        p { (t_args(lang, "booth-election-closes", &[("time", when(e.closes_at))])) }
+        @if let Some(p) = problem { (message("bad", p)) }
+        form method="post" action="/booth/choose" {
+            (csrf_field(csrf))
+            fieldset class="candidates" {
+                legend { (t(lang, "booth-choose")) }
+                @for c in &e.candidates {
+                    label class="candidate" {
+                        input type="radio" name="candidate" value=(c.id) required checked[choice == Some(c.id)];
+                        span { (c.name) }
+                    }
+                }
+            }
+            div class="actions" { button type="submit" { (t(lang, "booth-review-button")) } }
+        }
+    }
+}
+
+/// Step 3: the choice, to confirm or change.
+pub fn review(lang: Lang, csrf: &str, e: &Election, candidate: &str) -> Markup {
+    html! {
+        (step(lang, Some(Step::Review)))
+        h1 { (t(lang, "booth-review-title")) }
+        p { (e.name) }
+        p { (t(lang, "booth-review-text")) }
+        p class="choice" { (candidate) }
+        div class="actions" {
+            form method="post" action="/booth/cast" {
+                (csrf_field(csrf))
+                button type="submit" { (t(lang, "booth-cast")) }
+            }
+            form method="post" action="/booth/change" {
+                (csrf_field(csrf))
+                button type="submit" class="secondary" { (t(lang, "booth-change")) }
+            }
+        }
+    }
+}
+
+/// Step 4: the receipt (and a paper slip when printed).
+pub fn receipt(
+    lang: Lang,
+    csrf: &str,
+    code: &str,
+    track_url: &str,
+    qr_svg: Option<String>,
+    fallback: bool,
+) -> Markup {
+    html! {
+        (step(lang, Some(Step::Receipt)))
+        h1 { (t(lang, "booth-receipt-title")) }
+        @if fallback { (message("warn", &t(lang, "booth-fallback"))) }
+        div class="receipt" {
+            div {
+                h2 { (t(lang, "booth-receipt-code")) }
+                p class="code" id="confirmation-code" { (code) }
+                p { (t(lang, "booth-receipt-explain")) }
+                p { (t(lang, "booth-tracking")) ": " code { (track_url) } }
+            }
+            @if let Some(svg) = qr_svg {
+                div class="qr" { (trusted_svg(svg)) }
+            }
+        }
+        p class="no-print" { (t_args(lang, "booth-clears", &[("seconds", RECEIPT_SECONDS.to_string())])) }
+        div class="actions" {
+            button type="button" id="print-receipt" class="secondary" hidden { (t(lang, "booth-print")) }
+            form method="post" action="/booth/finish" {
+                (csrf_field(csrf))
+                button type="submit" { (t(lang, "booth-finish")) }
+            }
+        }
+    }
+}
+
+/// A message instead of a step (already voted, closed, expired, error).
+pub fn notice(lang: Lang, kind: &str, text: &str) -> Markup {
+    html! {
+        h1 { (t(lang, "booth-title")) }
+        (message(kind, text))
+        div class="actions" { a class="button" href="/booth" { (t(lang, "booth-again")) } }
+    }
+}

@@ -1,0 +1,140 @@
+//! The poll-worker console: the station's state, check-in, today's counts
+//! and the last problems in words.
+
+use maud::{Markup, html};
+
+use super::kiosk::CODE_TTL_MS;
+use super::layout::{csrf_field, message};
+use super::{Lang, t, t_args, when};
+
+/// A validator as the console lists it.
+pub struct ValidatorRow {
+    pub name: String,
+    /// "healthy", "degraded" or "unreachable".
+    pub status: String,
+    pub height: Option<u64>,
+}
+
+/// Everything the console shows.
+pub struct ConsoleView {
+    pub offline: bool,
+    /// Why the station is in fallback mode, when it is.
+    pub fallback: Option<String>,
+    pub waiting: u64,
+    pub validators: Vec<ValidatorRow>,
+    pub checked_in_today: u64,
+    pub ballots_today: u64,
+    pub problems: Vec<(u64, String)>,
+    /// A voting code just issued: (voter's name, code as shown).
+    pub issued: Option<(String, String)>,
+    pub notice: Option<(&'static str, String)>,
+}
+
+pub fn login(lang: Lang, csrf: &str, wrong: bool) -> Markup {
+    html! {
+        h1 { (t(lang, "console-title")) }
+        @if wrong { (message("bad", &t(lang, "console-bad-token"))) }
+        form method="post" action="/console/login" class="panel" {
+            (csrf_field(csrf))
+            p { (t(lang, "console-login")) }
+            div class="field" {
+                label for="token" { (t(lang, "console-token-label")) }
+                input type="password" id="token" name="token" required autocomplete="off" autofocus;
+            }
+            button type="submit" { (t(lang, "console-sign-in")) }
+        }
+    }
+}
+
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "healthy" => "status-ok",
+        "degraded" => "status-warn",
+        _ => "status-bad",
+    }
+}
+
+fn status_words(lang: Lang, status: &str) -> String {
+    match status {
+        "healthy" => t(lang, "console-reachable"),
+        "degraded" => t(lang, "console-degraded"),
+        _ => t(lang, "console-unreachable"),
+    }
+}
+
+pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
+    html! {
+        h1 { (t(lang, "console-title")) }
+        @if let Some((kind, text)) = &v.notice { (message(kind, text)) }
+        @if let Some((name, code)) = &v.issued {
+            div class="panel" role="status" {
+                p { (t_args(lang, "console-code-for", &[("name", name.clone())])) }
+                p class="code" id="voting-code" { (code) }
+                p class="hint" { (t_args(lang, "console-code-hint", &[("minutes", (CODE_TTL_MS / 60_000).to_string())])) }
+            }
+        }
+        div class="grid" {
+            section class="panel" aria-labelledby="station-h" {
+                h2 id="station-h" { (t(lang, "console-station")) }
+                @if v.offline {
+                    (message("warn", &t(lang, "console-offline")))
+                } @else if let Some(reason) = &v.fallback {
+                    (message("warn", &t_args(lang, "console-fallback", &[("waiting", v.waiting.to_string()), ("reason", reason.clone())])))
+                } @else {
+                    (message("ok", &t(lang, "console-online")))
+                }
+                h3 { (t(lang, "console-validators")) }
+                div class="table-wrap" {
+                    table {
+                        thead { tr { th scope="col" { (t(lang, "console-validator")) } th scope="col" { (t(lang, "console-status")) } th scope="col" { (t(lang, "console-height")) } } }
+                        tbody {
+                            @for r in &v.validators {
+                                tr {
+                                    td { (r.name) }
+                                    td class=(status_class(&r.status)) { (status_words(lang, &r.status)) }
+                                    td { @if let Some(h) = r.height { (h) } @else { "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section class="panel" aria-labelledby="counts-h" {
+                h2 id="counts-h" { (t(lang, "console-counts")) }
+                p { (t(lang, "console-checked-in")) }
+                p class="count" id="checked-in-count" { (v.checked_in_today) }
+                p { (t(lang, "console-ballots")) }
+                p class="count" id="ballots-count" { (v.ballots_today) }
+            }
+        }
+        section class="panel" aria-labelledby="checkin-h" {
+            h2 id="checkin-h" { (t(lang, "console-checkin")) }
+            form method="post" action="/console/check-in" {
+                (csrf_field(csrf))
+                div class="field" {
+                    label for="email" { (t(lang, "console-email-label")) }
+                    input type="email" id="email" name="email" required autocomplete="off";
+                }
+                div class="field" {
+                    label for="name" { (t(lang, "console-name-label")) }
+                    input type="text" id="name" name="name" autocomplete="off";
+                }
+                button type="submit" { (t(lang, "console-check-in")) }
+            }
+        }
+        section class="panel" aria-labelledby="errors-h" {
+            h2 id="errors-h" { (t(lang, "console-errors")) }
+            @if v.problems.is_empty() {
+                p { (t(lang, "console-no-errors")) }
+            } @else {
+                ul {
+                    @for (at, what) in &v.problems { li { (when(*at)) " — " (what) } }
+                }
+            }
+        }
+        form method="post" action="/console/logout" {
+            (csrf_field(csrf))
+            button type="submit" class="secondary" { (t(lang, "console-sign-out")) }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The screens' defences over HTTP against the real binary: security
+//! headers, cookie flags, CSRF on every form, the console's token, the
+//! booth's one-time codes, and the booth's page weight. (The screens in a
+//! browser: tests/tests/browser_e2e.rs.)
+
+mod support;
+
+use std::time::Duration;
+
+use support::Dev;
+
+/// An agent that does not follow redirects, so that 303s are seen.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+struct Answer {
+    status: u16,
+    cookies: Vec<String>,
+    location: Option<String>,
+    csp: Option<String>,
+    body: String,
+}
+
+fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
+    let h = r.headers();
+    let cookies = h
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let location = h.get("location").map(|v| v.to_str().unwrap().to_string());
+    let csp = h
+        .get("content-security-policy")
+        .map(|v| v.to_str().unwrap().to_string());
+    Answer {
+        status: r.status().as_u16(),
+        cookies,
+        location,
+        csp,
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn get(dev: &Dev, path: &str, cookie: &str) -> Answer {
+    let mut req = agent().get(format!("{}{path}", dev.url));
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    answer(req.call().unwrap())
+}
+
+fn post(dev: &Dev, path: &str, cookie: &str, form: &str) -> Answer {
+    let mut req = agent()
+        .post(format!("{}{path}", dev.url))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    answer(req.send(form).unwrap())
+}
+
+/// The `name=value` of a Set-Cookie.
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// A browser's first visit: its CSRF cookie and token.
+fn csrf(dev: &Dev) -> (String, String) {
+    let a = get(dev, "/booth", "");
+    let c = a
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("evote_csrf="))
+        .expect("a CSRF cookie");
+    let token = pair(c).trim_start_matches("evote_csrf=").to_string();
+    (pair(c), token)
+}
+
+#[test]
+fn every_screen_answers_with_a_strict_policy_and_safe_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    for path in [
+        "/booth",
+        "/console",
+        "/board",
+        "/board/track?code=0x12",
+        "/board/results/1",
+    ] {
+        let a = get(&dev, path, "");
+        assert!(matches!(a.status, 200 | 400), "{path}: {}", a.status);
+        let csp = a.csp.unwrap_or_default();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{path}: {csp}"
+        );
+        assert!(!a.body.contains("<script>"), "{path} has an inline script");
+        assert!(!a.body.contains(" style=\""), "{path} has an inline style");
+        assert!(
+            !a.body.contains("http://") || path.starts_with("/board"),
+            "{path} links out"
+        );
+        for c in &a.cookies {
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{path}: {c}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_form_without_this_browsers_csrf_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let (cookie, csrf) = csrf(&dev);
+    let login = format!("csrf={csrf}&token={}", token.trim());
+    // A forged post from another page: no cookie, or another token.
+    for (c, form) in [
+        ("", login.clone()),
+        (
+            cookie.as_str(),
+            format!("csrf={}&token={}", "ab".repeat(32), token.trim()),
+        ),
+        (cookie.as_str(), format!("token={}", token.trim())),
+    ] {
+        let a = post(&dev, "/console/login", c, &form);
+        assert!(matches!(a.status, 403 | 422), "{form}: {}", a.status);
+        assert!(!a.cookies.iter().any(|c| c.starts_with("evote_console=")));
+    }
+    let a = post(&dev, "/booth/start", "", "csrf=x&code=ABCDEFGH");
+    assert_eq!(a.status, 403);
+    // A wrong admin token is refused; the right one signs in.
+    let a = post(
+        &dev,
+        "/console/login",
+        &cookie,
+        &format!("csrf={csrf}&token=wrong"),
+    );
+    assert_eq!(a.status, 401);
+    let a = post(&dev, "/console/login", &cookie, &login);
+    assert_eq!((a.status, a.location.as_deref()), (303, Some("/console")));
+    let op = a
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("evote_console="))
+        .expect("an operator cookie");
+    assert!(
+        op.contains("Path=/console") && op.contains("HttpOnly") && op.contains("SameSite=Strict")
+    );
+    let both = format!("{cookie}; {}", pair(op));
+    // Check-in needs the operator and the token.
+    let a = post(
+        &dev,
+        "/console/check-in",
+        &cookie,
+        &format!("csrf={csrf}&email=a%40b.org&name=A"),
+    );
+    assert_eq!((a.status, a.location.as_deref()), (303, Some("/console")));
+    let a = post(
+        &dev,
+        "/console/check-in",
+        &pair(op),
+        "csrf=&email=a%40b.org&name=A",
+    );
+    assert_eq!(a.status, 403);
+    let a = post(
+        &dev,
+        "/console/check-in",
+        &both,
+        &format!("csrf={csrf}&email=ada%40example.org&name=Ada"),
+    );
+    assert_eq!(a.status, 200);
+    let code = a
+        .body
+        .split("id=\"voting-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a voting code")
+        .to_string();
+    // The code opens one booth, once.
+    let a = post(
+        &dev,
+        "/booth/start",
+        &cookie,
+        &format!("csrf={csrf}&code={code}"),
+    );
+    assert_eq!(
+        (a.status, a.location.as_deref()),
+        (303, Some("/booth/ballot"))
+    );
+    let booth = pair(
+        a.cookies
+            .iter()
+            .find(|c| c.starts_with("evote_booth="))
+            .unwrap(),
+    );
+    let a = post(
+        &dev,
+        "/booth/start",
+        &cookie,
+        &format!("csrf={csrf}&code={code}"),
+    );
+    assert_eq!(a.status, 401, "used once");
+    // A cast without the token changes nothing; with it, the vote counts.
+    let session = format!("{cookie}; {booth}");
+    let a = post(
+        &dev,
+        "/booth/choose",
+        &session,
+        &format!("csrf={csrf}&candidate=2"),
+    );
+    assert_eq!(a.location.as_deref(), Some("/booth/review"));
+    let a = post(&dev, "/booth/cast", &booth, "csrf=forged");
+    assert_eq!(a.status, 403);
+    assert_eq!(
+        dev.get("/api/votes/results?election_id=1").1["total_votes"],
+        0
+    );
+    let a = post(&dev, "/booth/cast", &session, &format!("csrf={csrf}"));
+    assert_eq!(a.location.as_deref(), Some("/booth/receipt"));
+    let a = get(&dev, "/booth/receipt", &session);
+    assert!(a.body.contains("id=\"confirmation-code\""), "{}", a.body);
+    assert!(a.body.contains("<svg role=\"img\""));
+}
+
+#[test]
+fn a_booth_page_weighs_under_100_kb_with_what_it_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let page = get(&dev, "/booth", "");
+    let assets: usize = ["/assets/evote.css", "/assets/booth.js"]
+        .iter()
+        .map(|p| {
+            let a = get(&dev, p, "");
+            assert_eq!(a.status, 200, "{p}");
+            a.body.len()
+        })
+        .sum();
+    let total = page.body.len() + assets;
+    assert!(total < 100 * 1024, "{total} bytes");
+    assert!(page.body.contains("/assets/evote.css") && page.body.contains("/assets/booth.js"));
+    assert_eq!(get(&dev, "/assets/nope.js", "").status, 404);
+}

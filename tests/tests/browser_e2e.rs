@@ -1,0 +1,445 @@
+//! The screens in a real browser: Debian's chromium, driven over WebDriver
+//! (chromedriver, through fantoccini), against a real testnet of three
+//! validators. A poll worker checks a voter in at the console; the voter
+//! votes at the booth with the keyboard alone and reads the receipt's code;
+//! the code is found on another node's board; a second vote is refused; the
+//! booth shows the fallback message with the other validators stopped; the
+//! language switch works from the keyboard.
+//!
+//! Every screen is checked by axe-core inside the page (no WCAG 2.1 A or AA
+//! violation), for horizontal overflow on a 390 x 844 phone and at 200%
+//! text size, and saved as screenshots (both languages; kiosk 1280 x 800,
+//! phone, 200% text) under `target/screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's
+//! `chromium` and `chromium-driver`; `EVOTE_CHROMIUM`, `EVOTE_CHROMEDRIVER`
+//! name others) and axe-core (`npm install --prefix target/npm axe-core@4`,
+//! or `EVOTE_AXE` names `axe.min.js`): `.ci/run` installs them. Without
+//! them this test fails and says what to install; it never passes silently.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use evote_tests::cluster::{Cluster, Timing};
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const KIOSK: (u32, u32) = (1280, 800);
+const PHONE: (u32, u32) = (390, 844);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn required(var: &str, default: PathBuf, what: &str) -> PathBuf {
+    let p = std::env::var_os(var).map_or(default, PathBuf::from);
+    assert!(
+        p.exists(),
+        "the browser tests need {what} at {} (or set {var}); `.ci/run` installs it: \
+         apt-get install -y chromium chromium-driver; npm install --prefix target/npm axe-core@4",
+        p.display()
+    );
+    p
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Browser {
+    c: Client,
+    axe: String,
+    shots: PathBuf,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+async fn start_browser() -> Browser {
+    let chromium = required("EVOTE_CHROMIUM", "/usr/bin/chromium".into(), "chromium");
+    let chromedriver = required(
+        "EVOTE_CHROMEDRIVER",
+        "/usr/bin/chromedriver".into(),
+        "chromedriver",
+    );
+    let axe_path = required(
+        "EVOTE_AXE",
+        workspace().join("target/npm/node_modules/axe-core/axe.min.js"),
+        "axe-core's axe.min.js",
+    );
+    let axe = std::fs::read_to_string(axe_path).expect("read axe.min.js");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(format!("{url}/status")).call().is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+                format!("--window-size={},{}", KIOSK.0, KIOSK.1),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let c = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&url)
+        .await
+        .expect("a chromium session");
+    let shots = workspace().join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    Browser {
+        c,
+        axe,
+        shots,
+        _driver: driver,
+        _profile: profile,
+    }
+}
+
+impl Browser {
+    async fn goto(&self, url: &str) {
+        self.c.goto(url).await.expect("navigate");
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        match self
+            .c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                let url = self.c.current_url().await;
+                let html = self.c.source().await.unwrap_or_default();
+                panic!("{css} not found on {url:?}: {e}\n{html}")
+            }
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    async fn page_text(&self) -> String {
+        self.text("main").await
+    }
+
+    async fn lang(&self) -> String {
+        self.find("html")
+            .await
+            .attr("lang")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Presses Tab until the focused element matches `css` (the way a
+    /// keyboard user reaches it), at most 40 times.
+    async fn tab_to(&self, css: &str) -> Element {
+        let target = self.find(css).await;
+        let want = target.element_id();
+        for _ in 0..40 {
+            let active = self.c.active_element().await.unwrap();
+            if active.element_id() == want {
+                return active;
+            }
+            active.send_keys(&Key::Tab.to_string()).await.unwrap();
+        }
+        panic!("Tab never reached {css}");
+    }
+
+    async fn press(&self, e: &Element, keys: &str) {
+        e.send_keys(keys).await.unwrap();
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.c.execute(js, vec![]).await.expect("script")
+    }
+
+    /// axe-core inside the page: WCAG 2.1 A and AA.
+    async fn axe_violations(&self) -> Vec<String> {
+        self.script(&self.axe).await;
+        let r = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                    .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                    .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("axe runs");
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap_or("?").to_string())
+            .collect()
+    }
+
+    async fn overflows(&self) -> bool {
+        self.script(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;",
+        )
+        .await
+            == json!(true)
+    }
+
+    async fn save(&self, file: &str) {
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(file), png).unwrap();
+    }
+
+    /// Checks and photographs the page as it is: axe, the kiosk, the
+    /// phone, 200% text.
+    async fn capture(&self, name: &str) {
+        let lang = self.lang().await;
+        let violations = self.axe_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{name} ({lang}): WCAG 2.1 A/AA violations:\n{}",
+            violations.join("\n")
+        );
+        self.save(&format!("{name}-{lang}-kiosk.png")).await;
+        self.c.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+        assert!(
+            !self.overflows().await,
+            "{name} ({lang}) scrolls sideways on a phone"
+        );
+        self.save(&format!("{name}-{lang}-phone.png")).await;
+        self.c.set_window_size(KIOSK.0, KIOSK.1).await.unwrap();
+        self.script("document.documentElement.style.fontSize = '200%';")
+            .await;
+        assert!(
+            !self.overflows().await,
+            "{name} ({lang}) scrolls sideways at 200% text"
+        );
+        self.save(&format!("{name}-{lang}-200pct.png")).await;
+        self.script("document.documentElement.style.fontSize = '';")
+            .await;
+    }
+
+    /// [`Browser::capture`] in both languages: this page, then the same
+    /// page in the other language, then back.
+    async fn capture_both(&self, name: &str) {
+        let here = self.c.current_url().await.unwrap();
+        let lang = self.lang().await;
+        self.capture(name).await;
+        let other = if lang == "fr" { "en" } else { "fr" };
+        let mut u = here.clone();
+        let kept: Vec<(String, String)> = here
+            .query_pairs()
+            .filter(|(k, _)| k != "lang")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept.iter())
+            .append_pair("lang", other);
+        self.goto(u.as_str()).await;
+        assert_eq!(self.lang().await, other);
+        self.capture(name).await;
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept.iter())
+            .append_pair("lang", &lang);
+        self.goto(u.as_str()).await;
+    }
+
+    /// Checks a voter in at the console (already signed in): the voting code.
+    async fn check_in(&self, base: &str, email: &str, name: &str) -> String {
+        self.goto(&format!("{base}/console")).await;
+        let e = self.find("#email").await;
+        e.send_keys(email).await.unwrap();
+        let n = self.find("#name").await;
+        n.send_keys(name).await.unwrap();
+        self.press(&n, &Key::Enter.to_string()).await;
+        self.text("#voting-code").await
+    }
+
+    /// At the booth welcome screen, with the keyboard only: types the code,
+    /// picks candidate number `pick` (0-based) with the arrow keys, reviews
+    /// and casts. Leaves the browser on what follows the cast.
+    async fn vote(&self, base: &str, code: &str, pick: usize, capture: bool) {
+        self.goto(&format!("{base}/booth")).await;
+        if capture {
+            self.capture_both("booth-1-code").await;
+        }
+        let field = self.tab_to("#code").await;
+        self.press(&field, &format!("{code}{}", Key::Enter)).await;
+        let first = self.find("input[name=candidate]").await;
+        if capture {
+            self.capture_both("booth-2-ballot").await;
+        }
+        let _ = first;
+        let radio = self.tab_to("input[name=candidate]").await;
+        // Space selects the first; each arrow moves the choice down one.
+        self.press(&radio, " ").await;
+        let mut keys = String::new();
+        for _ in 0..pick {
+            keys.push_str(&Key::Down.to_string());
+        }
+        self.press(&radio, &keys).await;
+        let active = self.c.active_element().await.unwrap();
+        self.press(&active, &Key::Enter.to_string()).await;
+        self.find(".choice").await;
+        if capture {
+            self.capture_both("booth-3-review").await;
+        }
+        let cast = self.tab_to("form[action='/booth/cast'] button").await;
+        self.press(&cast, &Key::Enter.to_string()).await;
+    }
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
+    let b = start_browser().await;
+    let c = Cluster::create(3, 0, Timing::default());
+    c.start_all();
+    let (v1, v3) = (c.url(0).to_string(), c.url(2).to_string());
+
+    // The console: sign in with the admin token, check Ada in.
+    b.goto(&format!("{v1}/console?lang=en")).await;
+    b.capture_both("console-1-sign-in").await;
+    let token = b.tab_to("#token").await;
+    b.press(&token, &format!("{}{}", c.admin_token(0), Key::Enter))
+        .await;
+    b.find("#checked-in-count").await;
+    let code = b.check_in(&v1, "ada@example.org", "Ada Lovelace").await;
+    assert_eq!(code.len(), 9, "ABCD-EFGH: {code}");
+    b.capture("console-2-checked-in").await;
+    b.goto(&format!("{v1}/console")).await;
+    assert_eq!(b.text("#checked-in-count").await, "1");
+    b.capture_both("console-3-status").await;
+
+    // The booth, keyboard only: code, candidate 2, review, cast.
+    b.vote(&v1, &code, 1, true).await;
+    let receipt = b.text("#confirmation-code").await;
+    assert!(
+        receipt.starts_with("0x") && receipt.len() == 66,
+        "{receipt}"
+    );
+    assert!(
+        b.find(".qr svg")
+            .await
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    b.capture_both("booth-4-receipt").await;
+    let finish = b.tab_to("form[action='/booth/finish'] button").await;
+    b.press(&finish, &Key::Enter.to_string()).await;
+    b.find("#code").await;
+
+    // The receipt's code on the board of another node.
+    let track = format!("{v3}/board/track?code={receipt}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        b.goto(&track).await;
+        if b.find("#track-block").await.text().await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the code never resolved on validator-3"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    b.capture_both("board-2-track").await;
+    b.goto(&format!("{v3}/board")).await;
+    b.capture_both("board-1-index").await;
+    let block = b.find("td a[href^='/board/block/']").await;
+    block.click().await.unwrap();
+    let html = b.c.source().await.unwrap();
+    assert!(!html.contains("ada@example.org") && !html.contains("Ada Lovelace"));
+    b.capture_both("board-3-block").await;
+    b.goto(&format!("{v3}/board/results/1")).await;
+    assert_eq!(b.text("#total-votes").await, "1");
+    b.capture_both("board-4-results").await;
+
+    // The same voter again, in French, switched from the keyboard: refused.
+    let again = b.check_in(&v1, "ada@example.org", "Ada Lovelace").await;
+    b.goto(&format!("{v1}/booth?lang=en")).await;
+    let fr = b.tab_to("a[hreflang=fr]").await;
+    b.press(&fr, &Key::Enter.to_string()).await;
+    wait_until_lang(&b, "fr").await;
+    b.vote(&v1, &again, 0, false).await;
+    let text = b.page_text().await;
+    assert!(text.contains("déjà voté"), "{text}");
+    b.capture("booth-5-already-voted").await;
+
+    // Fallback: the other validators stop; the next voter is told.
+    c.kill(1);
+    c.kill(2);
+    let c2 = &c;
+    tokio::task::block_in_place(|| {
+        wait_until("fallback mode", Duration::from_secs(60), || {
+            c2.get(0, "/health").1["fallback"] == true
+        })
+    });
+    let code = b.check_in(&v1, "grace@example.org", "Grace Hopper").await;
+    b.goto(&format!("{v1}/booth?lang=en")).await;
+    b.vote(&v1, &code, 2, false).await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("will reach the ledger when the network returns"),
+        "{text}"
+    );
+    b.capture_both("booth-6-fallback-receipt").await;
+    b.goto(&format!("{v1}/console")).await;
+    assert!(b.page_text().await.contains("Fallback"));
+    b.capture_both("console-4-fallback").await;
+    let _ = b.c.close().await;
+}
+
+async fn wait_until_lang(b: &Browser, lang: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.lang().await != lang {
+        assert!(
+            Instant::now() < deadline,
+            "the page never switched to {lang}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
