@@ -28,7 +28,7 @@ use outbox::{Outbox, Outgoing};
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
-use crate::node::{Network, NodeInbox, PeerHead, Role};
+use crate::node::{DEFAULT_ROUND_TRIP_MS, Network, NodeInbox, PeerHead, Role};
 
 /// Outgoing items queued per peer and lane; past it, new ones are dropped
 /// (consensus messages of the current round come again when the peer
@@ -497,6 +497,15 @@ impl Network for HttpNetwork {
                 })
             })
             .collect()
+    }
+
+    /// The median of the last status polls' round trips (`lanes::poll_loop`).
+    fn round_trip_ms(&self, validator: &PublicKey) -> u64 {
+        let peers = self.table.peers.read().expect("peer table");
+        (peers.values())
+            .find(|p| p.node_id.as_ref() == Some(validator))
+            .and_then(|p| p.rtt_ms)
+            .unwrap_or(DEFAULT_ROUND_TRIP_MS)
     }
 
     fn request_sync(&mut self, height: u64) -> bool {

@@ -393,6 +393,10 @@ impl Driver {
             return;
         }
         if let Some(core) = self.core.as_mut() {
+            // The round timeout follows the round trips the network measures.
+            for v in &self.genesis.validators {
+                core.note_round_trip(&v.public_key, self.network.round_trip_ms(&v.public_key));
+            }
             let actions = core.tick(now, self.pending);
             self.apply(actions);
         }

@@ -69,6 +69,9 @@ pub(crate) type Submission = (Box<SignedTx>, Hash32, Source, SubmitReply);
 pub const RECONCILE_INTERVAL_MS: u64 = 1_000;
 /// Sealed ballots handled per reconciliation round.
 pub const MAX_RECONCILE: u64 = 2_000;
+/// The round trip a network assumes to a validator it has not measured:
+/// long, so that round timers start long rather than short.
+pub const DEFAULT_ROUND_TRIP_MS: u64 = 1_000;
 /// A node does not judge quorum reachability before its peers were polled.
 pub const FALLBACK_STARTUP_GRACE_MS: u64 = 3_000;
 
@@ -120,6 +123,9 @@ pub trait Network: Send {
     /// they come back as [`Request::Synced`]. False if none is ahead or a
     /// fetch is already under way.
     fn request_sync(&mut self, height: u64) -> bool;
+    /// The round trip to a validator as measured lately, or a conservative
+    /// default ([`DEFAULT_ROUND_TRIP_MS`]) where nothing is measured.
+    fn round_trip_ms(&self, validator: &PublicKey) -> u64;
 }
 
 /// No peers: a single-validator chain.
@@ -133,6 +139,9 @@ impl Network for NoPeers {
     }
     fn request_sync(&mut self, _: u64) -> bool {
         false
+    }
+    fn round_trip_ms(&self, _: &PublicKey) -> u64 {
+        DEFAULT_ROUND_TRIP_MS
     }
 }
 

@@ -1,6 +1,6 @@
 //! The QBFT state machine of one validator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::journal::{Journal, Locked};
@@ -10,8 +10,8 @@ use super::messages::{
 };
 use super::round::{RoundState, Slot, slot_for};
 use super::{
-    Action, Equivocation, MAX_EVIDENCE, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES, MAX_FUTURE_ROUNDS,
-    RoundChangeReason, RoundSummary, round_timeout,
+    Action, Equivocation, HEIGHTS_TIMED, MAX_EVIDENCE, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES,
+    MAX_FUTURE_ROUNDS, RoundChangeReason, RoundSummary, adaptive_base_timeout, round_timeout,
 };
 use crate::ledger::validate::check_header;
 use crate::ledger::{
@@ -69,6 +69,12 @@ pub struct Core {
     seen_rounds: BTreeMap<PublicKey, u64>,
     evidence: Vec<Equivocation>,
     metrics: Metrics,
+    /// The round trip to each other validator, as the network measured it.
+    round_trips: BTreeMap<PublicKey, u64>,
+    /// When round 0 of this height started here (its timer), if it did.
+    round_zero_started_ms: Option<u64>,
+    /// How long the last heights decided in round 0 took from that start.
+    height_times: VecDeque<u64>,
 }
 
 type Out = Vec<Action>;
@@ -110,6 +116,9 @@ impl Core {
             seen_rounds: BTreeMap::new(),
             evidence: Vec::new(),
             metrics: Metrics::default(),
+            round_trips: BTreeMap::new(),
+            round_zero_started_ms: None,
+            height_times: VecDeque::with_capacity(HEIGHTS_TIMED),
         };
         if let Some(j) = journal.filter(|j| j.height == core.height) {
             core.restore(j, now_ms);
@@ -133,7 +142,7 @@ impl Core {
         self.sent = j.sent;
         self.unsent_since_restart = !self.sent.is_empty();
         if self.round > 0 || !self.sent.is_empty() {
-            self.deadline = Some(now_ms + self.timeout());
+            self.start_timer(now_ms);
         }
     }
 
@@ -168,7 +177,40 @@ impl Core {
     }
 
     fn timeout(&self) -> u64 {
-        round_timeout(self.genesis.params.round_timeout_ms, self.round)
+        round_timeout(self.base_timeout(), self.round)
+    }
+
+    /// A round trip to `validator` as the network measures it (an input of
+    /// the round timeout; a validator's own measurement, never sent).
+    pub fn note_round_trip(&mut self, validator: &PublicKey, rtt_ms: u64) {
+        if validator != &self.me() && self.genesis.is_validator(validator) {
+            self.round_trips.insert(*validator, rtt_ms);
+        }
+    }
+
+    /// Round 0's timeout now ([`adaptive_base_timeout`]): from the round
+    /// trip to the validator that completes this node's quorum (the
+    /// (Q-1)-th nearest other validator) and the median time of the last
+    /// heights decided in round 0.
+    pub fn base_timeout(&self) -> u64 {
+        let mut rtts: Vec<u64> = self.round_trips.values().copied().collect();
+        rtts.sort_unstable();
+        let quorum_rtt = self
+            .quorum
+            .checked_sub(2)
+            .and_then(|k| rtts.get(k).copied());
+        let mut times: Vec<u64> = self.height_times.iter().copied().collect();
+        times.sort_unstable();
+        let recent = times.get(times.len() / 2).copied();
+        adaptive_base_timeout(self.genesis.params.round_timeout_ms, quorum_rtt, recent)
+    }
+
+    /// Sets the round's timer, noting when round 0's started.
+    fn start_timer(&mut self, now_ms: u64) {
+        if self.round == 0 && self.round_zero_started_ms.is_none() {
+            self.round_zero_started_ms = Some(now_ms);
+        }
+        self.deadline = Some(now_ms + self.timeout());
     }
 
     fn me(&self) -> PublicKey {
@@ -219,7 +261,7 @@ impl Core {
         }
         if self.round == 0 && self.proposal_due(now_ms, pending_txs) {
             if self.deadline.is_none() {
-                self.deadline = Some(now_ms + self.timeout());
+                self.start_timer(now_ms);
             }
             if self.is_proposer(0) && !self.sent_kind(MessageType::Proposal) {
                 self.request_proposal(0, &mut out);
@@ -301,6 +343,16 @@ impl Core {
         if head.height < self.height {
             return out;
         }
+        if self.decided
+            && self.round == 0
+            && let Some(started) = self.round_zero_started_ms
+        {
+            if self.height_times.len() == HEIGHTS_TIMED {
+                self.height_times.pop_front();
+            }
+            self.height_times.push_back(now_ms.saturating_sub(started));
+        }
+        self.round_zero_started_ms = None;
         self.height = head.height + 1;
         self.parent = head;
         self.parent_committed_ms = now_ms;
@@ -419,7 +471,7 @@ impl Core {
         self.round_mut(round).proposal = Some(p);
         if round == self.round {
             if self.deadline.is_none() {
-                self.deadline = Some(now_ms + self.timeout());
+                self.start_timer(now_ms);
             }
             self.prepare_current(hash, out);
         }
@@ -674,7 +726,7 @@ impl Core {
         }));
         self.metrics.round_changes += 1;
         self.round = to;
-        self.deadline = Some(now_ms + self.timeout());
+        self.start_timer(now_ms);
         self.sent.clear();
         self.unsent_since_restart = false;
         self.requested = None;

@@ -90,7 +90,46 @@ pub struct Equivocation {
     pub second: Message,
 }
 
-/// Round timeout for round `r`: round_timeout_ms × 2^r, capped.
+/// The adaptive round timeout (ARCHITECTURE.md, "Round timeouts"): round
+/// 0 may take this many round trips to the validator that completes this
+/// node's quorum...
+pub const TIMEOUT_ROUND_TRIPS: u64 = 4;
+/// ...or this many times the median time the last heights took from the
+/// start of round 0 to their decision there...
+pub const TIMEOUT_HEIGHT_FACTOR: u64 = 2;
+/// ...over this many heights...
+pub const HEIGHTS_TIMED: usize = 8;
+/// ...never less than the genesis' `round_timeout_ms`, and never more than
+/// this (or the genesis' value, if that is larger).
+pub const MAX_ADAPTIVE_TIMEOUT_MS: u64 = 10_000;
+
+/// The base round timeout (round 0's; round r waits 2^r times as long):
+/// `round_timeout_ms` raised to what the network needs,
+/// max(TIMEOUT_ROUND_TRIPS × `quorum_rtt_ms`, TIMEOUT_HEIGHT_FACTOR ×
+/// `recent_height_ms`), within [`round_timeout_ms`,
+/// max(`round_timeout_ms`, [`MAX_ADAPTIVE_TIMEOUT_MS`])]. The bounds are
+/// the same on every validator; the measurements are each validator's own.
+pub fn adaptive_base_timeout(
+    round_timeout_ms: u64,
+    quorum_rtt_ms: Option<u64>,
+    recent_height_ms: Option<u64>,
+) -> u64 {
+    let by_rtt = quorum_rtt_ms
+        .unwrap_or(0)
+        .saturating_mul(TIMEOUT_ROUND_TRIPS);
+    let by_heights = recent_height_ms
+        .unwrap_or(0)
+        .saturating_mul(TIMEOUT_HEIGHT_FACTOR);
+    let most = round_timeout_ms.max(MAX_ADAPTIVE_TIMEOUT_MS);
+    by_rtt.max(by_heights).clamp(round_timeout_ms, most)
+}
+
+/// The largest base round timeout a validator may choose.
+pub fn max_base_timeout(round_timeout_ms: u64) -> u64 {
+    round_timeout_ms.max(MAX_ADAPTIVE_TIMEOUT_MS)
+}
+
+/// Round timeout for round `r`: base × 2^r, capped.
 pub fn round_timeout(base_ms: u64, round: u64) -> u64 {
     let factor = 1u64.checked_shl(round.min(63) as u32).unwrap_or(u64::MAX);
     base_ms.saturating_mul(factor).min(MAX_ROUND_TIMEOUT_MS)

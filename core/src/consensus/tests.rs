@@ -453,3 +453,53 @@ fn messages_are_sent_once_and_again_only_after_a_restart() {
         .count();
     assert_eq!(after, j.sent.len(), "broadcast again after the first tick");
 }
+
+#[test]
+fn the_round_timeout_follows_the_network_within_its_bounds() {
+    assert_eq!(adaptive_base_timeout(2_000, None, None), 2_000);
+    assert_eq!(adaptive_base_timeout(2_000, Some(300), None), 2_000);
+    assert_eq!(adaptive_base_timeout(2_000, Some(700), None), 2_800);
+    assert_eq!(adaptive_base_timeout(2_000, Some(700), Some(2_000)), 4_000);
+    assert_eq!(
+        adaptive_base_timeout(2_000, Some(60_000), None),
+        MAX_ADAPTIVE_TIMEOUT_MS
+    );
+    // A genesis asking for more than the cap gets what it asks.
+    assert_eq!(adaptive_base_timeout(30_000, Some(60_000), None), 30_000);
+
+    // 4 validators, Q = 3: the second-nearest other validator completes
+    // the quorum; its own entry and strangers are ignored.
+    let mut net = Net::new(4);
+    let keys: Vec<_> = net.g.validators.iter().map(|v| v.public_key).collect();
+    let c = net.cores[0].as_mut().unwrap();
+    assert_eq!(c.base_timeout(), 2_000);
+    c.note_round_trip(&keys[1], 600);
+    c.note_round_trip(&keys[2], 800);
+    c.note_round_trip(&keys[3], 9_000);
+    c.note_round_trip(&keys[0], 50_000);
+    c.note_round_trip(&key(99).public(), 50_000);
+    assert_eq!(c.base_timeout(), 3_200);
+}
+
+#[test]
+fn the_round_timeout_follows_the_time_heights_take() {
+    let mut net = Net::new(3);
+    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    // Every message takes 1.5 s: each height is decided 1.5 s after its
+    // round 0 starts.
+    let step = |net: &mut Net| {
+        for i in 0..net.cores.len() {
+            let (now, pending) = (net.now, net.pending.len() as u64);
+            let out = net.cores[i].as_mut().unwrap().tick(now, pending);
+            net.apply(i, out);
+        }
+        net.now += 1_500;
+        net.deliver_all();
+    };
+    while net.committed[0].len() < 5 {
+        step(&mut net);
+    }
+    net.assert_agree();
+    assert!(net.committed[0].iter().all(|b| b.header.round == 0));
+    assert_eq!(net.cores[0].as_ref().unwrap().base_timeout(), 3_000);
+}

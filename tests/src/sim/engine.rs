@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use evote_core::consensus::{Action, Core, Journal, Message, MessageType, round_timeout};
+use evote_core::consensus::{
+    Action, Core, Journal, Message, MessageType, adaptive_base_timeout, round_timeout,
+};
 use evote_core::ledger::validate::check_committed_block;
 use evote_core::ledger::{
     Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
 };
 
-use super::net::{Latency, Links, NOTICE_MS, Wire, retry_wait};
+use super::net::{Latency, Links, NOTICE_MS, RoundTrips, UNMEASURED_RTT_MS, Wire, retry_wait};
 use super::node::{Entry, Node, View, short};
 use super::rng::Rng;
 use super::world::{START_MS, World};
@@ -38,6 +40,9 @@ pub struct Config {
     pub forget_journal_on_restart: bool,
     /// Every link's delays (and stalls).
     pub latency: Latency,
+    /// The chance, in the safety phase, that a message takes 200-3,000 ms
+    /// whatever its link (a fault).
+    pub long_delay_p: f64,
     /// Print every event.
     pub verbose: bool,
 }
@@ -53,7 +58,23 @@ impl Config {
             wipes: true,
             forget_journal_on_restart: false,
             latency: Latency::LAN,
+            long_delay_p: 0.03,
             verbose: false,
+        }
+    }
+
+    /// No faults at all, only the links' delays (and stalls, if `latency`
+    /// has them): how the consensus copes with a wide-area network.
+    pub fn wan(latency: Latency) -> Self {
+        Self {
+            max_drop: 0.0,
+            max_dup: 0.0,
+            action_crash_p: 0.0,
+            fault_every_ms: (1 << 40, 1 << 40),
+            wipes: false,
+            latency,
+            long_delay_p: 0.0,
+            ..Self::standard()
         }
     }
 }
@@ -61,7 +82,9 @@ impl Config {
 /// The liveness bound, from the design, for the state the last fault left:
 ///
 /// - The highest round any validator is in, r*, has a timer of at most
-///   `round_timeout(r*)` (capped at [`MAX_ROUND_TIMEOUT_MS`], 60 s). With
+///   `round_timeout(base, r*)` (capped at [`MAX_ROUND_TIMEOUT_MS`], 60 s),
+///   `base` the highest base timeout a validator chose or may choose on
+///   these links (the adaptive rule, `adaptive_base_timeout`). With
 ///   everyone connected, the validators behind meet in one round within a
 ///   second or two (the peer layer delivers every ROUND-CHANGE, retrying a
 ///   failed call within 2 s, and sends the current ones again to a
@@ -74,18 +97,26 @@ impl Config {
 /// - A ballot that only one validator holds (its gossip was lost) waits for
 ///   that validator's turn to propose at round 0, and proposers with empty
 ///   mempools propose only at the heartbeat: up to n heartbeats.
-/// - The backlog: a block of at most `max_block_txs` ballots per second
-///   (block period plus three message delays, with room to spare).
+/// - The backlog: a block of at most `max_block_txs` ballots per block
+///   period plus four of the links' longest one-way delays, plus one
+///   second of room.
 /// - [`LIVENESS_SLACK_MS`] for syncing and ticks.
 ///
 /// With r* at the cap this is 2 min plus the rest.
 ///
 /// [`MAX_ROUND_TIMEOUT_MS`]: evote_core::consensus::MAX_ROUND_TIMEOUT_MS
-pub fn liveness_bound(params: &Params, n: usize, highest_round: u64, backlog: usize) -> u64 {
+pub fn liveness_bound(
+    params: &Params,
+    n: usize,
+    (base_ms, longest_one_way_ms): (u64, u64),
+    highest_round: u64,
+    backlog: usize,
+) -> u64 {
     let blocks = backlog.div_ceil(params.max_block_txs as usize) as u64;
-    2 * round_timeout(params.round_timeout_ms, highest_round)
+    let per_block = params.block_period_ms + 4 * longest_one_way_ms + 1_000;
+    2 * round_timeout(base_ms, highest_round)
         + n as u64 * params.empty_block_period_ms
-        + blocks * 1_000
+        + blocks * per_block
         + LIVENESS_SLACK_MS
 }
 
@@ -121,6 +152,8 @@ pub struct Outcome {
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub blocks_synced: u64,
+    /// Stalls that began on any link during the run.
+    pub stalls: u64,
     pub events: u64,
 }
 
@@ -147,8 +180,16 @@ pub fn replay_command(seed: u64, n: usize, cfg: &Config) -> String {
             cfg.safety_ms.1 / 1000
         )
     };
+    let l = cfg.latency;
+    let wan = match (l == Latency::LAN, l.stall_every_ms) {
+        (true, _) => String::new(),
+        (false, None) => format!("EVOTE_SIM_WAN={},{} ", l.one_way_ms, l.jitter_ms),
+        (false, Some((lo, hi))) => {
+            format!("EVOTE_SIM_WAN={},{},{lo}-{hi} ", l.one_way_ms, l.jitter_ms)
+        }
+    };
     format!(
-        "{safety}EVOTE_SIM_SEED={seed} EVOTE_SIM_N={n} cargo test -p evote-tests --test simulator -- --nocapture --exact replay"
+        "{safety}{wan}EVOTE_SIM_SEED={seed} EVOTE_SIM_N={n} cargo test -p evote-tests --test simulator -- --nocapture --exact replay"
     )
 }
 
@@ -289,6 +330,8 @@ struct Sim<'w> {
     paths: Links,
     /// What each validator's peer layer holds.
     wire: Wire,
+    /// Each validator's last round trips to each other one.
+    round_trips: RoundTrips,
     /// A heal before this time leaves the partition in place.
     partition_until: u64,
     phase: Phase,
@@ -333,6 +376,7 @@ impl<'w> Sim<'w> {
             dup_rate: 0.0,
             paths: Links::new(cfg.latency, n, seed, START_MS),
             wire: Wire::new(n),
+            round_trips: RoundTrips::new(n),
             partition_until: 0,
             phase: Phase::Safety,
             safety_end: START_MS + safety_ms,
@@ -477,6 +521,7 @@ impl<'w> Sim<'w> {
             Event::SyncProbe(i) => {
                 let t = self.rng.range(200, 600);
                 self.schedule(t, Event::SyncProbe(i));
+                self.measure_round_trips(i);
                 self.sync_probe(i);
                 Ok(())
             }
@@ -738,7 +783,7 @@ impl<'w> Sim<'w> {
     /// A message's time on the link: the link's delay, or now and then in
     /// the safety phase a long one (a fault).
     fn delay(&mut self, from: usize, to: usize) -> u64 {
-        if self.phase == Phase::Safety && self.rng.chance(0.03) {
+        if self.phase == Phase::Safety && self.rng.chance(self.cfg.long_delay_p) {
             self.rng.range(200, 3_000)
         } else {
             self.paths.delay(&mut self.rng, from, to, self.now)
@@ -825,6 +870,26 @@ impl<'w> Sim<'w> {
             ));
         }
         Ok(())
+    }
+
+    /// Node `i` polls the others that answer, as the peer layer does, and
+    /// its core learns the median of each one's last round trips.
+    fn measure_round_trips(&mut self, i: usize) {
+        if !self.nodes[i].is_up() {
+            return;
+        }
+        for k in 0..self.n() {
+            let answers = k != i && self.nodes[k].is_up() && self.links[i][k] && self.links[k][i];
+            if !answers {
+                continue;
+            }
+            let rtt = self.delay(i, k) + self.delay(k, i);
+            let median = self.round_trips.sample(i, k, rtt);
+            let peer = self.world.keys[k].public();
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                core.note_round_trip(&peer, median);
+            }
+        }
     }
 
     fn sync_probe(&mut self, i: usize) {
@@ -986,6 +1051,17 @@ impl<'w> Sim<'w> {
                 core.round(),
             )
         });
+        // Its peer layer starts afresh: no round trip measured yet.
+        self.round_trips.forget(i);
+        let mut core = core;
+        for k in self
+            .world
+            .keys
+            .iter()
+            .filter(|k| k.public() != self.world.keys[i].public())
+        {
+            core.note_round_trip(&k.public(), UNMEASURED_RTT_MS);
+        }
         self.nodes[i].core = Some(core);
         // The others' peer layers see another start time in its status.
         self.resend_current(i, Wire::current);
@@ -1203,7 +1279,14 @@ impl<'w> Sim<'w> {
             .iter()
             .filter(|null| !self.nodes.iter().any(|x| x.chain.has_nullifier(null)))
             .count();
-        let bound = liveness_bound(&self.world.genesis.params, self.n(), highest, backlog);
+        let timing = self.liveness_timing();
+        let bound = liveness_bound(
+            &self.world.genesis.params,
+            self.n(),
+            timing,
+            highest,
+            backlog,
+        );
         self.out.liveness_round = highest;
         self.out.liveness_backlog = backlog;
         self.out.liveness_bound_ms = bound;
@@ -1213,6 +1296,21 @@ impl<'w> Sim<'w> {
         });
         self.schedule(100, Event::Check);
         Ok(())
+    }
+
+    /// The highest base round timeout a validator chose, or may choose on
+    /// these links (four round trips of the longest delay), and the
+    /// longest one-way delay.
+    fn liveness_timing(&self) -> (u64, u64) {
+        let l = self.paths.latency();
+        let longest = l.one_way_ms + l.jitter_ms;
+        let params = &self.world.genesis.params;
+        let may = adaptive_base_timeout(params.round_timeout_ms, Some(2 * longest), None);
+        let chose = (self.nodes.iter())
+            .filter_map(|x| x.core.as_ref().map(Core::base_timeout))
+            .max()
+            .unwrap_or(0);
+        (may.max(chose), longest)
     }
 
     fn converged(&self) -> bool {
@@ -1239,6 +1337,7 @@ impl<'w> Sim<'w> {
                 )
             });
             self.done = true;
+            self.out.stalls = self.paths.stalls_before(self.now);
             return Ok(());
         }
         if self.now >= self.liveness_deadline {

@@ -39,10 +39,11 @@ impl Latency {
         }
     }
 
-    /// The same delays, with 2-5 s stalls after 15-45 s of quiet per link.
-    pub const fn with_stalls(self) -> Latency {
+    /// The same delays, with 2-5 s stalls after `quiet_ms` (drawn in that
+    /// range) per link.
+    pub const fn with_stalls(self, quiet_ms: (u64, u64)) -> Latency {
         Latency {
-            stall_every_ms: Some((15_000, 45_000)),
+            stall_every_ms: Some(quiet_ms),
             stall_for_ms: (2_000, 5_000),
             ..self
         }
@@ -98,7 +99,7 @@ impl Links {
     pub fn delay(&mut self, rng: &mut Rng, from: usize, to: usize, now: u64) -> u64 {
         let l = self.latency;
         let lo = l.one_way_ms.saturating_sub(l.jitter_ms).max(1);
-        let travel = rng.range(lo, l.one_way_ms + l.jitter_ms);
+        let travel = rng.range(lo, (l.one_way_ms + l.jitter_ms).max(lo));
         let arrives = now + travel;
         match self.stall_over(from, to, now, arrives) {
             Some(end) => end.max(arrives) - now,
@@ -121,6 +122,15 @@ impl Links {
             .iter()
             .find(|&&(start, end)| start <= to_ms && end >= from_ms)
             .map(|&(_, end)| end)
+    }
+
+    /// How many stalls began on any link before `at` (of those drawn so
+    /// far: every link that carried a message after `at` has drawn them).
+    pub fn stalls_before(&self, at: u64) -> u64 {
+        self.weather
+            .iter()
+            .map(|w| w.stalls.iter().filter(|(start, _)| *start < at).count() as u64)
+            .sum()
     }
 
     /// Whether the link from `from` to `to` stalls at `at`.
@@ -206,6 +216,49 @@ impl Wire {
     }
 }
 
+/// Round trips kept per pair of validators, as the peer layer keeps them
+/// (`RTT_SAMPLES` status polls).
+pub const RTT_SAMPLES: usize = 8;
+
+/// The round trip the peer layer reports for a validator it has not
+/// measured yet (`DEFAULT_ROUND_TRIP_MS` in the appliance).
+pub const UNMEASURED_RTT_MS: u64 = 1_000;
+
+/// Each validator's last round trips to each other one.
+#[derive(Debug, Clone)]
+pub struct RoundTrips {
+    n: usize,
+    samples: Vec<std::collections::VecDeque<u64>>,
+}
+
+impl RoundTrips {
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            samples: vec![Default::default(); n * n],
+        }
+    }
+
+    /// Node `i` restarted: its measurements are gone.
+    pub fn forget(&mut self, i: usize) {
+        for k in 0..self.n {
+            self.samples[i * self.n + k].clear();
+        }
+    }
+
+    /// Records a round trip from `i` to `k`; the median of the last ones.
+    pub fn sample(&mut self, i: usize, k: usize, rtt_ms: u64) -> u64 {
+        let s = &mut self.samples[i * self.n + k];
+        if s.len() == RTT_SAMPLES {
+            s.pop_front();
+        }
+        s.push_back(rtt_ms);
+        let mut sorted: Vec<u64> = s.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +271,7 @@ mod tests {
             let d = links.delay(&mut rng, 0, 1, 5_000);
             assert!((100..=200).contains(&d), "{d}");
         }
-        let mut stormy = Links::new(Latency::wan(150, 50).with_stalls(), 3, 9, 0);
+        let mut stormy = Links::new(Latency::wan(150, 50).with_stalls((15_000, 45_000)), 3, 9, 0);
         let at = (0..200_000u64)
             .step_by(10)
             .find(|&t| stormy.stalled(0, 1, t))
