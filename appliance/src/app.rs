@@ -59,8 +59,26 @@ pub fn run_bootnode(listen: std::net::SocketAddr) -> Result<(), AppError> {
         .map_err(io(format!("bootnode on {listen}")))
 }
 
+/// The exit status of an appliance that panicked.
+pub const EXIT_PANIC: i32 = 101;
+
+/// A panic in any thread (the node thread, a handler, a peer thread) ends
+/// the process with [`EXIT_PANIC`] after the default report: a process
+/// that lost its node thread would otherwise answer 503 for ever while the
+/// service manager sees it running. systemd restarts it; everything
+/// acknowledged is durable.
+pub fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!("panic: {info}; the appliance stops (exit {EXIT_PANIC})");
+        std::process::exit(EXIT_PANIC);
+    }));
+}
+
 /// Runs the appliance until it is told to stop.
 pub fn run(cfg: Config) -> Result<(), AppError> {
+    exit_on_panic();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("evote-http")
@@ -123,6 +141,9 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         genesis,
         chain_id,
         key: key.clone(),
+        rpc_url: cfg.rpc_url(),
+        peer_nonces: Default::default(),
+        status_cache: Default::default(),
         node,
         db: StorePool::open(&db_path, DB_POOL_SIZE)?,
         secrets,
@@ -134,26 +155,84 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         keys,
         encryption_keys,
         verified: Default::default(),
+        chain_check_turn: Default::default(),
+        passwords: crate::net::passwords::PasswordWork::half_the_cores(),
         tallies: Default::default(),
         started_at_ms: crate::clock::now_ms(),
         kiosk: Default::default(),
         pollbook: Default::default(),
         offline: cfg.offline,
-        public_url: cfg.public_url.clone(),
+        // The public door's configured URL: where the board is.
+        public_url: cfg.rpc_url.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(io(format!("listening on {}", cfg.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(io("reading the listen address"))?;
-    tracing::info!(node_id = %key.public(), chain_id = %chain_id, "evote-appliance listening on http://{addr}");
+    let doors = [
+        (
+            cfg.listen,
+            server::public_router(state.clone()),
+            server::PUBLIC_DOOR,
+        ),
+        (
+            cfg.peer_addr(),
+            server::peer_router(state.clone()),
+            server::PEER_DOOR,
+        ),
+        (
+            cfg.admin_addr(),
+            server::operator_router(state.clone()),
+            server::OPERATOR_DOOR,
+        ),
+    ];
+    let mut bound = Vec::new();
+    for (addr, router, limits) in doors {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("the {} door: listening on {addr}", limits.name)))?;
+        let local = listener
+            .local_addr()
+            .map_err(io("reading the listen address"))?;
+        tracing::info!("{} door listening on http://{local}", limits.name);
+        bound.push((listener, router, limits));
+    }
+    tracing::info!(node_id = %key.public(), chain_id = %chain_id, "evote-appliance ready");
     crate::notify::notify_ready();
-    server::serve(listener, server::router(state.clone()), shutdown_signal())
-        .await
-        .map_err(io("serving HTTP"))?;
+    tokio::spawn(purge_sessions(state.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut served = tokio::task::JoinSet::new();
+    for (listener, router, limits) in bound {
+        let mut stopped = stopped.clone();
+        let until = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        served.spawn(server::serve(listener, router, limits, until));
+    }
+    shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = stop.send(true);
+    while let Some(r) = served.join_next().await {
+        r.map_err(|e| AppError::Setup(format!("a door's server failed: {e}")))?
+            .map_err(io("serving HTTP"))?;
+    }
     Ok(())
+}
+
+/// How often expired sessions are deleted.
+pub const SESSION_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired sessions now and then, so that the table holds only
+/// live ones even when nobody logs in.
+async fn purge_sessions(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(SESSION_PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let purged = state
+            .db("purging expired sessions", |db| {
+                db.purge_expired_sessions(crate::clock::now_ms())
+            })
+            .await;
+        if let Ok(n @ 1..) = purged {
+            tracing::debug!("purged {n} expired sessions");
+        }
+    }
 }
 
 /// With a bootnode configured: register, learn the other appliances' URLs,
@@ -163,10 +242,7 @@ fn discover(cfg: &Config, genesis: &Genesis, me: &PublicKey, chain_id: &Hash32) 
     let Some(bootnode) = cfg.bootnode.clone() else {
         return Vec::new();
     };
-    let my_url = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let my_url = cfg.peer_url();
     let role = if genesis.is_validator(me) {
         Role::Validator
     } else {

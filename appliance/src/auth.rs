@@ -1,26 +1,27 @@
-//! Voter credentials: PBKDF2-HMAC-SHA256 password hashes with a random
-//! salt per voter, and random 256-bit session tokens stored only as hashes.
+//! Voter credentials: argon2id password hashes (PHC strings, OWASP's
+//! parameters), with hashes of an older appliance (PBKDF2-HMAC-SHA256)
+//! still verified and replaced at the next login; random 256-bit session
+//! tokens stored only as hashes; the limiter on guessing.
 
 use std::num::NonZeroU32;
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{digest, pbkdf2};
 
 use crate::ledger::{Hash32, sha256};
 
-/// PBKDF2 iterations for new passwords.
-pub const PBKDF2_ITERATIONS: u32 = 100_000;
+/// Argon2id memory in KiB, passes and lanes: OWASP's password storage
+/// cheat sheet's first configuration (m = 19 MiB, t = 2, p = 1).
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_PASSES: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
 pub const SALT_LEN: usize = 16;
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 256;
 /// How long a login stays valid.
 pub const SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
-
-pub struct PasswordHash {
-    pub hash: Vec<u8>,
-    pub salt: Vec<u8>,
-    pub iterations: u32,
-}
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
@@ -30,37 +31,78 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-pub fn hash_password(password: &str) -> PasswordHash {
-    let salt = random_bytes::<SALT_LEN>().to_vec();
-    let mut hash = vec![0u8; digest::SHA256_OUTPUT_LEN];
-    let iterations = NonZeroU32::new(PBKDF2_ITERATIONS).expect("nonzero");
-    pbkdf2::derive(
+fn argon2id() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
+        .expect("OWASP's argon2id parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A new password's argon2id hash as a PHC string (`$argon2id$v=19$...`).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::encode_b64(&random_bytes::<SALT_LEN>()).expect("a 16-byte salt encodes");
+    argon2id()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2id hashes any password")
+        .to_string()
+}
+
+/// A password as stored: an argon2id PHC string in `hash` (then `salt` is
+/// empty and `iterations` 0), or an older appliance's PBKDF2 hash with its
+/// salt and iterations. Nothing stored (a voter checked in by a poll
+/// worker) verifies no password.
+pub struct StoredPassword<'a> {
+    pub hash: &'a [u8],
+    pub salt: &'a [u8],
+    pub iterations: u32,
+}
+
+/// What checking a password found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Right, against an older hash: store this argon2id hash instead.
+    YesUpgrade(String),
+}
+
+/// Checks `password` against its stored hash, in constant time.
+pub fn verify_password(password: &str, stored: &StoredPassword<'_>) -> Verified {
+    if stored.hash.starts_with(b"$argon2") {
+        let ok = std::str::from_utf8(stored.hash)
+            .ok()
+            .and_then(|phc| PasswordHash::new(phc).ok())
+            .is_some_and(|h| argon2id().verify_password(password.as_bytes(), &h).is_ok());
+        return if ok { Verified::Yes } else { Verified::No };
+    }
+    let Some(iterations) = NonZeroU32::new(stored.iterations) else {
+        return Verified::No;
+    };
+    let ok = pbkdf2::verify(
         pbkdf2::PBKDF2_HMAC_SHA256,
         iterations,
-        &salt,
+        stored.salt,
         password.as_bytes(),
-        &mut hash,
-    );
-    PasswordHash {
-        hash,
-        salt,
-        iterations: PBKDF2_ITERATIONS,
+        stored.hash,
+    )
+    .is_ok();
+    match ok {
+        true => Verified::YesUpgrade(hash_password(password)),
+        false => Verified::No,
     }
 }
 
-/// Constant-time check of a password against its stored hash.
-pub fn verify_password(password: &str, hash: &[u8], salt: &[u8], iterations: u32) -> bool {
-    let Some(iterations) = NonZeroU32::new(iterations) else {
-        return false;
-    };
-    pbkdf2::verify(
+/// An older appliance's PBKDF2-HMAC-SHA256 hash (for tests of the upgrade).
+pub fn pbkdf2_hash(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    let mut hash = vec![0u8; digest::SHA256_OUTPUT_LEN];
+    let n = NonZeroU32::new(iterations).expect("nonzero iterations");
+    pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
+        n,
         salt,
         password.as_bytes(),
-        hash,
-    )
-    .is_ok()
+        &mut hash,
+    );
+    hash
 }
 
 /// A new session token (64 hex digits) and the hash that is stored.
@@ -90,24 +132,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_verify_only_themselves() {
+    fn passwords_verify_only_themselves_and_old_hashes_are_upgraded() {
         let h = hash_password("correct horse");
-        assert!(verify_password(
-            "correct horse",
-            &h.hash,
-            &h.salt,
-            h.iterations
-        ));
-        assert!(!verify_password(
-            "correct horsf",
-            &h.hash,
-            &h.salt,
-            h.iterations
-        ));
-        assert!(!verify_password("correct horse", &h.hash, &h.salt, 0));
-        let h2 = hash_password("correct horse");
-        assert_ne!(h.salt, h2.salt, "salts are random");
-        assert_ne!(h.hash, h2.hash);
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        fn stored(h: &str) -> StoredPassword<'_> {
+            StoredPassword {
+                hash: h.as_bytes(),
+                salt: &[],
+                iterations: 0,
+            }
+        }
+        assert_eq!(verify_password("correct horse", &stored(&h)), Verified::Yes);
+        assert_eq!(verify_password("correct horsf", &stored(&h)), Verified::No);
+        assert_ne!(h, hash_password("correct horse"), "salts are random");
+        assert_eq!(
+            verify_password("", &stored("")),
+            Verified::No,
+            "nothing stored"
+        );
+        // An older appliance's PBKDF2 hash verifies and asks for an upgrade.
+        let old = pbkdf2_hash("correct horse", b"0123456789abcdef", 100_000);
+        let older = |iterations| StoredPassword {
+            hash: &old,
+            salt: b"0123456789abcdef",
+            iterations,
+        };
+        let Verified::YesUpgrade(new) = verify_password("correct horse", &older(100_000)) else {
+            panic!("the old hash verifies");
+        };
+        assert_eq!(
+            verify_password("correct horse", &stored(&new)),
+            Verified::Yes
+        );
+        assert_eq!(
+            verify_password("wrong horse", &older(100_000)),
+            Verified::No
+        );
+        assert_eq!(verify_password("correct horse", &older(0)), Verified::No);
     }
 
     #[test]
@@ -124,13 +185,45 @@ mod tests {
 }
 
 /// Counts attempts per key in fixed windows and refuses past a limit. The
-/// table is bounded: when full, expired entries go first, then new keys are
-/// refused (a flood of distinct keys cannot grow it without bound).
+/// table is bounded: when full, expired entries go first, then the entry
+/// whose window started longest ago. It never stops limiting: a flood of
+/// distinct keys costs the oldest keys their count, never the new ones
+/// their limit.
 pub struct RateLimiter {
     window_ms: u64,
     max: u32,
     capacity: usize,
-    entries: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u32)>>,
+    table: std::sync::Mutex<LimiterTable>,
+}
+
+#[derive(Default)]
+struct LimiterTable {
+    /// key → (window start, attempts in it).
+    entries: std::collections::BTreeMap<String, (u64, u32)>,
+    /// (window start, key), oldest first: what to evict.
+    by_start: std::collections::BTreeSet<(u64, String)>,
+}
+
+impl LimiterTable {
+    fn set(&mut self, key: &str, start: u64, n: u32) {
+        if let Some((old, _)) = self.entries.insert(key.to_string(), (start, n)) {
+            self.by_start.remove(&(old, key.to_string()));
+        }
+        self.by_start.insert((start, key.to_string()));
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((start, _)) = self.entries.remove(key) {
+            self.by_start.remove(&(start, key.to_string()));
+        }
+    }
+
+    /// Drops the entry whose window started first.
+    fn evict_oldest(&mut self) {
+        if let Some((_, key)) = self.by_start.pop_first() {
+            self.entries.remove(&key);
+        }
+    }
 }
 
 impl RateLimiter {
@@ -138,50 +231,58 @@ impl RateLimiter {
         Self {
             window_ms,
             max,
-            capacity,
-            entries: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            capacity: capacity.max(1),
+            table: Default::default(),
         }
     }
 
-    /// Counts one attempt for `key`; `Err(retry_after_ms)` when over the limit.
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterTable> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one attempt for `key`; `Err(retry_after_ms)` when over the
+    /// limit (the attempt is then not counted). Call it before the work the
+    /// limit protects: an attempt is counted before it is evaluated, so
+    /// concurrent attempts cannot all pass a check made before any counted.
     pub fn hit(&self, key: &str, now_ms: u64) -> Result<(), u64> {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(key) && map.len() >= self.capacity {
-            let window = self.window_ms;
-            map.retain(|_, (start, _)| now_ms < *start + window);
-            if map.len() >= self.capacity {
-                return Err(self.window_ms);
+        let mut t = self.lock();
+        let (start, n) = match t.entries.get(key) {
+            Some(&(start, n)) if now_ms < start + self.window_ms => (start, n),
+            _ => (now_ms, 0),
+        };
+        if n >= self.max {
+            return Err(start + self.window_ms - now_ms);
+        }
+        if !t.entries.contains_key(key) {
+            while t.entries.len() >= self.capacity {
+                t.evict_oldest();
             }
         }
-        let entry = map.entry(key.to_string()).or_insert((now_ms, 0));
-        if now_ms >= entry.0 + self.window_ms {
-            *entry = (now_ms, 0);
-        }
-        if entry.1 >= self.max {
-            return Err(entry.0 + self.window_ms - now_ms);
-        }
-        entry.1 += 1;
+        t.set(key, start, n + 1);
         Ok(())
     }
 
-    /// Whether `key` is over the limit now, without counting an attempt;
-    /// `Err(retry_after_ms)` if it is.
-    pub fn check(&self, key: &str, now_ms: u64) -> Result<(), u64> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(key) {
-            Some((start, n)) if now_ms < start + self.window_ms && *n >= self.max => {
-                Err(start + self.window_ms - now_ms)
+    /// Gives back an attempt counted by [`RateLimiter::hit`] (one that
+    /// turned out not to count, e.g. a successful login).
+    pub fn refund(&self, key: &str) {
+        let mut t = self.lock();
+        if let Some(&(start, n)) = t.entries.get(key) {
+            match n {
+                0 | 1 => t.remove(key),
+                n => t.set(key, start, n - 1),
             }
-            _ => Ok(()),
         }
     }
 
     /// Forgets `key` (e.g. an account after a successful login).
     pub fn clear(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.lock().remove(key);
+    }
+
+    /// Keys tracked now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
     }
 }
 
@@ -197,12 +298,39 @@ mod limiter_tests {
         }
         assert_eq!(r.hit("a", 10), Err(990));
         assert!(r.hit("b", 10).is_ok(), "other keys are not affected");
-        assert!(r.hit("c", 10).is_err(), "the table is full");
         assert!(r.hit("a", 1_000).is_ok(), "a new window");
-        assert!(r.hit("c", 2_500).is_ok(), "expired entries make room");
-        r.clear("c");
+        r.clear("b");
         for _ in 0..3 {
-            assert!(r.hit("c", 2_600).is_ok());
+            assert!(r.hit("b", 1_100).is_ok());
+        }
+        assert!(r.hit("b", 1_100).is_err());
+        r.refund("b");
+        assert!(
+            r.hit("b", 1_100).is_ok(),
+            "a refunded attempt is given back"
+        );
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_and_keeps_limiting_new_keys() {
+        let r = RateLimiter::new(60_000, 2, 3);
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            assert!(r.hit(k, i as u64).is_ok());
+        }
+        // Full: a new key is tracked (and limited), the oldest goes.
+        for _ in 0..2 {
+            assert!(r.hit("new", 10).is_ok());
+        }
+        assert!(
+            r.hit("new", 10).is_err(),
+            "a new key is limited when the table is full"
+        );
+        assert_eq!(r.len(), 3);
+        assert!(r.hit("a", 10).is_ok(), "the evicted key starts afresh");
+        // A flood of distinct keys never lets one key past its limit.
+        for i in 0..100 {
+            let _ = r.hit(&format!("flood-{i}"), 20);
+            assert!(r.len() <= 3);
         }
     }
 }

@@ -2,6 +2,8 @@
 //! signatures, commit seals and every transaction. It catches a database
 //! edited behind the appliance's back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 
 use crate::ledger::validate::check_committed_block;
@@ -82,24 +84,15 @@ impl ChainCheck {
     }
 }
 
-/// Checks every block from the genesis to the head.
-pub fn verify_chain(
-    store: &Store,
-    genesis: &Genesis,
-    now_ms: u64,
-) -> Result<ChainCheck, StoreError> {
-    let mut check = ChainCheck::start(genesis)?;
-    continue_check(store, genesis, &mut check, now_ms)?;
-    Ok(check)
-}
-
-/// Checks the blocks above `check`'s head, moving it to the chain's head.
-/// A chain already checked is checked again only from where it stopped.
+/// Checks the blocks above `check`'s head, moving it to the chain's head,
+/// or as far as it got when `stop` is set (its caller went away): a chain
+/// already checked is checked again only from where it stopped.
 pub fn continue_check(
     store: &Store,
     genesis: &Genesis,
     check: &mut ChainCheck,
     now_ms: u64,
+    stop: &AtomicBool,
 ) -> Result<(), StoreError> {
     let chain_id = genesis.chain_id()?;
     let mut parent = Parent {
@@ -113,6 +106,12 @@ pub fn continue_check(
             break;
         }
         for b in blocks {
+            if stop.load(Ordering::Relaxed) {
+                check.head_height = parent.height;
+                check.head_hash = parent.hash;
+                check.head_timestamp_ms = parent.timestamp_ms;
+                return Ok(());
+            }
             let lookup = UsedBelow {
                 store,
                 height: b.header.height,

@@ -29,8 +29,17 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
-    /// Address the HTTP server listens on.
+    /// Address of the public door (voters, observers, JSON-RPC).
     pub listen: SocketAddr,
+    /// Address of the peer door (the peer protocol between appliances; a
+    /// validator's genesis `p2p_url` points here). Default: the public
+    /// door's address, port + 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_listen: Option<SocketAddr>,
+    /// Address of the operator door (admin API, metrics). Default: the
+    /// loopback address, the public door's port + 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
     /// This appliance's Ed25519 key (PKCS#8, mode 0600).
     pub key: PathBuf,
     /// The chain's genesis file.
@@ -51,9 +60,14 @@ pub struct Config {
     /// A bootnode's base URL, for discovery.
     #[serde(default)]
     pub bootnode: Option<String>,
-    /// The URL other appliances reach this one at (default: from `listen`).
+    /// The URL other appliances reach this one's peer door at (default:
+    /// from `peer_listen`).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The URL voters and observers reach the public door at, as peers
+    /// report it (default: from `listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
     /// Log filter, e.g. "info" or "evote_appliance=debug".
     #[serde(default)]
     pub log: Option<String>,
@@ -71,6 +85,8 @@ pub struct Config {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub peer_listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
     pub key: Option<PathBuf>,
     pub genesis: Option<PathBuf>,
     pub bootnode: Option<String>,
@@ -116,6 +132,12 @@ impl Config {
         if let Some(v) = o.listen {
             self.listen = v;
         }
+        if let Some(v) = o.peer_listen {
+            self.peer_listen = Some(v);
+        }
+        if let Some(v) = o.admin_listen {
+            self.admin_listen = Some(v);
+        }
         if let Some(v) = o.key {
             self.key = v;
         }
@@ -149,6 +171,32 @@ impl Config {
         Ok(())
     }
 
+    /// Where the peer door listens.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_listen
+            .unwrap_or_else(|| next_port(self.listen, self.listen.ip(), 1))
+    }
+
+    /// Where the operator door listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listen
+            .unwrap_or_else(|| next_port(self.listen, std::net::Ipv4Addr::LOCALHOST.into(), 2))
+    }
+
+    /// The base URL peers reach this appliance's peer door at.
+    pub fn peer_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.peer_addr()))
+    }
+
+    /// The base URL of the public door.
+    pub fn rpc_url(&self) -> String {
+        self.rpc_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(crate::store::DB_FILE)
     }
@@ -156,6 +204,15 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serializes")
     }
+}
+
+/// `base`'s port + `by` on `ip` (port 0, "any free port", stays 0).
+fn next_port(base: SocketAddr, ip: std::net::IpAddr, by: u16) -> SocketAddr {
+    let port = match base.port() {
+        0 => 0,
+        p => p.saturating_add(by),
+    };
+    SocketAddr::new(ip, port)
 }
 
 #[cfg(test)]
@@ -185,6 +242,20 @@ peers = ["http://127.0.0.1:8002"]
             ..Overrides::default()
         });
         assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.peer_addr(), "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(c.admin_addr(), "127.0.0.1:9002".parse().unwrap());
+        assert_eq!(c.peer_url(), "http://127.0.0.1:9001");
+        c.apply(Overrides {
+            listen: Some("0.0.0.0:8001".parse().unwrap()),
+            peer_listen: Some("10.0.0.1:7001".parse().unwrap()),
+            ..Overrides::default()
+        });
+        assert_eq!(c.peer_addr(), "10.0.0.1:7001".parse().unwrap());
+        assert_eq!(
+            c.admin_addr(),
+            "127.0.0.1:8003".parse().unwrap(),
+            "the operator door stays on loopback"
+        );
         let again: Config = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(again, c);
     }

@@ -39,14 +39,45 @@ use crate::store::TxLocation;
 pub type Harness = fn(&[u8]);
 
 /// Every harness, by the name of its fuzz target.
-pub const TARGETS: [(&str, Harness); 6] = [
+pub const TARGETS: [(&str, Harness); 7] = [
     ("rpc", rpc),
+    ("doors", doors),
     ("api", api),
     ("p2p", p2p),
     ("ledger", ledger),
     ("genesis", genesis),
     ("config", config),
 ];
+
+/// The harnesses' fixed clock (ms since 1970), while the election is open.
+pub fn fixed_now_ms() -> u64 {
+    fixture().voting_ms
+}
+
+/// What a door parses before a handler runs: the first line is a query
+/// string, parsed into every route's query type (integers bounded by
+/// `QueryInt`), the rest a peer request's headers, checked as the peer door
+/// checks them against the fixed genesis.
+pub fn doors(data: &[u8]) {
+    use crate::net::error::parse_query;
+    let f = fixture();
+    let text = String::from_utf8_lossy(data);
+    let (query, headers) = text.split_once('\n').unwrap_or((&text, ""));
+    let _ = parse_query::<crate::net::api::ChainQuery>(query);
+    let _ = parse_query::<crate::net::api::StatusQuery>(query);
+    let _ = parse_query::<crate::net::p2p::BlocksQuery>(query);
+    let _ = parse_query::<crate::net::p2p::FallbackQuery>(query);
+    let _ = parse_query::<crate::net::tally::ElectionQuery>(query);
+    let path = format!("/p2p/blocks?{query}");
+    let _ = crate::net::peer_auth::check_header_lines(
+        &f.genesis,
+        &f.chain_id,
+        "GET",
+        &path,
+        headers,
+        f.voting_ms,
+    );
+}
 
 /// `POST /rpc`: the envelope parser, `check_tx` for each
 /// `eth_sendTransaction` (what `submit_signed` runs before the node), and

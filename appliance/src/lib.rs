@@ -27,9 +27,12 @@ mod web;
 // The modules are private, so that the compiler reports what nothing uses;
 // other crates (the end-to-end tests, benches and load tools, the fuzz
 // targets, the docs generator) reach only what follows, `cli` and `fuzzing`.
-pub use auth::OsRandom;
+pub use app::load_genesis;
+pub use auth::{OsRandom, pbkdf2_hash};
+pub use clock::now_ms;
 pub use config::Config;
 pub use keyfile::read_node_key;
 pub use net::bootnode;
+pub use net::peer_auth::{HeadProof, Signer, StatusFields};
 pub use node::NODE_PAGE_CACHE_MIB;
 pub use store::{DB_FILE, Store, packed};

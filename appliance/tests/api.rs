@@ -369,11 +369,17 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
     let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
     let body =
         r#"{"voters":[{"email":"eve@example.org","name":"Eve"},{"email":"Finn@Example.org"}]}"#;
-    let (s, v) = dev.post("/api/admin/voters/check-in", body, None);
+    let (s, v) = dev.admin_post("/api/admin/voters/check-in", body, None);
     assert_eq!((s, error_code(&v).as_str()), (401, "unauthorized"));
-    let (s, _) = dev.post("/api/admin/voters/check-in", body, Some("not-the-token"));
-    assert_eq!(s, 401);
     let (s, v) = dev.post("/api/admin/voters/check-in", body, Some(admin.trim()));
+    assert_eq!(
+        (s, error_code(&v).as_str()),
+        (404, "not_found"),
+        "the admin API answers only at the operator door"
+    );
+    let (s, _) = dev.admin_post("/api/admin/voters/check-in", body, Some("not-the-token"));
+    assert_eq!(s, 401);
+    let (s, v) = dev.admin_post("/api/admin/voters/check-in", body, Some(admin.trim()));
     assert_eq!(s, 200, "{v}");
     let sessions = v["sessions"].as_array().unwrap();
     assert_eq!(sessions[1]["email"], "finn@example.org");
@@ -393,9 +399,9 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
         r#"{{"voters":[{}]}}"#,
         vec![r#"{"email":"x@example.org"}"#; 1001].join(",")
     );
-    let (s, v) = dev.post("/api/admin/voters/check-in", &too_many, Some(admin.trim()));
+    let (s, v) = dev.admin_post("/api/admin/voters/check-in", &too_many, Some(admin.trim()));
     assert_eq!((s, error_code(&v).as_str()), (400, "invalid_batch"));
-    let (s, v) = dev.post(
+    let (s, v) = dev.admin_post(
         "/api/admin/voters/check-in",
         r#"{"voters":[{"email":"bad"}]}"#,
         Some(admin.trim()),
@@ -432,4 +438,43 @@ fn password_guessing_is_rate_limited_per_account_and_per_client() {
         None,
     );
     assert_eq!((s, error_code(&v).as_str()), (429, "too_many_requests"));
+}
+
+#[test]
+fn an_older_pbkdf2_password_still_logs_in_and_is_upgraded_to_argon2id() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let salt = b"0123456789abcdef";
+    let old = evote_appliance::pbkdf2_hash("correct horse", salt, 100_000);
+    let db = rusqlite::Connection::open(dir.path().join("evote.sqlite3")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute(
+        "INSERT INTO voters (email, name, password_hash, salt, iterations, created_at_ms) \
+         VALUES ('old@example.org', 'Old', ?1, ?2, 100000, 0)",
+        rusqlite::params![old, &salt[..]],
+    )
+    .unwrap();
+    let stored = || -> Vec<u8> {
+        db.query_row(
+            "SELECT password_hash FROM voters WHERE email = 'old@example.org'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let login = |password: &str| {
+        dev.post(
+            "/api/auth/login",
+            &format!(r#"{{"email":"old@example.org","password":"{password}"}}"#),
+            None,
+        )
+    };
+    assert_eq!(login("wrong horse").0, 401);
+    assert_eq!(stored(), old, "a wrong password changes nothing");
+    let (code, v) = login("correct horse");
+    assert_eq!(code, 200, "{v}");
+    let new = String::from_utf8(stored()).unwrap();
+    assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
+    assert_eq!(login("correct horse").0, 200, "the new hash verifies");
+    assert_eq!(login("wrong horse").0, 401);
 }

@@ -138,8 +138,10 @@ fn setup_node(dir: &Path, port: u16) -> std::path::PathBuf {
         std::fs::write(dir.join(name), content).unwrap();
         std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    let (peer, admin) = (support::free_port(), support::free_port());
     let cfg = format!(
-        "data_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\nkey = \"node.key\"\n\
+        "data_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\n\
+         peer_listen = \"127.0.0.1:{peer}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nkey = \"node.key\"\n\
          genesis = \"genesis.json\"\nnullifier_secret_file = \"nullifier.secret\"\n\
          admin_token_file = \"admin.token\"\n"
     );
@@ -281,7 +283,9 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
     assert_eq!(nodes[2]["role"], "station");
     for n in nodes {
         assert!(Path::new(n["config"].as_str().unwrap()).exists());
-        assert!(n["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        for door in ["url", "peer_url", "admin_url"] {
+            assert!(n[door].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        }
     }
     // A second testnet in the same place is refused.
     evote(&["testnet", "--validators", "2", "--dir", arg(&net)], 1, "");
@@ -289,7 +293,8 @@ fn testnet_writes_a_network_and_up_starts_and_stops_it() {
     let mut up = start(&["testnet", "up", arg(&net)]);
     let urls: Vec<String> = nodes
         .iter()
-        .map(|n| n["url"].as_str().unwrap().to_string())
+        .flat_map(|n| ["url", "peer_url", "admin_url"].map(|d| n[d].clone()))
+        .map(|u| u.as_str().unwrap().to_string())
         .collect();
     let all_up = urls
         .iter()

@@ -166,7 +166,7 @@ fn a_full_disk_loses_no_acknowledged_vote() {
         let body = format!(r#"{{"voters":[{}]}}"#, voters.join(","));
         let answer = dev
             .agent
-            .post(format!("{}/api/admin/voters/check-in", dev.url))
+            .post(format!("{}/api/admin/voters/check-in", dev.admin_url))
             .header("authorization", format!("Bearer {}", admin.trim()))
             .header("content-type", "application/json")
             .send(body.as_str());

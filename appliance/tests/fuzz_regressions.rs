@@ -155,7 +155,7 @@ macro_rules! targets {
     };
 }
 
-targets!(rpc, api, p2p, ledger, genesis, config);
+targets!(rpc, doors, api, p2p, ledger, genesis, config);
 
 // ---------------------------------------------------------------------------
 // The seed corpus
@@ -335,6 +335,26 @@ fn write_json(target: &str, name: &str, v: &Value) {
     write(target, &format!("{name}.json"), v.to_string().as_bytes());
 }
 
+/// Query strings and peer headers for the `doors` harness: signed by the
+/// vectors' validator 1 for `GET /p2p/blocks?<query>` at the harnesses'
+/// fixed time.
+fn doors_seeds(genesis: &evote_core::ledger::Genesis, now_ms: u64) {
+    let chain_id = genesis.chain_id().expect("genesis hashes");
+    for (name, query) in [
+        ("blocks", "from=1&limit=64"),
+        ("huge_from", "from=18446744073709551615"),
+        ("chain", "election_id=1&from=&limit=100"),
+        ("fallback", "origin=0x00&from_seq=9007199254740992"),
+    ] {
+        let signer = evote_appliance::Signer::new(std::sync::Arc::new(key(1)), chain_id);
+        let mut text = format!("{query}\n");
+        for (h, v) in signer.headers_at("GET", &format!("/p2p/blocks?{query}"), b"", now_ms) {
+            text.push_str(&format!("{h}: {v}\n"));
+        }
+        write("doors", name, text.as_bytes());
+    }
+}
+
 #[test]
 #[ignore = "writes fuzz/corpus from schema/vectors; run by hand"]
 fn write_seed_corpus() {
@@ -346,6 +366,10 @@ fn write_seed_corpus() {
     for (name, v) in rpc_seeds(&chain) {
         write_json("rpc", &name, &v);
     }
+    doors_seeds(
+        &evote_core::ledger::Genesis::from_json(&genesis).expect("genesis vector"),
+        evote_appliance::fuzzing::fixed_now_ms(),
+    );
     for (name, body) in [
         ("parse_error", "{\"jsonrpc\": \"2.0\", "),
         ("empty_batch", "[]"),

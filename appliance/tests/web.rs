@@ -47,8 +47,18 @@ fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
     }
 }
 
+/// The door that serves `path`: the poll-worker console is at the
+/// operator door, the booth and the board at the public door.
+fn door<'a>(dev: &'a Dev, path: &str) -> &'a str {
+    if path.starts_with("/console") {
+        &dev.admin_url
+    } else {
+        &dev.url
+    }
+}
+
 fn get(dev: &Dev, path: &str, cookie: &str) -> Answer {
-    let mut req = agent().get(format!("{}{path}", dev.url));
+    let mut req = agent().get(format!("{}{path}", door(dev, path)));
     if !cookie.is_empty() {
         req = req.header("cookie", cookie);
     }
@@ -57,7 +67,7 @@ fn get(dev: &Dev, path: &str, cookie: &str) -> Answer {
 
 fn post(dev: &Dev, path: &str, cookie: &str, form: &str) -> Answer {
     let mut req = agent()
-        .post(format!("{}{path}", dev.url))
+        .post(format!("{}{path}", door(dev, path)))
         .header("content-type", "application/x-www-form-urlencoded");
     if !cookie.is_empty() {
         req = req.header("cookie", cookie);

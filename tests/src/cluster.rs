@@ -10,13 +10,19 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use evote_appliance::Config;
+use evote_appliance::Signer;
 
 use crate::linkproxy::{LinkProxy, LinkShape, Links};
 
 /// The `evote-appliance` binary next to this test binary (built by
-/// `cargo test --workspace`), built on demand when missing.
+/// `cargo test --workspace`), built on demand when missing; or the one
+/// `EVOTE_APPLIANCE_BIN` names (to run a suite against another build, e.g.
+/// to see an attack test fail on an older appliance).
 pub fn appliance_bin() -> PathBuf {
-    sibling_bin("evote-appliance", "evote-appliance")
+    match std::env::var_os("EVOTE_APPLIANCE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => sibling_bin("evote-appliance", "evote-appliance"),
+    }
 }
 
 /// The auditor binary beside the running test or tool.
@@ -59,7 +65,12 @@ pub fn agent() -> ureq::Agent {
 pub struct NodeInfo {
     pub name: String,
     pub role: String,
+    /// The public door (voters, observers, JSON-RPC).
     pub url: String,
+    /// The peer door.
+    pub peer_url: String,
+    /// The operator door (admin API, metrics).
+    pub admin_url: String,
     pub config: PathBuf,
 }
 
@@ -144,6 +155,13 @@ impl Cluster {
                 name: n["name"].as_str().unwrap().into(),
                 role: n["role"].as_str().unwrap().into(),
                 url: n["url"].as_str().unwrap().into(),
+                // An appliance older than the three doors serves all at `url`.
+                peer_url: n["peer_url"].as_str().or(n["url"].as_str()).unwrap().into(),
+                admin_url: n["admin_url"]
+                    .as_str()
+                    .or(n["url"].as_str())
+                    .unwrap()
+                    .into(),
                 config: PathBuf::from(n["config"].as_str().unwrap()),
             })
             .collect();
@@ -175,7 +193,7 @@ impl Cluster {
             let mut cfg = Config::load(path).expect("node config");
             for &to in validators.iter().filter(|&&to| to != from) {
                 let target = self.nodes[to]
-                    .url
+                    .peer_url
                     .trim_start_matches("http://")
                     .parse()
                     .expect("a node listens on host:port");
@@ -208,6 +226,11 @@ impl Cluster {
 
     /// Starts node `i` with extra `run` flags (e.g. `--offline`).
     pub fn start_with(&self, i: usize, extra: &[&str]) {
+        self.start_with_env(i, extra, &[]);
+    }
+
+    /// Starts node `i` with extra `run` flags and environment variables.
+    pub fn start_with_env(&self, i: usize, extra: &[&str], env: &[(&str, &str)]) {
         let mut children = self.children.lock().unwrap();
         assert!(children[i].is_none(), "{} already runs", self.nodes[i].name);
         let log = self.nodes[i].config.with_file_name("appliance.log");
@@ -221,6 +244,7 @@ impl Cluster {
             .arg("--config")
             .arg(&self.nodes[i].config)
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -250,6 +274,26 @@ impl Cluster {
         if let Some(mut c) = taken {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Waits up to `within` for node `i`'s process to end by itself; its
+    /// exit status, or `None` if it still runs.
+    pub fn wait_exit(&self, i: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            {
+                let mut children = self.children.lock().unwrap();
+                let child = children[i].as_mut().expect("node was started");
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    children[i] = None;
+                    return Some(status);
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -283,14 +327,29 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Node `i`'s public door.
     pub fn url(&self, i: usize) -> &str {
         &self.nodes[i].url
+    }
+
+    /// The door of node `i` that serves `path`: the operator door for the
+    /// admin API and metrics, the peer door for what peers post, the
+    /// public door for the rest.
+    pub fn door(&self, i: usize, path: &str) -> &str {
+        let n = &self.nodes[i];
+        if path.starts_with("/api/admin/") || path.starts_with("/metrics") {
+            &n.admin_url
+        } else if path.starts_with("/p2p/message") || path.starts_with("/p2p/transactions") {
+            &n.peer_url
+        } else {
+            &n.url
+        }
     }
 
     pub fn try_get(&self, i: usize, path: &str) -> Option<(u16, Value)> {
         let r = self
             .agent
-            .get(format!("{}{path}", self.url(i)))
+            .get(format!("{}{path}", self.door(i, path)))
             .call()
             .ok()?;
         Some(read(r))
@@ -305,7 +364,7 @@ impl Cluster {
     pub fn get_text(&self, i: usize, path: &str) -> (u16, String) {
         let mut r = self
             .agent
-            .get(format!("{}{path}", self.url(i)))
+            .get(format!("{}{path}", self.door(i, path)))
             .call()
             .expect("GET");
         (
@@ -318,7 +377,7 @@ impl Cluster {
     pub fn get_with(&self, i: usize, path: &str, header: &str, value: &str) -> (u16, Value) {
         let r = self
             .agent
-            .get(format!("{}{path}", self.url(i)))
+            .get(format!("{}{path}", self.door(i, path)))
             .header(header, value)
             .call();
         read(r.expect("GET"))
@@ -328,18 +387,38 @@ impl Cluster {
     pub fn post_with(&self, i: usize, path: &str, header: &str, value: &str) -> (u16, Value) {
         let r = self
             .agent
-            .post(format!("{}{path}", self.url(i)))
+            .post(format!("{}{path}", self.door(i, path)))
             .header(header, value)
             .send_empty();
         read(r.expect("POST"))
     }
 
     pub fn post(&self, i: usize, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.agent.post(format!("{}{path}", self.url(i)));
+        let mut req = self.agent.post(format!("{}{path}", self.door(i, path)));
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         match req.send_json(body) {
+            Ok(r) => read(r),
+            Err(e) => panic!("POST {path} on {}: {e}", self.nodes[i].name),
+        }
+    }
+
+    /// Signs requests with node `i`'s key, as that node does to its peers.
+    pub fn signer(&self, i: usize) -> Signer {
+        let key = evote_appliance::read_node_key(&self.home(i).join("node.key")).expect("node key");
+        let genesis =
+            evote_appliance::load_genesis(&self.net_dir().join("genesis.json")).expect("genesis");
+        Signer::new(
+            std::sync::Arc::new(key),
+            genesis.chain_id().expect("chain id"),
+        )
+    }
+
+    /// POSTs `body` to node `i`'s peer door, signed with node `from`'s key.
+    pub fn peer_post(&self, i: usize, path: &str, body: &Value, from: usize) -> (u16, Value) {
+        let url = format!("{}{path}", self.nodes[i].peer_url);
+        match self.signer(from).post_json(&self.agent, &url, body) {
             Ok(r) => read(r),
             Err(e) => panic!("POST {path} on {}: {e}", self.nodes[i].name),
         }
@@ -475,6 +554,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failing test's nodes tell what they saw before their files go.
+        if std::thread::panicking() {
+            for i in 0..self.nodes.len() {
+                let log = self.log(i);
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- {} (last lines of its log)", self.nodes[i].name);
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
         for i in 0..self.nodes.len() {
             self.kill(i);
         }

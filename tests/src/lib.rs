@@ -1,3 +1,4 @@
+pub mod attacks;
 pub mod bench;
 pub mod cluster;
 pub mod linkproxy;

@@ -337,18 +337,20 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
     let c = Cluster::create(3, 0, Timing::default());
     c.start_all();
     let (v1, v3) = (c.url(0).to_string(), c.url(2).to_string());
+    // The console is at the operator door.
+    let op1 = c.nodes[0].admin_url.clone();
 
     // The console: sign in with the admin token, check Ada in.
-    b.goto(&format!("{v1}/console?lang=en")).await;
+    b.goto(&format!("{op1}/console?lang=en")).await;
     b.capture_both("console-1-sign-in").await;
     let token = b.tab_to("#token").await;
     b.press(&token, &format!("{}{}", c.admin_token(0), Key::Enter))
         .await;
     b.find("#checked-in-count").await;
-    let code = b.check_in(&v1, "ada@example.org", "Ada Lovelace").await;
+    let code = b.check_in(&op1, "ada@example.org", "Ada Lovelace").await;
     assert_eq!(code.len(), 9, "ABCD-EFGH: {code}");
     b.capture("console-2-checked-in").await;
-    b.goto(&format!("{v1}/console")).await;
+    b.goto(&format!("{op1}/console")).await;
     assert_eq!(b.text("#checked-in-count").await, "1");
     b.capture_both("console-3-status").await;
 
@@ -399,7 +401,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
     b.capture_both("board-4-results").await;
 
     // The same voter again, in French, switched from the keyboard: refused.
-    let again = b.check_in(&v1, "ada@example.org", "Ada Lovelace").await;
+    let again = b.check_in(&op1, "ada@example.org", "Ada Lovelace").await;
     b.goto(&format!("{v1}/booth?lang=en")).await;
     let fr = b.tab_to("a[hreflang=fr]").await;
     b.press(&fr, &Key::Enter.to_string()).await;
@@ -418,7 +420,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
             c2.get(0, "/health").1["fallback"] == true
         })
     });
-    let code = b.check_in(&v1, "grace@example.org", "Grace Hopper").await;
+    let code = b.check_in(&op1, "grace@example.org", "Grace Hopper").await;
     b.goto(&format!("{v1}/booth?lang=en")).await;
     b.vote(&v1, &code, 2, false).await;
     let text = b.page_text().await;
@@ -427,7 +429,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
         "{text}"
     );
     b.capture_both("booth-6-fallback-receipt").await;
-    b.goto(&format!("{v1}/console")).await;
+    b.goto(&format!("{op1}/console")).await;
     assert!(b.page_text().await.contains("Fallback"));
     b.capture_both("console-4-fallback").await;
     let _ = b.c.close().await;

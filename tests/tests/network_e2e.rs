@@ -78,39 +78,42 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
         "chain_id": block["header"]["chain_id"], "height": 1, "round": 0,
         "block_hash": block["block_hash"]}, "sender": station_id,
         "signature": format!("0x{}", "00".repeat(64))});
+    // Unsigned, it is not heard at all.
     let (code, v) = c.post(0, "/p2p/message", &forged, None);
+    assert_eq!(
+        (code, &v["error"]["code"]),
+        (401, &json!("peer_unauthenticated")),
+        "{v}"
+    );
+    // Signed by the station (an appliance of the genesis, not a validator).
+    let (code, v) = c.peer_post(0, "/p2p/message", &forged, 3);
     assert_eq!(code, 403, "{v}");
     assert_eq!(v["error"]["code"], "not_a_validator");
     // From a validator key but with a bad signature: accepted for checking,
     // then dropped and counted.
     forged["sender"] = c.get(1, "/p2p/status").1["node_id"].clone();
     forged["vote"]["height"] = json!(1_000_000);
-    let (code, _) = c.post(0, "/p2p/message", &forged, None);
+    let (code, _) = c.peer_post(0, "/p2p/message", &forged, 3);
     assert_eq!(code, 202);
-    let (code, _) = c.post(0, "/p2p/message", &json!({"kind": "nonsense"}), None);
+    let (code, _) = c.peer_post(0, "/p2p/message", &json!({"kind": "nonsense"}), 3);
     assert_eq!(code, 422);
     // The same in a batch: one refused message refuses the request whole.
     let mut from_station = forged.clone();
     from_station["sender"] = station_id.clone();
-    let (code, v) = c.post(
+    let (code, v) = c.peer_post(
         0,
         "/p2p/messages",
         &json!({"messages": [forged, from_station]}),
-        None,
+        3,
     );
     assert_eq!(code, 403, "{v}");
-    let (code, v) = c.post(0, "/p2p/messages", &json!({"messages": [forged]}), None);
+    let (code, v) = c.peer_post(0, "/p2p/messages", &json!({"messages": [forged]}), 3);
     assert_eq!((code, v["accepted"].as_u64()), (202, Some(1)), "{v}");
     let too_many: Vec<_> = (0..65).map(|_| forged.clone()).collect();
-    let (code, v) = c.post(0, "/p2p/messages", &json!({"messages": too_many}), None);
+    let (code, v) = c.peer_post(0, "/p2p/messages", &json!({"messages": too_many}), 3);
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["error"]["code"], "batch_too_large");
-    let (code, _) = c.post(
-        0,
-        "/p2p/messages",
-        &json!({"messages": [{"kind": 1}]}),
-        None,
-    );
+    let (code, _) = c.peer_post(0, "/p2p/messages", &json!({"messages": [{"kind": 1}]}), 3);
     assert_eq!(code, 422);
     // A proposal by its transactions' names, naming more than a block holds.
     let zeros = format!("0x{}", "00".repeat(64));
@@ -119,14 +122,14 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
         .collect();
     let compact = json!({"header": block["header"], "block_hash": block["block_hash"],
         "proposer_signature": block["proposer_signature"], "transactions": refs});
-    let (code, v) = c.post(0, "/p2p/messages", &json!({"proposals": [compact]}), None);
+    let (code, v) = c.peer_post(0, "/p2p/messages", &json!({"proposals": [compact]}), 3);
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["error"]["code"], "too_many_transactions");
-    let (code, v) = c.post(
+    let (code, v) = c.peer_post(
         0,
         "/p2p/transactions",
         &json!({"transactions": [{"tx": 1}]}),
-        None,
+        3,
     );
     assert_eq!(code, 422, "{v}");
     wait_until(

@@ -18,7 +18,12 @@ use crate::ledger::{Candidate, Election, Genesis, Params, ValidatorInfo};
 /// How long the demo election stays open.
 pub const DEMO_ELECTION_DAYS: u64 = 30;
 
-pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> {
+pub fn prepare(
+    data_dir: &Path,
+    listen: SocketAddr,
+    peer_listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+) -> Result<Config, AppError> {
     std::fs::create_dir_all(data_dir).map_err(|source| AppError::Io {
         context: format!("creating {}", data_dir.display()),
         source,
@@ -28,6 +33,26 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
     let authority = ensure_key(&p("authority.key"))?;
     ensure_secret(&p("nullifier.secret"))?;
     ensure_secret(&p("admin.token"))?;
+    let mut cfg = Config {
+        data_dir: data_dir.to_path_buf(),
+        listen,
+        peer_listen,
+        admin_listen,
+        key: p("node.key"),
+        genesis: p("genesis.json"),
+        nullifier_secret_file: p("nullifier.secret"),
+        admin_token_file: p("admin.token"),
+        peers: Vec::new(),
+        validator_urls: Default::default(),
+        bootnode: None,
+        public_url: None,
+        rpc_url: None,
+        log: None,
+        offline: false,
+        full_integrity_check: false,
+    };
+    cfg.peer_listen = Some(cfg.peer_addr());
+    cfg.admin_listen = Some(cfg.admin_addr());
     let genesis_path = p("genesis.json");
     if !genesis_path.exists() {
         // The demo election's one trustee is this data directory.
@@ -35,27 +60,12 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> Result<Config, AppError> 
             crate::ledger::tally::local_ceremony(1, 1, 1, &mut crate::auth::OsRandom::default())
                 .map_err(|e| AppError::Setup(e.to_string()))?;
         super::trustee::write_trustee_key(&p("trustee-1.key"), &keys[0])?;
-        let g = demo_genesis(key, authority, listen, trustees);
+        let g = demo_genesis(key, authority, &cfg.peer_url(), trustees);
         write(
             &genesis_path,
             &serde_json::to_string_pretty(&g).expect("genesis encodes"),
         )?;
     }
-    let cfg = Config {
-        data_dir: data_dir.to_path_buf(),
-        listen,
-        key: p("node.key"),
-        genesis: genesis_path,
-        nullifier_secret_file: p("nullifier.secret"),
-        admin_token_file: p("admin.token"),
-        peers: Vec::new(),
-        validator_urls: Default::default(),
-        bootnode: None,
-        public_url: None,
-        log: None,
-        offline: false,
-        full_integrity_check: false,
-    };
     let toml_path = p("appliance.toml");
     if !toml_path.exists() {
         write(&toml_path, &cfg.to_toml())?;
@@ -82,7 +92,7 @@ fn ensure_secret(path: &Path) -> Result<(), AppError> {
 fn demo_genesis(
     key: crate::ledger::PublicKey,
     authority: crate::ledger::PublicKey,
-    listen: SocketAddr,
+    peer_url: &str,
     trustees: crate::ledger::ElectionTrustees,
 ) -> Genesis {
     let now = now_ms() / 1000 * 1000;
@@ -94,7 +104,7 @@ fn demo_genesis(
         validators: vec![ValidatorInfo {
             public_key: key,
             name: "dev-validator".into(),
-            p2p_url: format!("http://{listen}"),
+            p2p_url: peer_url.to_string(),
         }],
         stations: Vec::new(),
         elections: vec![Election {
@@ -119,11 +129,15 @@ fn demo_genesis(
 /// What `dev` prints before it starts serving.
 pub fn banner(cfg: &Config) -> String {
     let url = format!("http://{}", cfg.listen);
+    let admin = format!("http://{}", cfg.admin_addr());
+    let peer = cfg.peer_url();
     let dir: PathBuf = cfg.data_dir.clone();
     format!(
         "evote-appliance dev\n\
          \x20 data:      {dir}\n\
-         \x20 voter API: {url}/api/...   health: {url}/health   JSON-RPC: {url}/rpc\n\
+         \x20 public door:   {url}   voter API: {url}/api/...   health: {url}/health   JSON-RPC: {url}/rpc\n\
+         \x20 peer door:     {peer}/p2p/...\n\
+         \x20 operator door: {admin}/api/admin/...   metrics: {admin}/metrics\n\
          \x20 admin token: {dir}/admin.token\n\n\
          Try it:\n\
          \x20 curl -s {url}/api/elections\n\

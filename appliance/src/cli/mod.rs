@@ -62,9 +62,15 @@ pub enum Command {
         /// Data directory (keys, secrets, genesis, database).
         #[arg(long, default_value = "evote-data")]
         data_dir: PathBuf,
-        /// Address to listen on.
+        /// Address of the public door (voters, observers, JSON-RPC).
         #[arg(long, default_value = "127.0.0.1:8001")]
         listen: SocketAddr,
+        /// Address of the peer door (default: the public door's port + 1).
+        #[arg(long)]
+        peer_listen: Option<SocketAddr>,
+        /// Address of the operator door (default: loopback, the public door's port + 2).
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
 }
 
@@ -108,9 +114,15 @@ pub struct RunArgs {
     /// Overrides `data_dir`.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Overrides `listen`.
+    /// Overrides `listen` (the public door).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Overrides `peer_listen` (the peer door).
+    #[arg(long)]
+    peer_listen: Option<SocketAddr>,
+    /// Overrides `admin_listen` (the operator door).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Overrides `key`.
     #[arg(long)]
     key: Option<PathBuf>,
@@ -171,6 +183,8 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             cfg.apply(Overrides {
                 data_dir: args.data_dir,
                 listen: args.listen,
+                peer_listen: args.peer_listen,
+                admin_listen: args.admin_listen,
                 key: args.key,
                 genesis: args.genesis,
                 bootnode: args.bootnode,
@@ -191,8 +205,13 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             init_logging(None);
             testnet::run(args)
         }
-        Command::Dev { data_dir, listen } => {
-            let cfg = dev::prepare(&data_dir, listen)?;
+        Command::Dev {
+            data_dir,
+            listen,
+            peer_listen,
+            admin_listen,
+        } => {
+            let cfg = dev::prepare(&data_dir, listen, peer_listen, admin_listen)?;
             init_logging(None);
             println!("{}", dev::banner(&cfg));
             app::run(cfg)

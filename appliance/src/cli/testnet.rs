@@ -68,7 +68,12 @@ pub struct TestnetFile {
 pub struct TestnetNode {
     pub name: String,
     pub role: String,
+    /// The public door: voters, observers, JSON-RPC.
     pub url: String,
+    /// The peer door (the validators' genesis p2p URLs).
+    pub peer_url: String,
+    /// The operator door: the admin API and metrics.
+    pub admin_url: String,
     /// The path `evote-appliance run --config` takes to start this node.
     pub config: PathBuf,
 }
@@ -165,13 +170,20 @@ pub fn create(
             &home.join("admin.token"),
             hex::encode(random_bytes::<32>()).as_bytes(),
         )?;
-        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port(&mut held_ports)?));
+        let mut door = || -> Result<std::net::SocketAddr, AppError> {
+            Ok(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                free_port(&mut held_ports)?,
+            )))
+        };
+        let (listen, peer_listen, admin_listen) = (door()?, door()?, door()?);
         let url = format!("http://{listen}");
+        let peer_url = format!("http://{peer_listen}");
         if *role == "validator" {
             validators.push(ValidatorInfo {
                 public_key: key,
                 name: name.clone(),
-                p2p_url: url.clone(),
+                p2p_url: peer_url.clone(),
             });
         } else {
             stations.push(StationInfo {
@@ -182,6 +194,8 @@ pub fn create(
         let cfg = Config {
             data_dir: home.join("data"),
             listen,
+            peer_listen: Some(peer_listen),
+            admin_listen: Some(admin_listen),
             key: home.join("node.key"),
             genesis: dir.join("genesis.json"),
             nullifier_secret_file: dir.join("nullifier.secret"),
@@ -189,7 +203,8 @@ pub fn create(
             peers: Vec::new(),
             validator_urls: Default::default(),
             bootnode: None,
-            public_url: Some(url.clone()),
+            public_url: Some(peer_url.clone()),
+            rpc_url: None,
             log: None,
             offline: false,
             full_integrity_check: false,
@@ -200,6 +215,8 @@ pub fn create(
             name: name.clone(),
             role: (*role).into(),
             url,
+            peer_url,
+            admin_url: format!("http://{admin_listen}"),
             config,
         });
     }
@@ -318,9 +335,14 @@ mod tests {
         // Enough nodes that ports picked one by one and let go at once
         // repeated one in most runs (measured: 3% of testnets of 24 nodes).
         let net = create(dir.path(), 4, 252, Params::default(), 60_000).unwrap();
-        let mut urls: Vec<&str> = net.nodes.iter().map(|n| n.url.as_str()).collect();
+        let mut urls: Vec<&str> = net
+            .nodes
+            .iter()
+            .flat_map(|n| [&n.url, &n.peer_url, &n.admin_url])
+            .map(String::as_str)
+            .collect();
         urls.sort_unstable();
         urls.dedup();
-        assert_eq!(urls.len(), 256);
+        assert_eq!(urls.len(), 3 * 256, "three doors per node");
     }
 }

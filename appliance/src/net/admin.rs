@@ -15,11 +15,17 @@ use crate::clock::now_ms;
 /// known head is "degraded".
 pub const HEALTHY_LAG_BLOCKS: u64 = 2;
 
+/// The whole admin API, for the operator door.
 pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/api/admin/validators/health", get(health))
+    public_routes()
         .route("/api/admin/validators/refresh-status", post(refresh))
         .route("/api/admin/voters/check-in", post(check_in))
+}
+
+/// The validators' health, which the seeds' documents read at the voter
+/// API without credentials: at the public door too.
+pub fn public_routes() -> Router<SharedState> {
+    Router::new().route("/api/admin/validators/health", get(health))
 }
 
 /// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>`,
@@ -206,8 +212,17 @@ fn report(s: &SharedState) -> Value {
         row["name"] = json!(v.name);
         row["node_id"] = json!(v.public_key);
         row["url"] = json!(v.p2p_url);
-        // One listener serves both today: the seeds' rpc_url and p2p_url.
-        row["rpc_url"] = json!(v.p2p_url);
+        // The seeds' rpc_url is the public door, which the genesis does not
+        // name: this node's own, or what the peer reports.
+        let rpc_url = if v.public_key == me {
+            Some(s.rpc_url.clone())
+        } else {
+            peers
+                .iter()
+                .find(|p| p.node_id == Some(v.public_key))
+                .and_then(|p| p.rpc_url.clone())
+        };
+        row["rpc_url"] = json!(rpc_url);
         row["p2p_url"] = json!(v.p2p_url);
         row["status"] = json!(status);
         row["block_height"] = json!(height);

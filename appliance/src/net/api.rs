@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiJson, ApiQuery};
+use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
 use super::server::ClientAddr;
 use super::submit::{
     Ballot, TxStatus, accept_checked, choice, confirmation_code, make_ballot, tx_status,
@@ -44,7 +44,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/blockchain", get(blockchain))
 }
 
-async fn health(State(s): State<SharedState>) -> axum::Json<Value> {
+pub(crate) async fn health(State(s): State<SharedState>) -> axum::Json<Value> {
     let st = s.node.status();
     axum::Json(json!({
         "status": "healthy",
@@ -118,16 +118,19 @@ async fn register(
         return Err(ApiError::bad_request("invalid_name", "name is too long"));
     }
     let password = body.password;
+    let phc = s
+        .passwords
+        .run(move || auth::hash_password(&password))
+        .await?;
     let (email2, name2) = (email.clone(), name.clone());
     let id = s
         .db("registering a voter", move |db| {
-            let h = auth::hash_password(&password);
             let voter = crate::store::NewVoter {
                 email: &email2,
                 name: &name2,
-                password_hash: &h.hash,
-                salt: &h.salt,
-                iterations: h.iterations,
+                password_hash: phc.as_bytes(),
+                salt: &[],
+                iterations: 0,
             };
             db.create_voter(&voter, now_ms())
         })
@@ -173,34 +176,61 @@ async fn login(
     let email = body.email.trim().to_lowercase();
     let now = now_ms();
     let ip = client.0.ip().to_string();
-    limited(s.limits.per_client.check(&ip, now))?;
-    limited(s.limits.per_account.check(&email, now))?;
-    let password = body.password;
+    // Each attempt is counted before its password is checked (and given
+    // back if it was right): concurrent guesses cannot all pass a limit
+    // that none of them has counted yet.
+    limited(s.limits.per_client.hit(&ip, now))?;
+    if let Err(retry) = s.limits.per_account.hit(&email, now) {
+        s.limits.per_client.refund(&ip);
+        limited(Err(retry))?;
+    }
     let account = email.clone();
-    let session = s
-        .db("logging in", move |db| {
-            let Some(v) = db.voter_by_email(&email)? else {
+    let found = s
+        .db("logging in", move |db| db.voter_by_email(&email))
+        .await?;
+    let password = body.password;
+    let stored = found
+        .as_ref()
+        .map(|v| (v.password_hash.clone(), v.salt.clone(), v.iterations));
+    let verdict = s
+        .passwords
+        .run(move || match stored {
+            Some((hash, salt, iterations)) => {
+                let stored = auth::StoredPassword {
+                    hash: &hash,
+                    salt: &salt,
+                    iterations,
+                };
+                auth::verify_password(&password, &stored)
+            }
+            None => {
                 // Spend the same time as a real check so timing does not
                 // tell which emails are registered.
                 let _ = auth::hash_password(&password);
-                return Ok(None);
-            };
-            if !auth::verify_password(&password, &v.password_hash, &v.salt, v.iterations) {
-                return Ok(None);
+                auth::Verified::No
             }
-            let (token, hash) = auth::new_token();
-            let now = now_ms();
-            let expires = now + auth::SESSION_TTL_MS;
-            db.create_session(&hash, v.id, now, expires)?;
-            Ok(Some((token, v, expires)))
         })
         .await?;
-    let Some((token, voter, expires)) = session else {
-        let _ = s.limits.per_account.hit(&account, now_ms());
-        let _ = s.limits.per_client.hit(&ip, now_ms());
+    let (Some(voter), auth::Verified::Yes | auth::Verified::YesUpgrade(_)) = (found, &verdict)
+    else {
         return Err(ApiError::unauthorized("wrong email or password"));
     };
+    s.limits.per_client.refund(&ip);
     s.limits.per_account.clear(&account);
+    let upgrade = match verdict {
+        auth::Verified::YesUpgrade(phc) => Some(phc),
+        _ => None,
+    };
+    let (token, hash) = auth::new_token();
+    let expires = now_ms() + auth::SESSION_TTL_MS;
+    let id = voter.id;
+    s.db("logging in", move |db| {
+        if let Some(phc) = upgrade {
+            db.set_password_hash(id, phc.as_bytes())?;
+        }
+        db.create_session(&hash, id, now_ms(), expires)
+    })
+    .await?;
     Ok(axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",
@@ -365,7 +395,7 @@ fn submit_answer(s: &SharedState, cast: &Cast, election_id: u64) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusQuery {
+pub(crate) struct StatusQuery {
     #[serde(alias = "tx_hash", alias = "transaction_hash")]
     transaction_id: String,
     /// The seeds' clients name the election too; a transaction of another
@@ -427,12 +457,7 @@ pub(crate) async fn verification(
     s: &SharedState,
     election_id: Option<u64>,
 ) -> Result<Value, ApiError> {
-    let genesis = s.genesis.clone();
-    let check = s
-        .db("verifying the chain", move |db| {
-            crate::chaincheck::verify_chain(db, &genesis, now_ms())
-        })
-        .await?;
+    let check = super::tally::chain_check(s).await?;
     let votes = seeds::total_votes(s, election_id).await?;
     Ok(json!({
         "election_id": election_id,
@@ -491,28 +516,32 @@ fn election_json(e: &Election, now: u64) -> Value {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChainQuery {
+pub(crate) struct ChainQuery {
     #[serde(default)]
-    election_id: Option<u64>,
+    election_id: Option<QueryInt>,
     #[serde(default)]
-    from: Option<u64>,
+    from: Option<QueryInt>,
     #[serde(default)]
-    limit: Option<u64>,
+    limit: Option<QueryInt>,
 }
 
 async fn blockchain(
     State(s): State<SharedState>,
     ApiQuery(q): ApiQuery<ChainQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    if let Some(id) = q.election_id {
+    let election_id = q.election_id.map(|q| q.0);
+    if let Some(id) = election_id {
         find_election(&s, id)?;
     }
-    let from = q.from.unwrap_or(1).max(1);
-    let limit = q.limit.unwrap_or(MAX_BLOCKS_PAGE).min(MAX_BLOCKS_PAGE);
+    let from = q.from.map_or(1, |q| q.0).max(1);
+    let limit = q
+        .limit
+        .map_or(MAX_BLOCKS_PAGE, |q| q.0)
+        .min(MAX_BLOCKS_PAGE);
     let mut blocks = s
         .db("reading blocks", move |db| db.blocks_range(from, limit))
         .await?;
-    if let Some(id) = q.election_id {
+    if let Some(id) = election_id {
         for b in &mut blocks {
             b.transactions.retain(|t| t.tx.election_id() == id);
         }

@@ -102,6 +102,37 @@ impl From<QueryRejection> for ApiError {
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
+/// The largest integer a query parameter takes: the protocol keeps every
+/// integer below 2^53, and a larger one can name nothing stored.
+pub const MAX_QUERY_INT: u64 = (1 << 53) - 1;
+
+/// An unsigned integer query parameter, at most [`MAX_QUERY_INT`]: a
+/// larger one is refused with 400 (`invalid_query`) before any handler or
+/// the store sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryInt(pub u64);
+
+impl<'de> serde::Deserialize<'de> for QueryInt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        if v > MAX_QUERY_INT {
+            return Err(serde::de::Error::custom(format!(
+                "{v} is larger than {MAX_QUERY_INT}"
+            )));
+        }
+        Ok(Self(v))
+    }
+}
+
+/// Parses `query` (what follows `?`) as the query extractor does for a
+/// route taking `T`: for the fuzz harnesses.
+pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_query", "not a URI query"))?;
+    Ok(axum::extract::Query::<T>::try_from_uri(&uri)?.0)
+}
+
 /// `axum::extract::Query` whose rejections answer in the API's error shape.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

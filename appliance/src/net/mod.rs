@@ -9,6 +9,8 @@ pub mod error;
 pub mod metrics;
 pub mod p2p;
 pub mod pages;
+pub mod passwords;
+pub mod peer_auth;
 pub mod peers;
 pub mod rpc;
 pub mod seeds;
@@ -76,6 +78,12 @@ pub struct AppState {
     pub genesis: Arc<Genesis>,
     pub chain_id: Hash32,
     pub key: Arc<NodeKey>,
+    /// The base URL of this appliance's public door, as peers report it.
+    pub rpc_url: String,
+    /// The nonces of peers' signed requests, against replays.
+    pub peer_nonces: peer_auth::ReplayGuard,
+    /// The last signed status, reused while it is fresh.
+    pub status_cache: std::sync::Mutex<Option<peers::StatusReport>>,
     pub node: NodeHandle,
     pub db: StorePool,
     pub secrets: Secrets,
@@ -92,6 +100,10 @@ pub struct AppState {
         std::collections::BTreeMap<u64, Arc<crate::ledger::elgamal::EncryptionKey>>,
     /// The chain as far as `results` has re-checked it.
     pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
+    /// Threads for hashing and checking passwords (bounded).
+    pub passwords: passwords::PasswordWork,
+    /// One chain check at a time (`tally::chain_check`).
+    pub chain_check_turn: Arc<tokio::sync::Mutex<()>>,
     pub tallies: std::sync::Mutex<DecryptedTallies>,
     /// When this process started: its peers tell a restart by it.
     pub started_at_ms: u64,
@@ -102,7 +114,8 @@ pub struct AppState {
     pub pollbook: std::sync::Mutex<(u64, std::collections::BTreeMap<Vec<u8>, u64>)>,
     /// Started with `--offline`.
     pub offline: bool,
-    /// Where voters' phones reach this appliance (`public_url`): the
+    /// Where voters' phones reach this appliance's public door (config
+    /// `rpc_url`): the
     /// receipt's QR code points there.
     pub public_url: Option<String>,
 }

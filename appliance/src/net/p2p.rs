@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::SharedState;
-use super::error::{ApiError, ApiJson, ApiQuery};
+use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
+use super::peer_auth::{HeadProof, StatusFields};
 use super::peers::compact::rebuild;
 use super::peers::{
     BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch,
@@ -33,30 +34,81 @@ pub const MAX_FALLBACK_PAGE: u64 = 64;
 /// A page stops early once it holds this many transactions.
 pub const MAX_TXS_PER_PAGE: usize = 20_000;
 
+/// The whole peer protocol, for the peer door.
 pub fn routes() -> Router<SharedState> {
     Router::new()
-        .route("/p2p/status", get(status))
-        .route("/p2p/genesis", get(genesis))
         .route("/p2p/message", post(message))
         .route("/p2p/messages", post(messages))
         .route("/p2p/transactions", post(transactions))
-        .route("/p2p/blocks", get(blocks))
-        .route("/p2p/fallback", get(fallback))
         .layer(DefaultBodyLimit::max(P2P_BODY_LIMIT))
+        .merge(observer_routes())
 }
 
-async fn status(State(s): State<SharedState>) -> axum::Json<StatusReport> {
+/// The read-only pages (status, genesis, committed blocks, fallback
+/// chains), which observers and `evote-audit` read at the public door too.
+pub fn observer_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/p2p/status", get(status))
+        .route("/p2p/genesis", get(genesis))
+        .route("/p2p/blocks", get(blocks))
+        .route("/p2p/fallback", get(fallback))
+}
+
+/// A signed status is made again at most this often (or when the head or
+/// round moves): a flood of status requests costs a copy, not a signature
+/// and a read of the head block each.
+pub const STATUS_REFRESH_MS: u64 = 1_000;
+
+async fn status(State(s): State<SharedState>) -> Result<axum::Json<StatusReport>, ApiError> {
     let st = s.node.status();
-    axum::Json(StatusReport {
-        node_id: s.key.public(),
+    let now = now_ms();
+    let cached = s.status_cache.lock().expect("status cache").clone();
+    if let Some(c) = cached
+        && c.height == st.height
+        && c.round == st.round
+        && now.saturating_sub(c.time_ms) < STATUS_REFRESH_MS
+    {
+        return Ok(axum::Json(c));
+    }
+    let height = st.height;
+    let head = match height {
+        0 => None,
+        h => s
+            .db("reading the head block", move |db| db.block(h))
+            .await?
+            .map(|b| HeadProof {
+                header: b.header,
+                seals: b.seals,
+            }),
+    };
+    let me = s.key.public();
+    let role = st.role.as_str();
+    let signature = StatusFields {
+        chain_id: &s.chain_id,
+        node_id: &me,
+        height,
+        best_hash: &st.head_hash,
+        round: st.round,
+        role,
+        time_ms: now,
+    }
+    .sign(&s.key);
+    let report = StatusReport {
+        node_id: me,
         genesis_hash: s.chain_id,
-        chain_length: st.height + 1,
+        chain_length: height + 1,
         best_hash: st.head_hash,
-        height: st.height,
-        role: st.role.as_str().to_string(),
+        height,
+        role: role.to_string(),
         round: st.round,
         started_at_ms: s.started_at_ms,
-    })
+        rpc_url: Some(s.rpc_url.clone()),
+        time_ms: now,
+        head,
+        signature: Some(signature),
+    };
+    *s.status_cache.lock().expect("status cache") = Some(report.clone());
+    Ok(axum::Json(report))
 }
 
 /// The genesis this node runs, exactly as it hashes to the chain id.
@@ -265,10 +317,10 @@ async fn transactions(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BlocksQuery {
-    from: u64,
+pub(crate) struct BlocksQuery {
+    from: QueryInt,
     #[serde(default)]
-    limit: Option<u64>,
+    limit: Option<QueryInt>,
 }
 
 async fn blocks(
@@ -277,9 +329,9 @@ async fn blocks(
 ) -> Result<axum::Json<BlocksPage>, ApiError> {
     let limit = q
         .limit
-        .unwrap_or(MAX_BLOCKS_PER_PAGE)
+        .map_or(MAX_BLOCKS_PER_PAGE, |q| q.0)
         .clamp(1, MAX_BLOCKS_PER_PAGE);
-    let from = q.from.max(1);
+    let from = q.from.0.max(1);
     let mut blocks = s
         .db("reading blocks", move |db| db.blocks_range(from, limit))
         .await?;
@@ -298,13 +350,13 @@ async fn blocks(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FallbackQuery {
+pub(crate) struct FallbackQuery {
     #[serde(default)]
     origin: Option<String>,
     #[serde(default)]
-    from_seq: Option<u64>,
+    from_seq: Option<QueryInt>,
     #[serde(default)]
-    limit: Option<u64>,
+    limit: Option<QueryInt>,
 }
 
 /// A page of a fallback chain this node holds (its own by default), with
@@ -318,10 +370,10 @@ async fn fallback(
             .map_err(|e| ApiError::bad_request("invalid_origin", format!("origin: {e}")))?,
         None => s.key.public(),
     };
-    let from = q.from_seq.unwrap_or(1).max(1);
+    let from = q.from_seq.map_or(1, |q| q.0).max(1);
     let limit = q
         .limit
-        .unwrap_or(MAX_FALLBACK_PAGE)
+        .map_or(MAX_FALLBACK_PAGE, |q| q.0)
         .clamp(1, MAX_FALLBACK_PAGE);
     let page = s
         .db("reading the fallback chain", move |db| {

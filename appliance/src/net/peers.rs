@@ -30,6 +30,8 @@ use crate::consensus::Message;
 use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
 use crate::node::{DEFAULT_ROUND_TRIP_MS, Network, NodeInbox, PeerHead, Role};
 
+use super::peer_auth::check_status;
+
 /// Outgoing items queued per peer and lane; past it, new ones are dropped
 /// (consensus messages of the current round come again when the peer
 /// restarts or catches up, gossip is repeated for stale transactions).
@@ -70,6 +72,19 @@ pub struct StatusReport {
     /// messages it acknowledged before.
     #[serde(default)]
     pub started_at_ms: u64,
+    /// Where voters and observers reach the node (its public door): the
+    /// seeds' `rpc_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
+    /// When the node signed this status (ms since 1970).
+    #[serde(default)]
+    pub time_ms: u64,
+    /// The head block's header and commit seals (none at the genesis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<super::peer_auth::HeadProof>,
+    /// The node's signature over the status (`peer_auth::StatusFields`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::ledger::Signature>,
 }
 
 /// The body of `POST /p2p/transactions`.
@@ -132,6 +147,8 @@ pub struct PeerState {
     pub rtt_ms: Option<u64>,
     pub last_error: Option<String>,
     pub dropped: u64,
+    /// The public door the peer reports.
+    pub rpc_url: Option<String>,
 }
 
 impl PeerState {
@@ -149,6 +166,7 @@ impl PeerState {
             rtt_ms: None,
             last_error: None,
             dropped: 0,
+            rpc_url: None,
         }
     }
 }
@@ -164,9 +182,11 @@ pub fn poll_peer(
 ) -> Option<(u64, StatusReport)> {
     let start = Instant::now();
     let r = client.get_json::<StatusReport>(&format!("{url}/p2p/status"), client::MAX_ANSWER);
+    // Only a validator's signed status whose head carries its commit seals
+    // moves the height this node acts on.
+    let r = r.map(|s| (check_status(&s, genesis, chain_id, now_ms()), s));
     match r {
-        Ok(s) if &s.genesis_hash != chain_id => {
-            let why = format!("peer is on another chain ({})", s.genesis_hash);
+        Ok((Err(why), _)) => {
             tracing::debug!(peer = %url, "peer status refused: {why}");
             table.update(url, |p| {
                 p.reachable = false;
@@ -174,7 +194,7 @@ pub fn poll_peer(
             });
             None
         }
-        Ok(s) => {
+        Ok((Ok(height), s)) => {
             let latency = start.elapsed().as_millis() as u64;
             let name = node_name(genesis, &s.node_id);
             table.update(url, |p| {
@@ -182,11 +202,12 @@ pub fn poll_peer(
                 p.name = name;
                 p.validator = genesis.is_validator(&s.node_id);
                 p.reachable = true;
-                p.height = Some(s.height);
-                p.best_hash = Some(s.best_hash);
+                p.height = height;
+                p.best_hash = height.map(|_| s.best_hash);
                 p.last_seen_ms = Some(now_ms());
                 p.latency_ms = Some(latency);
                 p.last_error = None;
+                p.rpc_url = s.rpc_url.clone();
             });
             Some((latency, s))
         }
@@ -216,7 +237,7 @@ impl PeerTable {
     /// Polls every peer now, in parallel, and waits for the answers.
     pub fn refresh(&self, key: &Arc<NodeKey>, chain_id: &Hash32, genesis: &Genesis) {
         let urls: Vec<String> = self.snapshot().into_iter().map(|p| p.url).collect();
-        let client = PeerClient::new(key.clone());
+        let client = PeerClient::new(key.clone(), *chain_id);
         std::thread::scope(|scope| {
             for url in &urls {
                 let client = &client;
@@ -344,8 +365,8 @@ impl HttpNetwork {
         inbox: NodeInbox,
     ) -> Self {
         let me = key.public();
-        let client = PeerClient::new(key);
         let chain_id = genesis.chain_id().expect("genesis hashes");
+        let client = PeerClient::new(key, chain_id);
         let syncing = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));

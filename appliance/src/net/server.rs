@@ -1,59 +1,174 @@
-//! The HTTP server: one router, its limits, and a listener that caps open
-//! connections.
+//! The three doors and the server behind each: which routes a door serves,
+//! and the limits that keep a flood at one door from reaching the others.
 //!
-//! Limits: request bodies ([`API_BODY_LIMIT`], per route group larger where
-//! needed), the whole request ([`REQUEST_TIMEOUT`]), open connections
-//! ([`MAX_CONNECTIONS`]; past it the listener stops accepting until one
-//! closes), and headers (hyper's defaults: at most 100 headers and a
-//! 400 KiB read buffer, past which the request is refused).
+//! - The **public door** (`listen`): voters, observers and JSON-RPC.
+//! - The **peer door** (`peer_listen`): the peer protocol between
+//!   appliances of the genesis.
+//! - The **operator door** (`admin_listen`, loopback by default): the
+//!   admin API and metrics.
+//!
+//! Each door has its own listener and its own [`DoorLimits`]: open
+//! connections (past the cap a new connection is closed at once),
+//! connections per client address, the time a client may take to send a
+//! request's headers (also the idle time allowed between two requests on a
+//! kept connection: slowloris), the time a whole request may take, the
+//! request body and the header bytes. A door's connections never count
+//! against another's.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::StatusCode;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
 use super::error::{ApiError, not_found};
-use super::{SharedState, admin, api, metrics, p2p, pages, rpc, seeds, tally};
+use super::{SharedState, admin, api, metrics, p2p, pages, peer_auth, rpc, seeds, tally};
 
 /// Largest request body of the voter API and JSON-RPC.
 pub const API_BODY_LIMIT: usize = 256 * 1024;
-/// How long one request may take before it is answered 408.
+/// How long one request may take before it is answered 408 (the bootnode's
+/// and the public door's).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Open connections at once.
-pub const MAX_CONNECTIONS: usize = 1_024;
+/// How long a client may take to send a request's headers, and how long a
+/// kept connection may sit idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Header bytes a request may carry (hyper's read buffer; past it the
+/// request is refused). Hyper also caps a request at 100 headers.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long in-flight requests may finish after a shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub fn router(state: SharedState) -> Router {
-    Router::new()
+/// A door's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorLimits {
+    /// The door's name in logs.
+    pub name: &'static str,
+    /// Open connections at once; past it a new connection is closed.
+    pub max_connections: usize,
+    /// Open connections from one client address.
+    pub max_per_client: usize,
+    /// See [`HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// A whole request, body included, until its answer starts.
+    pub request_timeout: Duration,
+    /// The largest request body a route takes unless it sets its own.
+    pub body_limit: usize,
+}
+
+/// Voters, observers, JSON-RPC. A polling-station kiosk (or a proxy in
+/// front of several) opens many connections from one address: the cap per
+/// client leaves room for it and for the load tools' 64 clients.
+pub const PUBLIC_DOOR: DoorLimits = DoorLimits {
+    name: "public",
+    max_connections: 1_024,
+    max_per_client: 128,
+    header_timeout: HEADER_TIMEOUT,
+    request_timeout: REQUEST_TIMEOUT,
+    body_limit: API_BODY_LIMIT,
+};
+
+/// Other appliances of the genesis: a few connections each. Bodies past
+/// the small default are read only once the sender proved who it is.
+pub const PEER_DOOR: DoorLimits = DoorLimits {
+    name: "peer",
+    max_connections: 256,
+    max_per_client: 64,
+    header_timeout: HEADER_TIMEOUT,
+    request_timeout: Duration::from_secs(60),
+    body_limit: API_BODY_LIMIT,
+};
+
+/// Operators: the admin API and metrics (a refresh polls every peer).
+pub const OPERATOR_DOOR: DoorLimits = DoorLimits {
+    name: "operator",
+    max_connections: 64,
+    max_per_client: 32,
+    header_timeout: HEADER_TIMEOUT,
+    request_timeout: Duration::from_secs(60),
+    body_limit: API_BODY_LIMIT,
+};
+
+/// The public door: the voter API, results and tallies, the chain for
+/// observers (`/blockchain`, and the peer protocol's read-only pages that
+/// `evote-audit` reads), JSON-RPC. Screens for voters and the public mount
+/// here.
+pub fn public_router(state: SharedState) -> Router {
+    let routes = Router::new()
         .merge(api::routes())
         .merge(rpc::routes())
         .merge(seeds::routes())
         .merge(pages::public_routes())
-        .merge(pages::operator_routes())
         .merge(tally::routes())
+        .merge(admin::public_routes())
+        .merge(p2p::observer_routes());
+    finish(routes, &PUBLIC_DOOR, state)
+}
+
+/// The peer door: the whole peer protocol, heard only from appliances of
+/// the genesis that signed their request (`peer_auth::require_peer`, which
+/// checks the headers before any of the body is read).
+pub fn peer_router(state: SharedState) -> Router {
+    let guard = axum::middleware::from_fn_with_state(state.clone(), peer_auth::require_peer);
+    let routes = Router::new()
+        .merge(p2p::routes().layer(guard))
+        .route("/health", axum::routing::get(api::health));
+    finish(routes, &PEER_DOOR, state)
+}
+
+/// The operator door: the admin API and metrics. The poll workers' and
+/// operators' screens mount here.
+pub fn operator_router(state: SharedState) -> Router {
+    let routes = Router::new()
+        .route("/health", axum::routing::get(api::health))
         .merge(admin::routes())
-        .merge(metrics::routes())
-        .merge(p2p::routes())
-        .fallback(not_found)
+        .merge(pages::operator_routes())
+        .merge(metrics::routes());
+    finish(routes, &OPERATOR_DOOR, state)
+}
+
+/// Adds what every door answers alike: the error shape for unknown paths
+/// and methods, the body limit and the request timeout.
+fn finish(routes: Router<SharedState>, limits: &DoorLimits, state: SharedState) -> Router {
+    routes
+        .fallback(drained_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            limits.request_timeout,
         ))
         .with_state(state)
 }
 
-async fn method_not_allowed() -> ApiError {
+/// The unread body a refusal for a wrong path or method reads and drops,
+/// so that the client's kept connection stays usable (the server closes a
+/// connection whose request body is left unread). Past it the connection
+/// is closed.
+pub const DRAIN_LIMIT: usize = 16 * 1024;
+
+async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
+}
+
+async fn drained_not_found(body: axum::body::Body) -> ApiError {
+    drain(body).await;
+    not_found().await
+}
+
+async fn method_not_allowed(body: axum::body::Body) -> ApiError {
+    drain(body).await;
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -61,121 +176,130 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serves `app` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let capped = CappedListener {
-        inner: listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-    };
-    axum::serve(
-        capped,
-        app.into_make_service_with_connect_info::<ClientAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
-
 /// The peer address of a request's connection, for per-client limits.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::SocketAddr);
+pub struct ClientAddr(pub SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
+/// Open connections, in all and per client address.
+struct Slots {
+    total: Arc<Semaphore>,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    max_per_client: usize,
+}
+
+/// One open connection's place; given back when the connection closes.
+struct Slot {
+    slots: Arc<Slots>,
+    ip: IpAddr,
+    _total: OwnedSemaphorePermit,
+}
+
+impl Slots {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let total = self.total.clone().try_acquire_owned().ok()?;
+        let mut map = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.max_per_client {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+            _total: total,
+        })
     }
 }
 
-/// A listener that holds one semaphore permit per open connection.
-pub struct CappedListener {
-    inner: TcpListener,
-    slots: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for CappedListener {
-    type Io = CappedStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self
             .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed");
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        CappedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                // Accept errors (e.g. out of file descriptors) are passing:
-                // wait a little and go on accepting, never stop for good.
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+            .per_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
             }
         }
     }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
 }
 
-pub struct CappedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
+/// Serves `app` on `listener` within `limits` until `shutdown` completes,
+/// then lets in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: DoorLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Slots {
+        total: Arc::new(Semaphore::new(limits.max_connections)),
+        per_client: Mutex::new(HashMap::new()),
+        max_per_client: limits.max_per_client,
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Accept errors (e.g. out of file descriptors) are passing:
+                // wait a little and go on accepting, never stop for good.
+                Err(e) => {
+                    tracing::warn!(door = limits.name, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = slots.take(addr.ip()) else {
+            // Full, or this client holds its share: closed at once, so that
+            // a flood costs a file descriptor for a moment and no more.
+            tracing::debug!(door = limits.name, client = %addr, "connection refused: over the cap");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = connection(stream, addr, app.clone(), &limits, &graceful);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = conn.await {
+                tracing::debug!(client = %addr, "connection ended: {e}");
+            }
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!(door = limits.name, "requests still running at shutdown were cut");
+        }
+    }
+    Ok(())
 }
 
-impl AsyncRead for CappedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CappedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
+/// One HTTP/1.1 connection with the door's header timeout and header
+/// size, watched for a graceful shutdown.
+fn connection<I>(
+    io: I,
+    addr: SocketAddr,
+    app: Router,
+    limits: &DoorLimits,
+    graceful: &GracefulShutdown,
+) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        req.extensions_mut().insert(ConnectInfo(ClientAddr(addr)));
+        app.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service);
+    graceful.watch(conn)
 }

@@ -32,7 +32,7 @@ pub fn routes() -> axum::Router<SharedState> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ElectionQuery {
+pub(crate) struct ElectionQuery {
     election_id: u64,
 }
 
@@ -111,20 +111,39 @@ async fn decrypted(s: &SharedState, election: &Election) -> Result<Option<Decryp
     }))
 }
 
-/// Checks the blocks committed since the last check (all of them once).
+/// Checks the blocks committed since the last check (all of them once),
+/// one caller at a time: the others wait without a thread or a database
+/// connection, and then find nothing or little left to check. A caller
+/// that goes away (its client closed the connection) stops its check
+/// after the block it is on; what it checked is kept. The turn passes on
+/// only when the check has really stopped.
 pub(crate) async fn chain_check(s: &SharedState) -> Result<ChainCheck, ApiError> {
+    let turn = s.chain_check_turn.clone().lock_owned().await;
+    let stop = StopOnDrop::default();
+    let flag = stop.0.clone();
     let s2 = s.clone();
     s.db("verifying the chain", move |db| {
-        let mut guard = s2.verified.lock().expect("chain check");
+        let _turn = turn;
+        let mut guard = s2.verified.lock().unwrap_or_else(|p| p.into_inner());
         let mut check = match guard.take() {
             Some(c) => c,
             None => ChainCheck::start(&s2.genesis)?,
         };
-        continue_check(db, &s2.genesis, &mut check, now_ms())?;
+        let done = continue_check(db, &s2.genesis, &mut check, now_ms(), &flag);
         *guard = Some(check.clone());
-        Ok(check)
+        done.map(|()| check)
     })
     .await
+}
+
+/// Set when the request that started a chain check is dropped.
+#[derive(Default)]
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 async fn results(
@@ -261,7 +280,14 @@ pub(crate) async fn track_code(
 /// Asks the other appliances which ballot `code` confirms: (transaction,
 /// election, issued at) from the first that issued it.
 async fn ask_issuer(s: &SharedState, code: Hash32) -> Option<(Hash32, u64, u64)> {
-    let mut urls: Vec<String> = s.peers.snapshot().into_iter().map(|p| p.url).collect();
+    // At their public doors (which their signed status names), where
+    // `/api/votes/track` is served.
+    let mut urls: Vec<String> = s
+        .peers
+        .snapshot()
+        .into_iter()
+        .filter_map(|p| p.rpc_url)
+        .collect();
     urls.sort();
     urls.dedup();
     urls.truncate(TRACK_ASK_MAX);

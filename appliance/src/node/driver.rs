@@ -96,6 +96,13 @@ fn fatal(what: &str, e: StoreError) -> ! {
     std::process::exit(70);
 }
 
+/// A storage error that reached the ledger's rules as
+/// [`LedgerError::Lookup`]: as fatal as any other.
+fn fatal_lookup(what: &str, e: &str) -> ! {
+    tracing::error!("fatal storage error while {what}: {e}");
+    std::process::exit(70);
+}
+
 impl Driver {
     pub fn new(
         setup: NodeSetup,
@@ -179,6 +186,8 @@ impl Driver {
             self.process(batch);
             self.tick();
             self.publish_status();
+            #[cfg(debug_assertions)]
+            super::fault::node_thread_at(self.status.read().expect("status").height);
         }
     }
 
@@ -497,6 +506,9 @@ impl Driver {
         for (hash, stx) in candidates {
             match self.admissible(&stx, &hash, at, &mut seen) {
                 Ok(()) => keep.push(stx),
+                // The store failed to answer: nothing is known about the
+                // ballot, which must not be rejected for it.
+                Err(LedgerError::Lookup(e)) => fatal_lookup("checking a ballot to propose", &e),
                 Err(err) => self.reject(&hash, &err, now),
             }
         }

@@ -5,6 +5,8 @@
 //! [`Network`].
 
 mod driver;
+#[cfg(debug_assertions)]
+pub mod fault;
 pub mod status;
 mod verified;
 

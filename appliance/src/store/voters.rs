@@ -91,6 +91,24 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a voter's password hash with an argon2id PHC string (at the
+    /// login that proved an older hash right).
+    pub fn set_password_hash(&mut self, voter_id: i64, phc: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "UPDATE voters SET password_hash = ?1, salt = x'', iterations = 0 WHERE id = ?2",
+            params![phc, voter_id],
+        )?;
+        Ok(())
+    }
+
+    /// Drops sessions that expired (also done as new ones are made).
+    pub fn purge_expired_sessions(&mut self, now_ms: u64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM sessions WHERE expires_at_ms <= ?1",
+            [to_i64(now_ms)],
+        )?)
+    }
+
     pub fn voter_by_email(&self, email: &str) -> Result<Option<Voter>> {
         Ok(self
             .conn

@@ -32,7 +32,12 @@ pub fn agent() -> ureq::Agent {
 /// An appliance started with `dev` on a data dir it does not own.
 pub struct Dev {
     pub child: Child,
+    /// The public door.
     pub url: String,
+    /// The peer door.
+    pub peer_url: String,
+    /// The operator door.
+    pub admin_url: String,
     pub port: u16,
     pub dir: PathBuf,
     pub agent: ureq::Agent,
@@ -53,10 +58,13 @@ impl Dev {
             Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
             None => Stdio::null(),
         };
+        let (peer, admin) = (free_port(), free_port());
         let child = Command::new(bin())
             .args(["dev", "--data-dir"])
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--peer-listen", &format!("127.0.0.1:{peer}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -64,6 +72,8 @@ impl Dev {
         let d = Dev {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            peer_url: format!("http://127.0.0.1:{peer}"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
             port,
             dir: dir.to_path_buf(),
             agent: agent(),
@@ -111,9 +121,18 @@ impl Dev {
     }
 
     pub fn post(&self, path: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+        self.post_at(&self.url, path, body, token)
+    }
+
+    /// POST at the operator door.
+    pub fn admin_post(&self, path: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+        self.post_at(&self.admin_url, path, body, token)
+    }
+
+    fn post_at(&self, base: &str, path: &str, body: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self
             .agent
-            .post(format!("{}{path}", self.url))
+            .post(format!("{base}{path}"))
             .header("content-type", "application/json");
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));

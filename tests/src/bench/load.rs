@@ -25,11 +25,20 @@ pub struct LoadArgs {
     pub concurrency: usize,
     /// Votes per second to aim at; `None` for as fast as possible.
     pub rate: Option<f64>,
-    /// Existing nodes to target instead of a fresh testnet, with their admin tokens.
-    pub nodes: Vec<(String, String)>,
+    /// Existing nodes to target instead of a fresh testnet.
+    pub nodes: Vec<NodeTarget>,
     pub block_period_ms: u64,
     /// Voters to check in; by default enough for the run.
     pub voters: Option<usize>,
+}
+
+/// A node to load: its public door, and its operator door and admin token
+/// (to check voters in).
+#[derive(Debug, Clone)]
+pub struct NodeTarget {
+    pub url: String,
+    pub admin_url: String,
+    pub admin_token: String,
 }
 
 /// A node under load.
@@ -64,9 +73,13 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     eprintln!("measuring the bound");
     let bound = super::bound::bound_per_s(a.validators.max(1));
     let cluster = own_testnet(a)?;
-    let nodes: Vec<(String, String)> = match &cluster {
+    let nodes: Vec<NodeTarget> = match &cluster {
         Some(c) => (0..c.nodes.len())
-            .map(|i| (c.url(i).to_string(), c.admin_token(i)))
+            .map(|i| NodeTarget {
+                url: c.url(i).to_string(),
+                admin_url: c.nodes[i].admin_url.clone(),
+                admin_token: c.admin_token(i),
+            })
             .collect(),
         None => a.nodes.clone(),
     };
@@ -83,7 +96,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     let shared = Arc::new(Shared::default());
     let start = Instant::now();
     let stop = AtomicBool::new(false);
-    let watch_url = nodes[0].0.clone();
+    let watch_url = nodes[0].url.clone();
     let issued = AtomicU64::new(0);
     eprintln!("loading for {:?} (+{:?} warm-up)", a.duration, a.warmup);
     let pids: Vec<u32> = cluster
@@ -156,11 +169,12 @@ fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
 }
 
 /// Checks in `wanted` voters spread over the nodes, 1000 a request.
-fn check_in(nodes: &[(String, String)], wanted: usize) -> Result<Vec<Target>, String> {
+fn check_in(nodes: &[NodeTarget], wanted: usize) -> Result<Vec<Target>, String> {
     let agent = agent();
     let per_node = wanted.div_ceil(nodes.len());
     let mut out = Vec::new();
-    for (n, (url, admin)) in nodes.iter().enumerate() {
+    for (n, node) in nodes.iter().enumerate() {
+        let (url, admin) = (&node.url, &node.admin_token);
         let mut tokens = Vec::with_capacity(per_node);
         while tokens.len() < per_node {
             let k = tokens.len();
@@ -168,7 +182,7 @@ fn check_in(nodes: &[(String, String)], wanted: usize) -> Result<Vec<Target>, St
                 .map(|i| json!({"email": format!("bench-{n}-{i}-{}@example.org", std::process::id())}))
                 .collect();
             let mut r = agent
-                .post(format!("{url}/api/admin/voters/check-in"))
+                .post(format!("{}/api/admin/voters/check-in", node.admin_url))
                 .header("authorization", format!("Bearer {admin}"))
                 .send_json(json!({"voters": batch}))
                 .map_err(|e| format!("check-in at {url}: {e}"))?;
@@ -285,7 +299,7 @@ fn report(
     a: &LoadArgs,
     shared: &Shared,
     cluster: Option<&Cluster>,
-    nodes: &[(String, String)],
+    nodes: &[NodeTarget],
     bound: super::bound::Bound,
 ) -> Value {
     let (from, to) = (a.warmup, a.warmup + a.duration);

@@ -4,6 +4,7 @@
 
 pub mod bound;
 pub mod chaos;
+pub mod flood;
 pub mod growth;
 pub mod load;
 pub mod stats;

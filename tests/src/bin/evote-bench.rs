@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use evote_tests::bench::load::{LoadArgs, run};
+use evote_tests::bench::load::{LoadArgs, NodeTarget, run};
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +68,8 @@ enum Command {
         /// Votes per second to aim at (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
-        /// Existing nodes as URL=ADMIN_TOKEN, comma-separated (default: a fresh testnet).
+        /// Existing nodes as URL=ADMIN_TOKEN@ADMIN_URL (the public door, the admin token,
+        /// the operator door), comma-separated (default: a fresh testnet).
         #[arg(long, value_delimiter = ',')]
         nodes: Vec<String>,
         #[arg(long, default_value_t = 250)]
@@ -77,6 +78,20 @@ enum Command {
         #[arg(long)]
         voters: Option<usize>,
         /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One validator, a voter's submit latency idle and while each flood of
+    /// issue 21 runs (slowloris, abandoned chain checks, a login flood,
+    /// stalled unauthenticated uploads to the peer door): one row per phase.
+    Flood {
+        /// Measured seconds per phase.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Voters submitting at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -104,6 +119,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn flood(duration: u64, concurrency: usize, json: bool) -> ExitCode {
+    let args = evote_tests::bench::flood::FloodArgs {
+        duration: Duration::from_secs(duration.max(1)),
+        concurrency: concurrency.max(1),
+    };
+    let rows = match evote_tests::bench::flood::run(&args) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "| phase | votes | errors | submit p50 ms | submit p99 ms | max ms | p99 / idle p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let f = |k: &str| r[k].as_f64().map_or("-".into(), |v| format!("{v:.1}"));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r["phase"].as_str().unwrap_or("?"),
+            r["votes"],
+            r["errors"],
+            f("p50_ms"),
+            f("p99_ms"),
+            f("max_ms"),
+            f("p99_vs_idle"),
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn wan(keys: &[String], args: evote_tests::bench::wan::WanArgs, json: bool) -> ExitCode {
@@ -265,6 +316,11 @@ fn main() -> ExitCode {
             seed,
             json,
         } => chaos(duration, rate, seed, json),
+        Command::Flood {
+            duration,
+            concurrency,
+            json,
+        } => flood(duration, concurrency, json),
         Command::Wan {
             scenario,
             duration,
@@ -335,24 +391,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// `URL=TOKEN` pairs; only loopback URLs are accepted.
-fn parse_nodes(specs: &[String]) -> Result<Vec<(String, String)>, String> {
+/// `URL=TOKEN@ADMIN_URL` specs; only loopback URLs are accepted.
+fn parse_nodes(specs: &[String]) -> Result<Vec<NodeTarget>, String> {
     specs
         .iter()
         .map(|s| {
-            let (url, token) = s
-                .split_once('=')
-                .ok_or_else(|| format!("--nodes {s:?}: expected URL=ADMIN_TOKEN"))?;
-            let host = url.trim_start_matches("http://");
-            if !(host.starts_with("127.")
-                || host.starts_with("localhost")
-                || host.starts_with("[::1]"))
-            {
-                return Err(format!(
-                    "{url}: evote-bench sends traffic only to loopback addresses"
-                ));
+            let bad = || format!("--nodes {s:?}: expected URL=ADMIN_TOKEN@ADMIN_URL");
+            let (url, rest) = s.split_once('=').ok_or_else(bad)?;
+            let (token, admin_url) = rest.split_once('@').ok_or_else(bad)?;
+            for u in [url, admin_url] {
+                let host = u.trim_start_matches("http://");
+                if !(host.starts_with("127.")
+                    || host.starts_with("localhost")
+                    || host.starts_with("[::1]"))
+                {
+                    return Err(format!(
+                        "{u}: evote-bench sends traffic only to loopback addresses"
+                    ));
+                }
             }
-            Ok((url.trim_end_matches('/').to_string(), token.to_string()))
+            Ok(NodeTarget {
+                url: url.trim_end_matches('/').to_string(),
+                admin_url: admin_url.trim_end_matches('/').to_string(),
+                admin_token: token.to_string(),
+            })
         })
         .collect()
 }

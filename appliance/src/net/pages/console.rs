@@ -113,14 +113,15 @@ async fn sign_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<LoginForm
         return ctx.forbidden(Screen::Console);
     }
     let ip = "console".to_string();
-    if s.limits.per_client.check(&ip, now_ms()).is_err()
+    // Counted before the token is compared, given back when it was right.
+    if s.limits.per_client.hit(&ip, now_ms()).is_err()
         || !crate::auth::secrets_equal(f.token.trim(), &s.secrets.admin_token)
     {
-        let _ = s.limits.per_client.hit(&ip, now_ms());
         s.kiosk
             .problem(now_ms(), "console: a sign-in with a wrong token");
         return login_page(&ctx, StatusCode::UNAUTHORIZED, true);
     }
+    s.limits.per_client.refund(&ip);
     match s.kiosk.sign_in(now_ms()) {
         Some(id) => redirect_with(
             "/console",

@@ -39,9 +39,10 @@ pub fn public_routes() -> Router<SharedState> {
         .merge(board::routes())
 }
 
-/// The poll-worker console: for the operators' door.
+/// The poll-worker console, with the assets its pages link: for the
+/// operators' door.
 pub fn operator_routes() -> Router<SharedState> {
-    console::routes()
+    console::routes().route("/assets/{name}", get(asset))
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

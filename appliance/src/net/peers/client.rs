@@ -1,6 +1,8 @@
 //! Every request this node makes to a peer is built and sent by
 //! [`PeerClient::call`]: the one place that names this node to the peer
-//! (`x-evote-node`), and so the one place to sign a request. Every answer is
+//! and signs the request (`peer_auth::Signer`: node id, time, nonce, body
+//! hash and signature headers, which the peer checks before it reads the
+//! body). Every answer is
 //! read to its end, error answers too: ureq puts a connection back in its
 //! pool only then, and the next request to that peer goes out on it (one
 //! round trip, not two: a new connection costs one more).
@@ -11,7 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ledger::{NodeKey, PublicKey};
+use super::super::peer_auth::Signer;
+use crate::ledger::{Hash32, NodeKey};
 
 /// How long a connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -26,8 +29,6 @@ const IDLE_PER_PEER: usize = 8;
 /// How long an idle connection is kept (a peer polled every second never
 /// lets its connection idle that long).
 const IDLE_FOR: Duration = Duration::from_secs(30);
-/// The header that names the calling node.
-pub const NODE_HEADER: &str = "x-evote-node";
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +62,11 @@ pub enum Call<'a> {
 #[derive(Clone)]
 pub struct PeerClient {
     agent: ureq::Agent,
-    key: Arc<NodeKey>,
+    signer: Arc<Signer>,
 }
 
 impl PeerClient {
-    pub fn new(key: Arc<NodeKey>) -> Self {
+    pub fn new(key: Arc<NodeKey>, chain_id: Hash32) -> Self {
         let agent = ureq::Agent::config_builder()
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_global(Some(CALL_TIMEOUT))
@@ -75,11 +76,10 @@ impl PeerClient {
             .max_idle_age(IDLE_FOR)
             .build()
             .into();
-        Self { agent, key }
-    }
-
-    pub fn me(&self) -> PublicKey {
-        self.key.public()
+        Self {
+            agent,
+            signer: Arc::new(Signer::new(key, chain_id)),
+        }
     }
 
     /// Sends `call` to `url` and reads the whole answer, up to `limit`
@@ -91,25 +91,27 @@ impl PeerClient {
         limit: u64,
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
-        let me = self.me().to_hex();
         let sent = match call {
-            Call::Get => self
-                .agent
-                .get(url)
-                .header(NODE_HEADER, &me)
-                .config()
-                .timeout_global(Some(timeout))
-                .build()
-                .call(),
-            Call::Post(body) => self
-                .agent
-                .post(url)
-                .header(NODE_HEADER, &me)
-                .header("content-type", "application/json")
-                .config()
-                .timeout_global(Some(timeout))
-                .build()
-                .send(body),
+            Call::Get => {
+                let mut req = self.agent.get(url);
+                for (k, v) in self.signer.headers("GET", url, b"") {
+                    req = req.header(k, v);
+                }
+                req.config().timeout_global(Some(timeout)).build().call()
+            }
+            Call::Post(body) => {
+                let mut req = self
+                    .agent
+                    .post(url)
+                    .header("content-type", "application/json");
+                for (k, v) in self.signer.headers("POST", url, body) {
+                    req = req.header(k, v);
+                }
+                req.config()
+                    .timeout_global(Some(timeout))
+                    .build()
+                    .send(body)
+            }
         };
         let mut resp = sent.map_err(|e| CallError::Unreachable(e.to_string()))?;
         let status = resp.status().as_u16();

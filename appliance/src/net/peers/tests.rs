@@ -91,7 +91,7 @@ fn table_with(url: &str) -> PeerTable {
 }
 
 fn client() -> PeerClient {
-    PeerClient::new(Arc::new(key(1)))
+    PeerClient::new(Arc::new(key(1)), genesis(3).chain_id().unwrap())
 }
 
 fn call_and_record(url: &str) -> PeerState {
@@ -420,15 +420,32 @@ fn a_proposal_goes_by_its_transactions_names_and_carries_what_the_peer_lacks() {
 fn a_peer_that_restarted_gets_the_current_messages_again() {
     let g = genesis(3);
     let status = move |started: u64| {
+        // Signed by validator 2, as a poller believes only a signed status.
+        let (chain_id, node_id) = (g.chain_id().unwrap(), g.validators[1].public_key);
+        let time_ms = crate::clock::now_ms();
+        let signature = crate::net::peer_auth::StatusFields {
+            chain_id: &chain_id,
+            node_id: &node_id,
+            height: 0,
+            best_hash: &chain_id,
+            round: 0,
+            role: "validator",
+            time_ms,
+        }
+        .sign(&key(2));
         serde_json::to_string(&StatusReport {
-            node_id: g.validators[1].public_key,
-            genesis_hash: g.chain_id().unwrap(),
+            node_id,
+            genesis_hash: chain_id,
             chain_length: 1,
-            best_hash: g.chain_id().unwrap(),
+            best_hash: chain_id,
             height: 0,
             role: "validator".into(),
             round: 0,
             started_at_ms: started,
+            rpc_url: None,
+            time_ms,
+            head: None,
+            signature: Some(signature),
         })
         .unwrap()
     };
