@@ -31,7 +31,8 @@ use crate::ledger::{
 };
 use crate::net::ApiError;
 use crate::net::api::{self, LoginBody, RegisterBody, SubmitBody};
-use crate::net::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, peer_urls};
+use crate::net::peers::compact::rebuild;
+use crate::net::peers::{BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MessageBatch, peer_urls};
 use crate::net::rpc::{self, Call, ChainInfo, Lookup};
 use crate::store::TxLocation;
 
@@ -162,24 +163,43 @@ fn vote(f: &Fixture, body: SubmitBody) -> Option<Hash32> {
 }
 
 /// The peer protocol: the same bytes as a consensus message (the handler's
-/// checks, then a validator's core at height 5 handles it), a gossip batch
+/// checks, then a validator's core at height 5 handles it), a batch of
+/// them with proposals by their transactions' names, a gossip batch
 /// (`check_tx` each) and a page of synced blocks (kept seals, then full
 /// committed-block validation, block after block on top of block 4).
 pub fn p2p(data: &[u8]) {
     let f = fixture();
     let head = &f.states[HEAD];
-    if let Ok(msg) = serde_json::from_slice::<Message>(data)
-        && msg.chain_id() == &f.chain_id
-        && f.genesis.is_validator(msg.sender())
-        && let Ok(mut core) = Core::new(
-            f.genesis.clone(),
-            f.keys[1].clone(),
-            head.parent(),
-            f.now_ms,
-            None,
-        )
-    {
-        let _ = core.handle(msg, f.now_ms, &Contents(f, head));
+    if let Ok(msg) = serde_json::from_slice::<Message>(data) {
+        consensus_message(f, msg);
+    }
+    // A batch: its proposals rebuilt (the fixed chain's transactions stand
+    // for the mempool), then every message to the core.
+    if let Ok(batch) = serde_json::from_slice::<MessageBatch>(data) {
+        let named: usize = batch.proposals.iter().map(|p| p.transactions.len()).sum();
+        if named <= f.genesis.params.max_block_txs as usize {
+            for p in batch.proposals {
+                let held = |hashes: &[Hash32]| {
+                    let all = f.blocks.iter().flat_map(|b| &b.transactions);
+                    let known: Vec<&SignedTx> = all.collect();
+                    hashes
+                        .iter()
+                        .map(|h| {
+                            known
+                                .iter()
+                                .find(|t| t.hash().ok() == Some(*h))
+                                .map(|t| (*t).clone())
+                        })
+                        .collect()
+                };
+                if let Ok(p) = rebuild(p, held) {
+                    consensus_message(f, Message::Proposal(p));
+                }
+            }
+            for msg in batch.messages {
+                consensus_message(f, msg);
+            }
+        }
     }
     if let Ok(batch) = serde_json::from_slice::<GossipBatch>(data)
         && batch.transactions.len() <= MAX_GOSSIP_BATCH
@@ -210,6 +230,24 @@ pub fn p2p(data: &[u8]) {
             }
             chain.add(&block);
         }
+    }
+}
+
+/// The handler's checks on a consensus message, then a validator's core
+/// at height 5 handles it.
+fn consensus_message(f: &Fixture, msg: Message) {
+    let head = &f.states[HEAD];
+    if msg.chain_id() == &f.chain_id
+        && f.genesis.is_validator(msg.sender())
+        && let Ok(mut core) = Core::new(
+            f.genesis.clone(),
+            f.keys[1].clone(),
+            head.parent(),
+            f.now_ms,
+            None,
+        )
+    {
+        let _ = core.handle(msg, f.now_ms, &Contents(f, head));
     }
 }
 

@@ -416,6 +416,22 @@ fn write_seed_corpus() {
     for (name, v) in consensus_seeds(&block5) {
         write_json("p2p", &name, &v);
     }
+    // A batch as validators send it: block 5's proposal by its
+    // transactions' names, and a vote.
+    let refs: Vec<Value> = block5
+        .transactions
+        .iter()
+        .map(|t| json!({"tx_hash": t.hash().expect("hashes"), "signature": t.signature}))
+        .collect();
+    let by_name = json!({"header": block5.header, "block_hash": block5.block_hash,
+        "proposer_signature": block5.proposer_signature, "transactions": refs});
+    let seeds = consensus_seeds(&block5);
+    let vote = seeds.iter().find(|(n, _)| n == "prepare").map(|(_, v)| v.clone());
+    write_json(
+        "p2p",
+        "batch_proposal_by_name",
+        &json!({"proposals": [by_name], "messages": vote.into_iter().collect::<Vec<_>>()}),
+    );
     let gossip = json!({"transactions": blocks[1]["transactions"], "relay": true});
     write_json("p2p", "gossip", &gossip);
     write_json(

@@ -166,14 +166,21 @@ async fn messages(
             format!("at most {MAX_MESSAGES_PER_REQUEST} messages per request"),
         ));
     }
+    // Every transaction named is looked up in the mempool: a request names
+    // at most one block's worth (a sender puts one proposal in a request).
     let max_txs = s.genesis.params.max_block_txs as usize;
+    let named: usize = batch.proposals.iter().map(|p| p.transactions.len()).sum();
+    let carried_more = batch
+        .proposals
+        .iter()
+        .any(|p| p.carried.len() > p.transactions.len());
+    if named > max_txs || carried_more {
+        return Err(ApiError::bad_request(
+            "too_many_transactions",
+            format!("a request names at most {max_txs} transactions, a block's worth"),
+        ));
+    }
     for p in &batch.proposals {
-        if p.transactions.len() > max_txs || p.carried.len() > p.transactions.len() {
-            return Err(ApiError::bad_request(
-                "too_many_transactions",
-                format!("a block holds at most {max_txs} transactions"),
-            ));
-        }
         let as_message = Message::Proposal(crate::consensus::Proposal {
             block: crate::ledger::Block {
                 header: p.header.clone(),

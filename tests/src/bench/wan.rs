@@ -396,11 +396,17 @@ fn verdict(
 ) -> Value {
     let acks = tally.acks.lock().unwrap();
     let mut confirm_s: Vec<f64> = Vec::new();
+    let mut at_station: Vec<f64> = Vec::new();
     for a in acks.iter() {
         if let Some(t) = tally.confirmed_at(a) {
-            confirm_s.push(t.saturating_sub(a.submitted).as_secs_f64());
+            let s = t.saturating_sub(a.submitted).as_secs_f64();
+            confirm_s.push(s);
+            if c.nodes[a.node].role == "station" {
+                at_station.push(s);
+            }
         }
     }
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
     let confirmed = confirm_s.len();
     let unconfirmed = acks.len() - confirmed;
     let commits = tally.commits.lock().unwrap().clone();
@@ -420,8 +426,10 @@ fn verdict(
         "fallback_acknowledged": acks.iter().filter(|a| a.fallback).count(),
         "confirmed": confirmed,
         "unconfirmed": unconfirmed,
-        "confirm_p50_s": percentile(&mut confirm_s, 50.0).map(|x| (x * 100.0).round() / 100.0),
-        "confirm_p99_s": percentile(&mut confirm_s, 99.0).map(|x| (x * 100.0).round() / 100.0),
+        "confirm_p50_s": percentile(&mut confirm_s, 50.0).map(round2),
+        "confirm_p99_s": percentile(&mut confirm_s, 99.0).map(round2),
+        "station_confirm_p50_s": percentile(&mut at_station, 50.0).map(round2),
+        "station_confirm_p99_s": percentile(&mut at_station, 99.0).map(round2),
         "longest_commit_gap_s": secs(gap),
         "blocks": commits.len(),
         "round_changes": round_changes,

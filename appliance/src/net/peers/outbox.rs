@@ -96,7 +96,8 @@ impl Outbox {
     }
 
     /// Waits until messages are due and takes up to `max` of them, oldest
-    /// first; `None` once stopped.
+    /// first, at most one proposal (a peer takes a request naming at most
+    /// one block's transactions); `None` once stopped.
     pub fn take(&self, max: usize) -> Option<Vec<Entry>> {
         let mut s = self.state.lock().expect("outbox");
         loop {
@@ -107,8 +108,11 @@ impl Outbox {
             if s.waiting.iter().any(|e| e.due <= now) {
                 let mut taken = Vec::new();
                 let mut kept = VecDeque::with_capacity(s.waiting.len());
+                let mut proposal = false;
                 for e in s.waiting.drain(..) {
-                    if e.due <= now && taken.len() < max {
+                    let is_proposal = matches!(e.out.msg, Message::Proposal(_));
+                    if e.due <= now && taken.len() < max && !(proposal && is_proposal) {
+                        proposal |= is_proposal;
                         taken.push(e);
                     } else {
                         kept.push_back(e);
@@ -232,6 +236,38 @@ mod tests {
         let waiter = std::thread::spawn(move || o2.take(1));
         o.stop();
         assert!(waiter.join().unwrap().is_none());
+    }
+
+    fn proposal(round: u64) -> Arc<Outgoing> {
+        let g = crate::ledger::genesis::fixtures::genesis(3);
+        let block = crate::ledger::Block::propose(
+            g.chain_id().unwrap(),
+            1,
+            round,
+            Hash32([0; 32]),
+            5,
+            Vec::new(),
+            &crate::ledger::crypto::test_keys::key(1),
+        )
+        .unwrap();
+        Arc::new(Outgoing {
+            msg: Message::Proposal(crate::consensus::Proposal {
+                block,
+                justification: None,
+            }),
+            refs: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_request_takes_one_proposal_at_most() {
+        let o = Outbox::new(8);
+        o.push(proposal(0));
+        o.push(prepare(1, 0));
+        o.push(proposal(1));
+        o.push(prepare(1, 1));
+        assert_eq!(heights(&o.take(10).unwrap()), [(1, 0), (1, 0), (1, 1)]);
+        assert_eq!(heights(&o.take(10).unwrap()), [(1, 1)]);
     }
 
     #[test]
