@@ -426,7 +426,10 @@ fn write_seed_corpus() {
     let by_name = json!({"header": block5.header, "block_hash": block5.block_hash,
         "proposer_signature": block5.proposer_signature, "transactions": refs});
     let seeds = consensus_seeds(&block5);
-    let vote = seeds.iter().find(|(n, _)| n == "prepare").map(|(_, v)| v.clone());
+    let vote = seeds
+        .iter()
+        .find(|(n, _)| n == "prepare")
+        .map(|(_, v)| v.clone());
     write_json(
         "p2p",
         "batch_proposal_by_name",
