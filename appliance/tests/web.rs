@@ -260,3 +260,143 @@ fn a_booth_page_weighs_under_100_kb_with_what_it_loads() {
     assert!(page.body.contains("/assets/evote.css") && page.body.contains("/assets/booth.js"));
     assert_eq!(get(&dev, "/assets/nope.js", "").status, 404);
 }
+
+/// Signs an operator in: (the cookies, the CSRF token).
+fn operator(dev: &Dev, dir: &std::path::Path) -> (String, String) {
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let (cookie, csrf) = csrf(dev);
+    let a = post(
+        dev,
+        "/console/login",
+        &cookie,
+        &format!("csrf={csrf}&token={}", token.trim()),
+    );
+    let op = a
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("evote_console="))
+        .expect("signed in");
+    (format!("{cookie}; {}", pair(op)), csrf)
+}
+
+/// Checks `email` in and votes for candidate 1 at the booth: the page after
+/// the cast.
+fn vote_at_booth(dev: &Dev, cookies: &str, csrf: &str, email: &str) -> Answer {
+    let a = post(
+        dev,
+        "/console/check-in",
+        cookies,
+        &format!("csrf={csrf}&email={email}&name=V"),
+    );
+    let code = a
+        .body
+        .split("id=\"voting-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a voting code")
+        .to_string();
+    let a = post(
+        dev,
+        "/booth/start",
+        cookies,
+        &format!("csrf={csrf}&code={code}"),
+    );
+    let booth = pair(
+        a.cookies
+            .iter()
+            .find(|c| c.starts_with("evote_booth="))
+            .expect("a booth"),
+    );
+    let session = format!("{cookies}; {booth}");
+    post(
+        dev,
+        "/booth/choose",
+        &session,
+        &format!("csrf={csrf}&candidate=1"),
+    );
+    let a = post(dev, "/booth/cast", &session, &format!("csrf={csrf}"));
+    match a.location.as_deref() {
+        Some(to) => get(dev, to, &session),
+        None => a,
+    }
+}
+
+#[test]
+fn an_offline_station_closes_its_polls_and_downloads_its_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path());
+    dev.kill9();
+    let mut child = std::process::Command::new(support::bin())
+        .args(["run", "--offline", "--config"])
+        .arg(dir.path().join("appliance.toml"))
+        .args(["--listen", &format!("127.0.0.1:{}", dev.port)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    dev.wait_healthy();
+    let (cookies, csrf) = operator(&dev, dir.path());
+    let page = get(&dev, "/console", &cookies);
+    assert!(
+        page.body.contains("action=\"/console/close\""),
+        "an offline station can close"
+    );
+    let a = vote_at_booth(&dev, &cookies, &csrf, "one%40example.org");
+    assert!(
+        a.body
+            .contains("will reach the ledger when the network returns"),
+        "{}",
+        a.body
+    );
+    // Not without typing CLOSE, nor without the CSRF token.
+    let a = post(
+        &dev,
+        "/console/close",
+        &cookies,
+        &format!("csrf={csrf}&confirm=close"),
+    );
+    assert!(a.body.contains("type CLOSE to confirm"));
+    let a = post(&dev, "/console/close", &cookies, "csrf=&confirm=CLOSE");
+    assert_eq!(a.status, 403);
+    let a = post(
+        &dev,
+        "/console/close",
+        &cookies,
+        &format!("csrf={csrf}&confirm=CLOSE"),
+    );
+    assert!(
+        a.body
+            .contains("The polls are closed on this station (1 ballots"),
+        "{}",
+        a.body
+    );
+    // The export: a signed file, closed, with the one ballot.
+    let mut r = agent()
+        .get(format!("{}/console/export", dev.url))
+        .header("cookie", &cookies)
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let disposition = r
+        .headers()
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"dev-validator-export.json\""),
+        "{disposition}"
+    );
+    let export: serde_json::Value = r.body_mut().read_json().unwrap();
+    assert_eq!(export["summary"]["ballot_count"], 1);
+    assert_eq!(export["summary"]["closed"], true);
+    // Without signing in, no export.
+    let a = get(&dev, "/console/export", "");
+    assert_eq!(a.location.as_deref(), Some("/console"));
+    // The booth now says the polls are closed.
+    let a = vote_at_booth(&dev, &cookies, &csrf, "two%40example.org");
+    assert!(a.body.contains("not open for voting now"), "{}", a.body);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -104,8 +104,24 @@ fn status(cfg: &Config) -> Result<(), AppError> {
 fn close(cfg: &Config) -> Result<(), AppError> {
     let (mut store, _, chain_id) = open(cfg)?;
     let key = keyfile::read_node_key(&cfg.key)?;
+    let record = close_chain(&mut store, &key, chain_id)?;
+    println!(
+        "closed: {} ballots in {} blocks, last hash {}",
+        record.close.ballot_count, record.close.last_seq, record.close.last_hash
+    );
+    println!("next: evote-appliance fallback export --config ... --out FILE");
+    Ok(())
+}
+
+/// Seals this appliance's fallback chain with its signed closing record
+/// (the command line's `fallback close` and the console's "close the polls").
+pub(crate) fn close_chain(
+    store: &mut Store,
+    key: &crate::ledger::NodeKey,
+    chain_id: Hash32,
+) -> Result<SignedClose, AppError> {
     let me = key.public();
-    let record = store.close_fallback(&me, |tip, count| {
+    Ok(store.close_fallback(&me, |tip, count| {
         let close = FallbackClose {
             kind: FallbackCloseType::FallbackClose,
             chain_id,
@@ -115,29 +131,14 @@ fn close(cfg: &Config) -> Result<(), AppError> {
             last_hash: tip.map_or(Hash32::ZERO, |t| t.hash),
             closed_at_ms: now_ms(),
         };
-        SignedClose::sign(close, &key)
-    })?;
-    println!(
-        "closed: {} ballots in {} blocks, last hash {}",
-        record.close.ballot_count, record.close.last_seq, record.close.last_hash
-    );
-    println!("next: evote-appliance fallback export --config ... --out FILE");
-    Ok(())
+        SignedClose::sign(close, key)
+    })?)
 }
 
 fn export(cfg: &Config, out: &Path) -> Result<(), AppError> {
     let (store, genesis, chain_id) = open(cfg)?;
     let key = keyfile::read_node_key(&cfg.key)?;
-    let me = key.public();
-    let (blocks, copies) = read_chain(&store, &me)?;
-    let close = store.fallback_close(&me)?;
-    let e = FallbackExport::sign(chain_id, blocks, copies, close, now_ms(), &key)
-        .map_err(|e| AppError::Setup(e.to_string()))?;
-    let ballots = e.verify(&genesis, &chain_id).map_err(|err| {
-        AppError::Setup(format!(
-            "this appliance's own fallback chain does not verify: {err}"
-        ))
-    })?;
+    let (e, ballots) = export_chain(&store, &genesis, chain_id, &key)?;
     let text = serde_json::to_string_pretty(&e).expect("export encodes");
     write_new(out, &text)?;
     println!(
@@ -151,6 +152,27 @@ fn export(cfg: &Config, out: &Path) -> Result<(), AppError> {
         }
     );
     Ok(())
+}
+
+/// This appliance's fallback chain as a signed export, checked as an
+/// importer will check it: (the export, its ballot count).
+pub(crate) fn export_chain(
+    store: &Store,
+    genesis: &crate::ledger::Genesis,
+    chain_id: Hash32,
+    key: &crate::ledger::NodeKey,
+) -> Result<(FallbackExport, u64), AppError> {
+    let me = key.public();
+    let (blocks, copies) = read_chain(store, &me)?;
+    let close = store.fallback_close(&me)?;
+    let e = FallbackExport::sign(chain_id, blocks, copies, close, now_ms(), key)
+        .map_err(|e| AppError::Setup(e.to_string()))?;
+    let ballots = e.verify(genesis, &chain_id).map_err(|err| {
+        AppError::Setup(format!(
+            "this appliance's own fallback chain does not verify: {err}"
+        ))
+    })?;
+    Ok((e, ballots))
 }
 
 /// The whole fallback chain of `origin`, with each block's copies.

@@ -1,7 +1,7 @@
 //! The command line (clap). `main.rs` only calls [`main`].
 
 mod dev;
-mod fallback;
+pub(crate) mod fallback;
 mod files;
 mod testnet;
 mod trustee;

@@ -237,6 +237,12 @@ async fn track(
 pub const TRACK_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Appliances a look-up asks at most.
 pub const TRACK_ASK_MAX: usize = 64;
+/// Look-ups asking the others at once; past it a code not issued here is
+/// answered unknown at once (a flood of invented codes cannot make this
+/// node flood its peers).
+pub const TRACK_ASK_CONCURRENT: usize = 4;
+
+static ASKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(TRACK_ASK_CONCURRENT);
 
 /// A ballot's state by its confirmation code, without the vote. A code is
 /// issued by the appliance that accepted the ballot; a code this appliance
@@ -280,6 +286,7 @@ pub(crate) async fn track_code(
 /// Asks the other appliances which ballot `code` confirms: (transaction,
 /// election, issued at) from the first that issued it.
 async fn ask_issuer(s: &SharedState, code: Hash32) -> Option<(Hash32, u64, u64)> {
+    let _slot = ASKING.try_acquire().ok()?;
     // At their public doors (which their signed status names), where
     // `/api/votes/track` is served.
     let mut urls: Vec<String> = s

@@ -122,6 +122,21 @@ pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
                 button type="submit" { (t(lang, "console-check-in")) }
             }
         }
+        @if v.offline {
+            section class="panel" aria-labelledby="close-h" {
+                h2 id="close-h" { (t(lang, "console-close")) }
+                p { (t(lang, "console-close-explain")) }
+                form method="post" action="/console/close" {
+                    (csrf_field(csrf))
+                    div class="field" {
+                        label for="confirm" { (t(lang, "console-close-confirm")) }
+                        input type="text" id="confirm" name="confirm" autocomplete="off" spellcheck="false";
+                    }
+                    button type="submit" { (t(lang, "console-close-button")) }
+                }
+                p { a class="button secondary" href="/console/export" download { (t(lang, "console-export")) } }
+            }
+        }
         section class="panel" aria-labelledby="errors-h" {
             h2 id="errors-h" { (t(lang, "console-errors")) }
             @if v.problems.is_empty() {

@@ -30,6 +30,9 @@ pub struct LoadArgs {
     pub block_period_ms: u64,
     /// Voters to check in; by default enough for the run.
     pub voters: Option<usize>,
+    /// Also fetch the bulletin board's pages from the first node and report
+    /// their latencies (`board` in the report).
+    pub board: bool,
 }
 
 /// A node to load: its public door, and its operator door and admin token
@@ -51,6 +54,7 @@ struct Ack {
     submitted: Duration,
     latency: Duration,
     tx: String,
+    code: Option<String>,
 }
 
 #[derive(Default)]
@@ -103,8 +107,19 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         .as_ref()
         .map(|c| (0..c.nodes.len()).filter_map(|i| c.pid(i)).collect())
         .unwrap_or_default();
-    let cpu = std::thread::scope(|s| {
+    let board_stop = AtomicBool::new(false);
+    let (cpu, board) = std::thread::scope(|s| {
         let watcher = s.spawn(|| watch_commits(&watch_url, start, &shared, &stop));
+        let board = a.board.then(|| {
+            let (url, shared, board_stop) = (&watch_url, &shared, &board_stop);
+            s.spawn(move || {
+                let recent = || {
+                    let acks = shared.acks.lock().unwrap();
+                    acks.iter().rev().take(50).find_map(|x| x.code.clone())
+                };
+                super::board::probe(url, start, (a.warmup, total), board_stop, recent)
+            })
+        });
         let workers: Vec<_> = (0..a.concurrency)
             .map(|w| {
                 let (targets, shared, issued) = (&targets, &shared, &issued);
@@ -115,12 +130,17 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         for w in workers {
             let _ = w.join();
         }
+        board_stop.store(true, Ordering::SeqCst);
+        let board = board.and_then(|b| b.join().ok());
         drain(&shared, start, DRAIN);
         stop.store(true, Ordering::SeqCst);
         let _ = watcher.join();
-        cpu
+        (cpu, board)
     });
     let mut out = report(a, &shared, cluster.as_ref(), &nodes, bound);
+    if let Some(b) = board {
+        out["board"] = b;
+    }
     let votes = out["accepted_per_s"].as_f64().unwrap_or(0.0) * a.duration.as_secs_f64();
     if let Some((nodes_s, load_s)) = cpu.filter(|_| votes > 0.0) {
         out["cpu_us_per_vote"] = json!({
@@ -249,6 +269,7 @@ fn worker(
                         submitted,
                         latency,
                         tx: tx.to_string(),
+                        code: v["confirmation_code"].as_str().map(String::from),
                     }),
                     None => shared.error("bad_answer".into()),
                 }

@@ -2,6 +2,7 @@
 //! runs. Each starts its own local testnet (or targets `--nodes`), sends
 //! traffic only to loopback addresses it was given, and stops by itself.
 
+pub mod board;
 pub mod bound;
 pub mod chaos;
 pub mod flood;

@@ -77,6 +77,10 @@ enum Command {
         /// Voters to check in (default: enough for the run).
         #[arg(long)]
         voters: Option<usize>,
+        /// Also fetch the bulletin board's pages from the first node during
+        /// the run and report their latencies (p50, p99, max per page).
+        #[arg(long)]
+        board: bool,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -353,6 +357,7 @@ fn main() -> ExitCode {
             nodes,
             block_period_ms,
             voters,
+            board,
             json,
         } => {
             let nodes = match parse_nodes(&nodes) {
@@ -372,6 +377,7 @@ fn main() -> ExitCode {
                 nodes,
                 block_period_ms,
                 voters,
+                board,
             };
             match run(&args) {
                 Ok(report) if json => {
@@ -447,6 +453,28 @@ fn print_table(r: &serde_json::Value) {
             "{:<40} {nodes} nodes, {load} load generator",
             "CPU µs per vote"
         );
+    }
+    let board = &r["board"];
+    if !board.is_null() {
+        println!(
+            "{:<40} {} requests, p50 {:.1} ms, p99 {:.1} ms",
+            "board pages (all)",
+            board["requests"],
+            board["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            board["p99_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+        for (page, v) in board["pages"].as_object().into_iter().flatten() {
+            println!(
+                "{:<40} p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                format!("  board {page}"),
+                v["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                v["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                v["max_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        if board["failures"].as_object().is_some_and(|f| !f.is_empty()) {
+            println!("{:<40} {}", "  board failures", board["failures"]);
+        }
     }
     println!("{:<40} {}", "errors", r["errors"]);
 }

@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -24,6 +24,15 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/login", post(sign_in))
         .route("/console/logout", post(sign_out))
         .route("/console/check-in", post(check_in))
+        .route("/console/close", post(close_polls))
+        .route("/console/export", get(export))
+}
+
+#[derive(Deserialize)]
+struct CloseForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 #[derive(Deserialize)]
@@ -201,4 +210,88 @@ async fn check_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CheckInF
     let shown = if name.is_empty() { email } else { name };
     let v = view(&s, Some((shown, show_code(&issued))), None).await;
     ctx.render(StatusCode::OK, &fr, dashboard(ctx.lang, &ctx.csrf, &v))
+}
+
+/// Closes the polls on an offline station: its fallback chain is sealed
+/// with the signed closing record and takes no more ballots.
+async fn close_polls(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CloseForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Console);
+    }
+    if signed_in(&s, &ctx).is_none() {
+        return redirect("/console");
+    }
+    let fr = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
+    let notice = if !s.offline {
+        ("warn", t(ctx.lang, "console-close-online"))
+    } else if f.confirm.trim() != "CLOSE" {
+        ("bad", t(ctx.lang, "console-close-not-confirmed"))
+    } else {
+        let (key, chain_id) = (s.key.clone(), s.chain_id);
+        let closed = s
+            .db("closing the polls", move |db| {
+                Ok(crate::cli::fallback::close_chain(db, &key, chain_id))
+            })
+            .await;
+        match closed {
+            Ok(Ok(record)) => (
+                "ok",
+                crate::web::t_args(
+                    ctx.lang,
+                    "console-closed",
+                    &[("count", record.close.ballot_count.to_string())],
+                ),
+            ),
+            Ok(Err(e)) => {
+                s.kiosk
+                    .problem(now_ms(), format!("console: closing the polls: {e}"));
+                ("bad", e.to_string())
+            }
+            Err(e) => ("bad", e.message),
+        }
+    };
+    let v = view(&s, None, Some(notice)).await;
+    ctx.render(StatusCode::OK, &fr, dashboard(ctx.lang, &ctx.csrf, &v))
+}
+
+/// The offline station's export file, to carry to a connected appliance.
+async fn export(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    if signed_in(&s, &ctx).is_none() {
+        return redirect("/console");
+    }
+    let (key, chain_id, genesis) = (s.key.clone(), s.chain_id, s.genesis.clone());
+    let made = s
+        .db("exporting the ballots", move |db| {
+            Ok(crate::cli::fallback::export_chain(
+                db, &genesis, chain_id, &key,
+            ))
+        })
+        .await;
+    let text = match made {
+        Ok(Ok((e, _))) => serde_json::to_string_pretty(&e).unwrap_or_default(),
+        Ok(Err(e)) => {
+            s.kiosk
+                .problem(now_ms(), format!("console: the export: {e}"));
+            return redirect("/console");
+        }
+        Err(e) => {
+            s.kiosk.problem(now_ms(), e.message);
+            return redirect("/console");
+        }
+    };
+    let name: String = super::board::appliance_name(&s, &s.key.public())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    let mut r = (StatusCode::OK, text).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}-export.json\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    super::secure(h);
+    r
 }
