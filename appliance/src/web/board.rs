@@ -232,6 +232,9 @@ pub fn block(lang: Lang, b: &BlockView) -> Markup {
             }
         }
         h2 { (t(lang, "board-transactions")) }
+        @if b.txs.is_empty() {
+            p { (t(lang, "board-empty-block")) }
+        } @else {
         div class="table-wrap" {
             table {
                 thead { tr {
@@ -254,6 +257,7 @@ pub fn block(lang: Lang, b: &BlockView) -> Markup {
                     }
                 }
             }
+        }
         }
         p { a href="/board" { (t(lang, "board-title")) } }
     }

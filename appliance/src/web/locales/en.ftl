@@ -103,6 +103,7 @@ board-newer = Newer blocks
 board-block-title = Block { $height }
 board-prev-hash = Previous block
 board-sealed-by = Sealed by
+board-empty-block = No transactions in this block: the validators seal a block now and then even when no ballot waits, so that everyone sees the chain is alive.
 board-transactions = Transactions
 board-tx = Transaction
 board-ballot-hash = Ballot hash

@@ -103,6 +103,7 @@ board-newer = Blocs plus récents
 board-block-title = Bloc { $height }
 board-prev-hash = Bloc précédent
 board-sealed-by = Scellé par
+board-empty-block = Aucune transaction dans ce bloc : les validateurs scellent de temps en temps un bloc même sans bulletin en attente, pour que chacun voie que la chaîne est vivante.
 board-transactions = Transactions
 board-tx = Transaction
 board-ballot-hash = Empreinte du bulletin
