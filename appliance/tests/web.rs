@@ -372,7 +372,7 @@ fn an_offline_station_closes_its_polls_and_downloads_its_export() {
     );
     // The export: a signed file, closed, with the one ballot.
     let mut r = agent()
-        .get(format!("{}/console/export", dev.url))
+        .get(format!("{}/console/export", dev.admin_url))
         .header("cookie", &cookies)
         .call()
         .unwrap();

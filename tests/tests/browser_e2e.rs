@@ -294,9 +294,10 @@ impl Browser {
         self.goto(u.as_str()).await;
     }
 
-    /// Checks a voter in at the console (already signed in): the voting code.
-    async fn check_in(&self, base: &str, email: &str, name: &str) -> String {
-        self.goto(&format!("{base}/console")).await;
+    /// Checks a voter in at the console (already signed in; `op` is the
+    /// operators' door): the voting code.
+    async fn check_in(&self, op: &str, email: &str, name: &str) -> String {
+        self.goto(&format!("{op}/console")).await;
         let e = self.find("#email").await;
         e.send_keys(email).await.unwrap();
         let n = self.find("#name").await;
