@@ -36,3 +36,18 @@ pub use net::bootnode;
 pub use net::peer_auth::{HeadProof, Signer, StatusFields};
 pub use node::NODE_PAGE_CACHE_MIB;
 pub use store::{DB_FILE, Store, packed};
+
+/// The node's driver and what it is generic over, for the simulator
+/// (tests/src/sim): it steps the appliance's own driver on a store in
+/// memory, a simulated network and virtual time.
+pub mod driver {
+    pub use crate::clock::Clock;
+    pub use crate::node::{
+        Counters, DEFAULT_ROUND_TRIP_MS, Driver, DriverSetup, FallbackReason, MAX_BATCH, Network,
+        NodeStatus, NodeStore, PeerHead, Request, Source, Submission, SubmitOutcome,
+    };
+    pub use crate::store::{
+        Durability, FallbackBallot, FallbackCounts, Head, MAX_MEMPOOL_TXS, MempoolEntry,
+        MempoolInsert, Offered, ReconcileState, StoreError, next_code,
+    };
+}

@@ -1,21 +1,34 @@
-//! The deterministic consensus simulator (tests/src/sim).
+//! The deterministic simulator (tests/src/sim): the appliance's own node
+//! driver, with the real consensus core, on simulated disks, network and
+//! time.
 //!
-//! - `cargo test -p evote-tests --test simulator`: 200 seeds for n = 3 and
-//!   200 for n = 4 (the two run on two test threads).
+//! - `cargo test -p evote-tests --test simulator`: 200 seeds of the
+//!   standard (chaotic) configuration for each of n = 3 and n = 4, and
+//!   seeds of an idle and of a slow healthy network that no node may
+//!   enter fallback mode on.
 //! - `EVOTE_SIM_SEEDS=N`: N seeds per validator count; `EVOTE_SIM_SEED_BASE=B`
 //!   starts at seed B instead of 0 (for soaks over fresh seeds).
-//! - `EVOTE_SIM_SEED=S [EVOTE_SIM_N=n] ... -- --nocapture --exact replay`:
-//!   replays one seed and prints every event.
+//! - `EVOTE_SIM_SEED=S [EVOTE_SIM_N=n] [EVOTE_SIM_SCENARIO=idle|slow] ...
+//!   -- --nocapture --exact replay`: replays one seed and prints every
+//!   event, with the driver's log.
 //! - `EVOTE_SIM_SAFETY_S=20-60`: a longer safety phase (seconds of virtual
 //!   time, drawn per seed) than the default 8-16, for soaks.
+//! - `EVOTE_SIM_WAN=ONE_WAY,JITTER[,QUIET_LO-QUIET_HI]`: a fault-free
+//!   wide-area run instead of the standard one (replays a seed of the
+//!   wide-area sweeps); `EVOTE_SIM_WAN_SEEDS=N` seeds per latency there.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use evote_tests::sim::net::Latency;
 use evote_tests::sim::{self, Config, Failure, Outcome, World};
 
 const DEFAULT_SEEDS: u64 = 200;
+/// The largest validator count the tests run.
+const MAX_N: usize = 5;
+/// Seeds of each healthy-network scenario per validator count.
+const CALM_SEEDS: u64 = 30;
 /// Stop a sweep after this many failing seeds (a systematic bug fails all);
 /// `EVOTE_SIM_MAX_FAILURES` changes it.
 const MAX_FAILURES: usize = 5;
@@ -29,11 +42,19 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-/// The standard configuration; `EVOTE_SIM_SAFETY_S=LO-HI` draws the safety
-/// phase from LO to HI seconds instead (longer soaks).
-fn config() -> Config {
-    let mut cfg = Config::standard();
-    if let Ok(v) = std::env::var("EVOTE_SIM_SAFETY_S") {
+/// The configuration of a scenario; for the standard one,
+/// `EVOTE_SIM_SAFETY_S=LO-HI` draws the safety phase from LO to HI seconds
+/// instead (longer soaks).
+fn config(scenario: &str) -> Config {
+    let mut cfg = match scenario {
+        "standard" => Config::standard(),
+        "idle" => Config::idle(),
+        "slow" => Config::slow(),
+        other => panic!("EVOTE_SIM_SCENARIO must be standard, idle or slow, not {other:?}"),
+    };
+    if let Ok(v) = std::env::var("EVOTE_SIM_SAFETY_S")
+        && scenario == "standard"
+    {
         let parsed = v.split_once('-').and_then(|(a, b)| {
             Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
         });
@@ -42,7 +63,9 @@ fn config() -> Config {
             _ => panic!("EVOTE_SIM_SAFETY_S must look like 20-60, not {v:?}"),
         }
     }
-    if let Ok(v) = std::env::var("EVOTE_SIM_WAN") {
+    if let Ok(v) = std::env::var("EVOTE_SIM_WAN")
+        && scenario == "standard"
+    {
         cfg = Config::wan(parse_wan(&v));
     }
     cfg
@@ -67,9 +90,22 @@ fn parse_wan(v: &str) -> Latency {
     }
 }
 
-/// One seed; a panic inside the core or the simulator is a failure too.
-fn run_one(world: &World, cfg: &Config, seed: u64) -> Result<Outcome, Failure> {
-    match catch_unwind(AssertUnwindSafe(|| sim::run(world, cfg, seed))) {
+/// The world a scenario runs in (the healthy ones on calm timers), made
+/// once per validator count for all the tests of this binary: its ballots
+/// are encrypted and signed then.
+fn world(n: usize, scenario: &str) -> &'static World {
+    static STANDARD: [OnceLock<World>; MAX_N + 1] = [const { OnceLock::new() }; MAX_N + 1];
+    static CALM: [OnceLock<World>; MAX_N + 1] = [const { OnceLock::new() }; MAX_N + 1];
+    match scenario {
+        "standard" => STANDARD[n].get_or_init(|| World::new(n)),
+        _ => CALM[n].get_or_init(|| World::calm(n)),
+    }
+}
+
+/// One seed; a panic inside the driver, the core or the simulator is a
+/// failure too.
+fn run_one(world: &World, cfg: &Config, seed: u64, scenario: &str) -> Result<Outcome, Failure> {
+    match catch_unwind(AssertUnwindSafe(|| sim::run(world, cfg, seed, scenario))) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic
@@ -82,23 +118,23 @@ fn run_one(world: &World, cfg: &Config, seed: u64) -> Result<Outcome, Failure> {
                 n: world.n,
                 at_ms: 0,
                 message: format!("panic: {what}"),
-                replay: sim::replay_command(seed, world.n, cfg),
+                replay: sim::replay_command(seed, world.n, cfg, scenario),
             })
         }
     }
 }
 
-fn sweep(n: usize) {
-    let count = env_u64("EVOTE_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+fn sweep(n: usize, scenario: &str, default_seeds: u64) {
+    let count = env_u64("EVOTE_SIM_SEEDS").unwrap_or(default_seeds);
     let base = env_u64("EVOTE_SIM_SEED_BASE").unwrap_or(0);
     let max_failures = env_u64("EVOTE_SIM_MAX_FAILURES").map_or(MAX_FAILURES, |m| m as usize);
-    let world = World::new(n);
-    let cfg = config();
+    let world = world(n, scenario);
+    let cfg = config(scenario);
     let started = Instant::now();
     let mut failures: Vec<Failure> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for seed in base..base + count {
-        match run_one(&world, &cfg, seed) {
+        match run_one(world, &cfg, seed, scenario) {
             Ok(o) => outcomes.push(o),
             Err(f) => {
                 eprintln!("{f}");
@@ -109,11 +145,11 @@ fn sweep(n: usize) {
             }
         }
     }
-    summarize(n, &outcomes, started.elapsed().as_secs_f64());
+    summarize(n, scenario, &outcomes, started.elapsed().as_secs_f64());
     if let Some(first) = failures.first() {
         let seeds: Vec<String> = failures.iter().map(|f| f.seed.to_string()).collect();
         panic!(
-            "{} seed(s) failed for n={n} (seeds {}; each replays with its own command above)\n\
+            "{} seed(s) failed for n={n} ({scenario}; seeds {}; each replays with its own command above)\n\
              first: {first}",
             failures.len(),
             seeds.join(", "),
@@ -121,7 +157,7 @@ fn sweep(n: usize) {
     }
 }
 
-fn summarize(n: usize, outcomes: &[Outcome], secs: f64) {
+fn summarize(n: usize, scenario: &str, outcomes: &[Outcome], secs: f64) {
     if outcomes.is_empty() {
         return;
     }
@@ -137,10 +173,12 @@ fn summarize(n: usize, outcomes: &[Outcome], secs: f64) {
         .max_by(|a, b| ratio(a).total_cmp(&ratio(b)))
         .expect("not empty");
     println!(
-        "n={n}: {} seeds passed in {secs:.1} s wall ({:.0} ms per seed)\n  \
-         per seed: virtual safety phase {:.1} s, final height {:.1}, votes accepted {:.1} \
-         ({:.1} double), crashes {:.1} ({:.2} between two actions), disk wipes {:.2}, \
-         partitions {:.1}, messages {:.0} ({:.0} lost), blocks synced {:.1}, round changes {:.1}\n  \
+        "n={n} {scenario}: {} seeds passed in {secs:.1} s wall ({:.0} ms per seed)\n  \
+         per seed: virtual first phase {:.1} s, final height {:.1}, votes accepted {:.1} \
+         ({:.1} double, {:.1} sealed in fallback chains), fallback entries {:.2}, \
+         crashes {:.1} ({:.2} between two actions), disk wipes {:.2}, \
+         partitions {:.1}, messages {:.0} ({:.0} lost), blocks synced {:.1}, round changes {:.1}, \
+         driver steps {:.0}\n  \
          highest round reached {}; liveness after the last fault: median {} ms, p99 {} ms, \
          max {} ms; closest to its bound: seed {} ({} of {} ms; largest bound {} ms)",
         outcomes.len(),
@@ -149,6 +187,8 @@ fn summarize(n: usize, outcomes: &[Outcome], secs: f64) {
         avg(|o| o.height),
         avg(|o| o.votes_accepted),
         avg(|o| o.double_votes_accepted),
+        avg(|o| o.votes_sealed),
+        avg(|o| o.fallback_entries),
         avg(|o| o.crashes),
         avg(|o| o.crashes_between_actions),
         avg(|o| o.wipes),
@@ -157,6 +197,7 @@ fn summarize(n: usize, outcomes: &[Outcome], secs: f64) {
         avg(|o| o.messages_dropped),
         avg(|o| o.blocks_synced),
         avg(|o| o.round_changes),
+        avg(|o| o.steps),
         max(|o| o.max_round),
         pct(50),
         pct(99),
@@ -170,15 +211,34 @@ fn summarize(n: usize, outcomes: &[Outcome], secs: f64) {
 
 #[test]
 fn seeds_n3() {
-    sweep(3);
+    sweep(3, "standard", DEFAULT_SEEDS);
 }
 
 #[test]
 fn seeds_n4() {
-    sweep(4);
+    sweep(4, "standard", DEFAULT_SEEDS);
 }
 
-/// Replays `EVOTE_SIM_SEED` verbosely (for `EVOTE_SIM_N`, or both counts).
+/// An idle network with every validator reachable never enters fallback
+/// mode: not at the first ballot after a long quiet spell either.
+#[test]
+fn an_idle_network_never_enters_fallback() {
+    for n in [3, 4] {
+        sweep(n, "idle", CALM_SEEDS);
+    }
+}
+
+/// A slow network (600 ms round trips, heights that need round changes)
+/// that keeps committing never enters fallback mode, so it cannot flap.
+#[test]
+fn a_slow_network_never_enters_fallback() {
+    for n in [3, 4] {
+        sweep(n, "slow", CALM_SEEDS);
+    }
+}
+
+/// Replays `EVOTE_SIM_SEED` verbosely (for `EVOTE_SIM_N`, or both counts;
+/// `EVOTE_SIM_SCENARIO`, or the standard one), with the driver's log.
 /// Without the variable it does nothing.
 #[test]
 fn replay() {
@@ -189,11 +249,19 @@ fn replay() {
         Some(n) => vec![n as usize],
         None => vec![3, 4],
     };
-    let mut cfg = config();
+    let scenario = std::env::var("EVOTE_SIM_SCENARIO").unwrap_or_else(|_| "standard".into());
+    let mut cfg = config(&scenario);
     cfg.verbose = true;
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "evote_appliance=info".into()),
+        )
+        .without_time()
+        .finish();
+    let _log = tracing::subscriber::set_default(log);
     for n in ns {
-        let world = World::new(n);
-        match run_one(&world, &cfg, seed) {
+        let world = world(n, &scenario);
+        match run_one(world, &cfg, seed, &scenario) {
             Ok(o) => println!("seed {seed} n={n} passed: {o:?}"),
             Err(f) => panic!("{f}"),
         }
@@ -203,25 +271,25 @@ fn replay() {
 /// The same seed gives the same run, event for event.
 #[test]
 fn a_seed_replays_exactly() {
-    let world = World::new(4);
+    let world = world(4, "standard");
     let cfg = Config::standard();
-    let a = run_one(&world, &cfg, 7).expect("seed 7 passes");
-    let b = run_one(&world, &cfg, 7).expect("seed 7 passes");
+    let a = run_one(world, &cfg, 7, "standard").expect("seed 7 passes");
+    let b = run_one(world, &cfg, 7, "standard").expect("seed 7 passes");
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
 }
 
-/// The checks are not vacuous: a driver that restarts its validators
+/// The checks are not vacuous: a node that restarts its validators
 /// without their journals lets two different blocks commit at one height
 /// (n = 3 tolerates no validator that contradicts itself), and runs see it.
 #[test]
 fn a_driver_that_forgets_its_journal_is_caught() {
-    let world = World::new(3);
+    let world = world(3, "standard");
     let mut cfg = Config::standard();
     cfg.forget_journal_on_restart = true;
     // More crashes between actions than the standard runs, so that a
     // validator often forgets a vote that others already counted.
     cfg.action_crash_p = 0.05;
-    let caught = (0..300).find_map(|seed| run_one(&world, &cfg, seed).err());
+    let caught = (0..300).find_map(|seed| run_one(world, &cfg, seed, "standard").err());
     let f = caught.expect("300 seeds of an amnesiac driver and no failure");
     println!("caught, seed {}: {}", f.seed, f.message);
     assert!(f.message.contains("FORK"), "caught, but not as a fork: {f}");
@@ -237,7 +305,7 @@ fn wan_sweep(world: &World, latency: Latency, seeds: u64) -> Vec<Outcome> {
     let base = env_u64("EVOTE_SIM_SEED_BASE").unwrap_or(0);
     let started = Instant::now();
     let outcomes: Vec<Outcome> = (base..base + seeds)
-        .map(|seed| run_one(world, &cfg, seed).unwrap_or_else(|f| panic!("{f}")))
+        .map(|seed| run_one(world, &cfg, seed, "standard").unwrap_or_else(|f| panic!("{f}")))
         .collect();
     let changes: u64 = outcomes.iter().map(|o| o.round_changes).sum();
     let heights: u64 = outcomes.iter().map(|o| o.height).sum();
@@ -264,11 +332,11 @@ fn wan_sweep(world: &World, latency: Latency, seeds: u64) -> Vec<Outcome> {
 /// liveness hold as in every run.
 #[test]
 fn wide_area_links_commit_in_round_zero() {
-    let world = World::new(4);
+    let world = world(4, "standard");
     let seeds = env_u64("EVOTE_SIM_WAN_SEEDS").unwrap_or(WAN_SEEDS);
     for one_way in (0..=400).step_by(50) {
         let latency = Latency::wan(one_way, one_way / 3);
-        for o in wan_sweep(&world, latency, seeds) {
+        for o in wan_sweep(world, latency, seeds) {
             assert_eq!(
                 o.round_changes, 0,
                 "seed {} at {one_way} ms: {} round changes (highest round {})",
@@ -284,11 +352,11 @@ fn wide_area_links_commit_in_round_zero() {
 /// more round changes than two per validator per stall.
 #[test]
 fn stalls_cost_a_round_or_two_never_a_storm() {
-    let world = World::new(4);
+    let world = world(4, "standard");
     let seeds = env_u64("EVOTE_SIM_WAN_SEEDS").unwrap_or(WAN_SEEDS);
     for (one_way, jitter) in [(150, 50), (300, 100)] {
         let latency = Latency::wan(one_way, jitter).with_stalls((5_000, 20_000));
-        for o in wan_sweep(&world, latency, seeds) {
+        for o in wan_sweep(world, latency, seeds) {
             let most = 2 * world.n as u64 * o.stalls;
             assert!(
                 o.max_round <= 2 && o.round_changes <= most,

@@ -252,7 +252,7 @@ fn report(s: &SharedState) -> Value {
         },
         "fallback": {
             "active": st.fallback.is_some(),
-            "reason": st.fallback,
+            "reason": st.fallback.as_ref().map(ToString::to_string),
             "ballots_sealed": st.fallback_counts.total(),
             "ballots_waiting": st.fallback_counts.open(),
             "ballots_confirmed": st.fallback_counts.confirmed,

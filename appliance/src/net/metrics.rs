@@ -129,6 +129,11 @@ async fn metrics(State(s): State<SharedState>) -> impl IntoResponse {
             &c.equivocations,
         ),
         (
+            "evote_fallback_entries_total",
+            "Times this node entered fallback mode.",
+            &c.fallback_entries,
+        ),
+        (
             "evote_submit_busy_total",
             "Submissions refused because the node was busy.",
             &c.submit_busy,

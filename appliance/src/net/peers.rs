@@ -260,7 +260,7 @@ impl PeerTable {
     /// (503 when its queue is full, 4xx for a message it refused) is on the
     /// network, and counting it out would put a node under load into
     /// fallback mode as if the network had failed. A peer that answers but
-    /// cannot take part stops commits, which `fallback_after_ms` covers.
+    /// cannot take part stops commits, which the stall rule covers.
     pub fn record_failure(&self, url: &str, e: &CallError) {
         let answered = e.answered();
         let why = e.to_string();
@@ -517,6 +517,14 @@ impl Network for HttpNetwork {
                     reachable: p.reachable,
                 })
             })
+            .collect()
+    }
+
+    fn reachable_validators(&self) -> Vec<PublicKey> {
+        let peers = self.table.peers.read().expect("peer table");
+        (peers.values())
+            .filter(|p| p.validator && p.reachable)
+            .filter_map(|p| p.node_id)
             .collect()
     }
 

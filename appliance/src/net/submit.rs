@@ -14,7 +14,7 @@ use super::error::ApiError;
 use crate::clock::now_ms;
 use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use crate::ledger::{BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
-use crate::node::{Request, Source, SubmitOutcome};
+use crate::node::{Request, Source, Submission, SubmitOutcome};
 use crate::store::{MempoolInsert, ReconcileState};
 
 /// What a voter sent: a choice for this appliance to encrypt, or a ballot
@@ -188,12 +188,12 @@ pub fn enqueue(
     source: Source,
 ) -> Result<impl std::future::Future<Output = Result<SubmitOutcome, ApiError>> + use<>, ApiError> {
     let (reply, wait) = tokio::sync::oneshot::channel();
-    let req = Request::Submit {
+    let req = Request::Submit(Submission {
         stx: Box::new(stx),
         tx_hash,
         source,
         reply,
-    };
+    });
     if s.node.try_send(req).is_err() {
         crate::node::Counters::add(&s.node.counters.submit_busy, 1);
         return Err(ApiError::busy("the appliance is busy; try again shortly"));

@@ -1,54 +1,91 @@
-//! The node thread's loop.
+//! The driver: the node's logic around the consensus core. It takes
+//! requests in batches, writes submissions, runs the core and carries out
+//! its actions in order, decides fallback mode and reconciles fallback
+//! ballots (`fallback.rs`), and publishes status and counters. It is
+//! generic over its store, network and clock and does not wait for
+//! anything: whoever runs it calls [`Driver::step`] with what arrived, and
+//! again by [`Driver::next_wake`] if nothing does (the appliance's node
+//! thread, `thread.rs`, and the simulator, tests/src/sim).
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::Duration;
 
 mod fallback;
 
 use super::status::{Counters, NodeStatus, Role};
+use super::store::NodeStore;
+use super::verified::VerifiedCache;
 use super::{
-    MAX_BATCH, MAX_REGOSSIP, NODE_PAGE_CACHE_MIB, Network, NodeSetup, REGOSSIP_AFTER_MS, Request,
-    SUBMIT_LINGER, Source, Submission, SubmitOutcome, TICK_INTERVAL,
+    IDLE_WAKE_MS, MAX_REGOSSIP, Network, REGOSSIP_AFTER_MS, Request, SUBMIT_LINGER, Source,
+    Submission, SubmitOutcome,
 };
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::consensus::{Action, ChainView, Core};
 use crate::ledger::validate::{
     check_block_txs, check_committed_block, check_share_on_chain, retain_valid_seals,
 };
 use crate::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
-use crate::store::{Durability, MempoolEntry, Store, StoreError};
+use crate::store::{Durability, MempoolEntry, MempoolInsert, StoreError};
 
-pub(super) struct Driver {
+/// Who the node is.
+pub struct DriverSetup {
+    pub genesis: Arc<Genesis>,
+    pub key: Arc<NodeKey>,
+    /// Record every ballot in the fallback (device) chain, never in the mempool.
+    pub offline: bool,
+}
+
+pub struct Driver<S, N, C> {
     genesis: Arc<Genesis>,
     chain_id: Hash32,
     key: Arc<NodeKey>,
     fallback: fallback::FallbackMode,
-    store: Store,
+    store: S,
     core: Option<Core>,
-    network: Box<dyn Network>,
-    verified: Arc<super::verified::VerifiedCache>,
+    network: N,
+    clock: C,
+    verified: Arc<VerifiedCache>,
     role: Role,
     last_regossip_ms: u64,
     counters: Arc<Counters>,
     status: Arc<RwLock<NodeStatus>>,
     pending: u64,
     last_commit_ms: u64,
+    last_step_ms: u64,
     /// The last batch carried more than one submission.
     busy: bool,
+    /// Peers report a higher head: the core is not ticked (nor its
+    /// deadline awaited) until the node has caught up.
+    behind: bool,
 }
 
 /// The store as the consensus core sees it.
-struct StoreView<'a> {
-    store: &'a Store,
+struct StoreView<'a, S> {
+    store: &'a S,
     genesis: &'a Genesis,
     chain_id: &'a Hash32,
-    verified: &'a super::verified::VerifiedCache,
+    verified: &'a VerifiedCache,
 }
 
-impl ChainView for StoreView<'_> {
+impl<'a, S> StoreView<'a, S> {
+    fn of(
+        store: &'a S,
+        genesis: &'a Genesis,
+        chain_id: &'a Hash32,
+        verified: &'a VerifiedCache,
+    ) -> Self {
+        Self {
+            store,
+            genesis,
+            chain_id,
+            verified,
+        }
+    }
+}
+
+impl<S: NodeStore> ChainView for StoreView<'_, S> {
     /// A proposal often carries ballots this node has not seen gossiped
     /// yet (the proposer's gossip waits behind its earlier batches; its
     /// proposal does not): once checked here, they are remembered, so the
@@ -62,7 +99,7 @@ impl ChainView for StoreView<'_> {
     }
 }
 
-impl crate::ledger::ChainLookup for StoreView<'_> {
+impl<S: NodeStore> ChainLookup for StoreView<'_, S> {
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
         self.store.is_used(election_id, nullifier)
     }
@@ -72,7 +109,7 @@ impl crate::ledger::ChainLookup for StoreView<'_> {
         election_id: u64,
         height: u64,
     ) -> Result<Option<(u64, crate::ledger::TallyState)>, LedgerError> {
-        self.store.tally_at_lookup(election_id, height)
+        self.store.tally_at(election_id, height)
     }
 
     fn share_recorded(
@@ -81,12 +118,28 @@ impl crate::ledger::ChainLookup for StoreView<'_> {
         tally_height: u64,
         trustee: u32,
     ) -> Result<bool, LedgerError> {
-        crate::ledger::ChainLookup::share_recorded(self.store, election_id, tally_height, trustee)
+        self.store
+            .share_recorded(election_id, tally_height, trustee)
     }
 
     fn verified(&self, tx_hash: &Hash32, signature: &crate::ledger::Signature) -> bool {
         self.verified.contains(tx_hash, signature)
     }
+}
+
+/// What a block may hold only once: one ballot per voter (nullifier), one
+/// decryption share per trustee per tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum OncePerBlock {
+    Nullifier {
+        election_id: u64,
+        nullifier: Hash32,
+    },
+    Share {
+        election_id: u64,
+        tally_height: u64,
+        trustee: u32,
+    },
 }
 
 /// Storage failing under the node is not something it can vote through:
@@ -103,17 +156,17 @@ fn fatal_lookup(what: &str, e: &str) -> ! {
     std::process::exit(70);
 }
 
-impl Driver {
+impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
     pub fn new(
-        setup: NodeSetup,
-        network: Box<dyn Network>,
+        setup: DriverSetup,
+        store: S,
+        network: N,
+        clock: C,
         counters: Arc<Counters>,
     ) -> Result<Self, StoreError> {
-        let store = Store::open(&setup.db_path)?;
-        store.set_page_cache_mib(NODE_PAGE_CACHE_MIB)?;
         let chain_id = setup.genesis.chain_id()?;
         let head = store.head()?;
-        let now = now_ms();
+        let now = clock.now_ms();
         let is_validator = setup.genesis.is_validator(&setup.key.public());
         let core = if is_validator {
             let journal = store.load_consensus_state()?;
@@ -133,6 +186,7 @@ impl Driver {
         } else {
             Role::Station
         };
+        let fallback = fallback::FallbackMode::new(setup.offline, now);
         let status = NodeStatus {
             role,
             height: head.height,
@@ -142,17 +196,18 @@ impl Driver {
             round: 0,
             mempool: pending,
             last_commit_ms: now,
-            fallback: None,
-            fallback_counts: store.fallback_counts(None)?,
+            fallback: fallback.active.clone(),
+            fallback_counts: store.fallback_counts()?,
         };
         let mut d = Self {
             genesis: setup.genesis,
             chain_id,
             key: setup.key,
-            fallback: fallback::FallbackMode::new(setup.offline, now),
+            fallback,
             store,
             core,
             network,
+            clock,
             verified: Default::default(),
             role,
             last_regossip_ms: now,
@@ -160,7 +215,9 @@ impl Driver {
             status: Arc::new(RwLock::new(status)),
             pending,
             last_commit_ms: now,
+            last_step_ms: now,
             busy: false,
+            behind: false,
         };
         d.publish_status();
         Ok(d)
@@ -170,50 +227,61 @@ impl Driver {
         self.status.clone()
     }
 
-    pub fn verified_cache(&self) -> Arc<super::verified::VerifiedCache> {
+    pub fn verified_cache(&self) -> Arc<VerifiedCache> {
         self.verified.clone()
     }
 
-    pub fn run(mut self, rx: Receiver<Request>, stop: &AtomicBool) {
-        while !stop.load(Ordering::SeqCst) {
-            let mut batch = Vec::new();
-            match rx.recv_timeout(TICK_INTERVAL) {
-                Ok(r) => batch.push(r),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            self.gather(&rx, &mut batch);
-            self.process(batch);
-            self.tick();
-            self.publish_status();
-            #[cfg(debug_assertions)]
-            super::fault::node_thread_at(self.status.read().expect("status").height);
-        }
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.network
     }
 
-    /// Adds what else waits to `batch`. On a busy node (the last batch
-    /// carried more than one submission) a batch holding submissions waits
-    /// up to [`SUBMIT_LINGER`] for more: they share one SQL transaction,
-    /// and a transaction's cost (the index pages it rewrites, its fsync)
-    /// hardly grows with the ballots in it. A quiet node answers at once.
-    fn gather(&self, rx: &Receiver<Request>, batch: &mut Vec<Request>) {
-        let mut until: Option<Instant> = None;
-        while batch.len() < MAX_BATCH {
-            if until.is_none()
-                && self.busy
-                && batch.iter().any(|r| matches!(r, Request::Submit { .. }))
-            {
-                until = Some(Instant::now() + SUBMIT_LINGER);
-            }
-            let next = match until.map(|u| u.saturating_duration_since(Instant::now())) {
-                Some(wait) if !wait.is_zero() => rx.recv_timeout(wait).ok(),
-                _ => rx.try_recv().ok(),
-            };
-            match next {
-                Some(r) => batch.push(r),
-                None => break,
-            }
-        }
+    /// The consensus core, on a validator.
+    pub fn core(&self) -> Option<&Core> {
+        self.core.as_ref()
+    }
+
+    /// The time by this node's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Handles a batch of requests (submissions first), then lets time
+    /// pass (fallback, reconciliation, re-gossip, the core's timers,
+    /// catching up with peers) and publishes the status.
+    pub fn step(&mut self, batch: Vec<Request>) {
+        self.process(batch);
+        self.tick();
+        self.publish_status();
+        self.last_step_ms = self.now_ms();
+    }
+
+    /// When, by this node's clock, [`Driver::step`] must run again if no
+    /// request comes first: the core's next deadline (unless the node is
+    /// behind its peers and catching up), the next re-gossip, the moment
+    /// waiting ballots would make a stall, and at most [`IDLE_WAKE_MS`]
+    /// after the last step.
+    pub fn next_wake(&self) -> u64 {
+        let core = (self.core.as_ref())
+            .filter(|_| !self.behind)
+            .and_then(|c| c.next_deadline(self.pending));
+        let regossip = (self.pending > 0).then_some(self.last_regossip_ms + REGOSSIP_AFTER_MS);
+        let idle = self.last_step_ms + IDLE_WAKE_MS;
+        [core, regossip, self.stall_deadline(), Some(idle)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(idle)
+    }
+
+    /// How long a batch should wait for more requests before it is
+    /// handled. On a busy node (the last batch carried more than one
+    /// submission) a batch holding submissions waits [`SUBMIT_LINGER`]:
+    /// they share one write, and a write's cost (the index pages it
+    /// rewrites, its fsync) hardly grows with the ballots in it. A quiet
+    /// node answers at once.
+    pub fn linger(&self, batch: &[Request]) -> Option<Duration> {
+        let submits = batch.iter().any(|r| matches!(r, Request::Submit(_)));
+        (self.busy && submits).then_some(SUBMIT_LINGER)
     }
 
     /// Submissions first: a voter's answer waits only for the mempool
@@ -223,12 +291,8 @@ impl Driver {
         let mut others = Vec::new();
         for req in batch {
             match req {
-                Request::Submit {
-                    stx,
-                    tx_hash,
-                    source,
-                    reply,
-                } => submits.push((stx, tx_hash, source, reply)),
+                Request::Submit(sub) => submits.push(sub),
+                Request::Wake => {}
                 other => others.push(other),
             }
         }
@@ -237,20 +301,16 @@ impl Driver {
         for req in others {
             match req {
                 Request::Consensus(msg) => {
-                    let now = now_ms();
-                    let view = StoreView {
-                        store: &self.store,
-                        genesis: &self.genesis,
-                        chain_id: &self.chain_id,
-                        verified: &self.verified,
-                    };
+                    let now = self.now_ms();
+                    let view =
+                        StoreView::of(&self.store, &self.genesis, &self.chain_id, &self.verified);
                     if let Some(core) = self.core.as_mut() {
                         let actions = core.handle(*msg, now, &view);
                         self.apply(actions);
                     }
                 }
                 Request::Synced(blocks) => self.apply_synced(blocks),
-                Request::Submit { .. } => unreachable!("submissions were taken first"),
+                Request::Submit(_) | Request::Wake => unreachable!("taken apart above"),
             }
         }
     }
@@ -264,7 +324,7 @@ impl Driver {
             // still goes to the mempool.
             let (local, peer): (Vec<_>, Vec<_>) = submits
                 .into_iter()
-                .partition(|(_, _, source, _)| !matches!(source, Source::Peer { .. }));
+                .partition(|s| !matches!(s.source, Source::Peer { .. }));
             self.seal_submissions(local);
             self.insert_submissions(peer);
         } else {
@@ -278,11 +338,11 @@ impl Driver {
         }
         let entries: Vec<MempoolEntry<'_>> = submits
             .iter()
-            .map(|(stx, h, source, _)| MempoolEntry {
-                stx,
-                tx_hash: h,
-                voter: match source {
-                    Source::Voter(id) => Some(*id),
+            .map(|s| MempoolEntry {
+                stx: &s.stx,
+                tx_hash: &s.tx_hash,
+                voter: match s.source {
+                    Source::Voter(id) => Some(id),
                     _ => None,
                 },
             })
@@ -291,43 +351,42 @@ impl Driver {
         // it again (REGOSSIP_AFTER_MS) if this node loses it in a crash.
         let durability = if submits
             .iter()
-            .all(|(_, _, source, _)| matches!(source, Source::Peer { .. }))
+            .all(|s| matches!(s.source, Source::Peer { .. }))
         {
             Durability::WithNextSync
         } else {
             Durability::Now
         };
-        let result = self
-            .store
-            .mempool_insert_batch(&entries, now_ms(), durability);
+        let now = self.now_ms();
+        let result = self.store.mempool_insert_batch(&entries, now, durability);
         drop(entries);
         let outcomes = match result {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!("mempool insert failed: {e}");
-                for (_, _, _, reply) in submits {
-                    let _ = reply.send(Err(e.to_string()));
+                for sub in submits {
+                    sub.answer(Err(e.to_string()));
                 }
                 return;
             }
         };
         let mut to_pass_on = Vec::new();
-        for ((stx, tx_hash, source, reply), offered) in submits.into_iter().zip(outcomes) {
+        for (sub, offered) in submits.into_iter().zip(outcomes) {
             let outcome = offered.outcome;
-            if outcome == crate::store::MempoolInsert::Inserted {
+            if outcome == MempoolInsert::Inserted {
                 // Every submission was checked in full before it was sent here.
-                self.verified.insert(&tx_hash, &stx.signature);
+                self.verified.insert(&sub.tx_hash, &sub.stx.signature);
                 self.pending += 1;
                 Counters::add(&self.counters.votes_accepted, 1);
-                if self.passes_on(source) {
-                    to_pass_on.push(*stx);
+                if self.passes_on(sub.source) {
+                    to_pass_on.push((*sub.stx).clone());
                 }
             }
             let answer = match offered.code {
                 Some(code) => SubmitOutcome::Confirmed { code },
                 None => SubmitOutcome::Mempool(outcome),
             };
-            let _ = reply.send(Ok(answer));
+            sub.answer(Ok(answer));
         }
         if !to_pass_on.is_empty() {
             let relay = self.role == Role::Station;
@@ -348,7 +407,7 @@ impl Driver {
     /// Verifies fetched blocks one by one on top of the head and stores
     /// each that holds; stops at the first that does not.
     fn apply_synced(&mut self, blocks: Vec<Block>) {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut advanced = None;
         for mut block in blocks {
             let head = self
@@ -360,14 +419,11 @@ impl Driver {
             }
             retain_valid_seals(&self.genesis, &mut block);
             let parent = head.as_parent();
-            let check = check_committed_block(
-                &self.genesis,
-                &self.chain_id,
-                &parent,
-                &block,
-                &self.store,
-                now,
-            );
+            // Ballots this node checked before (as they came in, or in a
+            // proposal) are not checked again.
+            let view = StoreView::of(&self.store, &self.genesis, &self.chain_id, &self.verified);
+            let check =
+                check_committed_block(&self.genesis, &self.chain_id, &parent, &block, &view, now);
             if let Err(e) = check {
                 tracing::warn!(height = block.header.height, "refused a synced block: {e}");
                 break;
@@ -386,17 +442,17 @@ impl Driver {
     }
 
     fn tick(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         self.evaluate_fallback(now);
         self.reconcile(now);
         self.regossip(now);
         let own = self.status.read().expect("status").height;
-        let behind = self
+        self.behind = self
             .network
             .peer_heads()
             .iter()
             .any(|p| p.reachable && p.height > own);
-        if behind {
+        if self.behind {
             // A node that is behind does not vote; it catches up first.
             self.network.request_sync(own);
             return;
@@ -442,7 +498,7 @@ impl Driver {
     }
 
     fn apply_one(&mut self, action: Action) -> Vec<Action> {
-        let now = now_ms();
+        let now = self.now_ms();
         match action {
             Action::Persist(j) => {
                 if let Err(e) = self.store.save_consensus_state(&j) {
@@ -521,25 +577,30 @@ impl Driver {
         stx: &SignedTx,
         hash: &Hash32,
         at: u64,
-        seen: &mut BTreeSet<(u64, Hash32)>,
+        seen: &mut BTreeSet<OncePerBlock>,
     ) -> Result<(), LedgerError> {
         let known = self.verified.contains(hash, &stx.signature);
         let h = Some(*hash);
         crate::ledger::tx::check_tx_hashed(&self.genesis, &self.chain_id, stx, h, at, known)?;
-        if let Some((eid, n)) = stx.tx.nullifier()
-            && (!seen.insert((eid, n)) || self.store.is_used(eid, &n)?)
-        {
-            return Err(LedgerError::DuplicateNullifier {
-                election_id: eid,
-                nullifier: n,
-            });
+        if let Some((election_id, nullifier)) = stx.tx.nullifier() {
+            let once = OncePerBlock::Nullifier {
+                election_id,
+                nullifier,
+            };
+            if !seen.insert(once) || self.store.is_used(election_id, &nullifier)? {
+                return Err(LedgerError::DuplicateNullifier {
+                    election_id,
+                    nullifier,
+                });
+            }
         }
         if let Some(d) = stx.tx.as_share() {
-            // One share per trustee per tally: the key stands in the same set.
-            let mut key = [0u8; 32];
-            key[..8].copy_from_slice(&d.tally_height.to_be_bytes());
-            key[8..12].copy_from_slice(&d.share.trustee_index.to_be_bytes());
-            if !seen.insert((u64::MAX - d.election_id, Hash32(key))) {
+            let once = OncePerBlock::Share {
+                election_id: d.election_id,
+                tally_height: d.tally_height,
+                trustee: d.share.trustee_index,
+            };
+            if !seen.insert(once) {
                 return Err(LedgerError::BadDecryptionShare(
                     "this trustee's share of this tally is already in the block".into(),
                 ));
@@ -552,11 +613,7 @@ impl Driver {
 
     fn reject(&mut self, hash: &Hash32, err: &LedgerError, now: u64) {
         tracing::info!(tx = %hash, reason = %err, "transaction rejected");
-        let r = self
-            .store
-            .mark_rejected(hash, err, None, now)
-            .and_then(|()| self.store.mempool_remove(hash));
-        if let Err(e) = r {
+        if let Err(e) = self.store.mempool_reject(hash, err, now) {
             fatal("recording a rejected transaction", e);
         }
         self.pending = self.pending.saturating_sub(1);
@@ -592,6 +649,7 @@ impl Driver {
             .mempool_len()
             .unwrap_or_else(|e| fatal("counting the mempool", e));
         self.last_commit_ms = now;
+        self.fallback.committed(now, self.pending);
         let head = crate::ledger::Parent {
             height: block.header.height,
             hash: block.block_hash,
@@ -603,12 +661,7 @@ impl Driver {
             s.head_hash = head.hash;
             s.head_timestamp_ms = head.timestamp_ms;
         }
-        let view = StoreView {
-            store: &self.store,
-            genesis: &self.genesis,
-            chain_id: &self.chain_id,
-            verified: &self.verified,
-        };
+        let view = StoreView::of(&self.store, &self.genesis, &self.chain_id, &self.verified);
         match self.core.as_mut() {
             Some(core) => core.on_new_head(head, now, &view),
             None => Vec::new(),
@@ -628,13 +681,13 @@ impl Driver {
     /// The head in the status is set where the head moves
     /// ([`Driver::after_commit`]); the rest is refreshed here.
     fn publish_status(&mut self) {
+        let finalized = self.finalized_height(self.status.read().expect("status").height);
         let mut s = self.status.write().expect("status");
-        let height = s.height;
         s.round = self.core.as_ref().map_or(0, Core::round);
         s.mempool = self.pending;
         s.last_commit_ms = self.last_commit_ms;
         s.fallback = self.fallback.active.clone();
-        s.finalized_height = self.finalized_height(height);
+        s.finalized_height = finalized;
     }
 
     /// The highest height that at least Q validators hold, from this
@@ -663,7 +716,7 @@ mod tests {
     use crate::node::verified::VerifiedCache;
 
     fn check(
-        store: &Store,
+        store: &crate::store::Store,
         g: &Genesis,
         cache: &VerifiedCache,
         block: &Block,
@@ -680,7 +733,7 @@ mod tests {
     #[test]
     fn a_checked_proposal_is_remembered_and_a_refused_one_is_not() {
         let g = genesis(3);
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::store::Store::open_in_memory().unwrap();
         store.init_genesis(&g).unwrap();
         let parent = store.head().unwrap().as_parent();
         let txs = vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 2)];

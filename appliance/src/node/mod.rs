@@ -1,15 +1,22 @@
-//! The driver: one thread owns the consensus core and the writing store
+//! The node: one thread owns the consensus core and the writing store
 //! connection, takes requests from a bounded queue in batches, and carries
 //! out what the core decides. HTTP handlers and the network's peer threads
 //! talk to it through [`NodeInbox`]; it talks to peers through a
-//! [`Network`].
+//! [`Network`]. Its logic is [`Driver`], generic over its store, network
+//! and clock and stepped from outside: `thread.rs` runs it on SQLite, HTTP
+//! and the wall clock, the simulator (tests/src/sim) on memory, a simulated
+//! network and virtual time.
 
 mod driver;
 #[cfg(debug_assertions)]
 pub mod fault;
 pub mod status;
+mod store;
+mod thread;
 mod verified;
 
+pub use driver::{Driver, DriverSetup};
+pub use store::NodeStore;
 pub use verified::VerifiedCache;
 
 use std::path::PathBuf;
@@ -19,11 +26,12 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::clock::WallClock;
 use crate::consensus::Message;
 use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
-use crate::store::{MempoolInsert, StoreError};
+use crate::store::{MempoolInsert, Store, StoreError};
 
-pub use status::{Counters, NodeStatus, Role};
+pub use status::{Counters, FallbackReason, NodeStatus, Role};
 
 /// Requests waiting for the node thread; past this, callers get "busy".
 pub const MAX_PENDING_REQUESTS: usize = 10_000;
@@ -37,8 +45,12 @@ pub const NODE_PAGE_CACHE_MIB: u32 = 16;
 /// How long a batch holding submissions waits for more before its SQL
 /// transaction (see `Driver::gather`).
 pub const SUBMIT_LINGER: Duration = Duration::from_millis(5);
-/// The longest the node thread sleeps between ticks.
-pub const TICK_INTERVAL: Duration = Duration::from_millis(20);
+/// The longest the driver sleeps with nothing to do: its view of the
+/// peers (their heads and whether they answer, polled once a second) and
+/// the fallback ballots to reconcile are looked at this often. Otherwise
+/// it wakes for a request or for the next deadline of its core or its own
+/// timers ([`Driver::next_wake`]).
+pub const IDLE_WAKE_MS: u64 = 1_000;
 /// A transaction still pending after this long is sent to peers again.
 pub const REGOSSIP_AFTER_MS: u64 = 5_000;
 /// Pending transactions re-sent per re-gossip round.
@@ -63,19 +75,42 @@ pub enum SubmitOutcome {
 
 pub type SubmitReply = tokio::sync::oneshot::Sender<Result<SubmitOutcome, String>>;
 
-/// A submission waiting in a batch: the transaction, its hash, where it
-/// came from and whom to answer.
-pub(crate) type Submission = (Box<SignedTx>, Hash32, Source, SubmitReply);
+/// A checked, signed transaction for the mempool (or, in fallback mode,
+/// the fallback chain), and whom to answer once it is durable or refused.
+pub struct Submission {
+    pub stx: Box<SignedTx>,
+    /// Computed when it came in.
+    pub tx_hash: Hash32,
+    pub source: Source,
+    pub reply: SubmitReply,
+}
+
+impl Submission {
+    fn answer(self, outcome: Result<SubmitOutcome, String>) {
+        // A caller that stopped waiting (a closed connection) is no error.
+        let _ = self.reply.send(outcome);
+    }
+}
 
 /// How often sealed fallback ballots are checked against the main chain.
 pub const RECONCILE_INTERVAL_MS: u64 = 1_000;
 /// Sealed ballots handled per reconciliation round.
 pub const MAX_RECONCILE: u64 = 2_000;
-/// The round trip a network assumes to a validator it has not measured:
-/// long, so that round timers start long rather than short.
-pub const DEFAULT_ROUND_TRIP_MS: u64 = 1_000;
 /// A node does not judge quorum reachability before its peers were polled.
 pub const FALLBACK_STARTUP_GRACE_MS: u64 = 3_000;
+/// With a quorum of validators answering, ballots may wait this many round
+/// trips (to the farthest validator of the nearest quorum) for a block
+/// before the node declares a stall and enters fallback mode, and never
+/// less than the genesis' `fallback_after_ms`. A height takes a few round
+/// trips (three message delays, a round or two more when round timers are
+/// short for the network), so a slow network that commits stays out of
+/// fallback; one that answers but cannot commit goes in.
+pub const STALL_ROUND_TRIPS: u64 = 40;
+/// The round trip a network assumes to a validator it has not measured:
+/// long, so that round timers start long rather than short, and a node
+/// with no measurements waits longer, not shorter, before declaring a
+/// stall.
+pub const DEFAULT_ROUND_TRIP_MS: u64 = 1_000;
 
 /// Where a submitted transaction came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,16 +127,14 @@ pub enum Source {
 pub enum Request {
     /// A checked, signed transaction for the mempool; the reply comes once
     /// it is durable (or refused).
-    Submit {
-        stx: Box<SignedTx>,
-        tx_hash: Hash32,
-        source: Source,
-        reply: SubmitReply,
-    },
+    Submit(Submission),
     /// A consensus message from a peer.
     Consensus(Box<Message>),
     /// Committed blocks fetched from a peer, in height order, unverified.
     Synced(Vec<Block>),
+    /// Nothing to handle: the node thread wakes and looks again (at its
+    /// timers, its peers, and whether it is asked to stop).
+    Wake,
 }
 
 /// A peer's last reported head.
@@ -125,9 +158,33 @@ pub trait Network: Send {
     /// they come back as [`Request::Synced`]. False if none is ahead or a
     /// fetch is already under way.
     fn request_sync(&mut self, height: u64) -> bool;
+    /// The other validators that answer now (a peer that answers with an
+    /// error is on the network; one that cannot be reached is not).
+    fn reachable_validators(&self) -> Vec<PublicKey>;
     /// The round trip to a validator as measured lately, or a conservative
     /// default ([`DEFAULT_ROUND_TRIP_MS`]) where nothing is measured.
     fn round_trip_ms(&self, validator: &PublicKey) -> u64;
+}
+
+impl<T: Network + ?Sized> Network for Box<T> {
+    fn broadcast(&mut self, msg: &Message) {
+        (**self).broadcast(msg)
+    }
+    fn gossip(&mut self, txs: &[SignedTx], relay: bool) {
+        (**self).gossip(txs, relay)
+    }
+    fn peer_heads(&self) -> Vec<PeerHead> {
+        (**self).peer_heads()
+    }
+    fn request_sync(&mut self, height: u64) -> bool {
+        (**self).request_sync(height)
+    }
+    fn reachable_validators(&self) -> Vec<PublicKey> {
+        (**self).reachable_validators()
+    }
+    fn round_trip_ms(&self, validator: &PublicKey) -> u64 {
+        (**self).round_trip_ms(validator)
+    }
 }
 
 /// No peers: a single-validator chain.
@@ -141,6 +198,9 @@ impl Network for NoPeers {
     }
     fn request_sync(&mut self, _: u64) -> bool {
         false
+    }
+    fn reachable_validators(&self) -> Vec<PublicKey> {
+        Vec::new()
     }
     fn round_trip_ms(&self, _: &PublicKey) -> u64 {
         DEFAULT_ROUND_TRIP_MS
@@ -188,8 +248,9 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// Starts the node thread; `network` is built with the node's inbox so
-    /// that peer threads can hand it what they fetch.
+    /// Opens the database and starts the node thread; `network` is built
+    /// with the node's inbox so that peer threads can hand it what they
+    /// fetch.
     pub fn spawn(
         setup: NodeSetup,
         network: impl FnOnce(NodeInbox) -> Box<dyn Network>,
@@ -198,13 +259,21 @@ impl NodeHandle {
         let inbox = NodeInbox(tx);
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let driver = driver::Driver::new(setup, network(inbox.clone()), counters.clone())?;
+        let store = Store::open(&setup.db_path)?;
+        store.set_page_cache_mib(NODE_PAGE_CACHE_MIB)?;
+        let identity = DriverSetup {
+            genesis: setup.genesis,
+            key: setup.key,
+            offline: setup.offline,
+        };
+        let network = network(inbox.clone());
+        let driver = Driver::new(identity, store, network, WallClock, counters.clone())?;
         let status = driver.status_cell();
         let verified = driver.verified_cache();
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("evote-node".into())
-            .spawn(move || driver.run(rx, &stop2))
+            .spawn(move || thread::run(driver, rx, &stop2))
             .expect("spawn node thread");
         Ok(Self {
             inbox,
@@ -232,6 +301,8 @@ impl NodeHandle {
     /// Stops the node thread after its current batch.
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Ends its wait; a full inbox ends it anyway.
+        let _ = self.inbox.try_send(Request::Wake);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -22,6 +22,45 @@ impl Role {
     }
 }
 
+/// Why a node is in fallback mode: its ballots go to its own fallback
+/// chain instead of the mempool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// Started with `--offline`.
+    Offline,
+    /// Fewer than a quorum of validators answer (this node counts itself
+    /// when it is one).
+    Unreachable {
+        reachable: usize,
+        validators: usize,
+        quorum: usize,
+    },
+    /// A quorum answers, yet ballots waiting since `since_ms` saw no block
+    /// commit for `after_ms`; it ends with the next commit.
+    Stalled { since_ms: u64, after_ms: u64 },
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Offline => f.write_str("offline by configuration"),
+            Self::Unreachable {
+                reachable,
+                validators,
+                quorum,
+            } => write!(
+                f,
+                "{reachable} of {validators} validators reachable, {quorum} needed"
+            ),
+            Self::Stalled { after_ms, .. } => write!(
+                f,
+                "ballots waited {} s without a block committing, though a quorum answers",
+                after_ms / 1000
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
     pub role: Role,
@@ -34,7 +73,7 @@ pub struct NodeStatus {
     pub mempool: u64,
     pub last_commit_ms: u64,
     /// Why the node is in fallback mode, when it is.
-    pub fallback: Option<String>,
+    pub fallback: Option<FallbackReason>,
     /// This database's fallback ballots by state.
     pub fallback_counts: crate::store::FallbackCounts,
 }
@@ -49,6 +88,8 @@ pub struct Counters {
     pub round_changes: AtomicU64,
     pub equivocations: AtomicU64,
     pub submit_busy: AtomicU64,
+    /// Times the node entered fallback mode.
+    pub fallback_entries: AtomicU64,
     pub fallback_sealed: AtomicU64,
     pub fallback_confirmed: AtomicU64,
     pub fallback_conflicts: AtomicU64,

@@ -26,10 +26,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::ledger::{Hash32, LedgerError};
 
-pub use chain::TxLocation;
-pub use codes::ToConfirm;
-pub use fallback::{FallbackCounts, ReconcileState};
-pub use mempool::{Durability, MempoolEntry, MempoolInsert};
+pub use chain::{Head, TxLocation};
+pub use codes::{ToConfirm, next_code};
+pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
+pub use mempool::{Durability, MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
 pub use pool::StorePool;
 pub use voters::{NewVoter, Voter};
 

@@ -171,9 +171,33 @@ impl Core {
         }
     }
 
-    /// When the driver should tick next at the latest.
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.deadline
+    /// When the driver must call [`Core::tick`] next, at the latest, with
+    /// `pending_txs` waiting: the round's timeout, the start of round 0
+    /// (the block period after the parent with transactions waiting, the
+    /// heartbeat without), or at once after a restart (its journal's
+    /// messages go out again). `None` once the height is decided: only the
+    /// new head moves it on.
+    pub fn next_deadline(&self, pending_txs: u64) -> Option<u64> {
+        if self.decided {
+            return None;
+        }
+        let p = &self.genesis.params;
+        let round_zero = (self.round == 0 && self.deadline.is_none()).then(|| {
+            let period = if pending_txs > 0 {
+                p.block_period_ms
+            } else {
+                p.empty_block_period_ms
+            };
+            self.parent_committed_ms + period
+        });
+        // After a restart the first tick broadcasts the journal's messages.
+        let restarted = self
+            .unsent_since_restart
+            .then_some(self.parent_committed_ms);
+        [self.deadline, round_zero, restarted]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn timeout(&self) -> u64 {

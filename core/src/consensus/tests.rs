@@ -173,6 +173,40 @@ fn single_validator_commits_when_the_mempool_is_not_empty_and_heartbeats_otherwi
     net.assert_agree();
 }
 
+/// A driver that ticks only when a core's [`Core::next_deadline`] comes
+/// (not on a short timer) still proposes, heartbeats, changes rounds past a
+/// dead proposer and commits.
+#[test]
+fn ticking_only_at_the_next_deadline_is_enough() {
+    let mut net = without_the_first_proposer_at_deadlines();
+    net.assert_agree();
+    assert!(net.committed[0].iter().any(|b| b.header.round > 0));
+    // Nothing waits: the next deadline is the heartbeat.
+    net.pending.clear();
+    net.deliver_all();
+    let core = net.cores[0].as_ref().unwrap();
+    let heartbeat = net.now + net.g.params.empty_block_period_ms;
+    assert!(core.next_deadline(0).unwrap() <= heartbeat);
+}
+
+fn without_the_first_proposer_at_deadlines() -> Net {
+    let mut net = Net::new(3);
+    net.cores[1] = None;
+    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    let mut ticks = 0;
+    while net.committed[0].len() < 3 {
+        let pending = net.pending.len() as u64;
+        let next = (net.cores.iter().flatten())
+            .filter_map(|c| c.next_deadline(pending))
+            .min()
+            .expect("an undecided core has a deadline");
+        net.tick_all(next.saturating_sub(net.now));
+        ticks += 1;
+        assert!(ticks < 200, "no progress after {ticks} deadlines");
+    }
+    net
+}
+
 #[test]
 fn three_validators_agree() {
     let mut net = Net::new(3);

@@ -1,65 +1,121 @@
 //! The event loop: one thread, virtual time, every choice drawn from one
-//! seeded PRNG, so that a seed replays the same run exactly.
+//! seeded PRNG, so that a seed replays the same run exactly. Each
+//! validator is the appliance's own driver (`evote_appliance::driver::Driver`)
+//! stepped as its node thread would step it: when a request arrives or
+//! when the driver asked to wake.
 
+use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use evote_core::consensus::{
-    Action, Core, Journal, Message, MessageType, adaptive_base_timeout, round_timeout,
-};
-use evote_core::ledger::validate::check_committed_block;
+use evote_appliance::driver::{MAX_BATCH, Request, Source, Submission, SubmitOutcome};
+use evote_appliance::driver::{MempoolInsert, ReconcileState};
+use evote_core::consensus::{Core, Message, MessageType, adaptive_base_timeout, round_timeout};
 use evote_core::ledger::{
     Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
 };
 
-use super::net::{Latency, Links, NOTICE_MS, RoundTrips, UNMEASURED_RTT_MS, Wire, retry_wait};
-use super::node::{Entry, Node, View, short};
+use super::io::Outgoing;
+use super::net::{Latency, Links, NOTICE_MS, RoundTrips, Wire, retry_wait};
+use super::node::{Asked, Node, short};
 use super::rng::Rng;
+use super::store::Disk;
 use super::world::{START_MS, World};
 
-/// What a run does; [`Config::standard`] is what the test suite runs.
+/// What a run does; [`Config::standard`] is what the test suite sweeps,
+/// [`Config::idle`] and [`Config::slow`] check the fallback decision.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Length of the safety phase (virtual ms), drawn per seed in this range.
+    /// Length of the first phase (virtual ms), drawn per seed in this range.
     pub safety_ms: (u64, u64),
+    /// Time between fault decisions (virtual ms), drawn in this range;
+    /// `None`: a network without faults.
+    pub fault_every_ms: Option<(u64, u64)>,
     /// Highest message drop rate a fault may set.
     pub max_drop: f64,
     /// Highest message duplication rate a fault may set.
     pub max_dup: f64,
-    /// Probability of a crash before each action a node carries out.
+    /// Chance that a node's power fails before each effect of a step (a
+    /// store write or a message sent): a crash between two actions.
     pub action_crash_p: f64,
-    /// Time between fault decisions (virtual ms), drawn in this range.
-    pub fault_every_ms: (u64, u64),
     /// Whether one validator (n >= 4 only) may lose its disk.
     pub wipes: bool,
-    /// A deliberately broken driver that restarts its validators without
+    /// Time between voters (virtual ms), drawn in this range.
+    pub vote_every_ms: (u64, u64),
+    /// Chance that voters come in a rush that fills more than one block.
+    pub rush_p: f64,
+    /// Every link's delays (and stalls).
+    pub latency: Latency,
+    /// In the first phase, chance of a long delay (0.2-3 s) instead (a fault).
+    pub long_delay_p: f64,
+    /// Fail the run if any node enters fallback mode.
+    pub never_fallback: bool,
+    /// A deliberately broken node that restarts its validators without
     /// their journals (and exempts them from the equivocation checks), to
     /// show that the safety checks catch what the amnesia leads to.
     pub forget_journal_on_restart: bool,
-    /// Every link's delays (and stalls).
-    pub latency: Latency,
-    /// The chance, in the safety phase, that a message takes 200-3,000 ms
-    /// whatever its link (a fault).
-    pub long_delay_p: f64,
     /// Print every event.
     pub verbose: bool,
 }
 
 impl Config {
+    /// Crashes (also between two effects of one step), restarts, disk
+    /// loss, partitions (some held long), lost, duplicated and late
+    /// messages, clock skew, double votes.
     pub fn standard() -> Self {
         Self {
             safety_ms: (8_000, 16_000),
+            fault_every_ms: Some((200, 1_500)),
             max_drop: 0.2,
             max_dup: 0.1,
             action_crash_p: 0.003,
-            fault_every_ms: (200, 1_500),
             wipes: true,
-            forget_journal_on_restart: false,
+            vote_every_ms: (50, 700),
+            rush_p: 0.03,
             latency: Latency::LAN,
             long_delay_p: 0.03,
+            never_fallback: false,
+            forget_journal_on_restart: false,
             verbose: false,
+        }
+    }
+
+    /// A healthy network with every validator up, where voters come
+    /// seconds to a minute apart (blocks are far apart too: run it on
+    /// [`World::calm`]): no node may enter fallback mode.
+    pub fn idle() -> Self {
+        Self {
+            safety_ms: (60_000, 120_000),
+            fault_every_ms: None,
+            action_crash_p: 0.0,
+            wipes: false,
+            vote_every_ms: (2_000, 60_000),
+            rush_p: 0.0,
+            long_delay_p: 0.0,
+            never_fallback: true,
+            ..Self::standard()
+        }
+    }
+
+    /// A healthy but slow network: every message takes 250-500 ms one
+    /// way (round trips of about 750 ms, longer than the round timer of
+    /// [`World::calm`]), and every link stalls for 2-5 s after 5-20 s of
+    /// quiet, so that blocks are now and then further apart than the
+    /// genesis' `fallback_after_ms`; votes stream in. No node may enter
+    /// fallback mode, let alone flap in and out.
+    pub fn slow() -> Self {
+        Self {
+            safety_ms: (15_000, 25_000),
+            fault_every_ms: None,
+            action_crash_p: 0.0,
+            wipes: false,
+            latency: Latency::wan(375, 125).with_stalls((5_000, 20_000)),
+            long_delay_p: 0.0,
+            never_fallback: true,
+            ..Self::standard()
         }
     }
 
@@ -67,10 +123,8 @@ impl Config {
     /// has them): how the consensus copes with a wide-area network.
     pub fn wan(latency: Latency) -> Self {
         Self {
-            max_drop: 0.0,
-            max_dup: 0.0,
+            fault_every_ms: None,
             action_crash_p: 0.0,
-            fault_every_ms: (1 << 40, 1 << 40),
             wipes: false,
             latency,
             long_delay_p: 0.0,
@@ -88,19 +142,20 @@ impl Config {
 ///   everyone connected, the validators behind meet in one round within a
 ///   second or two (the peer layer delivers every ROUND-CHANGE, retrying a
 ///   failed call within 2 s, and sends the current ones again to a
-///   validator that restarted; f+1 of them for
-///   higher rounds make a validator jump). That round can still fail once,
-///   if its proposer is the one validator already in a higher round (n = 4
-///   jumps only on f+1 = 2); it times out within `round_timeout(r*)` and the
-///   next round has another proposer, one that is in it. One wasted round,
-///   counted twice for margin.
+///   validator that restarted; f+1 of them for higher rounds make a
+///   validator jump). That round can still fail once, if its proposer is
+///   the one validator already in a higher round (n = 4 jumps only on f+1
+///   = 2); it times out within `round_timeout(r*)` and the next round has
+///   another proposer, one that is in it. One wasted round, counted twice
+///   for margin.
 /// - A ballot that only one validator holds (its gossip was lost) waits for
 ///   that validator's turn to propose at round 0, and proposers with empty
 ///   mempools propose only at the heartbeat: up to n heartbeats.
 /// - The backlog: a block of at most `max_block_txs` ballots per block
 ///   period plus four of the links' longest one-way delays, plus one
 ///   second of room.
-/// - [`LIVENESS_SLACK_MS`] for syncing and ticks.
+/// - [`LIVENESS_SLACK_MS`] for syncing, status polls and reconciling
+///   fallback ballots.
 ///
 /// With r* at the cap this is 2 min plus the rest.
 ///
@@ -125,6 +180,16 @@ pub const LIVENESS_SLACK_MS: u64 = 5_000;
 
 /// A run that takes more events than this is stuck in a loop.
 const MAX_EVENTS: u64 = 20_000_000;
+/// How often a node polls each peer's status (net/peers.rs STATUS_POLL).
+const STATUS_POLL_MS: u64 = 1_000;
+/// A call to a peer that cannot be reached fails after this long
+/// (net/peers.rs CONNECT_TIMEOUT).
+const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// Steps in a row a driver may ask for at once, by a deadline already
+/// passed, before the simulator calls it a spin.
+const MAX_STEPS_AT_ONCE: u32 = 10;
+/// Blocks per sync answer (net/peers.rs SYNC_PAGE).
+const SYNC_PAGE: u64 = 64;
 
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -149,11 +214,16 @@ pub struct Outcome {
     pub votes_submitted: u64,
     pub votes_accepted: u64,
     pub double_votes_accepted: u64,
+    /// Votes acknowledged as sealed in a fallback chain.
+    pub votes_sealed: u64,
+    /// Times a node entered fallback mode.
+    pub fallback_entries: u64,
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub blocks_synced: u64,
     /// Stalls that began on any link during the run.
     pub stalls: u64,
+    pub steps: u64,
     pub events: u64,
 }
 
@@ -168,10 +238,10 @@ pub struct Failure {
     pub replay: String,
 }
 
-/// The command that replays `seed` for `n` validators under `cfg`.
-pub fn replay_command(seed: u64, n: usize, cfg: &Config) -> String {
+/// Which of the suite's configurations a run used, for its replay command.
+pub fn replay_command(seed: u64, n: usize, cfg: &Config, scenario: &str) -> String {
     let standard = Config::standard();
-    let safety = if cfg.safety_ms == standard.safety_ms {
+    let safety = if scenario != "standard" || cfg.safety_ms == standard.safety_ms {
         String::new()
     } else {
         format!(
@@ -180,8 +250,16 @@ pub fn replay_command(seed: u64, n: usize, cfg: &Config) -> String {
             cfg.safety_ms.1 / 1000
         )
     };
+    let which = if scenario == "standard" {
+        String::new()
+    } else {
+        format!("EVOTE_SIM_SCENARIO={scenario} ")
+    };
     let l = cfg.latency;
-    let wan = match (l == Latency::LAN, l.stall_every_ms) {
+    let wan = match (
+        scenario != "standard" || l == Latency::LAN,
+        l.stall_every_ms,
+    ) {
         (true, _) => String::new(),
         (false, None) => format!("EVOTE_SIM_WAN={},{} ", l.one_way_ms, l.jitter_ms),
         (false, Some((lo, hi))) => {
@@ -189,7 +267,7 @@ pub fn replay_command(seed: u64, n: usize, cfg: &Config) -> String {
         }
     };
     format!(
-        "{safety}{wan}EVOTE_SIM_SEED={seed} EVOTE_SIM_N={n} cargo test -p evote-tests --test simulator -- --nocapture --exact replay"
+        "{safety}{which}{wan}EVOTE_SIM_SEED={seed} EVOTE_SIM_N={n} cargo test -p evote-tests --test simulator -- --nocapture --exact replay"
     )
 }
 
@@ -204,7 +282,7 @@ impl fmt::Display for Failure {
 }
 
 /// Runs one seed to the end; the first violated property is the error.
-pub fn run(world: &World, cfg: &Config, seed: u64) -> Result<Outcome, Failure> {
+pub fn run(world: &World, cfg: &Config, seed: u64, scenario: &str) -> Result<Outcome, Failure> {
     let mut sim = Sim::new(world, cfg, seed);
     match sim.run() {
         Ok(()) => Ok(sim.out),
@@ -215,9 +293,9 @@ pub fn run(world: &World, cfg: &Config, seed: u64) -> Result<Outcome, Failure> {
             Err(Failure {
                 seed,
                 n: world.n,
-                at_ms: sim.now - START_MS,
+                at_ms: sim.now() - START_MS,
                 message,
-                replay: replay_command(seed, world.n, cfg),
+                replay: replay_command(seed, world.n, cfg, scenario),
             })
         }
     }
@@ -230,7 +308,11 @@ enum Phase {
 }
 
 enum Event {
-    Tick(usize),
+    /// The driver asked to be stepped now.
+    Wake {
+        node: usize,
+        incarnation: u64,
+    },
     /// A consensus message arrives; `incarnation` is its sender's when it
     /// was sent (a sender that crashed since no longer tries it again).
     Deliver {
@@ -249,16 +331,41 @@ enum Event {
         incarnation: u64,
         attempt: u32,
     },
-    DeliverTx {
+    /// Gossiped transactions arrive.
+    Arrive {
         from: usize,
         to: usize,
-        vote: usize,
+        txs: Arc<Vec<SignedTx>>,
     },
-    SyncProbe(usize),
-    SyncReply {
+    /// `from` polls `to`'s status (every [`STATUS_POLL_MS`]).
+    Poll {
         from: usize,
         to: usize,
-        blocks: Vec<Block>,
+    },
+    /// The poll reaches `to`.
+    PollArrives {
+        from: usize,
+        to: usize,
+        sent: u64,
+    },
+    /// Its answer reaches `from`: `to`'s height, or a failure.
+    PollAnswer {
+        from: usize,
+        to: usize,
+        sent: u64,
+        height: Option<u64>,
+    },
+    /// A block fetch reaches peer `to`.
+    SyncArrives {
+        from: usize,
+        to: usize,
+        height: u64,
+    },
+    /// Its answer (blocks, or a failure) reaches `from`.
+    SyncAnswer {
+        from: usize,
+        to: usize,
+        blocks: Option<Vec<Block>>,
     },
     Restart {
         node: usize,
@@ -293,16 +400,27 @@ impl Ord for Scheduled {
     }
 }
 
+/// How a node acknowledged a vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// Durable in its mempool.
+    Mempool,
+    /// Durable in its fallback chain.
+    Sealed,
+}
+
 /// A vote of the run.
 struct VoteRec {
     stx: Arc<SignedTx>,
     hash: Hash32,
     nullifier: (u64, Hash32),
-    accepted: bool,
-    /// Gossip copies of it on the wire.
-    in_flight: u32,
-    /// It sat in the mempool of a validator that lost its disk.
-    touched_by_wipe: bool,
+    voter: i64,
+    /// The voter had cast a ballot before (a double vote).
+    voter_voted_before: bool,
+    /// Which node acknowledged it, and how.
+    ack: Option<(usize, Ack)>,
+    /// The node that acknowledged it lost its disk later.
+    lost_with_disk: bool,
 }
 
 /// What a validator said for one (type, height, round); a second, different
@@ -318,10 +436,10 @@ struct Sim<'w> {
     cfg: &'w Config,
     seed: u64,
     rng: Rng,
-    now: u64,
+    clock: Rc<Cell<u64>>,
     seq: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<'w>>,
     /// links[from][to]: whether a message from `from` reaches `to`.
     links: Vec<Vec<bool>>,
     drop_rate: f64,
@@ -340,6 +458,8 @@ struct Sim<'w> {
     /// The node that may lose its disk (n >= 4 only).
     wipe_node: Option<usize>,
     votes: Vec<VoteRec>,
+    /// The ballots cast so far, as the verified caches know them.
+    cast: Vec<(Hash32, Signature)>,
     /// The next fresh voter of the world's pool.
     next_voter: usize,
     required: Vec<(u64, Hash32)>,
@@ -347,6 +467,10 @@ struct Sim<'w> {
     canonical: Vec<(Hash32, usize, BlockHeader)>,
     said: BTreeMap<(usize, MessageType, u64, u64), Said>,
     verified_seals: BTreeSet<(Hash32, PublicKey, Signature)>,
+    /// Per node: round changes and equivocation reports its core had
+    /// counted after its last step (its core starts from zero at restart).
+    seen_rounds: Vec<u64>,
+    seen_evidence: Vec<usize>,
     done: bool,
     out: Outcome,
 }
@@ -358,7 +482,7 @@ impl<'w> Sim<'w> {
         let nodes = world
             .keys
             .iter()
-            .map(|k| Node::new(k.clone(), rng.range(0, 300)))
+            .map(|k| Node::new(world, k.clone(), rng.range(0, 300)))
             .collect();
         let safety_ms = rng.range(cfg.safety_ms.0, cfg.safety_ms.1);
         let wipe_node = (cfg.wipes && n >= 4).then(|| rng.index(n));
@@ -367,7 +491,7 @@ impl<'w> Sim<'w> {
             cfg,
             seed,
             rng,
-            now: START_MS,
+            clock: Rc::new(Cell::new(START_MS)),
             seq: 0,
             queue: BinaryHeap::new(),
             nodes,
@@ -383,11 +507,14 @@ impl<'w> Sim<'w> {
             liveness_deadline: u64::MAX,
             wipe_node,
             votes: Vec::new(),
+            cast: Vec::new(),
             next_voter: 0,
             required: Vec::new(),
             canonical: Vec::new(),
             said: BTreeMap::new(),
             verified_seals: BTreeSet::new(),
+            seen_rounds: vec![0; n],
+            seen_evidence: vec![0; n],
             done: false,
             out: Outcome {
                 seed,
@@ -402,30 +529,33 @@ impl<'w> Sim<'w> {
         self.world.n
     }
 
+    fn now(&self) -> u64 {
+        self.clock.get()
+    }
+
     fn trace(&self, f: impl FnOnce() -> String) {
         if self.cfg.verbose {
-            println!("[{:>7}] {}", self.now - START_MS, f());
+            println!("[{:>7}] {}", self.now() - START_MS, f());
         }
     }
 
     fn schedule(&mut self, after_ms: u64, event: Event) {
+        self.schedule_at(self.now() + after_ms, event);
+    }
+
+    fn schedule_at(&mut self, at: u64, event: Event) {
         self.seq += 1;
         self.queue.push(Reverse(Scheduled {
-            at: self.now + after_ms,
+            at,
             seq: self.seq,
             event,
         }));
     }
 
-    /// A node's own clock.
-    fn clock(&self, i: usize) -> u64 {
-        self.now + self.nodes[i].skew_ms
-    }
-
     fn run(&mut self) -> Result<(), String> {
         self.trace(|| {
             format!(
-                "seed {} n={} safety phase {} ms, wipe node {:?}, skews {:?}",
+                "seed {} n={} first phase {} ms, wipe node {:?}, skews {:?}",
                 self.seed,
                 self.n(),
                 self.out.safety_ms,
@@ -435,19 +565,21 @@ impl<'w> Sim<'w> {
         });
         for i in 0..self.n() {
             self.restart(i)?;
-            let t = self.rng.range(1, 20);
-            self.schedule(t, Event::Tick(i));
-            let t = self.rng.range(100, 500);
-            self.schedule(t, Event::SyncProbe(i));
+            for j in 0..self.n() {
+                if j != i {
+                    let t = self.rng.range(0, STATUS_POLL_MS);
+                    self.schedule(t, Event::Poll { from: i, to: j });
+                }
+            }
         }
-        let t = self
-            .rng
-            .range(self.cfg.fault_every_ms.0, self.cfg.fault_every_ms.1);
-        self.schedule(t, Event::Fault);
+        if let Some((lo, hi)) = self.cfg.fault_every_ms {
+            let t = self.rng.range(lo, hi);
+            self.schedule(t, Event::Fault);
+        }
         self.schedule(1, Event::Votes);
-        self.schedule(self.safety_end - self.now, Event::LivenessStart);
+        self.schedule_at(self.safety_end, Event::LivenessStart);
         while let Some(Reverse(s)) = self.queue.pop() {
-            self.now = s.at;
+            self.clock.set(s.at);
             self.out.events += 1;
             if self.out.events > MAX_EVENTS {
                 return Err(format!("more than {MAX_EVENTS} events: runaway"));
@@ -462,12 +594,13 @@ impl<'w> Sim<'w> {
 
     fn dispatch(&mut self, event: Event) -> Result<(), String> {
         match event {
-            Event::Tick(i) => {
-                let t = self.rng.range(10, 40);
-                self.schedule(t, Event::Tick(i));
-                let pending = self.nodes[i].mempool.len() as u64;
-                let out = self.with_core(i, |c, _, now| c.tick(now, pending));
-                self.apply(i, out)
+            Event::Wake { node, incarnation } => {
+                let x = &self.nodes[node];
+                if x.incarnation == incarnation && x.wake_at == Some(self.now()) {
+                    self.nodes[node].wake_at = None;
+                    self.wake(node)?;
+                }
+                Ok(())
             }
             Event::Deliver {
                 from,
@@ -490,8 +623,9 @@ impl<'w> Sim<'w> {
                     return Ok(());
                 }
                 self.trace(|| format!("n{to} <- n{from} {}", describe(&msg)));
-                let out = self.with_core(to, |c, v, now| c.handle((*msg).clone(), now, v));
-                self.apply(to, out)
+                let req = Request::Consensus(Box::new((*msg).clone()));
+                self.nodes[to].inbox.push_back(req);
+                self.wake_now(to)
             }
             Event::Resend {
                 from,
@@ -509,23 +643,103 @@ impl<'w> Sim<'w> {
                 }
                 Ok(())
             }
-            Event::DeliverTx { from, to, vote } => {
-                self.votes[vote].in_flight -= 1;
+            Event::Arrive { from, to, txs } => {
                 if !self.nodes[to].is_up() || !self.links[from][to] {
                     self.out.messages_dropped += 1;
                     return Ok(());
                 }
-                self.admit(to, vote);
+                // The peer's handler checked them (the pool's are known
+                // good) and hands each to the node.
+                for stx in txs.iter() {
+                    let (reply, _) = tokio::sync::oneshot::channel();
+                    self.nodes[to].inbox.push_back(Request::Submit(Submission {
+                        stx: Box::new(stx.clone()),
+                        tx_hash: self.world.tx_hash(stx),
+                        source: Source::Peer { relay: false },
+                        reply,
+                    }));
+                }
+                self.wake_now(to)
+            }
+            Event::Poll { from, to } => {
+                self.schedule(STATUS_POLL_MS, Event::Poll { from, to });
+                self.poll(from, to);
                 Ok(())
             }
-            Event::SyncProbe(i) => {
-                let t = self.rng.range(200, 600);
-                self.schedule(t, Event::SyncProbe(i));
-                self.measure_round_trips(i);
-                self.sync_probe(i);
+            Event::PollArrives { from, to, sent } => {
+                let answer = self.nodes[to].is_up().then(|| self.nodes[to].height());
+                let ok = answer.is_some() && self.reaches(to, from);
+                let delay = self.delay(to, from);
+                let (after, height) = if ok {
+                    (delay, answer)
+                } else if answer.is_none() {
+                    (delay, None) // refused at once: nothing listens
+                } else {
+                    (CONNECT_TIMEOUT_MS, None)
+                };
+                self.schedule(
+                    after,
+                    Event::PollAnswer {
+                        from,
+                        to,
+                        sent,
+                        height,
+                    },
+                );
                 Ok(())
             }
-            Event::SyncReply { from, to, blocks } => self.sync_reply(from, to, blocks),
+            Event::PollAnswer {
+                from,
+                to,
+                sent,
+                height,
+            } => {
+                let now = self.now();
+                if let Some(d) = self.nodes[from].driver.as_mut() {
+                    let view = &mut d.network_mut().peers[to];
+                    match height {
+                        Some(h) => {
+                            view.height = Some(h);
+                            view.reachable = true;
+                            let median = self.round_trips.sample(from, to, now - sent);
+                            view.round_trip_ms = Some(median);
+                        }
+                        None => view.reachable = false,
+                    }
+                }
+                Ok(())
+            }
+            Event::SyncArrives { from, to, height } => {
+                let blocks = (self.nodes[to].is_up() && self.reaches(to, from)).then(|| {
+                    let d = self.nodes[to].disk.lock().expect("disk");
+                    let all = d.blocks();
+                    let start = (height.saturating_sub(1) as usize).min(all.len());
+                    let end = (start + SYNC_PAGE as usize).min(all.len());
+                    all[start..end].to_vec()
+                });
+                let after = if blocks.is_some() {
+                    self.delay(to, from)
+                } else {
+                    CONNECT_TIMEOUT_MS
+                };
+                self.schedule(after, Event::SyncAnswer { from, to, blocks });
+                Ok(())
+            }
+            Event::SyncAnswer { from, to, blocks } => {
+                let Some(d) = self.nodes[from].driver.as_mut() else {
+                    return Ok(());
+                };
+                d.network_mut().syncing = false;
+                match blocks {
+                    Some(b) if !b.is_empty() => {
+                        self.trace(|| format!("n{from} fetched {} blocks from n{to}", b.len()));
+                        self.out.blocks_synced += b.len() as u64;
+                        self.nodes[from].inbox.push_back(Request::Synced(b));
+                        self.wake_now(from)
+                    }
+                    _ => Ok(()),
+                }
+            }
             Event::Restart { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation {
                     self.restart(node)?;
@@ -533,10 +747,10 @@ impl<'w> Sim<'w> {
                 Ok(())
             }
             Event::Fault => {
-                if self.phase == Phase::Safety {
-                    let t = self
-                        .rng
-                        .range(self.cfg.fault_every_ms.0, self.cfg.fault_every_ms.1);
+                if self.phase == Phase::Safety
+                    && let Some((lo, hi)) = self.cfg.fault_every_ms
+                {
+                    let t = self.rng.range(lo, hi);
                     self.schedule(t, Event::Fault);
                     self.fault()?;
                 }
@@ -544,16 +758,17 @@ impl<'w> Sim<'w> {
             }
             Event::Votes => {
                 if self.phase == Phase::Safety {
-                    let t = self.rng.range(50, 700);
+                    let (lo, hi) = self.cfg.vote_every_ms;
+                    let t = self.rng.range(lo, hi);
                     self.schedule(t, Event::Votes);
                     // Now and then a rush that fills more than one block.
-                    let burst = if self.rng.chance(0.03) {
+                    let rush = if self.rng.chance(self.cfg.rush_p) {
                         self.rng.range(5, 70)
                     } else {
                         1
                     };
-                    for _ in 0..burst {
-                        self.submit_vote();
+                    for _ in 0..rush {
+                        self.submit_vote()?;
                     }
                 }
                 Ok(())
@@ -563,126 +778,274 @@ impl<'w> Sim<'w> {
         }
     }
 
-    /// Runs `f` on node `i`'s core with its chain view and clock; nothing
-    /// if the node is down.
-    fn with_core(
-        &mut self,
-        i: usize,
-        f: impl FnOnce(&mut Core, &View<'_>, u64) -> Vec<Action>,
-    ) -> Vec<Action> {
-        let now = self.clock(i);
-        let world = self.world;
-        let node = &mut self.nodes[i];
-        let Some(core) = node.core.as_mut() else {
-            return Vec::new();
-        };
-        let view = View {
-            world,
-            chain: &node.chain,
-        };
-        f(core, &view, now)
+    /// Whether a message from `a` reaches `b` now.
+    fn reaches(&mut self, a: usize, b: usize) -> bool {
+        self.links[a][b] && !self.rng.chance(self.drop_rate)
     }
 
-    /// Carries out the actions in order, as the appliance's driver does:
-    /// what an action yields runs before the rest of the list. During the
-    /// safety phase the node may crash before any of them.
-    fn apply(&mut self, i: usize, actions: Vec<Action>) -> Result<(), String> {
-        let mut queue: VecDeque<Action> = actions.into();
-        while let Some(action) = queue.pop_front() {
-            if !self.nodes[i].is_up() {
-                return Ok(());
+    /// A status poll, as net/peers.rs makes once a second: an answer
+    /// marks the peer reachable with its height and the round trip; a
+    /// peer that cannot be reached is marked unreachable.
+    fn poll(&mut self, from: usize, to: usize) {
+        if !self.nodes[from].is_up() {
+            return;
+        }
+        let sent = self.now();
+        if self.reaches(from, to) {
+            let delay = self.delay(from, to);
+            self.schedule(delay, Event::PollArrives { from, to, sent });
+        } else {
+            self.schedule(
+                CONNECT_TIMEOUT_MS,
+                Event::PollAnswer {
+                    from,
+                    to,
+                    sent,
+                    height: None,
+                },
+            );
+        }
+    }
+
+    /// Schedules node `i`'s wake-up at `at` unless one comes sooner.
+    fn wake_at(&mut self, i: usize, at: u64) {
+        let x = &self.nodes[i];
+        if !x.is_up() || x.wake_at.is_some_and(|w| w <= at) {
+            return;
+        }
+        self.nodes[i].wake_at = Some(at);
+        let incarnation = self.nodes[i].incarnation;
+        self.schedule_at(
+            at,
+            Event::Wake {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    fn wake_now(&mut self, i: usize) -> Result<(), String> {
+        self.wake_at(i, self.now());
+        Ok(())
+    }
+
+    /// What the node thread does when it wakes: gather a batch (lingering
+    /// for more submissions when the driver asks), step the driver, and
+    /// sleep until the driver's next wake-up.
+    fn wake(&mut self, i: usize) -> Result<(), String> {
+        let node = &mut self.nodes[i];
+        let Some(driver) = node.driver.as_ref() else {
+            return Ok(());
+        };
+        let take = node.inbox.len().min(MAX_BATCH);
+        let batch: Vec<Request> = node.inbox.drain(..take).collect();
+        if !node.lingering
+            && let Some(linger) = driver.linger(&batch)
+        {
+            for r in batch.into_iter().rev() {
+                self.nodes[i].inbox.push_front(r);
             }
-            if self.phase == Phase::Safety && self.rng.chance(self.cfg.action_crash_p) {
-                self.out.crashes_between_actions += 1;
-                let what = action_name(&action);
-                self.crash(i, &format!("before {what}"));
-                return Ok(());
+            self.nodes[i].lingering = true;
+            let at = self.now() + linger.as_millis() as u64;
+            self.wake_at(i, at);
+            return Ok(());
+        }
+        self.nodes[i].lingering = false;
+        self.step(i, batch)
+    }
+
+    fn step(&mut self, i: usize, batch: Vec<Request>) -> Result<(), String> {
+        let cut_p = match self.phase {
+            Phase::Safety => self.cfg.action_crash_p,
+            Phase::Liveness => 0.0,
+        };
+        let power_seed = self.rng.next_u64();
+        self.nodes[i]
+            .disk
+            .lock()
+            .expect("disk")
+            .power_on(cut_p, power_seed);
+        let synced = batch.iter().any(|r| matches!(r, Request::Synced(_)));
+        let before = self.nodes[i].height();
+        let driver = self.nodes[i].driver.as_mut().expect("stepped while up");
+        driver.step(batch);
+        self.out.steps += 1;
+        let outbox = std::mem::take(&mut driver.network_mut().outbox);
+        let next = driver.next_wake();
+        let now = driver.now_ms();
+        self.after_step(i, outbox)?;
+        let after = self.nodes[i].height();
+        if synced && after > before {
+            self.resend_current(i, |w, k| w.after_catch_up(k, before, after));
+        }
+        let powered = self.nodes[i].disk.lock().expect("disk").power.is_on();
+        if !powered {
+            self.out.crashes_between_actions += 1;
+            self.crash(i, "(power cut between two effects of a step)");
+            return Ok(());
+        }
+        // A deadline already passed asks for another step at once (the
+        // core re-sends on its next tick what it sent first); one that
+        // stays passed step after step would spin the node thread.
+        if next <= now {
+            self.nodes[i].steps_at_once += 1;
+            if self.nodes[i].steps_at_once > MAX_STEPS_AT_ONCE {
+                return Err(format!(
+                    "n{i}'s driver asked {MAX_STEPS_AT_ONCE} times in a row to wake at once \
+                     (at {next}, its clock at {now}): its thread would spin"
+                ));
             }
-            let follow = self.apply_one(i, action)?;
-            for a in follow.into_iter().rev() {
-                queue.push_front(a);
-            }
+        } else {
+            self.nodes[i].steps_at_once = 0;
+        }
+        let skew = self.nodes[i].skew_ms;
+        self.wake_at(i, next.max(now) - skew);
+        if !self.nodes[i].inbox.is_empty() {
+            self.wake_now(i)?;
         }
         Ok(())
     }
 
-    fn apply_one(&mut self, i: usize, action: Action) -> Result<Vec<Action>, String> {
-        match action {
-            Action::Persist(j) => {
-                self.nodes[i].journal = Some(*j);
-                Ok(Vec::new())
-            }
-            Action::Broadcast(m) => {
-                self.broadcast(i, *m)?;
-                Ok(Vec::new())
-            }
-            Action::RequestProposal { height, round } => {
-                let node = &self.nodes[i];
-                let max = self.world.genesis.params.max_block_txs as usize;
-                let txs = node.mempool.select(&node.chain, max);
-                self.trace(|| format!("n{i} proposes h={height} r={round} with {} txs", txs.len()));
-                Ok(self.with_core(i, |c, _, now| c.propose(height, round, txs, now)))
-            }
-            Action::Commit(block) => {
-                let b = *block;
-                self.trace(|| {
-                    format!(
-                        "n{i} COMMIT h={} r={} {} txs={} seals={}",
-                        b.header.height,
-                        b.header.round,
-                        short(&b.block_hash),
-                        b.transactions.len(),
-                        b.seals.len()
-                    )
-                });
-                let head = self.append(i, b, None)?;
-                Ok(self.with_core(i, |c, v, now| c.on_new_head(head, now, v)))
-            }
-            Action::RoundChanged(s) => {
-                self.out.round_changes += 1;
-                self.out.max_round = self.out.max_round.max(s.to_round);
-                self.trace(|| {
-                    format!(
-                        "n{i} round h={} {} -> {} ({}) seen {:?}",
-                        s.height,
-                        s.from_round,
-                        s.to_round,
-                        s.reason.as_str(),
-                        s.validator_rounds.iter().map(|x| x.1).collect::<Vec<_>>()
-                    )
-                });
-                Ok(Vec::new())
-            }
-            Action::Equivocation(e) => {
-                let sender = *e.first.sender();
-                let who = self.world.keys.iter().position(|k| k.public() == sender);
-                self.trace(|| format!("n{i} saw equivocation by {who:?}"));
-                match who {
-                    Some(w) if self.nodes[w].wiped => Ok(Vec::new()),
-                    _ => Err(format!(
-                        "n{i} reports an equivocation by validator {who:?}, which never lost its disk: {} vs {}",
-                        describe(&e.first),
-                        describe(&e.second)
-                    )),
+    /// What a step left: messages to carry, answers to voters, blocks
+    /// committed, rules broken, the fallback state.
+    fn after_step(&mut self, i: usize, outbox: Vec<Outgoing>) -> Result<(), String> {
+        let violations = std::mem::take(&mut self.nodes[i].disk.lock().expect("disk").violations);
+        if let Some(v) = violations.first() {
+            return Err(format!("n{i}: {v}"));
+        }
+        for o in outbox {
+            match o {
+                Outgoing::Message(m) => self.broadcast(i, m)?,
+                Outgoing::Txs(txs) => {
+                    for to in 0..self.n() {
+                        if to != i {
+                            self.send_txs(i, to, txs.clone());
+                        }
+                    }
+                }
+                Outgoing::Sync { peer, from } => {
+                    self.trace(|| format!("n{i} fetches blocks from n{peer} from {from}"));
+                    if self.reaches(i, peer) {
+                        let delay = self.delay(i, peer);
+                        let e = Event::SyncArrives {
+                            from: i,
+                            to: peer,
+                            height: from,
+                        };
+                        self.schedule(delay, e);
+                    } else {
+                        let e = Event::SyncAnswer {
+                            from: i,
+                            to: peer,
+                            blocks: None,
+                        };
+                        self.schedule(CONNECT_TIMEOUT_MS, e);
+                    }
                 }
             }
         }
+        let appended = self.nodes[i].disk.lock().expect("disk").take_appended();
+        for b in appended {
+            self.check_committed(i, b)?;
+        }
+        self.collect_answers(i);
+        self.observe(i)
     }
 
-    /// Every broadcast must be durable first, and no validator that kept its
-    /// disk may contradict itself.
-    fn broadcast(&mut self, i: usize, msg: Message) -> Result<(), String> {
-        self.trace(|| format!("n{i} -> all {}", describe(&msg)));
-        let persisted = self.nodes[i]
-            .journal
-            .as_ref()
-            .is_some_and(|j| j.sent.contains(&msg));
-        if !persisted {
-            return Err(format!(
-                "n{i} broadcast {} before it was in its persisted journal",
-                describe(&msg)
-            ));
+    /// Round changes, equivocation reports and the fallback state after a
+    /// step.
+    fn observe(&mut self, i: usize) -> Result<(), String> {
+        let driver = self.nodes[i].driver.as_ref().expect("up");
+        let fallback = driver
+            .status_cell()
+            .read()
+            .expect("status")
+            .fallback
+            .clone();
+        if let Some(core) = driver.core() {
+            let m = core.metrics();
+            self.out.round_changes += m.round_changes - self.seen_rounds[i];
+            self.seen_rounds[i] = m.round_changes;
+            self.out.max_round = self.out.max_round.max(core.round());
+            let evidence = core.evidence();
+            for e in &evidence[self.seen_evidence[i]..] {
+                let sender = *e.first.sender();
+                let who = self.world.keys.iter().position(|k| k.public() == sender);
+                match who {
+                    Some(w) if self.nodes[w].wiped => {}
+                    _ => {
+                        return Err(format!(
+                            "n{i} reports an equivocation by validator {who:?}, which never lost its disk: {} vs {}",
+                            describe(&e.first),
+                            describe(&e.second)
+                        ));
+                    }
+                }
+            }
+            self.seen_evidence[i] = evidence.len();
         }
+        let was = self.nodes[i].in_fallback;
+        self.nodes[i].in_fallback = fallback.is_some();
+        if let (false, Some(why)) = (was, &fallback) {
+            self.nodes[i].fallback_entries += 1;
+            self.out.fallback_entries += 1;
+            self.trace(|| format!("n{i} ENTERS FALLBACK: {why}"));
+            if self.cfg.never_fallback {
+                return Err(format!("n{i} entered fallback mode: {why}"));
+            }
+        } else if was && fallback.is_none() {
+            self.trace(|| format!("n{i} leaves fallback"));
+        }
+        Ok(())
+    }
+
+    /// The node's answers to voters: an answer is an acknowledgement only
+    /// if what it acknowledges is on the node's disk (a power cut in the
+    /// step may have kept the write from happening; nobody heard it then).
+    fn collect_answers(&mut self, i: usize) {
+        let asked = std::mem::take(&mut self.nodes[i].asked);
+        for mut a in asked {
+            let outcome = match a.answer.try_recv() {
+                Ok(Ok(o)) => o,
+                Ok(Err(_)) | Err(tokio::sync::oneshot::error::TryRecvError::Closed) => continue,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    self.nodes[i].asked.push(a);
+                    continue;
+                }
+            };
+            let ack = match outcome {
+                SubmitOutcome::Confirmed { .. }
+                | SubmitOutcome::Mempool(MempoolInsert::Inserted) => Ack::Mempool,
+                SubmitOutcome::Fallback { .. } => Ack::Sealed,
+                _ => continue,
+            };
+            let v = &self.votes[a.vote];
+            let d = self.nodes[i].disk.lock().expect("disk");
+            let durable = match ack {
+                Ack::Mempool => d.in_mempool(&v.hash) || d.has_tx(&v.hash),
+                Ack::Sealed => d.sealed(&v.hash).is_some(),
+            };
+            drop(d);
+            if !durable {
+                continue;
+            }
+            let double = self.votes[a.vote].voter_voted_before;
+            self.votes[a.vote].ack = Some((i, ack));
+            self.out.votes_accepted += 1;
+            if ack == Ack::Sealed {
+                self.out.votes_sealed += 1;
+            }
+            if double {
+                self.out.double_votes_accepted += 1;
+            }
+            self.trace(|| format!("vote {} acknowledged by n{i}: {ack:?}", a.vote));
+        }
+    }
+
+    /// Every broadcast must be durable first (the node's network checks
+    /// that), and no validator that kept its disk may contradict itself.
+    fn broadcast(&mut self, i: usize, msg: Arc<Message>) -> Result<(), String> {
+        self.trace(|| format!("n{i} -> all {}", describe(&msg)));
         if !self.nodes[i].wiped {
             let key = (i, msg.kind(), msg.height(), msg.round());
             let said = said(&msg);
@@ -699,7 +1062,6 @@ impl<'w> Sim<'w> {
                 }
             }
         }
-        let msg = Arc::new(msg);
         self.wire.note(i, &msg);
         for to in 0..self.n() {
             if to != i {
@@ -716,7 +1078,7 @@ impl<'w> Sim<'w> {
     fn send_msg(&mut self, from: usize, to: usize, msg: Arc<Message>, attempt: u32) {
         let incarnation = self.nodes[from].incarnation;
         self.out.messages_sent += 1;
-        if !self.links[from][to] || self.rng.chance(self.drop_rate) {
+        if !self.reaches(from, to) {
             self.out.messages_dropped += 1;
             let retry = Event::Resend {
                 from,
@@ -764,81 +1126,74 @@ impl<'w> Sim<'w> {
         }
     }
 
-    /// Puts a message on the wire: cut links and the drop rate lose it, the
-    /// duplication rate sends it twice, random delays reorder.
-    fn send(&mut self, from: usize, to: usize, mut make: impl FnMut(&mut Self) -> Event) {
+    /// Gossips transactions: cut links and the drop rate lose them (their
+    /// sender gossips them again when they go stale), the duplication rate
+    /// sends them twice, random delays reorder.
+    fn send_txs(&mut self, from: usize, to: usize, txs: Arc<Vec<SignedTx>>) {
         self.out.messages_sent += 1;
-        if !self.links[from][to] || self.rng.chance(self.drop_rate) {
+        if !self.reaches(from, to) {
             self.out.messages_dropped += 1;
             return;
         }
         let copies = if self.rng.chance(self.dup_rate) { 2 } else { 1 };
         for _ in 0..copies {
             let delay = self.delay(from, to);
-            let ev = make(self);
-            self.schedule(delay, ev);
+            let txs = txs.clone();
+            self.schedule(delay, Event::Arrive { from, to, txs });
         }
     }
 
     /// A message's time on the link: the link's delay, or now and then in
-    /// the safety phase a long one (a fault).
+    /// the first phase a long one (a fault).
     fn delay(&mut self, from: usize, to: usize) -> u64 {
         if self.phase == Phase::Safety && self.rng.chance(self.cfg.long_delay_p) {
             self.rng.range(200, 3_000)
         } else {
-            self.paths.delay(&mut self.rng, from, to, self.now)
+            let now = self.now();
+            self.paths.delay(&mut self.rng, from, to, now)
         }
     }
 
-    /// Stores a block on node `i` (decided by its core, or synced from
-    /// peer `from`) and checks the safety properties on it. Returns the new head.
-    fn append(
-        &mut self,
-        i: usize,
-        b: Block,
-        from: Option<usize>,
-    ) -> Result<evote_core::ledger::Parent, String> {
+    /// Checks a block node `i` stored (decided by its core, or synced):
+    /// Q valid distinct seals, and the same block every other node stored
+    /// at that height.
+    fn check_committed(&mut self, i: usize, b: Block) -> Result<(), String> {
         let h = b.header.height;
-        let source = match from {
-            None => "its own consensus".to_string(),
-            Some(p) => format!("sync from n{p}"),
-        };
+        self.trace(|| {
+            format!(
+                "n{i} COMMIT h={h} r={} {} txs={} seals={}",
+                b.header.round,
+                short(&b.block_hash),
+                b.transactions.len(),
+                b.seals.len()
+            )
+        });
         if let Err(e) = self.check_seals(&b) {
             return Err(format!(
-                "n{i} committed block {} at height {h} via {source} without Q valid distinct seals: {e}",
+                "n{i} stored block {} at height {h} without Q valid distinct seals: {e}",
                 short(&b.block_hash)
             ));
         }
         let idx = (h - 1) as usize;
         match self.canonical.get(idx) {
-            Some((hash, who, first)) if hash != &b.block_hash => {
-                return Err(format!(
-                    "FORK at height {h}: n{who} committed {} (round {}) but n{i} committed {} (round {}) via {source}{}",
-                    short(hash),
-                    first.round,
-                    short(&b.block_hash),
-                    b.header.round,
-                    fork_kind(first, &b.header)
-                ));
-            }
-            Some(_) => {}
+            Some((hash, who, first)) if hash != &b.block_hash => Err(format!(
+                "FORK at height {h}: n{who} committed {} (round {}) but n{i} committed {} (round {}){}",
+                short(hash),
+                first.round,
+                short(&b.block_hash),
+                b.header.round,
+                fork_kind(first, &b.header)
+            )),
+            Some(_) => Ok(()),
             None if idx == self.canonical.len() => {
-                self.canonical.push((b.block_hash, i, b.header.clone()))
+                self.canonical.push((b.block_hash, i, b.header.clone()));
+                Ok(())
             }
-            None => {
-                return Err(format!(
-                    "n{i} committed height {h} before any node committed height {}",
-                    self.canonical.len() + 1
-                ));
-            }
+            None => Err(format!(
+                "n{i} committed height {h} before any node committed height {}",
+                self.canonical.len() + 1
+            )),
         }
-        let world = self.world;
-        let node = &mut self.nodes[i];
-        node.chain
-            .append(world, b)
-            .map_err(|e| format!("n{i} via {source}: {e}"))?;
-        node.mempool.purge(&node.chain);
-        Ok(node.chain.head(world))
     }
 
     /// `check_seals`, remembering the seals it verified: the nodes of a run
@@ -872,134 +1227,10 @@ impl<'w> Sim<'w> {
         Ok(())
     }
 
-    /// Node `i` polls the others that answer, as the peer layer does, and
-    /// its core learns the median of each one's last round trips.
-    fn measure_round_trips(&mut self, i: usize) {
-        if !self.nodes[i].is_up() {
-            return;
-        }
-        for k in 0..self.n() {
-            let answers = k != i && self.nodes[k].is_up() && self.links[i][k] && self.links[k][i];
-            if !answers {
-                continue;
-            }
-            let rtt = self.delay(i, k) + self.delay(k, i);
-            let median = self.round_trips.sample(i, k, rtt);
-            let peer = self.world.keys[k].public();
-            if let Some(core) = self.nodes[i].core.as_mut() {
-                core.note_round_trip(&peer, median);
-            }
-        }
-    }
-
-    fn sync_probe(&mut self, i: usize) {
-        if !self.nodes[i].is_up() || !self.rng.chance(0.7) {
-            return;
-        }
-        let mine = self.nodes[i].chain.height();
-        let peers: Vec<usize> = (0..self.n())
-            .filter(|&j| {
-                j != i
-                    && self.nodes[j].is_up()
-                    && self.links[i][j]
-                    && self.links[j][i]
-                    && self.nodes[j].chain.height() > mine
-            })
-            .collect();
-        if peers.is_empty() {
-            return;
-        }
-        let j = peers[self.rng.index(peers.len())];
-        let theirs = &self.nodes[j].chain.blocks;
-        let end = theirs.len().min(mine as usize + 64);
-        let blocks = theirs[mine as usize..end].to_vec();
-        self.trace(|| {
-            format!(
-                "n{i} fetches {} blocks from n{j} above {mine}",
-                blocks.len()
-            )
-        });
-        // Request and reply: two trips over the same lossy link.
-        self.out.messages_sent += 1;
-        if self.rng.chance(self.drop_rate) || self.rng.chance(self.drop_rate) {
-            self.out.messages_dropped += 1;
-            return;
-        }
-        let delay = self.delay(i, j) + self.delay(j, i);
-        self.schedule(
-            delay,
-            Event::SyncReply {
-                from: j,
-                to: i,
-                blocks,
-            },
-        );
-    }
-
-    /// Verifies each fetched block (header, seals, contents) against this
-    /// node's own head before storing it, then tells the core once.
-    fn sync_reply(&mut self, from: usize, to: usize, blocks: Vec<Block>) -> Result<(), String> {
-        if !self.nodes[to].is_up() || !self.links[from][to] {
-            self.out.messages_dropped += 1;
-            return Ok(());
-        }
-        let before = self.nodes[to].chain.height();
-        let mut head = None;
-        for b in blocks {
-            let node = &self.nodes[to];
-            let mine = node.chain.height();
-            let h = b.header.height;
-            if h <= mine {
-                let have = &node.chain.blocks[(h - 1) as usize];
-                if have.block_hash != b.block_hash {
-                    return Err(format!(
-                        "FORK at height {h}: n{to} holds {} but n{from} serves {}",
-                        short(&have.block_hash),
-                        short(&b.block_hash)
-                    ));
-                }
-                continue;
-            }
-            if h != mine + 1 {
-                break;
-            }
-            let parent = node.chain.head(self.world);
-            let now = self.clock(to);
-            if let Err(e) = check_committed_block(
-                &self.world.genesis,
-                &self.world.chain_id,
-                &parent,
-                &b,
-                &super::node::View {
-                    world: self.world,
-                    chain: &node.chain,
-                },
-                now,
-            ) {
-                return Err(format!(
-                    "n{to} refused block {} at height {h} served by n{from} (honest): {e}",
-                    short(&b.block_hash)
-                ));
-            }
-            head = Some(self.append(to, b, Some(from))?);
-            self.out.blocks_synced += 1;
-        }
-        if let Some(head) = head {
-            self.trace(|| format!("n{to} synced to height {}", head.height));
-            let now = head.height;
-            self.resend_current(to, |w, k| w.after_catch_up(k, before, now));
-            let out = self.with_core(to, |c, v, now| c.on_new_head(head, now, v));
-            self.apply(to, out)?;
-        }
-        Ok(())
-    }
-
     fn crash(&mut self, i: usize, why: &str) {
-        let node = &mut self.nodes[i];
-        node.core = None;
-        node.incarnation += 1;
-        let incarnation = node.incarnation;
+        self.nodes[i].stop();
         self.wire.forget(i);
+        let incarnation = self.nodes[i].incarnation;
         self.out.crashes += 1;
         self.trace(|| format!("n{i} CRASH {why}"));
         if self.phase == Phase::Safety {
@@ -1018,51 +1249,36 @@ impl<'w> Sim<'w> {
         }
     }
 
-    /// Starts a node from what it kept: its chain's head and its journal.
+    /// Starts a node's driver from what its disk kept.
     fn restart(&mut self, i: usize) -> Result<(), String> {
         if self.nodes[i].is_up() {
             return Ok(());
         }
-        let now = self.clock(i);
-        let forget = self.cfg.forget_journal_on_restart;
-        let node = &mut self.nodes[i];
-        let head = node.chain.head(self.world);
-        let journal = if forget {
+        if self.cfg.forget_journal_on_restart {
             // Amnesia: what it said before no longer binds it, so only the
             // safety checks (forks, double commits) can catch what follows.
-            node.wiped = true;
-            None
-        } else {
-            node.journal.as_ref().map(stored_and_read).transpose()?
-        };
-        let kept = journal.as_ref().map(|j| (j.height, j.round));
-        let core = Core::new(
-            self.world.genesis.clone(),
-            node.key.clone(),
-            head,
-            now,
-            journal,
-        )
-        .map_err(|e| format!("n{i} cannot restart: {e}"))?;
+            self.nodes[i].wiped = true;
+            self.nodes[i].disk.lock().expect("disk").forget_journal();
+        }
+        let now = self.clock.clone();
+        let world = self.world;
+        self.nodes[i]
+            .start(world, now, self.cast.iter())
+            .map_err(|e| format!("n{i} {e}"))?;
+        self.seen_rounds[i] = 0;
+        self.seen_evidence[i] = 0;
         self.trace(|| {
+            let core = self.nodes[i].driver.as_ref().and_then(|d| d.core());
             format!(
-                "n{i} START at height {} round {} (journal kept for {kept:?})",
-                core.height(),
-                core.round(),
+                "n{i} START at height {} round {:?}",
+                self.nodes[i].height(),
+                core.map(|c| c.round())
             )
         });
+        let t = self.rng.range(1, 20);
+        self.wake_at(i, self.now() + t);
         // Its peer layer starts afresh: no round trip measured yet.
         self.round_trips.forget(i);
-        let mut core = core;
-        for k in self
-            .world
-            .keys
-            .iter()
-            .filter(|k| k.public() != self.world.keys[i].public())
-        {
-            core.note_round_trip(&k.public(), UNMEASURED_RTT_MS);
-        }
-        self.nodes[i].core = Some(core);
         // The others' peer layers see another start time in its status.
         self.resend_current(i, Wire::current);
         Ok(())
@@ -1075,20 +1291,13 @@ impl<'w> Sim<'w> {
             self.trace(|| format!("n{i} loses its disk while down"));
         }
         self.out.wipes += 1;
-        let votes: Vec<usize> = self.nodes[i]
-            .mempool
-            .entries
-            .iter()
-            .map(|e| e.vote)
-            .collect();
-        for v in votes {
-            self.votes[v].touched_by_wipe = true;
+        for v in &mut self.votes {
+            if v.ack.is_some_and(|(node, _)| node == i) {
+                v.lost_with_disk = true;
+            }
         }
-        let node = &mut self.nodes[i];
-        node.chain = Default::default();
-        node.journal = None;
-        node.mempool = Default::default();
-        node.wiped = true;
+        self.nodes[i].disk = Disk::cell(self.world);
+        self.nodes[i].wiped = true;
     }
 
     fn fault(&mut self) -> Result<(), String> {
@@ -1110,7 +1319,7 @@ impl<'w> Sim<'w> {
                 }
             }
             30..45 => self.partition(),
-            45..65 if self.now >= self.partition_until => {
+            45..65 if self.now() >= self.partition_until => {
                 self.links = vec![vec![true; n]; n];
                 self.trace(|| "network healed".into());
             }
@@ -1146,7 +1355,7 @@ impl<'w> Sim<'w> {
         } else {
             0
         };
-        self.partition_until = self.now + hold;
+        self.partition_until = self.now() + hold;
         match self.rng.below(3) {
             0 => {
                 let groups = self.rng.range(2, 3);
@@ -1178,69 +1387,58 @@ impl<'w> Sim<'w> {
         }
     }
 
-    /// A voter casts a ballot at a random validator that is up; now and
-    /// then a voter who already voted tries again (a double vote).
-    fn submit_vote(&mut self) {
+    /// A voter casts a ballot at a random validator that is up (its voter
+    /// API hands it to the node); now and then a voter who already voted
+    /// tries again (a double vote), here or elsewhere.
+    fn submit_vote(&mut self) -> Result<(), String> {
         let up: Vec<usize> = (0..self.n()).filter(|&i| self.nodes[i].is_up()).collect();
         let fresh = self.next_voter < self.world.ballots.len();
         if up.is_empty() {
-            return; // the voter is told no appliance is reachable
+            return Ok(()); // the voter is told no appliance is reachable
         }
         self.out.votes_submitted += 1;
         let i = up[self.rng.index(up.len())];
         let double = self.next_voter > 0 && (!fresh || self.rng.chance(0.05));
-        let pool = if double {
+        let (voter, pool) = if double {
             let k = self.rng.index(self.next_voter);
-            &self.world.twins[k]
+            (k, &self.world.twins[k])
         } else {
             self.next_voter += 1;
-            &self.world.ballots[self.next_voter - 1]
+            let k = self.next_voter - 1;
+            (k, &self.world.ballots[k])
         };
-        let idx = self.votes.len();
+        let vote = self.votes.len();
         self.votes.push(VoteRec {
             stx: pool.stx.clone(),
             hash: pool.hash,
             nullifier: pool.nullifier,
-            accepted: false,
-            in_flight: 0,
-            touched_by_wipe: false,
+            voter: voter as i64 + 1,
+            voter_voted_before: double,
+            ack: None,
+            lost_with_disk: false,
         });
-        if self.admit(i, idx) {
-            self.votes[idx].accepted = true;
-            self.out.votes_accepted += 1;
-            if double {
-                self.out.double_votes_accepted += 1;
-            }
-            self.trace(|| format!("vote {idx} accepted by n{i} (double: {double})"));
-            for to in 0..self.n() {
-                if to != i {
-                    self.send(i, to, |s| {
-                        s.votes[idx].in_flight += 1;
-                        Event::DeliverTx {
-                            from: i,
-                            to,
-                            vote: idx,
-                        }
-                    });
-                }
-            }
+        // Checked when the pool was made: every node knows it for checked,
+        // as if it had checked it at its door or in the gossip.
+        self.cast.push((pool.hash, pool.stx.signature));
+        for x in self.nodes.iter().filter_map(|x| x.driver.as_ref()) {
+            x.verified_cache().insert(&pool.hash, &pool.stx.signature);
         }
-    }
-
-    fn admit(&mut self, i: usize, vote: usize) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let v = &self.votes[vote];
-        let entry = Entry {
-            vote,
-            hash: v.hash,
-            nullifier: v.nullifier,
-            stx: v.stx.clone(),
+        let sub = Submission {
+            stx: Box::new((*v.stx).clone()),
+            tx_hash: v.hash,
+            source: Source::Voter(v.voter),
+            reply,
         };
-        let node = &mut self.nodes[i];
-        node.mempool.admit(&node.chain, entry)
+        self.trace(|| format!("vote {vote} (voter {voter}, double: {double}) cast at n{i}"));
+        self.nodes[i].inbox.push_back(Request::Submit(sub));
+        self.nodes[i].asked.push(Asked { vote, answer });
+        self.wake_now(i)
     }
 
     /// The last fault: the network heals and stops losing messages, every
-    /// validator is (re)started, no new votes come in.
+    /// validator restarts from what it kept, no new votes come in.
     fn start_liveness(&mut self) -> Result<(), String> {
         self.phase = Phase::Liveness;
         let n = self.n();
@@ -1253,31 +1451,32 @@ impl<'w> Sim<'w> {
         }
         let mut required = Vec::new();
         for v in &self.votes {
-            if !v.accepted {
+            if v.ack.is_none() {
                 continue;
             }
-            let somewhere = v.in_flight > 0
-                || self.nodes.iter().any(|x| {
-                    x.chain.has_tx(&v.hash) || x.mempool.entries.iter().any(|e| e.hash == v.hash)
-                });
             // A vote only a wiped validator ever held is lost with its disk.
-            if somewhere || !v.touched_by_wipe {
+            let somewhere = self.nodes.iter().any(|x| {
+                let d = x.disk.lock().expect("disk");
+                d.counted(&v.nullifier).is_some() || d.holds_nullifier(&v.nullifier)
+            }) || self.in_flight(&v.nullifier);
+            if somewhere || !v.lost_with_disk {
                 required.push(v.nullifier);
             }
         }
         required.sort();
         required.dedup();
         self.required = required;
-        let highest = self
-            .nodes
-            .iter()
-            .filter_map(|x| x.core.as_ref().map(Core::round))
+        let highest = (self.nodes.iter())
+            .filter_map(|x| x.driver.as_ref()?.core().map(|c| c.round()))
             .max()
             .unwrap_or(0);
-        let backlog = self
-            .required
-            .iter()
-            .filter(|null| !self.nodes.iter().any(|x| x.chain.has_nullifier(null)))
+        let backlog = (self.required.iter())
+            .filter(|null| {
+                !self
+                    .nodes
+                    .iter()
+                    .any(|x| x.disk.lock().expect("disk").counted(null).is_some())
+            })
             .count();
         let timing = self.liveness_timing();
         let bound = liveness_bound(
@@ -1290,7 +1489,7 @@ impl<'w> Sim<'w> {
         self.out.liveness_round = highest;
         self.out.liveness_backlog = backlog;
         self.out.liveness_bound_ms = bound;
-        self.liveness_deadline = self.now + bound;
+        self.liveness_deadline = self.now() + bound;
         self.trace(|| {
             format!("highest round {highest}, backlog {backlog}: liveness bound {bound} ms")
         });
@@ -1307,29 +1506,36 @@ impl<'w> Sim<'w> {
         let params = &self.world.genesis.params;
         let may = adaptive_base_timeout(params.round_timeout_ms, Some(2 * longest), None);
         let chose = (self.nodes.iter())
-            .filter_map(|x| x.core.as_ref().map(Core::base_timeout))
+            .filter_map(|x| x.driver.as_ref()?.core().map(Core::base_timeout))
             .max()
             .unwrap_or(0);
         (may.max(chose), longest)
     }
 
+    /// Whether a gossiped ballot with this nullifier is on the wire.
+    fn in_flight(&self, nullifier: &(u64, Hash32)) -> bool {
+        self.queue.iter().any(|Reverse(s)| match &s.event {
+            Event::Arrive { txs, .. } => txs.iter().any(|t| t.tx.nullifier() == Some(*nullifier)),
+            _ => false,
+        })
+    }
+
     fn converged(&self) -> bool {
-        let first = &self.nodes[0].chain;
-        let head = first.blocks.last().map(|b| b.block_hash);
+        let (height, head) = (self.nodes[0].height(), self.nodes[0].head_hash());
         self.nodes.iter().all(|x| {
+            let d = x.disk.lock().expect("disk");
             x.is_up()
-                && x.chain.height() == first.height()
-                && x.chain.blocks.last().map(|b| b.block_hash) == head
-        }) && self
-            .required
-            .iter()
-            .all(|null| self.nodes.iter().all(|x| x.chain.has_nullifier(null)))
+                && d.height() == height
+                && d.head_hash() == head
+                && d.open_fallback() == 0
+                && self.required.iter().all(|null| d.counted(null).is_some())
+        })
     }
 
     fn check_liveness(&mut self) -> Result<(), String> {
         if self.converged() {
-            self.out.liveness_ms = self.now - self.safety_end;
-            self.out.height = self.nodes[0].chain.height();
+            self.out.liveness_ms = self.now() - self.safety_end;
+            self.out.height = self.nodes[0].height();
             self.trace(|| {
                 format!(
                     "CONVERGED at height {} after {} ms of liveness phase",
@@ -1337,10 +1543,10 @@ impl<'w> Sim<'w> {
                 )
             });
             self.done = true;
-            self.out.stalls = self.paths.stalls_before(self.now);
+            self.out.stalls = self.paths.stalls_before(self.now());
             return Ok(());
         }
-        if self.now >= self.liveness_deadline {
+        if self.now() >= self.liveness_deadline {
             let mut report = format!(
                 "LIVENESS: not converged {} ms after the last fault (highest round then {}, backlog {}; {} accepted votes required):",
                 self.out.liveness_bound_ms,
@@ -1349,21 +1555,24 @@ impl<'w> Sim<'w> {
                 self.required.len()
             );
             for (i, x) in self.nodes.iter().enumerate() {
-                let missing = self
-                    .required
-                    .iter()
-                    .filter(|null| !x.chain.has_nullifier(null))
+                let d = x.disk.lock().expect("disk");
+                let missing = (self.required.iter())
+                    .filter(|null| d.counted(null).is_none())
                     .count();
-                let status = x.core.as_ref().map(|c| c.status());
+                let core = x
+                    .driver
+                    .as_ref()
+                    .and_then(|dr| dr.core())
+                    .map(|c| c.status());
+                let status = x.status();
                 report.push_str(&format!(
-                    "\n  n{i}: height {} head {} core {:?} mempool {} missing votes {missing}",
-                    x.chain.height(),
-                    x.chain
-                        .blocks
-                        .last()
-                        .map_or("genesis".into(), |b| short(&b.block_hash)),
-                    status.map(|s| (s.height, s.round, s.locked_round)),
-                    x.mempool.len(),
+                    "\n  n{i}: height {} head {} core {:?} mempool {} missing votes {missing} open fallback ballots {} fallback {:?}",
+                    d.height(),
+                    d.head_hash().map_or("genesis".into(), |h| short(&h)),
+                    core.map(|s| (s.height, s.round, s.locked_round)),
+                    d.mempool_size(),
+                    d.open_fallback(),
+                    status.and_then(|s| s.fallback).map(|f| f.to_string()),
                 ));
             }
             return Err(report);
@@ -1372,15 +1581,53 @@ impl<'w> Sim<'w> {
         Ok(())
     }
 
+    /// After convergence: one chain everywhere, and every acknowledged
+    /// vote committed exactly once, or rejected as a double vote naming the
+    /// ballot that was counted, by the node that acknowledged it.
     fn final_checks(&self) -> Result<(), String> {
         if !self.done {
             return Err("the event queue ran dry before convergence".into());
         }
         for (i, x) in self.nodes.iter().enumerate() {
-            for (k, b) in x.chain.blocks.iter().enumerate() {
+            let d = x.disk.lock().expect("disk");
+            for (k, b) in d.blocks().iter().enumerate() {
                 if b.block_hash != self.canonical[k].0 {
                     return Err(format!("FORK at height {}: n{i} differs", k + 1));
                 }
+            }
+        }
+        for (k, v) in self.votes.iter().enumerate() {
+            let Some((i, ack)) = v.ack else { continue };
+            if v.lost_with_disk {
+                continue;
+            }
+            let d = self.nodes[i].disk.lock().expect("disk");
+            let counted = d.counted(&v.nullifier);
+            let settled = match ack {
+                Ack::Mempool => {
+                    counted == Some(v.hash)
+                        || (counted.is_some() && d.rejection(&v.hash) == Some(counted))
+                }
+                Ack::Sealed => d.sealed(&v.hash).is_some_and(|b| match b.state {
+                    ReconcileState::Confirmed => counted == Some(b.main_tx_hash),
+                    ReconcileState::Rejected => {
+                        counted.is_some()
+                            && counted != Some(b.main_tx_hash)
+                            && b.conflicting_tx == counted
+                    }
+                    _ => false,
+                }),
+            };
+            if !settled {
+                return Err(format!(
+                    "vote {k} ({}), acknowledged by n{i} ({ack:?}), is neither committed nor \
+                     rejected naming the ballot counted ({:?}); n{i} records {:?} / {:?}",
+                    short(&v.hash),
+                    counted.map(|h| short(&h)),
+                    d.rejection(&v.hash),
+                    d.sealed(&v.hash)
+                        .map(|b| (b.state, b.conflicting_tx.map(|h| short(&h)))),
+                ));
             }
         }
         Ok(())
@@ -1412,19 +1659,6 @@ fn said(msg: &Message) -> Said {
             rc.signed.statement.prepared_round,
             rc.signed.statement.prepared_block_hash,
         ),
-    }
-}
-
-fn action_name(a: &Action) -> String {
-    match a {
-        Action::Persist(j) => format!("Persist(h={} r={})", j.height, j.round),
-        Action::Broadcast(m) => format!("Broadcast({})", describe(m)),
-        Action::RequestProposal { height, round } => {
-            format!("RequestProposal(h={height} r={round})")
-        }
-        Action::Commit(b) => format!("Commit(h={})", b.header.height),
-        Action::RoundChanged(_) => "RoundChanged".into(),
-        Action::Equivocation(_) => "Equivocation".into(),
     }
 }
 
@@ -1468,18 +1702,4 @@ pub fn describe(m: &Message) -> String {
             }
         }
     }
-}
-
-/// A journal as the appliance stores it and reads it back: blocks apart,
-/// by reference (`store/consensus.rs`).
-fn stored_and_read(j: &Journal) -> Result<Journal, String> {
-    let blocks: Vec<_> = j.blocks().into_iter().cloned().collect();
-    let back = j
-        .record()
-        .resolve(|r| blocks.iter().find(|b| r.names(b)).cloned())
-        .map_err(|r| format!("the stored journal lost block {r}"))?;
-    if &back != j {
-        return Err("the stored journal reads back different".into());
-    }
-    Ok(back)
 }

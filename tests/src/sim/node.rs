@@ -1,216 +1,134 @@
-//! One simulated validator: what survives a crash (its committed chain, its
-//! last persisted journal and its mempool, which the real appliance keeps in
-//! SQLite) and what does not (the consensus core and the actions it had not
-//! carried out yet).
+//! One simulated validator: the appliance's own driver over a simulated
+//! disk, network and clock. What survives a crash is its disk (the chain,
+//! the journal, the mempool, the fallback chain, as the appliance's SQLite
+//! does); the driver, its inbox and everything in flight do not.
 
-use std::collections::BTreeSet;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use evote_core::consensus::{ChainView, Core, Journal};
-use evote_core::ledger::validate::check_block_txs;
-use evote_core::ledger::{Block, ChainLookup, Hash32, LedgerError, NodeKey, Parent, SignedTx};
+use evote_appliance::driver::{Counters, Driver, DriverSetup, NodeStatus, Request, SubmitOutcome};
+use evote_core::ledger::{Hash32, NodeKey, Signature};
+use tokio::sync::oneshot;
 
+use super::io::{SimClock, SimNet};
+use super::store::{Disk, DiskCell, MemStore};
 use super::world::World;
 
-/// A node's committed chain (durable).
-#[derive(Default)]
-pub struct Chain {
-    pub blocks: Vec<Block>,
-    nullifiers: BTreeSet<(u64, Hash32)>,
-    txs: BTreeSet<Hash32>,
-}
+pub type SimDriver<'w> = Driver<MemStore<'w>, SimNet<'w>, SimClock>;
 
-impl ChainLookup for Chain {
-    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
-        Ok(self.nullifiers.contains(&(election_id, *nullifier)))
-    }
-}
-
-impl Chain {
-    pub fn height(&self) -> u64 {
-        self.blocks.len() as u64
-    }
-
-    pub fn head(&self, world: &World) -> Parent {
-        match self.blocks.last() {
-            None => world.genesis_head,
-            Some(b) => Parent {
-                height: b.header.height,
-                hash: b.block_hash,
-                timestamp_ms: b.header.timestamp_ms,
-            },
-        }
-    }
-
-    pub fn has_nullifier(&self, n: &(u64, Hash32)) -> bool {
-        self.nullifiers.contains(n)
-    }
-
-    pub fn has_tx(&self, hash: &Hash32) -> bool {
-        self.txs.contains(hash)
-    }
-
-    /// Appends a block that must extend the head; a ballot already on the
-    /// chain (by hash or nullifier) is a safety violation.
-    pub fn append(&mut self, world: &World, block: Block) -> Result<(), String> {
-        let head = self.head(world);
-        let h = &block.header;
-        if h.height != head.height + 1 || h.prev_hash != head.hash {
-            return Err(format!(
-                "block {} at height {} (prev {}) does not extend the head {} at height {}",
-                short(&block.block_hash),
-                h.height,
-                short(&h.prev_hash),
-                short(&head.hash),
-                head.height
-            ));
-        }
-        let mut hashes = Vec::with_capacity(block.transactions.len());
-        for stx in &block.transactions {
-            let hash = world.tx_hash(stx);
-            let null = stx.tx.nullifier().expect("ballots carry a nullifier");
-            if self.txs.contains(&hash) || hashes.iter().any(|(x, _)| x == &hash) {
-                return Err(format!(
-                    "ballot {} committed twice (again at height {})",
-                    short(&hash),
-                    h.height
-                ));
-            }
-            if self.nullifiers.contains(&null) || hashes.iter().any(|(_, n)| n == &null) {
-                return Err(format!(
-                    "nullifier {} committed twice (again at height {}, tx {})",
-                    short(&null.1),
-                    h.height,
-                    short(&hash)
-                ));
-            }
-            hashes.push((hash, null));
-        }
-        for (hash, null) in hashes {
-            self.txs.insert(hash);
-            self.nullifiers.insert(null);
-        }
-        self.blocks.push(block);
-        Ok(())
-    }
-}
-
-/// What the core sees of the chain: contents are valid on top of this
-/// node's committed chain.
-pub struct View<'a> {
-    pub world: &'a World,
-    pub chain: &'a Chain,
-}
-
-impl ChainView for View<'_> {
-    fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        check_block_txs(&self.world.genesis, &self.world.chain_id, block, self).map(|_| ())
-    }
-}
-
-impl ChainLookup for View<'_> {
-    fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
-        self.chain.is_used(election_id, nullifier)
-    }
-
-    fn verified(&self, tx_hash: &Hash32, signature: &evote_core::ledger::Signature) -> bool {
-        self.world.is_pool_tx(tx_hash, signature)
-    }
-}
-
-/// One mempool entry; `vote` indexes the run's table of votes.
-pub struct Entry {
+/// A voter's submission waiting for the node's answer.
+pub struct Asked {
     pub vote: usize,
-    pub hash: Hash32,
-    pub nullifier: (u64, Hash32),
-    pub stx: Arc<SignedTx>,
+    pub answer: oneshot::Receiver<Result<SubmitOutcome, String>>,
 }
 
-/// Pending ballots in arrival order (durable, like the appliance's SQLite
-/// mempool).
-#[derive(Default)]
-pub struct Mempool {
-    pub entries: Vec<Entry>,
-}
-
-impl Mempool {
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Admits a ballot unless it, or another ballot with its nullifier, is
-    /// already pending or committed here (the appliance refuses a second
-    /// vote of one voter at the door).
-    pub fn admit(&mut self, chain: &Chain, entry: Entry) -> bool {
-        let dup = self
-            .entries
-            .iter()
-            .any(|e| e.hash == entry.hash || e.nullifier == entry.nullifier);
-        if dup || chain.has_tx(&entry.hash) || chain.has_nullifier(&entry.nullifier) {
-            return false;
-        }
-        self.entries.push(entry);
-        true
-    }
-
-    /// Drops what the chain now holds, and double votes whose nullifier the
-    /// chain used for another ballot.
-    pub fn purge(&mut self, chain: &Chain) {
-        self.entries
-            .retain(|e| !chain.has_tx(&e.hash) && !chain.has_nullifier(&e.nullifier));
-    }
-
-    /// Up to `max` ballots for a proposal, oldest first, one per nullifier.
-    /// (Every simulated ballot is well formed and timely, so the appliance's
-    /// per-transaction re-check at selection is left to the receivers.)
-    pub fn select(&self, chain: &Chain, max: usize) -> Vec<SignedTx> {
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for e in &self.entries {
-            if out.len() >= max {
-                break;
-            }
-            if chain.has_nullifier(&e.nullifier) || !seen.insert(e.nullifier) {
-                continue;
-            }
-            out.push((*e.stx).clone());
-        }
-        out
-    }
-}
-
-pub struct Node {
+pub struct Node<'w> {
     pub key: Arc<NodeKey>,
     /// This node's clock runs ahead of virtual time by this much.
     pub skew_ms: u64,
+    pub disk: DiskCell<'w>,
     /// `None` while the node is down.
-    pub core: Option<Core>,
-    pub chain: Chain,
-    pub journal: Option<Journal>,
-    pub mempool: Mempool,
-    /// Bumped at every crash, so that a stale restart timer does nothing.
+    pub driver: Option<SimDriver<'w>>,
+    /// Requests that arrived and wait for the driver's next step.
+    pub inbox: VecDeque<Request>,
+    /// When the node's next wake-up is scheduled (virtual time).
+    pub wake_at: Option<u64>,
+    /// The batch in the inbox lingers for more submissions.
+    pub lingering: bool,
+    /// Steps in a row the driver asked for at once.
+    pub steps_at_once: u32,
+    pub asked: Vec<Asked>,
+    /// Bumped at every crash, so that stale events for a past life do
+    /// nothing.
     pub incarnation: u64,
     /// The node lost its disk at least once; from then on it may
     /// contradict what it said before (amnesia), like a faulty validator.
     pub wiped: bool,
+    /// Whether the driver was in fallback mode after its last step.
+    pub in_fallback: bool,
+    pub fallback_entries: u64,
 }
 
-impl Node {
-    pub fn new(key: Arc<NodeKey>, skew_ms: u64) -> Self {
+impl<'w> Node<'w> {
+    pub fn new(world: &'w World, key: Arc<NodeKey>, skew_ms: u64) -> Self {
         Self {
             key,
             skew_ms,
-            core: None,
-            chain: Chain::default(),
-            journal: None,
-            mempool: Mempool::default(),
+            disk: Disk::cell(world),
+            driver: None,
+            inbox: VecDeque::new(),
+            wake_at: None,
+            lingering: false,
+            steps_at_once: 0,
+            asked: Vec::new(),
             incarnation: 0,
             wiped: false,
+            in_fallback: false,
+            fallback_entries: 0,
         }
     }
 
     pub fn is_up(&self) -> bool {
-        self.core.is_some()
+        self.driver.is_some()
+    }
+
+    /// Starts the appliance's driver on what this node kept; `known` are
+    /// the ballots cast so far (each checked once when the pool was made,
+    /// which is what the appliance's verified cache remembers for what it
+    /// checked before: the driver does not check them again).
+    pub fn start<'a>(
+        &mut self,
+        world: &'w World,
+        now: Rc<Cell<u64>>,
+        known: impl Iterator<Item = &'a (Hash32, Signature)>,
+    ) -> Result<(), String> {
+        let setup = DriverSetup {
+            genesis: world.genesis.clone(),
+            key: self.key.clone(),
+            offline: false,
+        };
+        let validators = world.keys.iter().map(|k| k.public()).collect();
+        let net = SimNet::new(self.disk.clone(), validators);
+        let clock = SimClock {
+            now,
+            skew_ms: self.skew_ms,
+        };
+        let store = MemStore(self.disk.clone());
+        let counters = Arc::new(Counters::default());
+        let driver = Driver::new(setup, store, net, clock, counters)
+            .map_err(|e| format!("cannot start: {e}"))?;
+        let cache = driver.verified_cache();
+        for (hash, signature) in known {
+            cache.insert(hash, signature);
+        }
+        self.driver = Some(driver);
+        self.in_fallback = false;
+        Ok(())
+    }
+
+    /// Drops the driver and all in flight; the disk stays.
+    pub fn stop(&mut self) {
+        self.driver = None;
+        self.inbox.clear();
+        self.asked.clear();
+        self.wake_at = None;
+        self.lingering = false;
+        self.incarnation += 1;
+    }
+
+    pub fn status(&self) -> Option<NodeStatus> {
+        let d = self.driver.as_ref()?;
+        Some(d.status_cell().read().expect("status").clone())
+    }
+
+    pub fn height(&self) -> u64 {
+        self.disk.lock().expect("disk").height()
+    }
+
+    pub fn head_hash(&self) -> Option<Hash32> {
+        self.disk.lock().expect("disk").head_hash()
     }
 }
 

@@ -34,6 +34,16 @@ pub const PARAMS: Params = Params {
     fallback_after_ms: 10_000,
 };
 
+/// A network whose blocks are far apart when no ballot waits (the
+/// heartbeat of an idle network, 30 s) and whose fallback threshold is
+/// short (3 s, as the end-to-end tests' testnets have): a fallback rule
+/// that counted idle time, or a slow network's round changes, would show.
+pub const CALM: Params = Params {
+    empty_block_period_ms: 30_000,
+    fallback_after_ms: 3_000,
+    ..PARAMS
+};
+
 /// How many distinct voters (nullifiers) a run may draw on. Each has a
 /// ballot and a second, different ballot under the same nullifier (a
 /// double-vote attempt). Signing is the costliest thing a debug build does,
@@ -92,6 +102,15 @@ fn key(seed: u8) -> Arc<NodeKey> {
 
 impl World {
     pub fn new(n: usize) -> Self {
+        Self::with_params(n, PARAMS)
+    }
+
+    /// A world on [`CALM`] timers.
+    pub fn calm(n: usize) -> Self {
+        Self::with_params(n, CALM)
+    }
+
+    pub fn with_params(n: usize, params: Params) -> Self {
         assert!((1..=50).contains(&n), "1 to 50 validators");
         let keys: Vec<Arc<NodeKey>> = (1..=n as u8).map(key).collect();
         let station = key(100);
@@ -128,7 +147,7 @@ impl World {
                     .expect("ceremony")
                     .0,
             }],
-            params: PARAMS,
+            params,
         };
         genesis.validate().expect("simulator genesis is valid");
         let chain_id = genesis.chain_id().expect("genesis hashes");
@@ -174,11 +193,13 @@ impl World {
             w.ballots.push(one);
             w.twins.push(two);
         }
+        // The nodes take the pool's ballots for checked (their verified
+        // caches): a sample is checked here in full.
         let check = |b: &PoolBallot| {
             evote_core::ledger::check_tx(&w.genesis, &w.chain_id, &b.stx, START_MS)
                 .expect("pool ballots are valid")
         };
-        for b in w.ballots.iter().chain(&w.twins) {
+        for b in w.ballots.iter().chain(&w.twins).step_by(POOL / 8) {
             check(b);
         }
         w

@@ -85,7 +85,7 @@ async fn view(
     });
     ConsoleView {
         offline: s.offline,
-        fallback: st.fallback.clone(),
+        fallback: st.fallback.as_ref().map(ToString::to_string),
         waiting: st.fallback_counts.open(),
         validators: validator_rows(s),
         checked_in_today,

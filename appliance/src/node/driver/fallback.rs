@@ -1,86 +1,163 @@
-//! Fallback mode: when this appliance cannot reach a quorum, or no block
-//! has committed for `fallback_after_ms` while ballots wait, ballots cast
-//! here are sealed into its fallback chain, durably, before the voter is
-//! answered. When commits resume, every sealed ballot's copy goes to the
-//! main chain and is tracked until it is confirmed or rejected as a double
-//! vote, across restarts.
+//! Fallback mode: when this appliance cannot reach a quorum of
+//! validators, or a quorum answers yet ballots wait without a block for
+//! much longer than the network's round trips explain, ballots cast here
+//! are sealed into its fallback chain, durably, before the voter is
+//! answered. When the network is back, every sealed ballot's copy goes to
+//! the main chain and is tracked until it is confirmed or rejected as a
+//! double vote, across restarts.
 
 use std::collections::BTreeSet;
 
 use super::{Driver, fatal};
+use crate::clock::Clock;
 use crate::ledger::fallback::{
     FallbackBlock, FallbackTip, MAX_FALLBACK_BLOCK_TXS, reconciliation_tx,
 };
 use crate::ledger::{Hash32, SignedTx, check_tx};
-use crate::node::status::{Counters, Role};
+use crate::node::status::{Counters, FallbackReason, Role};
+use crate::node::store::NodeStore;
 use crate::node::{
-    FALLBACK_STARTUP_GRACE_MS, MAX_RECONCILE, RECONCILE_INTERVAL_MS, Source, Submission,
-    SubmitOutcome,
+    FALLBACK_STARTUP_GRACE_MS, MAX_RECONCILE, Network, RECONCILE_INTERVAL_MS, STALL_ROUND_TRIPS,
+    Source, Submission, SubmitOutcome,
 };
-use crate::store::{MempoolInsert, ReconcileState};
+use crate::store::{Durability, MempoolEntry, MempoolInsert, ReconcileState};
 
 pub(in crate::node) struct FallbackMode {
     /// Started with `--offline`: always in fallback.
     offline: bool,
     /// Why fallback mode is on, when it is.
-    pub active: Option<String>,
+    pub active: Option<FallbackReason>,
     started_ms: u64,
     last_reconcile_ms: u64,
+    /// Since when transactions have waited in the mempool without a block
+    /// committing (the later of the first wait and the last commit).
+    waiting_since: Option<u64>,
 }
 
 impl FallbackMode {
     pub fn new(offline: bool, now_ms: u64) -> Self {
         Self {
             offline,
-            active: offline.then(|| "offline by configuration".to_string()),
+            active: offline.then_some(FallbackReason::Offline),
             started_ms: now_ms,
             last_reconcile_ms: 0,
+            waiting_since: None,
+        }
+    }
+
+    /// A block committed: what still waits starts waiting now.
+    pub fn committed(&mut self, now_ms: u64, pending: u64) {
+        self.waiting_since = (pending > 0).then_some(now_ms);
+    }
+
+    fn note_pending(&mut self, now_ms: u64, pending: u64) {
+        if pending == 0 {
+            self.waiting_since = None;
+        } else if self.waiting_since.is_none() {
+            self.waiting_since = Some(now_ms);
         }
     }
 }
 
-impl Driver {
-    /// Decides whether the node is in fallback mode now, and logs changes.
+impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
+    /// Decides whether the node is in fallback mode now; logs when it
+    /// enters and when it leaves, not while it stays.
     pub(super) fn evaluate_fallback(&mut self, now: u64) {
+        self.fallback.note_pending(now, self.pending);
         let reason = self.fallback_reason(now);
-        if reason != self.fallback.active {
-            match &reason {
-                Some(why) => tracing::warn!("entering fallback mode: {why}"),
-                None => tracing::info!("leaving fallback mode: commits have resumed"),
+        match (&self.fallback.active, &reason) {
+            (None, Some(why)) => {
+                Counters::add(&self.counters.fallback_entries, 1);
+                tracing::warn!("entering fallback mode: {why}");
             }
-            self.fallback.active = reason;
+            (Some(was), None) => {
+                tracing::info!("leaving fallback mode ({was}): a quorum answers and blocks commit");
+            }
+            _ => {}
         }
+        self.fallback.active = reason;
     }
 
-    fn fallback_reason(&self, now: u64) -> Option<String> {
+    /// Rests on the validators' answers, never on idle time: fewer than Q
+    /// of them reachable, or a quorum reachable while ballots have waited
+    /// for a block far longer than the quorum's round trips explain.
+    fn fallback_reason(&self, now: u64) -> Option<FallbackReason> {
         if self.fallback.offline {
-            return Some("offline by configuration".into());
+            return Some(FallbackReason::Offline);
         }
-        let q = self.genesis.quorum();
-        let n = self.genesis.validator_count();
-        let mut reachable = usize::from(self.role == Role::Validator);
-        reachable += self
-            .network
-            .peer_heads()
-            .iter()
-            .filter(|p| p.reachable && self.genesis.is_validator(&p.node_id))
-            .count();
+        let quorum = self.genesis.quorum();
+        let reachable = self.reachable_validators().len();
         let judged = now >= self.fallback.started_ms + FALLBACK_STARTUP_GRACE_MS;
-        if judged && reachable < q {
-            return Some(format!(
-                "{reachable} of {n} validators reachable, {q} needed"
-            ));
+        if judged && reachable < quorum {
+            return Some(FallbackReason::Unreachable {
+                reachable,
+                validators: self.genesis.validator_count(),
+                quorum,
+            });
         }
-        let stalled = now.saturating_sub(self.last_commit_ms);
-        let limit = self.genesis.params.fallback_after_ms;
-        if self.pending > 0 && stalled > limit {
-            return Some(format!(
-                "no block committed for {} s while {} ballots wait",
-                stalled / 1000,
-                self.pending
-            ));
+        let since = self.fallback.waiting_since?;
+        if let Some(FallbackReason::Stalled { since_ms, .. }) = &self.fallback.active
+            && *since_ms == since
+        {
+            // A stall ends with a commit, not with a longer estimate.
+            return self.fallback.active.clone();
         }
-        None
+        let after_ms = self.stall_limit_ms();
+        (now >= since + after_ms).then_some(FallbackReason::Stalled {
+            since_ms: since,
+            after_ms,
+        })
+    }
+
+    /// When waiting ballots would make a stall, if nothing commits.
+    pub(super) fn stall_deadline(&self) -> Option<u64> {
+        let since = self.fallback.waiting_since?;
+        self.fallback
+            .active
+            .is_none()
+            .then(|| since + self.stall_limit_ms())
+    }
+
+    /// The validators that answer, this node included when it is one.
+    fn reachable_validators(&self) -> Vec<crate::ledger::PublicKey> {
+        let me = self.key.public();
+        let mut reachable: Vec<_> = self
+            .network
+            .reachable_validators()
+            .into_iter()
+            .filter(|v| *v != me && self.genesis.is_validator(v))
+            .collect();
+        if self.role == Role::Validator {
+            reachable.push(me);
+        }
+        reachable
+    }
+
+    /// How long ballots may wait for a block with a quorum answering:
+    /// [`STALL_ROUND_TRIPS`] round trips to the farthest validator of the
+    /// nearest quorum of those that answer, and at least the genesis'
+    /// `fallback_after_ms`.
+    fn stall_limit_ms(&self) -> u64 {
+        let me = self.key.public();
+        let mut trips: Vec<u64> = self
+            .reachable_validators()
+            .iter()
+            .map(|v| {
+                if *v == me {
+                    0
+                } else {
+                    self.network.round_trip_ms(v)
+                }
+            })
+            .collect();
+        trips.sort_unstable();
+        let quorum_trip = trips
+            .get(self.genesis.quorum() - 1)
+            .or(trips.last())
+            .copied()
+            .unwrap_or(0);
+        let scaled = STALL_ROUND_TRIPS.saturating_mul(quorum_trip);
+        self.genesis.params.fallback_after_ms.max(scaled)
     }
 
     /// Seals a batch of ballots cast here into the fallback chain and
@@ -90,23 +167,21 @@ impl Driver {
             return;
         }
         let me = self.key.public();
-        match self.store.fallback_close(&me) {
-            Ok(Some(_)) => {
-                for (_, _, _, reply) in submits {
-                    let _ = reply.send(Ok(SubmitOutcome::Closed));
-                }
-                return;
+        let closed = self
+            .store
+            .fallback_closed(&me)
+            .unwrap_or_else(|e| fatal("reading the fallback closing record", e));
+        if closed {
+            for sub in submits {
+                sub.answer(Ok(SubmitOutcome::Closed));
             }
-            Ok(None) => {}
-            Err(e) => fatal("reading the fallback closing record", e),
+            return;
         }
         let mut admitted: Vec<Submission> = Vec::new();
         let mut seen = BTreeSet::new();
         for sub in submits {
-            match self.fallback_refusal(&sub.0, sub.2, &mut seen) {
-                Some(outcome) => {
-                    let _ = sub.3.send(Ok(outcome));
-                }
+            match self.fallback_refusal(&sub.stx, sub.source, &mut seen) {
+                Some(outcome) => sub.answer(Ok(outcome)),
                 None => admitted.push(sub),
             }
         }
@@ -155,7 +230,7 @@ impl Driver {
     }
 
     fn seal_block(&mut self, subs: Vec<Submission>) {
-        let now = crate::clock::now_ms();
+        let now = self.now_ms();
         let me = self.key.public();
         let head = self
             .store
@@ -169,10 +244,10 @@ impl Driver {
                 seq: 0,
                 hash: head.hash,
             });
-        let txs: Vec<SignedTx> = subs.iter().map(|s| (*s.0).clone()).collect();
+        let txs: Vec<SignedTx> = subs.iter().map(|s| (*s.stx).clone()).collect();
         let voters: Vec<Option<i64>> = subs
             .iter()
-            .map(|s| match s.2 {
+            .map(|s| match s.source {
                 Source::Voter(id) => Some(id),
                 _ => None,
             })
@@ -207,16 +282,16 @@ impl Driver {
                     ballots = subs.len(),
                     "sealed a fallback block"
                 );
-                for (_, _, _, reply) in subs {
-                    let _ = reply.send(Ok(SubmitOutcome::Fallback {
+                for sub in subs {
+                    sub.answer(Ok(SubmitOutcome::Fallback {
                         block_hash: block.block_hash,
                     }));
                 }
             }
             Err(e) => {
                 tracing::error!("sealing a fallback block failed: {e}");
-                for (_, _, _, reply) in subs {
-                    let _ = reply.send(Err(e.clone()));
+                for sub in subs {
+                    sub.answer(Err(e.clone()));
                 }
             }
         }
@@ -231,7 +306,7 @@ impl Driver {
         self.fallback.last_reconcile_ms = now;
         let counts = self
             .store
-            .fallback_counts(None)
+            .fallback_counts()
             .unwrap_or_else(|e| fatal("counting fallback ballots", e));
         self.status.write().expect("status").fallback_counts = counts;
         if self.fallback.active.is_some() || counts.open() == 0 {
@@ -245,7 +320,7 @@ impl Driver {
         for b in open {
             let committed = self
                 .store
-                .committed_tx(&b.main_tx_hash)
+                .is_committed(&b.main_tx_hash)
                 .unwrap_or_else(|e| fatal("transaction look-up", e));
             let (eid, n) = b.main_tx.tx.nullifier().expect("ballots have nullifiers");
             let winner = self
@@ -253,11 +328,11 @@ impl Driver {
                 .nullifier_tx(eid, &n)
                 .unwrap_or_else(|e| fatal("nullifier look-up", e));
             match (committed, winner) {
-                (Some(_), _) => self.settle(&b.main_tx_hash, ReconcileState::Confirmed, None, now),
-                (None, Some(other)) => {
+                (true, _) => self.settle(&b.main_tx_hash, ReconcileState::Confirmed, None, now),
+                (false, Some(other)) => {
                     self.settle(&b.main_tx_hash, ReconcileState::Rejected, Some(&other), now)
                 }
-                (None, None) => resubmit.push((b.main_tx_hash, b.main_tx, b.state)),
+                (false, None) => resubmit.push((b.main_tx_hash, b.main_tx, b.state)),
             }
         }
         self.resubmit(resubmit, now);
@@ -292,10 +367,16 @@ impl Driver {
                 tracing::warn!(tx = %hash, "a fallback ballot cannot go to the main chain: {e}");
                 continue;
             }
+            let entry = MempoolEntry {
+                stx: &stx,
+                tx_hash: &hash,
+                voter: None,
+            };
             let outcome = self
                 .store
-                .mempool_insert(&stx, &hash, None, now)
-                .unwrap_or_else(|e| fatal("submitting a fallback ballot", e));
+                .mempool_insert_batch(&[entry], now, Durability::Now)
+                .unwrap_or_else(|e| fatal("submitting a fallback ballot", e))[0]
+                .outcome;
             if matches!(outcome, MempoolInsert::Inserted) {
                 self.pending += 1;
                 fresh.push(stx);
