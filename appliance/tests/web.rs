@@ -240,6 +240,16 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
     let a = get(&dev, "/booth/receipt", &session);
     assert!(a.body.contains("id=\"confirmation-code\""), "{}", a.body);
     assert!(a.body.contains("<svg role=\"img\""));
+    // The heaviest booth page (its QR code inline) with what it loads.
+    let assets: usize = ["/assets/evote.css", "/assets/booth.js"]
+        .iter()
+        .map(|p| get(&dev, p, "").body.len())
+        .sum();
+    assert!(
+        a.body.len() + assets < 100 * 1024,
+        "{} bytes",
+        a.body.len() + assets
+    );
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn load_refuses_nodes_off_loopback_before_sending_anything() {
         .args([
             "load",
             "--nodes",
-            "http://192.0.2.1:8080=token",
+            "http://192.0.2.1:8080=token@http://127.0.0.1:8082",
             "--duration",
             "1",
         ])
