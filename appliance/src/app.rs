@@ -156,7 +156,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         encryption_keys,
         verified: Default::default(),
         chain_check_turn: Default::default(),
-        passwords: crate::net::passwords::PasswordWork::half_the_cores(),
+        passwords: crate::net::passwords::PasswordWork::half_the_cores()
+            .map_err(io("starting the password threads"))?,
         tallies: Default::default(),
         started_at_ms: crate::clock::now_ms(),
         kiosk: Default::default(),

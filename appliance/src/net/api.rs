@@ -180,7 +180,12 @@ async fn login(
     // back if it was right): concurrent guesses cannot all pass a limit
     // that none of them has counted yet.
     limited(s.limits.per_client.hit(&ip, now))?;
-    if let Err(retry) = s.limits.per_account.hit(&email, now) {
+    let account_limits = s
+        .limits
+        .logins_per_account
+        .hit(&email, now)
+        .and_then(|()| s.limits.per_account.hit(&email, now));
+    if let Err(retry) = account_limits {
         s.limits.per_client.refund(&ip);
         limited(Err(retry))?;
     }

@@ -39,6 +39,9 @@ pub struct Secrets {
 pub const FAILED_LOGINS_PER_CLIENT_PER_MIN: u32 = 30;
 /// Registrations a client may make per minute.
 pub const REGISTRATIONS_PER_CLIENT_PER_MIN: u32 = 600;
+/// Logins an account may attempt per minute, right or wrong: a voter logs
+/// in a few times at most, and each attempt costs a password hash.
+pub const LOGINS_PER_ACCOUNT_PER_MIN: u32 = 20;
 /// Failed logins an account may take per quarter hour.
 pub const FAILED_LOGINS_PER_ACCOUNT: u32 = 10;
 /// Clients and accounts tracked by the limiters.
@@ -49,6 +52,7 @@ pub struct Limits {
     pub per_client: crate::auth::RateLimiter,
     pub per_account: crate::auth::RateLimiter,
     pub registrations: crate::auth::RateLimiter,
+    pub logins_per_account: crate::auth::RateLimiter,
 }
 
 impl Default for Limits {
@@ -57,6 +61,11 @@ impl Default for Limits {
             per_client: crate::auth::RateLimiter::new(
                 60_000,
                 FAILED_LOGINS_PER_CLIENT_PER_MIN,
+                MAX_TRACKED,
+            ),
+            logins_per_account: crate::auth::RateLimiter::new(
+                60_000,
+                LOGINS_PER_ACCOUNT_PER_MIN,
                 MAX_TRACKED,
             ),
             registrations: crate::auth::RateLimiter::new(

@@ -1,51 +1,28 @@
-//! Password hashing off the async runtime and off the database pool, a few
-//! at a time: a login flood costs at most [`PasswordWork`]'s threads, never
-//! the database connections or the cores voters' requests need.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tokio::sync::Semaphore;
+//! Password hashing off the async runtime and off the database pool, on
+//! threads of its own (half the cores, at least one) at a priority below
+//! proof work's ([`PASSWORD_NICENESS`]), with a bounded wait (`MAX_WAITING_PROOF_WORK`, then 503): a
+//! login flood costs at most those threads, never the database connections
+//! or the CPU voters' requests and the node thread need first.
 
 use super::error::ApiError;
+use crate::submission::ProofWork;
 
-/// Logins and registrations waiting for a hashing thread; past it they are
-/// answered 503 at once.
-pub const MAX_WAITING_PASSWORDS: usize = 256;
+/// How much nicer than the appliance password hashing runs.
+pub const PASSWORD_NICENESS: i32 = 10;
 
-pub struct PasswordWork {
-    slots: Semaphore,
-    waiting: AtomicUsize,
-}
+pub struct PasswordWork(ProofWork);
 
 impl PasswordWork {
-    /// Half the cores (at least one) hash passwords.
-    pub fn half_the_cores() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new((cores / 2).max(1))
+    pub fn half_the_cores() -> std::io::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        ProofWork::named((cores / 2).max(1), "evote-password", PASSWORD_NICENESS).map(Self)
     }
 
-    pub fn new(threads: usize) -> Self {
-        Self {
-            slots: Semaphore::new(threads),
-            waiting: AtomicUsize::new(0),
-        }
-    }
-
-    /// Runs `f` (a password hash or check) on a blocking thread once one of
-    /// the slots is free.
+    /// Runs `f` (a password hash or check) once one of the threads is free.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_PASSWORDS {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError::busy("too many logins at once; try again"));
-        }
-        let permit = self.slots.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let _permit = permit.map_err(|e| ApiError::internal("hashing a password", e))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ApiError::internal("hashing a password", e))
+        Ok(self.0.run("hashing a password", f).await?)
     }
 }

@@ -53,14 +53,21 @@ impl ProofWork {
     /// cannot be started: work sent to threads that do not exist would
     /// wait for ever.
     pub fn new(threads: usize) -> std::io::Result<Self> {
+        Self::named(threads, "evote-proof", PROOF_WORK_NICENESS)
+    }
+
+    /// Like [`ProofWork::new`], with threads called `name-N` that run
+    /// `niceness` nicer than the appliance (password hashing runs below
+    /// proof work, so that a login flood never delays a voter's ballot).
+    pub fn named(threads: usize, name: &'static str, niceness: i32) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
             std::thread::Builder::new()
-                .name(format!("evote-proof-{i}"))
-                .spawn(move || work(&rx))?;
+                .name(format!("{name}-{i}"))
+                .spawn(move || work(&rx, niceness))?;
         }
         Ok(Self {
             threads: Arc::new(Semaphore::new(threads)),
@@ -135,8 +142,8 @@ impl ProofWork {
 /// A proof-work thread: lowers its own priority, then runs jobs until the
 /// pool is dropped. A job that panics loses its answer (the caller gets an
 /// internal error), not the thread.
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
-    if let Err(e) = lower_priority() {
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, niceness: i32) {
+    if let Err(e) = lower_priority(niceness) {
         tracing::warn!("lowering the priority of proof work: {e}");
     }
     loop {
@@ -146,14 +153,15 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Makes this thread [`PROOF_WORK_NICENESS`] nicer than it was, which is
+/// Makes this thread `niceness` ([`PROOF_WORK_NICENESS`] for proof work)
+/// nicer than it was, which is
 /// as nice as the appliance (a thread starts with its creator's value):
 /// relative, so that an appliance started with `nice` or systemd's `Nice=`
 /// keeps its proof work below itself, not at an absolute 5 above it.
-fn lower_priority() -> rustix::io::Result<()> {
+fn lower_priority(niceness: i32) -> rustix::io::Result<()> {
     let tid = rustix::thread::gettid();
     let now = rustix::process::getpriority_process(Some(tid))?;
-    rustix::process::setpriority_process(Some(tid), now + PROOF_WORK_NICENESS)
+    rustix::process::setpriority_process(Some(tid), (now + niceness).min(19))
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub fn run(a: &FloodArgs) -> Result<Vec<Value>, String> {
         eprintln!("flood {phase}: {} votes, {errors} errors", ms.len());
         rows.push(json!({
             "phase": phase,
+            "seconds": a.duration.as_secs(),
             "votes": ms.len(),
             "errors": errors,
             "p50_ms": p50,
