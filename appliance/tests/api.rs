@@ -69,9 +69,8 @@ fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
     let (_, before) = dev.get("/api/votes/results?election_id=1");
 
     dev.kill9();
-    let port = dev.port;
     drop(dev);
-    let dev = Dev::start_on(dir.path(), port);
+    let dev = Dev::start(dir.path());
     assert_eq!(dev.head(), head, "the head survives SIGKILL");
     let (_, after) = dev.get("/api/votes/results?election_id=1");
     assert_eq!(before["results"], after["results"]);
@@ -113,9 +112,8 @@ fn a_vote_acknowledged_just_before_a_crash_is_not_lost() {
         })
         .collect();
     dev.kill9(); // possibly before the block that holds them
-    let port = dev.port;
     drop(dev);
-    let dev = Dev::start_on(dir.path(), port);
+    let dev = Dev::start(dir.path());
     for tx in &txs {
         dev.wait_confirmed(tx, Duration::from_secs(5));
     }

@@ -21,11 +21,12 @@ fn register(agent: &ureq::Agent, base: &str, body: Value) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_serves_discovery_until_shutdown() {
-    let port = support::free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+async fn serve_answers_discovery_until_shutdown() {
+    // A port the OS picks as it binds: no other process can take it first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bootnode::run(addr, async {
+    let server = tokio::spawn(bootnode::serve(listener, async {
         let _ = stopped.await;
     }));
     let base = format!("http://{addr}");

@@ -109,11 +109,12 @@ fn election_json(dir: &Path) -> String {
 }
 
 /// Writes keys, secrets, a genesis and a config for one validator.
-fn setup_node(dir: &Path, port: u16) -> std::path::PathBuf {
+fn setup_node(dir: &Path) -> std::path::PathBuf {
     let v = keygen(dir, "node.key");
     let auth = keygen(dir, "authority.key");
     std::fs::write(dir.join("election.json"), election_json(dir)).unwrap();
-    let validator = format!("{v}@http://127.0.0.1:{port}");
+    // The only validator: no peer dials its URL.
+    let validator = format!("{v}@http://127.0.0.1:9");
     let (election, genesis) = (dir.join("election.json"), dir.join("genesis.json"));
     let made = evote(
         &[
@@ -138,13 +139,11 @@ fn setup_node(dir: &Path, port: u16) -> std::path::PathBuf {
         std::fs::write(dir.join(name), content).unwrap();
         std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let (peer, admin) = (support::free_port(), support::free_port());
-    let cfg = format!(
-        "data_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\n\
-         peer_listen = \"127.0.0.1:{peer}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nkey = \"node.key\"\n\
+    // Every door on a port the OS picks as the appliance binds it.
+    let cfg = "data_dir = \"data\"\nlisten = \"127.0.0.1:0\"\n\
+         peer_listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nkey = \"node.key\"\n\
          genesis = \"genesis.json\"\nnullifier_secret_file = \"nullifier.secret\"\n\
-         admin_token_file = \"admin.token\"\n"
-    );
+         admin_token_file = \"admin.token\"\n";
     let path = dir.join("appliance.toml");
     std::fs::write(&path, cfg).unwrap();
     path
@@ -153,15 +152,19 @@ fn setup_node(dir: &Path, port: u16) -> std::path::PathBuf {
 #[test]
 fn genesis_and_run_from_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    let cfg = setup_node(dir.path(), port);
+    let cfg = setup_node(dir.path());
     let g: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap())
             .unwrap();
     assert_eq!(g["elections"][0]["opens_at"], 1_577_836_800_000u64);
-    let mut child = start(&["run", "--config", arg(&cfg)]);
+    let log = dir.path().join("appliance.log");
+    let (mut child, seen) = support::launch(
+        &["run", "--config", arg(&cfg)],
+        &log,
+        support::Listening::appliance,
+    );
     let up = wait_for(
-        &format!("http://127.0.0.1:{port}/api/elections/7"),
+        &format!("{}/api/elections/7", seen.door("public")),
         Duration::from_secs(20),
     );
     let _ = child.kill();
@@ -173,7 +176,7 @@ fn genesis_and_run_from_a_config_file() {
 #[test]
 fn run_refuses_bad_setups_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = setup_node(dir.path(), support::free_port());
+    let cfg = setup_node(dir.path());
     let refused = |extra: &[&str], says: &str| {
         let args = [&["run", "--config", arg(&cfg)], extra].concat();
         evote(&args, 1, says);
@@ -250,15 +253,17 @@ fn wait_for(url: &str, within: Duration) -> bool {
 
 #[test]
 fn bootnode_serves_the_discovery_api() {
-    let port = support::free_port();
-    let mut child = start(&["bootnode", "--listen", &format!("127.0.0.1:{port}")]);
-    let up = wait_for(
-        &format!("http://127.0.0.1:{port}/health"),
-        Duration::from_secs(20),
+    let logs = tempfile::tempdir().unwrap();
+    let (mut child, seen) = support::launch(
+        &["bootnode", "--listen", "127.0.0.1:0"],
+        &logs.path().join("bootnode.log"),
+        |l| !l.doors.is_empty(),
     );
+    let base = seen.door("bootnode");
+    let up = wait_for(&format!("{base}/health"), Duration::from_secs(20));
     let agent = support::agent();
     let r = agent
-        .post(format!("http://127.0.0.1:{port}/register_peer"))
+        .post(format!("{base}/register_peer"))
         .header("content-type", "application/json")
         .send(format!(
             r#"{{"node_id":"0x{}","url":"http://127.0.0.1:9"}}"#,

@@ -154,8 +154,7 @@ fn a_full_disk_loses_no_acknowledged_vote() {
     let data = disk.0.path().join("d");
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("appliance.log");
-    let port = support::free_port();
-    let mut dev = Dev::start_logged(&data, port, Some(&log));
+    let mut dev = Dev::start_logged(&data, Some(&log));
     let admin = std::fs::read_to_string(data.join("admin.token")).unwrap();
     let mut acked = Vec::new();
     let mut refused = 0;

@@ -336,15 +336,7 @@ fn an_offline_station_closes_its_polls_and_downloads_its_export() {
     let dir = tempfile::tempdir().unwrap();
     let mut dev = Dev::start(dir.path());
     dev.kill9();
-    let mut child = std::process::Command::new(support::bin())
-        .args(["run", "--offline", "--config"])
-        .arg(dir.path().join("appliance.toml"))
-        .args(["--listen", &format!("127.0.0.1:{}", dev.port)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    dev.wait_healthy();
+    let dev = Dev::run(dir.path(), &["--offline"]);
     let (cookies, csrf) = operator(&dev, dir.path());
     let page = get(&dev, "/console", &cookies);
     assert!(
@@ -407,6 +399,4 @@ fn an_offline_station_closes_its_polls_and_downloads_its_export() {
     // The booth now says the polls are closed.
     let a = vote_at_booth(&dev, &cookies, &csrf, "two%40example.org");
     assert!(a.body.contains("not open for voting now"), "{}", a.body);
-    let _ = child.kill();
-    let _ = child.wait();
 }

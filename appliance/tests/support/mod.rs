@@ -1,8 +1,9 @@
-//! Helpers for black-box tests: start the real binary on a free loopback
-//! port in a temp dir, talk to it over HTTP, kill it on drop.
+//! Helpers for black-box tests: start the real binary in a temp dir on
+//! ports the OS picks as it binds them (read back from its log), talk to
+//! it over HTTP, kill it on drop.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,12 +14,97 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_evote-appliance"))
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Every door on a port the OS picks when the appliance binds it: no
+/// port is chosen before (a port found free and given to the appliance
+/// could be taken by another test's process in between).
+pub const ANY_PORTS: [&str; 6] = [
+    "--listen",
+    "127.0.0.1:0",
+    "--peer-listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+];
+
+/// Where a started process listens, and who it is, as its log says.
+#[derive(Debug, Clone, Default)]
+pub struct Listening {
+    /// `public`, `peer`, `operator` (or `bootnode`) to `http://ADDR`.
+    pub doors: Vec<(String, String)>,
+    /// The node id an appliance logs once it is ready.
+    pub node_id: Option<String>,
+}
+
+impl Listening {
+    pub fn door(&self, name: &str) -> &str {
+        let found = self.doors.iter().find(|(n, _)| n == name);
+        &found
+            .unwrap_or_else(|| panic!("no {name} door in {self:?}"))
+            .1
+    }
+
+    /// An appliance: its three doors and its node id.
+    pub fn appliance(&self) -> bool {
+        self.doors.len() == 3 && self.node_id.is_some()
+    }
+
+    /// What a log says so far: "public door listening on http://ADDR",
+    /// "bootnode listening on http://ADDR", "evote-appliance ready
+    /// node_id=ID".
+    fn read(log: &str) -> Self {
+        let mut seen = Self::default();
+        for line in log.lines() {
+            if let Some((before, url)) = line.split_once(" listening on ") {
+                let mut words = before.rsplit(' ');
+                let name = match words.next() {
+                    Some("door") => words.next(),
+                    last => last,
+                };
+                let name = name.unwrap_or_default().to_string();
+                seen.doors.push((name, url.trim().to_string()));
+            }
+            if line.contains("evote-appliance ready")
+                && let Some(id) = line.split("node_id=").nth(1)
+            {
+                seen.node_id = id.split_whitespace().next().map(str::to_string);
+            }
+        }
+        seen
+    }
+}
+
+/// Starts the binary with `args`, its log (stderr) in `log`, and waits
+/// until what its log says is `ready`; panics with the log if it exits
+/// first.
+pub fn launch<S: AsRef<OsStr>>(
+    args: &[S],
+    log: &Path,
+    ready: impl Fn(&Listening) -> bool,
+) -> (Child, Listening) {
+    let stderr = std::fs::File::create(log).expect("log file");
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start evote-appliance");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let seen = Listening::read(&text);
+        if ready(&seen) {
+            return (child, seen);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("evote-appliance exited ({status}) before listening; log:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "evote-appliance not listening after 60 s; log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn agent() -> ureq::Agent {
@@ -29,7 +115,8 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// An appliance started with `dev` on a data dir it does not own.
+/// An appliance started with `dev` (or `run` on what `dev` wrote) on a
+/// data dir it does not own.
 pub struct Dev {
     pub child: Child,
     /// The public door.
@@ -38,61 +125,82 @@ pub struct Dev {
     pub peer_url: String,
     /// The operator door.
     pub admin_url: String,
-    pub port: u16,
     pub dir: PathBuf,
     pub agent: ureq::Agent,
+    /// The id it logged: [`Dev::wait_healthy`] believes only its answer.
+    pub node_id: String,
+    /// Where its log goes when the test gives no place.
+    _log_dir: Option<tempfile::TempDir>,
 }
 
 impl Dev {
     pub fn start(dir: &Path) -> Dev {
-        Self::start_on(dir, free_port())
-    }
-
-    pub fn start_on(dir: &Path, port: u16) -> Dev {
-        Self::start_logged(dir, port, None)
+        Self::start_logged(dir, None)
     }
 
     /// Starts `dev`, writing its log to `log` when given.
-    pub fn start_logged(dir: &Path, port: u16, log: Option<&Path>) -> Dev {
-        let stderr = match log {
-            Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
-            None => Stdio::null(),
+    pub fn start_logged(dir: &Path, log: Option<&Path>) -> Dev {
+        let args = [OsStr::new("dev"), OsStr::new("--data-dir"), dir.as_os_str()];
+        Self::launch(dir, &args, log)
+    }
+
+    /// `run --config` on what `dev` wrote in `dir`, with `extra` flags.
+    pub fn run(dir: &Path, extra: &[&str]) -> Dev {
+        let config = dir.join("appliance.toml");
+        let mut args = vec![
+            OsStr::new("run"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        Self::launch(dir, &args, None)
+    }
+
+    fn launch(dir: &Path, args: &[&OsStr], log: Option<&Path>) -> Dev {
+        let log_dir = log
+            .is_none()
+            .then(|| tempfile::tempdir().expect("a log dir"));
+        let log = match (log, &log_dir) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, Some(d)) => d.path().join("appliance.log"),
+            (None, None) => unreachable!("a log dir when no log is given"),
         };
-        let (peer, admin) = (free_port(), free_port());
-        let child = Command::new(bin())
-            .args(["dev", "--data-dir"])
-            .arg(dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--peer-listen", &format!("127.0.0.1:{peer}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start evote-appliance");
+        let mut all: Vec<&OsStr> = args.to_vec();
+        all.extend(ANY_PORTS.iter().map(OsStr::new));
+        let (child, seen) = launch(&all, &log, Listening::appliance);
         let d = Dev {
             child,
-            url: format!("http://127.0.0.1:{port}"),
-            peer_url: format!("http://127.0.0.1:{peer}"),
-            admin_url: format!("http://127.0.0.1:{admin}"),
-            port,
+            url: seen.door("public").to_string(),
+            peer_url: seen.door("peer").to_string(),
+            admin_url: seen.door("operator").to_string(),
             dir: dir.to_path_buf(),
             agent: agent(),
+            node_id: seen.node_id.expect("the appliance logs its node id"),
+            _log_dir: log_dir,
         };
         d.wait_healthy();
         d
     }
 
+    /// Waits until `/health` answers 200 with this appliance's node id
+    /// (another process answering at its address does not count).
     pub fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = None;
         while Instant::now() < deadline {
-            if let Ok(r) = self.agent.get(format!("{}/health", self.url)).call()
-                && r.status() == 200
-            {
-                return;
+            if let Ok(r) = self.agent.get(format!("{}/health", self.url)).call() {
+                let (code, v) = read(r);
+                if code == 200 && v["node_id"] == self.node_id.as_str() {
+                    return;
+                }
+                last = Some((code, v));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("appliance at {} did not become healthy", self.url);
+        panic!(
+            "appliance {} at {} did not become healthy (last answer {last:?})",
+            self.node_id, self.url
+        );
     }
 
     /// SIGKILL, as a power cut would.
