@@ -29,7 +29,7 @@ mod web;
 // targets, the docs generator) reach only what follows, `cli` and `fuzzing`.
 pub use app::load_genesis;
 pub use auth::{OsRandom, pbkdf2_hash};
-pub use clock::now_ms;
+pub use clock::{TEST_CLOCK_AHEAD, now_ms};
 pub use config::Config;
 pub use keyfile::read_node_key;
 pub use net::bootnode;

@@ -82,6 +82,9 @@ pub struct Cluster {
     /// The proxies every node reaches the validators through, once
     /// [`Cluster::route_through_proxies`] set them up.
     pub links: Links,
+    /// How far ahead the appliances' clocks run when they start (and the
+    /// command line's when it runs): [`Cluster::set_clock_ahead`].
+    clock_ahead_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Timing parameters for a testnet.
@@ -172,7 +175,24 @@ impl Cluster {
             children,
             agent: agent(),
             links: Links::default(),
+            clock_ahead_ms: Default::default(),
         }
+    }
+
+    /// Nodes started from now on, and command-line runs, see their clock
+    /// `ms` ahead of the wall clock (a test build's
+    /// `EVOTE_TEST_CLOCK_AHEAD_MS`): a test can let an election's window
+    /// pass without waiting for it. Restart the running nodes to move them
+    /// too.
+    pub fn set_clock_ahead(&self, ms: u64) {
+        (self.clock_ahead_ms).store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The clock offset of [`Cluster::set_clock_ahead`], as the
+    /// environment variable the appliance reads.
+    fn clock_env(&self) -> [(&'static str, String); 1] {
+        let ms = (self.clock_ahead_ms).load(std::sync::atomic::Ordering::SeqCst);
+        [(evote_appliance::TEST_CLOCK_AHEAD, ms.to_string())]
     }
 
     /// Puts a proxy on every link from a node to a validator (written into
@@ -244,6 +264,7 @@ impl Cluster {
             .arg("--config")
             .arg(&self.nodes[i].config)
             .args(extra)
+            .envs(self.clock_env())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -461,6 +482,7 @@ impl Cluster {
     pub fn cli(&self, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
         let out = Command::new(appliance_bin())
             .args(args)
+            .envs(self.clock_env())
             .output()
             .expect("run evote-appliance");
         (
