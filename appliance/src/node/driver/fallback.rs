@@ -397,3 +397,184 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::clock::Clock;
+    use crate::consensus::Message;
+    use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::genesis::fixtures::genesis;
+    use crate::ledger::tx::fixtures::ballot;
+    use crate::ledger::{Genesis, PublicKey, SignedTx};
+    use crate::node::status::{Counters, FallbackReason};
+    use crate::node::{
+        Driver, DriverSetup, FALLBACK_STARTUP_GRACE_MS, Network, PeerHead, Request, Source,
+        Submission,
+    };
+    use crate::store::Store;
+
+    /// Validators that answer, with one round trip for all; nothing sent
+    /// arrives anywhere (no block ever commits).
+    struct Answering {
+        reachable: Arc<AtomicUsize>,
+        others: Vec<PublicKey>,
+        rtt_ms: u64,
+    }
+
+    impl Network for Answering {
+        fn broadcast(&mut self, _: &Message) {}
+        fn gossip(&mut self, _: &[SignedTx], _: bool) {}
+        fn peer_heads(&self) -> Vec<PeerHead> {
+            Vec::new()
+        }
+        fn request_sync(&mut self, _: u64) -> bool {
+            false
+        }
+        fn reachable_validators(&self) -> Vec<PublicKey> {
+            self.others[..self.reachable.load(Ordering::SeqCst)].to_vec()
+        }
+        fn round_trip_ms(&self, _: &PublicKey) -> u64 {
+            self.rtt_ms
+        }
+    }
+
+    struct Manual(Rc<Cell<u64>>);
+
+    impl Clock for Manual {
+        fn now_ms(&self) -> u64 {
+            self.0.get()
+        }
+    }
+
+    struct Rig {
+        g: Arc<Genesis>,
+        driver: Driver<Store, Answering, Manual>,
+        now: Rc<Cell<u64>>,
+        reachable: Arc<AtomicUsize>,
+        counters: Arc<Counters>,
+    }
+
+    const START_MS: u64 = 1_000_000;
+
+    /// Validator 1 of 3 (a quorum is 2), with the other two answering.
+    fn rig(rtt_ms: u64) -> Rig {
+        let g = Arc::new(genesis(3));
+        let mut store = Store::open_in_memory().unwrap();
+        store.init_genesis(&g).unwrap();
+        let now = Rc::new(Cell::new(START_MS));
+        let reachable = Arc::new(AtomicUsize::new(2));
+        let net = Answering {
+            reachable: reachable.clone(),
+            others: vec![key(2).public(), key(3).public()],
+            rtt_ms,
+        };
+        let setup = DriverSetup {
+            genesis: g.clone(),
+            key: Arc::new(key(1)),
+            offline: false,
+        };
+        let counters = Arc::new(Counters::default());
+        let driver = Driver::new(setup, store, net, Manual(now.clone()), counters.clone()).unwrap();
+        Rig {
+            g,
+            driver,
+            now,
+            reachable,
+            counters,
+        }
+    }
+
+    impl Rig {
+        /// Moves the clock to `at_ms` after the start and steps there.
+        fn step_at(&mut self, at_ms: u64, batch: Vec<Request>) -> Option<FallbackReason> {
+            self.now.set(START_MS + at_ms);
+            self.driver.step(batch);
+            self.driver.status_cell().read().unwrap().fallback.clone()
+        }
+
+        fn ballot(&self, voter: u8) -> Request {
+            let stx = ballot(&self.g, 1, voter, 1);
+            let (reply, _) = tokio::sync::oneshot::channel();
+            Request::Submit(Submission {
+                tx_hash: stx.hash().unwrap(),
+                stx: Box::new(stx),
+                source: Source::Rpc,
+                reply,
+            })
+        }
+
+        fn entries(&self) -> u64 {
+            Counters::get(&self.counters.fallback_entries)
+        }
+    }
+
+    #[test]
+    fn an_idle_network_stays_out_and_a_stall_counts_from_the_first_wait() {
+        let mut r = rig(50);
+        let after = r.g.params.fallback_after_ms;
+        // Minutes without a ballot or a block: idle, not stalled.
+        for minute in 1..=5 {
+            assert_eq!(r.step_at(minute * 60_000, Vec::new()), None);
+        }
+        // The first ballot after them is not late yet.
+        let first = 300_000;
+        assert_eq!(r.step_at(first, vec![r.ballot(1)]), None);
+        assert_eq!(r.step_at(first + after - 1, Vec::new()), None);
+        // Nothing commits (no peer hears this node): a stall, entered once.
+        let stalled = r.step_at(first + after, Vec::new());
+        assert!(
+            matches!(stalled, Some(FallbackReason::Stalled { since_ms, .. }) if since_ms == START_MS + first),
+            "{stalled:?}"
+        );
+        for s in 1..=5 {
+            assert!(r.step_at(first + after + s * 1_000, Vec::new()).is_some());
+        }
+        assert_eq!(r.entries(), 1, "entered once, however long it lasts");
+    }
+
+    #[test]
+    fn the_time_a_stall_takes_grows_with_the_quorum_round_trip() {
+        // 40 round trips of 1 s: 40 s, not the genesis' 10 s.
+        let mut r = rig(1_000);
+        assert_eq!(r.step_at(1_000, vec![r.ballot(1)]), None);
+        assert_eq!(r.step_at(1_000 + 39_999, Vec::new()), None);
+        assert!(r.step_at(1_000 + 40_000, Vec::new()).is_some());
+    }
+
+    #[test]
+    fn fewer_than_a_quorum_reachable_is_fallback_until_a_quorum_answers() {
+        let mut r = rig(50);
+        r.reachable.store(0, Ordering::SeqCst);
+        // Not judged before the peers were polled.
+        assert_eq!(r.step_at(FALLBACK_STARTUP_GRACE_MS - 1, Vec::new()), None);
+        let cut = r.step_at(FALLBACK_STARTUP_GRACE_MS, Vec::new());
+        assert_eq!(
+            cut,
+            Some(FallbackReason::Unreachable {
+                reachable: 1,
+                validators: 3,
+                quorum: 2
+            })
+        );
+        assert_eq!(
+            r.step_at(FALLBACK_STARTUP_GRACE_MS + 1_000, Vec::new()),
+            cut
+        );
+        r.reachable.store(1, Ordering::SeqCst);
+        assert_eq!(
+            r.step_at(FALLBACK_STARTUP_GRACE_MS + 2_000, Vec::new()),
+            None
+        );
+        r.reachable.store(0, Ordering::SeqCst);
+        assert!(
+            r.step_at(FALLBACK_STARTUP_GRACE_MS + 3_000, Vec::new())
+                .is_some()
+        );
+        assert_eq!(r.entries(), 2, "one entry per time the quorum went");
+    }
+}
