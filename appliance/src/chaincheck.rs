@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 use crate::ledger::validate::check_committed_block;
-use crate::ledger::{ChainLookup, Genesis, Hash32, LedgerError, Parent};
+use crate::ledger::{
+    ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, LedgerError, Parent, PublicKey,
+};
 use crate::store::{Store, StoreError};
 
 /// Blocks read from the store at a time.
@@ -34,6 +36,32 @@ struct UsedBelow<'a> {
 }
 
 impl ChainLookup for UsedBelow<'_> {
+    fn credential_on_chain(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+    ) -> Result<CredentialOnChain, LedgerError> {
+        self.store
+            .credential_below(election_id, credential, self.height)
+            .map_err(|e| LedgerError::Lookup(e.to_string()))
+    }
+
+    fn is_checked_in(&self, election_id: u64, leaf: &Hash32) -> Result<bool, LedgerError> {
+        self.store
+            .checked_in_below(election_id, leaf, self.height)
+            .map_err(|e| LedgerError::Lookup(e.to_string()))
+    }
+
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+    ) -> Result<Option<DeviceEnd>, LedgerError> {
+        self.store
+            .device_end_below(election_id, origin, self.height)
+            .map_err(|e| LedgerError::Lookup(e.to_string()))
+    }
+
     fn tally_at(
         &self,
         election_id: u64,

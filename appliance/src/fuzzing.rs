@@ -20,10 +20,10 @@ use serde_json::json;
 
 use crate::config::{Config, Overrides};
 use crate::consensus::{ChainView, Core, Message};
+use crate::ledger::credential::CredentialCode;
 use crate::ledger::crypto::pkcs8_from_seed;
 use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use crate::ledger::memchain::MemChain;
-use crate::ledger::nullifier::nullifier;
 use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
 use crate::ledger::{
     BallotTx, Block, Genesis, Hash32, LedgerError, NodeKey, PublicKey, SignedTx, Transaction, Vote,
@@ -140,7 +140,8 @@ fn vote(f: &Fixture, body: SubmitBody) -> Option<Hash32> {
         return None;
     }
     let key = f.keys.last()?;
-    let null = nullifier(&f.nullifier_secret, election.id, VOTER).ok()?;
+    let credential = f.voter_card.key(election.id);
+    let null = Hash32(credential.public().0);
     let ctx = BallotContext {
         chain_id: f.chain_id,
         election_id: election.id,
@@ -157,7 +158,15 @@ fn vote(f: &Fixture, body: SubmitBody) -> Option<Hash32> {
         (None, Some(ballot)) => ballot,
         _ => return None,
     };
-    let tx = BallotTx::new(f.chain_id, election.id, null, ballot, now, key.public()).ok()?;
+    let tx = BallotTx::new(
+        f.chain_id,
+        election.id,
+        &credential,
+        ballot,
+        now,
+        key.public(),
+    )
+    .ok()?;
     let stx = SignedTx::sign(Transaction::Ballot(tx), key).ok()?;
     check_tx(&f.genesis, &f.chain_id, &stx, now).ok()
 }
@@ -333,10 +342,9 @@ const GENESIS: &str = include_str!("../../schema/vectors/genesis.json");
 const CHAIN: &str = include_str!("../../schema/vectors/chain.json");
 /// Key seeds of `keys.json`: validators 1 to 3, then station 1.
 const KEY_SEEDS: [u8; 4] = [0x01, 0x02, 0x03, 0x64];
-/// `keys.json`'s nullifier secret.
-const NULLIFIER_SECRET: &[u8; 32] = b"evote-test-nullifier-secret-0001";
+const KEYS: &str = include_str!("../../schema/vectors/keys.json");
 /// The voter of block 1's ballot, which station 1 accepted.
-const VOTER: &str = "voter-01@example.org";
+const VOTER: &str = "voter-01";
 /// The head that consensus messages and synced blocks build on.
 const HEAD: usize = 4;
 
@@ -352,7 +360,8 @@ struct Fixture {
     now_ms: u64,
     /// While the election is open: block 2's time.
     voting_ms: u64,
-    nullifier_secret: Vec<u8>,
+    /// The voting card of [`VOTER`] (`keys.json`).
+    voter_card: CredentialCode,
 }
 
 fn fixture() -> &'static Fixture {
@@ -390,9 +399,20 @@ fn fixture() -> &'static Fixture {
             voting_ms: blocks[1].header.timestamp_ms,
             blocks,
             states,
-            nullifier_secret: NULLIFIER_SECRET.to_vec(),
+            voter_card: test_card(VOTER),
         }
     })
+}
+
+/// A test voter's card, as `keys.json` gives it.
+fn test_card(voter: &str) -> CredentialCode {
+    let keys: serde_json::Value = serde_json::from_str(KEYS).expect("keys vector");
+    let code = keys["cards"]
+        .as_array()
+        .and_then(|cards| cards.iter().find(|c| c["voter"] == voter))
+        .and_then(|c| c["code"].as_str())
+        .expect("the voter's card in keys.json");
+    CredentialCode::parse(code).expect("a test card's code")
 }
 
 impl Fixture {

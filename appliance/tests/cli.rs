@@ -104,7 +104,7 @@ fn election_json(dir: &Path) -> String {
     let trustees = ceremony(dir, 1, 1);
     serde_json::json!({"id": 7, "name": "Council", "opens_at": "2020-01-01T00:00:00Z",
         "closes_at": 4102444800000u64, "candidates": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}],
-        "trustees": trustees})
+        "trustees": trustees, "eligibility": {"mode": "open"}})
     .to_string()
 }
 
@@ -112,6 +112,7 @@ fn election_json(dir: &Path) -> String {
 fn setup_node(dir: &Path) -> std::path::PathBuf {
     let v = keygen(dir, "node.key");
     let auth = keygen(dir, "authority.key");
+    let cred = keygen(dir, "credential-authority.key");
     std::fs::write(dir.join("election.json"), election_json(dir)).unwrap();
     // The only validator: no peer dials its URL.
     let validator = format!("{v}@http://127.0.0.1:9");
@@ -123,6 +124,8 @@ fn setup_node(dir: &Path) -> std::path::PathBuf {
             &validator,
             "--authority",
             &auth,
+            "--credential-authority",
+            &cred,
             "--election",
             arg(&election),
             "--out",
@@ -223,10 +226,19 @@ fn run_refuses_bad_setups_with_a_clear_message() {
 fn genesis_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let auth = keygen(dir.path(), "a.key");
+    let cred = keygen(dir.path(), "c.key");
     std::fs::write(dir.path().join("e.json"), election_json(dir.path())).unwrap();
     let out = dir.path().join("g.json");
     let refused = |validator: &str, election: &Path, says: &str| {
-        let args = ["genesis", "--validator", validator, "--authority", &auth];
+        let args = [
+            "genesis",
+            "--validator",
+            validator,
+            "--authority",
+            &auth,
+            "--credential-authority",
+            &cred,
+        ];
         let rest = ["--election", arg(election), "--out", arg(&out)];
         evote(&[&args[..], &rest].concat(), 1, says)
     };

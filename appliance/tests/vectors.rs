@@ -162,6 +162,7 @@ fn crypto_failure(g: &Genesis, chain: &MemChain, block: &Block) -> Option<&'stat
                 };
                 verify_decryption_share(&ctx, &key, &tally.aggregate, &d.share)
             }
+            _ => continue,
         };
         if let Err(e) = result {
             return Some(e.code());
@@ -330,12 +331,19 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
     // now_ms sits exactly at the drift bound of the last block.
     let last = blocks.last().expect("a block");
     assert_eq!(last.header.timestamp_ms, now + MAX_FUTURE_DRIFT_MS);
-    // Both kinds of transaction are on the chain.
+    // Every kind of transaction is on the chain.
     let kinds: BTreeSet<&str> = blocks
         .iter()
         .flat_map(|b| b.transactions.iter().map(|t| t.tx.kind()))
         .collect();
-    assert_eq!(kinds, BTreeSet::from(["ballot", "decryption_share"]));
+    let all = [
+        "ballot",
+        "decryption_share",
+        "check_in",
+        "credential_replacement",
+        "device_close",
+    ];
+    assert_eq!(kinds, BTreeSet::from(all));
 }
 
 /// The election key and the tally of expected.json follow from the genesis
@@ -526,6 +534,17 @@ fn invalid_vectors_fail_with_their_expected_error() {
         "election_not_open",
         "bad_ballot",
         "bad_decryption_share",
+        "bad_fallback_proof",
+        "unknown_credential",
+        "revoked_credential",
+        "credential_used",
+        "duplicate_credential",
+        "not_on_roll",
+        "wrong_station",
+        "duplicate_check_in",
+        "bad_device_close",
+        "duplicate_device_close",
+        "device_closed",
     ];
     let all: BTreeSet<String> = all.iter().map(|s| s.to_string()).collect();
     assert_eq!(codes, all);
@@ -863,13 +882,31 @@ fn expected_values_follow_the_written_rules() {
         assert!(ed(&seal["validator"], &cd, &seal["signature"]));
         assert!(!ed(&seal["validator"], &pd, &seal["signature"]));
     }
-    let (tx, td) = find("block 1 transaction 0 (");
-    let stx = &b1["transactions"][0];
+    let (check_in, cid) = find("block 1 transaction 0, a check-in");
+    let cstx = &b1["transactions"][0];
+    assert_eq!(check_in, cstx["tx"]);
+    assert!(ed(&cstx["tx"]["origin"], &cid, &cstx["signature"]));
+    let (tx, td) = find("block 1 transaction 1, voter-01's ballot transaction");
+    let stx = &b1["transactions"][1];
     assert_eq!(tx, stx["tx"]);
     assert!(ed(&stx["tx"]["origin"], &td, &stx["signature"]));
-    let (ballot, bd) = find("block 1 transaction 0 ballot");
+    let (ballot, bd) = find("block 1 transaction 1 ballot");
     assert_eq!(ballot, stx["tx"]["ballot"]);
     assert_eq!(stx["tx"]["ballot_hash"], bd.to_hex());
+    // The voter's credential (the nullifier) signed the credential statement.
+    let (statement, std) = find("block 1 transaction 1 credential statement");
+    assert_eq!(statement["type"], "ballot_credential");
+    assert_eq!(statement["ballot_hash"], stx["tx"]["ballot_hash"]);
+    assert!(ed(
+        &stx["tx"]["nullifier"],
+        &std,
+        &stx["tx"]["credential_signature"]
+    ));
+    // A fallback copy's header hashes to the block its origin signed.
+    let (fheader, fhd) = find("station-1's fallback block 1 header");
+    let (copy, _) = find("block 4 transaction 1, with a fallback reference");
+    assert_eq!(copy["fallback"]["header"], fheader);
+    assert!(ed(&fheader["origin"], &fhd, &copy["fallback"]["signature"]));
     let (share_tx, sd) = find("block 6 transaction 0");
     let sstx = &chain["blocks"][5]["transactions"][0];
     assert_eq!(share_tx["type"], "decryption_share");
@@ -918,7 +955,7 @@ fn expected_values_follow_the_written_rules() {
 
     let secret =
         hex::decode(&keys["nullifier_secret"].as_str().expect("secret")[2..]).expect("hex");
-    let nf = &expected["nullifiers"];
+    let nf = &expected["open_registration_credentials"];
     assert_eq!(nf["secret"], keys["nullifier_secret"]);
     for e in nf["examples"].as_array().expect("examples") {
         let identity = e["identity"].as_str().expect("identity");
@@ -936,8 +973,16 @@ fn expected_values_follow_the_written_rules() {
         );
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
         let tag = ring::hmac::sign(&key, &jcs);
-        assert_eq!(e["nullifier"], format!("0x{}", hex::encode(tag.as_ref())));
+        assert_eq!(e["seed"], format!("0x{}", hex::encode(tag.as_ref())));
+        let pair =
+            ring::signature::Ed25519KeyPair::from_seed_unchecked(tag.as_ref()).expect("seed");
+        use ring::signature::KeyPair;
+        assert_eq!(
+            e["credential"],
+            format!("0x{}", hex::encode(pair.public_key().as_ref()))
+        );
     }
+    credentials_and_roll_follow_the_written_rules(&expected, &keys, &g);
 
     // The keys file describes the keys the vectors use.
     for k in keys["keys"].as_array().expect("keys") {
@@ -949,6 +994,118 @@ fn expected_values_follow_the_written_rules() {
         assert_eq!(
             k["public_key"],
             format!("0x{}", hex::encode(pair.public_key().as_ref()))
+        );
+    }
+}
+
+/// The voting cards' codes make the credentials the genesis lists, by the
+/// derivation of PROTOCOL.md §4a; the roll file's entries make the roll
+/// root; the confirmation codes chain as §4d says.
+fn credentials_and_roll_follow_the_written_rules(expected: &Value, keys: &Value, g: &Genesis) {
+    use evote_core::ledger::Eligibility;
+    let field = |h: &mut Sha256, b: &[u8]| {
+        h.update((b.len() as u32).to_be_bytes());
+        h.update(b);
+    };
+    for c in expected["credentials"].as_array().expect("credentials") {
+        let secret = hex::decode(&c["secret"].as_str().expect("secret")[2..]).expect("hex");
+        let e = c["election_id"].as_u64().expect("election");
+        let mut h = Sha256::new();
+        field(&mut h, b"evote/v1/credential");
+        field(&mut h, &e.to_be_bytes());
+        field(&mut h, &secret);
+        let seed: [u8; 32] = h.finalize().into();
+        assert_eq!(c["seed"], format!("0x{}", hex::encode(seed)));
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).expect("seed");
+        use ring::signature::KeyPair;
+        assert_eq!(
+            c["public_key"],
+            format!("0x{}", hex::encode(pair.public_key().as_ref()))
+        );
+        let code = evote_core::ledger::credential::CredentialCode::parse(
+            c["code"].as_str().expect("code"),
+        )
+        .expect("a card's code");
+        assert_eq!(hex::encode(code.secret()), hex::encode(&secret));
+    }
+    let Eligibility::Roll { roll, credentials } = &g.elections[0].eligibility else {
+        panic!("election 1 has a roll");
+    };
+    let cards = keys["cards"].as_array().expect("cards");
+    let listed: Vec<PublicKey> = cards
+        .iter()
+        .filter(|c| {
+            let v = c["voter"].as_str().expect("voter");
+            v.len() == 8 && v < "voter-61"
+        })
+        .map(|c| from(&c["credential"]))
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        &sorted, credentials,
+        "the genesis lists the roll's cards, sorted"
+    );
+    let leaves: Vec<Hash32> = keys["roll"]
+        .as_array()
+        .expect("roll")
+        .iter()
+        .map(|e| from(&e["leaf"]))
+        .collect();
+    assert_eq!(leaves.len() as u64, roll.size);
+    assert_eq!(merkle(&leaves), roll.root);
+    let r = &expected["roll"];
+    assert_eq!(r["root"], roll.root.to_hex());
+    for ex in r["examples"].as_array().expect("examples") {
+        for part in ["voter_commitment", "leaf"] {
+            let c = &ex[part];
+            let text = c["canonical"].as_str().expect("canonical");
+            assert_eq!(sha(text.as_bytes()).to_hex(), c["sha256"]);
+        }
+        let leaf: Hash32 = from(&ex["leaf"]["sha256"]);
+        let index = ex["index"].as_u64().expect("index");
+        let path: Vec<Hash32> = from(&ex["path"]);
+        assert_eq!(leaves[index as usize], leaf);
+        assert!(evote_core::ledger::merkle::verify_inclusion(
+            &leaf, index, roll.size, &path, &roll.root
+        ));
+    }
+    let mut prev = Hash32::ZERO;
+    for c in expected["confirmation_codes"]["codes"]
+        .as_array()
+        .expect("codes")
+    {
+        let msg = serde_json::json!({
+            "type": "confirmation_code",
+            "prev_code": prev,
+            "ballot_hash": c["ballot_hash"],
+        });
+        prev = sha(&evote_core::ledger::canonical_bytes(&msg).expect("JCS"));
+        assert_eq!(c["code"], prev.to_hex());
+    }
+}
+
+/// Every Ed25519 vector verifies, or not, as it says, with the ledger's
+/// verification (PROTOCOL.md §2).
+#[test]
+fn ed25519_vectors_follow_the_written_rule() {
+    let file = vector("ed25519.json");
+    let vectors = file["vectors"].as_array().expect("vectors");
+    assert!(vectors.len() >= 10);
+    for v in vectors {
+        let key: PublicKey = from(&v["public_key"]);
+        let message: Hash32 = from(&v["message"]);
+        let sig = evote_core::ledger::Signature(
+            hex::decode(&v["signature"].as_str().expect("sig")[2..])
+                .expect("hex")
+                .try_into()
+                .expect("64 bytes"),
+        );
+        assert_eq!(
+            evote_core::ledger::verify_digest(&key, &message, &sig),
+            v["valid"].as_bool().expect("valid"),
+            "{}",
+            v["description"]
         );
     }
 }

@@ -20,8 +20,8 @@ use crate::protocol::elgamal::{
     BallotContext, Ciphertext, ElectionKey, add_into, prove, to_ciphertexts,
 };
 use crate::protocol::{
-    BallotTx, BlockHeader, Candidate, DecryptionShareTx, Election, Genesis, Params, PublicKey,
-    StationInfo, ValidatorInfo, Vote, VoteKind, hash_of, merkle_root, sha256,
+    BallotTx, BlockHeader, Candidate, DecryptionShareTx, Election, Eligibility, Genesis, Params,
+    PublicKey, StationInfo, ValidatorInfo, Vote, VoteKind, hash_of, merkle_root, sha256,
 };
 
 /// What the black-box tests and the benchmarks use beside the synthetic
@@ -168,6 +168,7 @@ impl SynthChain {
             chain_name: "evote-audit synthetic chain".into(),
             created_at_ms: t0,
             authority: authority.public,
+            credential_authority: SynthKey::from_seed([201; 32]).public,
             validators: validators
                 .iter()
                 .enumerate()
@@ -197,6 +198,9 @@ impl SynthChain {
                 opens_at: t0,
                 closes_at: t0 + spec.election_ms,
                 trustees,
+                // Any credential may vote: the synthetic chains exercise the
+                // block and ballot rules, not the roll.
+                eligibility: Eligibility::Open {},
             }],
             params: Params {
                 block_period_ms: 1_000,
@@ -234,9 +238,32 @@ impl SynthChain {
         }
     }
 
-    /// The nullifier of synthetic voter `i`.
+    /// Synthetic voter `i`'s credential.
+    pub fn credential(i: usize) -> SynthKey {
+        SynthKey::from_seed(sha256(format!("synthetic voter {i}").as_bytes()).0)
+    }
+
+    /// The nullifier of synthetic voter `i`: their public credential.
     pub fn nullifier(i: usize) -> Hash32 {
-        sha256(format!("synthetic voter {i}").as_bytes())
+        Hash32(Self::credential(i).public.0)
+    }
+
+    /// The credential of the synthetic voter (below 4096) whose nullifier
+    /// this is.
+    fn credential_of(nullifier: &Hash32) -> Option<SynthKey> {
+        (0..4096)
+            .map(Self::credential)
+            .find(|k| k.public.0 == nullifier.0)
+    }
+
+    /// The credential's signature over a ballot (PROTOCOL.md §4a).
+    fn sign_ballot(credential: &SynthKey, b: &BallotTx) -> Signature {
+        credential.sign(&serde_json::json!({
+            "type": "ballot_credential",
+            "chain_id": b.chain_id,
+            "election_id": b.election_id,
+            "ballot_hash": b.ballot_hash,
+        }))
     }
 
     /// The ballots of voters 100, 101 and 102 (for candidates 1, 2 and 3)
@@ -246,27 +273,24 @@ impl SynthChain {
         (0..3)
             .map(|k| {
                 let seed = format!("fallback ballot {k}");
-                self.ballot_for(
-                    station,
-                    SynthChain::nullifier(100 + k),
-                    k,
-                    at_ms,
-                    seed.as_bytes(),
-                )
+                self.ballot_for(station, 100 + k, k, at_ms, seed.as_bytes())
             })
             .collect()
     }
 
-    /// An encrypted ballot for candidate `choice` (0-based) by `nullifier`,
-    /// accepted and signed by `origin`.
+    /// An encrypted ballot for candidate `choice` (0-based) by synthetic
+    /// voter `voter`, signed by their credential and accepted and signed by
+    /// `origin`.
     pub fn ballot_for(
         &self,
         origin: &SynthKey,
-        nullifier: Hash32,
+        voter: usize,
         choice: usize,
         submitted_at_ms: u64,
         seed: &[u8],
     ) -> SignedTx {
+        let credential = Self::credential(voter);
+        let nullifier = Hash32(credential.public.0);
         let ctx = BallotContext {
             chain_id: self.chain_id.0,
             election_id: 1,
@@ -274,16 +298,19 @@ impl SynthChain {
             origin: origin.public.0,
         };
         let ballot = self.encryptor.ballot(&ctx, choice, CANDIDATES, seed);
-        let tx = Transaction::Ballot(BallotTx {
+        let mut b = BallotTx {
             chain_id: self.chain_id,
             election_id: 1,
             nullifier,
             ballot_hash: crate::protocol::canon::ballot_hash(&ballot),
             ballot,
+            credential_signature: Signature([0; 64]),
             submitted_at_ms,
             origin: origin.public,
             fallback: None,
-        });
+        };
+        b.credential_signature = Self::sign_ballot(&credential, &b);
+        let tx = Transaction::Ballot(b);
         let signature = origin.sign(&tx);
         SignedTx { tx, signature }
     }
@@ -294,7 +321,7 @@ impl SynthChain {
         let seed = format!("synthetic ballot {i}");
         self.ballot_for(
             self.origin(i),
-            Self::nullifier(i),
+            i,
             i % CANDIDATES,
             submitted_at_ms,
             seed.as_bytes(),
@@ -664,6 +691,9 @@ impl<'c> Writer<'c> {
         let (kind, nullifier) = match &stx.tx {
             Transaction::Ballot(bt) => ("ballot", Some(bt.nullifier.0.to_vec())),
             Transaction::DecryptionShare(_) => ("decryption_share", None),
+            Transaction::CheckIn(_) => ("check_in", None),
+            Transaction::CredentialReplacement(_) => ("credential_replacement", None),
+            Transaction::DeviceClose(_) => ("device_close", None),
         };
         self.ins_tx
             .execute(params![
@@ -702,6 +732,7 @@ impl<'c> Writer<'c> {
                     .map_err(sql)?;
                 Ok(false)
             }
+            _ => Ok(false),
         }
     }
 }
@@ -772,7 +803,8 @@ impl SynthChain {
         per_block: usize,
         t0: u64,
     ) -> SynthFallback {
-        use crate::checks::fallback::{FallbackClose, FallbackHeader};
+        use crate::checks::fallback::FallbackClose;
+        use crate::protocol::{FallbackBlockType, FallbackHeader, merkle_path};
         let mut out = SynthFallback {
             origin: origin.public,
             blocks: Vec::new(),
@@ -788,7 +820,7 @@ impl SynthChain {
                 .map(|t| hash_of(&t.tx).expect("encodes"))
                 .collect();
             let header = FallbackHeader {
-                kind: "fallback_block".into(),
+                kind: FallbackBlockType::FallbackBlock,
                 chain_id: self.chain_id,
                 origin: origin.public,
                 seq: k as u64 + 1,
@@ -800,18 +832,21 @@ impl SynthChain {
                 tx_count: txs.len() as u64,
             };
             let block_hash = hash_of(&header).expect("encodes");
+            let signature = origin.sign_digest(&block_hash);
             out.blocks.push(serde_json::json!({
                 "header": header,
                 "block_hash": block_hash,
-                "signature": origin.sign_digest(&block_hash),
+                "signature": signature,
                 "transactions": txs,
             }));
-            for t in txs {
+            for (i, t) in txs.iter().enumerate() {
                 let mut copy = t.clone();
                 if let Transaction::Ballot(b) = &mut copy.tx {
                     b.fallback = Some(crate::protocol::FallbackRef {
-                        origin: origin.public,
-                        block_hash,
+                        header: header.clone(),
+                        signature,
+                        index: i as u64,
+                        path: merkle_path(&hashes, i),
                     });
                 }
                 copy.signature = origin.sign(&copy.tx);
@@ -857,6 +892,10 @@ impl SynthChain {
         if let Transaction::Ballot(b) = &mut tx {
             edit(b);
             b.ballot_hash = crate::protocol::canon::ballot_hash(&b.ballot);
+            // The voter's device could sign whatever it was given.
+            if let Some(k) = Self::credential_of(&b.nullifier) {
+                b.credential_signature = Self::sign_ballot(&k, b);
+            }
         }
         let signature = key.sign(&tx);
         SignedTx { tx, signature }

@@ -415,7 +415,7 @@ fn tampered_databases_are_caught_precisely() {
                     if cut {
                         b.truncate(b.len() - 10);
                     } else {
-                        b[30] ^= 1;
+                        b[275] ^= 1; // the low byte of the first selection's z1
                     }
                     conn.execute(
                         "UPDATE transactions SET body = ?1 WHERE block_height = ?2 AND position = ?3",
@@ -1027,7 +1027,7 @@ fn fallback_chains_are_checked_on_nodes_and_in_files() {
         };
         let (e, n) = match &fb.sealed[k].tx {
             Transaction::Ballot(b) => (b.election_id as i64, b.nullifier.0.to_vec()),
-            Transaction::DecryptionShare(_) => unreachable!("ballots only"),
+            _ => unreachable!("ballots only"),
         };
         conn.execute(
             "INSERT INTO fallback_ballots (main_tx_hash, sealed_tx_hash, origin, seq, election_id, \

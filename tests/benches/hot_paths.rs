@@ -19,18 +19,33 @@ use evote_core::ledger::elgamal::{
 };
 use evote_core::ledger::tally::local_ceremony;
 use evote_core::ledger::validate::check_block_txs;
-use evote_core::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
+use evote_core::ledger::{
+    Block, ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, LedgerError, NodeKey,
+    PublicKey, SignedTx,
+};
 use evote_tests::bench::bound::{make, setup};
 
 /// Ballots in the block benchmarks (the figure).
 const BLOCK_BALLOTS: u32 = 1_000;
 
-/// A chain that has seen no nullifier yet.
+/// A chain that has seen no nullifier and no record yet.
 struct Fresh;
 
 impl ChainLookup for Fresh {
     fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
         Ok(false)
+    }
+
+    fn credential_on_chain(&self, _: u64, _: &PublicKey) -> Result<CredentialOnChain, LedgerError> {
+        Ok(CredentialOnChain::default())
+    }
+
+    fn is_checked_in(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+        Ok(false)
+    }
+
+    fn device_end(&self, _: u64, _: &PublicKey) -> Result<Option<DeviceEnd>, LedgerError> {
+        Ok(None)
     }
 }
 

@@ -89,14 +89,14 @@ pub(super) struct InvalidFile {
 fn ballot_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::BallotTx {
     match &mut stx.tx {
         Transaction::Ballot(b) => b,
-        Transaction::DecryptionShare(_) => unreachable!("a ballot"),
+        _ => unreachable!("a ballot"),
     }
 }
 
 fn share_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::DecryptionShareTx {
     match &mut stx.tx {
         Transaction::DecryptionShare(d) => d,
-        Transaction::Ballot(_) => unreachable!("a decryption share"),
+        _ => unreachable!("a decryption share"),
     }
 }
 
@@ -109,6 +109,7 @@ impl World {
         let mut v = self.block_rule_vectors(chain);
         v.extend(self.ballot_vectors(chain));
         v.extend(self.share_vectors(chain));
+        v.extend(self.eligibility_vectors(chain));
         v.sort_by(|a, b| a.name.cmp(b.name));
         v
     }
@@ -126,8 +127,8 @@ impl World {
         let q: &[&NodeKey] = &[v1, v2];
         let two = || {
             vec![
-                self.ballot(v1, "voter-20@example.org", CANDIDATES[0], t - 500),
-                self.ballot(s, "voter-21@example.org", CANDIDATES[2], t - 300),
+                self.ballot(v1, "voter-20", CANDIDATES[0], t - 500),
+                self.ballot(s, "voter-21", CANDIDATES[2], t - 300),
             ]
         };
         let base = |txs: Vec<SignedTx>, sealers: &[&NodeKey]| self.next(&tip, t, txs, sealers);
@@ -256,14 +257,7 @@ impl World {
         ));
 
         let txs: Vec<SignedTx> = (30..39)
-            .map(|i| {
-                self.ballot(
-                    v1,
-                    &format!("voter-{i}@example.org"),
-                    CANDIDATES[1],
-                    t - 500,
-                )
-            })
+            .map(|i| self.ballot(v1, &format!("voter-{i}"), CANDIDATES[1], t - 500))
             .collect();
         v.push(mk(
             "too_many_txs",
@@ -340,21 +334,24 @@ impl World {
         // 1's own context: its proofs hold, only the signature or the hash
         // can tell it is not the ballot the origin accepted.
         let substitute = || {
-            let ctx = self.context(self.chain_id, ELECTION, "voter-21@example.org", s);
+            let ctx = self.context(self.chain_id, ELECTION, "voter-21", s);
             self.encrypt(&ctx, CANDIDATES[0])
         };
         let mut b = base(two(), q);
-        let bt = ballot_mut(&mut b.transactions[1]);
-        bt.ballot = substitute();
-        bt.ballot_hash = evote_core::ledger::hash_of(&bt.ballot).expect("hashes");
+        let signed_by_origin = b.transactions[1].signature;
+        ballot_mut(&mut b.transactions[1]).ballot = substitute();
+        // The voter's credential signs the new ballot (their device could);
+        // the origin's signature is the one it made for the old one.
+        self.resign_ballot(&mut b.transactions[1], s);
+        b.transactions[1].signature = signed_by_origin;
         self.reroot(&mut b, p, q);
         v.push(
             mk(
                 "changed_ballot",
                 "Transaction 1's encrypted ballot was replaced, after its origin signed it, by a \
                  well-formed ballot for another candidate in the same context (so its proofs \
-                 hold); ballot_hash, tx_root, block hash, proposer signature and seals were all \
-                 made anew. Only the origin's signature catches it.",
+                 hold); ballot_hash, the credential's signature, tx_root, block hash, proposer \
+                 signature and seals were all made anew. Only the origin's signature catches it.",
                 b,
                 "bad_signature",
             )
@@ -383,7 +380,7 @@ impl World {
             v2,
             sha256(b"another chain"),
             ELECTION,
-            "voter-22@example.org",
+            "voter-22",
             CANDIDATES[0],
             t - 100,
         ));
@@ -396,7 +393,7 @@ impl World {
         ));
 
         let mut txs = two();
-        txs.push(self.ballot(v2, "voter-23@example.org", CANDIDATES[0], t - 100));
+        txs.push(self.ballot(v2, "voter-23", CANDIDATES[0], t - 100));
         let bt = ballot_mut(&mut txs[2]);
         bt.submitted_at_ms = t + MAX_FUTURE_DRIFT_MS + 1;
         self.resign_tx(&mut txs[2], v2);
@@ -410,7 +407,7 @@ impl World {
         ));
 
         let mut txs = two();
-        txs.push(self.ballot(out, "voter-24@example.org", CANDIDATES[0], t - 100));
+        txs.push(self.ballot(out, "voter-24", CANDIDATES[0], t - 100));
         v.push(mk(
             "unknown_origin",
             "Transaction 2 is accepted and signed by the outsider key, which is neither a \
@@ -420,14 +417,7 @@ impl World {
         ));
 
         let mut txs = two();
-        txs.push(self.ballot_in(
-            v2,
-            self.chain_id,
-            2,
-            "voter-25@example.org",
-            CANDIDATES[0],
-            t - 100,
-        ));
+        txs.push(self.ballot_in(v2, self.chain_id, 2, "voter-25", CANDIDATES[0], t - 100));
         v.push(mk(
             "unknown_election",
             "Transaction 2 votes in election 2, which the genesis does not hold (encrypted \
@@ -436,7 +426,7 @@ impl World {
             "unknown_election",
         ));
 
-        let txs = vec![self.ballot(s, "voter-27@example.org", CANDIDATES[0], CLOSES_AT - 1)];
+        let txs = vec![self.ballot(s, "voter-27", CANDIDATES[0], CLOSES_AT - 1)];
         v.push(
             mk(
                 "election_closed",
@@ -451,7 +441,7 @@ impl World {
         );
 
         let g = self.genesis_parent();
-        let txs = vec![self.ballot(s, "voter-28@example.org", CANDIDATES[0], OPENS_AT - 1)];
+        let txs = vec![self.ballot(s, "voter-28", CANDIDATES[0], OPENS_AT - 1)];
         v.push(
             mk(
                 "election_not_yet_open",
@@ -463,7 +453,7 @@ impl World {
             .at(g, OPENS_AT),
         );
 
-        let twice = self.ballot(v1, "voter-29@example.org", CANDIDATES[0], t - 500);
+        let twice = self.ballot(v1, "voter-29", CANDIDATES[0], t - 500);
         v.push(mk(
             "duplicate_tx",
             "The same signed transaction twice.",
@@ -472,8 +462,8 @@ impl World {
         ));
 
         let txs = vec![
-            self.ballot(v1, "voter-20@example.org", CANDIDATES[0], t - 500),
-            self.ballot(s, "voter-20@example.org", CANDIDATES[1], t - 300),
+            self.ballot(v1, "voter-20", CANDIDATES[0], t - 500),
+            self.ballot(s, "voter-20", CANDIDATES[1], t - 300),
         ];
         v.push(mk(
             "duplicate_nullifier_in_block",
@@ -484,7 +474,7 @@ impl World {
         ));
 
         let mut txs = two();
-        txs.push(self.ballot(v2, "voter-01@example.org", CANDIDATES[1], t - 100));
+        txs.push(self.ballot(v2, "voter-01", CANDIDATES[1], t - 100));
         v.push(
             mk(
                 "duplicate_nullifier_across_blocks",
@@ -507,7 +497,7 @@ impl World {
         let t = tip.timestamp_ms + 1_000;
         let now = tip.timestamp_ms + 2_000;
         let q: &[&NodeKey] = &[v1, v2];
-        let good = || self.ballot(v1, "voter-20@example.org", CANDIDATES[0], t - 500);
+        let good = || self.ballot(v1, "voter-20", CANDIDATES[0], t - 500);
         let ctx_of =
             |voter: &str, origin: &NodeKey| self.context(self.chain_id, ELECTION, voter, origin);
         // A block with a good ballot and then `bad`, accepted by station-1.
@@ -517,7 +507,7 @@ impl World {
         };
         let mut v = Vec::new();
 
-        let ctx = ctx_of("voter-40@example.org", s);
+        let ctx = ctx_of("voter-40", s);
         let mut ballot = self.encrypt(&ctx, CANDIDATES[1]);
         ballot.selections[1].proof.z0 = plus_one(&ballot.selections[1].proof.z0);
         v.push(mk(
@@ -528,7 +518,7 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-41@example.org", s);
+        let ctx = ctx_of("voter-41", s);
         let ballot = self.forge(&ctx, &[2, 0, 0]);
         v.push(mk(
             "ballot_encrypts_two",
@@ -538,7 +528,7 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-42@example.org", s);
+        let ctx = ctx_of("voter-42", s);
         let ballot = self.forge(&ctx, &[1, 1, 0]);
         v.push(mk(
             "ballot_two_ones",
@@ -548,9 +538,9 @@ impl World {
             "bad_sum_proof",
         ));
 
-        let ctx = ctx_of("voter-43@example.org", s);
+        let ctx = ctx_of("voter-43", s);
         let mut ballot = self.forge(&ctx, &[0, 0, 0]);
-        let donor = self.encrypt(&ctx_of("voter-44@example.org", s), CANDIDATES[2]);
+        let donor = self.encrypt(&ctx_of("voter-44", s), CANDIDATES[2]);
         ballot.sum_proof = donor.sum_proof;
         v.push(mk(
             "ballot_copied_sum_proof",
@@ -560,8 +550,8 @@ impl World {
             "bad_sum_proof",
         ));
 
-        let ctx = ctx_of("voter-45@example.org", s);
-        let ballot = self.encrypt(&ctx_of("voter-46@example.org", s), CANDIDATES[1]);
+        let ctx = ctx_of("voter-45", s);
+        let ballot = self.encrypt(&ctx_of("voter-46", s), CANDIDATES[1]);
         v.push(mk(
             "ballot_bound_to_other_nullifier",
             "Transaction 1 carries, under voter-45's nullifier, the whole valid ballot of \
@@ -571,8 +561,8 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-47@example.org", s);
-        let ballot = self.encrypt(&ctx_of("voter-47@example.org", v2), CANDIDATES[1]);
+        let ctx = ctx_of("voter-47", s);
+        let ballot = self.encrypt(&ctx_of("voter-47", v2), CANDIDATES[1]);
         v.push(mk(
             "ballot_bound_to_other_origin",
             "Transaction 1 is accepted and signed by station-1, but its ballot's proofs are \
@@ -582,7 +572,7 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-48@example.org", s);
+        let ctx = ctx_of("voter-48", s);
         let mut other = ctx;
         other.election_id = 2;
         let ballot = self.encrypt(&other, CANDIDATES[1]);
@@ -594,7 +584,7 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-49@example.org", s);
+        let ctx = ctx_of("voter-49", s);
         let mut other = ctx;
         other.chain_id = sha256(b"another chain");
         let ballot = self.encrypt(&other, CANDIDATES[1]);
@@ -606,7 +596,7 @@ impl World {
             "bad_zero_one_proof",
         ));
 
-        let ctx = ctx_of("voter-50@example.org", s);
+        let ctx = ctx_of("voter-50", s);
         let mut ballot = self.encrypt(&ctx, CANDIDATES[0]);
         ballot.selections.pop();
         v.push(mk(
@@ -617,7 +607,7 @@ impl World {
             "wrong_length",
         ));
 
-        let ctx = ctx_of("voter-51@example.org", s);
+        let ctx = ctx_of("voter-51", s);
         let (_, others) = self.other_ceremony(TRUSTEES);
         let ballot = self.encrypt_under(&others[0].public_key, &ctx, CANDIDATES[1]);
         v.push(mk(
@@ -796,8 +786,8 @@ impl World {
         self.resign_tx(&mut tx, v1);
         v.push(mk(
             "share_wrong_ballot_count",
-            "Block 6 carries trustee 1's valid share of the tally after block 5, which holds 9 \
-             ballots, but its ballot_count says 8.",
+            "Block 6 carries trustee 1's valid share of the tally after block 5, which holds \
+             10 ballots, but its ballot_count says 9.",
             5,
             next_on(5, vec![tx]),
         ));
@@ -846,6 +836,252 @@ impl World {
             )
             .crypto("bad_decryption_share"),
         );
+        v
+    }
+}
+
+impl World {
+    /// Who may vote and what appliances may add (rules 18j-18l, 18p-18t,
+    /// 20, 22-24): credentials, replacements, check-ins, fallback proofs,
+    /// closing records. Most build on block 4 with blocks 1 to 4 as
+    /// prior_blocks; those about station-1's closing record on block 5.
+    fn eligibility_vectors(&self, chain: &Chain) -> Vec<InvalidVector> {
+        use evote_core::ledger::credential::sign_ballot;
+        use evote_core::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
+        use evote_core::ledger::{BallotTx, Hash32, Transaction};
+
+        let [v1, v2, _] = &self.validators;
+        let s = &self.station;
+        let tip = chain.parent(4);
+        let t = tip.timestamp_ms + 1_000;
+        let now = tip.timestamp_ms + 2_000;
+        let q: &[&NodeKey] = &[v1, v2];
+        let good = || self.ballot(v1, "voter-20", CANDIDATES[0], t - 500);
+        let with = |tx: SignedTx| self.next(&tip, t, vec![good(), tx], q);
+        let mk = |name: &'static str, description: &str, block: Block, code: &'static str| {
+            InvalidVector::new(name, description, tip, now, block, code).prior(chain.up_to(4))
+        };
+        let mut v = Vec::new();
+
+        // Credentials.
+        v.push(mk(
+            "ballot_invented_credential",
+            "Transaction 1 is signed by station-1 and by a credential of its own making \
+             (voter-99's card, on no list): the credential is not in the genesis' list nor \
+             named by a replacement.",
+            with(self.ballot(s, "voter-99", CANDIDATES[1], t - 300)),
+            "unknown_credential",
+        ));
+
+        let ctx = self.context(self.chain_id, ELECTION, "voter-30", s);
+        let ballot = self.encrypt(&ctx, CANDIDATES[1]);
+        let bh = evote_core::ledger::tx::ballot_hash(&ballot);
+        let forged = sign_ballot(s, &self.chain_id, ELECTION, &bh).expect("signs");
+        let tx = BallotTx::with_credential_signature(
+            self.chain_id,
+            ELECTION,
+            ctx.nullifier,
+            ballot,
+            forged,
+            t - 300,
+            s.public(),
+        );
+        let tx = SignedTx::sign(Transaction::Ballot(tx), s).expect("signs");
+        v.push(
+            mk(
+                "ballot_without_the_voters_card",
+                "Transaction 1 votes with voter-30's listed credential (voter-30 stayed home), \
+                 its proofs bound to it, but station-1 has not read voter-30's card: it signed \
+                 the credential statement with its own key.",
+                with(tx),
+                "bad_signature",
+            )
+            .detail("credential"),
+        );
+
+        v.push(mk(
+            "ballot_revoked_credential",
+            "Transaction 1 is a ballot signed by voter-10's lost card, whose credential the \
+             credential authority revoked and replaced in block 2.",
+            with(self.ballot(s, "voter-10", CANDIDATES[1], t - 300)),
+            "revoked_credential",
+        ));
+
+        let ca = &self.credential_authority;
+        v.push(mk(
+            "replacement_of_used_credential",
+            "Transaction 1 revokes voter-01's credential, which already cast its ballot in \
+             block 1, and names a new one: a second ballot would follow.",
+            with(self.replacement(ca, "voter-01", "voter-98", t - 300)),
+            "credential_used",
+        ));
+        v.push(mk(
+            "replacement_not_by_the_credential_authority",
+            "Transaction 1 revokes voter-31's credential and names voter-98's, signed by the \
+             election authority instead of the credential authority.",
+            with(self.replacement(&self.authority, "voter-31", "voter-98", t - 300)),
+            "unknown_origin",
+        ));
+        v.push(mk(
+            "replacement_by_a_listed_credential",
+            "Transaction 1 revokes voter-32's credential and names voter-33's, which the \
+             genesis already lists: one voter would hold two credentials.",
+            with(self.replacement(ca, "voter-32", "voter-33", t - 300)),
+            "duplicate_credential",
+        ));
+        v.push(
+            mk(
+                "replacement_after_close",
+                "Transaction 0 revokes voter-34's credential and names voter-98's, issued at the \
+                 election's close (closes_at, exclusive): too late.",
+                self.next(
+                    &tip,
+                    CLOSES_AT + 1_000,
+                    vec![self.replacement(ca, "voter-34", "voter-98", CLOSES_AT)],
+                    q,
+                ),
+                "election_not_open",
+            )
+            .at(tip, CLOSES_AT + 2_000),
+        );
+
+        // Check-ins.
+        let mut ghost = self.check_in(v1, "voter-35", t - 300);
+        if let Transaction::CheckIn(c) = &mut ghost.tx {
+            c.voter = sha256(b"a voter of nobody's roll");
+        }
+        self.resign_tx(&mut ghost, v1);
+        v.push(mk(
+            "check_in_not_on_roll",
+            "Transaction 1 checks in a voter whose commitment is on no roll, with voter-35's \
+             index and inclusion path: the path does not lead to the genesis' roll root.",
+            with(ghost),
+            "not_on_roll",
+        ));
+        v.push(mk(
+            "check_in_at_another_station",
+            "Transaction 1 checks voter-52 in at validator-1, but the roll assigns voter-52 \
+             to station-1.",
+            with(self.check_in(v1, "voter-52", t - 300)),
+            "wrong_station",
+        ));
+        v.push(mk(
+            "check_in_twice",
+            "Transaction 1 checks voter-02 in again, at validator-2; block 4 holds voter-02's \
+             check-in.",
+            with(self.check_in(v2, "voter-02", t - 300)),
+            "duplicate_check_in",
+        ));
+
+        // Fallback proofs.
+        let fb_tip = FallbackTip {
+            seq: 1,
+            hash: chain.fallback_block.block_hash,
+        };
+        let anchor = (tip.height, tip.hash);
+        let sealed = vec![
+            self.ballot(s, "voter-36", CANDIDATES[0], t - 900),
+            self.ballot(s, "voter-37", CANDIDATES[1], t - 800),
+        ];
+        let fb =
+            FallbackBlock::seal(self.chain_id, fb_tip, anchor, t - 700, sealed, s).expect("seals");
+        let copies = reconciliation_txs(&fb, s).expect("copies");
+        let mut copy = copies[0].clone();
+        let other_path = copies[1].tx.as_ballot().expect("a ballot").fallback.clone();
+        if let Some(f) = &mut ballot_mut(&mut copy).fallback {
+            f.path = other_path.expect("a copy").path;
+        }
+        self.resign_tx(&mut copy, s);
+        v.push(mk(
+            "fallback_copy_with_another_path",
+            "Transaction 1 is station-1's copy of voter-36's ballot from its fallback block 2, \
+             carrying the inclusion path of the other ballot of that block: the path does not \
+             lead from the sealed ballot to the block's tx_root.",
+            with(copy),
+            "bad_fallback_proof",
+        ));
+
+        let late = CLOSES_AT + LATE_BALLOT_GRACE_MS;
+        let sealed = vec![self.ballot(s, "voter-38", CANDIDATES[0], CLOSES_AT - 1)];
+        let fb =
+            FallbackBlock::seal(self.chain_id, fb_tip, anchor, late, sealed, s).expect("seals");
+        let copy = reconciliation_txs(&fb, s).expect("copies").remove(0);
+        let day_later = CLOSES_AT + 86_400_000;
+        v.push(
+            mk(
+                "fallback_block_sealed_after_grace",
+                "A day after the close, transaction 0 is station-1's copy of a ballot accepted \
+                 1 ms before the close, from a fallback block sealed at closes_at + \
+                 LATE_BALLOT_GRACE_MS: only a fallback block sealed before that time exempts \
+                 its ballots from the grace period.",
+                self.next(&tip, day_later, vec![copy], q),
+                "election_not_open",
+            )
+            .at(tip, day_later + 1_000),
+        );
+
+        // Closing records: station-1 closed election 1 in block 5, its
+        // fallback chain ending at block 1.
+        let tip5 = chain.parent(5);
+        let t6 = CLOSES_AT + 3_000;
+        let mk5 =
+            |name: &'static str, description: &str, txs: Vec<SignedTx>, code: &'static str| {
+                let block = self.next(&tip5, t6, txs, q);
+                InvalidVector::new(name, description, tip5, t6 + 1_000, block, code)
+                    .prior(chain.up_to(5))
+            };
+        v.push(mk5(
+            "ballot_after_device_close",
+            "Block 6, inside the grace period, carries a ballot station-1 says it accepted \
+             1 ms before the close, without a fallback reference, after station-1's closing \
+             record (block 5).",
+            vec![self.ballot(s, "voter-39", CANDIDATES[0], CLOSES_AT - 1)],
+            "device_closed",
+        ));
+        let fb_tip = FallbackTip {
+            seq: 1,
+            hash: chain.fallback_block.block_hash,
+        };
+        let sealed = vec![self.ballot(s, "voter-39", CANDIDATES[0], CLOSES_AT - 10)];
+        let fb = FallbackBlock::seal(self.chain_id, fb_tip, anchor, CLOSES_AT - 5, sealed, s)
+            .expect("seals");
+        let copy = reconciliation_txs(&fb, s).expect("copies").remove(0);
+        v.push(mk5(
+            "fallback_copy_after_device_close",
+            "Block 6 carries the copy of a ballot from station-1's fallback block 2, stamped \
+             5 ms before the close, but station-1's closing record (block 5) ends its fallback \
+             chain at block 1: a fallback block made afterwards and backdated.",
+            vec![copy],
+            "device_closed",
+        ));
+        let closed = chain.blocks[4].transactions[5].clone();
+        let Transaction::DeviceClose(d) = &closed.tx else {
+            unreachable!("block 5's closing record")
+        };
+        let mut again = d.clone();
+        again.closed_at_ms += 500;
+        let again = SignedTx::sign(Transaction::DeviceClose(again), s).expect("signs");
+        v.push(mk5(
+            "device_close_twice",
+            "Block 6 carries a second closing record of station-1 for election 1; block 5 \
+             holds its first.",
+            vec![again],
+            "duplicate_device_close",
+        ));
+        let mut early = d.clone();
+        early.origin = v1.public();
+        early.closed_at_ms = CLOSES_AT - 1;
+        early.fallback = None;
+        early.codes.head = Hash32::ZERO;
+        early.codes.count = 0;
+        let early = SignedTx::sign(Transaction::DeviceClose(early), v1).expect("signs");
+        v.push(mk5(
+            "device_close_before_the_close",
+            "Block 6 carries validator-1's closing record of election 1 made 1 ms before the \
+             election closes.",
+            vec![early],
+            "bad_device_close",
+        ));
         v
     }
 }

@@ -13,12 +13,14 @@
 //! It does not run the validity checks: every invalid vector names the
 //! rule it was built to break, and the test checks that the ledger agrees.
 
+mod ed25519;
 mod invalid;
 
 use std::collections::BTreeMap;
 
 use curve25519_dalek::scalar::Scalar;
-use evote_core::ledger::canonical::{canonical_bytes, sha256};
+use evote_core::ledger::canonical::{canonical_bytes, hash_of, sha256};
+use evote_core::ledger::credential::{CredentialCode, open_registration_key};
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::elgamal::ballot::{prove_sum, prove_zero_one};
 use evote_core::ledger::elgamal::{
@@ -26,15 +28,20 @@ use evote_core::ledger::elgamal::{
     Point, Selection, TallyContext, TrusteeKey, combine_decryption_shares, decryption_share,
     encrypt_ballot,
 };
+use evote_core::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
 use evote_core::ledger::genesis::PROTOCOL;
+use evote_core::ledger::merkle::MerkleLevels;
 use evote_core::ledger::nullifier::{normalize_identity, nullifier};
+use evote_core::ledger::records::next_code;
+use evote_core::ledger::roll::{RollVoter, roll_leaf};
 use evote_core::ledger::tally::{TallyState, local_ceremony};
 use evote_core::ledger::tx::LATE_BALLOT_GRACE_MS;
 use evote_core::ledger::validate::MAX_FUTURE_DRIFT_MS;
 use evote_core::ledger::{
-    BallotTx, Block, Candidate, DecryptionShareTx, Election, FallbackRef, Genesis, Hash32, NodeKey,
-    Params, PublicKey, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote, VoteKind,
-    merkle_root, quorum,
+    BallotTx, Block, Candidate, CheckInTx, CodeChainHead, CredentialReplacementTx,
+    DecryptionShareTx, DeviceCloseTx, Election, Eligibility, FallbackEnd, Genesis, Hash32, NodeKey,
+    Params, PublicKey, RollCommitment, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote,
+    VoteKind, merkle_root, quorum,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -63,7 +70,15 @@ const NULLIFIER_SECRET: &[u8; 32] = b"evote-test-nullifier-secret-0001";
 const VALIDATOR_SEEDS: [u8; 3] = [0x01, 0x02, 0x03];
 const STATION_SEED: u8 = 0x64;
 const AUTHORITY_SEED: u8 = 0xc8;
+const CREDENTIAL_AUTHORITY_SEED: u8 = 0xc9;
 const OUTSIDER_SEED: u8 = 0x32;
+
+/// Voters on election 1's roll: `voter-01` to `voter-60`.
+const ROLL_VOTERS: u8 = 60;
+/// The voters the roll assigns to station-1 (the others vote anywhere).
+const STATION_VOTERS: [u8; 6] = [1, 5, 6, 7, 52, 53];
+/// The card that replaces voter-10's lost one (block 2).
+const REPLACEMENT_CARD: &str = "voter-10-replacement";
 
 /// Election 1's trustees: `THRESHOLD` of `TRUSTEES` decrypt.
 pub const TRUSTEES: u32 = 3;
@@ -109,6 +124,10 @@ pub fn generate() -> BTreeMap<String, String> {
         }),
     );
     files.insert("expected.json".to_string(), to_json(&w.expected(&chain)));
+    files.insert(
+        "ed25519.json".to_string(),
+        to_json(&ed25519::ed25519_file()),
+    );
     for v in &invalid {
         files.insert(format!("invalid/{}.json", v.name), to_json(&v.file));
     }
@@ -157,7 +176,11 @@ struct World {
     validators: [NodeKey; 3],
     station: NodeKey,
     authority: NodeKey,
+    credential_authority: NodeKey,
     outsider: NodeKey,
+    /// Election 1's roll, in roll order (by leaf), and its tree.
+    roll: Vec<RollEntry>,
+    roll_levels: MerkleLevels,
     /// Election 1's trustees, in index order.
     trustee_keys: Vec<TrusteeKey>,
     /// What anyone computes from the genesis' round-1 messages.
@@ -166,7 +189,37 @@ struct World {
     chain_id: Hash32,
 }
 
+/// A voter of the roll file (names are invented).
+#[derive(Debug, Clone, Serialize)]
+struct RollEntry {
+    label: String,
+    id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    district: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    station: Option<PublicKey>,
+    salt: Hash32,
+    voter: Hash32,
+    leaf: Hash32,
+}
+
+/// A test voter's card: the code's secret is the first 10 bytes of
+/// SHA-256("evote test card " || label).
+fn card(label: &str) -> CredentialCode {
+    let h = sha256(format!("evote test card {label}").as_bytes());
+    let mut secret = [0u8; 10];
+    secret.copy_from_slice(&h.0[..10]);
+    CredentialCode::from_secret(secret)
+}
+
+fn voter_label(n: u8) -> String {
+    format!("voter-{n:02}")
+}
+
 struct Chain {
+    /// Station-1's fallback block 1, whose ballot block 4 carries.
+    fallback_block: FallbackBlock,
     blocks: Vec<Block>,
     /// `tallies[h]`: election 1's tally after block `h` (`tallies[0]` empty).
     tallies: Vec<TallyState>,
@@ -189,7 +242,15 @@ impl World {
         let validators = VALIDATOR_SEEDS.map(key);
         let station = key(STATION_SEED);
         let authority = key(AUTHORITY_SEED);
+        let credential_authority = key(CREDENTIAL_AUTHORITY_SEED);
         let outsider = key(OUTSIDER_SEED);
+        let roll = Self::make_roll(&station.public());
+        let leaves: Vec<Hash32> = roll.iter().map(|e| e.leaf).collect();
+        let roll_levels = MerkleLevels::new(&leaves);
+        let mut credentials: Vec<PublicKey> = (1..=ROLL_VOTERS)
+            .map(|n| card(&voter_label(n)).key(ELECTION).public())
+            .collect();
+        credentials.sort();
         let (trustees, trustee_keys) = local_ceremony(
             ELECTION,
             TRUSTEES,
@@ -202,6 +263,7 @@ impl World {
             chain_name: "evote test vectors".into(),
             created_at_ms: CREATED_AT,
             authority: authority.public(),
+            credential_authority: credential_authority.public(),
             validators: validators
                 .iter()
                 .enumerate()
@@ -229,6 +291,13 @@ impl World {
                 opens_at: OPENS_AT,
                 closes_at: CLOSES_AT,
                 trustees,
+                eligibility: Eligibility::Roll {
+                    roll: RollCommitment {
+                        size: roll_levels.size(),
+                        root: roll_levels.root(),
+                    },
+                    credentials,
+                },
             }],
             params: Params {
                 block_period_ms: 1_000,
@@ -246,12 +315,123 @@ impl World {
             validators,
             station,
             authority,
+            credential_authority,
             outsider,
+            roll,
+            roll_levels,
             trustee_keys,
             election_key,
             genesis,
             chain_id,
         }
+    }
+
+    /// Election 1's roll: voters 01 to 60 with invented names, ids and
+    /// salts, some assigned to station-1, sorted by leaf.
+    fn make_roll(station: &PublicKey) -> Vec<RollEntry> {
+        let mut roll: Vec<RollEntry> = (1..=ROLL_VOTERS)
+            .map(|n| {
+                let label = voter_label(n);
+                let id = format!("T-{:04}", 1000 + u32::from(n) * 7);
+                let name = format!("Test Voter {n}");
+                let district = (n % 3 == 0).then(|| format!("District {}", n % 5));
+                let station = STATION_VOTERS.contains(&n).then_some(*station);
+                let salt = sha256(format!("evote test roll salt {label}").as_bytes());
+                let voter = RollVoter {
+                    election_id: ELECTION,
+                    id: &id,
+                    name: &name,
+                    district: district.as_deref(),
+                    salt: &salt,
+                }
+                .commitment()
+                .expect("commitment");
+                let leaf = roll_leaf(ELECTION, &voter, station.as_ref()).expect("leaf");
+                RollEntry {
+                    label,
+                    id,
+                    name,
+                    district,
+                    station,
+                    salt,
+                    voter,
+                    leaf,
+                }
+            })
+            .collect();
+        roll.sort_by_key(|e| e.leaf);
+        roll
+    }
+
+    fn roll_entry(&self, label: &str) -> (u64, &RollEntry) {
+        let i = self
+            .roll
+            .iter()
+            .position(|e| e.label == label)
+            .expect("a voter of the roll");
+        (i as u64, &self.roll[i])
+    }
+
+    /// `label` checked in at `origin` at `at_ms`: the record as the station signs it.
+    fn check_in(&self, origin: &NodeKey, label: &str, at_ms: u64) -> SignedTx {
+        let (index, e) = self.roll_entry(label);
+        let tx = CheckInTx {
+            chain_id: self.chain_id,
+            election_id: ELECTION,
+            voter: e.voter,
+            station: e.station,
+            index,
+            path: self.roll_levels.path(index).expect("in the roll"),
+            checked_in_at_ms: at_ms,
+            origin: origin.public(),
+        };
+        SignedTx::sign(Transaction::CheckIn(tx), origin).expect("origin signs")
+    }
+
+    /// The credential authority revokes `lost`'s credential and names
+    /// `new`'s, signed by `signer` (the credential authority when honest).
+    fn replacement(&self, signer: &NodeKey, lost: &str, new: &str, at_ms: u64) -> SignedTx {
+        let tx = CredentialReplacementTx {
+            chain_id: self.chain_id,
+            election_id: ELECTION,
+            revoked: card(lost).key(ELECTION).public(),
+            replacement: card(new).key(ELECTION).public(),
+            issued_at_ms: at_ms,
+            origin: signer.public(),
+        };
+        SignedTx::sign(Transaction::CredentialReplacement(tx), signer).expect("signs")
+    }
+
+    /// `origin`'s closing record of election 1.
+    fn device_close(
+        &self,
+        origin: &NodeKey,
+        (codes, ballots, check_ins): (CodeChainHead, u64, u64),
+        fallback: Option<FallbackEnd>,
+        at_ms: u64,
+    ) -> SignedTx {
+        let tx = DeviceCloseTx {
+            chain_id: self.chain_id,
+            election_id: ELECTION,
+            codes,
+            ballots,
+            check_ins,
+            fallback,
+            closed_at_ms: at_ms,
+            origin: origin.public(),
+        };
+        SignedTx::sign(Transaction::DeviceClose(tx), origin).expect("origin signs")
+    }
+
+    /// The key of the card whose credential in `ctx.election_id` is
+    /// `ctx.nullifier`: every test card is tried.
+    fn credential_key(&self, ctx: &BallotContext) -> NodeKey {
+        (1..=99u8)
+            .map(voter_label)
+            .chain([REPLACEMENT_CARD.to_string()])
+            .map(|l| card(&l).key(ctx.election_id))
+            .find(|k| k.public().0 == ctx.nullifier.0)
+            .expect("the nullifier of a test card")
     }
 
     fn genesis_parent(&self) -> ParentRef {
@@ -293,8 +473,7 @@ impl World {
         BallotContext {
             chain_id,
             election_id,
-            nullifier: nullifier(NULLIFIER_SECRET, election_id, voter)
-                .expect("secret is long enough"),
+            nullifier: Hash32(card(voter).key(election_id).public().0),
             origin: origin.public(),
         }
     }
@@ -372,7 +551,8 @@ impl World {
     }
 
     /// The ballot transaction with the chain, election and nullifier of
-    /// `ctx`, carrying `ballot` as it is, signed by `origin`.
+    /// `ctx`, carrying `ballot` as it is, signed by the voter's credential
+    /// (their card's) and by `origin`.
     fn ballot_tx(
         &self,
         origin: &NodeKey,
@@ -383,7 +563,7 @@ impl World {
         let tx = BallotTx::new(
             ctx.chain_id,
             ctx.election_id,
-            ctx.nullifier,
+            &self.credential_key(ctx),
             ballot,
             at_ms,
             origin.public(),
@@ -395,6 +575,23 @@ impl World {
     /// Re-signs a transaction after a change, as its origin would.
     fn resign_tx(&self, stx: &mut SignedTx, origin: &NodeKey) {
         stx.signature = origin.sign_digest(&stx.hash().expect("tx hashes"));
+    }
+
+    /// After a change to a ballot: its hash and the credential's signature
+    /// made anew (as the voter's device could), then the origin's.
+    fn resign_ballot(&self, stx: &mut SignedTx, origin: &NodeKey) {
+        if let Transaction::Ballot(b) = &mut stx.tx {
+            b.ballot_hash = hash_of(&b.ballot).expect("ballot hashes");
+            let ctx = b.context();
+            b.credential_signature = evote_core::ledger::credential::sign_ballot(
+                &self.credential_key(&ctx),
+                &b.chain_id,
+                b.election_id,
+                &b.ballot_hash,
+            )
+            .expect("credential signs");
+        }
+        self.resign_tx(stx, origin);
     }
 
     // -----------------------------------------------------------------
@@ -543,65 +740,126 @@ impl World {
         let s = &self.station;
         let g = self.genesis_parent();
 
-        // Block 1: at the very opening of the election (inclusive bound),
-        // one ballot, sealed by all three validators.
+        // Block 1: at the very opening of the election (inclusive bound):
+        // voter-01, on station-1's roll, checked in and voting there;
+        // sealed by all three validators.
         let b1 = self.next(
             &g,
             OPENS_AT,
-            vec![self.ballot(s, "voter-01@example.org", CANDIDATES[0], OPENS_AT)],
+            vec![
+                self.check_in(s, "voter-01", OPENS_AT),
+                self.ballot(s, "voter-01", CANDIDATES[0], OPENS_AT),
+            ],
             &[v1, v2, v3],
         );
-        // Block 2: five ballots from every kind of origin (a tree of five
-        // leaves splits 4 + 1); seals not in validator order.
+        // Block 2: five ballots from every kind of origin and the credential
+        // authority's replacement of voter-10's lost card (a tree of six
+        // leaves splits 4 + 2); seals not in validator order.
         let t2 = OPENS_AT + 1_000;
         let b2 = self.next(
             &ParentRef::of(&b1),
             t2,
             vec![
-                self.ballot(v1, "voter-02@example.org", CANDIDATES[1], t2 - 900),
-                self.ballot(v2, "voter-03@example.org", CANDIDATES[2], t2 - 700),
-                self.ballot(v3, "voter-04@example.org", CANDIDATES[0], t2 - 500),
-                self.ballot(s, "voter-05@example.org", CANDIDATES[1], t2 - 300),
-                self.ballot(s, "voter-06@example.org", CANDIDATES[1], t2 - 100),
+                self.ballot(v1, "voter-02", CANDIDATES[1], t2 - 900),
+                self.ballot(v2, "voter-03", CANDIDATES[2], t2 - 700),
+                self.ballot(v3, "voter-04", CANDIDATES[0], t2 - 500),
+                self.ballot(s, "voter-05", CANDIDATES[1], t2 - 300),
+                self.ballot(s, "voter-06", CANDIDATES[1], t2 - 100),
+                self.replacement(
+                    &self.credential_authority,
+                    "voter-10",
+                    REPLACEMENT_CARD,
+                    t2 - 50,
+                ),
             ],
             &[v3, v1],
         );
         // Block 3: an empty heartbeat block.
         let t3 = t2 + self.genesis.params.empty_block_period_ms;
         let b3 = self.next(&ParentRef::of(&b2), t3, vec![], &[v1, v2]);
-        // Block 4: committed in round 1 (so proposed by validators[(4+1) mod 3]),
-        // with the same timestamp as its parent (allowed), and a ballot that
-        // was first recorded in a fallback chain.
-        let t4 = t3;
-        let mut fallback = self.ballot(s, "voter-07@example.org", CANDIDATES[2], t3 - 30_000);
-        let Transaction::Ballot(fb) = &mut fallback.tx else {
-            unreachable!("a ballot")
+        // Meanwhile station-1, cut off from the validators, sealed
+        // voter-07's ballot in its fallback block 1, anchored on block 2.
+        let sealed = self.ballot(s, "voter-07", CANDIDATES[2], t3 - 30_000);
+        let tip = FallbackTip {
+            seq: 0,
+            hash: b2.block_hash,
         };
-        fb.fallback = Some(FallbackRef {
-            origin: s.public(),
-            block_hash: sha256(b"station-1 fallback block 1"),
-        });
-        self.resign_tx(&mut fallback, s);
+        let anchor = (2, b2.block_hash);
+        let fallback_block =
+            FallbackBlock::seal(self.chain_id, tip, anchor, t3 - 29_500, vec![sealed], s)
+                .expect("the fallback block seals");
+        let copy = reconciliation_txs(&fallback_block, s)
+            .expect("the copy signs")
+            .remove(0);
+        // Block 4: committed in round 1 (so proposed by validators[(4+1) mod 3]),
+        // with the same timestamp as its parent (allowed): a ballot, the copy
+        // of the sealed one (with its fallback block's header and its
+        // inclusion proof), and the check-ins of voters 02 to 07 where they
+        // voted.
+        let t4 = t3;
         let b4 = self.block(
             &ParentRef::of(&b3),
             4,
             1,
             t4,
             vec![
-                self.ballot(v2, "voter-08@example.org", CANDIDATES[0], t4 - 200),
-                fallback,
+                self.ballot(v2, "voter-08", CANDIDATES[0], t4 - 200),
+                copy,
+                self.check_in(v1, "voter-02", t2 - 950),
+                self.check_in(v2, "voter-03", t2 - 750),
+                self.check_in(v3, "voter-04", t2 - 550),
+                self.check_in(s, "voter-05", t2 - 350),
+                self.check_in(s, "voter-06", t2 - 150),
+                self.check_in(s, "voter-07", t3 - 30_500),
             ],
             self.proposer_key(4, 1),
             &[v2, v3],
         );
         // Block 5: the first block stamped after the close (2 s after it,
-        // inside the late-ballot grace period), with a ballot accepted in
-        // the election's last millisecond. Its tally is final.
+        // inside the late-ballot grace period): voter-08's check-in, a
+        // ballot of voter-10's replacement card, a ballot accepted in the
+        // election's last millisecond, and station-1's closing record (its
+        // code chain, 4 ballots, 4 check-ins, its fallback chain ending at
+        // block 1). Its tally is final.
         let t5 = CLOSES_AT + 2_000;
+        let station_ballots = [
+            &b1.transactions[1],
+            &b2.transactions[3],
+            &b2.transactions[4],
+        ];
+        let mut hashes: Vec<Hash32> = station_ballots
+            .iter()
+            .map(|t| t.tx.as_ballot().expect("a ballot").ballot_hash)
+            .collect();
+        hashes.push(
+            fallback_block.transactions[0]
+                .tx
+                .as_ballot()
+                .expect("a ballot")
+                .ballot_hash,
+        );
+        let head = hashes
+            .iter()
+            .fold(Hash32::ZERO, |prev, b| next_code(&prev, b));
+        let codes = CodeChainHead {
+            count: hashes.len() as u64,
+            head,
+        };
+        let end = FallbackEnd {
+            last_seq: fallback_block.header.seq,
+            last_hash: fallback_block.block_hash,
+        };
         let b5 = self.next(
             &ParentRef::of(&b4),
             t5,
-            vec![self.ballot(v3, "voter-09@example.org", CANDIDATES[1], CLOSES_AT - 1)],
+            vec![
+                self.check_in(v2, "voter-08", t4 - 300),
+                self.check_in(v1, "voter-10", CLOSES_AT - 5_000),
+                self.ballot(v1, REPLACEMENT_CARD, CANDIDATES[2], CLOSES_AT - 4_000),
+                self.check_in(v3, "voter-09", CLOSES_AT - 2),
+                self.ballot(v3, "voter-09", CANDIDATES[1], CLOSES_AT - 1),
+                self.device_close(s, (codes, 4, 4), Some(end), CLOSES_AT + 1_000),
+            ],
             &[v1, v3],
         );
         // Block 6: trustees 1 and 3 (the threshold is 2) decrypt the tally
@@ -624,6 +882,7 @@ impl World {
         let tallies = self.tallies(&blocks);
         Chain {
             now_ms: t6 - MAX_FUTURE_DRIFT_MS,
+            fallback_block,
             blocks,
             tallies,
         }
@@ -652,6 +911,12 @@ impl World {
             &self.authority,
         ));
         keys.push(entry(
+            "credential_authority",
+            "credential authority",
+            CREDENTIAL_AUTHORITY_SEED,
+            &self.credential_authority,
+        ));
+        keys.push(entry(
             "outsider",
             "outsider (not in the genesis)",
             OUTSIDER_SEED,
@@ -665,10 +930,30 @@ impl World {
                      file the appliance reads (PKCS#8 v1, RFC 8410), which is the fixed prefix \
                      0x302e020100300506032b657004220420 followed by the seed. trustees: the key \
                      file each trustee of election 1 keeps after the ceremony (PROTOCOL.md E.4), \
-                     the same as crypto/ceremony.json's trustee_keys."
+                     the same as crypto/ceremony.json's trustee_keys. cards: each test voter's \
+                     voting card (the code printed on it, PROTOCOL.md §4a) and its public \
+                     credential in election 1; voter-60 and below are on the roll, \
+                     voter-10-replacement replaces voter-10's card in block 2, voter-99 is on no \
+                     list. roll: election 1's roll file entries (invented names), in roll order: \
+                     voter is the salted commitment, leaf the roll entry (PROTOCOL.md §3a). \
+                     nullifier_secret: the election-wide secret an appliance makes open \
+                     registration credentials with."
                 .into(),
             keys,
             nullifier_secret: hex(NULLIFIER_SECRET),
+            cards: (1..=ROLL_VOTERS)
+                .map(voter_label)
+                .chain([REPLACEMENT_CARD.to_string(), "voter-99".to_string()])
+                .map(|label| {
+                    let c = card(&label);
+                    CardEntry {
+                        code: c.to_text(),
+                        credential: c.key(ELECTION).public(),
+                        voter: label,
+                    }
+                })
+                .collect(),
+            roll: self.roll.clone(),
             trustees: self.trustee_keys.clone(),
         }
     }
@@ -677,7 +962,8 @@ impl World {
         let b1 = &chain.blocks[0];
         let b4 = &chain.blocks[3];
         let b6 = &chain.blocks[5];
-        let tx1 = &b1.transactions[0].tx;
+        let check_in_tx = &b1.transactions[0].tx;
+        let tx1 = &b1.transactions[1].tx;
         let bt1 = tx1.as_ballot().expect("a ballot");
         let fallback_tx = &b4.transactions[1].tx;
         let share_tx = &b6.transactions[0].tx;
@@ -708,16 +994,43 @@ impl World {
             &b1.commit_vote(),
         ));
         canonical.push(canon(
-            "block 1 transaction 0 (sha256 = tx_hash, the digest the origin signs)",
+            "block 1 transaction 0, a check-in (sha256 = tx_hash, the digest the origin signs)",
+            check_in_tx,
+        ));
+        canonical.push(canon(
+            "block 1 transaction 1, voter-01's ballot transaction (sha256 = tx_hash, the digest \
+             the origin signs)",
             tx1,
         ));
         canonical.push(canon(
-            "block 1 transaction 0 ballot (sha256 = ballot_hash)",
+            "block 1 transaction 1 ballot (sha256 = ballot_hash)",
             &bt1.ballot,
+        ));
+        canonical.push(canon(
+            "block 1 transaction 1 credential statement (sha256 = the digest voter-01's \
+             credential signs: credential_signature)",
+            &serde_json::json!({
+                "type": "ballot_credential",
+                "chain_id": bt1.chain_id,
+                "election_id": bt1.election_id,
+                "ballot_hash": bt1.ballot_hash,
+            }),
+        ));
+        canonical.push(canon(
+            "block 2 transaction 5, a credential replacement (sha256 = tx_hash)",
+            &chain.blocks[1].transactions[5].tx,
+        ));
+        canonical.push(canon(
+            "station-1's fallback block 1 header (sha256 = its block_hash, which station-1 signs)",
+            &chain.fallback_block.header,
         ));
         canonical.push(canon(
             "block 4 transaction 1, with a fallback reference (sha256 = tx_hash)",
             fallback_tx,
+        ));
+        canonical.push(canon(
+            "block 5 transaction 5, station-1's closing record (sha256 = tx_hash)",
+            &chain.blocks[4].transactions[5].tx,
         ));
         canonical.push(canon(
             "block 6 transaction 0, a decryption share (sha256 = tx_hash)",
@@ -793,8 +1106,11 @@ impl World {
                 normalized_identity: normalized.clone(),
                 hmac_message: String::from_utf8(canonical_bytes(&input).expect("encodes"))
                     .expect("JCS is UTF-8"),
-                nullifier: nullifier(NULLIFIER_SECRET, election_id, identity)
+                seed: nullifier(NULLIFIER_SECRET, election_id, identity)
                     .expect("secret is long enough"),
+                credential: open_registration_key(NULLIFIER_SECRET, election_id, identity)
+                    .expect("secret is long enough")
+                    .public(),
             }
         })
         .collect();
@@ -815,15 +1131,110 @@ impl World {
             merkle,
             quorum_table,
             proposers,
-            nullifiers: NullifierSection {
+            credentials: self.expected_credentials(),
+            roll: self.expected_roll(),
+            confirmation_codes: self.expected_codes(chain),
+            open_registration_credentials: NullifierSection {
                 secret: hex(NULLIFIER_SECRET),
-                rule: "nullifier = HMAC-SHA256(secret, hmac_message), hmac_message = JCS of \
-                       {type: \"nullifier\", election_id, identity: normalized_identity}"
+                rule: "in an election with open registration (PROTOCOL.md §3a) the appliance \
+                       makes a voter's credential from the Ed25519 seed \
+                       HMAC-SHA256(secret, hmac_message), hmac_message = JCS of \
+                       {type: \"nullifier\", election_id, identity: normalized_identity}; the \
+                       public credential is the ballot's nullifier"
                     .into(),
                 examples: nullifiers,
             },
             election_keys: vec![self.election_key.clone()],
             tally: self.expected_tally(chain),
+        }
+    }
+
+    fn expected_credentials(&self) -> Vec<CredentialExample> {
+        ["voter-01", "voter-02", REPLACEMENT_CARD]
+            .iter()
+            .flat_map(|label| {
+                let c = card(label);
+                [1, 2].map(|election_id| CredentialExample {
+                    voter: (*label).into(),
+                    code: c.to_text(),
+                    secret: hex(c.secret()),
+                    election_id,
+                    seed: hex(&c.seed(election_id)),
+                    public_key: c.key(election_id).public(),
+                })
+            })
+            .collect()
+    }
+
+    fn expected_roll(&self) -> ExpectedRoll {
+        let examples = ["voter-01", "voter-03"]
+            .iter()
+            .map(|label| {
+                let (index, e) = self.roll_entry(label);
+                let voter = serde_json::json!({
+                    "type": "roll_voter",
+                    "election_id": ELECTION,
+                    "id": e.id,
+                    "name": e.name,
+                    "salt": e.salt,
+                });
+                let mut leaf = serde_json::json!({
+                    "type": "roll_entry",
+                    "election_id": ELECTION,
+                    "voter": e.voter,
+                });
+                if let Some(st) = &e.station {
+                    leaf["station"] = serde_json::json!(st);
+                }
+                RollExample {
+                    voter: (*label).into(),
+                    index,
+                    voter_commitment: canon("the voter commitment (sha256 = voter)", &voter),
+                    leaf: canon("the roll entry (sha256 = leaf)", &leaf),
+                    path: self.roll_levels.path(index).expect("in the roll"),
+                }
+            })
+            .collect();
+        ExpectedRoll {
+            description: "Election 1's roll commitment (genesis: roll.size, roll.root) is the \
+                          Merkle root (PROTOCOL.md §5) over the leaves of keys.json's roll, in \
+                          that order; a check-in proves its entry with the path (RFC 9162 \
+                          inclusion proof, leaf index and tree size). Neither example voter has \
+                          a district; voter-01 is on station-1's roll."
+                .into(),
+            size: self.roll_levels.size(),
+            root: self.roll_levels.root(),
+            examples,
+        }
+    }
+
+    fn expected_codes(&self, chain: &Chain) -> ExpectedCodes {
+        let station_ballots = [
+            &chain.blocks[0].transactions[1],
+            &chain.blocks[1].transactions[3],
+            &chain.blocks[1].transactions[4],
+            &chain.fallback_block.transactions[0],
+        ];
+        let mut prev = Hash32::ZERO;
+        let codes = station_ballots
+            .iter()
+            .map(|t| {
+                let ballot_hash = t.tx.as_ballot().expect("a ballot").ballot_hash;
+                prev = next_code(&prev, &ballot_hash);
+                CodeExample {
+                    ballot_hash,
+                    code: prev,
+                }
+            })
+            .collect();
+        ExpectedCodes {
+            description: "Station-1's confirmation codes, in the order it issued them: \
+                          code = H({type: \"confirmation_code\", prev_code, ballot_hash}), the \
+                          first with prev_code 32 zero bytes. Its closing record (block 5) signs \
+                          the last as codes.head, and their number as codes.count."
+                .into(),
+            origin: self.station.public(),
+            codes,
         }
     }
 
@@ -911,7 +1322,57 @@ struct KeysFile {
     format: String,
     keys: Vec<KeyEntry>,
     nullifier_secret: String,
+    cards: Vec<CardEntry>,
+    roll: Vec<RollEntry>,
     trustees: Vec<TrusteeKey>,
+}
+
+#[derive(Serialize)]
+struct CardEntry {
+    voter: String,
+    code: String,
+    /// The public credential in election 1.
+    credential: PublicKey,
+}
+
+#[derive(Serialize)]
+struct CredentialExample {
+    voter: String,
+    code: String,
+    secret: String,
+    election_id: u64,
+    seed: String,
+    public_key: PublicKey,
+}
+
+#[derive(Serialize)]
+struct ExpectedRoll {
+    description: String,
+    size: u64,
+    root: Hash32,
+    examples: Vec<RollExample>,
+}
+
+#[derive(Serialize)]
+struct RollExample {
+    voter: String,
+    index: u64,
+    voter_commitment: CanonicalExample,
+    leaf: CanonicalExample,
+    path: Vec<Hash32>,
+}
+
+#[derive(Serialize)]
+struct ExpectedCodes {
+    description: String,
+    origin: PublicKey,
+    codes: Vec<CodeExample>,
+}
+
+#[derive(Serialize)]
+struct CodeExample {
+    ballot_hash: Hash32,
+    code: Hash32,
 }
 
 #[derive(Serialize)]
@@ -937,7 +1398,10 @@ struct Expected {
     merkle: Vec<MerkleExample>,
     quorum_table: Vec<QuorumExample>,
     proposers: Vec<ProposerExample>,
-    nullifiers: NullifierSection,
+    credentials: Vec<CredentialExample>,
+    roll: ExpectedRoll,
+    confirmation_codes: ExpectedCodes,
+    open_registration_credentials: NullifierSection,
     election_keys: Vec<ElectionPublicKey>,
     tally: ExpectedTally,
 }
@@ -1014,7 +1478,8 @@ struct NullifierExample {
     identity: String,
     normalized_identity: String,
     hmac_message: String,
-    nullifier: Hash32,
+    seed: Hash32,
+    credential: PublicKey,
 }
 
 /// The message the nullifier HMAC covers (the same fields as the ledger's).
@@ -1077,10 +1542,11 @@ trustees of `genesis.json` are those of `crypto/ceremony.json`.
 
 | file | holds |
 | --- | --- |
-| `genesis.json` | The genesis: 3 validators, 1 station, election 1 with candidates 101, 102, 103, open from 2026-01-01T07:00Z (inclusive) to 20:00Z (exclusive), with 3 trustees of whom 2 decrypt (their round-1 messages, E.4), `max_block_txs` 8. Its hash is the chain id. |
-| `chain.json` | Blocks 1 to 6, committed: block 1 at the election's opening instant with 1 encrypted ballot and 3 seals; block 2 with 5 ballots from every kind of origin; block 3 empty; block 4 committed in round 1, with its parent's timestamp and a ballot carrying a fallback reference; block 5, the first stamped after the close, with a ballot accepted in the election's last millisecond; block 6 with the decryption shares of trustees 1 and 3 of the tally after block 5. `now_ms` is the checker's clock. |
-| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root`, transaction hashes and running ballot count, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, a ballot transaction, its ballot, a fallback copy, a decryption share transaction), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), nullifiers with their HMAC input, election 1's key and trustees' public shares (computed from the genesis' round-1 messages), and the tally: the encrypted aggregate after block 5, the counts its decryption shares give, and the error of combining fewer shares than the threshold. |
-| `keys.json` | **Test-only** key seeds, PKCS#8 documents and public keys of every key used (validators, station, authority, and an outsider that is not in the genesis), the test nullifier secret, and the trustees' key files. Never use them for a real election. |
+| `genesis.json` | The genesis: 3 validators, 1 station, the election and credential authorities, election 1 with candidates 101, 102, 103, open from 2026-01-01T07:00Z (inclusive) to 20:00Z (exclusive), with 3 trustees of whom 2 decrypt (their round-1 messages, E.4), a roll of 60 voters (`voter-01` to `voter-60`, six of them assigned to station-1) and their 60 public credentials, `max_block_txs` 8. Its hash is the chain id. |
+| `chain.json` | Blocks 1 to 6, committed, with every kind of transaction: block 1 at the election's opening instant with voter-01's check-in and ballot at station-1, and 3 seals; block 2 with 5 ballots from every kind of origin and the credential authority's replacement of voter-10's card; block 3 empty; block 4 committed in round 1, with its parent's timestamp, a ballot, the copy of a ballot station-1 sealed in its fallback block 1 (with the block's signed header and the inclusion proof), and six check-ins; block 5, the first stamped after the close, with a ballot of voter-10's new card, a ballot accepted in the election's last millisecond, their check-ins and station-1's closing record; block 6 with the decryption shares of trustees 1 and 3 of the tally after block 5. `now_ms` is the checker's clock. |
+| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root`, transaction hashes and running ballot count, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, a check-in, a ballot transaction, its ballot and credential statement, a credential replacement, a fallback block's header and the copy that carries it, a closing record, a decryption share transaction), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), cards' codes with their credentials (PROTOCOL.md §4a), the roll's root with two entries' commitments and inclusion paths, station-1's confirmation codes, open-registration credentials with their HMAC input, election 1's key and trustees' public shares (computed from the genesis' round-1 messages), and the tally: the encrypted aggregate after block 5, the counts its decryption shares give, and the error of combining fewer shares than the threshold. |
+| `keys.json` | **Test-only** key seeds, PKCS#8 documents and public keys of every key used (validators, station, both authorities, and an outsider that is not in the genesis), the test voters' cards (code and public credential), the roll file's entries, the election-wide secret of open registration, and the trustees' key files. Never use them for a real election. |
+| `ed25519.json` | Signatures at the edges where Ed25519 libraries differ (non-canonical `S` and `R`, weak keys, a small-order `R`, mixed-order keys, a key that is no point), each with whether PROTOCOL.md §2 accepts it. |
 | `invalid/*.json` | One block per broken rule, below. |
 
 ## Invalid vectors
@@ -1102,7 +1568,7 @@ Each file is an object:
 - `expected_error`: the code of the first rule it breaks (`LedgerError::code()`; the table
   in PROTOCOL.md §6).
 - `expected_detail` (for `wrong_hash` and `bad_signature`): which hash (`block`, `tx_root`,
-  `ballot`) or which signature (`proposal`, `transaction`) is wrong.
+  `ballot`) or which signature (`proposal`, `transaction`, `credential`) is wrong.
 - `expected_crypto_error` (where a transaction of the block fails the checks of PROTOCOL.md
   E.3 or E.5 taken alone): the E.6 code (`CryptoError::code()`) of the first transaction,
   in block order, that fails them: a ballot verified under election 1's key in the context

@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyfile;
 use crate::ledger::genesis::PROTOCOL;
-use crate::ledger::{Candidate, Election, Genesis, Params, ValidatorInfo};
+use crate::ledger::{Candidate, Election, Eligibility, Genesis, Params, ValidatorInfo};
 
 /// How long the demo election stays open.
 pub const DEMO_ELECTION_DAYS: u64 = 30;
@@ -31,6 +31,9 @@ pub fn prepare(
     let p = |name: &str| data_dir.join(name);
     let key = ensure_key(&p("node.key"))?;
     let authority = ensure_key(&p("authority.key"))?;
+    // The demo election has open registration: its credential authority
+    // issues nothing, but the genesis names one, as every genesis does.
+    let credential_authority = ensure_key(&p("credential-authority.key"))?;
     ensure_secret(&p("nullifier.secret"))?;
     ensure_secret(&p("admin.token"))?;
     let mut cfg = Config {
@@ -60,7 +63,12 @@ pub fn prepare(
             crate::ledger::tally::local_ceremony(1, 1, 1, &mut crate::auth::OsRandom::default())
                 .map_err(|e| AppError::Setup(e.to_string()))?;
         super::trustee::write_trustee_key(&p("trustee-1.key"), &keys[0])?;
-        let g = demo_genesis(key, authority, &cfg.peer_url(), trustees);
+        let g = demo_genesis(
+            key,
+            (authority, credential_authority),
+            &cfg.peer_url(),
+            trustees,
+        );
         write(
             &genesis_path,
             &serde_json::to_string_pretty(&g).expect("genesis encodes"),
@@ -89,9 +97,12 @@ fn ensure_secret(path: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The demo chain: this node as its only validator, one election with
+/// open registration (anyone may register and vote: a demo, not an
+/// election; PROTOCOL.md §3a).
 fn demo_genesis(
     key: crate::ledger::PublicKey,
-    authority: crate::ledger::PublicKey,
+    (authority, credential_authority): (crate::ledger::PublicKey, crate::ledger::PublicKey),
     peer_url: &str,
     trustees: crate::ledger::ElectionTrustees,
 ) -> Genesis {
@@ -101,6 +112,7 @@ fn demo_genesis(
         chain_name: "evote-dev".into(),
         created_at_ms: now,
         authority,
+        credential_authority,
         validators: vec![ValidatorInfo {
             public_key: key,
             name: "dev-validator".into(),
@@ -121,6 +133,7 @@ fn demo_genesis(
             opens_at: now - 60_000,
             closes_at: now + DEMO_ELECTION_DAYS * 86_400_000,
             trustees,
+            eligibility: Eligibility::Open {},
         }],
         params: Params::default(),
     }

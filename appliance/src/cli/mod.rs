@@ -88,6 +88,10 @@ pub struct GenesisArgs {
     /// The election authority's public key (make one with `keygen`).
     #[arg(long, value_name = "PUBKEY")]
     authority: String,
+    /// The credential authority's public key: it issues the voters'
+    /// credentials and signs every replacement of one.
+    #[arg(long, value_name = "PUBKEY")]
+    credential_authority: String,
     /// A name for the chain.
     #[arg(long, default_value = "evote")]
     chain_name: String,
@@ -231,6 +235,9 @@ struct ElectionFile {
     candidates: Vec<Candidate>,
     /// The trustees' key ceremony (`evote-appliance trustee public` prints it).
     trustees: crate::ledger::ElectionTrustees,
+    /// Who may vote: the roll's commitment and the credential list, or
+    /// open registration (PROTOCOL.md §3a).
+    eligibility: crate::ledger::Eligibility,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +285,7 @@ fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
                 closes_at: e.closes_at.to_ms().map_err(bad)?,
                 candidates: e.candidates,
                 trustees: e.trustees,
+                eligibility: e.eligibility,
             });
         }
     }
@@ -316,6 +324,7 @@ fn genesis(a: GenesisArgs) -> Result<(), AppError> {
         chain_name: a.chain_name,
         created_at_ms: crate::clock::now_ms(),
         authority: parse_key(&a.authority)?,
+        credential_authority: parse_key(&a.credential_authority)?,
         validators,
         stations,
         elections: read_elections(&a.elections)?,

@@ -16,7 +16,9 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyfile;
 use crate::ledger::genesis::PROTOCOL;
-use crate::ledger::{Candidate, Election, Genesis, Params, StationInfo, ValidatorInfo};
+use crate::ledger::{
+    Candidate, Election, Eligibility, Genesis, Params, StationInfo, ValidatorInfo,
+};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -150,6 +152,8 @@ pub fn create(
     let dir = std::path::absolute(dir).map_err(setup_err)?;
     std::fs::create_dir_all(&dir).map_err(setup_err)?;
     let authority = keyfile::generate_node_key(&dir.join("authority.key"))?.public();
+    let credential_authority =
+        keyfile::generate_node_key(&dir.join("credential-authority.key"))?.public();
     keyfile::write_secret(
         &dir.join("nullifier.secret"),
         hex::encode(random_bytes::<32>()).as_bytes(),
@@ -237,6 +241,7 @@ pub fn create(
         chain_name: "evote-testnet".into(),
         created_at_ms: now,
         authority,
+        credential_authority,
         validators,
         stations,
         elections: vec![Election {
@@ -253,6 +258,7 @@ pub fn create(
             opens_at: now - 60_000,
             closes_at: now + election_ms,
             trustees,
+            eligibility: Eligibility::Open {},
         }],
         params,
     };

@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
 use super::server::ClientAddr;
 use super::submit::{
-    Ballot, TxStatus, accept_checked, choice, confirmation_code, make_ballot, tx_status,
+    Ballot, Presented, TxStatus, accept_checked, choice, confirmation_code, credential_for,
+    make_ballot, tx_status,
 };
 use super::{AppState, SharedState, seeds};
 use crate::auth;
 use crate::clock::now_ms;
 use crate::ledger::elgamal::BallotContext;
-use crate::ledger::nullifier::nullifier;
 use crate::ledger::{Election, Hash32};
 use crate::node::Source;
 use crate::store::Voter;
@@ -282,6 +282,15 @@ pub(crate) struct SubmitBody {
     /// encrypted here, and nothing of this field is kept.
     #[serde(default)]
     pub(crate) encrypted_vote: Option<String>,
+    /// The code on the voter's card (an election with a roll): the
+    /// appliance signs with it and forgets it.
+    #[serde(default)]
+    pub(crate) credential: Option<String>,
+    /// Or the voter's device's credential and its signature over `ballot`.
+    #[serde(default)]
+    pub(crate) credential_key: Option<crate::ledger::PublicKey>,
+    #[serde(default)]
+    pub(crate) credential_signature: Option<crate::ledger::Signature>,
 }
 
 pub(crate) fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError> {
@@ -298,6 +307,10 @@ async fn submit(
     let voter = authenticate(&s, &headers).await?;
     let election = find_election(&s, body.election_id)?;
     let _ = body.encrypted_vote;
+    let presented = Presented {
+        card: body.credential.as_deref(),
+        device: body.credential_key.zip(body.credential_signature),
+    };
     let ballot = match (body.candidate_id, body.ballot) {
         (Some(candidate), None) => Ballot::Choice(choice(&s, election, candidate)?),
         (None, Some(ballot)) => Ballot::Encrypted(Box::new(ballot)),
@@ -308,7 +321,7 @@ async fn submit(
             ));
         }
     };
-    let cast = cast(&s, &voter, election, ballot).await?;
+    let cast = cast(&s, &voter, election, ballot, presented).await?;
     Ok(axum::Json(submit_answer(&s, &cast, election.id)))
 }
 
@@ -323,13 +336,15 @@ pub(crate) struct Cast {
 }
 
 /// Casts `voter`'s ballot in `election` (open now), as the voter API and
-/// the booth do: derives the nullifier, encrypts, signs, checks, hands it
-/// to the node and issues the confirmation code.
+/// the booth do: makes the voter's credential (from the card `presented`,
+/// or with open registration from the voter's identity), encrypts, signs,
+/// checks, hands it to the node and issues the confirmation code.
 pub(crate) async fn cast(
     s: &SharedState,
     voter: &Voter,
     election: &Election,
     ballot: Ballot,
+    presented: Presented<'_>,
 ) -> Result<Cast, ApiError> {
     let now = now_ms();
     if !election.is_open_at(now) {
@@ -339,8 +354,7 @@ pub(crate) async fn cast(
             format!("election {} is not open for voting now", election.id),
         ));
     }
-    let null = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
-        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
+    let (null, signer) = credential_for(s, election, Some(&voter.email), presented)?;
     let ctx = BallotContext {
         chain_id: s.chain_id,
         election_id: election.id,
@@ -348,7 +362,7 @@ pub(crate) async fn cast(
         origin: s.key.public(),
     };
     let (stx, tx_hash, ballot_hash) =
-        make_ballot(s, ctx, election.candidates.len(), ballot, now).await?;
+        make_ballot(s, ctx, election.candidates.len(), ballot, signer, now).await?;
     let done = accept_checked(s, stx, tx_hash, Source::Voter(voter.id)).await?;
     let code = match done.code {
         Some(code) => code,

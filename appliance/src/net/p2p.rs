@@ -33,6 +33,8 @@ pub const MAX_BLOCKS_PER_PAGE: u64 = 64;
 pub const MAX_FALLBACK_PAGE: u64 = 64;
 /// A page stops early once it holds this many transactions.
 pub const MAX_TXS_PER_PAGE: usize = 20_000;
+/// Confirmation codes per page of `GET /p2p/codes`.
+pub const MAX_CODES_PAGE: u64 = 1_000;
 
 /// The whole peer protocol, for the peer door.
 pub fn routes() -> Router<SharedState> {
@@ -45,13 +47,14 @@ pub fn routes() -> Router<SharedState> {
 }
 
 /// The read-only pages (status, genesis, committed blocks, fallback
-/// chains), which observers and `evote-audit` read at the public door too.
+/// chains, confirmation codes), which observers and `evote-audit` read at the public door too.
 pub fn observer_routes() -> Router<SharedState> {
     Router::new()
         .route("/p2p/status", get(status))
         .route("/p2p/genesis", get(genesis))
         .route("/p2p/blocks", get(blocks))
         .route("/p2p/fallback", get(fallback))
+        .route("/p2p/codes", get(codes))
 }
 
 /// A signed status is made again at most this often (or when the head or
@@ -419,5 +422,38 @@ async fn fallback(
         "ballots": ballots,
         "close": close,
         "next_seq": next,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodesQuery {
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// This appliance's confirmation codes in issue order (PROTOCOL.md §9):
+/// the chain whose head its closing records sign, for anyone to check.
+async fn codes(
+    State(s): State<SharedState>,
+    ApiQuery(q): ApiQuery<CodesQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(MAX_CODES_PAGE).clamp(1, MAX_CODES_PAGE);
+    let page = s
+        .db("reading confirmation codes", move |db| {
+            db.codes_page(from, limit)
+        })
+        .await?;
+    let next = page
+        .last()
+        .map(|c| c.seq + 1)
+        .filter(|_| page.len() as u64 == limit);
+    Ok(axum::Json(json!({
+        "origin": s.key.public(),
+        "codes": page,
+        "next": next,
     })))
 }

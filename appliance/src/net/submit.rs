@@ -12,8 +12,12 @@ use serde::Serialize;
 use super::SharedState;
 use super::error::ApiError;
 use crate::clock::now_ms;
+use crate::ledger::credential::{CredentialCode, open_registration_key};
 use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
-use crate::ledger::{BallotTx, Election, Hash32, SignedTx, Transaction, check_tx};
+use crate::ledger::{
+    BallotTx, Election, Hash32, InBlock, LedgerError, NodeKey, PublicKey, Signature, SignedTx,
+    Transaction, check_tx,
+};
 use crate::node::{Request, Source, Submission, SubmitOutcome};
 use crate::store::{MempoolInsert, ReconcileState};
 
@@ -22,6 +26,25 @@ use crate::store::{MempoolInsert, ReconcileState};
 pub(crate) enum Ballot {
     Choice((usize, Arc<EncryptionKey>)),
     Encrypted(Box<crate::ledger::Ballot>),
+}
+
+/// Who signs the ballot for the voter (PROTOCOL.md §4a).
+pub(crate) enum Signer {
+    /// The credential's key: made here from the code on the voter's card
+    /// (or, with open registration, from their identity) and dropped once
+    /// the ballot is signed.
+    Key(NodeKey),
+    /// The voter's own device signed the ballot with its credential.
+    Device(Signature),
+}
+
+impl Signer {
+    /// The credential a voter's card carries for an election.
+    pub(crate) fn from_card(election_id: u64, code: &str) -> Result<Self, ApiError> {
+        let code = CredentialCode::parse(code)
+            .map_err(|e| ApiError::bad_request("invalid_credential", e.to_string()))?;
+        Ok(Self::Key(code.key(election_id)))
+    }
 }
 
 /// The candidate's index and the election key to encrypt a choice with.
@@ -47,6 +70,47 @@ pub(crate) fn choice(
     Ok((index, key))
 }
 
+/// What the voter presented to sign with: the code on their voting card
+/// (typed or scanned), or their own device's signature over the ballot.
+#[derive(Default)]
+pub(crate) struct Presented<'a> {
+    pub card: Option<&'a str>,
+    pub device: Option<(PublicKey, Signature)>,
+}
+
+/// The voter's credential for `election` (the ballot's nullifier) and who
+/// signs with it. With open registration (the `dev` demo) this appliance
+/// makes it from the voter's identity; otherwise only the voter's card or
+/// device can, so no appliance can vote for a voter it has not seen.
+pub(crate) fn credential_for(
+    s: &SharedState,
+    election: &Election,
+    identity: Option<&str>,
+    presented: Presented<'_>,
+) -> Result<(Hash32, Signer), ApiError> {
+    let refused = |m: &str| ApiError::bad_request("credential_required", m.to_string());
+    if election.open_registration() {
+        let identity = identity.ok_or_else(|| refused("log in to vote in this election"))?;
+        let key = open_registration_key(&s.secrets.nullifier_secret, election.id, identity)
+            .map_err(|e| ApiError::internal("deriving the credential", e))?;
+        return Ok((Hash32(key.public().0), Signer::Key(key)));
+    }
+    match (presented.card, presented.device) {
+        (Some(code), None) => {
+            let signer = Signer::from_card(election.id, code)?;
+            let Signer::Key(k) = &signer else {
+                unreachable!("a card gives a key")
+            };
+            Ok((Hash32(k.public().0), signer))
+        }
+        (None, Some((public, signature))) => Ok((Hash32(public.0), Signer::Device(signature))),
+        _ => Err(refused(
+            "this election needs the voter's credential: the code on their voting card \
+             (`credential`), or `credential_key` and `credential_signature` from their device",
+        )),
+    }
+}
+
 /// Encrypts the choice (dropped after this, kept nowhere), builds and
 /// signs the ballot transaction, and checks it as any other, in one job on
 /// a proof-work thread: (the transaction, its hash, the ballot's hash).
@@ -55,6 +119,7 @@ pub(crate) async fn make_ballot(
     ctx: BallotContext,
     candidates: usize,
     ballot: Ballot,
+    signer: Signer,
     now: u64,
 ) -> Result<(SignedTx, Hash32, Hash32), ApiError> {
     let s2 = s.clone();
@@ -69,15 +134,26 @@ pub(crate) async fn make_ballot(
                 Ballot::Encrypted(b) => *b,
             };
             let origin = s2.key.public();
-            let tx = BallotTx::new(
-                s2.chain_id,
-                ctx.election_id,
-                ctx.nullifier,
-                ballot,
-                now,
-                origin,
-            )
-            .map_err(|e| ApiError::internal("building the ballot", e))?;
+            let tx = match signer {
+                Signer::Key(credential) => BallotTx::new(
+                    s2.chain_id,
+                    ctx.election_id,
+                    &credential,
+                    ballot,
+                    now,
+                    origin,
+                )
+                .map_err(|e| ApiError::internal("building the ballot", e))?,
+                Signer::Device(signature) => BallotTx::with_credential_signature(
+                    s2.chain_id,
+                    ctx.election_id,
+                    ctx.nullifier,
+                    ballot,
+                    signature,
+                    now,
+                    origin,
+                ),
+            };
             let ballot_hash = tx.ballot_hash;
             let stx = SignedTx::sign(Transaction::Ballot(tx), &s2.key)
                 .map_err(|e| ApiError::internal("signing the ballot", e))?;
@@ -135,6 +211,52 @@ pub async fn submit_signed(
     accept_checked(s, stx, tx_hash, source).await
 }
 
+/// What a refused transaction is answered with: 403 for a voter or record
+/// the chain does not allow (an unknown or revoked credential, a closed
+/// device, a voter not on the roll or at another station), 409 for one
+/// already recorded, 400 for anything else.
+pub(crate) fn refusal(e: &LedgerError) -> ApiError {
+    let status = match e {
+        LedgerError::UnknownCredential(_)
+        | LedgerError::RevokedCredential(_)
+        | LedgerError::DeviceClosed { .. }
+        | LedgerError::NotOnRoll(_)
+        | LedgerError::WrongStation { .. } => StatusCode::FORBIDDEN,
+        LedgerError::DuplicateCheckIn { .. }
+        | LedgerError::DuplicateDeviceClose { .. }
+        | LedgerError::CredentialUsed(_)
+        | LedgerError::DuplicateCredential(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// The rules between a transaction and the committed chain (PROTOCOL.md
+/// §6, rules 20-24), so that a voter whose credential is unknown or
+/// revoked, or a record the chain already holds, is refused when it is
+/// submitted rather than dropped later from a block. A second ballot of a
+/// credential is left to the mempool, which answers it as before (409).
+async fn check_against_chain(
+    s: &SharedState,
+    stx: &SignedTx,
+    hash: Hash32,
+) -> Result<(), ApiError> {
+    let (genesis, chain_id, stx) = (s.genesis.clone(), s.chain_id, stx.clone());
+    let at = (s.node.status().height + 1, now_ms());
+    let verdict = s
+        .db("checking against the chain", move |db| {
+            let mut in_block = InBlock::default();
+            Ok(in_block.admit(&genesis, &chain_id, at, &stx, hash, db))
+        })
+        .await?;
+    match verdict {
+        Ok(()) | Err(LedgerError::DuplicateNullifier { .. } | LedgerError::DuplicateTx(_)) => {
+            Ok(())
+        }
+        Err(e) => Err(refusal(&e)),
+    }
+}
+
 /// Hands a checked transaction to the node and says what became of it.
 pub(crate) async fn accept_checked(
     s: &SharedState,
@@ -142,6 +264,7 @@ pub(crate) async fn accept_checked(
     tx_hash: Hash32,
     source: Source,
 ) -> Result<Submitted, ApiError> {
+    check_against_chain(s, &stx, tx_hash).await?;
     let accepted = |fallback_block| Submitted {
         tx_hash,
         fallback_block,
@@ -168,9 +291,9 @@ pub(crate) async fn accept_checked(
         SubmitOutcome::Mempool(m) => match m {
             MempoolInsert::Inserted | MempoolInsert::AlreadyPending => Ok(accepted(None)),
             MempoolInsert::AlreadyCommitted => Ok(accepted(None)),
-            MempoolInsert::VoterAlreadyVoted(_)
-            | MempoolInsert::NullifierCommitted(_)
-            | MempoolInsert::NullifierPending(_) => Err(already_voted()),
+            MempoolInsert::NullifierCommitted(_) | MempoolInsert::NullifierPending(_) => {
+                Err(already_voted())
+            }
             MempoolInsert::Full => {
                 crate::node::Counters::add(&s.node.counters.submit_busy, 1);
                 Err(ApiError::busy("the mempool is full; try again shortly"))

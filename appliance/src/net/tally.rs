@@ -17,7 +17,6 @@ use super::submit::{submit_signed, tx_status};
 use crate::chaincheck::{ChainCheck, continue_check};
 use crate::clock::now_ms;
 use crate::ledger::elgamal::{DecryptionShare, TallyContext, combine_decryption_shares};
-use crate::ledger::nullifier::nullifier;
 use crate::ledger::validate::check_share_on_chain;
 use crate::ledger::{DecryptionShareTx, Election, Hash32, SignedTx, TallyState, Transaction};
 use crate::node::Source;
@@ -363,8 +362,20 @@ async fn ballot_context(
 ) -> Result<axum::Json<Value>, ApiError> {
     let voter = authenticate(&s, &headers).await?;
     let election = find_election(&s, q.election_id)?;
-    let voter_nullifier = nullifier(&s.secrets.nullifier_secret, election.id, &voter.email)
-        .map_err(|e| ApiError::internal("deriving the nullifier", e))?;
+    // With open registration the appliance holds the voter's credential;
+    // otherwise the nullifier is the credential of the card the voter's
+    // device holds, which this appliance does not know.
+    let voter_nullifier = if election.open_registration() {
+        let key = crate::ledger::credential::open_registration_key(
+            &s.secrets.nullifier_secret,
+            election.id,
+            &voter.email,
+        )
+        .map_err(|e| ApiError::internal("deriving the credential", e))?;
+        Some(Hash32(key.public().0))
+    } else {
+        None
+    };
     let key = s
         .keys
         .get(&election.id)

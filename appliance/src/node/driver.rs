@@ -7,7 +7,7 @@
 //! again by [`Driver::next_wake`] if nothing does (the appliance's node
 //! thread, `thread.rs`, and the simulator, tests/src/sim).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,10 +23,11 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::consensus::{Action, ChainView, Core};
-use crate::ledger::validate::{
-    check_block_txs, check_committed_block, check_share_on_chain, retain_valid_seals,
+use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
+use crate::ledger::{
+    Block, ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, InBlock, LedgerError,
+    NodeKey, PublicKey, SignedTx,
 };
-use crate::ledger::{Block, ChainLookup, Genesis, Hash32, LedgerError, NodeKey, SignedTx};
 use crate::store::{Durability, MempoolEntry, MempoolInsert, StoreError};
 
 /// Who the node is.
@@ -104,6 +105,26 @@ impl<S: NodeStore> ChainLookup for StoreView<'_, S> {
         self.store.is_used(election_id, nullifier)
     }
 
+    fn credential_on_chain(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+    ) -> Result<CredentialOnChain, LedgerError> {
+        self.store.credential_on_chain(election_id, credential)
+    }
+
+    fn is_checked_in(&self, election_id: u64, leaf: &Hash32) -> Result<bool, LedgerError> {
+        self.store.is_checked_in(election_id, leaf)
+    }
+
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+    ) -> Result<Option<DeviceEnd>, LedgerError> {
+        self.store.device_end(election_id, origin)
+    }
+
     fn tally_at(
         &self,
         election_id: u64,
@@ -125,21 +146,6 @@ impl<S: NodeStore> ChainLookup for StoreView<'_, S> {
     fn verified(&self, tx_hash: &Hash32, signature: &crate::ledger::Signature) -> bool {
         self.verified.contains(tx_hash, signature)
     }
-}
-
-/// What a block may hold only once: one ballot per voter (nullifier), one
-/// decryption share per trustee per tally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum OncePerBlock {
-    Nullifier {
-        election_id: u64,
-        nullifier: Hash32,
-    },
-    Share {
-        election_id: u64,
-        tally_height: u64,
-        trustee: u32,
-    },
 }
 
 /// Storage failing under the node is not something it can vote through:
@@ -321,10 +327,11 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         }
         if self.fallback.active.is_some() {
             // Ballots cast here go to the fallback chain; gossip from peers
-            // still goes to the mempool.
-            let (local, peer): (Vec<_>, Vec<_>) = submits
-                .into_iter()
-                .partition(|s| !matches!(s.source, Source::Peer { .. }));
+            // and the other records (check-ins, closing records) still go
+            // to the mempool.
+            let (local, peer): (Vec<_>, Vec<_>) = submits.into_iter().partition(|s| {
+                s.stx.tx.as_ballot().is_some() && !matches!(s.source, Source::Peer { .. })
+            });
             self.seal_submissions(local);
             self.insert_submissions(peer);
         } else {
@@ -557,10 +564,10 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             Ok(c) => c,
             Err(e) => fatal("reading the mempool", e),
         };
-        let mut seen = BTreeSet::new();
+        let mut in_block = InBlock::default();
         let mut keep = Vec::with_capacity(candidates.len());
         for (hash, stx) in candidates {
-            match self.admissible(&stx, &hash, at, &mut seen) {
+            match self.admissible(&stx, &hash, at, &mut in_block) {
                 Ok(()) => keep.push(stx),
                 // The store failed to answer: nothing is known about the
                 // ballot, which must not be rejected for it.
@@ -572,43 +579,21 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
     }
 
     /// `hash` is the mempool's: it was computed when the transaction came in.
+    /// The rules are the block's (`check_block_txs`): its own, then those
+    /// between it, the block so far and the chain.
     fn admissible(
         &self,
         stx: &SignedTx,
         hash: &Hash32,
         at: u64,
-        seen: &mut BTreeSet<OncePerBlock>,
+        in_block: &mut InBlock,
     ) -> Result<(), LedgerError> {
         let known = self.verified.contains(hash, &stx.signature);
         let h = Some(*hash);
         crate::ledger::tx::check_tx_hashed(&self.genesis, &self.chain_id, stx, h, at, known)?;
-        if let Some((election_id, nullifier)) = stx.tx.nullifier() {
-            let once = OncePerBlock::Nullifier {
-                election_id,
-                nullifier,
-            };
-            if !seen.insert(once) || self.store.is_used(election_id, &nullifier)? {
-                return Err(LedgerError::DuplicateNullifier {
-                    election_id,
-                    nullifier,
-                });
-            }
-        }
-        if let Some(d) = stx.tx.as_share() {
-            let once = OncePerBlock::Share {
-                election_id: d.election_id,
-                tally_height: d.tally_height,
-                trustee: d.share.trustee_index,
-            };
-            if !seen.insert(once) {
-                return Err(LedgerError::BadDecryptionShare(
-                    "this trustee's share of this tally is already in the block".into(),
-                ));
-            }
-            let height = self.status.read().expect("status").height + 1;
-            check_share_on_chain(&self.genesis, &self.chain_id, (height, at), d, &self.store)?;
-        }
-        Ok(())
+        let height = self.status.read().expect("status").height + 1;
+        let (g, id) = (&self.genesis, &self.chain_id);
+        in_block.admit(g, id, (height, at), stx, *hash, &self.store)
     }
 
     fn reject(&mut self, hash: &Hash32, err: &LedgerError, now: u64) {

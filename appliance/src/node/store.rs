@@ -51,8 +51,6 @@ pub trait NodeStore: ChainLookup {
     fn mempool_contains(&self, tx_hash: &Hash32) -> Result<bool>;
     /// Records why a waiting transaction can never commit and drops it.
     fn mempool_reject(&mut self, tx_hash: &Hash32, err: &LedgerError, now_ms: u64) -> Result<()>;
-    /// The ballot this voter cast here in this election.
-    fn voter_ballot(&self, voter_id: i64, election_id: u64) -> Result<Option<Hash32>>;
 
     /// Whether `origin`'s fallback chain is closed (it seals no more).
     fn fallback_closed(&self, origin: &PublicKey) -> Result<bool>;
@@ -66,13 +64,12 @@ pub trait NodeStore: ChainLookup {
         nullifier: &Hash32,
     ) -> Result<Option<Hash32>>;
     /// Stores a sealed fallback block with the main-chain copies of its
-    /// ballots and their voters, in one write; refused once the chain is
+    /// ballots, in one write; refused once the chain is
     /// closed.
     fn seal_fallback(
         &mut self,
         block: &FallbackBlock,
         copies: &[SignedTx],
-        voters: &[Option<i64>],
         now_ms: u64,
     ) -> Result<()>;
     /// Sealed ballots (of every origin held) by reconciliation state.
@@ -143,10 +140,6 @@ impl NodeStore for Store {
         self.mempool_remove(tx_hash)
     }
 
-    fn voter_ballot(&self, voter_id: i64, election_id: u64) -> Result<Option<Hash32>> {
-        Store::voter_ballot(self, voter_id, election_id)
-    }
-
     fn fallback_closed(&self, origin: &PublicKey) -> Result<bool> {
         Ok(self.fallback_close(origin)?.is_some())
     }
@@ -168,10 +161,9 @@ impl NodeStore for Store {
         &mut self,
         block: &FallbackBlock,
         copies: &[SignedTx],
-        voters: &[Option<i64>],
         now_ms: u64,
     ) -> Result<()> {
-        Store::seal_fallback(self, block, copies, voters, now_ms)
+        Store::seal_fallback(self, block, copies, now_ms)
     }
 
     fn fallback_counts(&self) -> Result<FallbackCounts> {

@@ -12,8 +12,8 @@ use crate::ledger::elgamal::EncryptedBallot;
 use crate::ledger::tally::TallyState;
 use crate::ledger::tx::DecryptionShareTx;
 use crate::ledger::{
-    BallotTx, Block, BlockHeader, ChainLookup, CommitSeal, Genesis, Hash32, LedgerError, Parent,
-    Signature, SignedTx, Transaction,
+    BallotTx, Block, BlockHeader, ChainLookup, CommitSeal, CredentialOnChain, DeviceEnd,
+    FallbackEnd, Genesis, Hash32, LedgerError, Parent, PublicKey, Signature, SignedTx, Transaction,
 };
 
 /// The last committed block (height 0 and the chain id before any block).
@@ -419,6 +419,33 @@ impl ChainLookup for Store {
             .map_err(lookup)
     }
 
+    fn credential_on_chain(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+    ) -> std::result::Result<CredentialOnChain, LedgerError> {
+        self.credential_below(election_id, credential, u64::MAX)
+            .map_err(lookup)
+    }
+
+    fn is_checked_in(
+        &self,
+        election_id: u64,
+        leaf: &Hash32,
+    ) -> std::result::Result<bool, LedgerError> {
+        self.checked_in_below(election_id, leaf, u64::MAX)
+            .map_err(lookup)
+    }
+
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+    ) -> std::result::Result<Option<DeviceEnd>, LedgerError> {
+        self.device_end_below(election_id, origin, u64::MAX)
+            .map_err(lookup)
+    }
+
     fn tally_at(
         &self,
         election_id: u64,
@@ -476,6 +503,136 @@ impl Store {
             })
             .map_err(|e| lookup(e.into()))
     }
+}
+
+impl Store {
+    /// What replacement records in blocks below `height` say of a credential.
+    pub fn credential_below(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+        height: u64,
+    ) -> Result<CredentialOnChain> {
+        let row: Option<(Option<i64>, Option<i64>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT replacement_height, revoked_height FROM credential_records \
+                 WHERE election_id = ?1 AND credential = ?2",
+            )?
+            .query_row(params![to_i64(election_id), credential.as_bytes()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let below = |h: Option<i64>| h.is_some_and(|h| h < below_height(height));
+        Ok(
+            row.map_or_else(CredentialOnChain::default, |(replaced, revoked)| {
+                CredentialOnChain {
+                    replacement: below(replaced),
+                    revoked: below(revoked),
+                }
+            }),
+        )
+    }
+
+    /// Whether a block below `height` checked this roll entry in.
+    pub fn checked_in_below(&self, election_id: u64, leaf: &Hash32, height: u64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM committed_check_ins \
+                 WHERE election_id = ?1 AND leaf = ?2 AND block_height < ?3",
+            )?
+            .exists(params![
+                to_i64(election_id),
+                leaf.as_bytes(),
+                below_height(height)
+            ])?)
+    }
+
+    /// The appliance's closing record of the election in a block below `height`.
+    pub fn device_end_below(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+        height: u64,
+    ) -> Result<Option<DeviceEnd>> {
+        let row: Option<(Option<i64>, Option<Vec<u8>>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT fallback_seq, fallback_hash FROM device_closes \
+                 WHERE election_id = ?1 AND origin = ?2 AND block_height < ?3",
+            )?
+            .query_row(
+                params![to_i64(election_id), origin.as_bytes(), below_height(height)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(seq, hash)| {
+            let fallback = match (seq, hash) {
+                (Some(seq), Some(hash)) => Some(FallbackEnd {
+                    last_seq: to_u64(seq)?,
+                    last_hash: hash_from_blob(hash)?,
+                }),
+                _ => None,
+            };
+            Ok(DeviceEnd { fallback })
+        })
+        .transpose()
+    }
+}
+
+/// A height bound for SQL: `u64::MAX` (the whole chain) as the largest i64.
+fn below_height(height: u64) -> i64 {
+    i64::try_from(height).unwrap_or(i64::MAX)
+}
+
+/// Records what a committed eligibility record changes (PROTOCOL.md §6,
+/// rules 22-24), for the rules that need the chain.
+fn record_eligibility(tx: &rusqlite::Transaction<'_>, t: &Transaction, height: u64) -> Result<()> {
+    let h = to_i64(height);
+    match t {
+        Transaction::CheckIn(c) => {
+            tx.prepare_cached(
+                "INSERT INTO committed_check_ins (election_id, leaf, origin, block_height) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                to_i64(c.election_id),
+                c.leaf()?.as_bytes(),
+                c.origin.as_bytes(),
+                h
+            ])?;
+        }
+        Transaction::CredentialReplacement(r) => {
+            let e = to_i64(r.election_id);
+            tx.prepare_cached(
+                "INSERT INTO credential_records (election_id, credential, revoked_height) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET revoked_height = ?3",
+            )?
+            .execute(params![e, r.revoked.as_bytes(), h])?;
+            tx.prepare_cached(
+                "INSERT INTO credential_records (election_id, credential, replacement_height) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET replacement_height = ?3",
+            )?
+            .execute(params![e, r.replacement.as_bytes(), h])?;
+        }
+        Transaction::DeviceClose(d) => {
+            tx.prepare_cached(
+                "INSERT INTO device_closes \
+                 (election_id, origin, fallback_seq, fallback_hash, block_height) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                to_i64(d.election_id),
+                d.origin.as_bytes(),
+                d.fallback.map(|f| to_i64(f.last_seq)),
+                d.fallback.map(|f| f.last_hash.0.to_vec()),
+                h
+            ])?;
+        }
+        Transaction::Ballot(_) | Transaction::DecryptionShare(_) => {}
+    }
+    Ok(())
 }
 
 pub(crate) fn lookup(e: StoreError) -> LedgerError {
@@ -579,6 +736,9 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
                 }
                 ballots.entry(b.election_id).or_default().push(&b.ballot)
             }
+            Transaction::CheckIn(_)
+            | Transaction::CredentialReplacement(_)
+            | Transaction::DeviceClose(_) => record_eligibility(tx, t, height)?,
             Transaction::DecryptionShare(d) => {
                 tx.execute(
                     "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \

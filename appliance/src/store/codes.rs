@@ -4,27 +4,20 @@
 //! chaining): a ballot removed from the middle breaks every later code.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::{Result, Store, hash_from_blob, to_i64, to_u64};
-use crate::ledger::{Hash32, hash_of};
+use crate::ledger::Hash32;
+pub use crate::ledger::records::next_code;
 
-#[derive(Serialize)]
-struct CodeInput<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    prev_code: &'a Hash32,
-    ballot_hash: &'a Hash32,
-}
-
-/// The code that follows `prev` for a ballot.
-pub fn next_code(prev: &Hash32, ballot_hash: &Hash32) -> Hash32 {
-    hash_of(&CodeInput {
-        kind: "confirmation_code",
-        prev_code: prev,
-        ballot_hash,
-    })
-    .expect("code input encodes")
+/// A code as this appliance issued it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IssuedCode {
+    pub seq: u64,
+    pub code: Hash32,
+    pub tx_hash: Hash32,
+    /// `None` for a code issued before schema version 8.
+    pub ballot_hash: Option<Hash32>,
+    pub election_id: u64,
 }
 
 /// A ballot to confirm: its transaction, its ballot hash, its election.
@@ -44,6 +37,57 @@ impl Store {
         let out = chain_codes(&tx, items, now_ms)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Codes `from_seq` on (at most `limit`), in issue order: this
+    /// appliance's chain of codes, as `GET /p2p/codes` serves it.
+    pub fn codes_page(&self, from_seq: u64, limit: u64) -> Result<Vec<IssuedCode>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, code, tx_hash, ballot_hash, election_id FROM confirmation_codes \
+             WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![to_i64(from_seq), to_i64(limit)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, code, tx, ballot, election) = row?;
+            out.push(IssuedCode {
+                seq: to_u64(seq)?,
+                code: hash_from_blob(code)?,
+                tx_hash: hash_from_blob(tx)?,
+                ballot_hash: ballot.map(hash_from_blob).transpose()?,
+                election_id: to_u64(election)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many codes this appliance issued, the last one, and how many for
+    /// `election_id` (what its closing record signs, PROTOCOL.md §4d).
+    pub fn code_chain_head(&self, election_id: u64) -> Result<(u64, Hash32, u64)> {
+        let (count, last): (i64, Option<Vec<u8>>) = self.conn.query_row(
+            "SELECT COUNT(*), (SELECT code FROM confirmation_codes ORDER BY seq DESC LIMIT 1) \
+             FROM confirmation_codes",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let of_election: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM confirmation_codes WHERE election_id = ?1",
+            [to_i64(election_id)],
+            |r| r.get(0),
+        )?;
+        let head = last
+            .map(hash_from_blob)
+            .transpose()?
+            .unwrap_or(Hash32::ZERO);
+        Ok((to_u64(count)?, head, to_u64(of_election)?))
     }
 
     /// The ballot a code confirms: (transaction hash, election, issued at).
@@ -92,7 +136,7 @@ pub(super) fn chain_codes(
         .unwrap_or(Hash32::ZERO);
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO confirmation_codes \
-         (code, tx_hash, election_id, issued_at_ms) VALUES (?1, ?2, ?3, ?4)",
+         (code, tx_hash, election_id, issued_at_ms, ballot_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut existing =
         tx.prepare_cached("SELECT code FROM confirmation_codes WHERE tx_hash = ?1")?;
@@ -103,7 +147,8 @@ pub(super) fn chain_codes(
             code.as_bytes(),
             it.tx_hash.as_bytes(),
             to_i64(it.election_id),
-            to_i64(now_ms)
+            to_i64(now_ms),
+            it.ballot_hash.as_bytes()
         ])?;
         if written == 1 {
             out.push(code);

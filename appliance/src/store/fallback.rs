@@ -153,13 +153,12 @@ impl Store {
     }
 
     /// Stores a sealed block of this appliance's chain with the
-    /// reconciliation copies of its ballots (same order) and, for ballots
-    /// cast through the voter API, the voter; one SQL transaction.
+    /// reconciliation copies of its ballots (same order); one SQL
+    /// transaction.
     pub fn seal_fallback(
         &mut self,
         block: &FallbackBlock,
         copies: &[SignedTx],
-        voters: &[Option<i64>],
         now_ms: u64,
     ) -> Result<()> {
         let tx = self
@@ -172,20 +171,8 @@ impl Store {
             return Err(StoreError::FallbackClosed);
         }
         insert_block(&tx, block, now_ms)?;
-        for ((sealed, copy), voter) in block.transactions.iter().zip(copies).zip(voters) {
+        for (sealed, copy) in block.transactions.iter().zip(copies) {
             insert_ballot(&tx, block, sealed, copy, now_ms)?;
-            if let (Some(voter_id), Some((eid, _))) = (voter, sealed.tx.nullifier()) {
-                tx.execute(
-                    "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        voter_id,
-                        to_i64(eid),
-                        sealed.hash()?.as_bytes(),
-                        to_i64(now_ms)
-                    ],
-                )?;
-            }
         }
         tx.commit()?;
         Ok(())

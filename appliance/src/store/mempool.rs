@@ -25,8 +25,6 @@ pub enum MempoolInsert {
     NullifierCommitted(Hash32),
     /// Another transaction with this nullifier is waiting.
     NullifierPending(Hash32),
-    /// This voter already has a ballot in this election on this appliance.
-    VoterAlreadyVoted(Hash32),
     Full,
 }
 
@@ -77,8 +75,8 @@ impl Store {
     }
 
     /// Adds checked transactions in one SQL transaction (one fsync for the
-    /// batch, or none: `durability`); with a voter, also records the ballot
-    /// as theirs and chains its confirmation code.
+    /// batch, or none: `durability`); for a ballot a voter cast here, also
+    /// chains its confirmation code (nothing records whose ballot it is).
     pub fn mempool_insert_batch(
         &mut self,
         entries: &[MempoolEntry<'_>],
@@ -253,7 +251,7 @@ fn insert_one(
     count: u64,
     now_ms: u64,
 ) -> Result<MempoolInsert> {
-    let (stx, tx_hash, voter) = (e.stx, e.tx_hash, e.voter);
+    let (stx, tx_hash) = (e.stx, e.tx_hash);
     let eid = to_i64(stx.tx.election_id());
     let hb = tx_hash.as_bytes().as_slice();
     if one_hash(
@@ -286,12 +284,6 @@ fn insert_one(
             return Ok(MempoolInsert::NullifierPending(h));
         }
     }
-    if let Some(voter_id) = voter {
-        let sql = "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2";
-        if let Some(h) = one_hash(tx, sql, params![voter_id, eid])? {
-            return Ok(MempoolInsert::VoterAlreadyVoted(h));
-        }
-    }
     if count >= MAX_MEMPOOL_TXS {
         return Ok(MempoolInsert::Full);
     }
@@ -307,12 +299,5 @@ fn insert_one(
         stored_body(stx)?,
         to_i64(now_ms)
     ])?;
-    if let Some(voter_id) = voter {
-        tx.prepare_cached(
-            "INSERT INTO voter_ballots (voter_id, election_id, tx_hash, submitted_at_ms) \
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![voter_id, eid, hb, to_i64(now_ms)])?;
-    }
     Ok(MempoolInsert::Inserted)
 }

@@ -39,6 +39,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0008_sealed_ids",
         include_str!("../../../migrations/0008_sealed_ids.sql"),
     ),
+    (
+        "0009_eligibility_records",
+        include_str!("../../../migrations/0009_eligibility_records.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -4,8 +4,9 @@
 //! names repeat: a 3-candidate ballot transaction is about 2,870 bytes of
 //! JSON and 1,044 packed. What the row's own columns hold (nullifier,
 //! origin) and the database's chain id are left out, and `ballot_hash` is
-//! computed again when reading. Anything else (decryption shares, a ballot
-//! with an integer beyond 2^53) stays JSON text.
+//! computed again when reading. Anything else (decryption shares, the other
+//! records, a ballot with a fallback reference or with an integer beyond
+//! 2^53) stays JSON text.
 
 use super::{Result, StoreError};
 use crate::ledger::canonical::MAX_SAFE_INTEGER;
@@ -13,11 +14,11 @@ use crate::ledger::elgamal::{
     Ciphertext, EncryptedBallot, Point, PublicScalar, Selection, SumProof, ZeroOneProof,
 };
 use crate::ledger::tx::ballot_hash;
-use crate::ledger::{BallotTx, FallbackRef, Hash32, PublicKey, Signature, SignedTx, Transaction};
+use crate::ledger::{BallotTx, Hash32, PublicKey, Signature, SignedTx, Transaction};
 
-/// The first byte of a packed ballot transaction.
-pub const BALLOT_V1: u8 = 1;
-const HAS_FALLBACK: u8 = 1;
+/// The first byte of a packed ballot transaction (format 2, protocol
+/// evote/3: with the credential's signature, without a fallback reference).
+pub const BALLOT_V2: u8 = 2;
 /// Bytes of one packed selection: six points and three scalars.
 const SELECTION_LEN: usize = 9 * 32;
 
@@ -29,23 +30,16 @@ pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     };
     if b.election_id > MAX_SAFE_INTEGER
         || b.submitted_at_ms > MAX_SAFE_INTEGER
+        || b.fallback.is_some()
         || b.ballot.selections.len() > usize::from(u16::MAX)
     {
         return None;
     }
     let n = b.ballot.selections.len();
-    let mut out = Vec::with_capacity(20 + 64 + n * SELECTION_LEN + 96 + 64);
-    out.push(BALLOT_V1);
+    let mut out = Vec::with_capacity(19 + n * SELECTION_LEN + 96 + 64 + 64);
+    out.push(BALLOT_V2);
     out.extend_from_slice(&b.election_id.to_be_bytes());
     out.extend_from_slice(&b.submitted_at_ms.to_be_bytes());
-    match &b.fallback {
-        Some(f) => {
-            out.push(HAS_FALLBACK);
-            out.extend_from_slice(f.origin.as_bytes());
-            out.extend_from_slice(f.block_hash.as_bytes());
-        }
-        None => out.push(0),
-    }
     out.extend_from_slice(&(n as u16).to_be_bytes());
     for s in &b.ballot.selections {
         let (ct, p) = (&s.ciphertext, &s.proof);
@@ -60,6 +54,7 @@ pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     out.extend_from_slice(sp.u.as_bytes());
     out.extend_from_slice(sp.v.as_bytes());
     out.extend_from_slice(sp.z.0.as_bytes());
+    out.extend_from_slice(b.credential_signature.as_bytes());
     out.extend_from_slice(stx.signature.as_bytes());
     Some(out)
 }
@@ -74,19 +69,13 @@ pub struct RowFields {
 /// Reads packed bytes back into the transaction they were made from.
 pub fn unpack(bytes: &[u8], row: &RowFields) -> Result<SignedTx> {
     let mut r = Reader { bytes, at: 0 };
-    if r.take::<1>()? != [BALLOT_V1] {
-        return Err(corrupt("a packed body of an unknown format"));
+    if r.take::<1>()? != [BALLOT_V2] {
+        return Err(corrupt(
+            "a packed body of another format (format 1 was written by protocol evote/2)",
+        ));
     }
     let election_id = u64::from_be_bytes(r.take()?);
     let submitted_at_ms = u64::from_be_bytes(r.take()?);
-    let fallback = match r.take::<1>()? {
-        [0] => None,
-        [HAS_FALLBACK] => Some(FallbackRef {
-            origin: PublicKey(r.take()?),
-            block_hash: Hash32(r.take()?),
-        }),
-        _ => return Err(corrupt("a packed body with unknown flags")),
-    };
     let n = usize::from(u16::from_be_bytes(r.take()?));
     let mut selections = Vec::with_capacity(n);
     for _ in 0..n {
@@ -110,6 +99,7 @@ pub fn unpack(bytes: &[u8], row: &RowFields) -> Result<SignedTx> {
         v: r.point()?,
         z: r.scalar()?,
     };
+    let credential_signature = Signature(r.take()?);
     let signature = Signature(r.take()?);
     if r.at != bytes.len() {
         return Err(corrupt("a packed body with trailing bytes"));
@@ -124,9 +114,10 @@ pub fn unpack(bytes: &[u8], row: &RowFields) -> Result<SignedTx> {
         nullifier: row.nullifier,
         ballot_hash: ballot_hash(&ballot),
         ballot,
+        credential_signature,
         submitted_at_ms,
         origin: row.origin,
-        fallback,
+        fallback: None,
     };
     Ok(SignedTx {
         tx: Transaction::Ballot(tx),
@@ -185,11 +176,11 @@ mod tests {
     #[test]
     fn a_ballot_transaction_comes_back_as_it_went_in() {
         let g = genesis(3);
-        let mut stx = ballot(&g, 1, 7, 2);
+        let stx = ballot(&g, 1, 7, 2);
         let packed = pack(&stx).unwrap();
         assert_eq!(
             packed.len(),
-            1 + 8 + 8 + 1 + 2 + 3 * SELECTION_LEN + 96 + 64
+            1 + 8 + 8 + 2 + 3 * SELECTION_LEN + 96 + 64 + 64
         );
         let json = serde_json::to_string(&stx).unwrap().len();
         assert!(
@@ -200,15 +191,6 @@ mod tests {
         let back = unpack(&packed, &row_of(&stx)).unwrap();
         assert_eq!(back, stx);
         assert_eq!(back.hash().unwrap(), stx.hash().unwrap());
-
-        if let Transaction::Ballot(b) = &mut stx.tx {
-            b.fallback = Some(FallbackRef {
-                origin: PublicKey([5; 32]),
-                block_hash: Hash32([6; 32]),
-            });
-        }
-        let back = unpack(&pack(&stx).unwrap(), &row_of(&stx)).unwrap();
-        assert_eq!(back, stx);
     }
 
     #[test]
@@ -220,16 +202,13 @@ mod tests {
         for bad in [
             packed[..packed.len() - 1].to_vec(),
             [packed.clone(), vec![0]].concat(),
-            [vec![2], packed[1..].to_vec()].concat(),
-            {
-                let mut p = packed.clone();
-                p[17] = 7; // flags
-                p
-            },
+            // format 1 (evote/2) and an unknown format
+            [vec![1], packed[1..].to_vec()].concat(),
+            [vec![3], packed[1..].to_vec()].concat(),
             {
                 // The first selection's c0 set to the group order ℓ.
                 let mut p = packed.clone();
-                let c0 = 20 + 6 * 32;
+                let c0 = 19 + 6 * 32;
                 p[c0..c0 + 32].copy_from_slice(&[
                     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde,
                     0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,

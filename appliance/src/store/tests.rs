@@ -382,12 +382,13 @@ fn voters_sessions_and_ballots() {
         s.mempool_insert(&t, &h, Some(id), 1).unwrap(),
         MempoolInsert::Inserted
     );
-    assert_eq!(s.voter_ballot(id, 1).unwrap(), Some(h));
-    let again = ballot(&g, 1, 7, 2);
+    // A second ballot of the same credential (the voter's nullifier);
+    // nothing links either ballot to the voter.
+    let again = ballot(&g, 1, 1, 2);
     assert_eq!(
         s.mempool_insert(&again, &again.hash().unwrap(), Some(id), 2)
             .unwrap(),
-        MempoolInsert::VoterAlreadyVoted(h)
+        MempoolInsert::NullifierPending(h)
     );
 }
 
@@ -636,7 +637,7 @@ fn a_voters_new_ballot_gets_its_code_with_the_insert_chained_to_the_last_one() {
         ballot(&g, 1, 3, 1),
     );
     let (ha, hb, hg) = (a.hash().unwrap(), b.hash().unwrap(), gossip.hash().unwrap());
-    let twice = ballot(&g, 1, 4, 2);
+    let twice = ballot(&g, 1, 1, 2); // a's credential again
     let ht = twice.hash().unwrap();
     let entries = [
         MempoolEntry {
@@ -669,7 +670,7 @@ fn a_voters_new_ballot_gets_its_code_with_the_insert_chained_to_the_last_one() {
         [
             MempoolInsert::Inserted,
             MempoolInsert::Inserted,
-            MempoolInsert::VoterAlreadyVoted(ha),
+            MempoolInsert::NullifierPending(ha),
             MempoolInsert::Inserted
         ]
     );

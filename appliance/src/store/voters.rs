@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, hash_from_blob, to_i64, to_u64};
+use super::{Result, Store, to_i64, to_u64};
 use crate::ledger::Hash32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,21 +157,6 @@ impl Store {
             .optional()?)
     }
 
-    /// The transaction of a voter's ballot in an election, if they voted here.
-    pub fn voter_ballot(&self, voter_id: i64, election_id: u64) -> Result<Option<Hash32>> {
-        let v: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT tx_hash FROM voter_ballots WHERE voter_id = ?1 AND election_id = ?2",
-                params![voter_id, to_i64(election_id)],
-                |r| r.get(0),
-            )
-            .optional()?;
-        v.map(hash_from_blob).transpose()
-    }
-}
-
-impl Store {
     /// (voters given a session since `since_ms`, by check-in or login;
     /// ballots this appliance accepted since then), for the console.
     pub fn day_counts(&self, since_ms: u64) -> Result<(u64, u64)> {

@@ -46,7 +46,8 @@ pub struct TxRow {
     pub hash: String,
     pub ballot_hash: Option<String>,
     pub station: String,
-    pub share: bool,
+    /// The message naming its kind (`board-kind-ballot`, ...).
+    pub kind: &'static str,
     pub fallback: bool,
 }
 
@@ -248,7 +249,7 @@ pub fn block(lang: Lang, b: &BlockView) -> Markup {
                         tr {
                             td { code class="hash" { (tx.hash) } }
                             td {
-                                @if tx.share { (t(lang, "board-kind-share")) } @else { (t(lang, "board-kind-ballot")) }
+                                (t(lang, tx.kind))
                                 @if tx.fallback { " (" (t(lang, "board-fallback-copy")) ")" }
                             }
                             td { @if let Some(h) = &tx.ballot_hash { code class="hash" { (h) } } }

@@ -1,7 +1,8 @@
 //! What PROTOCOL.md §7 carries from block to block, and the rules that
-//! need it: the parent (rules 3-5), repeated transactions (19), nullifiers
-//! (20), decryption shares against the tally (21), the auditor's own
-//! ciphertext check, and each election's encrypted running tally (E.5).
+//! need it: the parent (rules 3-5), repeated transactions (19), credentials
+//! and nullifiers (20), decryption shares against the tally (21), check-ins
+//! (22), credential replacements (23), closing records (24), the auditor's
+//! own ciphertext check, and each election's encrypted running tally (E.5).
 //!
 //! [`ChainState::apply`] runs in block order on one thread, after the
 //! stateless rules of [`super::block`] and [`super::transaction`] ran on many.
@@ -13,13 +14,16 @@ use curve25519_dalek::traits::Identity;
 
 use super::Finding;
 use super::block::CheckedBlock;
-use super::transaction::{BallotInfo, TxCheck, TxInfo, bad_share};
+use super::transaction::{BallotInfo, CheckInInfo, TxCheck, TxInfo, bad_share};
 use crate::checks::CheckId;
 use crate::protocol::ChainRules;
 use crate::protocol::elgamal::{
     Ciphertext, DecryptionShare, add_into, to_ciphertexts, verify_decryption_share,
 };
-use crate::protocol::{DecryptionShareTx, FallbackRef, Hash32, MAX_SAFE_INTEGER};
+use crate::protocol::{
+    CredentialReplacementTx, DecryptionShareTx, DeviceCloseTx, FallbackRef, Hash32,
+    MAX_SAFE_INTEGER, PublicKey,
+};
 
 /// The block a chain continues from (§6 input "parent").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,14 @@ pub struct ChainState {
     /// Valid decryption shares, by (election, tally height).
     pub shares: BTreeMap<(u64, u64), Vec<ShareOnChain>>,
     pub copies: Vec<CopyOnChain>,
+    /// Credentials a replacement named (true) or revoked (false is never
+    /// stored: see `revoked`), by (election, credential).
+    replacements: HashSet<(u64, PublicKey)>,
+    revoked: HashMap<(u64, PublicKey), FirstUse>,
+    /// Roll entries checked in, by (election, leaf), and by whom.
+    pub check_ins: HashMap<(u64, Hash32), (PublicKey, FirstUse)>,
+    /// Closing records, by (election, appliance).
+    pub closes: HashMap<(u64, PublicKey), (DeviceCloseTx, FirstUse)>,
     /// Block h's timestamp at index h - 1 (`None` if its header is unreadable).
     timestamps: Vec<Option<u64>>,
     genesis_time: u64,
@@ -117,6 +129,10 @@ struct Pending<'a> {
     ciphertexts: HashMap<[u8; 16], (usize, [u8; 8])>,
     adds: Vec<(u64, &'a Totals)>,
     copies: Vec<(usize, &'a BallotInfo)>,
+    check_ins: HashMap<(u64, Hash32), (usize, PublicKey)>,
+    replacements: HashSet<(u64, PublicKey)>,
+    revoked: HashMap<(u64, PublicKey), usize>,
+    closes: HashMap<(u64, PublicKey), (usize, &'a DeviceCloseTx)>,
 }
 
 fn tx_at(txs: &[TxCheck], pos: usize) -> Hash32 {
@@ -154,6 +170,10 @@ impl ChainState {
             tallies,
             shares: BTreeMap::new(),
             copies: Vec::new(),
+            replacements: HashSet::new(),
+            revoked: HashMap::new(),
+            check_ins: HashMap::new(),
+            closes: HashMap::new(),
             timestamps: Vec::new(),
             genesis_time: rules.genesis.created_at_ms,
             blocks: 0,
@@ -421,6 +441,222 @@ impl ChainState {
         )
     }
 
+    /// Whether a replacement record named the credential (on the chain or
+    /// earlier in this block), and the record that revoked it, if any.
+    fn credential(&self, key: &(u64, PublicKey), p: &Pending<'_>) -> (bool, Option<String>) {
+        let named = self.replacements.contains(key) || p.replacements.contains(key);
+        let revoked = match (p.revoked.get(key), self.revoked.get(key)) {
+            (Some(q), _) => Some(format!("revoked at position {q} of this block")),
+            (None, Some(r)) => Some(format!(
+                "revoked by transaction {} at height {} position {}",
+                r.tx, r.height, r.position
+            )),
+            (None, None) => None,
+        };
+        (named, revoked)
+    }
+
+    /// Rule 20's credential and closing-record parts for one ballot (the
+    /// nullifier is [`Self::check_nullifier`]'s).
+    fn check_credential(
+        &self,
+        rules: &ChainRules,
+        info: &BallotInfo,
+        p: &Pending<'_>,
+    ) -> Option<Finding> {
+        let cred = PublicKey(info.nullifier.0);
+        let e = info.election_id;
+        let bad = |check, code, expected: String, found: String, message: &str| {
+            Some(Finding::new(check, code, expected, found, message).rule(20, 0))
+        };
+        if !info.open_registration {
+            let (named, revoked) = self.credential(&(e, cred), p);
+            if !(info.listed || named) {
+                return bad(
+                    CheckId::TxCredential,
+                    "unknown_credential",
+                    format!(
+                        "a credential of election {e}: listed in the genesis or named by a replacement"
+                    ),
+                    format!("{cred}, on no list"),
+                    "a ballot signed by a credential nobody issued: an invented voter",
+                );
+            }
+            if let Some(r) = revoked {
+                return bad(
+                    CheckId::TxCredential,
+                    "revoked_credential",
+                    format!("a credential of election {e} that is not revoked"),
+                    format!("{cred}, {r}"),
+                    "a ballot signed by a lost card's revoked credential",
+                );
+            }
+        }
+        let end = p
+            .closes
+            .get(&(e, info.origin))
+            .map(|(_, d)| d.fallback)
+            .or_else(|| self.closes.get(&(e, info.origin)).map(|(d, _)| d.fallback));
+        let end = end?;
+        let who = rules.describe(&info.origin);
+        let found = match (&info.fallback, end) {
+            (None, _) => "a ballot without a fallback reference".to_string(),
+            (Some(_), None) => {
+                "a fallback ballot, but its closing record names no fallback chain".into()
+            }
+            (Some(f), Some(last)) => {
+                let seq = f.header.seq;
+                let same = f.block_hash() == Some(last.last_hash);
+                if seq < last.last_seq || (seq == last.last_seq && same) {
+                    return None;
+                }
+                format!(
+                    "a ballot from fallback block {seq}; the closing record ends the chain at block {} ({})",
+                    last.last_seq, last.last_hash
+                )
+            }
+        };
+        bad(
+            CheckId::TxDeviceClose,
+            "device_closed",
+            format!(
+                "no ballot of election {e} from {who} after its closing record, but the fallback ballots it had sealed"
+            ),
+            found,
+            "a ballot added by an appliance after it closed the election (backdated)",
+        )
+    }
+
+    /// Rule 22: a roll entry is checked in once.
+    fn check_check_in(&self, c: &CheckInInfo, pos: usize, p: &mut Pending<'_>) -> Option<Finding> {
+        let key = (c.election_id, c.leaf);
+        let found = if let Some((q, _)) = p.check_ins.get(&key) {
+            format!("already checked in at position {q} of this block")
+        } else if let Some((by, first)) = self.check_ins.get(&key) {
+            format!(
+                "already checked in by {by} in transaction {} at height {} position {}",
+                first.tx, first.height, first.position
+            )
+        } else {
+            p.check_ins.insert(key, (pos, c.origin));
+            return None;
+        };
+        Some(
+            Finding::new(
+                CheckId::TxCheckIn,
+                "duplicate_check_in",
+                format!(
+                    "roll entry {} of election {} checked in once",
+                    c.leaf, c.election_id
+                ),
+                found,
+                "a voter checked in twice: the poll book counts one voter twice",
+            )
+            .rule(22, 0),
+        )
+    }
+
+    /// Rule 23: the revoked credential is listed or named, not revoked yet
+    /// and has not voted; the replacement is new.
+    fn check_replacement(
+        &self,
+        rules: &ChainRules,
+        r: &CredentialReplacementTx,
+        pos: usize,
+        p: &mut Pending<'_>,
+    ) -> Option<Finding> {
+        let e = r.election_id;
+        let listed = |k: &PublicKey| rules.election(e).is_some_and(|el| el.lists(k));
+        let f = |check, code, expected: String, found: String, message: &str| {
+            Some(Finding::new(check, code, expected, found, message).rule(23, 0))
+        };
+        let (named, revoked) = self.credential(&(e, r.revoked), p);
+        if !(listed(&r.revoked) || named) {
+            return f(
+                CheckId::TxCredential,
+                "unknown_credential",
+                format!("a credential of election {e} to revoke"),
+                format!("{}, on no list", r.revoked),
+                "a replacement of a credential nobody issued",
+            );
+        }
+        if let Some(how) = revoked {
+            return f(
+                CheckId::TxCredential,
+                "revoked_credential",
+                "a credential not yet revoked".into(),
+                format!("{}, {how}", r.revoked),
+                "a credential revoked twice",
+            );
+        }
+        let used = Hash32(r.revoked.0);
+        let vote = p
+            .nullifiers
+            .get(&(e, used))
+            .map(|q| format!("its ballot is at position {q} of this block"))
+            .or_else(|| {
+                self.nullifiers
+                    .get(&(e, used))
+                    .map(|u| format!("its ballot is transaction {} at height {}", u.tx, u.height))
+            });
+        if let Some(vote) = vote {
+            return f(
+                CheckId::TxCredentialReplacement,
+                "credential_used",
+                "a credential that has not voted".into(),
+                format!("{}: {vote}", r.revoked),
+                "a credential revoked after it voted: its replacement would vote a second time",
+            );
+        }
+        let (named_new, revoked_new) = self.credential(&(e, r.replacement), p);
+        if listed(&r.replacement) || named_new || revoked_new.is_some() {
+            return f(
+                CheckId::TxCredentialReplacement,
+                "duplicate_credential",
+                "a replacement credential that is on no list yet".into(),
+                r.replacement.to_hex(),
+                "the replacement is already a voter's credential: one voter would hold two",
+            );
+        }
+        p.revoked.insert((e, r.revoked), pos);
+        p.replacements.insert((e, r.replacement));
+        None
+    }
+
+    /// Rule 24: one closing record per appliance and election.
+    fn check_close<'a>(
+        &self,
+        d: &'a DeviceCloseTx,
+        pos: usize,
+        p: &mut Pending<'a>,
+    ) -> Option<Finding> {
+        let key = (d.election_id, d.origin);
+        let found = if let Some((q, _)) = p.closes.get(&key) {
+            format!("already closed at position {q} of this block")
+        } else if let Some((_, first)) = self.closes.get(&key) {
+            format!(
+                "already closed by transaction {} at height {}",
+                first.tx, first.height
+            )
+        } else {
+            p.closes.insert(key, (pos, d));
+            return None;
+        };
+        Some(
+            Finding::new(
+                CheckId::TxDeviceClose,
+                "duplicate_device_close",
+                format!(
+                    "one closing record of election {} by {}",
+                    d.election_id, d.origin
+                ),
+                found,
+                "an appliance closed an election twice",
+            )
+            .rule(24, 0),
+        )
+    }
+
     /// The auditor's own check beyond §6: every ciphertext on the chain is
     /// fresh (E.3 "Randomness"). A repeated `A` is a copied ballot or
     /// reused randomness, which shows how two votes differ; `A = O` is
@@ -457,7 +693,7 @@ impl ChainState {
                         format!("selection {i}: A is the identity (r = 0)"),
                         format!("selection {i} is not hidden: with r = 0, B = mG shows the vote"),
                     )
-                    .rule(22, i),
+                    .rule(25, i),
                 );
             } else if let Some((h, q, b, tx)) = seen {
                 let what = if b == *kb {
@@ -474,7 +710,7 @@ impl ChainState {
                         format!("selection {i} repeats {what} as {tx}at height {h} position {q}"),
                         "a ciphertext appears twice on the chain: a copied ballot, or reused randomness (which reveals how the two votes differ)",
                     )
-                    .rule(22, i),
+                    .rule(25, i),
                 );
             }
         }
@@ -534,6 +770,9 @@ impl ChainState {
                 TxInfo::Ballot(info) => {
                     // A ballot that broke a stateless rule still holds its
                     // voter's nullifier and its ciphertexts on this chain.
+                    if f.is_none() {
+                        f = self.check_credential(rules, info, &p);
+                    }
                     let dup = self.check_nullifier(info, pos, &mut p);
                     let ct = self.check_ciphertexts(info, pos, height, &block.txs, &mut p);
                     f = f.or(dup).or(ct);
@@ -542,6 +781,21 @@ impl ChainState {
                     }
                     if info.fallback.is_some() {
                         p.copies.push((pos, info));
+                    }
+                }
+                TxInfo::CheckIn(c) => {
+                    if f.is_none() {
+                        f = self.check_check_in(c, pos, &mut p);
+                    }
+                }
+                TxInfo::Replacement(r) => {
+                    if f.is_none() {
+                        f = self.check_replacement(rules, r, pos, &mut p);
+                    }
+                }
+                TxInfo::Close(d) => {
+                    if f.is_none() {
+                        f = self.check_close(d, pos, &mut p);
                     }
                 }
                 TxInfo::Share(d) => {
@@ -605,6 +859,16 @@ impl ChainState {
                     share: d.share.clone(),
                     at: at(pos),
                 });
+        }
+        for (key, (pos, origin)) in p.check_ins {
+            self.check_ins.entry(key).or_insert((origin, at(pos)));
+        }
+        self.replacements.extend(p.replacements);
+        for (key, pos) in p.revoked {
+            self.revoked.entry(key).or_insert(at(pos));
+        }
+        for (key, (pos, d)) in p.closes {
+            self.closes.entry(key).or_insert((d.clone(), at(pos)));
         }
         for (pos, info) in p.copies {
             if let Some(fallback) = &info.fallback {

@@ -17,30 +17,13 @@ use crate::checks::tally::Comparison;
 use crate::protocol::ChainRules;
 use crate::protocol::canon;
 use crate::protocol::{
-    BallotTx, FallbackRef, Hash32, MAX_SAFE_INTEGER, PublicKey, Signature, SignedTx, Transaction,
-    hash_of, merkle_root, verify_digest,
+    BallotTx, FallbackHeader, FallbackRef, Hash32, MAX_SAFE_INTEGER, PublicKey, Signature,
+    SignedTx, Transaction, hash_of, merkle_path, merkle_root, verify_digest,
 };
 use crate::sources::{FallbackBallotState, FallbackData};
 
 /// Ballots per fallback block at most (§7a).
 pub const MAX_FALLBACK_BLOCK_TXS: usize = 1_000;
-
-/// The signed header of a fallback block.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FallbackHeader {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub chain_id: Hash32,
-    pub origin: PublicKey,
-    pub seq: u64,
-    pub prev_hash: Hash32,
-    pub anchor_height: u64,
-    pub anchor_hash: Hash32,
-    pub timestamp_ms: u64,
-    pub tx_root: Hash32,
-    pub tx_count: u64,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +163,7 @@ fn check_chain(
         cache,
         tip: Some((0, Hash32([0; 32]))),
         sealed: Vec::new(),
+        in_block: Vec::new(),
         nullifiers: BTreeMap::new(),
         learned: Vec::new(),
         ballots: Some(0),
@@ -215,6 +199,9 @@ struct Walk<'m, 'a> {
     /// (seq, hash) of the last block read; `None` once a block is unreadable.
     tip: Option<(u64, Hash32)>,
     sealed: Vec<(Hash32, Sealed)>,
+    /// The current block's sealed ballots (position, ballot, hash), made
+    /// into copies once the block's transaction hashes are all known.
+    in_block: Vec<(usize, BallotTx, Hash32)>,
     /// (election, nullifier) → (seq, transaction) where it was sealed.
     nullifiers: BTreeMap<(u64, Hash32), (u64, Hash32)>,
     learned: Vec<[u8; 32]>,
@@ -251,7 +238,11 @@ impl Walk<'_, '_> {
             .enumerate()
             .map(|(pos, raw)| self.ballot(b, pos, raw.get(), &mut at))
             .collect();
+        let in_block = std::mem::take(&mut self.in_block);
         if let Some(hs) = hashes.into_iter().collect::<Option<Vec<_>>>() {
+            for (pos, bt, tx) in in_block {
+                self.sealed.push((b.block_hash, seal(&bt, tx, b, &hs, pos)));
+            }
             let root = merkle_root(&hs);
             if root != h.tx_root {
                 at.push(
@@ -270,14 +261,6 @@ impl Walk<'_, '_> {
     /// in the chain, its hash, signature, anchor and ballot count.
     fn header(&self, b: &FallbackBlockWire, at: &mut At<'_>) {
         let (rules, origin, h) = (self.main.rules, &self.origin, &b.header);
-        if h.kind != "fallback_block" {
-            at.push(
-                "schema",
-                "type \"fallback_block\"".into(),
-                format!("{:?}", h.kind),
-                "not a fallback block",
-            );
-        }
         if h.chain_id != rules.chain_id {
             at.push(
                 "wrong_chain",
@@ -443,24 +426,27 @@ impl Walk<'_, '_> {
         }
         self.nullifiers.insert(key, (h.seq, tx));
         if let TxInfo::Ballot(_) = checked.info {
-            self.sealed
-                .push((b.block_hash, seal(bt, h.seq, tx, &origin, &b.block_hash)));
+            self.in_block.push((pos, bt.clone(), tx));
         }
         checked.hash
     }
 }
 
 /// The copy of a sealed ballot that goes to the main chain: the same
-/// transaction with the fallback reference. Its signature is not part of
-/// `tx_hash`, so the auditor knows the copy's hash without it.
-fn seal(bt: &BallotTx, seq: u64, tx: Hash32, origin: &PublicKey, block: &Hash32) -> Sealed {
+/// transaction with the fallback reference (the block's signed header and
+/// the ballot's inclusion proof among the block's `hashes`, §7a). Its
+/// signature is not part of `tx_hash`, so the auditor knows the copy's
+/// hash without it.
+fn seal(bt: &BallotTx, tx: Hash32, b: &FallbackBlockWire, hashes: &[Hash32], pos: usize) -> Sealed {
     let mut copy = bt.clone();
     copy.fallback = Some(FallbackRef {
-        origin: *origin,
-        block_hash: *block,
+        header: b.header.clone(),
+        signature: b.signature,
+        index: pos as u64,
+        path: merkle_path(hashes, pos),
     });
     Sealed {
-        seq,
+        seq: b.header.seq,
         tx,
         copy: canon::tx_hash(&copy).unwrap_or(Hash32([0; 32])),
         election_id: bt.election_id,
@@ -717,12 +703,13 @@ fn judge(fate: Fate, row: &FallbackBallotState, copy: Hash32) -> Judged {
 /// block of it that sealed that voter's ballot.
 fn check_copies(main: &MainChain<'_>, held: &Held, out: &mut Comparison) {
     for copy in &main.state.copies {
-        let origin = copy.fallback.origin;
+        let origin = *copy.fallback.origin();
+        let block_hash = copy.fallback.block_hash().unwrap_or(Hash32([0; 32]));
         let Some((blocks, closed)) = held.get(&origin) else {
             continue;
         };
         let found = blocks
-            .get(&copy.fallback.block_hash)
+            .get(&block_hash)
             .map(|v| v.contains(&(copy.election_id, copy.nullifier)));
         let complete = *closed || main.own == Some(origin);
         let problem = match found {
@@ -733,7 +720,7 @@ fn check_copies(main: &MainChain<'_>, held: &Held, out: &mut Comparison) {
                 out.skipped.push(format!(
                     "the main-chain ballot {} names block {} of {}, which this source's (open, imported) copy of that chain does not hold yet",
                     copy.at.tx,
-                    copy.fallback.block_hash.short(),
+                    block_hash.short(),
                     chain_name(main, &origin)
                 ));
                 continue;
@@ -745,7 +732,7 @@ fn check_copies(main: &MainChain<'_>, held: &Held, out: &mut Comparison) {
                 "unknown_fallback_block",
                 format!(
                     "block {} of {} holding the sealed ballot of nullifier {}",
-                    copy.fallback.block_hash,
+                    block_hash,
                     chain_name(main, &origin),
                     copy.nullifier.short()
                 ),

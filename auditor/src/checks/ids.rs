@@ -41,7 +41,12 @@ pub enum CheckId {
     TxElection,
     TxTiming,
     TxBallotProofs,
+    TxCredential,
+    TxFallbackProof,
     TxDecryptionShare,
+    TxCheckIn,
+    TxCredentialReplacement,
+    TxDeviceClose,
     TxUnique,
     TxNullifierUnique,
     TxCiphertextUnique,
@@ -66,7 +71,7 @@ pub struct CheckInfo {
 
 /// Every check's id, name, scope and what it covers, in the order of
 /// [`CheckId`] (which is report order).
-const CATALOGUE: [CheckInfo; 36] = {
+const CATALOGUE: [CheckInfo; 41] = {
     use CheckId::*;
     use Scope::*;
     [
@@ -185,9 +190,9 @@ const CATALOGUE: [CheckInfo; 36] = {
         CheckInfo {
             check: TxSchema,
             id: "tx.schema",
-            name: "every transaction parses (a ballot or a decryption share) within the protocol's limits",
+            name: "every transaction parses (a ballot, decryption share, check-in, credential replacement or closing record) within the protocol's limits",
             scope: Transaction,
-            covers: "§4, E.1, rules 18c, 18f, 18l; schema, integer_too_large",
+            covers: "§4, E.1, rules 18c, 18f, 18n, 18p, 18s, 18t; schema, integer_too_large",
         },
         CheckInfo {
             check: TxChainId,
@@ -206,7 +211,7 @@ const CATALOGUE: [CheckInfo; 36] = {
         CheckInfo {
             check: TxOrigin,
             id: "tx.origin",
-            name: "every transaction was signed by an appliance named in the genesis",
+            name: "every transaction was signed by an appliance named in the genesis (a credential replacement by the credential authority)",
             scope: Transaction,
             covers: "rule 18b; unknown_origin",
         },
@@ -227,23 +232,58 @@ const CATALOGUE: [CheckInfo; 36] = {
         CheckInfo {
             check: TxTiming,
             id: "tx.timing",
-            name: "the election was open when the ballot was accepted, and the block came in time",
+            name: "the election was open when each ballot was accepted and each voter checked in, credentials were replaced before the close, and ballots were recorded (in a block or a proven fallback block) within the grace period",
             scope: Transaction,
-            covers: "rules 18h-18j; election_not_open, bad_tx",
+            covers: "rules 18h, 18i, 18l, 18r-18t; election_not_open, bad_tx",
         },
         CheckInfo {
             check: TxBallotProofs,
             id: "tx.ballot_proofs",
             name: "every ballot's 0/1 and sum proofs verify under the election key, bound to its chain, election, nullifier and origin",
             scope: Transaction,
-            covers: "rule 18k, E.3; bad_ballot",
+            covers: "rule 18m, E.3; bad_ballot",
+        },
+        CheckInfo {
+            check: TxCredential,
+            id: "tx.credential",
+            name: "every ballot is signed by its voter's credential (the nullifier), which the genesis lists or a replacement names and which is not revoked",
+            scope: Transaction,
+            covers: "rules 18j, 20, 23; bad_signature (credential), unknown_credential, revoked_credential",
+        },
+        CheckInfo {
+            check: TxFallbackProof,
+            id: "tx.fallback_proof",
+            name: "every ballot that names a fallback block proves it: the block's header signed by the ballot's appliance, and the sealed ballot's inclusion proof",
+            scope: Transaction,
+            covers: "rule 18k, §7a; bad_fallback_proof",
         },
         CheckInfo {
             check: TxDecryptionShare,
             id: "tx.decryption_share",
             name: "every decryption share names a trustee, comes after the close, is of a post-close tally with its ballot count, once per trustee, and its proofs verify",
             scope: Transaction,
-            covers: "rules 18m, 21, E.5; bad_decryption_share",
+            covers: "rules 18o, 21, E.5; bad_decryption_share",
+        },
+        CheckInfo {
+            check: TxCheckIn,
+            id: "tx.check_in",
+            name: "every check-in opens an entry of the election's roll (its inclusion proof leads to the genesis' root), at the station the roll names, once per entry",
+            scope: Transaction,
+            covers: "rules 18p, 18q, 22; not_on_roll, wrong_station, duplicate_check_in",
+        },
+        CheckInfo {
+            check: TxCredentialReplacement,
+            id: "tx.credential_replacement",
+            name: "every credential replacement revokes a credential that has not voted and names a new, usable one",
+            scope: Transaction,
+            covers: "rules 18s, 23; credential_used, duplicate_credential, key",
+        },
+        CheckInfo {
+            check: TxDeviceClose,
+            id: "tx.device_close",
+            name: "each appliance closes an election once, after the close, and adds nothing to it afterwards but the fallback ballots it had sealed",
+            scope: Transaction,
+            covers: "rules 18t, 20, 24; bad_device_close, duplicate_device_close, device_closed",
         },
         CheckInfo {
             check: TxUnique,
@@ -255,7 +295,7 @@ const CATALOGUE: [CheckInfo; 36] = {
         CheckInfo {
             check: TxNullifierUnique,
             id: "tx.nullifier_unique",
-            name: "each voter's nullifier is used once per election on the whole chain",
+            name: "each voter's credential (the nullifier) is used once per election on the whole chain",
             scope: Transaction,
             covers: "rule 20; duplicate_nullifier",
         },
@@ -327,8 +367,8 @@ const CATALOGUE: [CheckInfo; 36] = {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 36] = {
-        let mut all = [CheckId::GenesisValid; 36];
+    pub const ALL: [CheckId; CATALOGUE.len()] = {
+        let mut all = [CheckId::GenesisValid; CATALOGUE.len()];
         let mut i = 0;
         while i < all.len() {
             all[i] = CATALOGUE[i].check;
@@ -371,6 +411,12 @@ pub fn check_for_code(code: &str, detail: Option<&str>, in_tx: bool) -> Option<C
         ("unknown_proposer" | "wrong_proposer", ..) => BlockProposer,
         ("bad_signature", Some("proposal"), _) => BlockProposerSignature,
         ("bad_signature", Some("transaction"), _) => TxSignature,
+        ("bad_signature", Some("credential"), _) => TxCredential,
+        ("unknown_credential" | "revoked_credential", ..) => TxCredential,
+        ("credential_used" | "duplicate_credential" | "key", ..) => TxCredentialReplacement,
+        ("bad_fallback_proof", ..) => TxFallbackProof,
+        ("not_on_roll" | "wrong_station" | "duplicate_check_in", ..) => TxCheckIn,
+        ("bad_device_close" | "duplicate_device_close" | "device_closed", ..) => TxDeviceClose,
         ("tx_count_mismatch" | "too_many_txs", ..) => BlockTxCount,
         ("seal_from_non_validator" | "duplicate_seal" | "bad_seal" | "too_few_seals", ..) => {
             BlockSeals

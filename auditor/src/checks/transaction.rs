@@ -1,7 +1,8 @@
 //! PROTOCOL.md §6 rule 18, for one transaction at a time: 18a-18f for
-//! every transaction, 18g-18k for a ballot (its proofs verified in batches,
-//! E.3), 18m for a decryption share. What needs the chain so far (rules
-//! 19-21) is [`super::chain`]'s.
+//! every transaction, 18g-18m for a ballot (its proofs verified in batches,
+//! E.3), 18n-18o for a decryption share, 18p-18r for a check-in, 18s for a
+//! credential replacement, 18t for a closing record. What needs the chain
+//! so far (rules 19-24) is [`super::chain`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,8 +13,9 @@ use crate::protocol::elgamal::{
     BallotContext, EncryptedBallot, ballots_hold_together, verify_ballot,
 };
 use crate::protocol::{
-    BallotTx, ChainRules, DecryptionShareTx, Election, FallbackRef, Hash32, LATE_BALLOT_GRACE_MS,
-    MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER, SignedTx, Transaction,
+    BallotTx, ChainRules, CheckInTx, CredentialReplacementTx, DecryptionShareTx, DeviceCloseTx,
+    Election, FallbackRef, Hash32, LATE_BALLOT_GRACE_MS, MAX_FUTURE_DRIFT_MS, MAX_SAFE_INTEGER,
+    PublicKey, SignedTx, Transaction, hash_of, is_weak_key, verify_inclusion,
 };
 
 use super::{CheckId, Finding, SigCache};
@@ -34,6 +36,12 @@ pub struct BallotInfo {
     pub a_keys: Vec<([u8; 16], [u8; 8])>,
     /// The fallback block a ballot recorded offline names (§7a).
     pub fallback: Option<FallbackRef>,
+    /// The appliance that accepted it.
+    pub origin: PublicKey,
+    /// The election lets anyone register: no credential is listed.
+    pub open_registration: bool,
+    /// The genesis lists the ballot's credential (the nullifier).
+    pub listed: bool,
 }
 
 impl BallotInfo {
@@ -62,8 +70,24 @@ impl BallotInfo {
                 })
                 .collect(),
             fallback: b.fallback.clone(),
+            origin: b.origin,
+            open_registration: rules
+                .election(b.election_id)
+                .is_some_and(|e| e.roll().is_none()),
+            listed: rules
+                .election(b.election_id)
+                .is_some_and(|e| e.lists(&PublicKey(b.nullifier.0))),
         }
     }
+}
+
+/// What a check-in is, as far as the chain state needs it: the roll entry
+/// it opens, and who checked the voter in.
+#[derive(Debug, Clone)]
+pub struct CheckInInfo {
+    pub election_id: u64,
+    pub leaf: Hash32,
+    pub origin: PublicKey,
 }
 
 /// What one transaction is, as far as the chain state needs it.
@@ -74,6 +98,9 @@ pub enum TxInfo {
     Unreadable,
     Ballot(Box<BallotInfo>),
     Share(Box<DecryptionShareTx>),
+    CheckIn(Box<CheckInInfo>),
+    Replacement(Box<CredentialReplacementTx>),
+    Close(Box<DeviceCloseTx>),
 }
 
 /// One transaction after its stateless checks.
@@ -239,12 +266,31 @@ fn check_signed_tx_with(
             out.finding = share_shape(election, &d);
             out.info = TxInfo::Share(Box::new(d));
         }
+        Transaction::CheckIn(c) => {
+            out.finding = check_check_in(election, &c, t);
+            if let Ok(leaf) = check_in_leaf(&c) {
+                out.info = TxInfo::CheckIn(Box::new(CheckInInfo {
+                    election_id: c.election_id,
+                    leaf,
+                    origin: c.origin,
+                }));
+            }
+        }
+        Transaction::CredentialReplacement(r) => {
+            out.finding = check_replacement(election, &r, t);
+            out.info = TxInfo::Replacement(Box::new(r));
+        }
+        Transaction::DeviceClose(d) => {
+            out.finding = check_device_close(election, &d, t);
+            out.info = TxInfo::Close(Box::new(d));
+        }
     }
     out
 }
 
 /// The first integer of the transaction too large for the canonical form
-/// (rules 18c, 18f, 18l): its field, its value, its rule's item.
+/// (rules 18c, 18f, 18n, 18p, 18s, 18t): its field, its value, its rule's
+/// item.
 fn too_large(tx: &Transaction) -> Option<(&'static str, u64, usize)> {
     match tx {
         Transaction::Ballot(b) => [
@@ -258,6 +304,33 @@ fn too_large(tx: &Transaction) -> Option<(&'static str, u64, usize)> {
             ("tally_height", d.tally_height, 12),
             ("ballot_count", d.ballot_count, 12),
             ("submitted_at_ms", d.submitted_at_ms, 12),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
+        Transaction::CheckIn(c) => [
+            ("election_id", c.election_id, 3),
+            ("index", c.index, 15),
+            ("checked_in_at_ms", c.checked_in_at_ms, 15),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
+        Transaction::CredentialReplacement(r) => [
+            ("election_id", r.election_id, 3),
+            ("issued_at_ms", r.issued_at_ms, 18),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
+        Transaction::DeviceClose(d) => [
+            ("election_id", d.election_id, 3),
+            ("codes.count", d.codes.count, 19),
+            ("ballots", d.ballots, 19),
+            ("check_ins", d.check_ins, 19),
+            ("closed_at_ms", d.closed_at_ms, 19),
+            (
+                "fallback.last_seq",
+                d.fallback.map_or(0, |f| f.last_seq),
+                19,
+            ),
         ]
         .into_iter()
         .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
@@ -290,7 +363,23 @@ fn envelope<'r>(
         ));
     }
     // 18b
-    if !rules.is_origin(tx.origin()) {
+    let replacement = matches!(tx, Transaction::CredentialReplacement(_));
+    if replacement && tx.origin() != &rules.genesis.credential_authority {
+        return Err(Box::new(
+            Finding::new(
+                CheckId::TxOrigin,
+                "unknown_origin",
+                format!(
+                    "the credential authority {}",
+                    rules.genesis.credential_authority
+                ),
+                rules.describe(tx.origin()),
+                "a credential replacement not signed by the credential authority",
+            )
+            .rule(18, 2),
+        ));
+    }
+    if !replacement && !rules.is_origin(tx.origin()) {
         return Err(Box::new(
             Finding::new(
                 CheckId::TxOrigin,
@@ -302,7 +391,8 @@ fn envelope<'r>(
             .rule(18, 2),
         ));
     }
-    // 18c, 18f, 18l: without an exact canonical form there is no tx_hash.
+    // 18c, 18f, 18n, 18p, 18s, 18t: without an exact canonical form there
+    // is no tx_hash.
     if let Some((field, v, sub)) = big {
         return Err(Box::new(
             Finding::new(
@@ -406,6 +496,217 @@ fn share_shape(election: &Election, d: &DecryptionShareTx) -> Option<Finding> {
     }
 }
 
+/// The roll entry a check-in opens (§3a): H({type: "roll_entry",
+/// election_id, voter, station?}).
+pub fn check_in_leaf(c: &CheckInTx) -> Result<Hash32, crate::protocol::EncodingError> {
+    let mut entry = serde_json::json!({
+        "type": "roll_entry",
+        "election_id": c.election_id,
+        "voter": c.voter,
+    });
+    if let Some(s) = &c.station {
+        entry["station"] = serde_json::json!(s);
+    }
+    hash_of(&entry)
+}
+
+/// "Made after the block that holds it" (with the drift allowance).
+fn after_block(field: &str, made: u64, t: Option<u64>, rule: usize) -> Option<Finding> {
+    let t = t?;
+    (made > t.saturating_add(MAX_FUTURE_DRIFT_MS)).then(|| {
+        Finding::new(
+            CheckId::TxTiming,
+            "bad_tx",
+            format!(
+                "{field} at most {} (block time + {MAX_FUTURE_DRIFT_MS} ms)",
+                t.saturating_add(MAX_FUTURE_DRIFT_MS)
+            ),
+            format!("{field} {made}"),
+            "the record claims to have been made after the block that holds it",
+        )
+        .rule(18, rule)
+    })
+}
+
+/// Rules 18p-18r: the check-in opens an entry of the election's roll, at
+/// the station the entry names, while the election is open.
+fn check_check_in(election: &Election, c: &CheckInTx, t: Option<u64>) -> Option<Finding> {
+    let f = |code: &'static str, expected: String, found: String, message: String| {
+        let check = if code == "election_not_open" {
+            CheckId::TxTiming
+        } else {
+            CheckId::TxCheckIn
+        };
+        Some(Finding::new(check, code, expected, found, message).rule(18, 16))
+    };
+    let Some(roll) = election.roll() else {
+        return f(
+            "not_on_roll",
+            format!(
+                "an election with a roll (election {} has open registration)",
+                election.id
+            ),
+            "a check-in".into(),
+            "a check-in for an election without a roll".into(),
+        );
+    };
+    let proved = check_in_leaf(c)
+        .is_ok_and(|leaf| verify_inclusion(&leaf, c.index, roll.size, &c.path, &roll.root));
+    if !proved {
+        return f(
+            "not_on_roll",
+            format!(
+                "an entry of election {}'s roll (root {}, {} voters) with its inclusion proof",
+                election.id, roll.root, roll.size
+            ),
+            format!("entry {} whose path leads elsewhere", c.index),
+            "a check-in of a voter who is not on the roll (a ghost)".into(),
+        );
+    }
+    if let Some(st) = &c.station
+        && st != &c.origin
+    {
+        return f(
+            "wrong_station",
+            format!("a check-in at {st}, the voter's station on the roll"),
+            format!("a check-in at {}", c.origin),
+            "the voter was checked in at a station the roll does not assign them to".into(),
+        );
+    }
+    let at = c.checked_in_at_ms;
+    if !(election.opens_at <= at && at < election.closes_at) {
+        return f(
+            "election_not_open",
+            format!(
+                "checked_in_at_ms in [{}, {})",
+                election.opens_at, election.closes_at
+            ),
+            format!("checked_in_at_ms {at}"),
+            "a check-in while the election was not open".into(),
+        );
+    }
+    after_block("checked_in_at_ms", at, t, 16)
+}
+
+/// Rule 18s: a replacement names a usable new key, before the close.
+fn check_replacement(
+    election: &Election,
+    r: &CredentialReplacementTx,
+    t: Option<u64>,
+) -> Option<Finding> {
+    let f = |code: &'static str, expected: String, found: String, message: String| {
+        let check = match code {
+            "election_not_open" => CheckId::TxTiming,
+            "unknown_credential" => CheckId::TxCredential,
+            _ => CheckId::TxCredentialReplacement,
+        };
+        Some(Finding::new(check, code, expected, found, message).rule(18, 18))
+    };
+    if election.roll().is_none() {
+        return f(
+            "unknown_credential",
+            "an election with a credential list".into(),
+            format!("election {} has open registration", election.id),
+            "a credential replacement in an election without credentials".into(),
+        );
+    }
+    if is_weak_key(&r.replacement) {
+        return f(
+            "key",
+            "a replacement credential that is not a weak key (§2)".into(),
+            r.replacement.to_hex(),
+            "the replacement credential is a weak key: anyone could sign for it".into(),
+        );
+    }
+    if r.replacement == r.revoked {
+        return f(
+            "duplicate_credential",
+            "a replacement other than the revoked credential".into(),
+            r.replacement.to_hex(),
+            "the replacement is the credential it revokes".into(),
+        );
+    }
+    if r.issued_at_ms >= election.closes_at {
+        return f(
+            "election_not_open",
+            format!("issued_at_ms below closes_at {}", election.closes_at),
+            format!("issued_at_ms {}", r.issued_at_ms),
+            "a credential replaced after the election closed".into(),
+        );
+    }
+    after_block("issued_at_ms", r.issued_at_ms, t, 18)
+}
+
+/// Rule 18t: a closing record is made at or after the close.
+fn check_device_close(election: &Election, d: &DeviceCloseTx, t: Option<u64>) -> Option<Finding> {
+    if d.closed_at_ms < election.closes_at {
+        return Some(
+            Finding::new(
+                CheckId::TxDeviceClose,
+                "bad_device_close",
+                format!("closed_at_ms at or after closes_at {}", election.closes_at),
+                format!("closed_at_ms {}", d.closed_at_ms),
+                "an appliance's closing record made before the election closed",
+            )
+            .rule(18, 19),
+        );
+    }
+    after_block("closed_at_ms", d.closed_at_ms, t, 19)
+}
+
+/// Why a copy's fallback reference does not prove its sealed ballot (18k):
+/// the header is this chain's and the origin's, signed by it, its tree
+/// holds the ballot without the reference at `index`, and it was sealed no
+/// earlier than the ballot was accepted.
+fn fallback_proof_problem(
+    rules: &ChainRules,
+    b: &BallotTx,
+    f: &FallbackRef,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Option<String> {
+    let h = &f.header;
+    if [h.seq, h.anchor_height, h.timestamp_ms, h.tx_count, f.index]
+        .iter()
+        .any(|&v| v > MAX_SAFE_INTEGER)
+    {
+        return Some("an integer above 2^53 - 1 in the reference".into());
+    }
+    if h.chain_id != rules.chain_id {
+        return Some(format!("a fallback block of chain {}", h.chain_id));
+    }
+    if h.origin != b.origin {
+        return Some(format!(
+            "a fallback block of {}, a ballot of {}",
+            rules.describe(&h.origin),
+            rules.describe(&b.origin)
+        ));
+    }
+    let Some(block_hash) = f.block_hash() else {
+        return Some("a header without a canonical form".into());
+    };
+    if !cache.verify(&h.origin, &block_hash, &f.signature, learned) {
+        return Some(format!("block {block_hash} not signed by its origin"));
+    }
+    let mut sealed = b.clone();
+    sealed.fallback = None;
+    let proved = canon::tx_hash(&sealed)
+        .is_ok_and(|x| verify_inclusion(&x, f.index, h.tx_count, &f.path, &h.tx_root));
+    if !proved {
+        return Some(format!(
+            "a path that does not lead from the sealed ballot at index {} to block {block_hash}'s tx_root",
+            f.index
+        ));
+    }
+    if b.submitted_at_ms > h.timestamp_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        return Some(format!(
+            "accepted at {}, after its fallback block was sealed at {}",
+            b.submitted_at_ms, h.timestamp_ms
+        ));
+    }
+    None
+}
+
 /// Where a ballot's proofs may already be known to hold: the cache of an
 /// earlier source, or a batch of this block.
 #[derive(Clone, Copy)]
@@ -420,7 +721,7 @@ impl Proofs<'_> {
     }
 }
 
-/// Rules 18g-18k for a ballot whose signature verified.
+/// Rules 18g-18m for a ballot whose signature verified.
 fn check_ballot(
     rules: &ChainRules,
     election: &Election,
@@ -450,12 +751,80 @@ fn check_ballot(
     {
         return Some(f);
     }
+    if let Some(f) = credential(b, proofs.cache, learned) {
+        return Some(f);
+    }
+    // 18k
+    if let Some(f) = &b.fallback
+        && let Some(problem) = fallback_proof_problem(rules, b, f, proofs.cache, learned)
+    {
+        return Some(
+            Finding::new(
+                CheckId::TxFallbackProof,
+                "bad_fallback_proof",
+                "the signed header of the origin's fallback block and the sealed ballot's inclusion proof",
+                problem,
+                "the ballot's fallback reference proves no fallback block that sealed it",
+            )
+            .rule(18, 11),
+        );
+    }
+    if let Some(t) = t
+        && let Some(f) = grace(election, b, t)
+    {
+        return Some(f);
+    }
     ballot_proofs(rules, election, b, tx_hash, proofs, learned)
 }
 
-/// Rules 18h-18j for a ballot in a block stamped `t`: accepted while its
-/// election was open, not after the block, in a block before the grace
-/// period ends (unless it was recorded offline).
+/// Rule 18j: the voter's credential (the nullifier) signed the ballot.
+fn credential(b: &BallotTx, cache: &SigCache, learned: &mut Vec<[u8; 32]>) -> Option<Finding> {
+    let cred = PublicKey(b.nullifier.0);
+    let statement = serde_json::json!({
+        "type": "ballot_credential",
+        "chain_id": b.chain_id,
+        "election_id": b.election_id,
+        "ballot_hash": b.ballot_hash,
+    });
+    let signed = hash_of(&statement)
+        .is_ok_and(|d| cache.verify(&cred, &d, &b.credential_signature, learned));
+    (!signed).then(|| {
+        Finding::new(
+            CheckId::TxCredential,
+            "bad_signature",
+            format!("a signature by the credential {cred} (the nullifier) over the ballot"),
+            b.credential_signature.to_hex(),
+            "the voter's credential did not sign this ballot: whoever accepted it did not hold the voter's card",
+        )
+        .detail("credential")
+        .rule(18, 10)
+    })
+}
+
+/// Rule 18l: the ballot was recorded (in a block, or in the fallback block
+/// its reference proves) within the grace period after the close.
+fn grace(election: &Election, b: &BallotTx, t: u64) -> Option<Finding> {
+    let recorded = b.fallback.as_ref().map_or(t, |f| f.header.timestamp_ms);
+    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
+    let what = if b.fallback.is_some() {
+        "fallback block sealed"
+    } else {
+        "block time"
+    };
+    (recorded >= deadline).then(|| {
+        Finding::new(
+            CheckId::TxTiming,
+            "election_not_open",
+            format!("recorded before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"),
+            format!("{what} {recorded}"),
+            "the ballot was recorded (in a block, or a proven fallback block) after the grace period that follows the close",
+        )
+        .rule(18, 12)
+    })
+}
+
+/// Rules 18h-18i for a ballot in a block stamped `t`: accepted while its
+/// election was open, not after the block.
 fn timing(election: &Election, b: &BallotTx, t: u64) -> Option<Finding> {
     // 18h
     let s = b.submitted_at_ms;
@@ -493,26 +862,10 @@ fn timing(election: &Election, b: &BallotTx, t: u64) -> Option<Finding> {
             .rule(18, 9),
         );
     }
-    // 18j
-    let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
-    if b.fallback.is_none() && t >= deadline {
-        return Some(
-            Finding::new(
-                CheckId::TxTiming,
-                "election_not_open",
-                format!(
-                    "a block before {deadline} (closes_at + {LATE_BALLOT_GRACE_MS} ms grace)"
-                ),
-                format!("block time {t}"),
-                "the ballot reached a block after the grace period that follows the close, without a fallback reference",
-            )
-            .rule(18, 10),
-        );
-    }
     None
 }
 
-/// Rule 18k: the ballot's proofs verify under the election's key, bound
+/// Rule 18m: the ballot's proofs verify under the election's key, bound
 /// to the chain, election, nullifier and origin.
 fn ballot_proofs(
     rules: &ChainRules,
@@ -532,7 +885,7 @@ fn ballot_proofs(
                 found,
                 message,
             )
-            .rule(18, 11),
+            .rule(18, 13),
         )
     };
     let key = match rules.election_key(election.id) {

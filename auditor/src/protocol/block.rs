@@ -101,9 +101,86 @@ pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
     }
 }
 
+fn node(l: &Hash32, r: &Hash32) -> Hash32 {
+    let mut buf = [0u8; 65];
+    buf[0] = 1;
+    buf[1..33].copy_from_slice(l.as_bytes());
+    buf[33..].copy_from_slice(r.as_bytes());
+    sha256(&buf)
+}
+
+/// The inclusion proof of leaf `m` (RFC 6962 §2.1.1 PATH(m, D[n])), from
+/// the leaf's sibling up; empty for a tree of one leaf.
+pub fn merkle_path(leaves: &[Hash32], m: usize) -> Vec<Hash32> {
+    let n = leaves.len();
+    if n <= 1 {
+        return Vec::new();
+    }
+    let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+    if m < k {
+        let mut p = merkle_path(&leaves[..k], m);
+        p.push(merkle_root(&leaves[k..]));
+        p
+    } else {
+        let mut p = merkle_path(&leaves[k..], m - k);
+        p.push(merkle_root(&leaves[..k]));
+        p
+    }
+}
+
+/// Whether `path` proves that `x` is leaf `index` of a tree of `size`
+/// leaves with root `root` (RFC 9162 §2.1.3.2, the leaf being
+/// SHA-256(0x00 || x)). Used for a check-in's roll entry (§4b) and a
+/// fallback copy's sealed ballot (§7a).
+pub fn verify_inclusion(x: &Hash32, index: u64, size: u64, path: &[Hash32], root: &Hash32) -> bool {
+    if index >= size || path.len() > 64 {
+        return false;
+    }
+    let mut leaf = [0u8; 33];
+    leaf[1..].copy_from_slice(x.as_bytes());
+    let mut r = sha256(&leaf);
+    let (mut f, mut s) = (index, size - 1);
+    for p in path {
+        if s == 0 {
+            return false;
+        }
+        if f % 2 == 1 || f == s {
+            r = node(p, &r);
+            while f % 2 == 0 && f != 0 {
+                f /= 2;
+                s /= 2;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        f /= 2;
+        s /= 2;
+    }
+    s == 0 && &r == root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_leaf_proves_its_place() {
+        let h = |b: u8| Hash32([b; 32]);
+        for n in 1..=20u8 {
+            let leaves: Vec<Hash32> = (0..n).map(h).collect();
+            let root = merkle_root(&leaves);
+            for m in 0..usize::from(n) {
+                let path = merkle_path(&leaves, m);
+                let (i, size) = (m as u64, u64::from(n));
+                assert!(verify_inclusion(&leaves[m], i, size, &path, &root));
+                assert!(!verify_inclusion(&h(99), i, size, &path, &root));
+                if n > 1 {
+                    let other = (i + 1) % size;
+                    assert!(!verify_inclusion(&leaves[m], other, size, &path, &root));
+                }
+            }
+        }
+    }
 
     #[test]
     fn merkle_split_is_largest_power_below() {

@@ -32,6 +32,10 @@ impl W {
     }
 
     fn hex32(&mut self, h: &[u8; 32]) {
+        self.hex(h);
+    }
+
+    fn hex(&mut self, h: &[u8]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.0.extend_from_slice(b"\"0x");
         for &b in h {
@@ -117,24 +121,22 @@ pub fn ballot_hash(b: &Ballot) -> Hash32 {
     w.digest()
 }
 
+/// A ballot transaction without a fallback reference (a copy, rare, goes
+/// through the generic canonicaliser).
 fn tx_into(w: &mut W, t: &BallotTx) -> Result<(), EncodingError> {
-    // Members in sorted order: ballot, ballot_hash, chain_id, election_id,
-    // fallback, nullifier, origin, submitted_at_ms, type.
+    // Members in sorted order: ballot, ballot_hash, chain_id,
+    // credential_signature, election_id, nullifier, origin,
+    // submitted_at_ms, type.
     w.raw("{\"ballot\":");
     ballot_into(w, &t.ballot);
     w.raw(",\"ballot_hash\":");
     w.hex32(&t.ballot_hash.0);
     w.raw(",\"chain_id\":");
     w.hex32(&t.chain_id.0);
+    w.raw(",\"credential_signature\":");
+    w.hex(&t.credential_signature.0);
     w.raw(",\"election_id\":");
     w.uint(t.election_id)?;
-    if let Some(f) = &t.fallback {
-        w.raw(",\"fallback\":{\"block_hash\":");
-        w.hex32(&f.block_hash.0);
-        w.raw(",\"origin\":");
-        w.hex32(&f.origin.0);
-        w.raw("}");
-    }
     w.raw(",\"nullifier\":");
     w.hex32(&t.nullifier.0);
     w.raw(",\"origin\":");
@@ -155,6 +157,9 @@ pub fn tx_bytes(t: &BallotTx) -> Result<Vec<u8>, EncodingError> {
 
 /// `tx_hash = H(tx)` of a ballot transaction.
 pub fn tx_hash(t: &BallotTx) -> Result<Hash32, EncodingError> {
+    if t.fallback.is_some() {
+        return crate::protocol::hash_of(&crate::protocol::Transaction::Ballot(t.clone()));
+    }
     let mut w = W(Vec::with_capacity(ballot_len(&t.ballot) + 512));
     tx_into(&mut w, t)?;
     Ok(w.digest())
@@ -240,9 +245,9 @@ pub fn vote_hash(v: &Vote) -> Result<Hash32, EncodingError> {
 mod tests {
     use super::*;
     use crate::protocol::elgamal::{BallotContext, ElectionKey, prove};
-    use crate::protocol::{FallbackRef, PublicKey, Transaction, canonical_bytes};
+    use crate::protocol::{PublicKey, Signature, Transaction, canonical_bytes};
 
-    fn tx(fallback: bool, n: u64) -> BallotTx {
+    fn tx(n: u64) -> BallotTx {
         let (trustees, _) = prove::ceremony(1, 1, 1, b"canon");
         let key = ElectionKey::from_round1(1, &trustees).unwrap();
         let ctx = BallotContext {
@@ -258,24 +263,20 @@ mod tests {
             nullifier: Hash32([0xab; 32]),
             ballot,
             ballot_hash: Hash32([3; 32]),
+            credential_signature: Signature([0x5a; 64]),
             submitted_at_ms: MAX_SAFE_INTEGER - n,
             origin: PublicKey([0xfe; 32]),
-            fallback: fallback.then_some(FallbackRef {
-                origin: PublicKey([9; 32]),
-                block_hash: Hash32([8; 32]),
-            }),
+            fallback: None,
         }
     }
 
     #[test]
     fn same_bytes_as_the_generic_canonicalizer() {
         for n in [0, 1, 1_000_003] {
-            for fb in [false, true] {
-                let t = tx(fb, n);
-                let generic = canonical_bytes(&Transaction::Ballot(t.clone())).unwrap();
-                assert_eq!(tx_bytes(&t).unwrap(), generic);
-                assert_eq!(ballot_bytes(&t.ballot), canonical_bytes(&t.ballot).unwrap());
-            }
+            let t = tx(n);
+            let generic = canonical_bytes(&Transaction::Ballot(t.clone())).unwrap();
+            assert_eq!(tx_bytes(&t).unwrap(), generic);
+            assert_eq!(ballot_bytes(&t.ballot), canonical_bytes(&t.ballot).unwrap());
         }
         let h = BlockHeader {
             chain_id: Hash32([1; 32]),
@@ -304,7 +305,7 @@ mod tests {
 
     #[test]
     fn refuses_integers_without_an_exact_form() {
-        let mut t = tx(false, 1);
+        let mut t = tx(1);
         t.election_id = MAX_SAFE_INTEGER + 1;
         assert!(tx_hash(&t).is_err());
     }

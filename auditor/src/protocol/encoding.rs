@@ -136,12 +136,30 @@ pub fn hash_of<T: Serialize>(value: &T) -> Result<Hash32, EncodingError> {
     Ok(sha256(&canonical_bytes(value)?))
 }
 
-/// Ed25519 verification of `sig` by `key` over the 32-byte digest, as
-/// ring 0.17 does it (§2: S below the group order, cofactorless equation).
+/// Whether a public key is weak (§2): its y (the low 255 bits, little
+/// endian) is not below p = 2^255 - 19, or it decodes to a point of order
+/// dividing 8.
+pub fn is_weak_key(key: &PublicKey) -> bool {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let b = key.as_bytes();
+    let mut y = *b;
+    y[31] &= 0x7f;
+    // p = 2^255 - 19: bytes ed ff .. ff 7f, little-endian.
+    let y_not_canonical = y[0] >= 0xed && y[1..31].iter().all(|&x| x == 0xff) && y[31] == 0x7f;
+    y_not_canonical
+        || CompressedEdwardsY(*b)
+            .decompress()
+            .is_some_and(|p| p.is_small_order())
+}
+
+/// Ed25519 verification of `sig` by `key` over the 32-byte digest (§2):
+/// the key is not weak, it decodes, S is below the group order, and
+/// [S]B - [k]A encodes to R (the cofactorless equation, as ring 0.17 checks).
 pub fn verify_digest(key: &PublicKey, digest: &Hash32, sig: &Signature) -> bool {
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.as_bytes())
-        .verify(digest.as_bytes(), sig.as_bytes())
-        .is_ok()
+    !is_weak_key(key)
+        && ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.as_bytes())
+            .verify(digest.as_bytes(), sig.as_bytes())
+            .is_ok()
 }
 
 #[cfg(test)]

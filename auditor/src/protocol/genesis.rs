@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::elgamal::{CryptoError, ElectionKey, ElectionTrustees};
-use super::encoding::{Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of};
+use super::encoding::{Hash32, MAX_SAFE_INTEGER, PublicKey, hash_of, is_weak_key};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +17,7 @@ pub struct Genesis {
     pub chain_name: String,
     pub created_at_ms: u64,
     pub authority: PublicKey,
+    pub credential_authority: PublicKey,
     pub validators: Vec<ValidatorInfo>,
     pub stations: Vec<StationInfo>,
     pub elections: Vec<Election>,
@@ -48,6 +49,44 @@ pub struct Election {
     pub closes_at: u64,
     /// The key ceremony's public record (§3, E.4).
     pub trustees: ElectionTrustees,
+    /// Who may vote (§3a).
+    pub eligibility: Eligibility,
+}
+
+/// §3a: open registration, or the roll's commitment and the list of
+/// public credentials (strictly ascending, one per roll entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Eligibility {
+    Open {},
+    Roll {
+        roll: RollCommitment,
+        credentials: Vec<PublicKey>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollCommitment {
+    pub size: u64,
+    pub root: Hash32,
+}
+
+impl Election {
+    pub fn roll(&self) -> Option<&RollCommitment> {
+        match &self.eligibility {
+            Eligibility::Open {} => None,
+            Eligibility::Roll { roll, .. } => Some(roll),
+        }
+    }
+
+    /// Whether the genesis lists the credential (the list is sorted).
+    pub fn lists(&self, credential: &PublicKey) -> bool {
+        match &self.eligibility {
+            Eligibility::Open {} => false,
+            Eligibility::Roll { credentials, .. } => credentials.binary_search(credential).is_ok(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +111,8 @@ pub fn quorum(n: usize) -> usize {
     (2 * n).div_ceil(3)
 }
 
-pub const PROTOCOL: &str = "evote/2";
+pub const PROTOCOL: &str = "evote/3";
+const MAX_ROLL_SIZE: u64 = 1 << 22;
 const MAX_VALIDATORS: usize = 64;
 const MAX_STATIONS: usize = 4096;
 const MAX_ELECTIONS: usize = 256;
@@ -156,6 +196,21 @@ fn members(g: &Genesis, out: &mut Vec<String>) {
     if keys.contains(&&g.authority) {
         out.push("the authority key is also a validator or station key".into());
     }
+    if keys.contains(&&g.credential_authority) || g.credential_authority == g.authority {
+        out.push(
+            "the credential authority's key is also the authority's, a validator's or a station's"
+                .into(),
+        );
+    }
+    for k in keys
+        .iter()
+        .copied()
+        .chain([&g.authority, &g.credential_authority])
+    {
+        if is_weak_key(k) {
+            out.push(format!("{k} is a weak key (§2)"));
+        }
+    }
     let mut sorted = keys.clone();
     sorted.sort();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -202,6 +257,7 @@ fn election_problems(e: &Election, out: &mut Vec<String>) {
     for c in &e.candidates {
         big(out, "candidate id", c.id);
     }
+    eligibility_problems(out, e);
 }
 
 fn params_problems(p: &Params, out: &mut Vec<String>) {
@@ -240,6 +296,40 @@ pub fn trustee_problems(g: &Genesis) -> Vec<String> {
                 .map(|err| format!("election {}: {}: {err}", e.id, err.code()))
         })
         .collect()
+}
+
+/// §3a: as many public credentials as roll entries, strictly ascending,
+/// none weak.
+fn eligibility_problems(out: &mut Vec<String>, e: &Election) {
+    let Eligibility::Roll { roll, credentials } = &e.eligibility else {
+        return;
+    };
+    if roll.size > MAX_ROLL_SIZE {
+        out.push(format!(
+            "election {}'s roll holds {} voters; at most {MAX_ROLL_SIZE}",
+            e.id, roll.size
+        ));
+    }
+    if credentials.len() as u64 != roll.size {
+        out.push(format!(
+            "election {} lists {} credentials for a roll of {}: one per voter",
+            e.id,
+            credentials.len(),
+            roll.size
+        ));
+    }
+    if let Some(w) = credentials.windows(2).find(|w| w[0] >= w[1]) {
+        out.push(format!(
+            "election {}'s credentials are not in strictly ascending order ({} then {})",
+            e.id, w[0], w[1]
+        ));
+    }
+    if let Some(k) = credentials.iter().find(|k| is_weak_key(k)) {
+        out.push(format!(
+            "election {}: credential {k} is a weak key (§2)",
+            e.id
+        ));
+    }
 }
 
 fn name_ok(out: &mut Vec<String>, what: &str, name: &str) {

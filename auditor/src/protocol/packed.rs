@@ -1,6 +1,6 @@
-//! Packed ballot transactions, as an appliance database (schema version 4
-//! and later) stores committed ballots: read from schema/STORAGE.md, not
-//! from the appliance's code. [`to_json`] gives back the transaction's
+//! Packed ballot transactions, as an appliance database (schema version 8
+//! and later, protocol evote/3: format 2) stores committed ballots: read
+//! from schema/STORAGE.md, not from the appliance's code. [`to_json`] gives back the transaction's
 //! JSON, which the audit then checks like any other; [`pack`] writes the
 //! layout for the auditor's synthetic databases.
 
@@ -10,8 +10,8 @@ use crate::protocol::Hash32;
 #[cfg(any(test, feature = "test-support"))]
 use crate::protocol::{SignedTx, Transaction};
 
-/// The format byte of a packed ballot transaction.
-const BALLOT_V1: u8 = 1;
+/// The format byte of a packed ballot transaction (format 2).
+const BALLOT_V2: u8 = 2;
 
 /// What a packed body leaves to its row (`nullifier`, `origin`) and to
 /// its database (the chain id).
@@ -31,16 +31,11 @@ pub fn to_json(bytes: &[u8], row: &Row<'_>) -> Result<String, String> {
     let origin: [u8; 32] = fixed("origin", Some(row.origin))?;
     let mut r = Cursor { bytes, at: 0 };
     let format = r.take::<1>()?[0];
-    if format != BALLOT_V1 {
+    if format != BALLOT_V2 {
         return Err(format!("packed body of unknown format {format}"));
     }
     let election_id = u64::from_be_bytes(r.take()?);
     let submitted_at_ms = u64::from_be_bytes(r.take()?);
-    let fallback = match r.take::<1>()?[0] {
-        0 => None,
-        1 => Some((r.take::<32>()?, r.take::<32>()?)),
-        f => return Err(format!("packed body with unknown flags {f}")),
-    };
     let n = u16::from_be_bytes(r.take()?);
     // The ballot in canonical form (members in sorted order).
     let mut ballot = Json(String::with_capacity(64 + 720 * usize::from(n)));
@@ -65,6 +60,7 @@ pub fn to_json(bytes: &[u8], row: &Row<'_>) -> Result<String, String> {
     ballot.hex(",\"v\":", &r.take::<32>()?);
     ballot.hex(",\"z\":", &r.take::<32>()?);
     ballot.raw("}}");
+    let credential_signature = r.take::<64>()?;
     let signature = r.take::<64>()?;
     if r.at != bytes.len() {
         return Err(format!(
@@ -79,12 +75,8 @@ pub fn to_json(bytes: &[u8], row: &Row<'_>) -> Result<String, String> {
     out.raw(&ballot.0);
     out.hex(",\"ballot_hash\":", &ballot_hash);
     out.hex(",\"chain_id\":", row.chain_id.as_bytes());
+    out.hex(",\"credential_signature\":", &credential_signature);
     out.raw(&format!(",\"election_id\":{election_id}"));
-    if let Some((f_origin, f_block)) = fallback {
-        out.hex(",\"fallback\":{\"block_hash\":", &f_block);
-        out.hex(",\"origin\":", &f_origin);
-        out.raw("}");
-    }
     out.hex(",\"nullifier\":", &nullifier);
     out.hex(",\"origin\":", &origin);
     out.raw(&format!(
@@ -137,18 +129,13 @@ pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     let Transaction::Ballot(b) = &stx.tx else {
         return None;
     };
+    if b.fallback.is_some() {
+        return None;
+    }
     let n = u16::try_from(b.ballot.selections.len()).ok()?;
-    let mut out = vec![BALLOT_V1];
+    let mut out = vec![BALLOT_V2];
     out.extend_from_slice(&b.election_id.to_be_bytes());
     out.extend_from_slice(&b.submitted_at_ms.to_be_bytes());
-    match &b.fallback {
-        Some(f) => {
-            out.push(1);
-            out.extend_from_slice(f.origin.as_bytes());
-            out.extend_from_slice(f.block_hash.as_bytes());
-        }
-        None => out.push(0),
-    }
     out.extend_from_slice(&n.to_be_bytes());
     for s in &b.ballot.selections {
         let p = &s.proof;
@@ -163,6 +150,7 @@ pub fn pack(stx: &SignedTx) -> Option<Vec<u8>> {
     out.extend_from_slice(sp.u.as_bytes());
     out.extend_from_slice(sp.v.as_bytes());
     out.extend_from_slice(sp.z.0.as_bytes());
+    out.extend_from_slice(b.credential_signature.as_bytes());
     out.extend_from_slice(stx.signature.as_bytes());
     Some(out)
 }

@@ -23,7 +23,7 @@ pub const MAX_WINDOW_TXS: u64 = 16_384;
 const DB_WINDOW_BLOCKS: i64 = 64;
 /// The newest appliance schema version this auditor was written against;
 /// a newer file is read as this one lays out its tables, with a note.
-pub const KNOWN_SCHEMA_VERSION: i64 = 7;
+pub const KNOWN_SCHEMA_VERSION: i64 = 9;
 
 /// A private directory removed when dropped (for reading a copy of a
 /// database and its write-ahead log without touching the original).

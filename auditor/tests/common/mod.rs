@@ -171,6 +171,7 @@ impl NodeData {
                         shares.push((d.share.trustee_index, h.to_hex()));
                         tally_at = Some((d.tally_height, d.ballot_count));
                     }
+                    _ => {}
                 }
             }
         }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::bytes::{Hash32, PublicKey, Signature};
-use super::canonical::{hash_of, sha256};
+use super::canonical::hash_of;
+#[cfg(test)]
+use super::canonical::sha256;
 use super::crypto::NodeKey;
 use super::error::LedgerError;
 use super::tx::SignedTx;
@@ -160,28 +162,7 @@ impl Block {
     }
 }
 
-/// Merkle root over transaction hashes (RFC 6962 shape): leaves are
-/// SHA-256(0x00 || tx_hash), inner nodes SHA-256(0x01 || left || right),
-/// the split at the largest power of two below n; the empty tree is
-/// SHA-256 of nothing. The prefixes keep a leaf from passing as a node.
-pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
-    match leaves.len() {
-        0 => sha256(&[]),
-        1 => {
-            let mut buf = [0u8; 33];
-            buf[1..].copy_from_slice(leaves[0].as_bytes());
-            sha256(&buf)
-        }
-        n => {
-            let k = (n - 1).checked_ilog2().map_or(1, |l| 1usize << l);
-            let mut buf = [0u8; 65];
-            buf[0] = 1;
-            buf[1..33].copy_from_slice(merkle_root(&leaves[..k]).as_bytes());
-            buf[33..].copy_from_slice(merkle_root(&leaves[k..]).as_bytes());
-            sha256(&buf)
-        }
-    }
-}
+pub use super::merkle::merkle_root;
 
 #[cfg(test)]
 mod tests {

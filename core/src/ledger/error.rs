@@ -73,6 +73,35 @@ pub enum LedgerError {
     BadBallot(String),
     #[error("bad decryption share: {0}")]
     BadDecryptionShare(String),
+    #[error("bad fallback proof: {0}")]
+    BadFallbackProof(String),
+    #[error("credential not listed: {0}")]
+    UnknownCredential(String),
+    #[error("credential {0} was revoked")]
+    RevokedCredential(PublicKey),
+    #[error("credential {0} has already cast a ballot: it can no longer be revoked")]
+    CredentialUsed(PublicKey),
+    #[error("credential {0} is already listed or already replaces another")]
+    DuplicateCredential(PublicKey),
+    #[error("not on the roll: {0}")]
+    NotOnRoll(String),
+    #[error("the roll assigns this voter to station {assigned}, not {found}")]
+    WrongStation {
+        assigned: PublicKey,
+        found: PublicKey,
+    },
+    #[error("roll entry {leaf} of election {election_id} is already checked in")]
+    DuplicateCheckIn { election_id: u64, leaf: Hash32 },
+    #[error("bad closing record: {0}")]
+    BadDeviceClose(String),
+    #[error("appliance {origin} already closed election {election_id}")]
+    DuplicateDeviceClose { election_id: u64, origin: PublicKey },
+    #[error("appliance {origin} closed election {election_id}: {detail}")]
+    DeviceClosed {
+        election_id: u64,
+        origin: PublicKey,
+        detail: String,
+    },
 }
 
 impl LedgerError {
@@ -108,6 +137,17 @@ impl LedgerError {
             Self::Crypto { code, .. } => code,
             Self::BadBallot(_) => "bad_ballot",
             Self::BadDecryptionShare(_) => "bad_decryption_share",
+            Self::BadFallbackProof(_) => "bad_fallback_proof",
+            Self::UnknownCredential(_) => "unknown_credential",
+            Self::RevokedCredential(_) => "revoked_credential",
+            Self::CredentialUsed(_) => "credential_used",
+            Self::DuplicateCredential(_) => "duplicate_credential",
+            Self::NotOnRoll(_) => "not_on_roll",
+            Self::WrongStation { .. } => "wrong_station",
+            Self::DuplicateCheckIn { .. } => "duplicate_check_in",
+            Self::BadDeviceClose(_) => "bad_device_close",
+            Self::DuplicateDeviceClose { .. } => "duplicate_device_close",
+            Self::DeviceClosed { .. } => "device_closed",
         }
     }
 }

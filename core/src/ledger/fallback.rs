@@ -141,25 +141,41 @@ impl SignedClose {
     }
 }
 
-/// The copy of a sealed ballot that goes to the main chain: the same
-/// ballot with the fallback reference, signed again by its origin.
-pub fn reconciliation_tx(
-    stx: &SignedTx,
-    block_hash: Hash32,
+/// The copies of every ballot of a sealed block that go to the main chain:
+/// each the same ballot with the fallback reference (the block's signed
+/// header and the ballot's inclusion proof), signed again by its origin.
+pub fn reconciliation_txs(
+    block: &FallbackBlock,
     key: &NodeKey,
-) -> Result<SignedTx, LedgerError> {
-    let Some(b) = stx.tx.as_ballot() else {
-        return Err(bad("only ballots are sealed in a fallback chain"));
-    };
-    let mut b = b.clone();
-    b.fallback = Some(FallbackRef {
-        origin: key.public(),
-        block_hash,
-    });
-    SignedTx::sign(Transaction::Ballot(b), key)
+) -> Result<Vec<SignedTx>, LedgerError> {
+    let hashes = block
+        .transactions
+        .iter()
+        .map(SignedTx::hash)
+        .collect::<Result<Vec<_>, _>>()?;
+    let levels = super::merkle::MerkleLevels::new(&hashes);
+    block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, stx)| {
+            let Some(b) = stx.tx.as_ballot() else {
+                return Err(bad("only ballots are sealed in a fallback chain"));
+            };
+            let mut b = b.clone();
+            b.fallback = Some(FallbackRef {
+                header: block.header.clone(),
+                signature: block.signature,
+                index: i as u64,
+                path: levels.path(i as u64).expect("the index is in the block"),
+            });
+            SignedTx::sign(Transaction::Ballot(b), key)
+        })
+        .collect()
 }
 
-/// Whether `main` is the reconciliation copy of `sealed` from `block_hash`.
+/// Whether `main` is the reconciliation copy of `sealed` from the block
+/// with hash `block_hash`.
 pub fn is_reconciliation_of(sealed: &SignedTx, main: &SignedTx, block_hash: &Hash32) -> bool {
     let (Some(a), Some(b)) = (sealed.tx.as_ballot(), main.tx.as_ballot()) else {
         return false;
@@ -167,9 +183,10 @@ pub fn is_reconciliation_of(sealed: &SignedTx, main: &SignedTx, block_hash: &Has
     let Some(r) = &b.fallback else {
         return false;
     };
-    let mut stripped = b.clone();
-    stripped.fallback = None;
-    &r.block_hash == block_hash && r.origin == a.origin && &stripped == a && a.fallback.is_none()
+    r.block_hash().is_ok_and(|h| &h == block_hash)
+        && r.origin() == &a.origin
+        && &b.sealed() == a
+        && a.fallback.is_none()
 }
 
 fn bad(m: impl Into<String>) -> LedgerError {
@@ -577,12 +594,7 @@ mod tests {
         let k = key(100);
         let copies = blocks
             .iter()
-            .map(|b| {
-                b.transactions
-                    .iter()
-                    .map(|t| reconciliation_tx(t, b.block_hash, &k).unwrap())
-                    .collect()
-            })
+            .map(|b| reconciliation_txs(b, &k).unwrap())
             .collect();
         FallbackExport::sign(g.chain_id().unwrap(), blocks, copies, close, 8_000, &k).unwrap()
     }
@@ -614,8 +626,7 @@ mod tests {
         assert!(t.verify(&g, &id).is_err());
         // a copy pointing at another block
         let mut t = e;
-        t.copies[0][0] =
-            reconciliation_tx(&t.blocks[0].transactions[0], Hash32([5; 32]), &key(100)).unwrap();
+        t.copies[0][0] = reconciliation_txs(&t.blocks[1], &key(100)).unwrap()[0].clone();
         assert!(t.verify(&g, &id).is_err());
     }
 
@@ -624,7 +635,7 @@ mod tests {
         let g = genesis(3);
         let blocks = chain(&g, 100, &[&[1]]);
         let sealed = &blocks[0].transactions[0];
-        let main = reconciliation_tx(sealed, blocks[0].block_hash, &key(100)).unwrap();
+        let main = reconciliation_txs(&blocks[0], &key(100)).unwrap().remove(0);
         assert_ne!(main.hash().unwrap(), sealed.hash().unwrap());
         assert!(is_reconciliation_of(sealed, &main, &blocks[0].block_hash));
         assert!(!is_reconciliation_of(sealed, &main, &Hash32([1; 32])));

@@ -6,16 +6,19 @@ use serde::{Deserialize, Serialize};
 
 use super::bytes::{Hash32, PublicKey};
 use super::canonical::{check_safe_integer, hash_of};
+use super::crypto::is_weak_key;
 use super::error::LedgerError;
 use super::tally::ElectionTrustees;
 
-pub const PROTOCOL: &str = "evote/2";
+pub const PROTOCOL: &str = "evote/3";
 pub const MAX_VALIDATORS: usize = 64;
 pub const MAX_STATIONS: usize = 4096;
 pub const MAX_ELECTIONS: usize = 256;
 pub const MAX_CANDIDATES: usize = 256;
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_URL_LEN: usize = 2048;
+/// Voters on one election's roll, and so public credentials in its list.
+pub const MAX_ROLL_SIZE: u64 = 1 << 22;
 /// Upper bound on `max_block_txs`, so a block always fits the p2p body limit.
 pub const MAX_BLOCK_TXS_LIMIT: u64 = 10_000;
 
@@ -25,8 +28,12 @@ pub struct Genesis {
     pub protocol: String,
     pub chain_name: String,
     pub created_at_ms: u64,
-    /// The election authority's key (signs election management, later).
+    /// The election authority's key: it signs the voter roll (and election
+    /// management, later).
     pub authority: PublicKey,
+    /// The credential authority's key: it signs the credential lists and
+    /// every revocation and replacement of a voter's credential.
+    pub credential_authority: PublicKey,
     pub validators: Vec<ValidatorInfo>,
     pub stations: Vec<StationInfo>,
     pub elections: Vec<Election>,
@@ -60,6 +67,35 @@ pub struct Election {
     pub closes_at: u64,
     /// Who can decrypt the tally, and the election key's public record.
     pub trustees: ElectionTrustees,
+    /// Who may vote.
+    pub eligibility: Eligibility,
+}
+
+/// Who may vote in an election (PROTOCOL.md §3a).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Eligibility {
+    /// Anyone may register (the `dev` demo): the accepting appliance makes
+    /// each registered voter's credential. Nothing on the chain proves that
+    /// a voter exists. (A struct variant, so that an unknown member is
+    /// refused as elsewhere.)
+    Open {},
+    /// The authority's roll and the credential authority's list of public
+    /// credentials, one per roll entry, in ascending byte order (so that
+    /// no position says anything about a voter).
+    Roll {
+        roll: RollCommitment,
+        credentials: Vec<PublicKey>,
+    },
+}
+
+/// The commitment to a voter roll: its number of entries and the Merkle
+/// root over them (`ledger::roll`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollCommitment {
+    pub size: u64,
+    pub root: Hash32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +139,28 @@ impl Election {
     /// A candidate's position in the ballot (genesis order).
     pub fn candidate_index(&self, id: u64) -> Option<usize> {
         self.candidates.iter().position(|c| c.id == id)
+    }
+
+    /// Whether anyone may register to vote (no roll, no credential list).
+    pub fn open_registration(&self) -> bool {
+        self.eligibility == Eligibility::Open {}
+    }
+
+    /// The roll's commitment; `None` with open registration.
+    pub fn roll(&self) -> Option<&RollCommitment> {
+        match &self.eligibility {
+            Eligibility::Open {} => None,
+            Eligibility::Roll { roll, .. } => Some(roll),
+        }
+    }
+
+    /// Whether the genesis lists this public credential (a binary search:
+    /// the list is sorted).
+    pub fn lists_credential(&self, credential: &PublicKey) -> bool {
+        match &self.eligibility {
+            Eligibility::Open {} => false,
+            Eligibility::Roll { credentials, .. } => credentials.binary_search(credential).is_ok(),
+        }
     }
 
     /// The key ballots of this election are encrypted under, with every
@@ -190,10 +248,14 @@ impl Genesis {
             keys.push(&s.public_key);
         }
         keys.push(&self.authority);
+        keys.push(&self.credential_authority);
+        if let Some(k) = keys.iter().find(|k| is_weak_key(k)) {
+            return bad(format!("{k} is a weak key (PROTOCOL.md §2)"));
+        }
         keys.sort();
         if keys.windows(2).any(|w| w[0] == w[1]) {
             return bad(
-                "a public key appears twice among the authority, validators and stations".into(),
+                "a public key appears twice among the authorities, validators and stations".into(),
             );
         }
         if self.elections.len() > MAX_ELECTIONS {
@@ -247,10 +309,41 @@ fn validate_election(e: &Election) -> Result<(), LedgerError> {
         check_safe_integer("candidate id", c.id)?;
         check_name("candidate name", &c.name)?;
     }
+    validate_eligibility(e)?;
     e.trustees
         .public_key(e.id)
         .map(|_| ())
         .map_err(|err| LedgerError::InvalidGenesis(format!("election {} trustees: {err}", e.id)))
+}
+
+fn validate_eligibility(e: &Election) -> Result<(), LedgerError> {
+    let bad = |m: String| {
+        Err(LedgerError::InvalidGenesis(format!(
+            "election {}: {m}",
+            e.id
+        )))
+    };
+    let Eligibility::Roll { roll, credentials } = &e.eligibility else {
+        return Ok(());
+    };
+    check_safe_integer("roll size", roll.size)?;
+    if roll.size > MAX_ROLL_SIZE {
+        return bad(format!("a roll holds at most {MAX_ROLL_SIZE} voters"));
+    }
+    if credentials.len() as u64 != roll.size {
+        return bad(format!(
+            "{} public credentials for a roll of {} voters: one per voter",
+            credentials.len(),
+            roll.size
+        ));
+    }
+    if credentials.windows(2).any(|w| w[0] >= w[1]) {
+        return bad("the public credentials are not in strictly ascending order".into());
+    }
+    if let Some(k) = credentials.iter().find(|k| is_weak_key(k)) {
+        return bad(format!("credential {k} is a weak key (PROTOCOL.md §2)"));
+    }
+    Ok(())
 }
 
 fn validate_params(p: &Params) -> Result<(), LedgerError> {
@@ -291,14 +384,59 @@ pub mod fixtures {
         crate::ledger::tally::local_ceremony(1, 3, 2, &mut rng).expect("ceremony")
     }
 
+    /// Voters of the fixture roll of election 1 (their card's secret is
+    /// `[v; 10]` for voter v).
+    pub const FIXTURE_VOTERS: u8 = 40;
+
+    /// The card of fixture voter `v`.
+    pub fn card(v: u8) -> crate::ledger::credential::CredentialCode {
+        crate::ledger::credential::CredentialCode::from_secret([v; 10])
+    }
+
+    /// Station of fixture voter `v`: voters 30 and up are on the roll of
+    /// station 100 (key 100); the others may check in anywhere.
+    pub fn voter_station(v: u8) -> Option<PublicKey> {
+        (v >= 30).then(|| key(100).public())
+    }
+
+    /// The roll leaves of election 1's fixture voters, in roll order.
+    pub fn roll_leaves() -> Vec<Hash32> {
+        let mut leaves: Vec<Hash32> = (0..FIXTURE_VOTERS)
+            .map(|v| {
+                let voter = Hash32([v; 32]);
+                crate::ledger::roll::roll_leaf(1, &voter, voter_station(v).as_ref()).unwrap()
+            })
+            .collect();
+        leaves.sort();
+        leaves
+    }
+
+    /// Election 1's roll of [`FIXTURE_VOTERS`] voters (voter commitment
+    /// `[v; 32]`) and their credentials.
+    pub fn roll_eligibility() -> Eligibility {
+        let mut credentials: Vec<PublicKey> = (0..FIXTURE_VOTERS)
+            .map(|v| card(v).key(1).public())
+            .collect();
+        credentials.sort();
+        Eligibility::Roll {
+            roll: RollCommitment {
+                size: FIXTURE_VOTERS.into(),
+                root: crate::ledger::merkle::merkle_root(&roll_leaves()),
+            },
+            credentials,
+        }
+    }
+
     /// A genesis with `n` validators (keys 1..=n), one station (key 100)
-    /// and election 1 with candidates 1..=3, open from 1000 to 10^12.
+    /// and election 1 with candidates 1..=3, open from 1000 to 10^12, its
+    /// roll of [`FIXTURE_VOTERS`] voters with their credentials.
     pub fn genesis(n: u8) -> Genesis {
         Genesis {
             protocol: PROTOCOL.into(),
             chain_name: "test".into(),
             created_at_ms: 1_000,
             authority: key(200).public(),
+            credential_authority: key(201).public(),
             validators: (1..=n)
                 .map(|i| ValidatorInfo {
                     public_key: key(i).public(),
@@ -322,6 +460,7 @@ pub mod fixtures {
                 opens_at: 1_000,
                 closes_at: 1_000_000_000_000,
                 trustees: trustees().0,
+                eligibility: roll_eligibility(),
             }],
             params: Params::default(),
         }
@@ -393,9 +532,57 @@ mod tests {
         g.protocol = "other".into();
         assert!(g.validate().is_err());
 
+        let mut g = genesis(3);
+        g.credential_authority = g.authority;
+        assert!(g.validate().is_err());
+
+        let mut g = genesis(3);
+        g.stations[0].public_key = PublicKey([0; 32]); // small order
+        assert!(g.validate().is_err());
+
+        let with_credentials = |f: &dyn Fn(&mut Vec<PublicKey>, &mut RollCommitment)| {
+            let mut g = genesis(3);
+            let Eligibility::Roll { roll, credentials } = &mut g.elections[0].eligibility else {
+                unreachable!("the fixture has a roll")
+            };
+            f(credentials, roll);
+            g.validate()
+        };
+        assert!(with_credentials(&|_, _| {}).is_ok());
+        assert!(with_credentials(&|c, _| c.swap(0, 1)).is_err());
+        assert!(with_credentials(&|c, _| c[1] = c[0]).is_err());
+        assert!(
+            with_credentials(&|c, _| {
+                c.pop();
+            })
+            .is_err()
+        );
+        assert!(
+            with_credentials(&|c, r| {
+                c.pop();
+                r.size -= 1;
+            })
+            .is_ok()
+        );
+        assert!(
+            with_credentials(&|c, r| {
+                c.clear();
+                c.push(PublicKey([0; 32]));
+                r.size = 1;
+            })
+            .is_err()
+        );
+
         let text = serde_json::to_string(&genesis(3)).unwrap();
         let extra = text.replacen('{', r#"{"surprise":1,"#, 1);
         assert!(Genesis::from_json(&extra).is_err());
+        let mut g = genesis(3);
+        g.elections[0].eligibility = Eligibility::Open {};
+        let open = serde_json::to_string(&g).unwrap();
+        assert!(open.contains(r#""eligibility":{"mode":"open"}"#));
+        assert!(Genesis::from_json(&open).is_ok());
+        let odd = open.replace(r#"{"mode":"open"}"#, r#"{"mode":"open","credentials":[]}"#);
+        assert!(Genesis::from_json(&odd).is_err());
         assert!(Genesis::from_json("{").is_err());
     }
 }

@@ -6,7 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Block, ChainLookup, Genesis, Hash32, LedgerError, Parent, TallyState, Transaction};
+use super::{
+    Block, ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, LedgerError, Parent,
+    PublicKey, TallyState, Transaction,
+};
 
 #[derive(Debug, Clone)]
 pub struct MemChain {
@@ -15,6 +18,9 @@ pub struct MemChain {
     running: BTreeMap<u64, TallyState>,
     tallies: BTreeMap<(u64, u64), (u64, TallyState)>,
     shares: BTreeSet<(u64, u64, u32)>,
+    credentials: BTreeMap<(u64, PublicKey), CredentialOnChain>,
+    check_ins: BTreeSet<(u64, Hash32)>,
+    closes: BTreeMap<(u64, PublicKey), DeviceEnd>,
 }
 
 impl MemChain {
@@ -34,6 +40,9 @@ impl MemChain {
                 .collect(),
             tallies: BTreeMap::new(),
             shares: BTreeSet::new(),
+            credentials: BTreeMap::new(),
+            check_ins: BTreeSet::new(),
+            closes: BTreeMap::new(),
         }
     }
 
@@ -58,6 +67,24 @@ impl MemChain {
                     self.shares
                         .insert((d.election_id, d.tally_height, d.share.trustee_index));
                 }
+                Transaction::CheckIn(c) => {
+                    let leaf = c.leaf().expect("a checked check-in encodes");
+                    self.check_ins.insert((c.election_id, leaf));
+                }
+                Transaction::CredentialReplacement(r) => {
+                    let e = r.election_id;
+                    self.credentials.entry((e, r.revoked)).or_default().revoked = true;
+                    self.credentials
+                        .entry((e, r.replacement))
+                        .or_default()
+                        .replacement = true;
+                }
+                Transaction::DeviceClose(d) => {
+                    let end = DeviceEnd {
+                        fallback: d.fallback,
+                    };
+                    self.closes.insert((d.election_id, d.origin), end);
+                }
             }
         }
         let (height, time) = (b.header.height, b.header.timestamp_ms);
@@ -76,6 +103,30 @@ impl MemChain {
 impl ChainLookup for MemChain {
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError> {
         Ok(self.used.contains(&(election_id, *nullifier)))
+    }
+
+    fn credential_on_chain(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+    ) -> Result<CredentialOnChain, LedgerError> {
+        Ok(self
+            .credentials
+            .get(&(election_id, *credential))
+            .copied()
+            .unwrap_or_default())
+    }
+
+    fn is_checked_in(&self, election_id: u64, leaf: &Hash32) -> Result<bool, LedgerError> {
+        Ok(self.check_ins.contains(&(election_id, *leaf)))
+    }
+
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+    ) -> Result<Option<DeviceEnd>, LedgerError> {
+        Ok(self.closes.get(&(election_id, *origin)).copied())
     }
 
     fn tally_at(

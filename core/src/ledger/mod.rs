@@ -6,13 +6,17 @@ pub mod block;
 pub mod bytes;
 pub mod canonical;
 pub mod canonical_ballot;
+pub mod credential;
 pub mod crypto;
 pub mod elgamal;
 pub mod error;
 pub mod fallback;
 pub mod genesis;
 pub mod memchain;
+pub mod merkle;
 pub mod nullifier;
+pub mod records;
+pub mod roll;
 pub mod tally;
 pub mod tx;
 pub mod validate;
@@ -20,9 +24,13 @@ pub mod validate;
 pub use block::{Block, BlockHeader, CommitSeal, Vote, VoteKind, merkle_root};
 pub use bytes::{Hash32, HexError, PublicKey, Signature};
 pub use canonical::{canonical_bytes, hash_of, sha256};
-pub use crypto::{NodeKey, address_of, verify};
+pub use crypto::{NodeKey, address_of, verify, verify_digest};
 pub use error::LedgerError;
-pub use genesis::{Candidate, Election, Genesis, Params, StationInfo, ValidatorInfo, quorum};
+pub use genesis::{
+    Candidate, Election, Eligibility, Genesis, Params, RollCommitment, StationInfo, ValidatorInfo,
+    quorum,
+};
+pub use records::{CheckInTx, CodeChainHead, CredentialReplacementTx, DeviceCloseTx, FallbackEnd};
 pub use tally::{ElectionTrustees, TallyState};
 pub use tx::{Ballot, BallotTx, DecryptionShareTx, FallbackRef, SignedTx, Transaction, check_tx};
-pub use validate::{ChainLookup, Parent};
+pub use validate::{ChainLookup, CredentialOnChain, DeviceEnd, InBlock, Parent};

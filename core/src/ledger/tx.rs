@@ -1,6 +1,13 @@
-//! Transactions: `ballot` (an encrypted vote) and `decryption_share` (a
-//! trustee's share of an election's tally). A transaction of an unknown
-//! type is refused by serde, never ignored.
+//! Transactions: `ballot` (an encrypted vote, signed by the voter's
+//! credential and by the appliance that accepted it), `decryption_share`
+//! (a trustee's share of an election's tally), and the records of
+//! `records`: `check_in`, `credential_replacement`, `device_close`. A
+//! transaction of an unknown type is refused by serde, never ignored.
+//!
+//! Adding a kind: a section in PROTOCOL.md §4 and its rules in §6, a
+//! variant here with its shape in transaction.schema.json, its own rules in
+//! `check_rules` (no chain) and `validate::InBlock` (the chain), the
+//! store's record of it, and the auditor's check.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +21,10 @@ use super::elgamal::{
     BallotContext, DecryptionShare, EncryptedBallot, verify_ballot, verify_ballots,
 };
 use super::error::LedgerError;
+use super::fallback::FallbackHeader;
 use super::genesis::{Election, Genesis};
+use super::merkle::verify_inclusion;
+pub use super::records::{CheckInTx, CredentialReplacementTx, DeviceCloseTx};
 use super::validate::MAX_FUTURE_DRIFT_MS;
 
 /// How long after an election closes a ballot accepted while it was open
@@ -28,12 +38,30 @@ pub const LATE_BALLOT_GRACE_MS: u64 = 10 * 60 * 1000;
 /// proofs (see `elgamal`). No plaintext choice is ever in a transaction.
 pub type Ballot = EncryptedBallot;
 
-/// Where a ballot first recorded offline was sealed.
+/// Where a ballot first recorded offline was sealed, and the proof of it:
+/// the fallback block's signed header and the sealed ballot's inclusion
+/// proof in the block's `tx_root` (PROTOCOL.md §7a).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FallbackRef {
-    pub origin: PublicKey,
-    pub block_hash: Hash32,
+    pub header: FallbackHeader,
+    /// The origin's signature over the header's hash.
+    pub signature: Signature,
+    /// The sealed ballot's position in the fallback block.
+    pub index: u64,
+    pub path: Vec<Hash32>,
+}
+
+impl FallbackRef {
+    /// The appliance whose fallback chain holds the sealed ballot.
+    pub fn origin(&self) -> &PublicKey {
+        &self.header.origin
+    }
+
+    /// The fallback block's hash.
+    pub fn block_hash(&self) -> Result<Hash32, LedgerError> {
+        hash_of(&self.header)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +69,13 @@ pub struct FallbackRef {
 pub struct BallotTx {
     pub chain_id: Hash32,
     pub election_id: u64,
+    /// The voter's public credential for this election (its 32 bytes): at
+    /// most one ballot per nullifier and election counts.
     pub nullifier: Hash32,
     pub ballot: Ballot,
     pub ballot_hash: Hash32,
+    /// The credential's signature over the ballot (`credential::sign_ballot`).
+    pub credential_signature: Signature,
     pub submitted_at_ms: u64,
     /// The appliance that accepted the ballot and signs it.
     pub origin: PublicKey,
@@ -73,7 +105,7 @@ pub struct DecryptionShareTx {
 
 /// An optional field that, when present, may not be `null`: `null` and
 /// absence would hash differently, so only one spelling is allowed.
-fn present_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(super) fn present_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -90,6 +122,9 @@ where
 pub enum Transaction {
     Ballot(BallotTx),
     DecryptionShare(DecryptionShareTx),
+    CheckIn(CheckInTx),
+    CredentialReplacement(CredentialReplacementTx),
+    DeviceClose(DeviceCloseTx),
 }
 
 /// The hash of a ballot's canonical form (its `ballot_hash`).
@@ -112,14 +147,19 @@ impl Transaction {
                 Some(bytes) => Ok(sha256(&bytes)),
                 None => hash_of(self),
             },
-            Transaction::DecryptionShare(_) => hash_of(self),
+            _ => hash_of(self),
         }
     }
 
+    /// Who signs the transaction: the appliance that accepted or carried
+    /// it, or (for a credential replacement) the credential authority.
     pub fn origin(&self) -> &PublicKey {
         match self {
             Transaction::Ballot(b) => &b.origin,
             Transaction::DecryptionShare(d) => &d.origin,
+            Transaction::CheckIn(c) => &c.origin,
+            Transaction::CredentialReplacement(r) => &r.origin,
+            Transaction::DeviceClose(d) => &d.origin,
         }
     }
 
@@ -127,6 +167,9 @@ impl Transaction {
         match self {
             Transaction::Ballot(b) => &b.chain_id,
             Transaction::DecryptionShare(d) => &d.chain_id,
+            Transaction::CheckIn(c) => &c.chain_id,
+            Transaction::CredentialReplacement(r) => &r.chain_id,
+            Transaction::DeviceClose(d) => &d.chain_id,
         }
     }
 
@@ -134,60 +177,117 @@ impl Transaction {
         match self {
             Transaction::Ballot(b) => b.election_id,
             Transaction::DecryptionShare(d) => d.election_id,
+            Transaction::CheckIn(c) => c.election_id,
+            Transaction::CredentialReplacement(r) => r.election_id,
+            Transaction::DeviceClose(d) => d.election_id,
         }
     }
 
+    /// The `type` on the wire.
     pub fn kind(&self) -> &'static str {
         match self {
             Transaction::Ballot(_) => "ballot",
             Transaction::DecryptionShare(_) => "decryption_share",
+            Transaction::CheckIn(_) => "check_in",
+            Transaction::CredentialReplacement(_) => "credential_replacement",
+            Transaction::DeviceClose(_) => "device_close",
+        }
+    }
+
+    /// When the signer made it (accepted, checked in, issued, closed).
+    pub fn made_at_ms(&self) -> u64 {
+        match self {
+            Transaction::Ballot(b) => b.submitted_at_ms,
+            Transaction::DecryptionShare(d) => d.submitted_at_ms,
+            Transaction::CheckIn(c) => c.checked_in_at_ms,
+            Transaction::CredentialReplacement(r) => r.issued_at_ms,
+            Transaction::DeviceClose(d) => d.closed_at_ms,
         }
     }
 
     /// The (election, nullifier) pair that may appear once on the chain.
     pub fn nullifier(&self) -> Option<(u64, Hash32)> {
-        match self {
-            Transaction::Ballot(b) => Some((b.election_id, b.nullifier)),
-            Transaction::DecryptionShare(_) => None,
-        }
+        self.as_ballot().map(|b| (b.election_id, b.nullifier))
     }
 
     pub fn as_ballot(&self) -> Option<&BallotTx> {
         match self {
             Transaction::Ballot(b) => Some(b),
-            Transaction::DecryptionShare(_) => None,
+            _ => None,
         }
     }
 
     pub fn as_share(&self) -> Option<&DecryptionShareTx> {
         match self {
             Transaction::DecryptionShare(d) => Some(d),
-            Transaction::Ballot(_) => None,
+            _ => None,
         }
     }
 }
 
 impl BallotTx {
-    /// Builds a ballot transaction with its `ballot_hash` filled in.
+    /// Builds a ballot transaction with its `ballot_hash` filled in, signed
+    /// by the voter's `credential`.
     pub fn new(
         chain_id: Hash32,
         election_id: u64,
-        nullifier: Hash32,
+        credential: &NodeKey,
         ballot: Ballot,
         submitted_at_ms: u64,
         origin: PublicKey,
     ) -> Result<Self, LedgerError> {
         let ballot_hash = ballot_hash(&ballot);
+        let credential_signature =
+            super::credential::sign_ballot(credential, &chain_id, election_id, &ballot_hash)?;
         Ok(Self {
             chain_id,
             election_id,
-            nullifier,
+            nullifier: Hash32(credential.public().0),
             ballot,
             ballot_hash,
+            credential_signature,
             submitted_at_ms,
             origin,
             fallback: None,
         })
+    }
+
+    /// A ballot transaction whose credential signature was made elsewhere
+    /// (a voter's own device).
+    pub fn with_credential_signature(
+        chain_id: Hash32,
+        election_id: u64,
+        nullifier: Hash32,
+        ballot: Ballot,
+        credential_signature: Signature,
+        submitted_at_ms: u64,
+        origin: PublicKey,
+    ) -> Self {
+        Self {
+            chain_id,
+            election_id,
+            nullifier,
+            ballot_hash: ballot_hash(&ballot),
+            ballot,
+            credential_signature,
+            submitted_at_ms,
+            origin,
+            fallback: None,
+        }
+    }
+
+    /// The voter's public credential (the nullifier, as a key).
+    pub fn credential(&self) -> PublicKey {
+        PublicKey(self.nullifier.0)
+    }
+
+    /// The transaction as it was sealed in a fallback block: without its
+    /// fallback reference.
+    pub fn sealed(&self) -> Self {
+        Self {
+            fallback: None,
+            ..self.clone()
+        }
     }
 
     /// What the ballot's proofs are bound to.
@@ -357,7 +457,11 @@ fn check_rules(
             found: *tx.chain_id(),
         });
     }
-    if !genesis.is_origin(tx.origin()) {
+    let signer_ok = match tx {
+        Transaction::CredentialReplacement(_) => tx.origin() == &genesis.credential_authority,
+        _ => genesis.is_origin(tx.origin()),
+    };
+    if !signer_ok {
         return Err(LedgerError::UnknownOrigin(*tx.origin()));
     }
     check_safe_integer("election_id", tx.election_id())?;
@@ -378,6 +482,11 @@ fn check_rules(
     match tx {
         Transaction::Ballot(b) => check_ballot(election, b, at_ms, crypto)?,
         Transaction::DecryptionShare(d) => check_share_shape(election, d)?,
+        Transaction::CheckIn(c) => super::records::check_check_in(election, c, at_ms)?,
+        Transaction::CredentialReplacement(r) => {
+            super::records::check_replacement(election, r, at_ms)?;
+        }
+        Transaction::DeviceClose(d) => super::records::check_device_close(election, d, at_ms)?,
     }
     Ok(tx_hash)
 }
@@ -406,6 +515,13 @@ fn check_ballot(
         }
     }
     check_timing(election, b, at_ms)?;
+    if crypto != Crypto::Skip {
+        check_credential(b)?;
+        if let Some(f) = &b.fallback {
+            check_fallback_proof(b, f)?;
+        }
+    }
+    check_grace(election, b, at_ms)?;
     if crypto != Crypto::All {
         return Ok(());
     }
@@ -458,9 +574,80 @@ fn check_timing(election: &Election, b: &BallotTx, at_ms: u64) -> Result<(), Led
             b.submitted_at_ms
         )));
     }
+    Ok(())
+}
+
+/// Rule 18j: the voter's credential signed the ballot.
+fn check_credential(b: &BallotTx) -> Result<(), LedgerError> {
+    let ok = super::credential::verify_ballot_signature(
+        &b.credential(),
+        &b.chain_id,
+        b.election_id,
+        &b.ballot_hash,
+        &b.credential_signature,
+    )?;
+    if !ok {
+        return Err(LedgerError::BadSignature { what: "credential" });
+    }
+    Ok(())
+}
+
+/// Rule 18k: the fallback block is this chain's and the origin's, signed
+/// by it, holds the sealed ballot, and was sealed no earlier than the
+/// ballot was accepted.
+fn check_fallback_proof(b: &BallotTx, f: &FallbackRef) -> Result<(), LedgerError> {
+    let bad = |m: String| Err(LedgerError::BadFallbackProof(m));
+    let h = &f.header;
+    for (field, v) in [
+        ("fallback.header.seq", h.seq),
+        ("fallback.header.anchor_height", h.anchor_height),
+        ("fallback.header.timestamp_ms", h.timestamp_ms),
+        ("fallback.header.tx_count", h.tx_count),
+        ("fallback.index", f.index),
+    ] {
+        check_safe_integer(field, v)?;
+    }
+    if h.chain_id != b.chain_id {
+        return bad("the fallback block belongs to another chain".into());
+    }
+    if h.origin != b.origin {
+        return bad(format!(
+            "the fallback block is {}'s, the ballot {}'s",
+            h.origin, b.origin
+        ));
+    }
+    let block_hash = f.block_hash()?;
+    if !super::crypto::verify_digest(&h.origin, &block_hash, &f.signature) {
+        return bad(format!(
+            "the fallback block {block_hash} is not signed by its origin"
+        ));
+    }
+    let sealed = Transaction::Ballot(b.sealed()).hash()?;
+    if !verify_inclusion(&sealed, f.index, h.tx_count, &f.path, &h.tx_root) {
+        return bad(format!(
+            "the sealed ballot {sealed} is not proved to be ballot {} of fallback block {block_hash}",
+            f.index
+        ));
+    }
+    if b.submitted_at_ms > h.timestamp_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
+        return bad(format!(
+            "accepted at {}, after its fallback block was sealed at {}",
+            b.submitted_at_ms, h.timestamp_ms
+        ));
+    }
+    Ok(())
+}
+
+/// Rule 18l: the ballot reached a block, or (with a proven fallback
+/// reference) a fallback block, within the grace period after the close.
+fn check_grace(election: &Election, b: &BallotTx, at_ms: u64) -> Result<(), LedgerError> {
+    let recorded = b.fallback.as_ref().map_or(at_ms, |f| f.header.timestamp_ms);
     let deadline = election.closes_at.saturating_add(LATE_BALLOT_GRACE_MS);
-    if b.fallback.is_none() && at_ms >= deadline {
-        return Err(not_open(at_ms));
+    if recorded >= deadline {
+        return Err(LedgerError::ElectionNotOpen {
+            election_id: b.election_id,
+            at_ms: recorded,
+        });
     }
     Ok(())
 }
@@ -484,10 +671,11 @@ pub mod fixtures {
         let k = key(origin_seed);
         let chain_id = g.chain_id().unwrap();
         let e = g.election(1).unwrap();
+        let credential = crate::ledger::genesis::fixtures::card(voter).key(1);
         let ctx = BallotContext {
             chain_id,
             election_id: 1,
-            nullifier: Hash32([voter; 32]),
+            nullifier: Hash32(credential.public().0),
             origin: k.public(),
         };
         let seed = u64::from(origin_seed) << 16 | u64::from(voter) << 8 | candidate;
@@ -498,7 +686,7 @@ pub mod fixtures {
         let enc =
             crate::ledger::elgamal::encrypt_ballot(&ctx, &key, index, e.candidates.len(), &mut rng)
                 .unwrap();
-        let tx = BallotTx::new(chain_id, 1, ctx.nullifier, enc, at, k.public()).unwrap();
+        let tx = BallotTx::new(chain_id, 1, &credential, enc, at, k.public()).unwrap();
         SignedTx::sign(Transaction::Ballot(tx), &k).unwrap()
     }
 }
@@ -508,13 +696,21 @@ mod tests {
     use super::fixtures::ballot;
     use super::*;
     use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::fallback::FallbackBlock;
     use crate::ledger::genesis::fixtures::genesis;
 
     const AT: u64 = 5_000;
 
+    /// Signs a changed transaction again, as its origin (and, for a
+    /// ballot, the voter's device) could.
     fn resign(mut stx: SignedTx, seed: u8) -> SignedTx {
         if let Transaction::Ballot(b) = &mut stx.tx {
             b.ballot_hash = hash_of(&b.ballot).unwrap();
+            if let Some(k) = credential_of(&b.nullifier) {
+                b.credential_signature =
+                    crate::ledger::credential::sign_ballot(&k, &b.chain_id, 1, &b.ballot_hash)
+                        .unwrap();
+            }
         }
         let k = key(seed);
         stx.signature = k.sign_digest(&stx.tx.hash().unwrap());
@@ -678,23 +874,107 @@ mod tests {
         assert_eq!(err(&resign(t, 1), AT), "integer_too_large");
     }
 
+    /// The key of fixture voter card whose credential is `nullifier`.
+    fn credential_of(nullifier: &Hash32) -> Option<NodeKey> {
+        (0..=255u8)
+            .map(|v| crate::ledger::genesis::fixtures::card(v).key(1))
+            .find(|k| k.public().0 == nullifier.0)
+    }
+
+    /// Ballots sealed by station 100 in a fallback block stamped `sealed_at`,
+    /// and their copies for the main chain.
+    fn sealed(g: &Genesis, sealed_at: u64, voters: &[u8]) -> (FallbackBlock, Vec<SignedTx>) {
+        use crate::ledger::fallback::{FallbackTip, reconciliation_txs};
+        let id = g.chain_id().unwrap();
+        let txs = voters.iter().map(|v| ballot(g, 100, *v, 2)).collect();
+        let tip = FallbackTip { seq: 0, hash: id };
+        let block = FallbackBlock::seal(id, tip, (0, id), sealed_at, txs, &key(100)).unwrap();
+        let copies = reconciliation_txs(&block, &key(100)).unwrap();
+        (block, copies)
+    }
+
     #[test]
-    fn a_fallback_ballot_may_arrive_long_after_the_close() {
+    fn a_proven_fallback_ballot_may_arrive_long_after_the_close() {
         let g = genesis(3);
         let id = g.chain_id().unwrap();
-        let mut t = ballot(&g, 1, 7, 2);
-        // (the proofs do not cover the fallback reference: a sealed ballot
-        // and its reconciliation copy carry the same encrypted ballot)
+        let (_, copies) = sealed(&g, 6_000, &[7, 8, 9]);
+        let days_later = g.elections[0].closes_at + 3 * 86_400_000;
+        for copy in &copies {
+            assert!(check_tx(&g, &id, copy, days_later).is_ok());
+        }
+        // (the ballot's proofs do not cover the fallback reference: a sealed
+        // ballot and its copy carry the same encrypted ballot)
+        let err = |t: &SignedTx| check_tx(&g, &id, t, days_later).unwrap_err().code();
+        let with = |f: &dyn Fn(&mut FallbackRef)| {
+            let mut t = copies[1].clone();
+            let Transaction::Ballot(b) = &mut t.tx else {
+                unreachable!()
+            };
+            f(b.fallback.as_mut().unwrap());
+            resign(t, 100)
+        };
+        // another index, a path of another ballot, a header changed
+        assert_eq!(err(&with(&|f| f.index = 0)), "bad_fallback_proof");
+        let other_path = copies[0]
+            .tx
+            .as_ballot()
+            .unwrap()
+            .fallback
+            .clone()
+            .unwrap()
+            .path;
+        assert_eq!(
+            err(&with(&|f| f.path = other_path.clone())),
+            "bad_fallback_proof"
+        );
+        assert_eq!(
+            err(&with(&|f| f.header.timestamp_ms += 1)),
+            "bad_fallback_proof"
+        );
+        // a block signed by another appliance (a validator re-signs the copy)
+        let mut t = copies[1].clone();
         let Transaction::Ballot(b) = &mut t.tx else {
             unreachable!()
         };
-        b.fallback = Some(FallbackRef {
-            origin: key(1).public(),
-            block_hash: Hash32([4; 32]),
-        });
-        let t = resign(t, 1);
-        let days_later = g.elections[0].closes_at + 3 * 86_400_000;
-        assert!(check_tx(&g, &id, &t, days_later).is_ok());
+        b.origin = key(1).public();
+        assert_eq!(err(&resign(t, 1)), "bad_fallback_proof");
+        // the header of a block sealed after the grace period: a backdated
+        // fallback block would have to be stamped before it
+        let closes = g.elections[0].closes_at;
+        let (_, late) = sealed(&g, closes + LATE_BALLOT_GRACE_MS, &[7]);
+        assert_eq!(err(&late[0]), "election_not_open");
+        let (_, in_time) = sealed(&g, closes + LATE_BALLOT_GRACE_MS - 1, &[7]);
+        assert!(check_tx(&g, &id, &in_time[0], days_later).is_ok());
+    }
+
+    #[test]
+    fn a_ballot_needs_its_credential_signature() {
+        let g = genesis(3);
+        let id = g.chain_id().unwrap();
+        // an appliance signs with its own key in place of the voter's
+        let mut t = ballot(&g, 1, 7, 2);
+        let Transaction::Ballot(b) = &mut t.tx else {
+            unreachable!()
+        };
+        b.credential_signature =
+            crate::ledger::credential::sign_ballot(&key(1), &id, 1, &b.ballot_hash).unwrap();
+        t.signature = key(1).sign_digest(&t.tx.hash().unwrap());
+        let e = check_tx(&g, &id, &t, AT).unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().contains("credential")),
+            ("bad_signature", true)
+        );
+        // the signature of another ballot of the same voter
+        let other = ballot(&g, 1, 7, 3);
+        let mut t = ballot(&g, 1, 7, 2);
+        if let (Transaction::Ballot(b), Transaction::Ballot(o)) = (&mut t.tx, &other.tx) {
+            b.credential_signature = o.credential_signature;
+        }
+        t.signature = key(1).sign_digest(&t.tx.hash().unwrap());
+        assert_eq!(
+            check_tx(&g, &id, &t, AT).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
@@ -711,5 +991,54 @@ mod tests {
         let g = genesis(3);
         let stx = ballot(&g, 1, 7, 2);
         assert!(SignedTx::sign(stx.tx, &key(2)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod json_input_rules {
+    use super::fixtures::ballot;
+    use super::*;
+    use crate::ledger::genesis::fixtures::genesis;
+
+    /// PROTOCOL.md §1 "JSON input": what a parser must refuse, checked
+    /// against the reference parser (serde_json with the ledger's types).
+    #[test]
+    fn duplicate_members_and_non_integer_numbers_are_refused() {
+        let g = genesis(3);
+        let text = serde_json::to_string(&ballot(&g, 1, 7, 2)).unwrap();
+        assert!(serde_json::from_str::<SignedTx>(&text).is_ok());
+        let with = |from: &str, to: &str| {
+            assert!(text.contains(from), "{from}");
+            serde_json::from_str::<SignedTx>(&text.replacen(from, to, 1))
+        };
+        // the same member twice, with the same or another value
+        assert!(with("\"election_id\":1,", "\"election_id\":1,\"election_id\":1,").is_err());
+        assert!(with("\"election_id\":1,", "\"election_id\":1,\"election_id\":2,").is_err());
+        // the type twice
+        assert!(
+            with(
+                "\"type\":\"ballot\"",
+                "\"type\":\"ballot\",\"type\":\"ballot\""
+            )
+            .is_err()
+        );
+        // integers spelled as other numbers
+        for spelling in ["1.0", "1e0", "1E0", "0.1e1", "-1", "+1", "01", "1.5"] {
+            let r = with(
+                "\"election_id\":1,",
+                &format!("\"election_id\":{spelling},"),
+            );
+            assert!(r.is_err(), "{spelling} accepted");
+        }
+        // -0 is an integer in JSON's grammar, but not a non-negative one
+        assert!(with("\"election_id\":1,", "\"election_id\":-0,").is_err());
+        // a string escape that spells the same member name is the same name
+        assert!(
+            with(
+                "\"election_id\":1,",
+                "\"election_id\":1,\"election\\u005fid\":1,"
+            )
+            .is_err()
+        );
     }
 }

@@ -1,17 +1,18 @@
 //! Block validity: header, proposer, seals and contents. Storage reads come
 //! in through [`ChainLookup`]; the clock comes in as `now_ms`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::block::{Block, CommitSeal, Vote, VoteKind, merkle_root};
-use super::bytes::{Hash32, Signature};
+use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::check_safe_integer;
 use super::crypto::verify;
 use super::elgamal::{TallyContext, verify_decryption_share};
 use super::error::LedgerError;
 use super::genesis::Genesis;
+use super::records::FallbackEnd;
 use super::tally::TallyState;
-use super::tx::{DecryptionShareTx, ToCheck, check_txs};
+use super::tx::{BallotTx, DecryptionShareTx, SignedTx, ToCheck, Transaction, check_txs};
 
 /// How far ahead of the checker's clock a block timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 15_000;
@@ -24,11 +25,44 @@ pub struct Parent {
     pub timestamp_ms: u64,
 }
 
+/// What the committed replacement records say of a credential.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CredentialOnChain {
+    /// A replacement record named it as a voter's new credential.
+    pub replacement: bool,
+    /// A replacement record revoked it.
+    pub revoked: bool,
+}
+
+/// An appliance's committed closing record of an election, as the rules
+/// need it: where its fallback chain ended, if it had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceEnd {
+    pub fallback: Option<FallbackEnd>,
+}
+
 /// What block validation needs to know of the committed chain below the
 /// block being checked.
 pub trait ChainLookup {
     /// Whether a nullifier is already used.
     fn is_used(&self, election_id: u64, nullifier: &Hash32) -> Result<bool, LedgerError>;
+
+    /// What committed replacement records say of a credential.
+    fn credential_on_chain(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+    ) -> Result<CredentialOnChain, LedgerError>;
+
+    /// Whether a roll entry (its leaf) is already checked in.
+    fn is_checked_in(&self, election_id: u64, leaf: &Hash32) -> Result<bool, LedgerError>;
+
+    /// The appliance's committed closing record of the election, if any.
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+    ) -> Result<Option<DeviceEnd>, LedgerError>;
 
     /// The timestamp of block `height` and the election's encrypted tally as
     /// it stood after that block; `None` if there is no such block.
@@ -215,20 +249,18 @@ pub fn retain_valid_seals(genesis: &Genesis, block: &mut Block) {
     });
 }
 
-/// Checks every transaction at the block's timestamp, that no transaction
-/// or nullifier repeats within the block, and that no nullifier is already
-/// used on the chain. Returns the transaction hashes in block order.
+/// Checks every transaction at the block's timestamp (rules 18), then,
+/// in block order, the rules between transactions and the chain (19-24,
+/// [`InBlock`]). Returns the transaction hashes in block order.
 pub fn check_block_txs(
     genesis: &Genesis,
     chain_id: &Hash32,
     block: &Block,
     chain: &dyn ChainLookup,
 ) -> Result<Vec<Hash32>, LedgerError> {
-    let at = block.header.timestamp_ms;
+    let at = (block.header.height, block.header.timestamp_ms);
     let mut hashes = Vec::with_capacity(block.transactions.len());
-    let mut seen_tx = BTreeSet::new();
-    let mut seen_null = BTreeSet::new();
-    let mut seen_share = BTreeSet::new();
+    let mut in_block = InBlock::default();
     // Every transaction's own rules first (ballot proofs in batches), then
     // the rules between them in block order: the first error is the one
     // checking them one by one would give.
@@ -241,35 +273,207 @@ pub fn check_block_txs(
             ToCheck { stx, hash, known }
         })
         .collect();
-    let verdicts = check_txs(genesis, chain_id, &checks, at);
+    let verdicts = check_txs(genesis, chain_id, &checks, at.1);
     for (stx, verdict) in block.transactions.iter().zip(verdicts) {
         let hash = verdict?;
-        if let Some(d) = stx.tx.as_share() {
-            let key = (d.election_id, d.tally_height, d.share.trustee_index);
-            if !seen_share.insert(key) {
-                return Err(LedgerError::BadDecryptionShare(format!(
-                    "trustee {} already gave a share of this tally",
-                    key.2
-                )));
-            }
-            let at = (block.header.height, block.header.timestamp_ms);
-            check_share_on_chain(genesis, chain_id, at, d, chain)?;
-        }
-        if !seen_tx.insert(hash) {
-            return Err(LedgerError::DuplicateTx(hash));
-        }
-        if let Some((election_id, nullifier)) = stx.tx.nullifier()
-            && (!seen_null.insert((election_id, nullifier))
-                || chain.is_used(election_id, &nullifier)?)
-        {
-            return Err(LedgerError::DuplicateNullifier {
-                election_id,
-                nullifier,
-            });
-        }
+        in_block.admit(genesis, chain_id, at, stx, hash, chain)?;
         hashes.push(hash);
     }
     Ok(hashes)
+}
+
+/// What the transactions already admitted to a block changed, so that the
+/// next one is checked against the chain as it will be (rules 19-24).
+#[derive(Debug, Default)]
+pub struct InBlock {
+    txs: BTreeSet<Hash32>,
+    nullifiers: BTreeSet<(u64, Hash32)>,
+    shares: BTreeSet<(u64, u64, u32)>,
+    check_ins: BTreeSet<(u64, Hash32)>,
+    credentials: BTreeMap<(u64, PublicKey), CredentialOnChain>,
+    closes: BTreeMap<(u64, PublicKey), DeviceEnd>,
+}
+
+impl InBlock {
+    /// Rules 19-24 for a transaction whose own rules (18) hold, in block
+    /// `at = (height, timestamp_ms)`; on success it counts as in the block.
+    pub fn admit(
+        &mut self,
+        genesis: &Genesis,
+        chain_id: &Hash32,
+        at: (u64, u64),
+        stx: &SignedTx,
+        hash: Hash32,
+        chain: &dyn ChainLookup,
+    ) -> Result<(), LedgerError> {
+        if self.txs.contains(&hash) {
+            return Err(LedgerError::DuplicateTx(hash));
+        }
+        match &stx.tx {
+            Transaction::Ballot(b) => self.admit_ballot(genesis, b, chain)?,
+            Transaction::DecryptionShare(d) => {
+                let key = (d.election_id, d.tally_height, d.share.trustee_index);
+                if self.shares.contains(&key) {
+                    return Err(LedgerError::BadDecryptionShare(format!(
+                        "trustee {} already gave a share of this tally",
+                        key.2
+                    )));
+                }
+                check_share_on_chain(genesis, chain_id, at, d, chain)?;
+                self.shares.insert(key);
+            }
+            Transaction::CheckIn(c) => {
+                let key = (c.election_id, c.leaf()?);
+                if self.check_ins.contains(&key) || chain.is_checked_in(key.0, &key.1)? {
+                    return Err(LedgerError::DuplicateCheckIn {
+                        election_id: key.0,
+                        leaf: key.1,
+                    });
+                }
+                self.check_ins.insert(key);
+            }
+            Transaction::CredentialReplacement(r) => {
+                let e = r.election_id;
+                let old = self.credential(e, &r.revoked, chain)?;
+                if !(genesis
+                    .election(e)
+                    .is_some_and(|el| el.lists_credential(&r.revoked))
+                    || old.replacement)
+                {
+                    return Err(LedgerError::UnknownCredential(format!(
+                        "{} is not a credential of election {e}",
+                        r.revoked
+                    )));
+                }
+                if old.revoked {
+                    return Err(LedgerError::RevokedCredential(r.revoked));
+                }
+                let used = Hash32(r.revoked.0);
+                if self.nullifiers.contains(&(e, used)) || chain.is_used(e, &used)? {
+                    return Err(LedgerError::CredentialUsed(r.revoked));
+                }
+                let new = self.credential(e, &r.replacement, chain)?;
+                let listed = genesis
+                    .election(e)
+                    .is_some_and(|el| el.lists_credential(&r.replacement));
+                if listed || new.replacement || new.revoked {
+                    return Err(LedgerError::DuplicateCredential(r.replacement));
+                }
+                self.credentials
+                    .entry((e, r.revoked))
+                    .or_insert(old)
+                    .revoked = true;
+                self.credentials
+                    .entry((e, r.replacement))
+                    .or_insert(new)
+                    .replacement = true;
+            }
+            Transaction::DeviceClose(d) => {
+                let key = (d.election_id, d.origin);
+                if self.device_end(key.0, &key.1, chain)?.is_some() {
+                    return Err(LedgerError::DuplicateDeviceClose {
+                        election_id: key.0,
+                        origin: key.1,
+                    });
+                }
+                self.closes.insert(
+                    key,
+                    DeviceEnd {
+                        fallback: d.fallback,
+                    },
+                );
+            }
+        }
+        self.txs.insert(hash);
+        Ok(())
+    }
+
+    /// Rule 20: a listed, unrevoked credential; not from an appliance that
+    /// closed the election (but for fallback ballots it sealed before); the
+    /// nullifier's first ballot.
+    fn admit_ballot(
+        &mut self,
+        genesis: &Genesis,
+        b: &BallotTx,
+        chain: &dyn ChainLookup,
+    ) -> Result<(), LedgerError> {
+        let e = b.election_id;
+        let election = genesis.election(e).ok_or(LedgerError::UnknownElection(e))?;
+        if !election.open_registration() {
+            let credential = b.credential();
+            let state = self.credential(e, &credential, chain)?;
+            if !(election.lists_credential(&credential) || state.replacement) {
+                return Err(LedgerError::UnknownCredential(format!(
+                    "{credential} is not a credential of election {e}"
+                )));
+            }
+            if state.revoked {
+                return Err(LedgerError::RevokedCredential(credential));
+            }
+        }
+        if let Some(end) = self.device_end(e, &b.origin, chain)? {
+            check_sealed_before_close(b, &end)?;
+        }
+        let key = (e, b.nullifier);
+        if self.nullifiers.contains(&key) || chain.is_used(e, &b.nullifier)? {
+            return Err(LedgerError::DuplicateNullifier {
+                election_id: e,
+                nullifier: b.nullifier,
+            });
+        }
+        self.nullifiers.insert(key);
+        Ok(())
+    }
+
+    fn credential(
+        &self,
+        election_id: u64,
+        credential: &PublicKey,
+        chain: &dyn ChainLookup,
+    ) -> Result<CredentialOnChain, LedgerError> {
+        match self.credentials.get(&(election_id, *credential)) {
+            Some(state) => Ok(*state),
+            None => chain.credential_on_chain(election_id, credential),
+        }
+    }
+
+    fn device_end(
+        &self,
+        election_id: u64,
+        origin: &PublicKey,
+        chain: &dyn ChainLookup,
+    ) -> Result<Option<DeviceEnd>, LedgerError> {
+        match self.closes.get(&(election_id, *origin)) {
+            Some(end) => Ok(Some(*end)),
+            None => chain.device_end(election_id, origin),
+        }
+    }
+}
+
+/// After an appliance's closing record, only ballots it had sealed in its
+/// fallback chain by then may still come from it.
+fn check_sealed_before_close(b: &BallotTx, end: &DeviceEnd) -> Result<(), LedgerError> {
+    let closed = |detail: String| {
+        Err(LedgerError::DeviceClosed {
+            election_id: b.election_id,
+            origin: b.origin,
+            detail,
+        })
+    };
+    let Some(f) = &b.fallback else {
+        return closed("a ballot it accepted after its closing record".into());
+    };
+    let Some(last) = &end.fallback else {
+        return closed("its closing record says it sealed no fallback block".into());
+    };
+    let seq = f.header.seq;
+    if seq > last.last_seq || (seq == last.last_seq && f.block_hash()? != last.last_hash) {
+        return closed(format!(
+            "fallback block {seq} is not one it had sealed when it closed (last {})",
+            last.last_seq
+        ));
+    }
+    Ok(())
 }
 
 /// A decryption share may enter block `header` only after its election
@@ -347,10 +551,24 @@ pub mod fixtures {
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::tx::SignedTx;
 
+    /// An empty chain: nothing used, replaced, checked in or closed.
     pub struct NoNullifiers;
     impl ChainLookup for NoNullifiers {
         fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
             Ok(false)
+        }
+        fn credential_on_chain(
+            &self,
+            _: u64,
+            _: &PublicKey,
+        ) -> Result<CredentialOnChain, LedgerError> {
+            Ok(CredentialOnChain::default())
+        }
+        fn is_checked_in(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+            Ok(false)
+        }
+        fn device_end(&self, _: u64, _: &PublicKey) -> Result<Option<DeviceEnd>, LedgerError> {
+            Ok(None)
         }
     }
 
@@ -561,6 +779,19 @@ mod tests {
             fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
                 Ok(true)
             }
+            fn credential_on_chain(
+                &self,
+                _: u64,
+                _: &PublicKey,
+            ) -> Result<CredentialOnChain, LedgerError> {
+                Ok(CredentialOnChain::default())
+            }
+            fn is_checked_in(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
+                Ok(false)
+            }
+            fn device_end(&self, _: u64, _: &PublicKey) -> Result<Option<DeviceEnd>, LedgerError> {
+                Ok(None)
+            }
         }
         let b = committed_block(&g, &p, vec![t1]);
         let r = check_committed_block(&g, &id, &p, &b, &AllUsed, NOW);
@@ -574,5 +805,103 @@ mod tests {
         let b = committed_block(&g, &p, vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 1)]);
         let r = check_committed_block(&g_small, &id, &p, &b, &NoNullifiers, NOW);
         assert_eq!(code(r), "too_many_txs");
+    }
+
+    fn codes_of(g: &Genesis, p: &Parent, txs: Vec<SignedTx>) -> Result<Vec<Hash32>, LedgerError> {
+        let id = g.chain_id().unwrap();
+        let b = committed_block(g, p, txs);
+        let now = b.header.timestamp_ms;
+        check_committed_block(g, &id, p, &b, &NoNullifiers, now)
+    }
+
+    #[test]
+    fn only_listed_unrevoked_credentials_vote_and_the_roll_is_checked_in_once() {
+        use crate::ledger::records::fixtures::{check_in, replacement};
+        let (g, _, p) = setup();
+        let t = 4_500;
+        let run = |txs: Vec<SignedTx>| codes_of(&g, &p, txs).map(|_| ()).map_err(|e| e.code());
+        // an invented credential (card 100 is on no list)
+        assert_eq!(run(vec![ballot(&g, 1, 100, 1)]), Err("unknown_credential"));
+        // check-ins: once per roll entry, at the station the roll names
+        assert_eq!(run(vec![check_in(&g, 1, 3, t)]), Ok(()));
+        let twice = vec![check_in(&g, 1, 3, t), check_in(&g, 2, 3, t + 1)];
+        assert_eq!(run(twice), Err("duplicate_check_in"));
+        assert_eq!(run(vec![check_in(&g, 1, 30, t)]), Err("wrong_station"));
+        assert_eq!(run(vec![check_in(&g, 100, 30, t)]), Ok(()));
+        // revocation and replacement, in block order
+        let lost = vec![replacement(&g, 5, 41, t), ballot(&g, 1, 5, 1)];
+        assert_eq!(run(lost), Err("revoked_credential"));
+        assert_eq!(
+            run(vec![replacement(&g, 5, 41, t), ballot(&g, 1, 41, 1)]),
+            Ok(())
+        );
+        let late = vec![ballot(&g, 1, 5, 1), replacement(&g, 5, 41, t)];
+        assert_eq!(run(late), Err("credential_used"));
+        assert_eq!(
+            run(vec![replacement(&g, 5, 6, t)]),
+            Err("duplicate_credential")
+        );
+        assert_eq!(
+            run(vec![replacement(&g, 41, 42, t)]),
+            Err("unknown_credential")
+        );
+        let again = vec![replacement(&g, 5, 41, t), replacement(&g, 5, 42, t)];
+        assert_eq!(run(again), Err("revoked_credential"));
+        // a replacement signed by a validator instead of the credential authority
+        let mut forged = replacement(&g, 5, 41, t);
+        if let Transaction::CredentialReplacement(r) = &mut forged.tx {
+            r.origin = key(1).public();
+        }
+        let forged = SignedTx::sign(forged.tx, &key(1)).unwrap();
+        assert_eq!(run(vec![forged]), Err("unknown_origin"));
+    }
+
+    #[test]
+    fn after_its_closing_record_an_appliance_adds_only_what_it_had_sealed() {
+        use crate::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
+        use crate::ledger::records::FallbackEnd;
+        use crate::ledger::records::fixtures::device_close;
+        use crate::ledger::tx::fixtures::ballot_at;
+        let (g, id, _) = setup();
+        let closes = g.elections[0].closes_at;
+        let p = Parent {
+            height: 0,
+            hash: id,
+            timestamp_ms: closes - 2_000,
+        };
+        let run = |txs: Vec<SignedTx>| codes_of(&g, &p, txs).map(|_| ()).map_err(|e| e.code());
+        let late_ballot = || ballot_at(&g, 100, 7, 1, closes - 5_000);
+        assert_eq!(run(vec![late_ballot()]), Ok(()));
+        let closed = vec![device_close(&g, 100, closes, None), late_ballot()];
+        assert_eq!(run(closed), Err("device_closed"));
+        assert_eq!(
+            run(vec![device_close(&g, 100, closes - 1, None)]),
+            Err("bad_device_close")
+        );
+        let twice = vec![
+            device_close(&g, 100, closes, None),
+            device_close(&g, 100, closes + 1, None),
+        ];
+        assert_eq!(run(twice), Err("duplicate_device_close"));
+        // ballots sealed in fallback block 1: their copies still count after
+        // a closing record naming that block, not after one naming none
+        let tip = FallbackTip { seq: 0, hash: id };
+        let txs = vec![ballot_at(&g, 100, 8, 1, 4_000)];
+        let block = FallbackBlock::seal(id, tip, (0, id), 4_000, txs, &key(100)).unwrap();
+        let copy = reconciliation_txs(&block, &key(100)).unwrap().remove(0);
+        let end = FallbackEnd {
+            last_seq: 1,
+            last_hash: block.block_hash,
+        };
+        let named = vec![device_close(&g, 100, closes, Some(end)), copy.clone()];
+        assert_eq!(run(named), Ok(()));
+        let none = vec![device_close(&g, 100, closes, None), copy.clone()];
+        assert_eq!(run(none), Err("device_closed"));
+        let other = FallbackEnd {
+            last_seq: 1,
+            last_hash: Hash32([1; 32]),
+        };
+        let forked = vec![device_close(&g, 100, closes, Some(other)), copy];
+        assert_eq!(run(forked), Err("device_closed"));
     }
 }

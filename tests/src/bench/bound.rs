@@ -6,14 +6,15 @@
 use std::time::Instant;
 
 use evote_appliance::OsRandom;
+use evote_core::ledger::credential::CredentialCode;
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::genesis::PROTOCOL;
 use evote_core::ledger::tally::local_ceremony;
 use evote_core::ledger::tx::{ToCheck, check_txs};
 use evote_core::ledger::{
-    BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, SignedTx, Transaction,
-    ValidatorInfo, check_tx,
+    BallotTx, Candidate, Election, Eligibility, Genesis, Hash32, NodeKey, Params, SignedTx,
+    Transaction, ValidatorInfo, check_tx,
 };
 use serde_json::{Value, json};
 
@@ -43,6 +44,9 @@ pub fn setup() -> Setup {
         chain_name: "bound".into(),
         created_at_ms: 0,
         authority: authority.public(),
+        credential_authority: NodeKey::from_pkcs8(&pkcs8_from_seed(&[9; 32]))
+            .expect("key")
+            .public(),
         validators: vec![ValidatorInfo {
             public_key: key.public(),
             name: "v".into(),
@@ -63,6 +67,9 @@ pub fn setup() -> Setup {
             trustees: local_ceremony(1, 3, 2, &mut OsRandom::default())
                 .expect("ceremony")
                 .0,
+            // Each ballot is signed by a credential of its own, as a
+            // voter's card signs it: open registration lists none.
+            eligibility: Eligibility::Open {},
         }],
         params: Params::default(),
     };
@@ -74,17 +81,19 @@ pub fn setup() -> Setup {
     }
 }
 
-/// What an appliance does to accept a vote: encrypt it with its proofs,
-/// build the transaction and sign it.
+/// What an appliance does to accept a vote: make the voter's credential
+/// from their card, encrypt the choice with its proofs, build the
+/// transaction, sign it with the credential and with the appliance's key.
 pub fn make(s: &Setup, i: u32) -> SignedTx {
     let (g, key) = (&s.genesis, &s.key);
-    let mut n = [0u8; 32];
-    n[..4].copy_from_slice(&i.to_le_bytes());
+    let mut secret = [0u8; 10];
+    secret[..4].copy_from_slice(&i.to_le_bytes());
+    let credential = CredentialCode::from_secret(secret).key(1);
     let chain_id = g.chain_id().expect("id");
     let ctx = BallotContext {
         chain_id,
         election_id: 1,
-        nullifier: Hash32(n),
+        nullifier: Hash32(credential.public().0),
         origin: key.public(),
     };
     let ballot = encrypt_ballot(
@@ -95,7 +104,7 @@ pub fn make(s: &Setup, i: u32) -> SignedTx {
         &mut OsRandom::default(),
     )
     .expect("encrypt");
-    let tx = BallotTx::new(chain_id, 1, Hash32(n), ballot, 1_000, key.public()).expect("ballot");
+    let tx = BallotTx::new(chain_id, 1, &credential, ballot, 1_000, key.public()).expect("ballot");
     SignedTx::sign(Transaction::Ballot(tx), key).expect("sign")
 }
 

@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use evote_appliance::{DB_FILE, NODE_PAGE_CACHE_MIB, OsRandom, Store};
+use evote_core::ledger::crypto::key_from_seed;
 use evote_core::ledger::{BallotTx, Block, Hash32, SignedTx, Transaction};
 use rand_core::RngCore;
 use serde_json::{Value, json};
@@ -118,12 +119,12 @@ impl<'a> BlockMaker<'a> {
         let (key, t) = (&self.setup.key, &self.template);
         let txs = (0..ballots)
             .map(|_| {
-                let mut nullifier = [0u8; 32];
-                self.rng.fill_bytes(&mut nullifier);
+                let mut seed = [0u8; 32];
+                self.rng.fill_bytes(&mut seed);
                 let tx = BallotTx::new(
                     t.chain_id,
                     t.election_id,
-                    Hash32(nullifier),
+                    &key_from_seed(&seed),
                     t.ballot.clone(),
                     t.submitted_at_ms,
                     key.public(),

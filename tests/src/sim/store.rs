@@ -19,7 +19,8 @@ use evote_appliance::driver::{
 use evote_core::consensus::Journal;
 use evote_core::ledger::fallback::{FallbackBlock, FallbackTip};
 use evote_core::ledger::{
-    Block, ChainLookup, Hash32, LedgerError, PublicKey, SignedTx, TallyState, Transaction,
+    Block, ChainLookup, CredentialOnChain, DeviceEnd, Hash32, LedgerError, PublicKey, SignedTx,
+    TallyState, Transaction,
 };
 
 use super::node::short;
@@ -74,7 +75,6 @@ pub struct Disk<'w> {
     pool_by_hash: BTreeMap<Hash32, u64>,
     pool_by_nullifier: BTreeMap<(u64, Hash32), Hash32>,
     next_seq: u64,
-    voter_ballots: BTreeMap<(i64, u64), Hash32>,
     codes: BTreeMap<Hash32, Hash32>,
     last_code: Hash32,
     fallback_tips: BTreeMap<PublicKey, FallbackTip>,
@@ -110,7 +110,6 @@ impl<'w> Disk<'w> {
             pool_by_hash: BTreeMap::new(),
             pool_by_nullifier: BTreeMap::new(),
             next_seq: 0,
-            voter_ballots: BTreeMap::new(),
             codes: BTreeMap::new(),
             last_code: Hash32::ZERO,
             fallback_tips: BTreeMap::new(),
@@ -304,9 +303,7 @@ impl<'w> Disk<'w> {
             if let Some(n) = e.stx.tx.nullifier() {
                 self.pool_by_nullifier.insert(n, *e.tx_hash);
             }
-            if let (Some(voter), Transaction::Ballot(b)) = (e.voter, &e.stx.tx) {
-                self.voter_ballots
-                    .insert((voter, b.election_id), *e.tx_hash);
+            if let (Some(_), Transaction::Ballot(b)) = (e.voter, &e.stx.tx) {
                 code = Some(self.issue_code(e.tx_hash, &b.ballot_hash));
             }
         }
@@ -327,11 +324,6 @@ impl<'w> Disk<'w> {
             if let Some(h) = self.pool_by_nullifier.get(&n) {
                 return MempoolInsert::NullifierPending(*h);
             }
-        }
-        if let Some(voter) = e.voter
-            && let Some(h) = self.voter_ballots.get(&(voter, e.stx.tx.election_id()))
-        {
-            return MempoolInsert::VoterAlreadyVoted(*h);
         }
         if self.mempool.len() as u64 >= MAX_MEMPOOL_TXS {
             return MempoolInsert::Full;
@@ -361,6 +353,9 @@ impl<'w> MemStore<'w> {
     }
 }
 
+/// The simulated election has open registration and no records but
+/// ballots and shares: no credential is replaced, no voter checked in, no
+/// device closed.
 impl ChainLookup for MemStore<'_> {
     fn is_used(
         &self,
@@ -368,6 +363,26 @@ impl ChainLookup for MemStore<'_> {
         nullifier: &Hash32,
     ) -> std::result::Result<bool, LedgerError> {
         Ok(self.disk().counted(&(election_id, *nullifier)).is_some())
+    }
+
+    fn credential_on_chain(
+        &self,
+        _: u64,
+        _: &PublicKey,
+    ) -> std::result::Result<CredentialOnChain, LedgerError> {
+        Ok(CredentialOnChain::default())
+    }
+
+    fn is_checked_in(&self, _: u64, _: &Hash32) -> std::result::Result<bool, LedgerError> {
+        Ok(false)
+    }
+
+    fn device_end(
+        &self,
+        _: u64,
+        _: &PublicKey,
+    ) -> std::result::Result<Option<DeviceEnd>, LedgerError> {
+        Ok(None)
     }
 
     fn tally_at(
@@ -483,14 +498,6 @@ impl NodeStore for MemStore<'_> {
         Ok(())
     }
 
-    fn voter_ballot(&self, voter_id: i64, election_id: u64) -> Result<Option<Hash32>> {
-        Ok(self
-            .disk()
-            .voter_ballots
-            .get(&(voter_id, election_id))
-            .copied())
-    }
-
     fn fallback_closed(&self, origin: &PublicKey) -> Result<bool> {
         Ok(self.disk().fallback_closed.contains(origin))
     }
@@ -517,7 +524,6 @@ impl NodeStore for MemStore<'_> {
         &mut self,
         block: &FallbackBlock,
         copies: &[SignedTx],
-        voters: &[Option<i64>],
         _now_ms: u64,
     ) -> Result<()> {
         let mut d = self.disk();
@@ -528,11 +534,8 @@ impl NodeStore for MemStore<'_> {
         if d.fallback_closed.contains(&origin) {
             return Err(StoreError::FallbackClosed);
         }
-        for ((sealed, copy), voter) in block.transactions.iter().zip(copies).zip(voters) {
+        for (sealed, copy) in block.transactions.iter().zip(copies) {
             let sealed_tx_hash = sealed.hash()?;
-            if let (Some(v), Some((eid, _))) = (voter, sealed.tx.nullifier()) {
-                d.voter_ballots.insert((*v, eid), sealed_tx_hash);
-            }
             d.fallback.push(FallbackBallot {
                 main_tx_hash: copy.hash()?,
                 sealed_tx_hash,

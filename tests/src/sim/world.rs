@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use evote_core::ledger::crypto::pkcs8_from_seed;
+use evote_core::ledger::crypto::{key_from_seed, pkcs8_from_seed};
 use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::genesis::PROTOCOL;
 use evote_core::ledger::tally::local_ceremony;
 use evote_core::ledger::{
-    BallotTx, Candidate, Election, Genesis, Hash32, NodeKey, Params, Parent, Signature, SignedTx,
-    StationInfo, Transaction, ValidatorInfo,
+    BallotTx, Candidate, Election, Eligibility, Genesis, Hash32, NodeKey, Params, Parent,
+    Signature, SignedTx, StationInfo, Transaction, ValidatorInfo,
 };
 
 use super::rng::Rng;
@@ -119,6 +119,7 @@ impl World {
             chain_name: format!("sim-{n}"),
             created_at_ms: 1_000,
             authority: key(200).public(),
+            credential_authority: key(201).public(),
             validators: keys
                 .iter()
                 .enumerate()
@@ -146,6 +147,8 @@ impl World {
                 trustees: local_ceremony(ELECTION_ID, 1, 1, &mut Rng::new(n as u64))
                     .expect("ceremony")
                     .0,
+                // Consensus is what is simulated: any credential may vote.
+                eligibility: Eligibility::Open {},
             }],
             params,
         };
@@ -176,14 +179,15 @@ impl World {
             let mut b = [0u8; 32];
             b[..8].copy_from_slice(&(k as u64).to_le_bytes());
             b[31] = 0x5e;
-            let nullifier = Hash32(b);
+            // The voter's credential; its public key is the nullifier.
+            let credential = key_from_seed(&b);
             let first = &origins[k % origins.len()];
             let second = &origins[(k + 1) % origins.len()];
             let candidate = 1 + k as u64 % CANDIDATES;
-            let one = w.pool_ballot(first, nullifier, candidate, 2 * k as u64, at);
+            let one = w.pool_ballot(first, &credential, candidate, 2 * k as u64, at);
             let two = w.pool_ballot(
                 second,
-                nullifier,
+                &credential,
                 1 + candidate % CANDIDATES,
                 2 * k as u64 + 1,
                 at,
@@ -208,17 +212,17 @@ impl World {
     fn pool_ballot(
         &self,
         origin: &NodeKey,
-        nullifier: Hash32,
+        credential: &NodeKey,
         candidate: u64,
         tag: u64,
         at_ms: u64,
     ) -> PoolBallot {
-        let stx = self.ballot(origin, nullifier, candidate, tag, at_ms);
+        let stx = self.ballot(origin, credential, candidate, tag, at_ms);
         let hash = stx.hash().expect("ballot hashes");
         PoolBallot {
             stx: Arc::new(stx),
             hash,
-            nullifier: (ELECTION_ID, nullifier),
+            nullifier: (ELECTION_ID, Hash32(credential.public().0)),
         }
     }
 
@@ -247,7 +251,7 @@ impl World {
     pub fn ballot(
         &self,
         origin: &NodeKey,
-        nullifier: Hash32,
+        credential: &NodeKey,
         candidate: u64,
         tag: u64,
         at_ms: u64,
@@ -255,7 +259,7 @@ impl World {
         let ctx = BallotContext {
             chain_id: self.chain_id,
             election_id: ELECTION_ID,
-            nullifier,
+            nullifier: Hash32(credential.public().0),
             origin: origin.public(),
         };
         let e = self.genesis.election(ELECTION_ID).expect("election");
@@ -271,7 +275,7 @@ impl World {
         let tx = BallotTx::new(
             self.chain_id,
             ELECTION_ID,
-            nullifier,
+            credential,
             ballot,
             at_ms,
             origin.public(),

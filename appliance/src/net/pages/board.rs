@@ -195,17 +195,21 @@ async fn block(State(s): State<SharedState>, ctx: Ctx, Path(height): Path<String
         .transactions
         .iter()
         .map(|stx| {
-            let (ballot_hash, share, fallback) = match &stx.tx {
-                Transaction::Ballot(t) => {
-                    (Some(t.ballot_hash.to_hex()), false, t.fallback.is_some())
-                }
-                Transaction::DecryptionShare(_) => (None, true, false),
+            let (ballot_hash, fallback) = match &stx.tx {
+                Transaction::Ballot(t) => (Some(t.ballot_hash.to_hex()), t.fallback.is_some()),
+                _ => (None, false),
             };
             TxRow {
                 hash: stx.hash().map(|h| h.to_hex()).unwrap_or_default(),
                 ballot_hash,
                 station: appliance_name(&s, stx.tx.origin()),
-                share,
+                kind: match &stx.tx {
+                    Transaction::Ballot(_) => "board-kind-ballot",
+                    Transaction::DecryptionShare(_) => "board-kind-share",
+                    Transaction::CheckIn(_) => "board-kind-check-in",
+                    Transaction::CredentialReplacement(_) => "board-kind-credential-replacement",
+                    Transaction::DeviceClose(_) => "board-kind-device-close",
+                },
                 fallback,
             }
         })

@@ -254,7 +254,10 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
         Err(err) => return failed(&s, &ctx, &err.message, err.status),
     };
     let ballot = crate::net::submit::Ballot::Choice(choice);
-    match crate::net::api::cast(&s, &voter, &e, ballot).await {
+    // With a roll, the voter's card signs: the booth passes its code here
+    // once it reads it (`Presented::card`).
+    let presented = crate::net::submit::Presented::default();
+    match crate::net::api::cast(&s, &voter, &e, ballot, presented).await {
         Ok(c) => {
             let receipt = Receipt {
                 code: c.code,

@@ -26,15 +26,16 @@ fn ballot(origin: &NodeKey, voter: u8) -> SignedTx {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(voter));
     let (trustees, _) = crate::ledger::tally::local_ceremony(1, 1, 1, &mut rng).unwrap();
     let pk = trustees.public_key(1).unwrap().public_key;
+    let credential = crate::ledger::crypto::key_from_seed(&[voter; 32]);
     let ctx = crate::ledger::elgamal::BallotContext {
         chain_id: CHAIN,
         election_id: 1,
-        nullifier: Hash32([voter; 32]),
+        nullifier: Hash32(credential.public().0),
         origin: origin.public(),
     };
     let key = crate::ledger::elgamal::EncryptionKey::new(&pk).unwrap();
     let b: Ballot = crate::ledger::elgamal::encrypt_ballot(&ctx, &key, 1, 3, &mut rng).unwrap();
-    let tx = BallotTx::new(CHAIN, 1, Hash32([voter; 32]), b, 5_000, origin.public()).unwrap();
+    let tx = BallotTx::new(CHAIN, 1, &credential, b, 5_000, origin.public()).unwrap();
     SignedTx::sign(Transaction::Ballot(tx), origin).unwrap()
 }
 

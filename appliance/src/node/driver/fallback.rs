@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 use super::{Driver, fatal};
 use crate::clock::Clock;
 use crate::ledger::fallback::{
-    FallbackBlock, FallbackTip, MAX_FALLBACK_BLOCK_TXS, reconciliation_tx,
+    FallbackBlock, FallbackTip, MAX_FALLBACK_BLOCK_TXS, reconciliation_txs,
 };
 use crate::ledger::{Hash32, SignedTx, check_tx};
 use crate::node::status::{Counters, FallbackReason, Role};
 use crate::node::store::NodeStore;
 use crate::node::{
     FALLBACK_STARTUP_GRACE_MS, MAX_RECONCILE, Network, RECONCILE_INTERVAL_MS, STALL_ROUND_TRIPS,
-    Source, Submission, SubmitOutcome,
+    Submission, SubmitOutcome,
 };
 use crate::store::{Durability, MempoolEntry, MempoolInsert, ReconcileState};
 
@@ -180,7 +180,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         let mut admitted: Vec<Submission> = Vec::new();
         let mut seen = BTreeSet::new();
         for sub in submits {
-            match self.fallback_refusal(&sub.stx, sub.source, &mut seen) {
+            match self.fallback_refusal(&sub.stx, &mut seen) {
                 Some(outcome) => sub.answer(Ok(outcome)),
                 None => admitted.push(sub),
             }
@@ -197,7 +197,6 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
     fn fallback_refusal(
         &self,
         stx: &SignedTx,
-        source: Source,
         seen: &mut BTreeSet<(u64, Hash32)>,
     ) -> Option<SubmitOutcome> {
         let (eid, n) = stx.tx.nullifier()?;
@@ -214,14 +213,6 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             .unwrap_or_else(|e| fatal("fallback look-up", e));
         if let Some(h) = sealed {
             return Some(SubmitOutcome::FallbackDuplicate(h));
-        }
-        if let Source::Voter(voter) = source {
-            let prior = store
-                .voter_ballot(voter, eid)
-                .unwrap_or_else(|e| fatal("voter look-up", e));
-            if let Some(h) = prior {
-                return Some(SubmitOutcome::Mempool(MempoolInsert::VoterAlreadyVoted(h)));
-            }
         }
         if !seen.insert((eid, n)) {
             return Some(SubmitOutcome::FallbackDuplicate(Hash32::ZERO));
@@ -245,13 +236,6 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
                 hash: head.hash,
             });
         let txs: Vec<SignedTx> = subs.iter().map(|s| (*s.stx).clone()).collect();
-        let voters: Vec<Option<i64>> = subs
-            .iter()
-            .map(|s| match s.source {
-                Source::Voter(id) => Some(id),
-                _ => None,
-            })
-            .collect();
         let sealed = FallbackBlock::seal(
             self.chain_id,
             tip,
@@ -261,16 +245,12 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             &self.key,
         )
         .and_then(|b| {
-            let copies = b
-                .transactions
-                .iter()
-                .map(|t| reconciliation_tx(t, b.block_hash, &self.key))
-                .collect::<Result<Vec<_>, _>>()?;
+            let copies = reconciliation_txs(&b, &self.key)?;
             Ok((b, copies))
         });
         let result = sealed.map_err(|e| e.to_string()).and_then(|(b, copies)| {
             self.store
-                .seal_fallback(&b, &copies, &voters, now)
+                .seal_fallback(&b, &copies, now)
                 .map(|()| b)
                 .map_err(|e| e.to_string())
         });

@@ -143,13 +143,7 @@ fn a_second_ballot_of_a_voter_and_reused_randomness_are_caught() {
     // but the same A, which tells how the two votes differ.
     let (c, mut blocks) = short_election();
     let ts = blocks[2].header.timestamp_ms - 10;
-    let twin = c.ballot_for(
-        c.origin(0),
-        SynthChain::nullifier(1000),
-        2,
-        ts,
-        b"synthetic ballot 0",
-    );
+    let twin = c.ballot_for(c.origin(0), 1000, 2, ts, b"synthetic ballot 0");
     blocks[2].txs.push(twin);
     let blocks = rechain(&c, &blocks);
     let (_, _, f, _) = c.audit(&blocks, NOW);

@@ -34,13 +34,7 @@ fn world(double: bool) -> World {
     let anchor = main[0].block_hash;
     let fb = c.fallback_chain(station, (1, anchor), sealed, 2, T0 + 2_000);
     if double {
-        let twin = c.ballot_for(
-            &c.validators[0],
-            SynthChain::nullifier(101),
-            0,
-            T0 + 1_600,
-            b"twin",
-        );
+        let twin = c.ballot_for(&c.validators[0], 101, 0, T0 + 1_600, b"twin");
         main[1].txs.push(twin);
     }
     let copies: Vec<SignedTx> = fb
