@@ -449,10 +449,16 @@ fn write_timed(
             }
             thread::sleep(until - now);
         }
-        if chunk.is_empty() || to.write_all(&chunk).is_err() {
+        if chunk.is_empty() {
             return;
         }
-        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        // Counted as it goes onto the link, before the write: the far end
+        // may read the bytes (and a test read the counter) before
+        // `write_all` returns.
+        counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        if to.write_all(&chunk).is_err() {
+            return;
+        }
     }
 }
 
