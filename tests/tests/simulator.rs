@@ -3,9 +3,9 @@
 //! time.
 //!
 //! - `cargo test -p evote-tests --test simulator`: 200 seeds of the
-//!   standard (chaotic) configuration for each of n = 3 and n = 4, and
-//!   seeds of an idle and of a slow healthy network that no node may
-//!   enter fallback mode on.
+//!   standard (chaotic) configuration for each validator count from 1 to
+//!   5, seeds of an idle and of a slow healthy network that no node may
+//!   enter fallback mode on, and the wide-area sweeps.
 //! - `EVOTE_SIM_SEEDS=N`: N seeds per validator count; `EVOTE_SIM_SEED_BASE=B`
 //!   starts at seed B instead of 0 (for soaks over fresh seeds).
 //! - `EVOTE_SIM_SEED=S [EVOTE_SIM_N=n] [EVOTE_SIM_SCENARIO=idle|slow] ...
@@ -210,6 +210,17 @@ fn summarize(n: usize, scenario: &str, outcomes: &[Outcome], secs: f64) {
 }
 
 #[test]
+fn seeds_n1_n2() {
+    sweep(1, "standard", DEFAULT_SEEDS);
+    sweep(2, "standard", DEFAULT_SEEDS);
+}
+
+#[test]
+fn seeds_n5() {
+    sweep(5, "standard", DEFAULT_SEEDS);
+}
+
+#[test]
 fn seeds_n3() {
     sweep(3, "standard", DEFAULT_SEEDS);
 }
@@ -237,7 +248,7 @@ fn a_slow_network_never_enters_fallback() {
     }
 }
 
-/// Replays `EVOTE_SIM_SEED` verbosely (for `EVOTE_SIM_N`, or both counts;
+/// Replays `EVOTE_SIM_SEED` verbosely (for `EVOTE_SIM_N`, or n = 3 and 4;
 /// `EVOTE_SIM_SCENARIO`, or the standard one), with the driver's log.
 /// Without the variable it does nothing.
 #[test]
