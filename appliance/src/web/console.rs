@@ -6,6 +6,7 @@ use maud::{Markup, html};
 use super::kiosk::CODE_TTL_MS;
 use super::layout::{csrf_field, message};
 use super::{Lang, t, t_args, when};
+use crate::node::status::FallbackReason;
 
 /// A validator as the console lists it.
 pub struct ValidatorRow {
@@ -19,7 +20,7 @@ pub struct ValidatorRow {
 pub struct ConsoleView {
     pub offline: bool,
     /// Why the station is in fallback mode, when it is.
-    pub fallback: Option<String>,
+    pub fallback: Option<FallbackReason>,
     pub waiting: u64,
     pub validators: Vec<ValidatorRow>,
     pub checked_in_today: u64,
@@ -28,6 +29,31 @@ pub struct ConsoleView {
     /// A voting code just issued: (voter's name, code as shown).
     pub issued: Option<(String, String)>,
     pub notice: Option<(&'static str, String)>,
+}
+
+/// Why the station is in fallback mode, in the poll worker's language.
+pub fn fallback_reason(lang: Lang, reason: &FallbackReason) -> String {
+    match reason {
+        FallbackReason::Offline => t(lang, "fallback-reason-offline"),
+        FallbackReason::Unreachable {
+            reachable,
+            validators,
+            quorum,
+        } => t_args(
+            lang,
+            "fallback-reason-unreachable",
+            &[
+                ("reachable", reachable.to_string()),
+                ("validators", validators.to_string()),
+                ("quorum", quorum.to_string()),
+            ],
+        ),
+        FallbackReason::Stalled { after_ms, .. } => t_args(
+            lang,
+            "fallback-reason-stalled",
+            &[("seconds", (after_ms / 1000).to_string())],
+        ),
+    }
 }
 
 pub fn login(lang: Lang, csrf: &str, wrong: bool) -> Markup {
@@ -79,7 +105,7 @@ pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
                 @if v.offline {
                     (message("warn", &t(lang, "console-offline")))
                 } @else if let Some(reason) = &v.fallback {
-                    (message("warn", &t_args(lang, "console-fallback", &[("waiting", v.waiting.to_string()), ("reason", reason.clone())])))
+                    (message("warn", &t_args(lang, "console-fallback", &[("waiting", v.waiting.to_string()), ("reason", fallback_reason(lang, reason))])))
                 } @else {
                     (message("ok", &t(lang, "console-online")))
                 }
@@ -151,5 +177,33 @@ pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
             (csrf_field(csrf))
             button type="submit" class="secondary" { (t(lang, "console-sign-out")) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_reason_is_in_the_poll_workers_language() {
+        let unreachable = FallbackReason::Unreachable {
+            reachable: 1,
+            validators: 4,
+            quorum: 3,
+        };
+        assert_eq!(
+            fallback_reason(Lang::En, &unreachable),
+            "1 of 4 validators reachable, 3 needed"
+        );
+        assert_eq!(
+            fallback_reason(Lang::Fr, &unreachable),
+            "1 validateurs joignables sur 4, 3 nécessaires"
+        );
+        let stalled = FallbackReason::Stalled {
+            since_ms: 5,
+            after_ms: 12_400,
+        };
+        assert!(fallback_reason(Lang::Fr, &stalled).contains("12 s sans qu'aucun bloc"));
+        assert!(fallback_reason(Lang::Fr, &FallbackReason::Offline).contains("hors ligne"));
     }
 }

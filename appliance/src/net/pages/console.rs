@@ -85,7 +85,7 @@ async fn view(
     });
     ConsoleView {
         offline: s.offline,
-        fallback: st.fallback.as_ref().map(ToString::to_string),
+        fallback: st.fallback.clone(),
         waiting: st.fallback_counts.open(),
         validators: validator_rows(s),
         checked_in_today,
