@@ -33,8 +33,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest chunk a shaped link reads at once.
 const CHUNK: usize = 16 * 1024;
 /// Chunks a shaped direction holds in flight before it stops reading (and
-/// TCP's own flow control holds the sender back).
-const MAX_CHUNKS_IN_FLIGHT: usize = 256;
+/// TCP's own flow control holds the sender back): 64 KiB, about what a
+/// router queues per flow. With more, one bulk transfer books a capped
+/// uplink seconds ahead and every other flow waits behind it; with this
+/// little, flows take turns on the uplink as TCP flows share a bottleneck.
+const MAX_CHUNKS_IN_FLIGHT: usize = 4;
 /// How often the weather of a link (stalls, resets) is looked at.
 const WEATHER_TICK: Duration = Duration::from_millis(20);
 

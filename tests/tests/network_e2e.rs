@@ -69,6 +69,34 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
     assert!(b["blocks"].as_array().unwrap().len() <= 2);
     let (code, _) = c.get(0, "/p2p/blocks?from=abc");
     assert_eq!(code, 400);
+    let (code, _) = c.get(0, "/p2p/blocks?from=1&wait_ms=abc");
+    assert_eq!(code, 400);
+    // Asked for a block it does not have, with a wait, a validator waits
+    // (and then answers an empty page)...
+    let asked = Instant::now();
+    let (code, far) = c.get(0, "/p2p/blocks?from=1000000&wait_ms=300");
+    assert_eq!(
+        (code, far["blocks"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    assert!(asked.elapsed() >= Duration::from_millis(300));
+    // ...and answers the next block once it is committed (as a station's
+    // follower asks).
+    let (h, _) = c.wait_agree(1, Duration::from_secs(60));
+    let next = std::thread::scope(|s| {
+        let waiting = s.spawn(|| c.get(0, &format!("/p2p/blocks?from={}&wait_ms=5000", h + 1)));
+        vote_and_wait(&c, 1, "w", 1);
+        waiting.join().unwrap()
+    });
+    // The vote may have taken longer than the wait: then the page is empty.
+    assert_eq!(next.0, 200, "{next:?}");
+    let heights: Vec<u64> = next.1["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["header"]["height"].as_u64().unwrap())
+        .collect();
+    assert!(heights.iter().all(|&x| x > h), "{heights:?} after {h}");
 
     // A consensus message from a station key, or garbage, is refused.
     let (_, blocks) = c.get(0, "/p2p/blocks?from=1&limit=1");

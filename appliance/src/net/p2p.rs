@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::SharedState;
 use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
 use super::peer_auth::{HeadProof, StatusFields};
-use super::peers::compact::rebuild;
+use super::peers::compact::{CompactProposal, rebuild};
 use super::peers::{
     BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch,
     MessagesAnswer, Missing, StatusReport,
@@ -31,6 +31,11 @@ pub const P2P_BODY_LIMIT: usize = 32 * 1024 * 1024;
 pub const MAX_BLOCKS_PER_PAGE: u64 = 64;
 /// Fallback blocks per `GET /p2p/fallback` page.
 pub const MAX_FALLBACK_PAGE: u64 = 64;
+/// How long a proposal naming transactions this node lacks waits for their
+/// gossip before the answer names them (the sender then sends them whole).
+pub const MISSING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the mempool is looked at again meanwhile.
+const MISSING_RECHECK: std::time::Duration = std::time::Duration::from_millis(25);
 /// A page stops early once it holds this many transactions.
 pub const MAX_TXS_PER_PAGE: usize = 20_000;
 /// Confirmation codes per page of `GET /p2p/codes`.
@@ -199,47 +204,61 @@ async fn messages(
     for msg in &batch.messages {
         admit_message(&s, msg)?;
     }
-    let proposals = batch.proposals;
-    let rebuilt = s
-        .db("reading the mempool", move |db| {
-            let mut out = Vec::with_capacity(proposals.len());
-            for p in proposals {
-                let block_hash = p.block_hash;
-                let mut failed = None;
-                let r = rebuild(p, |hashes| match db.mempool_get(hashes) {
-                    Ok(found) => found,
-                    Err(e) => {
-                        failed = Some(e);
-                        vec![None; hashes.len()]
-                    }
-                });
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                out.push((block_hash, r));
-            }
-            Ok(out)
-        })
-        .await?;
+    // The votes first: they need nothing from the mempool.
     let mut answer = MessagesAnswer::default();
-    let mut to_node = Vec::with_capacity(count);
-    for (block_hash, r) in rebuilt {
-        match r {
-            Ok(p) => to_node.push(Message::Proposal(p)),
-            Err(tx_hashes) => answer.missing.push(Missing {
-                block_hash,
-                tx_hashes,
-            }),
+    for msg in batch.messages {
+        to_node(&s, msg)?;
+        answer.accepted += 1;
+    }
+    let deadline = tokio::time::Instant::now() + MISSING_WAIT;
+    for p in batch.proposals {
+        let block_hash = p.block_hash;
+        loop {
+            match rebuild_from_mempool(&s, p.clone()).await? {
+                Ok(p) => {
+                    to_node(&s, Message::Proposal(p))?;
+                    answer.accepted += 1;
+                }
+                // The gossip that brings them is likely on its way: a
+                // moment's wait costs less than asking (a round trip).
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(MISSING_RECHECK).await;
+                    continue;
+                }
+                Err(tx_hashes) => answer.missing.push(Missing {
+                    block_hash,
+                    tx_hashes,
+                }),
+            }
+            break;
         }
     }
-    to_node.extend(batch.messages);
-    answer.accepted = to_node.len();
-    for msg in to_node {
-        s.node
-            .try_send(Request::Consensus(Box::new(msg)))
-            .map_err(|_| ApiError::busy("the node is busy"))?;
-    }
     Ok((StatusCode::ACCEPTED, axum::Json(answer)))
+}
+
+fn to_node(s: &SharedState, msg: Message) -> Result<(), ApiError> {
+    s.node
+        .try_send(Request::Consensus(Box::new(msg)))
+        .map_err(|_| ApiError::busy("the node is busy"))
+}
+
+/// The proposal rebuilt from this node's mempool, or the hashes it lacks.
+async fn rebuild_from_mempool(
+    s: &SharedState,
+    p: CompactProposal,
+) -> Result<Result<crate::consensus::Proposal, Vec<Hash32>>, ApiError> {
+    s.db("reading the mempool", move |db| {
+        let mut failed = None;
+        let r = rebuild(p, |hashes| match db.mempool_get(hashes) {
+            Ok(found) => found,
+            Err(e) => {
+                failed = Some(e);
+                vec![None; hashes.len()]
+            }
+        });
+        failed.map_or(Ok(r), Err)
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -331,7 +350,17 @@ pub(crate) struct BlocksQuery {
     from: QueryInt,
     #[serde(default)]
     limit: Option<QueryInt>,
+    /// With no block at `from` yet, wait up to this long (at most
+    /// [`MAX_BLOCKS_WAIT_MS`]) for it: a station follows the chain this way,
+    /// learning of a block one message delay after it is committed.
+    #[serde(default)]
+    wait_ms: Option<QueryInt>,
 }
+
+/// The longest a `GET /p2p/blocks` waits for its first block.
+pub const MAX_BLOCKS_WAIT_MS: u64 = 5_000;
+/// How often a waiting `GET /p2p/blocks` looks at the head again.
+const BLOCKS_WAIT_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 async fn blocks(
     State(s): State<SharedState>,
@@ -342,6 +371,11 @@ async fn blocks(
         .map_or(MAX_BLOCKS_PER_PAGE, |q| q.0)
         .clamp(1, MAX_BLOCKS_PER_PAGE);
     let from = q.from.0.max(1);
+    let wait = q.wait_ms.map_or(0, |w| w.0.min(MAX_BLOCKS_WAIT_MS));
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
+    while s.node.status().height < from && tokio::time::Instant::now() < until {
+        tokio::time::sleep(BLOCKS_WAIT_RECHECK).await;
+    }
     let mut blocks = s
         .db("reading blocks", move |db| db.blocks_range(from, limit))
         .await?;

@@ -8,6 +8,7 @@
 
 mod client;
 pub mod compact;
+mod follower;
 mod forwarder;
 mod lanes;
 mod outbox;
@@ -27,7 +28,7 @@ use outbox::{Outbox, Outgoing};
 
 use crate::clock::now_ms;
 use crate::consensus::Message;
-use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, SignedTx};
+use crate::ledger::{Block, Genesis, Hash32, NodeKey, PublicKey, Signature, SignedTx};
 use crate::node::{DEFAULT_ROUND_TRIP_MS, Network, NodeInbox, PeerHead, Role};
 
 use super::peer_auth::check_status;
@@ -53,6 +54,9 @@ pub const MAX_SYNC_BODY: u64 = 64 * 1024 * 1024;
 /// How long a sync page may take: pages are large, and a thin uplink
 /// carries one slowly.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a validator one block behind a peer waits for that block by
+/// consensus before it fetches it (see `HttpNetwork::request_sync`).
+pub const SYNC_GRACE: Duration = Duration::from_secs(2);
 /// Blocks fetched per sync request before handing them to the node.
 pub const MAX_SYNC_BLOCKS: u64 = 512;
 
@@ -231,7 +235,20 @@ pub fn node_name(genesis: &Genesis, key: &PublicKey) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct PeerTable {
     peers: RwLock<BTreeMap<String, PeerState>>,
+    /// Per peer, the transactions it acknowledged by gossip (by signature).
+    acked: Mutex<BTreeMap<String, Acked>>,
 }
+
+/// Transactions a peer took, by signature (unique per transaction, no
+/// hashing needed), the oldest forgotten first past [`MAX_ACKED_PER_PEER`].
+#[derive(Debug, Default)]
+struct Acked {
+    set: std::collections::BTreeSet<Signature>,
+    order: std::collections::VecDeque<Signature>,
+}
+
+/// Transactions remembered per peer as acknowledged.
+pub const MAX_ACKED_PER_PEER: usize = 50_000;
 
 impl PeerTable {
     /// Polls every peer now, in parallel, and waits for the answers.
@@ -253,6 +270,41 @@ impl PeerTable {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Whether the peer at `url` took this transaction by gossip (since it
+    /// last started: a peer that restarts may have lost gossip it had not
+    /// written to disk yet, and is sent it again).
+    pub fn has_taken(&self, url: &str, stx: &SignedTx) -> bool {
+        let acked = self.acked.lock().expect("acked");
+        acked
+            .get(url)
+            .is_some_and(|a| a.set.contains(&stx.signature))
+    }
+
+    /// The peer at `url` took these transactions.
+    pub fn taken(&self, url: &str, txs: &[SignedTx]) {
+        let mut acked = self.acked.lock().expect("acked");
+        let a = acked.entry(url.to_string()).or_default();
+        for stx in txs {
+            if a.set.insert(stx.signature) {
+                a.order.push_back(stx.signature);
+            }
+            while a.order.len() > MAX_ACKED_PER_PEER {
+                let old = a.order.pop_front().expect("not empty");
+                a.set.remove(&old);
+            }
+        }
+    }
+
+    /// The peer at `url` restarted: what it took is no longer sure.
+    pub fn forget_taken(&self, url: &str) {
+        self.acked.lock().expect("acked").remove(url);
+    }
+
+    /// The height the peer at `url` last reported.
+    pub fn height_of(&self, url: &str) -> Option<u64> {
+        self.peers.read().expect("peer table").get(url)?.height
     }
 
     /// Records that a call to `url` failed. Only a failure to reach the
@@ -309,7 +361,6 @@ struct Link {
 
 /// The peers as the node sees them.
 pub struct HttpNetwork {
-    genesis: Arc<Genesis>,
     role: Role,
     links: Vec<Link>,
     table: Arc<PeerTable>,
@@ -320,6 +371,10 @@ pub struct HttpNetwork {
     stop: Arc<AtomicBool>,
     /// The messages of this node's current height and round.
     current: Arc<Mutex<Current>>,
+    /// A station's follower's place in the chain.
+    follow: Option<Arc<follower::Cursor>>,
+    /// Since when a peer has been ahead of this node's height.
+    behind_since: Option<(u64, Instant)>,
 }
 
 /// The peer URLs to talk to: every validator of the genesis but this node
@@ -409,16 +464,33 @@ impl HttpNetwork {
         };
         let forwarder = (role == Role::Station).then(|| {
             let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
-            let f = forwarder::Forwarder {
-                client: client.clone(),
-                table: table.clone(),
-                next: 0,
-            };
-            spawn("evote-forwarder".into(), move || f.run(rx));
+            let rx = Arc::new(Mutex::new(rx));
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for lane in 0..forwarder::FORWARD_LANES {
+                let f = forwarder::Forwarder {
+                    client: client.clone(),
+                    table: table.clone(),
+                    next: next.clone(),
+                };
+                let rx = rx.clone();
+                spawn(format!("evote-forwarder{lane}"), move || f.run(&rx));
+            }
             tx
         });
+        let follow = (role == Role::Station).then(|| {
+            let cursor = Arc::new(follower::Cursor::default());
+            let f = follower::Follower {
+                client: client.clone(),
+                table: table.clone(),
+                inbox: inbox.clone(),
+                cursor: cursor.clone(),
+                stop: stop.clone(),
+                turn: Default::default(),
+            };
+            spawn("evote-follower".into(), move || f.run());
+            cursor
+        });
         Self {
-            genesis,
             role,
             links,
             table,
@@ -427,6 +499,8 @@ impl HttpNetwork {
             dropped,
             stop,
             current,
+            follow,
+            behind_since: None,
         }
     }
 
@@ -537,16 +611,35 @@ impl Network for HttpNetwork {
             .unwrap_or(DEFAULT_ROUND_TRIP_MS)
     }
 
+    /// A station's follower fetches what its node lacks (`follower.rs`); a
+    /// validator asks a peer that is ahead.
     fn request_sync(&mut self, height: u64) -> bool {
+        if let Some(cursor) = &self.follow {
+            cursor.node_at(height);
+            return true;
+        }
         if self.syncing.load(Ordering::SeqCst) {
             return false;
         }
-        let ahead = self.table.snapshot().into_iter().find(|p| {
-            p.reachable && p.height.is_some_and(|h| h > height) && self.genesis.chain_id().is_ok()
-        });
-        let Some(peer) = ahead else {
+        let ahead: Vec<PeerState> = (self.table.snapshot().into_iter())
+            .filter(|p| p.reachable && p.height.is_some_and(|h| h > height))
+            .collect();
+        let Some(peer) = ahead.iter().max_by_key(|p| p.height).cloned() else {
             return false;
         };
+        // One block behind is what a validator sees for a moment at every
+        // height (commits reach validators a message delay apart): that
+        // block is on its way by consensus, and fetching it would send it
+        // over a thin uplink twice. Only a peer one block ahead for
+        // `SYNC_GRACE`, or more than one block ahead, is caught up with.
+        let since = match self.behind_since {
+            Some((h, t)) if h == height => t,
+            _ => self.behind_since.insert((height, Instant::now())).1,
+        };
+        let far = peer.height.is_some_and(|h| h > height + 1);
+        if !far && since.elapsed() < SYNC_GRACE {
+            return false;
+        }
         let Some(link) = self.links.iter().find(|l| l.url == peer.url) else {
             return false;
         };

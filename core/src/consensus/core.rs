@@ -50,7 +50,6 @@ pub struct Core {
     weak_quorum: usize,
     height: u64,
     parent: Parent,
-    parent_committed_ms: u64,
     round: u64,
     /// When the current round times out; `None` while round 0 waits for
     /// something to propose.
@@ -103,7 +102,6 @@ impl Core {
             key,
             height: head.height + 1,
             parent: head,
-            parent_committed_ms: now_ms,
             round: 0,
             deadline: None,
             decided: false,
@@ -173,8 +171,8 @@ impl Core {
 
     /// When the driver must call [`Core::tick`] next, at the latest, with
     /// `pending_txs` waiting: the round's timeout, the start of round 0
-    /// (the block period after the parent with transactions waiting, the
-    /// heartbeat without), or at once after a restart (its journal's
+    /// (the block period after the parent's timestamp with transactions
+    /// waiting, the heartbeat without), or at once after a restart (its journal's
     /// messages go out again). `None` once the height is decided: only the
     /// new head moves it on.
     pub fn next_deadline(&self, pending_txs: u64) -> Option<u64> {
@@ -188,12 +186,13 @@ impl Core {
             } else {
                 p.empty_block_period_ms
             };
-            self.parent_committed_ms + period
+            self.parent.timestamp_ms + period
         });
-        // After a restart the first tick broadcasts the journal's messages.
+        // After a restart the first tick broadcasts the journal's messages
+        // (the parent's time is past: at once).
         let restarted = self
             .unsent_since_restart
-            .then_some(self.parent_committed_ms);
+            .then_some(self.parent.timestamp_ms);
         [self.deadline, round_zero, restarted]
             .into_iter()
             .flatten()
@@ -258,11 +257,15 @@ impl Core {
     }
 
     /// Round 0 starts (its timer runs, its proposer proposes) once there is
-    /// something to propose and the block period has passed, or the
-    /// heartbeat is due.
+    /// something to propose and the block period has passed since the
+    /// parent's timestamp, or the heartbeat is due. Counted from the
+    /// parent's time, not from this node's commit of it: blocks follow each
+    /// other every block period however long their commits take to reach
+    /// everyone (a wide-area network's three message delays), not every
+    /// block period plus those.
     fn proposal_due(&self, now_ms: u64, pending_txs: u64) -> bool {
         let p = &self.genesis.params;
-        let since = now_ms.saturating_sub(self.parent_committed_ms);
+        let since = now_ms.saturating_sub(self.parent.timestamp_ms);
         (pending_txs > 0 && since >= p.block_period_ms) || since >= p.empty_block_period_ms
     }
 
@@ -379,7 +382,6 @@ impl Core {
         self.round_zero_started_ms = None;
         self.height = head.height + 1;
         self.parent = head;
-        self.parent_committed_ms = now_ms;
         self.round = 0;
         self.deadline = None;
         self.decided = false;

@@ -536,4 +536,12 @@ fn the_round_timeout_follows_the_time_heights_take() {
     net.assert_agree();
     assert!(net.committed[0].iter().all(|b| b.header.round == 0));
     assert_eq!(net.cores[0].as_ref().unwrap().base_timeout(), 3_000);
+    // The block period (1 s) counts from the parent's timestamp: with
+    // ballots waiting, the next block is proposed as soon as its parent is
+    // committed (1.5 s after it was proposed), not a block period later.
+    let times: Vec<u64> = net.committed[0]
+        .iter()
+        .map(|b| b.header.timestamp_ms)
+        .collect();
+    assert!(times.windows(2).all(|w| w[1] - w[0] == 1_500), "{times:?}");
 }

@@ -230,6 +230,11 @@ pub fn run_scenario(a: &WanArgs, sc: &Scenario) -> Result<Value, String> {
     });
     let traffic = c.links.traffic();
     let report = verdict(&c, sc, &tally, end, &traffic_before, &traffic);
+    if std::env::var_os("EVOTE_BENCH_KEEP").is_some() {
+        // Kept for a look: the nodes' databases and logs.
+        c.dir.disable_cleanup(true);
+        eprintln!("kept the testnet at {}", c.dir.path().display());
+    }
     Ok(report)
 }
 

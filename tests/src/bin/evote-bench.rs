@@ -185,28 +185,38 @@ fn wan(keys: &[String], args: evote_tests::bench::wan::WanArgs, json: bool) -> E
         println!("|---|---|---|---|---|---|---|---|---|");
     }
     let mut rows = Vec::new();
+    let mut failed = false;
     for sc in &chosen {
         eprintln!(
             "== wan: {} for {:?} at {} votes/s",
             sc.label, args.duration, args.rate
         );
-        match run_scenario(&args, sc) {
-            Ok(r) => {
-                if !json {
-                    print_wan_row(&r);
-                }
-                rows.push(r);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+        // A scenario that cannot run does not stop the others.
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_scenario(&args, sc)));
+        let ran = ran.unwrap_or_else(|p| {
+            let what = p.downcast_ref::<String>().cloned();
+            let what = what.or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(what.unwrap_or_else(|| "the scenario panicked".into()))
+        });
+        let r = ran.unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            failed = true;
+            serde_json::json!({"scenario": sc.key, "label": sc.label, "error": e})
+        });
+        if !json {
+            print_wan_row(&r);
         }
+        rows.push(r);
     }
     if json {
         println!("{}", serde_json::Value::Array(rows));
     }
-    ExitCode::SUCCESS
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_wan_row(r: &serde_json::Value) {

@@ -63,6 +63,9 @@ pub(super) fn poll_loop(link: &PeerLink, chain_id: &Hash32, genesis: &Genesis) {
             let median = sorted[sorted.len() / 2];
             link.table.update(&link.url, |p| p.rtt_ms = Some(median));
             let now = (s.started_at_ms, s.height);
+            if last.is_some_and(|(started, _)| started != s.started_at_ms) {
+                link.table.forget_taken(&link.url);
+            }
             let current = link.current.lock().expect("current messages").clone();
             if genesis.is_validator(&s.node_id) && current.needed_again(last, now) {
                 tracing::debug!(peer = %link.url, "sending the current messages again");
@@ -214,25 +217,32 @@ impl BulkWorker {
         self.post_txs(txs, relay);
     }
 
-    fn post_txs(&self, txs: Vec<SignedTx>, relay: bool) {
+    /// Sends what the peer has not taken yet (a re-gossip of waiting
+    /// transactions finds most of them taken).
+    fn post_txs(&self, mut txs: Vec<SignedTx>, relay: bool) {
+        let table = &self.link.table;
+        txs.retain(|t| !table.has_taken(&self.link.url, t));
         let url = format!("{}/p2p/transactions", self.link.url);
         for transactions in gossip_batches(txs) {
             let batch = GossipBatch {
                 transactions,
                 relay,
             };
-            if let Err(e) = self.link.client.post_json(&url, &batch) {
-                self.link.failed(&e);
+            match self.link.client.post_json(&url, &batch) {
+                Ok(_) => table.taken(&self.link.url, &batch.transactions),
+                Err(e) => self.link.failed(&e),
             }
         }
     }
 
-    /// Fetches committed blocks from `from` on and hands them to the node,
-    /// which verifies every one before storing it.
+    /// Fetches committed blocks from `from` on and hands each page to the
+    /// node as it comes (the node verifies every block before storing it),
+    /// up to the height the peer last reported: no round trip more to learn
+    /// that nothing follows.
     fn sync(&self, from: u64) {
-        let mut blocks = Vec::new();
         let mut next = from;
-        while (blocks.len() as u64) < MAX_SYNC_BLOCKS {
+        let mut fetched = 0;
+        while fetched < MAX_SYNC_BLOCKS {
             let url = format!("{}/p2p/blocks?from={next}&limit={SYNC_PAGE}", self.link.url);
             let page = self
                 .link
@@ -242,20 +252,22 @@ impl BulkWorker {
                     serde_json::from_slice::<BlocksPage>(&body)
                         .map_err(|e| CallError::BadAnswer(e.to_string()))
                 });
-            match page {
-                Ok(p) if p.blocks.is_empty() => break,
-                Ok(p) => {
-                    next += p.blocks.len() as u64;
-                    blocks.extend(p.blocks);
-                }
-                Err(e) => {
-                    self.link.failed(&e);
-                    break;
-                }
+            let blocks = match page {
+                Ok(p) if p.blocks.is_empty() => return,
+                Ok(p) => p.blocks,
+                Err(e) => return self.link.failed(&e),
+            };
+            let last = blocks.last().map_or(next, |b| b.header.height);
+            next += blocks.len() as u64;
+            fetched += blocks.len() as u64;
+            if self.inbox.try_send(Request::Synced(blocks)).is_err() {
+                tracing::debug!("node busy; synced blocks dropped, will fetch again");
+                return;
             }
-        }
-        if !blocks.is_empty() && self.inbox.try_send(Request::Synced(blocks)).is_err() {
-            tracing::debug!("node busy; synced blocks dropped, will fetch again");
+            let reported = self.link.table.height_of(&self.link.url);
+            if reported.is_none_or(|h| last >= h) {
+                return;
+            }
         }
     }
 }

@@ -471,3 +471,51 @@ fn a_peer_that_restarted_gets_the_current_messages_again() {
     let (_, again) = peer.wait_for_body_within("/p2p/messages", STATUS_POLL * 6);
     assert_eq!(first, again);
 }
+
+#[test]
+fn gossip_a_peer_took_is_not_sent_again_until_it_restarts() {
+    let g = genesis(3);
+    let txs: Vec<SignedTx> = (1..=3)
+        .map(|i| crate::ledger::tx::fixtures::ballot(&g, 1, i, 1))
+        .collect();
+    let peer = fake_peer("none");
+    let (mut net, _) = network_to(&peer);
+    peer.wait_for("/p2p/status");
+    net.gossip(&txs[..2], false);
+    let (_, first) = peer.wait_for_body("/p2p/transactions");
+    let first: GossipBatch = serde_json::from_slice(&first).unwrap();
+    assert_eq!(first.transactions.len(), 2);
+    // Again with one more (a re-gossip of what waits): only the new one.
+    net.gossip(&txs, false);
+    let (_, second) = peer.wait_for_body("/p2p/transactions");
+    let second: GossipBatch = serde_json::from_slice(&second).unwrap();
+    assert_eq!(second.transactions, vec![txs[2].clone()]);
+    // Once its answer is in: the peer restarted, it may have lost them, and
+    // they all go again.
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    while !net.table.has_taken(&peer.url, &txs[2]) {
+        assert!(Instant::now() < deadline, "the answer never came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    net.table.forget_taken(&peer.url);
+    net.gossip(&txs, false);
+    let (_, third) = peer.wait_for_body("/p2p/transactions");
+    let third: GossipBatch = serde_json::from_slice(&third).unwrap();
+    assert_eq!(third.transactions, txs);
+}
+
+#[test]
+fn a_validator_one_block_behind_waits_for_it_and_more_behind_fetches() {
+    let peer = fake_peer("none");
+    let (mut net, _) = network_to(&peer);
+    net.table.update(&peer.url, |p| {
+        p.reachable = true;
+        p.height = Some(5);
+    });
+    // One block behind: that block comes by consensus in a moment.
+    assert!(!net.request_sync(4));
+    assert!(!net.request_sync(4));
+    // Two behind: fetched at once.
+    assert!(net.request_sync(3));
+    peer.wait_for("/p2p/blocks?from=4&limit=64");
+}
