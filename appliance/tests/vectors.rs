@@ -342,6 +342,7 @@ fn valid_chain_passes_the_ledger_and_matches_expected() {
         "check_in",
         "credential_replacement",
         "device_close",
+        "spoiled_ballot",
     ];
     assert_eq!(kinds, BTreeSet::from(all));
 }
@@ -545,6 +546,7 @@ fn invalid_vectors_fail_with_their_expected_error() {
         "bad_device_close",
         "duplicate_device_close",
         "device_closed",
+        "bad_spoiled_ballot",
     ];
     let all: BTreeSet<String> = all.iter().map(|s| s.to_string()).collect();
     assert_eq!(codes, all);

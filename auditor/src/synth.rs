@@ -694,6 +694,7 @@ impl<'c> Writer<'c> {
             Transaction::CheckIn(_) => ("check_in", None),
             Transaction::CredentialReplacement(_) => ("credential_replacement", None),
             Transaction::DeviceClose(_) => ("device_close", None),
+            Transaction::SpoiledBallot(_) => ("spoiled_ballot", None),
         };
         self.ins_tx
             .execute(params![

@@ -24,7 +24,7 @@ pub(super) struct InvalidVector {
 }
 
 impl InvalidVector {
-    fn new(
+    pub(super) fn new(
         name: &'static str,
         description: &str,
         parent: ParentRef,
@@ -48,7 +48,7 @@ impl InvalidVector {
         }
     }
 
-    fn detail(mut self, what: &'static str) -> Self {
+    pub(super) fn detail(mut self, what: &'static str) -> Self {
         self.file.expected_detail = Some(what);
         self
     }
@@ -58,7 +58,7 @@ impl InvalidVector {
         self
     }
 
-    fn prior(mut self, blocks: Vec<Block>) -> Self {
+    pub(super) fn prior(mut self, blocks: Vec<Block>) -> Self {
         self.file.prior_blocks = Some(blocks);
         self
     }
@@ -110,6 +110,7 @@ impl World {
         v.extend(self.ballot_vectors(chain));
         v.extend(self.share_vectors(chain));
         v.extend(self.eligibility_vectors(chain));
+        v.extend(self.spoiled_vectors(chain));
         v.sort_by(|a, b| a.name.cmp(b.name));
         v
     }

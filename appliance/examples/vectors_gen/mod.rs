@@ -15,6 +15,7 @@
 
 mod ed25519;
 mod invalid;
+mod spoiled;
 
 use std::collections::BTreeMap;
 
@@ -741,14 +742,16 @@ impl World {
         let g = self.genesis_parent();
 
         // Block 1: at the very opening of the election (inclusive bound):
-        // voter-01, on station-1's roll, checked in and voting there;
-        // sealed by all three validators.
+        // voter-01, on station-1's roll, checked in and voting there, and
+        // a ballot a voter checked at station-1's booth instead of casting
+        // (spoiled, PROTOCOL.md §4e); sealed by all three validators.
         let b1 = self.next(
             &g,
             OPENS_AT,
             vec![
                 self.check_in(s, "voter-01", OPENS_AT),
                 self.ballot(s, "voter-01", CANDIDATES[0], OPENS_AT),
+                self.spoiled(s, "voter-05", (CANDIDATES[2], CANDIDATES[2]), OPENS_AT),
             ],
             &[v1, v2, v3],
         );
@@ -1016,6 +1019,23 @@ impl World {
                 "ballot_hash": bt1.ballot_hash,
             }),
         ));
+        let spoiled = &b1.transactions[2].tx;
+        canonical.push(canon(
+            "block 1 transaction 2, a spoiled ballot record (sha256 = tx_hash)",
+            spoiled,
+        ));
+        if let Transaction::SpoiledBallot(sp) = spoiled {
+            canonical.push(canon(
+                "block 1 transaction 2 tracking code input (sha256 = tracking_code, PROTOCOL.md §4e)",
+                &serde_json::json!({
+                    "type": "tracking_code",
+                    "chain_id": sp.chain_id,
+                    "election_id": sp.election_id,
+                    "origin": sp.origin,
+                    "ciphertexts": sp.ciphertexts,
+                }),
+            ));
+        }
         canonical.push(canon(
             "block 2 transaction 5, a credential replacement (sha256 = tx_hash)",
             &chain.blocks[1].transactions[5].tx,
@@ -1543,8 +1563,8 @@ trustees of `genesis.json` are those of `crypto/ceremony.json`.
 | file | holds |
 | --- | --- |
 | `genesis.json` | The genesis: 3 validators, 1 station, the election and credential authorities, election 1 with candidates 101, 102, 103, open from 2026-01-01T07:00Z (inclusive) to 20:00Z (exclusive), with 3 trustees of whom 2 decrypt (their round-1 messages, E.4), a roll of 60 voters (`voter-01` to `voter-60`, six of them assigned to station-1) and their 60 public credentials, `max_block_txs` 8. Its hash is the chain id. |
-| `chain.json` | Blocks 1 to 6, committed, with every kind of transaction: block 1 at the election's opening instant with voter-01's check-in and ballot at station-1, and 3 seals; block 2 with 5 ballots from every kind of origin and the credential authority's replacement of voter-10's card; block 3 empty; block 4 committed in round 1, with its parent's timestamp, a ballot, the copy of a ballot station-1 sealed in its fallback block 1 (with the block's signed header and the inclusion proof), and six check-ins; block 5, the first stamped after the close, with a ballot of voter-10's new card, a ballot accepted in the election's last millisecond, their check-ins and station-1's closing record; block 6 with the decryption shares of trustees 1 and 3 of the tally after block 5. `now_ms` is the checker's clock. |
-| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root`, transaction hashes and running ballot count, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, a check-in, a ballot transaction, its ballot and credential statement, a credential replacement, a fallback block's header and the copy that carries it, a closing record, a decryption share transaction), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), cards' codes with their credentials (PROTOCOL.md §4a), the roll's root with two entries' commitments and inclusion paths, station-1's confirmation codes, open-registration credentials with their HMAC input, election 1's key and trustees' public shares (computed from the genesis' round-1 messages), and the tally: the encrypted aggregate after block 5, the counts its decryption shares give, and the error of combining fewer shares than the threshold. |
+| `chain.json` | Blocks 1 to 6, committed, with every kind of transaction: block 1 at the election's opening instant with voter-01's check-in and ballot at station-1, a ballot a voter checked at station-1's booth (spoiled, opening to its stated choice 103), and 3 seals; block 2 with 5 ballots from every kind of origin and the credential authority's replacement of voter-10's card; block 3 empty; block 4 committed in round 1, with its parent's timestamp, a ballot, the copy of a ballot station-1 sealed in its fallback block 1 (with the block's signed header and the inclusion proof), and six check-ins; block 5, the first stamped after the close, with a ballot of voter-10's new card, a ballot accepted in the election's last millisecond, their check-ins and station-1's closing record; block 6 with the decryption shares of trustees 1 and 3 of the tally after block 5. `now_ms` is the checker's clock. |
+| `expected.json` | What an implementation must compute: `chain_id`, the parent of block 1, each block's hash, `tx_root`, transaction hashes and running ballot count, canonical (JCS) forms with their SHA-256 (genesis, header, proposal, prepare and commit statements, a check-in, a ballot transaction, its ballot and credential statement, a credential replacement, a fallback block's header and the copy that carries it, a closing record, a decryption share transaction, a spoiled ballot and its tracking code's input), Merkle roots for 0 to 7 leaves, the quorum for n = 1..7, proposers for some (height, round), cards' codes with their credentials (PROTOCOL.md §4a), the roll's root with two entries' commitments and inclusion paths, station-1's confirmation codes, open-registration credentials with their HMAC input, election 1's key and trustees' public shares (computed from the genesis' round-1 messages), and the tally: the encrypted aggregate after block 5, the counts its decryption shares give, and the error of combining fewer shares than the threshold. |
 | `keys.json` | **Test-only** key seeds, PKCS#8 documents and public keys of every key used (validators, station, both authorities, and an outsider that is not in the genesis), the test voters' cards (code and public credential), the roll file's entries, the election-wide secret of open registration, and the trustees' key files. Never use them for a real election. |
 | `ed25519.json` | Signatures at the edges where Ed25519 libraries differ (non-canonical `S` and `R`, weak keys, a small-order `R`, mixed-order keys, a key that is no point), each with whether PROTOCOL.md §2 accepts it. |
 | `invalid/*.json` | One block per broken rule, below. |

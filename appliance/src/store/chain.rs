@@ -630,7 +630,9 @@ fn record_eligibility(tx: &rusqlite::Transaction<'_>, t: &Transaction, height: u
                 h
             ])?;
         }
-        Transaction::Ballot(_) | Transaction::DecryptionShare(_) => {}
+        Transaction::Ballot(_)
+        | Transaction::DecryptionShare(_)
+        | Transaction::SpoiledBallot(_) => {}
     }
     Ok(())
 }
@@ -739,6 +741,7 @@ fn insert_block_txs(tx: &rusqlite::Transaction<'_>, block: &Block, now_ms: u64) 
             Transaction::CheckIn(_)
             | Transaction::CredentialReplacement(_)
             | Transaction::DeviceClose(_) => record_eligibility(tx, t, height)?,
+            Transaction::SpoiledBallot(sp) => super::spoiled::record(tx, sp, &hash, height)?,
             Transaction::DecryptionShare(d) => {
                 tx.execute(
                     "INSERT INTO decryption_shares (election_id, tally_height, trustee_index, \

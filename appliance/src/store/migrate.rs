@@ -43,6 +43,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0009_eligibility_records",
         include_str!("../../../migrations/0009_eligibility_records.sql"),
     ),
+    (
+        "0010_spoiled_ballots",
+        include_str!("../../../migrations/0010_spoiled_ballots.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -13,6 +13,7 @@ mod mempool;
 mod migrate;
 pub mod packed;
 mod pool;
+mod spoiled;
 mod voters;
 
 #[cfg(test)]

@@ -766,7 +766,7 @@ impl ChainState {
                 );
             }
             match &tx.info {
-                TxInfo::Unreadable => {}
+                TxInfo::Unreadable | TxInfo::Spoiled => {}
                 TxInfo::Ballot(info) => {
                     // A ballot that broke a stateless rule still holds its
                     // voter's nullifier and its ciphertexts on this chain.

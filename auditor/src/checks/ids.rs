@@ -47,6 +47,8 @@ pub enum CheckId {
     TxCheckIn,
     TxCredentialReplacement,
     TxDeviceClose,
+    TxSpoiledBallot,
+    TxSpoiledOpens,
     TxUnique,
     TxNullifierUnique,
     TxCiphertextUnique,
@@ -71,7 +73,7 @@ pub struct CheckInfo {
 
 /// Every check's id, name, scope and what it covers, in the order of
 /// [`CheckId`] (which is report order).
-const CATALOGUE: [CheckInfo; 41] = {
+const CATALOGUE: [CheckInfo; 43] = {
     use CheckId::*;
     use Scope::*;
     [
@@ -286,6 +288,20 @@ const CATALOGUE: [CheckInfo; 41] = {
             covers: "rules 18t, 20, 24; bad_device_close, duplicate_device_close, device_closed",
         },
         CheckInfo {
+            check: TxSpoiledBallot,
+            id: "tx.spoiled_ballot",
+            name: "each spoiled ballot is well formed: its tracking code is its ciphertexts', one ciphertext and one randomness per candidate, a stated candidate of the election",
+            scope: Transaction,
+            covers: "rule 18u; bad_spoiled_ballot, wrong_hash (tracking_code)",
+        },
+        CheckInfo {
+            check: TxSpoiledOpens,
+            id: "tx.spoiled_opens",
+            name: "each spoiled ballot's randomness opens its ciphertexts to the choice the voter confirmed (a FAIL names the station whose booth encrypted something else)",
+            scope: Transaction,
+            covers: "§4e opening (checked by anyone, not a validator's rule); spoiled_ballot_mismatch",
+        },
+        CheckInfo {
             check: TxUnique,
             id: "tx.unique",
             name: "no transaction appears twice in a block",
@@ -408,6 +424,8 @@ pub fn check_for_code(code: &str, detail: Option<&str>, in_tx: bool) -> Option<C
         ("wrong_hash", Some("block"), _) => BlockHash,
         ("wrong_hash", Some("tx_root"), _) => BlockTxRoot,
         ("wrong_hash", Some("ballot"), _) => TxBallotHash,
+        ("wrong_hash", Some("tracking_code"), _) => TxSpoiledBallot,
+        ("bad_spoiled_ballot", ..) => TxSpoiledBallot,
         ("unknown_proposer" | "wrong_proposer", ..) => BlockProposer,
         ("bad_signature", Some("proposal"), _) => BlockProposerSignature,
         ("bad_signature", Some("transaction"), _) => TxSignature,

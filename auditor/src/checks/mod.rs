@@ -24,6 +24,7 @@ pub mod fallback;
 mod finding;
 mod ids;
 mod sig_cache;
+mod spoiled;
 pub mod tally;
 pub mod transaction;
 pub mod window;

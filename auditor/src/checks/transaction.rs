@@ -1,7 +1,8 @@
 //! PROTOCOL.md §6 rule 18, for one transaction at a time: 18a-18f for
 //! every transaction, 18g-18m for a ballot (its proofs verified in batches,
 //! E.3), 18n-18o for a decryption share, 18p-18r for a check-in, 18s for a
-//! credential replacement, 18t for a closing record. What needs the chain
+//! credential replacement, 18t for a closing record, 18u for a spoiled
+//! ballot (and whether it opens to its choice, [`super::spoiled`]). What needs the chain
 //! so far (rules 19-24) is [`super::chain`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,6 +102,8 @@ pub enum TxInfo {
     CheckIn(Box<CheckInInfo>),
     Replacement(Box<CredentialReplacementTx>),
     Close(Box<DeviceCloseTx>),
+    /// A spoiled ballot: nothing on the chain depends on it (§4e).
+    Spoiled,
 }
 
 /// One transaction after its stateless checks.
@@ -284,6 +287,10 @@ fn check_signed_tx_with(
             out.finding = check_device_close(election, &d, t);
             out.info = TxInfo::Close(Box::new(d));
         }
+        Transaction::SpoiledBallot(sp) => {
+            out.finding = super::spoiled::check_spoiled(rules, election, &sp, t);
+            out.info = TxInfo::Spoiled;
+        }
     }
     out
 }
@@ -331,6 +338,13 @@ fn too_large(tx: &Transaction) -> Option<(&'static str, u64, usize)> {
                 d.fallback.map_or(0, |f| f.last_seq),
                 19,
             ),
+        ]
+        .into_iter()
+        .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
+        Transaction::SpoiledBallot(sp) => [
+            ("election_id", sp.election_id, 3),
+            ("choice", sp.choice, 20),
+            ("spoiled_at_ms", sp.spoiled_at_ms, 20),
         ]
         .into_iter()
         .find(|(_, v, _)| *v > MAX_SAFE_INTEGER),
@@ -511,7 +525,7 @@ pub fn check_in_leaf(c: &CheckInTx) -> Result<Hash32, crate::protocol::EncodingE
 }
 
 /// "Made after the block that holds it" (with the drift allowance).
-fn after_block(field: &str, made: u64, t: Option<u64>, rule: usize) -> Option<Finding> {
+pub(super) fn after_block(field: &str, made: u64, t: Option<u64>, rule: usize) -> Option<Finding> {
     let t = t?;
     (made > t.saturating_add(MAX_FUTURE_DRIFT_MS)).then(|| {
         Finding::new(

@@ -177,6 +177,12 @@ fn expected_values_are_reproduced() {
                         &b.credential_signature
                     ));
                     Some(canonical_bytes(&statement).unwrap())
+                } else if rest.contains("tracking code") {
+                    // §4e: what a spoiled ballot's tracking code is the hash of.
+                    let crate::protocol::Transaction::SpoiledBallot(sp) = &stx.tx else {
+                        panic!("{what}: not a spoiled ballot");
+                    };
+                    Some(super::spoiled::tracking_input_bytes(sp))
                 } else if rest.contains(" ballot (") {
                     let ballot = &stx.tx.as_ballot().expect("a ballot transaction").ballot;
                     assert_eq!(canon::ballot_bytes(ballot), text.as_bytes());
@@ -419,4 +425,45 @@ fn credentials_and_roll_are_reproduced() {
         ));
         assert_eq!(crate::protocol::merkle_path(&leaves, index as usize), path);
     }
+}
+
+/// §4e: chain.json's spoiled ballot opens to its stated choice; the same
+/// record stating another choice (what a booth that encrypted something
+/// else signs), or carrying randomness that is not its ciphertexts', is
+/// reported under `tx.spoiled_opens` naming the station.
+#[test]
+fn a_spoiled_ballot_that_does_not_open_to_its_choice_names_the_station() {
+    use crate::protocol::{SpoiledBallotTx, Transaction};
+    let r = rules();
+    let chain = read("chain.json");
+    let stx: SignedTx =
+        serde_json::from_value(chain["blocks"][0]["transactions"][2].clone()).unwrap();
+    let Transaction::SpoiledBallot(honest) = stx.tx else {
+        panic!("block 1 transaction 2 is a spoiled ballot");
+    };
+    let e = r.election(honest.election_id).unwrap();
+    let t = Some(honest.spoiled_at_ms);
+    assert_eq!(super::spoiled::check_spoiled(&r, e, &honest, t), None);
+    let other = e
+        .candidates
+        .iter()
+        .find(|c| c.id != honest.choice)
+        .unwrap()
+        .id;
+    let lied = SpoiledBallotTx {
+        choice: other,
+        ..honest.clone()
+    };
+    let f = super::spoiled::check_spoiled(&r, e, &lied, t).expect("a finding");
+    assert_eq!(
+        (f.check, f.code),
+        ("tx.spoiled_opens", "spoiled_ballot_mismatch")
+    );
+    assert!(f.message.contains("station-1"), "{}", f.message);
+    assert!(f.found.contains(&honest.choice.to_string()), "{}", f.found);
+    let mut swapped = honest.clone();
+    swapped.randomness.swap(0, 1);
+    let f = super::spoiled::check_spoiled(&r, e, &swapped, t).expect("a finding");
+    assert_eq!(f.code, "spoiled_ballot_mismatch");
+    assert!(f.found.contains("no vote"), "{}", f.found);
 }

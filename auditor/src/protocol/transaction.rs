@@ -1,11 +1,11 @@
 //! PROTOCOL.md §4, transactions: ballots (signed by the voter's credential
 //! and the appliance that accepted them), decryption shares, check-ins,
-//! credential replacements (signed by the credential authority) and
-//! closing records.
+//! credential replacements (signed by the credential authority), closing
+//! records and spoiled ballots (§4e).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::elgamal::{DecryptionShare, EncryptedBallot};
+use super::elgamal::{Ciphertext, DecryptionShare, EncryptedBallot, Sc};
 use super::encoding::{Hash32, PublicKey, Signature};
 
 /// How long after the close a ballot without a fallback reference may
@@ -161,6 +161,22 @@ pub struct DeviceCloseTx {
     pub origin: PublicKey,
 }
 
+/// A ballot the voter checked at the booth instead of casting it, opened
+/// (§4e): never counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoiledBallotTx {
+    pub chain_id: Hash32,
+    pub election_id: u64,
+    pub ciphertexts: Vec<Ciphertext>,
+    pub tracking_code: Hash32,
+    /// The candidate id the voter confirmed.
+    pub choice: u64,
+    pub randomness: Vec<Sc>,
+    pub spoiled_at_ms: u64,
+    pub origin: PublicKey,
+}
+
 /// The hashed and signed body of a transaction; `type` names its kind and
 /// any other type is refused.
 // Nearly every transaction is a ballot; boxing it would only move it.
@@ -173,6 +189,7 @@ pub enum Transaction {
     CheckIn(CheckInTx),
     CredentialReplacement(CredentialReplacementTx),
     DeviceClose(DeviceCloseTx),
+    SpoiledBallot(SpoiledBallotTx),
 }
 
 impl Transaction {
@@ -183,6 +200,7 @@ impl Transaction {
             Transaction::CheckIn(c) => &c.chain_id,
             Transaction::CredentialReplacement(r) => &r.chain_id,
             Transaction::DeviceClose(d) => &d.chain_id,
+            Transaction::SpoiledBallot(s) => &s.chain_id,
         }
     }
 
@@ -194,6 +212,7 @@ impl Transaction {
             Transaction::CheckIn(c) => &c.origin,
             Transaction::CredentialReplacement(r) => &r.origin,
             Transaction::DeviceClose(d) => &d.origin,
+            Transaction::SpoiledBallot(s) => &s.origin,
         }
     }
 
@@ -204,6 +223,7 @@ impl Transaction {
             Transaction::CheckIn(c) => c.election_id,
             Transaction::CredentialReplacement(r) => r.election_id,
             Transaction::DeviceClose(d) => d.election_id,
+            Transaction::SpoiledBallot(s) => s.election_id,
         }
     }
 

@@ -92,6 +92,8 @@ pub enum LedgerError {
     },
     #[error("roll entry {leaf} of election {election_id} is already checked in")]
     DuplicateCheckIn { election_id: u64, leaf: Hash32 },
+    #[error("bad spoiled ballot: {0}")]
+    BadSpoiledBallot(String),
     #[error("bad closing record: {0}")]
     BadDeviceClose(String),
     #[error("appliance {origin} already closed election {election_id}")]
@@ -146,6 +148,7 @@ impl LedgerError {
             Self::WrongStation { .. } => "wrong_station",
             Self::DuplicateCheckIn { .. } => "duplicate_check_in",
             Self::BadDeviceClose(_) => "bad_device_close",
+            Self::BadSpoiledBallot(_) => "bad_spoiled_ballot",
             Self::DuplicateDeviceClose { .. } => "duplicate_device_close",
             Self::DeviceClosed { .. } => "device_closed",
         }

@@ -85,6 +85,9 @@ impl MemChain {
                     };
                     self.closes.insert((d.election_id, d.origin), end);
                 }
+                // Never counted: a spoiled ballot changes no state the
+                // rules read (PROTOCOL.md §4e).
+                Transaction::SpoiledBallot(_) => {}
             }
         }
         let (height, time) = (b.header.height, b.header.timestamp_ms);

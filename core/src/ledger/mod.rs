@@ -17,6 +17,7 @@ pub mod merkle;
 pub mod nullifier;
 pub mod records;
 pub mod roll;
+pub mod spoiled;
 pub mod tally;
 pub mod tx;
 pub mod validate;
@@ -31,6 +32,7 @@ pub use genesis::{
     quorum,
 };
 pub use records::{CheckInTx, CodeChainHead, CredentialReplacementTx, DeviceCloseTx, FallbackEnd};
+pub use spoiled::{Opening, SpoiledBallotTx, tracking_code};
 pub use tally::{ElectionTrustees, TallyState};
 pub use tx::{Ballot, BallotTx, DecryptionShareTx, FallbackRef, SignedTx, Transaction, check_tx};
 pub use validate::{ChainLookup, CredentialOnChain, DeviceEnd, InBlock, Parent};

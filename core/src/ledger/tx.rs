@@ -1,8 +1,10 @@
 //! Transactions: `ballot` (an encrypted vote, signed by the voter's
 //! credential and by the appliance that accepted it), `decryption_share`
 //! (a trustee's share of an election's tally), and the records of
-//! `records`: `check_in`, `credential_replacement`, `device_close`. A
-//! transaction of an unknown type is refused by serde, never ignored.
+//! `records`: `check_in`, `credential_replacement`, `device_close`; and
+//! `spoiled_ballot` (`spoiled`: a ballot the voter checked instead of
+//! casting, opened). A transaction of an unknown type is refused by serde,
+//! never ignored.
 //!
 //! Adding a kind: a section in PROTOCOL.md §4 and its rules in §6, a
 //! variant here with its shape in transaction.schema.json, its own rules in
@@ -25,6 +27,7 @@ use super::fallback::FallbackHeader;
 use super::genesis::{Election, Genesis};
 use super::merkle::verify_inclusion;
 pub use super::records::{CheckInTx, CredentialReplacementTx, DeviceCloseTx};
+pub use super::spoiled::SpoiledBallotTx;
 use super::validate::MAX_FUTURE_DRIFT_MS;
 
 /// How long after an election closes a ballot accepted while it was open
@@ -125,6 +128,7 @@ pub enum Transaction {
     CheckIn(CheckInTx),
     CredentialReplacement(CredentialReplacementTx),
     DeviceClose(DeviceCloseTx),
+    SpoiledBallot(SpoiledBallotTx),
 }
 
 /// The hash of a ballot's canonical form (its `ballot_hash`).
@@ -160,6 +164,7 @@ impl Transaction {
             Transaction::CheckIn(c) => &c.origin,
             Transaction::CredentialReplacement(r) => &r.origin,
             Transaction::DeviceClose(d) => &d.origin,
+            Transaction::SpoiledBallot(s) => &s.origin,
         }
     }
 
@@ -170,6 +175,7 @@ impl Transaction {
             Transaction::CheckIn(c) => &c.chain_id,
             Transaction::CredentialReplacement(r) => &r.chain_id,
             Transaction::DeviceClose(d) => &d.chain_id,
+            Transaction::SpoiledBallot(s) => &s.chain_id,
         }
     }
 
@@ -180,6 +186,7 @@ impl Transaction {
             Transaction::CheckIn(c) => c.election_id,
             Transaction::CredentialReplacement(r) => r.election_id,
             Transaction::DeviceClose(d) => d.election_id,
+            Transaction::SpoiledBallot(s) => s.election_id,
         }
     }
 
@@ -191,6 +198,7 @@ impl Transaction {
             Transaction::CheckIn(_) => "check_in",
             Transaction::CredentialReplacement(_) => "credential_replacement",
             Transaction::DeviceClose(_) => "device_close",
+            Transaction::SpoiledBallot(_) => "spoiled_ballot",
         }
     }
 
@@ -202,6 +210,7 @@ impl Transaction {
             Transaction::CheckIn(c) => c.checked_in_at_ms,
             Transaction::CredentialReplacement(r) => r.issued_at_ms,
             Transaction::DeviceClose(d) => d.closed_at_ms,
+            Transaction::SpoiledBallot(s) => s.spoiled_at_ms,
         }
     }
 
@@ -220,6 +229,13 @@ impl Transaction {
     pub fn as_share(&self) -> Option<&DecryptionShareTx> {
         match self {
             Transaction::DecryptionShare(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn as_spoiled(&self) -> Option<&SpoiledBallotTx> {
+        match self {
+            Transaction::SpoiledBallot(s) => Some(s),
             _ => None,
         }
     }
@@ -288,6 +304,17 @@ impl BallotTx {
             fallback: None,
             ..self.clone()
         }
+    }
+
+    /// The ballot's tracking code (PROTOCOL.md §4e), which the booth showed
+    /// the voter before they chose to cast it.
+    pub fn tracking_code(&self) -> Hash32 {
+        super::spoiled::tracking_code(
+            &self.chain_id,
+            self.election_id,
+            &self.origin,
+            self.ballot.ciphertexts(),
+        )
     }
 
     /// What the ballot's proofs are bound to.
@@ -487,6 +514,7 @@ fn check_rules(
             super::records::check_replacement(election, r, at_ms)?;
         }
         Transaction::DeviceClose(d) => super::records::check_device_close(election, d, at_ms)?,
+        Transaction::SpoiledBallot(s) => super::spoiled::check_spoiled(election, s, at_ms)?,
     }
     Ok(tx_hash)
 }

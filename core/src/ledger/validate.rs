@@ -383,6 +383,9 @@ impl InBlock {
                     },
                 );
             }
+            // A spoiled ballot uses no credential and never counts: no rule
+            // between it and the chain but rule 19 (PROTOCOL.md §4e).
+            Transaction::SpoiledBallot(_) => {}
         }
         self.txs.insert(hash);
         Ok(())

@@ -209,6 +209,7 @@ async fn block(State(s): State<SharedState>, ctx: Ctx, Path(height): Path<String
                     Transaction::CheckIn(_) => "board-kind-check-in",
                     Transaction::CredentialReplacement(_) => "board-kind-credential-replacement",
                     Transaction::DeviceClose(_) => "board-kind-device-close",
+                    Transaction::SpoiledBallot(_) => "board-kind-spoiled",
                 },
                 fallback,
             }

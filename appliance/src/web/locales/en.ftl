@@ -117,6 +117,7 @@ board-kind-share = decryption share
 board-kind-check-in = check-in
 board-kind-credential-replacement = replaced voting card
 board-kind-device-close = station's closing record
+board-kind-spoiled = checked ballot (spoiled, not counted)
 board-fallback-copy = recorded offline
 board-track = Track your ballot
 board-track-label = Confirmation code

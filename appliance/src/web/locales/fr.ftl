@@ -117,6 +117,7 @@ board-kind-share = part de déchiffrement
 board-kind-check-in = émargement
 board-kind-credential-replacement = carte de vote remplacée
 board-kind-device-close = clôture du bureau
+board-kind-spoiled = bulletin vérifié (annulé, non compté)
 board-fallback-copy = enregistré hors ligne
 board-track = Suivre votre bulletin
 board-track-label = Code de confirmation

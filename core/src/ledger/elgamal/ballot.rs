@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
-use super::encoding::{Point, PublicScalar};
+use super::encoding::{Point, PublicScalar, SecretScalar};
 use super::error::CryptoError;
 use super::transcript::{TAG_SUM, TAG_ZERO_ONE, Transcript};
 use super::{MAX_CANDIDATES, check_candidate_count, random_scalar};
@@ -362,6 +362,20 @@ pub fn encrypt_ballot(
     candidates: usize,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<EncryptedBallot, CryptoError> {
+    encrypt_ballot_opened(ctx, key, candidate_index, candidates, rng).map(|(ballot, _)| ballot)
+}
+
+/// [`encrypt_ballot`], also returning the randomness `r_i` behind each
+/// ciphertext (zeroized when dropped): a booth holds it while the voter
+/// decides whether to cast the ballot or to check it, and reveals it only
+/// for a ballot checked and so spoiled (PROTOCOL.md §4e).
+pub fn encrypt_ballot_opened(
+    ctx: &BallotContext,
+    key: &EncryptionKey,
+    candidate_index: usize,
+    candidates: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(EncryptedBallot, Vec<SecretScalar>), CryptoError> {
     check_candidate_count(candidates)?;
     if candidate_index >= candidates {
         return Err(CryptoError::CandidateOutOfRange {
@@ -373,22 +387,53 @@ pub fn encrypt_ballot(
     let mut r_sum = Scalar::ZERO;
     let mut cts = Vec::with_capacity(candidates);
     let mut selections = Vec::with_capacity(candidates);
+    let mut randomness = Vec::with_capacity(candidates);
     for i in 0..candidates {
         let is_one = (i as u64).ct_eq(&chosen);
-        let mut r = random_scalar(rng);
-        let ciphertext = Ciphertext::encrypt_bit(key, is_one, &r);
-        let proof = prove_zero_one(ctx, candidates, i, key, &ciphertext, is_one, &r, rng);
-        r_sum += r;
-        r.zeroize();
+        let r = SecretScalar::new(random_scalar(rng));
+        let ciphertext = Ciphertext::encrypt_bit(key, is_one, r.expose());
+        let proof = prove_zero_one(
+            ctx,
+            candidates,
+            i,
+            key,
+            &ciphertext,
+            is_one,
+            r.expose(),
+            rng,
+        );
+        r_sum += r.expose();
+        randomness.push(r);
         cts.push(ciphertext);
         selections.push(Selection { ciphertext, proof });
     }
     let refs: Vec<&Ciphertext> = cts.iter().collect();
     let sum_proof = prove_sum(ctx, key, &refs, &r_sum, rng);
     r_sum.zeroize();
-    Ok(EncryptedBallot {
+    let ballot = EncryptedBallot {
         selections,
         sum_proof,
+    };
+    Ok((ballot, randomness))
+}
+
+/// What the randomness `r` opens the ciphertext `(A, B)` to under the
+/// election key `pk`: `Some(m)` with `m` 0 or 1 when `A = rG` and
+/// `B - rH = mG`, `None` when `r` is not the ciphertext's randomness or
+/// the plaintext is neither 0 nor 1. Variable time: it is used on
+/// randomness already made public (a spoiled ballot's).
+pub fn open_bit(pk: &Point, ct: &Ciphertext, r: &Scalar) -> Result<Option<bool>, CryptoError> {
+    let (a, b, h) = (ct.a.decode()?, ct.b.decode()?, pk.decode()?);
+    if a != r * G_TABLE {
+        return Ok(None);
+    }
+    let m = b - h * r;
+    Ok(if m == RistrettoPoint::identity() {
+        Some(false)
+    } else if m == G_TABLE.basepoint() {
+        Some(true)
+    } else {
+        None
     })
 }
 

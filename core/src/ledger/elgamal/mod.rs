@@ -46,7 +46,7 @@ use zeroize::Zeroize;
 
 pub use ballot::{
     BallotContext, ChallengeResponse, Ciphertext, EncryptedBallot, EncryptionKey, Selection,
-    SumProof, ZeroOneProof, aggregate, encrypt_ballot,
+    SumProof, ZeroOneProof, aggregate, encrypt_ballot, encrypt_ballot_opened, open_bit,
 };
 pub use decrypt::{
     DecryptionProof, DecryptionShare, PartialDecryption, TallyContext, combine_decryption_shares,
