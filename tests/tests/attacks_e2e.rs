@@ -235,13 +235,15 @@ fn fake_validator(c: &Cluster, as_node: usize, addr: SocketAddr) -> std::thread:
                     best_hash: &best,
                     round: 0,
                     role: "validator",
+                    started_at_ms: now,
+                    rpc_url: None,
                     time_ms: now,
                 }
                 .sign(&key);
                 let status = json!({
                     "node_id": me, "genesis_hash": chain_id, "chain_length": header.height + 1,
                     "best_hash": best, "height": header.height, "role": "validator", "round": 0,
-                    "time_ms": now, "signature": signature,
+                    "started_at_ms": now, "time_ms": now, "signature": signature,
                     "head": HeadProof { header, seals: vec![] },
                 });
                 ("200 OK", status.to_string())

@@ -98,6 +98,8 @@ async fn status(State(s): State<SharedState>) -> Result<axum::Json<StatusReport>
         best_hash: &st.head_hash,
         round: st.round,
         role,
+        started_at_ms: s.started_at_ms,
+        rpc_url: Some(&s.rpc_url),
         time_ms: now,
     }
     .sign(&s.key);

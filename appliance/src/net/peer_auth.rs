@@ -17,7 +17,8 @@
 //!
 //! **Signed status.** `GET /p2p/status` answers a [`StatusReport`] signed
 //! by the node (`{type: "peer_status", chain_id, node_id, height,
-//! best_hash, round, role, time_ms}`) with the head block's header and
+//! best_hash, round, role, started_at_ms, rpc_url, time_ms}`) with the
+//! head block's header and
 //! commit seals beside it. A poller believes a peer's height only from a
 //! validator of the genesis whose signed status is fresh and whose head
 //! header carries Q valid commit seals and hashes to the reported head: a
@@ -371,10 +372,18 @@ struct SignedStatus<'a> {
     best_hash: &'a Hash32,
     round: u64,
     role: &'a str,
+    started_at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rpc_url: Option<&'a str>,
     time_ms: u64,
 }
 
-/// The fields of a status that its signature covers.
+/// The fields of a status that its signature covers: all of it but the
+/// head proof (which carries signatures of its own) and the values derived
+/// from these (`genesis_hash` is `chain_id`, `chain_length` is
+/// `height + 1`). `started_at_ms` tells a poller the peer restarted (and
+/// may have lost the messages it acknowledged); `rpc_url` is where voters'
+/// code lookups go; neither may be changed on the way.
 pub struct StatusFields<'a> {
     pub chain_id: &'a Hash32,
     pub node_id: &'a PublicKey,
@@ -382,6 +391,8 @@ pub struct StatusFields<'a> {
     pub best_hash: &'a Hash32,
     pub round: u64,
     pub role: &'a str,
+    pub started_at_ms: u64,
+    pub rpc_url: Option<&'a str>,
     pub time_ms: u64,
 }
 
@@ -395,6 +406,8 @@ impl StatusFields<'_> {
             best_hash: self.best_hash,
             round: self.round,
             role: self.role,
+            started_at_ms: self.started_at_ms,
+            rpc_url: self.rpc_url,
             time_ms: self.time_ms,
         }
     }
@@ -462,6 +475,9 @@ pub fn check_status(
     if !genesis.is_origin(&s.node_id) {
         return Err("peer is not an appliance of this genesis".into());
     }
+    if s.chain_length != s.height.saturating_add(1) {
+        return Err("its chain length is not its height + 1".into());
+    }
     let signature = s.signature.as_ref().ok_or("its status is not signed")?;
     StatusFields {
         chain_id,
@@ -470,6 +486,8 @@ pub fn check_status(
         best_hash: &s.best_hash,
         round: s.round,
         role: &s.role,
+        started_at_ms: s.started_at_ms,
+        rpc_url: s.rpc_url.as_deref(),
         time_ms: s.time_ms,
     }
     .verify(signature, now)?;

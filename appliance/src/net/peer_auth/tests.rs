@@ -152,10 +152,29 @@ fn a_status_is_believed_only_as_signed_and_a_head_only_with_its_seals() {
         best_hash: &block.block_hash,
         round: 0,
         role: "validator",
+        started_at_ms: NOW - 60_000,
+        rpc_url: Some("https://validator-1.example.org:8001"),
         time_ms: NOW,
     };
     let sig = fields.sign(&key(1));
     fields.verify(&sig, NOW + 1_000).unwrap();
+    // Every field is covered: a start time or a public door changed on the
+    // way (a restart hidden, voters' lookups sent elsewhere) is refused.
+    let restarted = StatusFields {
+        started_at_ms: NOW,
+        ..fields
+    };
+    assert!(restarted.verify(&sig, NOW).is_err(), "started_at_ms");
+    let elsewhere = StatusFields {
+        rpc_url: Some("https://attacker.example.org"),
+        ..fields
+    };
+    assert!(elsewhere.verify(&sig, NOW).is_err(), "rpc_url");
+    let dropped = StatusFields {
+        rpc_url: None,
+        ..fields
+    };
+    assert!(dropped.verify(&sig, NOW).is_err(), "rpc_url removed");
     assert!(
         fields.verify(&sig, NOW + 2 * MAX_CLOCK_SKEW_MS).is_err(),
         "stale"

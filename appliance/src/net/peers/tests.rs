@@ -430,6 +430,8 @@ fn a_peer_that_restarted_gets_the_current_messages_again() {
             best_hash: &chain_id,
             round: 0,
             role: "validator",
+            started_at_ms: started,
+            rpc_url: None,
             time_ms,
         }
         .sign(&key(2));
