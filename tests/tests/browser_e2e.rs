@@ -148,6 +148,12 @@ impl Browser {
         }
     }
 
+    /// Whether the page shows `css` now (no waiting, no panic): for a
+    /// caller that reloads until it does.
+    async fn shows(&self, css: &str) -> bool {
+        self.c.find(Locator::Css(css)).await.is_ok()
+    }
+
     async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }
@@ -393,12 +399,14 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
     b.press(&finish, &Key::Enter.to_string()).await;
     b.find("#code").await;
 
-    // The receipt's code on the board of another node.
+    // The receipt's code on the board of another node, once its block has
+    // reached that node (or that node has asked the others): the page is
+    // loaded again until it shows the block.
     let track = format!("{v3}/board/track?code={receipt}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         b.goto(&track).await;
-        if b.find("#track-block").await.text().await.is_ok() {
+        if b.shows("#track-block").await {
             break;
         }
         assert!(

@@ -118,16 +118,72 @@ fn setup_err(e: impl std::fmt::Display) -> AppError {
     AppError::Setup(e.to_string())
 }
 
-/// A port no one listens on now. Its listener goes into `held` and stays
-/// open until every node of the testnet has its port: the OS may hand a
-/// port it got back at once to the next request, and two nodes given the
-/// same port answered each other's requests (one failed to start, its
-/// peer took its admin calls: "wrong admin token").
-fn free_port(held: &mut Vec<TcpListener>) -> Result<u16, AppError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(setup_err)?;
-    let port = l.local_addr().map_err(setup_err)?.port();
-    held.push(l);
-    Ok(port)
+/// Ports for a testnet's doors. They come from below the range the OS
+/// hands out for `bind(..:0)` and for outgoing connections
+/// (`ip_local_port_range`): between `testnet` writing a port and the node
+/// binding it, a port of that range could be taken by anyone's listener on
+/// port 0 (a link proxy of the same test) or as the source port of a
+/// connection, and the node failed to start ("Address already in use").
+/// Below it, only another testnet picks ports: each starts at a random
+/// place, and every port it tried to bind and holds stays held (`held`)
+/// until every door of the testnet has its port, so that none is given
+/// twice (two nodes given one port answered each other's requests).
+struct Ports {
+    next: u16,
+    held: Vec<TcpListener>,
+}
+
+/// The lowest testnet port (above the well-known and most registered
+/// services' ports).
+const FIRST_TESTNET_PORT: u16 = 12_000;
+
+/// The first port of the OS's range for port 0 and outgoing connections.
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+impl Ports {
+    fn new() -> Self {
+        let span = ephemeral_start().saturating_sub(FIRST_TESTNET_PORT).max(1);
+        let offset = u16::from_le_bytes(random_bytes::<2>()) % span;
+        Self {
+            next: FIRST_TESTNET_PORT + offset,
+            held: Vec::new(),
+        }
+    }
+
+    /// A port no one listens on, held until `self` is dropped.
+    fn pick(&mut self) -> Result<u16, AppError> {
+        let end = ephemeral_start();
+        if end <= FIRST_TESTNET_PORT {
+            // No room below the OS's range: let the OS pick.
+            return self.hold(0);
+        }
+        for _ in FIRST_TESTNET_PORT..end {
+            let port = self.next;
+            self.next = if port + 1 >= end {
+                FIRST_TESTNET_PORT
+            } else {
+                port + 1
+            };
+            if let Ok(port) = self.hold(port) {
+                return Ok(port);
+            }
+        }
+        Err(AppError::Setup(format!(
+            "no free port on 127.0.0.1 from {FIRST_TESTNET_PORT} to {end}"
+        )))
+    }
+
+    fn hold(&mut self, port: u16) -> Result<u16, AppError> {
+        let l = TcpListener::bind(("127.0.0.1", port)).map_err(setup_err)?;
+        let port = l.local_addr().map_err(setup_err)?.port();
+        self.held.push(l);
+        Ok(port)
+    }
 }
 
 /// Writes a testnet of `n` validators and `m` stations into `dir`.
@@ -165,7 +221,7 @@ pub fn create(
     let mut nodes = Vec::new();
     let mut validators = Vec::new();
     let mut stations = Vec::new();
-    let mut held_ports = Vec::new();
+    let mut ports = Ports::new();
     for (name, role) in &names {
         let home = dir.join(name);
         std::fs::create_dir_all(&home).map_err(setup_err)?;
@@ -175,10 +231,7 @@ pub fn create(
             hex::encode(random_bytes::<32>()).as_bytes(),
         )?;
         let mut door = || -> Result<std::net::SocketAddr, AppError> {
-            Ok(std::net::SocketAddr::from((
-                [127, 0, 0, 1],
-                free_port(&mut held_ports)?,
-            )))
+            Ok(std::net::SocketAddr::from(([127, 0, 0, 1], ports.pick()?)))
         };
         let (listen, peer_listen, admin_listen) = (door()?, door()?, door()?);
         let url = format!("http://{listen}");
@@ -350,5 +403,12 @@ mod tests {
         urls.sort_unstable();
         urls.dedup();
         assert_eq!(urls.len(), 3 * 256, "three doors per node");
+        // None from the range the OS gives to port 0 and to outgoing
+        // connections, where anyone could take it before the node binds it.
+        let start = ephemeral_start();
+        for u in urls {
+            let port: u16 = u.rsplit(':').next().unwrap().parse().unwrap();
+            assert!((FIRST_TESTNET_PORT..start).contains(&port), "{u}");
+        }
     }
 }
