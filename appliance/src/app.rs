@@ -1,6 +1,6 @@
-//! Starting an appliance: load the configuration, keys and genesis, open
-//! and check the database, start the node thread and serve HTTP until
-//! SIGINT or SIGTERM.
+//! Starting an appliance: load the configuration, keys, genesis and TLS
+//! certificates, open and check the database, start the node thread and
+//! serve HTTP until SIGINT or SIGTERM (SIGHUP reloads the certificates).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use crate::keyfile::{self, KeyFileError};
 use crate::ledger::elgamal::{ElectionPublicKey, EncryptionKey};
 use crate::ledger::{Genesis, Hash32, LedgerError, PublicKey, nullifier::MIN_SECRET_LEN};
 use crate::net::peers::{HttpNetwork, PeerTable, bootnode_exchange, keep_registered, peer_urls};
+use crate::net::tls::{DoorCert, TlsError};
 use crate::net::{AppState, Secrets, server};
 use crate::node::{Network, NoPeers, NodeHandle, NodeSetup, Role};
 use crate::store::{Store, StoreError, StorePool};
@@ -23,6 +24,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("genesis {path}: {source}")]
@@ -113,6 +116,9 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         .map(|(id, k)| EncryptionKey::new(&k.public_key).map(|e| (*id, Arc::new(e))))
         .collect::<Result<_, _>>()
         .map_err(|e| AppError::Setup(format!("{}: {e}", cfg.genesis.display())))?;
+    cfg.check_doors()?;
+    let certs = door_certs(&cfg)?;
+    crate::net::tls::trust(cfg.tls_ca_file.as_deref())?;
     let db_path = cfg.db_path();
     let chain_id = open_database(&db_path, &genesis, cfg.full_integrity_check)?;
     let peers = Arc::new(PeerTable::default());
@@ -171,40 +177,49 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
             cfg.listen,
             server::public_router(state.clone()),
             server::PUBLIC_DOOR,
+            certs.public.clone(),
         ),
         (
             cfg.peer_addr(),
             server::peer_router(state.clone()),
             server::PEER_DOOR,
+            None,
         ),
         (
             cfg.admin_addr(),
             server::operator_router(state.clone()),
             server::OPERATOR_DOOR,
+            certs.operator.clone(),
         ),
     ];
     let mut bound = Vec::new();
-    for (addr, router, limits) in doors {
+    for (addr, router, limits, tls) in doors {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(io(format!("the {} door: listening on {addr}", limits.name)))?;
         let local = listener
             .local_addr()
             .map_err(io("reading the listen address"))?;
-        tracing::info!("{} door listening on http://{local}", limits.name);
-        bound.push((listener, router, limits));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("{} door listening on {scheme}://{local}", limits.name);
+        bound.push((listener, router, limits, tls));
     }
+    // Registered before anyone can see the node ready: SIGHUP's default
+    // action would end the process.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(io("listening for SIGHUP".to_string()))?;
     tracing::info!(node_id = %key.public(), chain_id = %chain_id, "evote-appliance ready");
     crate::notify::notify_ready();
     tokio::spawn(purge_sessions(state.clone()));
+    tokio::spawn(reload_on_hangup(hangup, certs));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut served = tokio::task::JoinSet::new();
-    for (listener, router, limits) in bound {
+    for (listener, router, limits, tls) in bound {
         let mut stopped = stopped.clone();
         let until = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        served.spawn(server::serve(listener, router, limits, until));
+        served.spawn(server::serve(listener, router, limits, tls, until));
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -214,6 +229,49 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
             .map_err(io("serving HTTP"))?;
     }
     Ok(())
+}
+
+/// The certificates of the doors that speak TLS.
+#[derive(Clone, Default)]
+struct DoorCerts {
+    public: Option<Arc<DoorCert>>,
+    operator: Option<Arc<DoorCert>>,
+}
+
+/// Reads each configured door certificate: one that cannot be read, or
+/// whose key does not match, stops the start.
+fn door_certs(cfg: &Config) -> Result<DoorCerts, AppError> {
+    let load = |door, files: &Option<crate::config::TlsFiles>| {
+        files
+            .as_ref()
+            .map(|f| DoorCert::load(door, f))
+            .transpose()
+            .map_err(|e| AppError::Setup(format!("the {door} door's TLS certificate: {e}")))
+    };
+    Ok(DoorCerts {
+        public: load("public", &cfg.tls)?,
+        operator: load("operator", &cfg.admin_tls)?,
+    })
+}
+
+/// On SIGHUP, reads every door's certificate and key again (an operator
+/// installed renewed ones): new connections get the new certificate; one
+/// that does not load is logged and the door keeps the one it had. The
+/// listeners stay open throughout.
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, certs: DoorCerts) {
+    while hangup.recv().await.is_some() {
+        let doors: Vec<_> = [&certs.public, &certs.operator]
+            .into_iter()
+            .flatten()
+            .collect();
+        if doors.is_empty() {
+            tracing::info!("SIGHUP: no door has a TLS certificate to reload");
+        }
+        for cert in doors {
+            // An error is logged by reload and changes nothing.
+            let _ = cert.reload();
+        }
+    }
 }
 
 /// How often expired sessions are deleted.

@@ -78,6 +78,33 @@ pub struct Config {
     /// Run SQLite's full `integrity_check` at start (default: the quick one).
     #[serde(default)]
     pub full_integrity_check: bool,
+    /// Serve a door with plain HTTP on an address beyond loopback. Without
+    /// it, a public or operator door that listens beyond loopback without
+    /// TLS is refused at start: passwords, session tokens and the admin
+    /// token would cross the network in clear text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain_http: bool,
+    /// Certificates this appliance trusts when it calls another appliance's
+    /// public door over https (a PEM file of CA or server certificates;
+    /// default: the public web's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS at the public door (table `[tls]`): reloaded on SIGHUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// TLS at the operator door (table `[admin_tls]`): reloaded on SIGHUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_tls: Option<TlsFiles>,
+}
+
+/// A door's TLS certificate: a PEM file holding the certificate chain
+/// (the door's certificate first, then any intermediates) and a PEM file
+/// holding its private key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// Flags of `run` that override the file.
@@ -94,6 +121,10 @@ pub struct Overrides {
     pub peers: Vec<String>,
     pub offline: bool,
     pub full_integrity_check: bool,
+    pub tls: Option<TlsFiles>,
+    pub admin_tls: Option<TlsFiles>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub allow_plain_http: bool,
 }
 
 impl Config {
@@ -119,6 +150,15 @@ impl Config {
             &mut self.nullifier_secret_file,
             &mut self.admin_token_file,
         ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        let tls_paths = [&mut self.tls, &mut self.admin_tls]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| [&mut t.cert_file, &mut t.key_file]);
+        for p in tls_paths.chain(self.tls_ca_file.as_mut()) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -150,6 +190,45 @@ impl Config {
         self.peers.extend(o.peers);
         self.offline |= o.offline;
         self.full_integrity_check |= o.full_integrity_check;
+        if let Some(v) = o.tls {
+            self.tls = Some(v);
+        }
+        if let Some(v) = o.admin_tls {
+            self.admin_tls = Some(v);
+        }
+        if let Some(v) = o.tls_ca_file {
+            self.tls_ca_file = Some(v);
+        }
+        self.allow_plain_http |= o.allow_plain_http;
+    }
+
+    /// A public or operator door beyond loopback speaks TLS, unless
+    /// `allow_plain_http` says plain HTTP there is meant. (The peer door
+    /// carries nothing secret: every request on it is signed.)
+    pub fn check_doors(&self) -> Result<(), ConfigError> {
+        if self.allow_plain_http {
+            return Ok(());
+        }
+        let doors = [
+            ("public", "listen", self.listen, &self.tls, "[tls]"),
+            (
+                "operator",
+                "admin_listen",
+                self.admin_addr(),
+                &self.admin_tls,
+                "[admin_tls]",
+            ),
+        ];
+        for (door, key, addr, tls, table) in doors {
+            if tls.is_none() && !addr.ip().is_loopback() {
+                return Err(ConfigError::Invalid(format!(
+                    "the {door} door listens on {addr} ({key}), beyond loopback, without TLS: \
+                     configure a certificate ({table} cert_file and key_file), or set \
+                     allow_plain_http = true to serve plain HTTP there on purpose"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every name of `validator_urls` must be a validator of `genesis` and
@@ -190,11 +269,12 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.peer_addr()))
     }
 
-    /// The base URL of the public door.
+    /// The base URL of the public door (https when it has a certificate).
     pub fn rpc_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.rpc_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.listen))
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -305,5 +385,52 @@ peers = ["http://127.0.0.1:8002"]
             err.to_string().contains("not an http:// or https:// URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_door_beyond_loopback_needs_a_certificate_or_allow_plain_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("appliance.toml");
+        let load = |extra: &str| {
+            std::fs::write(&p, format!("{SAMPLE}{extra}")).unwrap();
+            Config::load(&p).unwrap()
+        };
+        // Loopback: plain HTTP is fine.
+        load("").check_doors().unwrap();
+        // The public door on the LAN without a certificate is refused.
+        let lan = SAMPLE.replace("127.0.0.1:8001", "10.0.0.1:8001");
+        std::fs::write(&p, &lan).unwrap();
+        let c = Config::load(&p).unwrap();
+        let err = c.check_doors().unwrap_err().to_string();
+        assert!(
+            err.contains("public door") && err.contains("[tls]"),
+            "{err}"
+        );
+        // With dotted keys (as the Debian conffile writes them), relative
+        // paths taken from the file's directory.
+        let tls = "tls.cert_file = \"tls/cert.pem\"\ntls.key_file = \"tls/key.pem\"\n";
+        std::fs::write(&p, format!("{lan}{tls}")).unwrap();
+        let c = Config::load(&p).unwrap();
+        c.check_doors().unwrap();
+        let files = c.tls.clone().unwrap();
+        assert_eq!(files.cert_file, dir.path().join("tls/cert.pem"));
+        assert_eq!(files.key_file, dir.path().join("tls/key.pem"));
+        assert!(c.rpc_url().starts_with("https://10.0.0.1:8001"));
+        let again: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+        // An operator door on the LAN needs its own.
+        std::fs::write(&p, format!("{lan}{tls}admin_listen = \"10.0.0.1:8003\"\n")).unwrap();
+        let err = Config::load(&p)
+            .unwrap()
+            .check_doors()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("operator door") && err.contains("[admin_tls]"),
+            "{err}"
+        );
+        // Unless plain HTTP is asked for.
+        std::fs::write(&p, format!("{lan}allow_plain_http = true\n")).unwrap();
+        Config::load(&p).unwrap().check_doors().unwrap();
     }
 }

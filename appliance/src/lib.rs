@@ -30,10 +30,12 @@ mod web;
 pub use app::load_genesis;
 pub use auth::{OsRandom, pbkdf2_hash};
 pub use clock::{TEST_CLOCK_AHEAD, now_ms};
-pub use config::Config;
+pub use config::{Config, TlsFiles};
 pub use keyfile::read_node_key;
 pub use net::bootnode;
 pub use net::peer_auth::{HeadProof, Signer, StatusFields};
+/// What https calls trust (`--ca-file`), and a door's certificate.
+pub use net::tls;
 pub use node::NODE_PAGE_CACHE_MIB;
 pub use store::{DB_FILE, Store, packed};
 

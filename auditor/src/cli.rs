@@ -46,8 +46,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SourceArgs {
-    /// Running appliances to audit, by base URL, comma-separated
-    /// (http://host:port,...). May be repeated.
+    /// Running appliances to audit, by base URL of their public door,
+    /// comma-separated (http://host:port or https://host:port,...). May be
+    /// repeated.
     #[arg(long, value_delimiter = ',', value_name = "URL,...")]
     nodes: Vec<String>,
     /// An appliance database file (evote.sqlite3 from its data directory) to
@@ -75,6 +76,11 @@ struct SourceArgs {
     /// No progress bar (it is drawn on stderr only when that is a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// Certificates to trust for https nodes: a PEM file of CA
+    /// certificates, or of a node's own self-signed certificate (default:
+    /// the public web's roots).
+    #[arg(long, value_name = "FILE", env = "EVOTE_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +122,7 @@ fn options(s: &SourceArgs, command: &str) -> AuditOptions {
         threads: s.threads,
         progress: !s.no_progress,
         command: command.into(),
+        ca_file: s.ca_file.clone(),
         ..AuditOptions::default()
     }
 }

@@ -62,6 +62,7 @@ pub fn slowloris(
 
 pub fn addr_of(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
+        .trim_start_matches("https://")
         .parse()
         .expect("a door listens on host:port")
 }

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use evote_appliance::Config;
 use evote_appliance::Signer;
+use evote_appliance::{Config, TlsFiles};
 
 use crate::linkproxy::{LinkProxy, LinkShape, Links};
+use crate::testcert::TestCa;
 
 /// The `evote-appliance` binary next to this test binary (built by
 /// `cargo test --workspace`), built on demand when missing; or the one
@@ -52,8 +53,20 @@ fn sibling_bin(name: &str, package: &str) -> PathBuf {
     bin
 }
 
+/// An agent for the appliances' doors: https trusts what
+/// `evote_appliance::tls::trust` was given (evote-bench's `--ca-file`).
 pub fn agent() -> ureq::Agent {
+    agent_with(evote_appliance::tls::trusted())
+}
+
+/// An agent for https doors that trusts only the certificates of `ca_file`.
+pub fn agent_trusting(ca_file: &std::path::Path) -> ureq::Agent {
+    agent_with(evote_appliance::tls::client_config(Some(ca_file)).expect("a CA file"))
+}
+
+fn agent_with(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(2)))
         .timeout_global(Some(Duration::from_secs(30)))
@@ -225,6 +238,41 @@ impl Cluster {
             }
             std::fs::write(path, cfg.to_toml()).expect("write node config");
         }
+    }
+
+    /// Gives every node's public and operator doors a TLS certificate that
+    /// `ca` signs (in the node's `tls/`, one for both doors), makes the
+    /// nodes trust `ca` when they call each other's public doors, and the
+    /// cluster's agent too. The public and operator doors' URLs become
+    /// https. Call it before starting the nodes. The CA's certificate file.
+    pub fn use_tls(&mut self, ca: &TestCa) -> PathBuf {
+        let ca_file = ca.write(self.dir.path(), "test-ca");
+        for i in 0..self.nodes.len() {
+            let (cert_file, key_file) = ca.server_cert().write(&self.home(i).join("tls"));
+            let path = &self.nodes[i].config;
+            let mut cfg = Config::load(path).expect("node config");
+            let files = TlsFiles {
+                cert_file,
+                key_file,
+            };
+            cfg.tls = Some(files.clone());
+            cfg.admin_tls = Some(files);
+            cfg.tls_ca_file = Some(ca_file.clone());
+            std::fs::write(path, cfg.to_toml()).expect("write node config");
+            let node = &mut self.nodes[i];
+            for url in [&mut node.url, &mut node.admin_url] {
+                *url = url.replacen("http://", "https://", 1);
+            }
+        }
+        self.agent = agent_trusting(&ca_file);
+        ca_file
+    }
+
+    /// Sends node `i`'s process `sig` (e.g. SIGHUP).
+    pub fn signal(&self, i: usize, sig: rustix::process::Signal) {
+        let pid = self.pid(i).expect("node runs");
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+        rustix::process::kill_process(pid, sig).expect("signal the node");
     }
 
     pub fn net_dir(&self) -> PathBuf {

@@ -3,3 +3,4 @@ pub mod bench;
 pub mod cluster;
 pub mod linkproxy;
 pub mod sim;
+pub mod testcert;

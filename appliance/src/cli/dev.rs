@@ -53,6 +53,10 @@ pub fn prepare(
         log: None,
         offline: false,
         full_integrity_check: false,
+        allow_plain_http: false,
+        tls_ca_file: None,
+        tls: None,
+        admin_tls: None,
     };
     cfg.peer_listen = Some(cfg.peer_addr());
     cfg.admin_listen = Some(cfg.admin_addr());

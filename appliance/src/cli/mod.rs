@@ -147,6 +147,36 @@ pub struct RunArgs {
     /// on a large file) instead of the quick check.
     #[arg(long)]
     full_integrity_check: bool,
+    /// The public door's TLS certificate chain, PEM (overrides `[tls]`;
+    /// with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The public door's TLS private key, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The operator door's TLS certificate chain, PEM (overrides
+    /// `[admin_tls]`; with --admin-tls-key).
+    #[arg(long, value_name = "FILE", requires = "admin_tls_key")]
+    admin_tls_cert: Option<PathBuf>,
+    /// The operator door's TLS private key, PEM.
+    #[arg(long, value_name = "FILE", requires = "admin_tls_cert")]
+    admin_tls_key: Option<PathBuf>,
+    /// Certificates to trust when calling other appliances' public doors
+    /// over https (overrides `tls_ca_file`).
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// Serve the public or operator door with plain HTTP beyond loopback
+    /// (sets `allow_plain_http`).
+    #[arg(long)]
+    allow_plain_http: bool,
+}
+
+/// A certificate and key given together on the command line.
+fn tls_pair(cert: Option<PathBuf>, key: Option<PathBuf>) -> Option<crate::config::TlsFiles> {
+    Some(crate::config::TlsFiles {
+        cert_file: cert?,
+        key_file: key?,
+    })
 }
 
 /// Parses the command line and runs it. Exit codes: 0 success, 1 failure,
@@ -195,6 +225,10 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
                 peers: args.peers,
                 offline: args.offline,
                 full_integrity_check: args.full_integrity_check,
+                tls: tls_pair(args.tls_cert, args.tls_key),
+                admin_tls: tls_pair(args.admin_tls_cert, args.admin_tls_key),
+                tls_ca_file: args.tls_ca_file,
+                allow_plain_http: args.allow_plain_http,
             });
             init_logging(cfg.log.as_deref());
             app::run(cfg)

@@ -265,6 +265,10 @@ pub fn create(
             log: None,
             offline: false,
             full_integrity_check: false,
+            allow_plain_http: false,
+            tls_ca_file: None,
+            tls: None,
+            admin_tls: None,
         };
         let config = home.join("appliance.toml");
         write(&config, &cfg.to_toml())?;

@@ -77,11 +77,15 @@ pub enum TrusteeCommand {
         /// This trustee's key file.
         #[arg(long)]
         share: PathBuf,
-        /// An appliance's base URL.
+        /// An appliance's base URL (its public door, http:// or https://).
         #[arg(long)]
         node: String,
         #[arg(long)]
         election: u64,
+        /// Certificates to trust for an https node (a PEM file of CA
+        /// certificates or the node's own; default: the public web's roots).
+        #[arg(long, value_name = "FILE", env = "EVOTE_CA_FILE")]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -123,7 +127,11 @@ pub fn run(cmd: TrusteeCommand) -> Result<(), AppError> {
             share,
             node,
             election,
-        } => decrypt(&share, &node, election),
+            ca_file,
+        } => {
+            crate::net::tls::trust(ca_file.as_deref())?;
+            decrypt(&share, &node, election)
+        }
     }
 }
 

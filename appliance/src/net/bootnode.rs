@@ -249,7 +249,7 @@ pub async fn serve(
     tracing::info!("bootnode listening on http://{}", listener.local_addr()?);
     let state = SharedRegistry::default();
     let pruner = tokio::spawn(prune_forever(state.clone()));
-    let served = server::serve(listener, router(state), server::PUBLIC_DOOR, shutdown).await;
+    let served = server::serve(listener, router(state), server::PUBLIC_DOOR, None, shutdown).await;
     pruner.abort();
     served
 }

@@ -17,6 +17,7 @@ pub mod seeds;
 pub mod server;
 pub mod submit;
 pub mod tally;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -341,6 +341,7 @@ impl PeerTable {
 /// bootnode's).
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(super::tls::trusted())
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(CALL_TIMEOUT))
         .http_status_as_error(true)

@@ -9,31 +9,39 @@
 //!
 //! Each door has its own listener and its own [`DoorLimits`]: open
 //! connections (past the cap a new connection is closed at once),
-//! connections per client address, the time a client may take to send a
+//! connections per client address, and of those the ones that have not
+//! sent a request yet, the time a client may take to send a
 //! request's headers (also the idle time allowed between two requests on a
 //! kept connection: slowloris), the time a whole request may take, the
 //! request body and the header bytes. A door's connections never count
-//! against another's.
+//! against another's. The public and operator doors speak TLS when they
+//! have a certificate (`tls.rs`); the handshake has the header timeout.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
 use super::error::{ApiError, not_found};
+use super::tls::DoorCert;
 use super::{SharedState, admin, api, metrics, p2p, pages, peer_auth, rpc, seeds, tally};
 
 /// Largest request body of the voter API and JSON-RPC.
@@ -59,6 +67,11 @@ pub struct DoorLimits {
     pub max_connections: usize,
     /// Open connections from one client address.
     pub max_per_client: usize,
+    /// Connections from one client address that have not yet sent a whole
+    /// request's headers (nor finished the TLS handshake, at a TLS door):
+    /// what slowloris holds. A connection counts here until its first
+    /// request arrives, then only against `max_per_client`.
+    pub max_waiting_per_client: usize,
     /// See [`HEADER_TIMEOUT`].
     pub header_timeout: Duration,
     /// A whole request, body included, until its answer starts.
@@ -67,13 +80,17 @@ pub struct DoorLimits {
     pub body_limit: usize,
 }
 
-/// Voters, observers, JSON-RPC. A polling-station kiosk (or a proxy in
-/// front of several) opens many connections from one address: the cap per
-/// client leaves room for it and for the load tools' 64 clients.
+/// Voters, observers, JSON-RPC. A polling station's kiosks behind one
+/// NAT address, or the seeds' backend speaking for many voters, open
+/// hundreds of connections from one address, each sending its request at
+/// once: up to half the door's connections may come from one address.
+/// Slowloris connections never finish their headers: one address holds at
+/// most 64 of those, and each at most [`HEADER_TIMEOUT`].
 pub const PUBLIC_DOOR: DoorLimits = DoorLimits {
     name: "public",
-    max_connections: 1_024,
-    max_per_client: 128,
+    max_connections: 2_048,
+    max_per_client: 1_024,
+    max_waiting_per_client: 64,
     header_timeout: HEADER_TIMEOUT,
     request_timeout: REQUEST_TIMEOUT,
     body_limit: API_BODY_LIMIT,
@@ -85,6 +102,7 @@ pub const PEER_DOOR: DoorLimits = DoorLimits {
     name: "peer",
     max_connections: 256,
     max_per_client: 64,
+    max_waiting_per_client: 32,
     header_timeout: HEADER_TIMEOUT,
     request_timeout: Duration::from_secs(60),
     body_limit: API_BODY_LIMIT,
@@ -95,6 +113,7 @@ pub const OPERATOR_DOOR: DoorLimits = DoorLimits {
     name: "operator",
     max_connections: 64,
     max_per_client: 32,
+    max_waiting_per_client: 16,
     header_timeout: HEADER_TIMEOUT,
     request_timeout: Duration::from_secs(60),
     body_limit: API_BODY_LIMIT,
@@ -149,7 +168,67 @@ fn finish(routes: Router<SharedState>, limits: &DoorLimits, state: SharedState) 
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(close_if_unread))
         .with_state(state)
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    body: axum::body::Body,
+    read: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// An answer given before the request's body was read to its end (a 401
+/// from the peer door's signature check, a 413, a 415, a 408) says
+/// `connection: close`: the server closes such a connection after the
+/// answer (the rest of the body would be read as the next request), and a
+/// client told so opens a new one for its next request instead of failing
+/// it on this one.
+async fn close_if_unread(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use hyper::body::Body as _;
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let body = axum::body::Body::new(Watched {
+        body,
+        read: read.clone(),
+    });
+    let mut resp = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    if !read.load(Ordering::Relaxed) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 /// The unread body a refusal for a wrong path or method reads and drops,
@@ -183,63 +262,92 @@ pub struct ClientAddr(pub SocketAddr);
 /// Open connections, in all and per client address.
 struct Slots {
     total: Arc<Semaphore>,
-    per_client: Mutex<HashMap<IpAddr, usize>>,
-    max_per_client: usize,
+    per_client: Mutex<HashMap<IpAddr, ClientConns>>,
+    limits: DoorLimits,
+}
+
+/// One client address's connections: open, and of those still waiting
+/// for their first request.
+#[derive(Default)]
+struct ClientConns {
+    open: usize,
+    waiting: usize,
 }
 
 /// One open connection's place; given back when the connection closes.
 struct Slot {
     slots: Arc<Slots>,
     ip: IpAddr,
+    waiting: AtomicBool,
     _total: OwnedSemaphorePermit,
 }
 
 impl Slots {
     fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let total = self.total.clone().try_acquire_owned().ok()?;
-        let mut map = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= self.max_per_client {
+        let mut map = self.clients();
+        let n = map.entry(ip).or_default();
+        if n.open >= self.limits.max_per_client || n.waiting >= self.limits.max_waiting_per_client {
             return None;
         }
-        *n += 1;
+        n.open += 1;
+        n.waiting += 1;
         Some(Slot {
             slots: self.clone(),
             ip,
+            waiting: AtomicBool::new(true),
             _total: total,
         })
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, ClientConns>> {
+        self.per_client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Slot {
+    /// The connection's first request arrived: it no longer counts as
+    /// waiting.
+    fn arrived(&self) {
+        if self.waiting.swap(false, Ordering::Relaxed) {
+            let mut map = self.slots.clients();
+            if let Some(n) = map.get_mut(&self.ip) {
+                n.waiting -= 1;
+            }
+        }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self
-            .slots
-            .per_client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let was_waiting = self.waiting.load(Ordering::Relaxed);
+        let mut map = self.slots.clients();
         if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+            n.open -= 1;
+            n.waiting -= usize::from(was_waiting);
+            if n.open == 0 {
                 map.remove(&self.ip);
             }
         }
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` completes,
-/// then lets in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+/// Serves `app` on `listener` within `limits`, over TLS with `tls`'s
+/// certificate when given, until `shutdown` completes, then lets in-flight
+/// requests finish for up to [`SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: DoorLimits,
+    tls: Option<Arc<DoorCert>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let slots = Arc::new(Slots {
         total: Arc::new(Semaphore::new(limits.max_connections)),
         per_client: Mutex::new(HashMap::new()),
-        max_per_client: limits.max_per_client,
+        limits,
     });
+    let tls = tls.map(|cert| TlsAcceptor::from(cert.server_config()));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -263,10 +371,30 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = connection(stream, addr, app.clone(), &limits, &graceful);
+        let slot = Arc::new(slot);
+        let (app, tls, watcher) = (app.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => connection(stream, addr, app, &limits, slot.clone(), watcher).await,
+                // The handshake counts as waiting and has the header
+                // timeout: a client that never finishes it is dropped.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            connection(stream, addr, app, &limits, slot.clone(), watcher).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(door = limits.name, client = %addr, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(door = limits.name, client = %addr, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(client = %addr, "connection ended: {e}");
             }
         });
@@ -281,18 +409,21 @@ pub async fn serve(
 }
 
 /// One HTTP/1.1 connection with the door's header timeout and header
-/// size, watched for a graceful shutdown.
-fn connection<I>(
+/// size, watched for a graceful shutdown; its first request frees its
+/// place among the client's waiting connections.
+async fn connection<I>(
     io: I,
     addr: SocketAddr,
     app: Router,
     limits: &DoorLimits,
-    graceful: &GracefulShutdown,
-) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+    slot: Arc<Slot>,
+    watcher: Watcher,
+) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        slot.arrived();
         req.extensions_mut().insert(ConnectInfo(ClientAddr(addr)));
         app.clone().oneshot(req)
     });
@@ -301,5 +432,5 @@ where
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(io), service);
-    graceful.watch(conn)
+    watcher.watch(conn).await
 }

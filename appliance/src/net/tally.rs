@@ -302,6 +302,7 @@ async fn ask_issuer(s: &SharedState, code: Hash32) -> Option<(Hash32, u64, u64)>
     }
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(super::tls::trusted())
             .timeout_global(Some(TRACK_ASK_TIMEOUT))
             .http_status_as_error(true)
             .build()

@@ -48,6 +48,9 @@ pub struct AuditOptions {
     pub sig_cache: usize,
     /// `verify` or `tally`, for the report.
     pub command: String,
+    /// Certificates trusted for https nodes (a PEM file); the public web's
+    /// roots if unset.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for AuditOptions {
@@ -65,6 +68,7 @@ impl Default for AuditOptions {
             progress: false,
             sig_cache: crate::checks::DEFAULT_SIG_CACHE,
             command: "verify".into(),
+            ca_file: None,
         }
     }
 }
@@ -81,6 +85,8 @@ pub enum AuditError {
     Genesis { path: String, reason: String },
     #[error("--baseline {path}: {reason}")]
     Baseline { path: String, reason: String },
+    #[error("--ca-file {path}: {reason}")]
+    CaFile { path: String, reason: String },
 }
 
 pub fn now_ms() -> u64 {
@@ -197,7 +203,17 @@ pub fn run_audit(opts: &AuditOptions) -> Result<Report, AuditError> {
     } else {
         opts.threads
     };
-    let http = Http::new(opts.timeout, opts.max_response_bytes);
+    let roots = opts
+        .ca_file
+        .as_deref()
+        .map(|p| {
+            crate::sources::http::read_roots(p).map_err(|reason| AuditError::CaFile {
+                path: p.display().to_string(),
+                reason,
+            })
+        })
+        .transpose()?;
+    let http = Http::new(opts.timeout, opts.max_response_bytes, roots);
 
     let mut sources = open_sources(&urls, &opts.dbs, &http);
     let genesis_errors = read_geneses(&mut sources);

@@ -1,10 +1,13 @@
 //! Outgoing HTTP: ureq with explicit connect and per-request timeouts and a
 //! limit on every response body, so that a node that hangs, drips or sends
-//! gigabytes cannot stall or exhaust the auditor.
+//! gigabytes cannot stall or exhaust the auditor. https with rustls,
+//! trusting the public web's roots or the certificates of `--ca-file`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use ureq::tls::{RootCerts, TlsConfig};
 
 /// Largest response body read from a node, by default. A page of
 /// `/p2p/blocks` holds at most 64 blocks or 20,000 transactions (about
@@ -35,10 +38,32 @@ pub struct Http {
     max_body: u64,
 }
 
+/// The certificates of a PEM file (CA certificates, or a node's own
+/// self-signed one), for [`Http::new`].
+pub fn read_roots(path: &Path) -> Result<RootCerts, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| e.to_string())? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
 impl Http {
-    /// `timeout` bounds each whole request (connect, send, receive).
-    pub fn new(timeout: Duration, max_body: u64) -> Self {
+    /// `timeout` bounds each whole request (connect, send, receive);
+    /// `roots`, when given, are the only certificates trusted for https
+    /// (otherwise the public web's roots).
+    pub fn new(timeout: Duration, max_body: u64, roots: Option<RootCerts>) -> Self {
+        let tls = TlsConfig::builder()
+            .root_certs(roots.unwrap_or(RootCerts::WebPki))
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
             .timeout_global(Some(timeout))

@@ -13,6 +13,11 @@ use evote_tests::bench::load::{LoadArgs, NodeTarget, run};
     about = "Load and fault tools for evote testnets (loopback only)"
 )]
 struct Cli {
+    /// Certificates to trust for https doors (--nodes https://...): a PEM
+    /// file of CA certificates or of a node's own (default: the public
+    /// web's roots).
+    #[arg(long, global = true, value_name = "FILE", env = "EVOTE_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -323,7 +328,12 @@ fn growth(votes: u64, block: u32, every: u64, json: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(e) = evote_appliance::tls::trust(cli.ca_file.as_deref()) {
+        eprintln!("error: --ca-file {e}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
         Command::Chaos {
             duration,
             rate,
@@ -416,7 +426,10 @@ fn parse_nodes(specs: &[String]) -> Result<Vec<NodeTarget>, String> {
             let (url, rest) = s.split_once('=').ok_or_else(bad)?;
             let (token, admin_url) = rest.split_once('@').ok_or_else(bad)?;
             for u in [url, admin_url] {
-                let host = u.trim_start_matches("http://");
+                let host = u
+                    .strip_prefix("http://")
+                    .or_else(|| u.strip_prefix("https://"))
+                    .ok_or_else(|| format!("{u}: not an http:// or https:// URL"))?;
                 if !(host.starts_with("127.")
                     || host.starts_with("localhost")
                     || host.starts_with("[::1]"))

@@ -68,6 +68,7 @@ pub struct PeerClient {
 impl PeerClient {
     pub fn new(key: Arc<NodeKey>, chain_id: Hash32) -> Self {
         let agent = ureq::Agent::config_builder()
+            .tls_config(crate::net::tls::trusted())
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_global(Some(CALL_TIMEOUT))
             .http_status_as_error(false)
