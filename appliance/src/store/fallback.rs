@@ -110,25 +110,30 @@ fn ballot_from(row: BallotRow) -> Result<FallbackBallot> {
     })
 }
 
+/// The last block of `origin`'s fallback chain, read on `conn` (or inside
+/// a transaction).
+fn tip_of(conn: &rusqlite::Connection, origin: &PublicKey) -> Result<Option<FallbackTip>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, block_hash FROM fallback_blocks WHERE origin = ?1 \
+             ORDER BY seq DESC LIMIT 1",
+            [origin.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(seq, h)| {
+        Ok(FallbackTip {
+            seq: to_u64(seq)?,
+            hash: hash_from_blob(h)?,
+        })
+    })
+    .transpose()
+}
+
 impl Store {
     /// The last block of `origin`'s fallback chain.
     pub fn fallback_tip(&self, origin: &PublicKey) -> Result<Option<FallbackTip>> {
-        let row: Option<(i64, Vec<u8>)> = self
-            .conn
-            .query_row(
-                "SELECT seq, block_hash FROM fallback_blocks WHERE origin = ?1 \
-                 ORDER BY seq DESC LIMIT 1",
-                [origin.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(seq, h)| {
-            Ok(FallbackTip {
-                seq: to_u64(seq)?,
-                hash: hash_from_blob(h)?,
-            })
-        })
-        .transpose()
+        tip_of(&self.conn, origin)
     }
 
     /// The ballot `origin` already sealed for this voter, if any.
@@ -247,22 +252,7 @@ impl Store {
         if closed {
             return Err(StoreError::FallbackClosed);
         }
-        let tip: Option<(i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT seq, block_hash FROM fallback_blocks WHERE origin = ?1 \
-                 ORDER BY seq DESC LIMIT 1",
-                [origin.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let tip = tip
-            .map(|(seq, h)| {
-                Ok::<_, StoreError>(FallbackTip {
-                    seq: to_u64(seq)?,
-                    hash: hash_from_blob(h)?,
-                })
-            })
-            .transpose()?;
+        let tip = tip_of(&tx, origin)?;
         let count: i64 = tx.query_row(
             "SELECT COUNT(*) FROM fallback_ballots WHERE origin = ?1",
             [origin.as_bytes()],

@@ -118,10 +118,7 @@ impl Block {
         transactions: Vec<SignedTx>,
         key: &NodeKey,
     ) -> Result<Self, LedgerError> {
-        let hashes = transactions
-            .iter()
-            .map(SignedTx::hash)
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = tx_hashes(&transactions)?;
         let header = BlockHeader {
             chain_id,
             height,
@@ -163,6 +160,29 @@ impl Block {
 }
 
 pub use super::merkle::merkle_root;
+
+/// The hashes of `txs` in order: the leaves of a block's `tx_root`.
+pub fn tx_hashes(txs: &[SignedTx]) -> Result<Vec<Hash32>, LedgerError> {
+    txs.iter().map(SignedTx::hash).collect()
+}
+
+/// A header's `tx_root` (`what` names it in the error) against the
+/// Merkle root of `hashes`.
+pub(crate) fn check_tx_root(
+    what: &'static str,
+    hashes: &[Hash32],
+    found: Hash32,
+) -> Result<(), LedgerError> {
+    let expected = merkle_root(hashes);
+    if expected != found {
+        return Err(LedgerError::WrongHash {
+            what,
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::block::merkle_root;
+use super::block::{check_tx_root, merkle_root, tx_hashes};
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::hash_of;
 use super::crypto::{NodeKey, verify};
@@ -106,10 +106,7 @@ impl FallbackBlock {
         transactions: Vec<SignedTx>,
         key: &NodeKey,
     ) -> Result<Self, LedgerError> {
-        let hashes = transactions
-            .iter()
-            .map(SignedTx::hash)
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = tx_hashes(&transactions)?;
         let header = FallbackHeader {
             kind: FallbackBlockType::FallbackBlock,
             chain_id,
@@ -148,11 +145,7 @@ pub fn reconciliation_txs(
     block: &FallbackBlock,
     key: &NodeKey,
 ) -> Result<Vec<SignedTx>, LedgerError> {
-    let hashes = block
-        .transactions
-        .iter()
-        .map(SignedTx::hash)
-        .collect::<Result<Vec<_>, _>>()?;
+    let hashes = tx_hashes(&block.transactions)?;
     let levels = super::merkle::MerkleLevels::new(&hashes);
     block
         .transactions
@@ -275,15 +268,7 @@ fn check_fallback_txs(
         }
         hashes.push(check_tx(genesis, chain_id, stx, h.timestamp_ms)?);
     }
-    let root = merkle_root(&hashes);
-    if root != h.tx_root {
-        return Err(LedgerError::WrongHash {
-            what: "fallback tx_root",
-            expected: root,
-            found: h.tx_root,
-        });
-    }
-    Ok(())
+    check_tx_root("fallback tx_root", &hashes, h.tx_root)
 }
 
 /// Checks a whole fallback chain of `origin` (blocks in order) and its

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::block::{Block, CommitSeal, Vote, VoteKind, merkle_root};
+use super::block::{Block, CommitSeal, Vote, VoteKind, check_tx_root, tx_hashes};
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::check_safe_integer;
 use super::crypto::verify;
@@ -188,20 +188,7 @@ fn check_tx_list_shape(genesis: &Genesis, block: &Block) -> Result<(), LedgerErr
             found,
         });
     }
-    let hashes = block
-        .transactions
-        .iter()
-        .map(|t| t.hash())
-        .collect::<Result<Vec<_>, _>>()?;
-    let root = merkle_root(&hashes);
-    if root != h.tx_root {
-        return Err(LedgerError::WrongHash {
-            what: "tx_root",
-            expected: root,
-            found: h.tx_root,
-        });
-    }
-    Ok(())
+    check_tx_root("tx_root", &tx_hashes(&block.transactions)?, h.tx_root)
 }
 
 /// Checks that `seals` hold at least Q distinct, valid commit signatures

@@ -611,15 +611,7 @@ impl<'w> Sim<'w> {
             } => {
                 if !self.nodes[to].is_up() || !self.links[from][to] {
                     // The call fails: the sender tries again.
-                    self.out.messages_dropped += 1;
-                    let retry = Event::Resend {
-                        from,
-                        to,
-                        msg,
-                        incarnation,
-                        attempt: attempt + 1,
-                    };
-                    self.schedule(retry_wait(attempt), retry);
+                    self.retry_later(from, to, msg, incarnation, attempt);
                     return Ok(());
                 }
                 self.trace(|| format!("n{to} <- n{from} {}", describe(&msg)));
@@ -1071,6 +1063,27 @@ impl<'w> Sim<'w> {
         Ok(())
     }
 
+    /// A message that did not get through (a cut link, a node down) is
+    /// sent again after the sender's wait.
+    fn retry_later(
+        &mut self,
+        from: usize,
+        to: usize,
+        msg: Arc<Message>,
+        incarnation: u64,
+        attempt: u32,
+    ) {
+        self.out.messages_dropped += 1;
+        let retry = Event::Resend {
+            from,
+            to,
+            msg,
+            incarnation,
+            attempt: attempt + 1,
+        };
+        self.schedule(retry_wait(attempt), retry);
+    }
+
     /// Sends a consensus message as the peer layer does: a call that fails
     /// (a cut link, a lost request) is made again after a wait, until the
     /// message arrives or is of no use any more (its sender moved to a
@@ -1079,15 +1092,7 @@ impl<'w> Sim<'w> {
         let incarnation = self.nodes[from].incarnation;
         self.out.messages_sent += 1;
         if !self.reaches(from, to) {
-            self.out.messages_dropped += 1;
-            let retry = Event::Resend {
-                from,
-                to,
-                msg,
-                incarnation,
-                attempt: attempt + 1,
-            };
-            self.schedule(retry_wait(attempt), retry);
+            self.retry_later(from, to, msg, incarnation, attempt);
             return;
         }
         let copies = if self.rng.chance(self.dup_rate) { 2 } else { 1 };
