@@ -229,6 +229,8 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
         &format!("csrf={csrf}&candidate=2"),
     );
     assert_eq!(a.location.as_deref(), Some("/booth/review"));
+    let a = post(&dev, "/booth/seal", &session, &format!("csrf={csrf}"));
+    assert_eq!(a.location.as_deref(), Some("/booth/challenge"));
     let a = post(&dev, "/booth/cast", &booth, "csrf=forged");
     assert_eq!(a.status, 403);
     assert_eq!(
@@ -324,6 +326,7 @@ fn vote_at_booth(dev: &Dev, cookies: &str, csrf: &str, email: &str) -> Answer {
         &session,
         &format!("csrf={csrf}&candidate=1"),
     );
+    post(dev, "/booth/seal", &session, &format!("csrf={csrf}"));
     let a = post(dev, "/booth/cast", &session, &format!("csrf={csrf}"));
     match a.location.as_deref() {
         Some(to) => get(dev, to, &session),
@@ -399,4 +402,139 @@ fn an_offline_station_closes_its_polls_and_downloads_its_export() {
     // The booth now says the polls are closed.
     let a = vote_at_booth(&dev, &cookies, &csrf, "two%40example.org");
     assert!(a.body.contains("not open for voting now"), "{}", a.body);
+}
+
+/// Opens a booth for a checked-in voter: the cookies with the booth's.
+fn open_booth(dev: &Dev, cookies: &str, csrf: &str, email: &str) -> String {
+    let a = post(
+        dev,
+        "/console/check-in",
+        cookies,
+        &format!("csrf={csrf}&email={email}&name=V"),
+    );
+    let code = a
+        .body
+        .split("id=\"voting-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a voting code")
+        .to_string();
+    let a = post(
+        dev,
+        "/booth/start",
+        cookies,
+        &format!("csrf={csrf}&code={code}"),
+    );
+    let booth = pair(
+        a.cookies
+            .iter()
+            .find(|c| c.starts_with("evote_booth="))
+            .expect("a booth"),
+    );
+    format!("{cookies}; {booth}")
+}
+
+fn between<'a>(body: &'a str, start: &str) -> &'a str {
+    body.split(start)
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or_else(|| panic!("{start} in {body}"))
+}
+
+/// Cast or check (PROTOCOL.md §4e): the booth shows the tracking code
+/// before asking; a checked ballot shows its choice, randomness and a QR
+/// code, is never counted, and the voter votes again with a fresh
+/// encryption (another tracking code) and the same credential.
+#[test]
+fn a_checked_ballot_is_opened_and_the_voter_votes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let (cookies, csrf) = operator(&dev, dir.path());
+    let session = open_booth(&dev, &cookies, &csrf, "cato%40example.org");
+    let form = format!("csrf={csrf}");
+    post(
+        &dev,
+        "/booth/choose",
+        &session,
+        &format!("{form}&candidate=2"),
+    );
+    // Before the seal there is nothing to cast or check.
+    let a = post(&dev, "/booth/check", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/review"));
+    let a = post(&dev, "/booth/seal", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/challenge"));
+    let page = get(&dev, "/booth/challenge", &session);
+    let first = between(&page.body, "id=\"tracking-code\">").to_string();
+    assert!(first.starts_with("0x") && first.len() == 66, "{first}");
+    assert!(page.body.contains("action=\"/booth/check\""));
+    assert_eq!(
+        post(&dev, "/booth/check", &session, "csrf=forged").status,
+        403
+    );
+    let a = post(&dev, "/booth/check", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/spoiled"));
+    let page = get(&dev, "/booth/spoiled", &session);
+    assert_eq!(between(&page.body, "id=\"spoiled-code\">"), first);
+    assert!(page.body.contains(&format!("/board/spoiled/{first}")));
+    assert!(page.body.contains("<svg role=\"img\""));
+    assert_eq!(
+        page.body.matches("<li>0x").count(),
+        3,
+        "one randomness per candidate"
+    );
+    // The board opens it (the phone's page): the booth was honest.
+    let path = format!("/board/spoiled/{first}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let board = loop {
+        let a = get(&dev, &path, "");
+        if a.status == 200 {
+            break a;
+        }
+        assert_eq!(a.status, 404, "{}", a.body);
+        assert!(std::time::Instant::now() < deadline, "never on the board");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        board.body.contains("class=\"verdict-ok\""),
+        "{}",
+        board.body
+    );
+    let list = get(&dev, "/board/spoiled", "");
+    assert_eq!(between(&list.body, "id=\"spoiled-count\">"), "1");
+    assert!(list.body.contains(&path));
+    assert_eq!(get(&dev, "/board/spoiled/0x12", "").status, 400);
+    let unknown = format!("/board/spoiled/0x{}", "ab".repeat(32));
+    assert_eq!(get(&dev, &unknown, "").status, 404);
+    // The checked ballot cannot be cast any more.
+    let a = post(&dev, "/booth/cast", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/spoiled"));
+    let a = post(&dev, "/booth/again", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/ballot"));
+    post(
+        &dev,
+        "/booth/choose",
+        &session,
+        &format!("{form}&candidate=2"),
+    );
+    post(&dev, "/booth/seal", &session, &form);
+    let page = get(&dev, "/booth/challenge", &session);
+    let second = between(&page.body, "id=\"tracking-code\">").to_string();
+    assert_ne!(second, first, "a fresh encryption");
+    let a = post(&dev, "/booth/cast", &session, &form);
+    assert_eq!(a.location.as_deref(), Some("/booth/receipt"));
+    // The spoiled record is on the chain, and never counted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, r) = dev.get("/api/votes/results?election_id=1");
+        if r["total_votes"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cast ballot counts: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, r) = dev.get("/api/votes/results?election_id=1");
+    assert_eq!(r["total_votes"], 1, "{r}");
 }

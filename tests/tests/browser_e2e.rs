@@ -313,8 +313,8 @@ impl Browser {
     }
 
     /// At the booth welcome screen, with the keyboard only: types the code,
-    /// picks candidate number `pick` (0-based) with the arrow keys, reviews
-    /// and casts. Leaves the browser on what follows the cast.
+    /// picks candidate number `pick` (0-based) with the arrow keys, reviews,
+    /// confirms and casts. Leaves the browser on what follows the cast.
     async fn vote(&self, base: &str, code: &str, pick: usize, capture: bool) {
         self.goto(&format!("{base}/booth")).await;
         if capture {
@@ -341,8 +341,22 @@ impl Browser {
         if capture {
             self.capture_both("booth-3-review").await;
         }
+        self.seal(capture).await;
         let cast = self.tab_to("form[action='/booth/cast'] button").await;
         self.press(&cast, &Key::Enter.to_string()).await;
+    }
+
+    /// On the review, with the keyboard: confirms the choice, which the
+    /// booth encrypts; waits for the tracking code and the cast-or-check
+    /// question, and gives the code.
+    async fn seal(&self, capture: bool) -> String {
+        let confirm = self.tab_to("form[action='/booth/seal'] button").await;
+        self.press(&confirm, &Key::Enter.to_string()).await;
+        let code = self.text("#tracking-code").await;
+        if capture {
+            self.capture_both("booth-4-challenge").await;
+        }
+        code
     }
 }
 
@@ -394,7 +408,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
             .unwrap()
             .is_some()
     );
-    b.capture_both("booth-4-receipt").await;
+    b.capture_both("booth-5-receipt").await;
     let finish = b.tab_to("form[action='/booth/finish'] button").await;
     b.press(&finish, &Key::Enter.to_string()).await;
     b.find("#code").await;
@@ -446,7 +460,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
     b.vote(&v1, &again, 0, false).await;
     let text = b.page_text().await;
     assert!(text.contains("déjà voté"), "{text}");
-    b.capture("booth-5-already-voted").await;
+    b.capture("booth-6-already-voted").await;
 
     // Fallback: the other validators stop; the next voter is told.
     c.kill(1);
@@ -465,7 +479,7 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
         text.contains("will reach the ledger when the network returns"),
         "{text}"
     );
-    b.capture_both("booth-6-fallback-receipt").await;
+    b.capture_both("booth-7-fallback-receipt").await;
     b.goto(&format!("{op1}/console")).await;
     assert!(b.page_text().await.contains("Fallback"));
     b.capture_both("console-4-fallback").await;

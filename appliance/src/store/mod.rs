@@ -32,6 +32,7 @@ pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
 pub use mempool::{Durability, MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
 pub use pool::StorePool;
+pub use spoiled::SpoiledEntry;
 pub use voters::{NewVoter, Voter};
 
 /// The file name of the database inside a data directory.

@@ -128,6 +128,7 @@ pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
         section aria-labelledby="track-h" {
             h2 id="track-h" { (t(lang, "board-track")) }
             (track_form(lang, ""))
+            p { a href="/board/spoiled" id="spoiled-link" { (t(lang, "board-spoiled-title")) } }
         }
         section aria-labelledby="elections-h" {
             h2 id="elections-h" { (t(lang, "board-elections")) }
@@ -319,5 +320,91 @@ pub fn results(lang: Lang, r: &ResultsView) -> Markup {
             }
         }
         p { a href="/board" { (t(lang, "board-title")) } }
+    }
+}
+
+/// One spoiled ballot as the board shows it, opened when it is read.
+pub struct SpoiledRow {
+    pub code: String,
+    pub station: String,
+    /// The candidate the voter confirmed.
+    pub stated: String,
+    /// The candidate its randomness opens it to, if it opens to one.
+    pub opened: Option<String>,
+    pub matches: bool,
+    pub height: u64,
+}
+
+/// The verdict on one spoiled ballot, in words.
+fn spoiled_verdict(lang: Lang, r: &SpoiledRow) -> Markup {
+    let args = [
+        ("stated", r.stated.clone()),
+        ("opened", r.opened.clone().unwrap_or_default()),
+    ];
+    let (kind, id) = match (&r.opened, r.matches) {
+        (Some(_), true) => ("ok", "board-spoiled-matches"),
+        (Some(_), false) => ("bad", "board-spoiled-other"),
+        (None, _) => ("bad", "board-spoiled-nothing"),
+    };
+    super::layout::message(kind, &t_args(lang, id, &args))
+}
+
+/// `/board/spoiled`: the newest ballots voters checked, each opened.
+pub fn spoiled_list(lang: Lang, rows: &[SpoiledRow], total: u64) -> Markup {
+    html! {
+        h1 { (t(lang, "board-spoiled-title")) }
+        p { (t(lang, "board-spoiled-explain")) }
+        p { (t(lang, "board-spoiled-count")) ": " strong id="spoiled-count" { (total) } }
+        div class="table-wrap" {
+            table {
+                thead { tr {
+                    th scope="col" { (t(lang, "board-spoiled-code")) }
+                    th scope="col" { (t(lang, "board-station")) }
+                    th scope="col" { (t(lang, "board-spoiled-stated")) }
+                    th scope="col" { (t(lang, "board-spoiled-opened")) }
+                    th scope="col" { (t(lang, "board-block")) }
+                } }
+                tbody {
+                    @for r in rows {
+                        tr class=(if r.matches { "spoiled-ok" } else { "spoiled-bad" }) {
+                            td { a href=(format!("/board/spoiled/{}", r.code)) { code class="hash" { (super::short(&r.code)) } } }
+                            td { (r.station) }
+                            td { (r.stated) }
+                            td {
+                                @if r.matches { (r.opened.clone().unwrap_or_default()) }
+                                @else { strong { (t(lang, "board-spoiled-no-match")) } }
+                            }
+                            td { a href=(format!("/board/block/{}", r.height)) { (r.height) } }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/board" { (t(lang, "board-title")) } }
+    }
+}
+
+/// `/board/spoiled/{code}`: the check a voter's phone opens from the
+/// booth's QR code.
+pub fn spoiled_check(lang: Lang, row: Option<&SpoiledRow>, problem: Option<&str>) -> Markup {
+    html! {
+        h1 { (t(lang, "board-spoiled-check-title")) }
+        @if let Some(p) = problem { (super::layout::message("warn", &t(lang, p))) }
+        @if let Some(r) = row {
+            div id="spoiled-verdict" class=(if r.matches { "verdict-ok" } else { "verdict-bad" }) {
+                (spoiled_verdict(lang, r))
+            }
+            dl {
+                dt { (t(lang, "board-spoiled-code")) } dd { code class="hash" id="spoiled-code" { (r.code) } }
+                dt { (t(lang, "board-spoiled-stated")) } dd id="spoiled-stated" { (r.stated) }
+                dt { (t(lang, "board-spoiled-opened")) } dd id="spoiled-opened" {
+                    @match &r.opened { Some(o) => { (o) } None => { (t(lang, "board-spoiled-no-match")) } }
+                }
+                dt { (t(lang, "board-station")) } dd { (r.station) }
+                dt { (t(lang, "board-block")) } dd { a href=(format!("/board/block/{}", r.height)) { (r.height) } }
+            }
+            p { (t(lang, "board-spoiled-how")) }
+        }
+        p { a href="/board/spoiled" { (t(lang, "board-spoiled-title")) } " · " a href="/board" { (t(lang, "board-title")) } }
     }
 }

@@ -1,6 +1,8 @@
 //! The booth's screens: the voter identifies with their code, sees the
 //! election's candidates in large type, picks one, reviews the choice,
-//! casts it, and gets the receipt.
+//! sees the encrypted ballot's tracking code and casts it or checks it
+//! (a checked ballot is opened, never counted, and the voter votes again),
+//! and gets the receipt.
 
 use maud::{Markup, html};
 
@@ -73,13 +75,76 @@ pub fn review(lang: Lang, csrf: &str, e: &Election, candidate: &str) -> Markup {
         p { (t(lang, "booth-review-text")) }
         p class="choice" { (candidate) }
         div class="actions" {
-            form method="post" action="/booth/cast" {
+            form method="post" action="/booth/seal" {
                 (csrf_field(csrf))
-                button type="submit" { (t(lang, "booth-cast")) }
+                button type="submit" { (t(lang, "booth-confirm")) }
             }
             form method="post" action="/booth/change" {
                 (csrf_field(csrf))
                 button type="submit" class="secondary" { (t(lang, "booth-change")) }
+            }
+        }
+    }
+}
+
+/// Step 4: the encrypted ballot's tracking code, then "cast" or "check".
+pub fn challenge(lang: Lang, csrf: &str, candidate: &str, tracking_code: &str) -> Markup {
+    html! {
+        (step(lang, Some(Step::Challenge)))
+        h1 { (t(lang, "booth-challenge-title")) }
+        p { (t(lang, "booth-challenge-sealed")) " " strong { (candidate) } }
+        h2 { (t(lang, "booth-tracking-code")) }
+        p class="code" id="tracking-code" { (tracking_code) }
+        p { (t(lang, "booth-challenge-explain")) }
+        div class="actions" {
+            form method="post" action="/booth/cast" {
+                (csrf_field(csrf))
+                button type="submit" { (t(lang, "booth-cast")) }
+            }
+            form method="post" action="/booth/check" {
+                (csrf_field(csrf))
+                button type="submit" class="secondary" { (t(lang, "booth-check")) }
+            }
+        }
+    }
+}
+
+/// What the page of a checked (spoiled) ballot shows.
+pub struct Spoiled<'a> {
+    pub choice: &'a str,
+    pub code: &'a str,
+    pub randomness: &'a [String],
+    pub url: &'a str,
+    pub qr_svg: Option<String>,
+}
+
+/// Step 4, checked: the ballot opened, a QR code to check it on a phone,
+/// and the way back to vote.
+pub fn spoiled(lang: Lang, csrf: &str, p: &Spoiled<'_>) -> Markup {
+    html! {
+        (step(lang, Some(Step::Spoiled)))
+        h1 { (t(lang, "booth-spoiled-title")) }
+        (message("warn", &t(lang, "booth-spoiled-not-counted")))
+        div class="receipt" {
+            div {
+                p { (t(lang, "booth-spoiled-choice")) " " strong id="spoiled-choice" { (p.choice) } }
+                h2 { (t(lang, "booth-tracking-code")) }
+                p class="code" id="spoiled-code" { (p.code) }
+                p { (t(lang, "booth-spoiled-explain")) }
+                p { (t(lang, "booth-spoiled-check")) ": " code id="spoiled-url" { (p.url) } }
+                details {
+                    summary { (t(lang, "booth-spoiled-randomness")) }
+                    ol class="code" { @for r in p.randomness { li { (r) } } }
+                }
+            }
+            @if let Some(svg) = &p.qr_svg {
+                div class="qr" { (trusted_svg(svg.clone())) }
+            }
+        }
+        div class="actions" {
+            form method="post" action="/booth/again" {
+                (csrf_field(csrf))
+                button type="submit" { (t(lang, "booth-vote-again")) }
             }
         }
     }

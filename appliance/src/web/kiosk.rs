@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::ledger::Hash32;
+use crate::ledger::elgamal::{EncryptedBallot, SecretScalar};
 
 /// How long a voting code may wait to be typed at the booth.
 pub const CODE_TTL_MS: u64 = 30 * 60_000;
@@ -25,20 +26,25 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// Characters in a voting code (two groups of four).
 pub const CODE_LEN: usize = 8;
 
-/// Where a voter is in the booth. A step may be added between `Review` and
-/// the cast (the "cast or check" challenge) without touching the others:
-/// [`Step::after_review`] names what follows the review.
+/// Where a voter is in the booth. After the review the booth encrypts the
+/// choice and shows its tracking code, then asks: cast it, or check it
+/// (the ballot is then spoiled, opened and never counted, and the voter
+/// votes again; PROTOCOL.md §4e).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Ballot,
     Review,
+    /// The ballot is encrypted and its tracking code shown: cast or check.
+    Challenge,
+    /// The voter checked the ballot: what it opens to, and a way back.
+    Spoiled,
     Receipt,
 }
 
 impl Step {
-    /// The step the review's "cast" button leads to.
+    /// The step the review's button leads to.
     pub const fn after_review() -> Step {
-        Step::Receipt
+        Step::Challenge
     }
 
     /// (number, total) for "Step n of total"; identifying is step 1.
@@ -46,10 +52,30 @@ impl Step {
         let n = match self {
             Step::Ballot => 2,
             Step::Review => 3,
-            Step::Receipt => 4,
+            Step::Challenge | Step::Spoiled => 4,
+            Step::Receipt => 5,
         };
-        (n, 4)
+        (n, 5)
     }
+}
+
+/// A ballot the booth encrypted and committed to (its tracking code shown)
+/// before asking whether to cast or check it. The randomness stays in
+/// memory only (zeroized on drop) and leaves it only in a spoiled ballot.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub choice: u64,
+    pub ballot: EncryptedBallot,
+    pub randomness: Vec<SecretScalar>,
+    pub tracking_code: Hash32,
+}
+
+/// What the booth shows of a ballot the voter checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub choice: u64,
+    pub tracking_code: Hash32,
+    pub randomness: Vec<String>,
 }
 
 /// What the receipt shows.
@@ -70,6 +96,10 @@ pub struct BoothSession {
     pub election_id: u64,
     pub step: Step,
     pub choice: Option<u64>,
+    /// The encrypted ballot awaiting "cast or check".
+    pub sealed: Option<Sealed>,
+    /// The last ballot the voter checked, while its page is shown.
+    pub checked: Option<Checked>,
     pub receipt: Option<Receipt>,
     pub touched_ms: u64,
 }
@@ -171,6 +201,8 @@ impl Kiosk {
                 election_id,
                 step: Step::Ballot,
                 choice: None,
+                sealed: None,
+                checked: None,
                 receipt: None,
                 touched_ms: now,
             },

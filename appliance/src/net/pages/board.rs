@@ -26,6 +26,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/board/block/{height}", get(block))
         .route("/board/track", get(track))
         .route("/board/results/{id}", get(results))
+        .route("/board/spoiled", get(super::spoiled::list))
+        .route("/board/spoiled/{code}", get(super::spoiled::check))
 }
 
 /// The genesis name of an appliance (validator or station).
@@ -53,7 +55,7 @@ fn query_param(ctx: &Ctx, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn error_page(s: &SharedState, ctx: &Ctx, e: &crate::net::ApiError) -> Response {
+pub(super) fn error_page(s: &SharedState, ctx: &Ctx, e: &crate::net::ApiError) -> Response {
     s.kiosk.problem(now_ms(), format!("board: {}", e.message));
     let f = ctx.frame(Screen::Board, t(ctx.lang, "board-title"));
     ctx.render(e.status, &f, crate::web::layout::message("bad", &e.message))

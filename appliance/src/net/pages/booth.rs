@@ -26,14 +26,19 @@ pub fn routes() -> Router<SharedState> {
         .route("/booth/choose", post(choose))
         .route("/booth/review", get(review))
         .route("/booth/change", post(change))
+        .route("/booth/seal", post(super::challenge::seal))
+        .route("/booth/challenge", get(super::challenge::challenge))
+        .route("/booth/check", post(super::challenge::check))
+        .route("/booth/spoiled", get(super::challenge::spoiled))
+        .route("/booth/again", post(super::challenge::again))
         .route("/booth/cast", post(cast))
         .route("/booth/receipt", get(receipt))
         .route("/booth/finish", post(finish))
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(super) struct CsrfForm {
+    pub csrf: String,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +54,7 @@ struct ChoiceForm {
     candidate: Option<String>,
 }
 
-fn frame<'a>(ctx: &'a Ctx, title: String) -> Frame<'a> {
+pub(super) fn frame<'a>(ctx: &'a Ctx, title: String) -> Frame<'a> {
     ctx.frame(Screen::Booth, title)
 }
 
@@ -66,7 +71,7 @@ fn open_election(s: &SharedState) -> Option<&Election> {
     s.genesis.elections.iter().find(|e| e.is_open_at(now))
 }
 
-fn notice(ctx: &Ctx, status: StatusCode, kind: &str, id: &str) -> Response {
+pub(super) fn notice(ctx: &Ctx, status: StatusCode, kind: &str, id: &str) -> Response {
     let text = t(ctx.lang, id);
     let f = frame(ctx, t(ctx.lang, "booth-title"));
     ctx.render(status, &f, booth::notice(ctx.lang, kind, &text))
@@ -89,10 +94,12 @@ async fn welcome(State(s): State<SharedState>, ctx: Ctx) -> Response {
     )
 }
 
-fn step_path(step: Step) -> &'static str {
+pub(super) fn step_path(step: Step) -> &'static str {
     match step {
         Step::Ballot => "/booth/ballot",
         Step::Review => "/booth/review",
+        Step::Challenge => "/booth/challenge",
+        Step::Spoiled => "/booth/spoiled",
         Step::Receipt => "/booth/receipt",
     }
 }
@@ -122,7 +129,10 @@ async fn start(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CodeForm>) 
 }
 
 /// The session and its election, or the answer to give instead.
-fn current(s: &SharedState, ctx: &Ctx) -> Result<(String, BoothSession, Election), Box<Response>> {
+pub(super) fn current(
+    s: &SharedState,
+    ctx: &Ctx,
+) -> Result<(String, BoothSession, Election), Box<Response>> {
     let Some((id, b)) = session(s, ctx) else {
         return Err(Box::new(notice(
             ctx,
@@ -147,7 +157,7 @@ async fn ballot(State(s): State<SharedState>, ctx: Ctx) -> Response {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if b.step == Step::Receipt {
+    if !matches!(b.step, Step::Ballot | Step::Review) {
         return redirect(step_path(b.step));
     }
     let f = frame(&ctx, e.name.clone());
@@ -166,7 +176,7 @@ async fn choose(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<ChoiceForm
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if b.step == Step::Receipt {
+    if !matches!(b.step, Step::Ballot | Step::Review) {
         return redirect(step_path(b.step));
     }
     let picked = f
@@ -215,11 +225,15 @@ async fn change(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>)
     if !ctx.csrf_ok(&f.csrf) {
         return ctx.forbidden(Screen::Booth);
     }
+    // Before the cast a ballot may be changed; one sealed and not cast is
+    // dropped (never shown, never counted).
     if let Some((id, b)) = session(&s, &ctx)
-        && b.step != Step::Receipt
+        && matches!(b.step, Step::Review | Step::Challenge)
     {
-        s.kiosk
-            .update_booth(&id, now_ms(), |b| b.step = Step::Ballot);
+        s.kiosk.update_booth(&id, now_ms(), |b| {
+            b.sealed = None;
+            b.step = Step::Ballot;
+        });
     }
     redirect("/booth/ballot")
 }
@@ -232,28 +246,19 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (Step::Review, Some(candidate)) = (b.step, b.choice) else {
+    // The ballot cast is the one whose tracking code the voter saw.
+    let (Step::Challenge, Some(sealed)) = (b.step, b.sealed.clone()) else {
         return redirect(step_path(b.step));
     };
-    let hash = crate::auth::token_hash(&b.voter_token);
-    let voter = match s
-        .db("opening the booth", move |db| {
-            db.session_voter(&hash, now_ms())
-        })
-        .await
-    {
+    let voter = match voter(&s, &b).await {
         Ok(Some(v)) => v,
         Ok(None) => {
             s.kiosk.end_booth(&id);
             return notice(&ctx, StatusCode::UNAUTHORIZED, "warn", "booth-expired");
         }
-        Err(err) => return failed(&s, &ctx, &err.message, StatusCode::INTERNAL_SERVER_ERROR),
-    };
-    let choice = match crate::net::submit::choice(&s, &e, candidate) {
-        Ok(c) => c,
         Err(err) => return failed(&s, &ctx, &err.message, err.status),
     };
-    let ballot = crate::net::submit::Ballot::Choice(choice);
+    let ballot = crate::net::submit::Ballot::Encrypted(Box::new(sealed.ballot));
     // With a roll, the voter's card signs: the booth passes its code here
     // once it reads it (`Presented::card`).
     let presented = crate::net::submit::Presented::default();
@@ -266,9 +271,10 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
                 shown_at_ms: now_ms(),
             };
             s.kiosk.update_booth(&id, now_ms(), |b| {
-                b.step = Step::after_review();
+                b.step = Step::Receipt;
                 b.receipt = Some(receipt);
                 b.choice = None;
+                b.sealed = None;
             });
             redirect("/booth/receipt")
         }
@@ -288,7 +294,19 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
     }
 }
 
-fn failed(s: &SharedState, ctx: &Ctx, why: &str, status: StatusCode) -> Response {
+/// The voter the booth session belongs to, `None` when their session is gone.
+pub(super) async fn voter(
+    s: &SharedState,
+    b: &BoothSession,
+) -> Result<Option<crate::store::Voter>, crate::net::ApiError> {
+    let hash = crate::auth::token_hash(&b.voter_token);
+    s.db("opening the booth", move |db| {
+        db.session_voter(&hash, now_ms())
+    })
+    .await
+}
+
+pub(super) fn failed(s: &SharedState, ctx: &Ctx, why: &str, status: StatusCode) -> Response {
     s.kiosk
         .problem(now_ms(), format!("booth: a vote was not recorded: {why}"));
     notice(ctx, status, "bad", "booth-error")

@@ -11,7 +11,9 @@
 
 mod board;
 mod booth;
+mod challenge;
 mod console;
+mod spoiled;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
