@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::sim::Rng;
+
 /// Connections a cut link holds unanswered; past this it closes them at once.
 pub const MAX_HELD: usize = 256;
 /// How long the proxy waits to reach the node behind it.
@@ -138,28 +140,6 @@ impl LinkShape {
             && self.back.is_plain()
             && self.stalls.is_none()
             && self.resets.is_none()
-    }
-}
-
-/// A small seeded generator (xorshift64*), one per link direction.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Spread neighbouring seeds apart (SplitMix64's increment).
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
     }
 }
 

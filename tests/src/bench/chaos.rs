@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, Timing, agent};
+use crate::sim::Rng;
 
 const VALIDATORS: usize = 3;
 const STATIONS: usize = 2;
@@ -28,22 +29,6 @@ pub struct ChaosArgs {
     /// Seconds between faults (lower and upper bound).
     pub every: (u64, u64),
     pub seed: u64,
-}
-
-/// A small seeded generator (xorshift64*): a run is described by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
 }
 
 struct Ack {
@@ -205,7 +190,7 @@ enum Active {
 /// cut and healed. At most one node is down and one partition in place at
 /// a time, but the two may overlap.
 fn inject_faults(c: &Cluster, a: &ChaosArgs) -> Faults {
-    let mut rng = Rng(a.seed.max(1));
+    let mut rng = Rng::new(a.seed);
     let mut f = Faults::default();
     let end = Instant::now() + a.duration;
     let mut next = Instant::now() + Duration::from_secs(rng.range(a.every.0, a.every.1));
@@ -227,9 +212,9 @@ fn inject_faults(c: &Cluster, a: &ChaosArgs) -> Faults {
         }
         if now >= next && now < end {
             next = now + Duration::from_secs(rng.range(a.every.0, a.every.1));
-            let roll = rng.next() % 20;
+            let roll = rng.next_u64() % 20;
             if roll < 14 && down.is_none() {
-                let i = (rng.next() % c.nodes.len() as u64) as usize;
+                let i = (rng.next_u64() % c.nodes.len() as u64) as usize;
                 let until = now + Duration::from_millis(rng.range(500, 4_000));
                 if roll < 11 {
                     c.kill(i);
@@ -258,7 +243,7 @@ fn inject_faults(c: &Cluster, a: &ChaosArgs) -> Faults {
 /// Two non-empty groups of `n` nodes: `true` marks one of them.
 fn random_sides(rng: &mut Rng, n: usize) -> Vec<bool> {
     loop {
-        let side: Vec<bool> = (0..n).map(|_| rng.next().is_multiple_of(2)).collect();
+        let side: Vec<bool> = (0..n).map(|_| rng.next_u64().is_multiple_of(2)).collect();
         if side.iter().any(|&x| x) && side.iter().any(|&x| !x) {
             return side;
         }
