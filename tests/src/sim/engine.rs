@@ -120,7 +120,9 @@ impl Config {
     }
 
     /// No faults at all, only the links' delays (and stalls, if `latency`
-    /// has them): how the consensus copes with a wide-area network.
+    /// has them): how the consensus copes with a wide-area network. Nothing
+    /// is lost on such links, so no node may enter fallback mode: a slow
+    /// network is not a broken one.
     pub fn wan(latency: Latency) -> Self {
         Self {
             fault_every_ms: None,
@@ -128,6 +130,7 @@ impl Config {
             wipes: false,
             latency,
             long_delay_p: 0.0,
+            never_fallback: true,
             ..Self::standard()
         }
     }
