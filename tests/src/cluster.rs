@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use evote_appliance::Signer;
 use evote_appliance::{Config, TlsFiles};
 
-use crate::linkproxy::{LinkProxy, LinkShape, Links};
+use crate::attacks::addr_of;
+use crate::linkproxy::{LinkProxy, LinkShape, Links, Target};
 use crate::testcert::TestCa;
 
 /// The `evote-appliance` binary next to this test binary (built by
@@ -95,6 +96,14 @@ pub struct Cluster {
     /// The proxies every node reaches the validators through, once
     /// [`Cluster::route_through_proxies`] set them up.
     pub links: Links,
+    /// Per node, once its links go through proxies: where its peer door is.
+    /// Such a node binds its peer door to a port the OS picks as it binds
+    /// it, read back from its log at each start ([`Cluster::start_with_env`]),
+    /// and the proxies in front of it follow. A port picked by `testnet`
+    /// and bound later by the appliance could be taken in between (by a
+    /// proxy, or an outgoing connection of a node that started first):
+    /// "Address already in use".
+    peer_doors: Vec<Option<Target>>,
     /// How far ahead the appliances' clocks run when they start (and the
     /// command line's when it runs): [`Cluster::set_clock_ahead`].
     clock_ahead_ms: std::sync::atomic::AtomicU64,
@@ -188,6 +197,7 @@ impl Cluster {
             children,
             agent: agent(),
             links: Links::default(),
+            peer_doors: Vec::new(),
             clock_ahead_ms: Default::default(),
         }
     }
@@ -221,17 +231,17 @@ impl Cluster {
         let validators: Vec<usize> = (0..self.nodes.len())
             .filter(|&j| self.nodes[j].role == "validator")
             .collect();
+        // Until a node starts, its proxies lead where testnet put its door.
+        self.peer_doors = (self.nodes.iter())
+            .map(|n| Some(Target::new(addr_of(&n.peer_url))))
+            .collect();
         for from in 0..self.nodes.len() {
             let path = &self.nodes[from].config;
             let mut cfg = Config::load(path).expect("node config");
+            cfg.peer_listen = Some(([127, 0, 0, 1], 0).into());
             for &to in validators.iter().filter(|&&to| to != from) {
-                let target = self.nodes[to]
-                    .peer_url
-                    .trim_start_matches("http://")
-                    .parse()
-                    .expect("a node listens on host:port");
-                let proxy =
-                    LinkProxy::start_shaped(target, shape(from, to)).expect("start a link proxy");
+                let door = self.peer_doors[to].clone().expect("set above");
+                let proxy = LinkProxy::start_to(door, shape(from, to)).expect("start a link proxy");
                 cfg.validator_urls
                     .insert(self.nodes[to].name.clone(), proxy.url());
                 self.links.proxies.insert((from, to), proxy);
@@ -302,6 +312,7 @@ impl Cluster {
         let mut children = self.children.lock().unwrap();
         assert!(children[i].is_none(), "{} already runs", self.nodes[i].name);
         let log = self.nodes[i].config.with_file_name("appliance.log");
+        let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -320,6 +331,43 @@ impl Cluster {
             .spawn()
             .expect("start appliance");
         children[i] = Some(child);
+        drop(children);
+        if let Some(door) = self.peer_doors.get(i).and_then(Option::as_ref) {
+            door.set(self.wait_peer_door(i, logged_before));
+        }
+    }
+
+    /// The peer door node `i` logged after `offset` in its log, once it is
+    /// bound; panics with the log if the node exits first or takes more
+    /// than 60 s.
+    fn wait_peer_door(&self, i: usize, offset: u64) -> std::net::SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.log(i);
+            let new = log.get(offset as usize..).unwrap_or_default();
+            let bound = (new.lines())
+                .filter_map(|l| l.split_once("peer door listening on http://"))
+                .find_map(|(_, addr)| addr.trim().parse().ok());
+            if let Some(addr) = bound {
+                return addr;
+            }
+            let exited = (self.children.lock().unwrap()[i].as_mut())
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "{}: no peer door ({exited:?}); log:\n{log}",
+                self.nodes[i].name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Node `i`'s peer door as it is now.
+    pub fn peer_url(&self, i: usize) -> String {
+        match self.peer_doors.get(i).and_then(Option::as_ref) {
+            Some(door) => format!("http://{}", door.get()),
+            None => self.nodes[i].peer_url.clone(),
+        }
     }
 
     pub fn wait_up(&self, i: usize) {
@@ -404,14 +452,14 @@ impl Cluster {
     /// The door of node `i` that serves `path`: the operator door for the
     /// admin API and metrics, the peer door for what peers post, the
     /// public door for the rest.
-    pub fn door(&self, i: usize, path: &str) -> &str {
+    pub fn door(&self, i: usize, path: &str) -> String {
         let n = &self.nodes[i];
         if path.starts_with("/api/admin/") || path.starts_with("/metrics") {
-            &n.admin_url
+            n.admin_url.clone()
         } else if path.starts_with("/p2p/message") || path.starts_with("/p2p/transactions") {
-            &n.peer_url
+            self.peer_url(i)
         } else {
-            &n.url
+            n.url.clone()
         }
     }
 
@@ -486,7 +534,7 @@ impl Cluster {
 
     /// POSTs `body` to node `i`'s peer door, signed with node `from`'s key.
     pub fn peer_post(&self, i: usize, path: &str, body: &Value, from: usize) -> (u16, Value) {
-        let url = format!("{}{path}", self.nodes[i].peer_url);
+        let url = format!("{}{path}", self.peer_url(i));
         match self.signer(from).post_json(&self.agent, &url, body) {
             Ok(r) => read(r),
             Err(e) => panic!("POST {path} on {}: {e}", self.nodes[i].name),

@@ -187,6 +187,26 @@ impl Shared {
     }
 }
 
+/// Where proxies forward to: the door of the node behind them, shared by
+/// every proxy in front of that node and moved when the node starts again
+/// on a port the OS picked ([`Target::set`]).
+#[derive(Clone, Debug)]
+pub struct Target(Arc<Mutex<SocketAddr>>);
+
+impl Target {
+    pub fn new(addr: SocketAddr) -> Target {
+        Target(Arc::new(Mutex::new(addr)))
+    }
+
+    pub fn set(&self, addr: SocketAddr) {
+        *self.0.lock().unwrap() = addr;
+    }
+
+    pub fn get(&self) -> SocketAddr {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// One directed link: everything sent to [`LinkProxy::url`] goes to `target`.
 pub struct LinkProxy {
     addr: SocketAddr,
@@ -200,6 +220,11 @@ impl LinkProxy {
 
     /// A link that behaves as `shape` says.
     pub fn start_shaped(target: SocketAddr, shape: LinkShape) -> io::Result<LinkProxy> {
+        Self::start_to(Target::new(target), shape)
+    }
+
+    /// A link to wherever `target` says at each new connection.
+    pub fn start_to(target: Target, shape: LinkShape) -> io::Result<LinkProxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let weather = shape.stalls.is_some() || shape.resets.is_some();
@@ -273,7 +298,7 @@ impl Drop for LinkProxy {
     }
 }
 
-fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, target: Target, shared: &Arc<Shared>) {
     for client in listener.incoming() {
         if shared.stop.load(Ordering::SeqCst) {
             return;
@@ -286,7 +311,7 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>)
             }
             continue;
         }
-        let Ok(node) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
+        let Ok(node) = TcpStream::connect_timeout(&target.get(), CONNECT_TIMEOUT) else {
             continue;
         };
         let _ = client.set_nodelay(true);
