@@ -117,6 +117,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         .collect::<Result<_, _>>()
         .map_err(|e| AppError::Setup(format!("{}: {e}", cfg.genesis.display())))?;
     cfg.check_doors()?;
+    let public_door = server::public_door(cfg.max_connections_per_client)
+        .map_err(crate::config::ConfigError::Invalid)?;
     let certs = door_certs(&cfg)?;
     crate::net::tls::trust(cfg.tls_ca_file.as_deref())?;
     let db_path = cfg.db_path();
@@ -176,7 +178,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         (
             cfg.listen,
             server::public_router(state.clone()),
-            server::PUBLIC_DOOR,
+            public_door,
             certs.public.clone(),
         ),
         (

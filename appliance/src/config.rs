@@ -89,6 +89,12 @@ pub struct Config {
     /// default: the public web's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// Open connections the public door takes from one client address
+    /// (default [`crate::net::server::PUBLIC_CONNECTIONS_PER_CLIENT`]; at
+    /// most the door's whole cap). Kiosks behind one NAT address, or a
+    /// proxy in front of many, share one address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<usize>,
     /// TLS at the public door (table `[tls]`): reloaded on SIGHUP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,

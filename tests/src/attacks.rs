@@ -19,14 +19,21 @@ pub fn raise_fd_limit() {
     setrlimit(Resource::Nofile, l).expect("raise RLIMIT_NOFILE");
 }
 
-/// A connection from `from` (another loopback address than the voters')
-/// that sends a request line and one header, and never finishes.
-pub fn partial_request(target: SocketAddr, from: IpAddr) -> std::io::Result<TcpStream> {
+/// A connection to `target` from the address `from` (another loopback
+/// address than the test's own clients': the door counts connections per
+/// client address).
+pub fn connect_from(target: SocketAddr, from: IpAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     sock.bind(&SocketAddr::new(from, 0).into())?;
     sock.connect_timeout(&target.into(), Duration::from_secs(1))?;
-    let mut t: TcpStream = sock.into();
+    Ok(sock.into())
+}
+
+/// A connection from `from` (another loopback address than the voters')
+/// that sends a request line and one header, and never finishes.
+pub fn partial_request(target: SocketAddr, from: IpAddr) -> std::io::Result<TcpStream> {
+    let mut t = connect_from(target, from)?;
     t.set_write_timeout(Some(Duration::from_secs(1)))?;
     t.write_all(b"GET /health HTTP/1.1\r\nHost: evote\r\n")?;
     Ok(t)

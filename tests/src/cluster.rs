@@ -278,6 +278,14 @@ impl Cluster {
         ca_file
     }
 
+    /// Changes node `i`'s configuration file (before it starts).
+    pub fn edit_config(&self, i: usize, edit: impl FnOnce(&mut Config)) {
+        let path = &self.nodes[i].config;
+        let mut cfg = Config::load(path).expect("node config");
+        edit(&mut cfg);
+        std::fs::write(path, cfg.to_toml()).expect("write node config");
+    }
+
     /// Sends node `i`'s process `sig` (e.g. SIGHUP).
     pub fn signal(&self, i: usize, sig: rustix::process::Signal) {
         let pid = self.pid(i).expect("node runs");

@@ -266,6 +266,7 @@ pub fn create(
             offline: false,
             full_integrity_check: false,
             allow_plain_http: false,
+            max_connections_per_client: None,
             tls_ca_file: None,
             tls: None,
             admin_tls: None,

@@ -80,21 +80,44 @@ pub struct DoorLimits {
     pub body_limit: usize,
 }
 
-/// Voters, observers, JSON-RPC. A polling station's kiosks behind one
-/// NAT address, or the seeds' backend speaking for many voters, open
-/// hundreds of connections from one address, each sending its request at
-/// once: up to half the door's connections may come from one address.
-/// Slowloris connections never finish their headers: one address holds at
-/// most 64 of those, and each at most [`HEADER_TIMEOUT`].
+/// Open connections the public door takes from one client address unless
+/// the configuration says otherwise (`max_connections_per_client`). A
+/// polling station's kiosks behind one NAT address, or the seeds' backend
+/// speaking for many voters, open hundreds of connections from one
+/// address, each sending its request at once: by default up to half the
+/// door's connections may come from one address.
+pub const PUBLIC_CONNECTIONS_PER_CLIENT: usize = 1_024;
+
+/// Voters, observers, JSON-RPC. Slowloris connections never finish their
+/// headers: one address holds at most 64 of those, and each at most
+/// [`HEADER_TIMEOUT`], whatever its cap on open connections.
 pub const PUBLIC_DOOR: DoorLimits = DoorLimits {
     name: "public",
     max_connections: 2_048,
-    max_per_client: 1_024,
+    max_per_client: PUBLIC_CONNECTIONS_PER_CLIENT,
     max_waiting_per_client: 64,
     header_timeout: HEADER_TIMEOUT,
     request_timeout: REQUEST_TIMEOUT,
     body_limit: API_BODY_LIMIT,
 };
+
+/// The public door's limits with `per_client` open connections per client
+/// address (the configuration's `max_connections_per_client`; `None`:
+/// [`PUBLIC_CONNECTIONS_PER_CLIENT`]): from 1 to the door's whole cap.
+pub fn public_door(per_client: Option<usize>) -> Result<DoorLimits, String> {
+    let max_per_client = per_client.unwrap_or(PUBLIC_CONNECTIONS_PER_CLIENT);
+    if !(1..=PUBLIC_DOOR.max_connections).contains(&max_per_client) {
+        return Err(format!(
+            "max_connections_per_client = {max_per_client}: must be from 1 to {}, the public \
+             door's connections in all",
+            PUBLIC_DOOR.max_connections
+        ));
+    }
+    Ok(DoorLimits {
+        max_per_client,
+        ..PUBLIC_DOOR
+    })
+}
 
 /// Other appliances of the genesis: a few connections each. Bodies past
 /// the small default are read only once the sender proved who it is.
@@ -168,7 +191,7 @@ fn finish(routes: Router<SharedState>, limits: &DoorLimits, state: SharedState) 
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(close_if_unread))
+        .layer(axum::middleware::from_fn(close_after))
         .with_state(state)
 }
 
@@ -202,33 +225,57 @@ impl hyper::body::Body for Watched {
     }
 }
 
-/// An answer given before the request's body was read to its end (a 401
-/// from the peer door's signature check, a 413, a 415, a 408) says
-/// `connection: close`: the server closes such a connection after the
-/// answer (the rest of the body would be read as the next request), and a
-/// client told so opens a new one for its next request instead of failing
-/// it on this one.
-async fn close_if_unread(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Answers after which the server closes the connection: a client
+/// refused for who it is (401) or for going too fast (429) opens a new
+/// connection for its next try, which the door's connection caps and the
+/// TLS handshake count, instead of going on with guesses on a kept one.
+fn closes_connection(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// Marks `resp` so that the server closes its connection after it (hyper
+/// keeps no connection alive whose answer says `connection: close`).
+fn close(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// Says `connection: close` on a 401 or 429 ([`closes_connection`]) and on
+/// an answer given before the request's body was read to its end (a 401
+/// from the peer door's signature check, a 413, a 415, a 408): the server
+/// closes such a connection after the answer (the rest of the body would
+/// be read as the next request), and a client told so opens a new one for
+/// its next request instead of failing it on this one.
+async fn close_after(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use hyper::body::Body as _;
     let (parts, body) = req.into_parts();
     if body.is_end_stream() {
-        return next
+        let resp = next
             .run(axum::extract::Request::from_parts(parts, body))
             .await;
+        return if closes_connection(resp.status()) {
+            close(resp)
+        } else {
+            resp
+        };
     }
     let read = Arc::new(AtomicBool::new(false));
     let body = axum::body::Body::new(Watched {
         body,
         read: read.clone(),
     });
-    let mut resp = next
+    let resp = next
         .run(axum::extract::Request::from_parts(parts, body))
         .await;
-    if !read.load(Ordering::Relaxed) {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if !read.load(Ordering::Relaxed) || closes_connection(resp.status()) {
+        close(resp)
+    } else {
+        resp
     }
-    resp
 }
 
 /// The unread body a refusal for a wrong path or method reads and drops,
