@@ -346,6 +346,28 @@ impl Browser {
         self.press(&cast, &Key::Enter.to_string()).await;
     }
 
+    /// At the booth welcome screen, keyboard only: types the code, picks
+    /// candidate `pick`, confirms, and checks the sealed ballot instead of
+    /// casting it. Leaves the browser on the checked ballot's page and
+    /// gives its tracking code.
+    async fn check(&self, base: &str, code: &str, pick: usize, capture: bool) -> String {
+        self.goto(&format!("{base}/booth")).await;
+        let field = self.tab_to("#code").await;
+        self.press(&field, &format!("{code}{}", Key::Enter)).await;
+        let radio = self.tab_to("input[name=candidate]").await;
+        self.press(&radio, " ").await;
+        let keys: String = (0..pick).map(|_| Key::Down.to_string()).collect();
+        self.press(&radio, &keys).await;
+        let active = self.c.active_element().await.unwrap();
+        self.press(&active, &Key::Enter.to_string()).await;
+        self.find(".choice").await;
+        let tracking = self.seal(capture).await;
+        let check = self.tab_to("form[action='/booth/check'] button").await;
+        self.press(&check, &Key::Enter.to_string()).await;
+        self.find("#spoiled-code").await;
+        tracking
+    }
+
     /// On the review, with the keyboard: confirms the choice, which the
     /// booth encrypts; waits for the tracking code and the cast-or-check
     /// question, and gives the code.
@@ -494,5 +516,124 @@ async fn wait_until_lang(b: &Browser, lang: &str) {
             "the page never switched to {lang}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Cast or check, keyboard only: a voter checks the sealed ballot, sees its
+/// choice, randomness and QR code, opens the check on another node's board
+/// as a phone would (at phone size), and votes again. At the booth built to
+/// cheat (a debug build's `EVOTE_TEST_CHEATING_BOOTH`) the phone's page
+/// says the ballot does not match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
+    let b = start_browser().await;
+    b.goto("about:blank").await;
+    b.viewport(KIOSK).await;
+    let c = Cluster::create(3, 0, Timing::default());
+    c.start(0);
+    c.start(1);
+    c.start_with_env(2, &[], &[("EVOTE_TEST_CHEATING_BOOTH", "1")]);
+    for i in 0..3 {
+        c.wait_up(i);
+    }
+    let (v1, v2, v3) = (
+        c.url(0).to_string(),
+        c.url(1).to_string(),
+        c.url(2).to_string(),
+    );
+    // Both consoles share a host (127.0.0.1), so one sign-in cookie: the
+    // poll worker signs in at each before checking a voter in.
+    let sign_in = |i: usize| {
+        let (b, door, token) = (&b, c.nodes[i].admin_url.clone(), c.admin_token(i));
+        async move {
+            b.goto(&format!("{door}/console?lang=en")).await;
+            let field = b.tab_to("#token").await;
+            b.press(&field, &format!("{token}{}", Key::Enter)).await;
+            b.find("#checked-in-count").await;
+            door
+        }
+    };
+
+    // The honest booth: code, candidate 3, confirm, then check.
+    let op1 = sign_in(0).await;
+    let code = b.check_in(&op1, "hedy@example.org", "Hedy Lamarr").await;
+    let tracking = b.check(&v1, &code, 2, true).await;
+    assert_eq!(b.text("#spoiled-code").await, tracking);
+    let url = b.text("#spoiled-url").await;
+    assert!(
+        url.ends_with(&format!("/board/spoiled/{tracking}")),
+        "{url}"
+    );
+    assert!(
+        b.find(".qr svg")
+            .await
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    b.capture_both("booth-4-checked").await;
+    // Vote again, keyboard only: a fresh encryption, then cast.
+    let again = b.tab_to("form[action='/booth/again'] button").await;
+    b.press(&again, &Key::Enter.to_string()).await;
+    let radio = b.tab_to("input[name=candidate]").await;
+    b.press(&radio, " ").await;
+    let active = b.c.active_element().await.unwrap();
+    b.press(&active, &Key::Enter.to_string()).await;
+    b.find(".choice").await;
+    let fresh = b.seal(false).await;
+    assert_ne!(fresh, tracking);
+    let cast = b.tab_to("form[action='/booth/cast'] button").await;
+    b.press(&cast, &Key::Enter.to_string()).await;
+    b.find("#confirmation-code").await;
+
+    // The phone: the check on another node's board.
+    b.viewport(PHONE).await;
+    let phone = |code: &str| format!("{v2}/board/spoiled/{code}?lang=en");
+    wait_for_page(&b, &phone(&tracking), "#spoiled-verdict").await;
+    assert_eq!(
+        b.find("#spoiled-verdict")
+            .await
+            .attr("class")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("verdict-ok")
+    );
+    b.viewport(KIOSK).await;
+    b.capture_both("board-5-spoiled-check").await;
+
+    // The cheating booth: the phone says it does not match.
+    let op3 = sign_in(2).await;
+    let code = b.check_in(&op3, "emmy@example.org", "Emmy Noether").await;
+    let cheated = b.check(&v3, &code, 0, false).await;
+    wait_for_page(&b, &phone(&cheated), "#spoiled-verdict").await;
+    assert_eq!(
+        b.find("#spoiled-verdict")
+            .await
+            .attr("class")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("verdict-bad")
+    );
+    assert!(b.page_text().await.contains("Does not match"));
+    b.capture_both("board-6-spoiled-mismatch").await;
+    b.goto(&format!("{v2}/board/spoiled?lang=en")).await;
+    assert_eq!(b.text("#spoiled-count").await, "2");
+    b.capture_both("board-7-spoiled-list").await;
+    let _ = b.c.close().await;
+}
+
+/// Loads `url` until it shows `css` (a record on its way to the chain).
+async fn wait_for_page(b: &Browser, url: &str, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        b.goto(url).await;
+        if b.c.find(Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never showed {css}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
