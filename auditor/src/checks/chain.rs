@@ -750,68 +750,7 @@ impl ChainState {
         }
         let mut p = Pending::default();
         for (pos, tx) in block.txs.iter().enumerate() {
-            let mut f = tx.finding.clone();
-            // Rule 19.
-            let dup_tx = tx.hash.is_some_and(|hh| !p.txs.insert(hh));
-            if f.is_none() && dup_tx {
-                f = Some(
-                    Finding::new(
-                        CheckId::TxUnique,
-                        "duplicate_tx",
-                        "each transaction once per block",
-                        format!("a second copy at position {pos}"),
-                        "the same transaction appears twice in the block",
-                    )
-                    .rule(19, 0),
-                );
-            }
-            match &tx.info {
-                TxInfo::Unreadable | TxInfo::Spoiled => {}
-                TxInfo::Ballot(info) => {
-                    // A ballot that broke a stateless rule still holds its
-                    // voter's nullifier and its ciphertexts on this chain.
-                    if f.is_none() {
-                        f = self.check_credential(rules, info, &p);
-                    }
-                    let dup = self.check_nullifier(info, pos, &mut p);
-                    let ct = self.check_ciphertexts(info, pos, height, &block.txs, &mut p);
-                    f = f.or(dup).or(ct);
-                    if let Some(cts) = &info.cts {
-                        p.adds.push((info.election_id, cts));
-                    }
-                    if info.fallback.is_some() {
-                        p.copies.push((pos, info));
-                    }
-                }
-                TxInfo::CheckIn(c) => {
-                    if f.is_none() {
-                        f = self.check_check_in(c, pos, &mut p);
-                    }
-                }
-                TxInfo::Replacement(r) => {
-                    if f.is_none() {
-                        f = self.check_replacement(rules, r, pos, &mut p);
-                    }
-                }
-                TxInfo::Close(d) => {
-                    if f.is_none() {
-                        f = self.check_close(d, pos, &mut p);
-                    }
-                }
-                TxInfo::Share(d) => {
-                    if f.is_none() {
-                        f = self.check_share(rules, d, (height, ts), &p.shares);
-                        if f.is_none() {
-                            p.shares.insert(
-                                (d.election_id, d.tally_height, d.share.trustee_index),
-                                pos,
-                            );
-                            p.new_shares.push((pos, d));
-                        }
-                    }
-                }
-            }
-            if let Some(f) = f {
+            if let Some(f) = self.check_tx(rules, &block.txs, pos, (height, ts), &mut p) {
                 findings.push(f.in_tx(pos, tx.hash));
             }
         }
@@ -834,6 +773,79 @@ impl ChainState {
         self.blocks += 1;
         self.transactions += block.txs.len() as u64;
         (findings, record)
+    }
+
+    /// Rule 19 and the chain rules of the transaction at `pos`: its first
+    /// finding, the stateless one before any other.
+    fn check_tx<'b>(
+        &self,
+        rules: &ChainRules,
+        txs: &'b [TxCheck],
+        pos: usize,
+        (height, ts): (u64, Option<u64>),
+        p: &mut Pending<'b>,
+    ) -> Option<Finding> {
+        let tx = &txs[pos];
+        let mut f = tx.finding.clone();
+        // Rule 19.
+        let dup_tx = tx.hash.is_some_and(|hh| !p.txs.insert(hh));
+        if f.is_none() && dup_tx {
+            f = Some(
+                Finding::new(
+                    CheckId::TxUnique,
+                    "duplicate_tx",
+                    "each transaction once per block",
+                    format!("a second copy at position {pos}"),
+                    "the same transaction appears twice in the block",
+                )
+                .rule(19, 0),
+            );
+        }
+        match &tx.info {
+            TxInfo::Unreadable | TxInfo::Spoiled => {}
+            TxInfo::Ballot(info) => {
+                // A ballot that broke a stateless rule still holds its
+                // voter's nullifier and its ciphertexts on this chain.
+                if f.is_none() {
+                    f = self.check_credential(rules, info, p);
+                }
+                let dup = self.check_nullifier(info, pos, p);
+                let ct = self.check_ciphertexts(info, pos, height, txs, p);
+                f = f.or(dup).or(ct);
+                if let Some(cts) = &info.cts {
+                    p.adds.push((info.election_id, cts));
+                }
+                if info.fallback.is_some() {
+                    p.copies.push((pos, info));
+                }
+            }
+            TxInfo::CheckIn(c) => {
+                if f.is_none() {
+                    f = self.check_check_in(c, pos, p);
+                }
+            }
+            TxInfo::Replacement(r) => {
+                if f.is_none() {
+                    f = self.check_replacement(rules, r, pos, p);
+                }
+            }
+            TxInfo::Close(d) => {
+                if f.is_none() {
+                    f = self.check_close(d, pos, p);
+                }
+            }
+            TxInfo::Share(d) => {
+                if f.is_none() {
+                    f = self.check_share(rules, d, (height, ts), &p.shares);
+                    if f.is_none() {
+                        p.shares
+                            .insert((d.election_id, d.tally_height, d.share.trustee_index), pos);
+                        p.new_shares.push((pos, d));
+                    }
+                }
+            }
+        }
+        f
     }
 
     /// What a block used counts from the next block on.
