@@ -351,18 +351,10 @@ fn too_large(tx: &Transaction) -> Option<(&'static str, u64, usize)> {
     }
 }
 
-/// Rules 18a-18e, which every transaction follows: its chain, its origin,
-/// its canonical form, its signature and its election. Gives the
-/// transaction's hash and election, or the first rule it breaks.
-fn envelope<'r>(
-    rules: &'r ChainRules,
-    stx: &SignedTx,
-    big: Option<(&'static str, u64, usize)>,
-    hash: Option<Hash32>,
-    cache: &SigCache,
-    learned: &mut Vec<[u8; 32]>,
-) -> Result<(Hash32, &'r Election), Box<Finding>> {
-    let tx = &stx.tx;
+/// Rules 18a and 18b: the transaction names this chain and comes from
+/// an appliance of the genesis (a credential replacement, from the
+/// credential authority).
+fn chain_and_origin(rules: &ChainRules, tx: &Transaction) -> Result<(), Box<Finding>> {
     // 18a
     if tx.chain_id() != &rules.chain_id {
         return Err(Box::new(
@@ -405,6 +397,22 @@ fn envelope<'r>(
             .rule(18, 2),
         ));
     }
+    Ok(())
+}
+
+/// Rules 18a-18e, which every transaction follows: its chain, its origin,
+/// its canonical form, its signature and its election. Gives the
+/// transaction's hash and election, or the first rule it breaks.
+fn envelope<'r>(
+    rules: &'r ChainRules,
+    stx: &SignedTx,
+    big: Option<(&'static str, u64, usize)>,
+    hash: Option<Hash32>,
+    cache: &SigCache,
+    learned: &mut Vec<[u8; 32]>,
+) -> Result<(Hash32, &'r Election), Box<Finding>> {
+    let tx = &stx.tx;
+    chain_and_origin(rules, tx)?;
     // 18c, 18f, 18n, 18p, 18s, 18t: without an exact canonical form there
     // is no tx_hash.
     if let Some((field, v, sub)) = big {
