@@ -123,6 +123,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     crate::net::tls::trust(cfg.tls_ca_file.as_deref())?;
     let db_path = cfg.db_path();
     let chain_id = open_database(&db_path, &genesis, cfg.full_integrity_check)?;
+    install_rolls(&cfg, &genesis, &db_path)?;
     let peers = Arc::new(PeerTable::default());
     let mut extra = cfg.peers.clone();
     extra.extend(discover(&cfg, &genesis, &key.public(), &chain_id));
@@ -214,6 +215,7 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
     crate::notify::notify_ready();
     tokio::spawn(purge_sessions(state.clone()));
     tokio::spawn(reload_on_hangup(hangup, certs));
+    tokio::spawn(crate::net::closing::close_elections(state.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut served = tokio::task::JoinSet::new();
     for (listener, router, limits, tls) in bound {
@@ -352,6 +354,44 @@ fn open_database(path: &Path, genesis: &Genesis, full: bool) -> Result<Hash32, A
         )));
     }
     Ok(store.init_genesis(genesis)?)
+}
+
+/// Checks each configured roll file against the genesis and installs it
+/// (again: nothing changes); an election with a roll and none installed
+/// is named, as its voters cannot be checked in here.
+fn install_rolls(cfg: &Config, genesis: &Genesis, db_path: &Path) -> Result<(), AppError> {
+    let mut store = Store::open(db_path)?;
+    for path in &cfg.rolls {
+        let text =
+            std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?;
+        let file: crate::ledger::roll::RollFile = serde_json::from_str(&text)
+            .map_err(|e| AppError::Setup(format!("{}: {e}", path.display())))?;
+        let roll = file.check(genesis).map_err(|e| {
+            AppError::Setup(format!(
+                "{}: not a roll of this genesis ({}: {e})",
+                path.display(),
+                e.code()
+            ))
+        })?;
+        let e = roll.file.statement.election_id;
+        if store.install_roll(&roll, crate::clock::now_ms())? {
+            tracing::info!(
+                "installed the roll of election {e} ({} voters) from {}",
+                roll.leaves.len(),
+                path.display()
+            );
+        }
+    }
+    for e in genesis.elections.iter().filter(|e| e.roll().is_some()) {
+        if store.roll_commitment(e.id)?.is_none() {
+            tracing::warn!(
+                "election {} has a voter roll and none is installed here (config key rolls): \
+                 this appliance cannot check its voters in",
+                e.id
+            );
+        }
+    }
+    Ok(())
 }
 
 pub async fn shutdown_signal() {

@@ -78,6 +78,12 @@ pub struct Config {
     /// Run SQLite's full `integrity_check` at start (default: the quick one).
     #[serde(default)]
     pub full_integrity_check: bool,
+    /// The election authority's signed roll files (`evote-appliance
+    /// election roll`) this appliance checks voters in against, one per
+    /// election with a roll; each is checked against the genesis and
+    /// installed at start. They hold names: never publish them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolls: Vec<PathBuf>,
     /// Serve a door with plain HTTP on an address beyond loopback. Without
     /// it, a public or operator door that listens beyond loopback without
     /// TLS is refused at start: passwords, session tokens and the admin
@@ -155,7 +161,10 @@ impl Config {
             &mut self.genesis,
             &mut self.nullifier_secret_file,
             &mut self.admin_token_file,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.rolls.iter_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

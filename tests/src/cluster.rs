@@ -107,6 +107,30 @@ pub struct Cluster {
     /// How far ahead the appliances' clocks run when they start (and the
     /// command line's when it runs): [`Cluster::set_clock_ahead`].
     clock_ahead_ms: std::sync::atomic::AtomicU64,
+    /// The roll's test voters with their cards (the testnet's voters.json),
+    /// and which of them the test checked in.
+    voter_book: std::sync::Mutex<VoterBook>,
+}
+
+/// The testnet's voters and what a test did with them.
+#[derive(Default)]
+struct VoterBook {
+    /// (roll id, card code), in voters.json's order.
+    voters: Vec<(String, String)>,
+    next: usize,
+    by_tag: std::collections::HashMap<String, usize>,
+    /// Booth pass → the card of the voter it was issued for.
+    cards: std::collections::HashMap<String, String>,
+}
+
+/// Who votes in a testnet's election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voters {
+    /// A roll of test voters with their cards (this many; default the
+    /// testnet's): checked in by a poll worker, voting with their card.
+    Roll(Option<usize>),
+    /// Open registration, as the `dev` demo (e-mail accounts and logins).
+    OpenRegistration,
 }
 
 /// Timing parameters for a testnet.
@@ -143,7 +167,30 @@ impl Cluster {
         t: Timing,
         open_for: Option<Duration>,
     ) -> Cluster {
+        Self::create_with(validators, stations, t, open_for, Voters::Roll(None))
+    }
+
+    /// Like [`Cluster::create_with_election`], with the election's voters
+    /// as `voters` says.
+    pub fn create_with(
+        validators: usize,
+        stations: usize,
+        t: Timing,
+        open_for: Option<Duration>,
+        voters: Voters,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let roll_size = match voters {
+            Voters::Roll(Some(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let mut roll: Vec<&str> = match &roll_size {
+            Some(n) => vec!["--voters", n.as_str()],
+            None => vec![],
+        };
+        if voters == Voters::OpenRegistration {
+            roll.push("--open-registration");
+        }
         let seconds = open_for.map(|d| d.as_secs().to_string());
         let election: Vec<&str> = match &seconds {
             Some(s) => vec!["--election-seconds", s.as_str()],
@@ -161,6 +208,7 @@ impl Cluster {
             ])
             .args(["--fallback-after-ms", &t.fallback_after_ms.to_string()])
             .args(&election)
+            .args(&roll)
             .output()
             .expect("run testnet");
         assert!(
@@ -191,7 +239,27 @@ impl Cluster {
             })
             .collect();
         let children = std::sync::Mutex::new(nodes.iter().map(|_| None).collect());
+        let voters_file: Value = serde_json::from_str(
+            &std::fs::read_to_string(file["voters"].as_str().expect("testnet.json voters"))
+                .expect("voters.json"),
+        )
+        .expect("voters.json parses");
+        let voters = voters_file["voters"]
+            .as_array()
+            .expect("voters")
+            .iter()
+            .map(|v| {
+                (
+                    v["id"].as_str().unwrap().to_string(),
+                    v["card"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
         Cluster {
+            voter_book: std::sync::Mutex::new(VoterBook {
+                voters,
+                ..VoterBook::default()
+            }),
             dir,
             nodes,
             children,
@@ -558,8 +626,99 @@ impl Cluster {
         )
     }
 
-    /// Registers and logs in a voter at node `i`; returns the token.
-    pub fn voter(&self, i: usize, email: &str) -> String {
+    /// Every voter of the testnet's roll: (roll id, card code).
+    pub fn roll_voters(&self) -> Vec<(String, String)> {
+        self.voter_book.lock().unwrap().voters.clone()
+    }
+
+    /// The roll voter a test calls `tag` (the same voter for the same tag,
+    /// the next unused one for a new tag): (roll id, card code).
+    pub fn roll_voter(&self, tag: &str) -> (String, String) {
+        let mut book = self.voter_book.lock().unwrap();
+        let next = book.next;
+        let k = *book.by_tag.entry(tag.to_string()).or_insert(next);
+        if k == next {
+            book.next += 1;
+        }
+        assert!(
+            k < book.voters.len(),
+            "the testnet's roll has {} voters; create it with more",
+            book.voters.len()
+        );
+        book.voters[k].clone()
+    }
+
+    /// Checks voter `tag` in at node `i` as a poll worker does (the roll
+    /// voter [`Cluster::roll_voter`] names) and returns their booth pass;
+    /// [`Cluster::vote`] casts with the pass and the voter's card.
+    pub fn voter(&self, i: usize, tag: &str) -> String {
+        let (code, v) = self.check_in(i, tag);
+        assert_eq!(code, 200, "check-in at {}: {v}", self.nodes[i].name);
+        v["booth_pass"].as_str().unwrap().to_string()
+    }
+
+    /// Checks voter `tag` in at node `i`: the answer as it is.
+    pub fn check_in(&self, i: usize, tag: &str) -> (u16, Value) {
+        let (id, card) = self.roll_voter(tag);
+        let body = json!({"election_id": 1, "voter_id": id});
+        let admin = self.admin_token(i);
+        let (code, v) = self.post(i, "/api/admin/voters/check-in", &body, Some(&admin));
+        if let Some(pass) = v["booth_pass"].as_str() {
+            let mut book = self.voter_book.lock().unwrap();
+            book.cards.insert(pass.to_string(), card);
+        }
+        (code, v)
+    }
+
+    /// Checks `n` voters in at node `i` in batches (voters `{tag}-0`...):
+    /// their booth passes.
+    pub fn check_in_many(&self, i: usize, n: usize, tag: &str) -> Vec<String> {
+        let mut passes = Vec::with_capacity(n);
+        let admin = self.admin_token(i);
+        let all: Vec<(String, String)> = (0..n)
+            .map(|k| self.roll_voter(&format!("{tag}-{k}")))
+            .collect();
+        for chunk in all.chunks(1_000) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let body = json!({"election_id": 1, "voter_ids": ids});
+            let (code, v) = self.post(i, "/api/admin/voters/check-in", &body, Some(&admin));
+            assert_eq!(code, 200, "check-in at {}: {v}", self.nodes[i].name);
+            let results = v["results"].as_array().expect("results");
+            let mut book = self.voter_book.lock().unwrap();
+            for ((_, card), r) in chunk.iter().zip(results) {
+                let pass = r["booth_pass"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("check-in at {}: {r}", self.nodes[i].name));
+                book.cards.insert(pass.to_string(), card.clone());
+                passes.push(pass.to_string());
+            }
+        }
+        passes
+    }
+
+    /// The card of the voter a booth pass was issued for.
+    pub fn card(&self, pass: &str) -> String {
+        let book = self.voter_book.lock().unwrap();
+        book.cards
+            .get(pass)
+            .cloned()
+            .unwrap_or_else(|| panic!("no voter checked in with pass {pass}"))
+    }
+
+    /// A vote's body for the voter behind `token`: the choice and, for a
+    /// booth pass, the voter's card (a session of an open-registration
+    /// election needs none).
+    pub fn vote_body(&self, token: &str, candidate: u64) -> Value {
+        let card = self.voter_book.lock().unwrap().cards.get(token).cloned();
+        match card {
+            Some(card) => json!({"election_id": 1, "candidate_id": candidate, "credential": card}),
+            None => json!({"election_id": 1, "candidate_id": candidate}),
+        }
+    }
+
+    /// Registers and logs in a voter at node `i` (an open-registration
+    /// testnet, [`Voters::OpenRegistration`]): their session token.
+    pub fn account(&self, i: usize, email: &str) -> String {
         let body = json!({"email": email, "password": "correct horse"});
         let (c, v) = self.post(i, "/api/auth/register", &body, None);
         assert_eq!(c, 201, "register at {}: {v}", self.nodes[i].name);
@@ -576,7 +735,7 @@ impl Cluster {
 
     /// Casts a vote; returns the whole (successful) answer.
     pub fn vote_answer(&self, i: usize, token: &str, candidate: u64) -> Value {
-        let body = json!({"election_id": 1, "candidate_id": candidate});
+        let body = self.vote_body(token, candidate);
         let (c, v) = self.post(i, "/api/votes/submit", &body, Some(token));
         assert_eq!(c, 200, "vote at {}: {v}", self.nodes[i].name);
         v
@@ -706,7 +865,8 @@ fn read(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
     )
 }
 
-/// Registers `n` voters spread over `nodes` (round-robin), in parallel.
+/// Checks `n` voters in spread over `nodes` (round-robin), in parallel:
+/// (node, booth pass) each.
 pub fn voters(c: &Cluster, nodes: &[usize], n: usize, tag: &str) -> Vec<(usize, String)> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -719,7 +879,7 @@ pub fn voters(c: &Cluster, nodes: &[usize], n: usize, tag: &str) -> Vec<(usize, 
                         .into_iter()
                         .map(|k| {
                             let node = nodes[k % nodes.len()];
-                            (node, c.voter(node, &format!("{tag}-{k}@example.org")))
+                            (node, c.voter(node, &format!("{tag}-{k}")))
                         })
                         .collect::<Vec<_>>()
                 })

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use evote_tests::cluster::{Cluster, Timing};
+use evote_tests::cluster::{Cluster, Timing, Voters};
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -395,7 +395,10 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
     let b = start_browser().await;
     b.goto("about:blank").await;
     b.viewport(KIOSK).await;
-    let c = Cluster::create(3, 0, Timing::default());
+    // The console checks voters in by e-mail and the booth casts without a
+    // card: open registration, as the `dev` demo (a roll's check-in and card
+    // are the submission service's `check_in_voter` and `Presented::card`).
+    let c = Cluster::create_with(3, 0, Timing::default(), None, Voters::OpenRegistration);
     c.start_all();
     let (v1, v3) = (c.url(0).to_string(), c.url(2).to_string());
     // The console is at the operator door.

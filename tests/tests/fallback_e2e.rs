@@ -33,9 +33,6 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
     let (v1, v2, v3, s1, s2) = (0, 1, 2, 3, 4);
     c.start_all();
     let ballots = voters(&c, &[v1], 100, "f");
-    // The same voter registered at both stations.
-    let at_s1 = c.voter(s1, "twice@example.org");
-    let at_s2 = c.voter(s2, "twice@example.org");
 
     c.kill(v2);
     c.kill(v3);
@@ -47,6 +44,11 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
     wait_until("fallback at the stations", Duration::from_secs(20), || {
         in_fallback(&c, s1) && in_fallback(&c, s2)
     });
+    // The same voter checked in at both stations while they cannot see
+    // each other's poll books.
+    let at_s1 = c.voter(s1, "twice");
+    let at_s2 = c.voter(s2, "twice");
+    let another = c.voter(s1, "another");
     let mut sealed = Vec::new();
     for (k, (node, token)) in ballots.iter().enumerate() {
         let v = c.vote_answer(*node, token, 1 + k as u64 % 3);
@@ -61,16 +63,16 @@ fn votes_survive_a_lost_quorum_and_a_crash_and_a_double_vote_counts_once() {
         (&a["status"], &b["status"]),
         (&Value::from("fallback"), &Value::from("fallback"))
     );
-    let (code, _) = c.post(
-        s1,
-        "/api/votes/submit",
-        &serde_json::json!({"election_id": 1, "candidate_id": 3}),
-        Some(&at_s1),
-    );
+    // Another voter's pass with the first voter's card: the credential has
+    // a ballot in this station's fallback chain already.
+    let body = c.vote_body(&at_s1, 3);
+    let (code, v) = c.post(s1, "/api/votes/submit", &body, Some(&another));
     assert_eq!(
         code, 409,
-        "a second vote at the same station is refused even offline"
+        "a second vote with the same card at the same station is refused even offline: {v}"
     );
+    let (code, v) = c.check_in(s1, "twice");
+    assert_eq!(code, 409, "a voter is checked in once at a station: {v}");
     let (_, m) = c.get_text(v1, "/metrics");
     assert!(
         m.contains("evote_fallback_active 1"),

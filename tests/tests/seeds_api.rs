@@ -147,13 +147,24 @@ fn the_phase_3_document_calls_answer_as_documented() {
         assert_eq!(row["rpc_url"], c.url(i), "{row}");
     }
 
-    // 2.1 register, 2.2 login, exactly as printed.
+    // 2.1 register, exactly as printed: the testnet's election has a roll
+    // (only the `dev` demo has open registration), and the refusal has the
+    // seeds' error shape. 2.2: a poll worker checks the voter in instead;
+    // the booth pass is the bearer token, the voter's card signs.
     let creds = r#"{"email": "voter@test.com", "password": "TestPass123"}"#;
     let (code, r) = post(&format!("{base}/api/auth/register"), creds, None);
-    assert_eq!(code, 201, "{r}");
-    let (code, login) = post(&format!("{base}/api/auth/login"), creds, None);
-    assert_eq!(code, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        (code, &r["error"]["code"]),
+        (403, &json!("registration_closed")),
+        "{r}"
+    );
+    let token = c.voter(0, "seeds");
+    let card = c.card(&token);
+    let with_card = |body: &str| {
+        let mut v: Value = serde_json::from_str(body).unwrap();
+        v["credential"] = json!(card);
+        v.to_string()
+    };
 
     // 2.3 submit, the printed body: candidate 42 does not stand in the
     // testnet's election, and the answer says so in the error shape.
@@ -163,13 +174,17 @@ fn the_phase_3_document_calls_answer_as_documented() {
            "encrypted_vote": "aGVsbG8gd29ybGQ="
          }"#;
     let submit = format!("{base}/api/votes/submit");
-    let (code, r) = post(&submit, printed, Some(&token));
+    let (code, r) = post(&submit, &with_card(printed), Some(&token));
     assert_eq!(
         (code, &r["error"]["code"]),
         (400, &json!("unknown_candidate")),
         "{r}"
     );
-    let (code, v) = post(&submit, &printed.replace("42", "2"), Some(&token));
+    let (code, v) = post(
+        &submit,
+        &with_card(&printed.replace("42", "2")),
+        Some(&token),
+    );
     assert_eq!(code, 200, "{v}");
     assert!(v["id"].as_u64().is_some_and(|id| id >= 1), "id: {v}");
     let tx = v["transaction_id"].as_str().unwrap().to_string();
@@ -183,10 +198,26 @@ fn the_phase_3_document_calls_answer_as_documented() {
     assert_eq!(v["status"], "submitted");
     assert_eq!(v["validator"], "validator-1", "this validator took it: {v}");
     assert!(v.get("warning").is_none());
-    let (code, again) = post(&submit, &printed.replace("42", "3"), Some(&token));
+    let (code, again) = post(
+        &submit,
+        &with_card(&printed.replace("42", "3")),
+        Some(&token),
+    );
     assert_eq!(
         (code, &again["error"]["code"]),
-        (409, &json!("already_voted"))
+        (401, &json!("unauthorized")),
+        "a booth pass casts one ballot: {again}"
+    );
+    let another = c.voter(0, "seeds-another");
+    let (code, again) = post(
+        &submit,
+        &with_card(&printed.replace("42", "3")),
+        Some(&another),
+    );
+    assert_eq!(
+        (code, &again["error"]["code"]),
+        (409, &json!("already_voted")),
+        "a card votes once: {again}"
     );
 
     // 3. transaction status, with the election id as printed.
@@ -435,7 +466,7 @@ fn fallback_ids_resolve_at_every_node_once_reconciled() {
     let c = Cluster::create(3, 0, Timing::default());
     c.start_all();
     let tokens: Vec<String> = (0..20)
-        .map(|k| c.voter(0, &format!("offline{k}@example.org")))
+        .map(|k| c.voter(0, &format!("offline{k}")))
         .collect();
     c.kill(1);
     c.kill(2);
@@ -444,7 +475,7 @@ fn fallback_ids_resolve_at_every_node_once_reconciled() {
     });
     let mut ids = Vec::new();
     for (k, token) in tokens.iter().enumerate() {
-        let body = json!({"election_id": 1, "candidate_id": 1 + k as u64 % 3});
+        let body = c.vote_body(token, 1 + k as u64 % 3);
         let (code, v) = post(
             &format!("{}/api/votes/submit", c.url(0)),
             &body.to_string(),

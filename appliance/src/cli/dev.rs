@@ -58,6 +58,7 @@ pub fn prepare(
         tls_ca_file: None,
         tls: None,
         admin_tls: None,
+        rolls: Vec::new(),
     };
     cfg.peer_listen = Some(cfg.peer_addr());
     cfg.admin_listen = Some(cfg.admin_addr());

@@ -136,9 +136,9 @@ pub(crate) fn close_chain(
 }
 
 fn export(cfg: &Config, out: &Path) -> Result<(), AppError> {
-    let (store, genesis, chain_id) = open(cfg)?;
+    let (mut store, genesis, chain_id) = open(cfg)?;
     let key = keyfile::read_node_key(&cfg.key)?;
-    let (e, ballots) = export_chain(&store, &genesis, chain_id, &key)?;
+    let (e, ballots) = export_chain(&mut store, &genesis, chain_id, &key)?;
     let text = serde_json::to_string_pretty(&e).expect("export encodes");
     write_new(out, &text)?;
     println!(
@@ -155,18 +155,23 @@ fn export(cfg: &Config, out: &Path) -> Result<(), AppError> {
 }
 
 /// This appliance's fallback chain as a signed export, checked as an
-/// importer will check it: (the export, its ballot count).
+/// importer will check it: (the export, its ballot count). It carries the
+/// check-ins and closing records waiting in this appliance's mempool, after
+/// making the closing record of each election closed by now.
 pub(crate) fn export_chain(
-    store: &Store,
+    store: &mut Store,
     genesis: &crate::ledger::Genesis,
     chain_id: Hash32,
     key: &crate::ledger::NodeKey,
 ) -> Result<(FallbackExport, u64), AppError> {
     let me = key.public();
+    crate::net::closing::close_closed_elections(store, genesis, chain_id, key, now_ms())?;
     let (blocks, copies) = read_chain(store, &me)?;
     let close = store.fallback_close(&me)?;
+    let records = store.mempool_records_of(&me)?;
     let e = FallbackExport::sign(chain_id, blocks, copies, close, now_ms(), key)
-        .map_err(|e| AppError::Setup(e.to_string()))?;
+        .map_err(|e| AppError::Setup(e.to_string()))?
+        .with_records(records);
     let ballots = e.verify(genesis, &chain_id).map_err(|err| {
         AppError::Setup(format!(
             "this appliance's own fallback chain does not verify: {err}"
@@ -222,8 +227,17 @@ fn import(cfg: &Config, file: &Path) -> Result<(), AppError> {
         ))
     })?;
     let added = store.import_fallback(&e.blocks, &e.copies, e.close.as_ref(), now_ms())?;
+    let mut records = 0;
+    for r in &e.records {
+        let hash = r.hash().map_err(|err| AppError::Setup(err.to_string()))?;
+        if store.mempool_insert(r, &hash, None, now_ms())? == crate::store::MempoolInsert::Inserted
+        {
+            records += 1;
+        }
+    }
     println!(
-        "verified {ballots} ballots from {} ({}); {added} new, handed to the main chain when this appliance runs",
+        "verified {ballots} ballots from {} ({}); {added} new and {records} new check-in or \
+         closing records, handed to the main chain when this appliance runs",
         e.summary.origin,
         if e.close.is_some() {
             "closed"

@@ -1,6 +1,8 @@
 //! The command line (clap). `main.rs` only calls [`main`].
 
+mod chain;
 mod dev;
+pub mod eligibility;
 pub(crate) mod fallback;
 mod files;
 mod testnet;
@@ -49,6 +51,15 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: SocketAddr,
     },
+    /// The chain alone, for observers: `chain export`.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// The election authority's tools: the voter roll.
+    #[command(subcommand)]
+    Election(eligibility::ElectionCommand),
+    /// The credential authority's tools: voting cards and their replacement.
+    #[command(subcommand)]
+    Credentials(eligibility::CredentialsCommand),
     /// Fallback chains: status, close, export, import.
     #[command(subcommand)]
     Fallback(fallback::FallbackCommand),
@@ -92,6 +103,11 @@ pub struct GenesisArgs {
     /// credentials and signs every replacement of one.
     #[arg(long, value_name = "PUBKEY")]
     credential_authority: String,
+    /// The credential authority's signed list of an election's public
+    /// credentials (`credentials issue` wrote it): the election's
+    /// eligibility, in place of its file's `eligibility`; repeatable.
+    #[arg(long = "credentials", value_name = "FILE")]
+    credentials: Vec<PathBuf>,
     /// A name for the chain.
     #[arg(long, default_value = "evote")]
     chain_name: String,
@@ -237,6 +253,9 @@ fn dispatch(cmd: Command) -> Result<(), AppError> {
             init_logging(None);
             app::run_bootnode(listen)
         }
+        Command::Chain(cmd) => chain::run(cmd),
+        Command::Election(cmd) => eligibility::run_election(cmd),
+        Command::Credentials(cmd) => eligibility::run_credentials(cmd),
         Command::Fallback(cmd) => fallback::run(cmd),
         Command::Trustee(cmd) => trustee::run(cmd),
         Command::Testnet(args) => {
@@ -270,8 +289,10 @@ struct ElectionFile {
     /// The trustees' key ceremony (`evote-appliance trustee public` prints it).
     trustees: crate::ledger::ElectionTrustees,
     /// Who may vote: the roll's commitment and the credential list, or
-    /// open registration (PROTOCOL.md §3a).
-    eligibility: crate::ledger::Eligibility,
+    /// open registration (PROTOCOL.md §3a); or none here, given by
+    /// `genesis --credentials`.
+    #[serde(default)]
+    eligibility: Option<crate::ledger::Eligibility>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,7 +319,8 @@ fn parse_key(s: &str) -> Result<PublicKey, AppError> {
     PublicKey::parse(s).map_err(|e| AppError::Setup(format!("public key {s:?}: {e}")))
 }
 
-fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
+/// The elections of the files, each with whether its file said who may vote.
+fn read_elections(paths: &[PathBuf]) -> Result<Vec<(Election, bool)>, AppError> {
     let mut out = Vec::new();
     for path in paths {
         let text = std::fs::read_to_string(path).map_err(|source| AppError::Io {
@@ -312,15 +334,19 @@ fn read_elections(paths: &[PathBuf]) -> Result<Vec<Election>, AppError> {
             vec![serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?]
         };
         for e in files {
-            out.push(Election {
-                id: e.id,
-                name: e.name,
-                opens_at: e.opens_at.to_ms().map_err(bad)?,
-                closes_at: e.closes_at.to_ms().map_err(bad)?,
-                candidates: e.candidates,
-                trustees: e.trustees,
-                eligibility: e.eligibility,
-            });
+            let given = e.eligibility.is_some();
+            out.push((
+                Election {
+                    id: e.id,
+                    name: e.name,
+                    opens_at: e.opens_at.to_ms().map_err(bad)?,
+                    closes_at: e.closes_at.to_ms().map_err(bad)?,
+                    candidates: e.candidates,
+                    trustees: e.trustees,
+                    eligibility: e.eligibility.unwrap_or(crate::ledger::Eligibility::Open {}),
+                },
+                given,
+            ));
         }
     }
     Ok(out)
@@ -353,15 +379,45 @@ fn genesis(a: GenesisArgs) -> Result<(), AppError> {
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
+    let credential_authority = parse_key(&a.credential_authority)?;
+    let mut elections = read_elections(&a.elections)?;
+    for path in &a.credentials {
+        let bad = |m: String| AppError::Setup(format!("{}: {m}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|source| AppError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?;
+        let list: crate::ledger::credential::CredentialList =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let eligibility = list
+            .eligibility(&credential_authority)
+            .map_err(|e| bad(format!("not the credential authority's list: {e}")))?;
+        let id = list.statement.election_id;
+        let (e, given) = elections
+            .iter_mut()
+            .find(|(e, _)| e.id == id)
+            .ok_or_else(|| bad(format!("election {id} is not one of the --election files")))?;
+        e.eligibility = eligibility;
+        *given = true;
+    }
+    if let Some((e, _)) = elections.iter().find(|(_, given)| !given) {
+        return Err(AppError::Setup(format!(
+            "election {} says nothing of who may vote: give the credential authority's list \
+             (--credentials FILE) or, for a demonstration, \"eligibility\": {{\"mode\": \"open\"}} \
+             in its file",
+            e.id
+        )));
+    }
+    let elections = elections.into_iter().map(|(e, _)| e).collect();
     let g = Genesis {
         protocol: PROTOCOL.into(),
         chain_name: a.chain_name,
         created_at_ms: crate::clock::now_ms(),
         authority: parse_key(&a.authority)?,
-        credential_authority: parse_key(&a.credential_authority)?,
+        credential_authority,
         validators,
         stations,
-        elections: read_elections(&a.elections)?,
+        elections,
         params: Params {
             block_period_ms: a.block_period_ms,
             empty_block_period_ms: a.empty_block_period_ms,

@@ -49,7 +49,19 @@ pub struct TestnetArgs {
     /// of --election-minutes: for tests and demonstrations of the close.
     #[arg(long, conflicts_with = "election_minutes")]
     election_seconds: Option<u64>,
+    /// How many test voters on the election's roll, each with a voting card
+    /// (`voters.json`).
+    #[arg(long, default_value_t = DEFAULT_VOTERS)]
+    voters: usize,
+    /// The election takes open registration instead of a roll, as the `dev`
+    /// demo does (for tests of e-mail accounts and logins; never an
+    /// election's setting).
+    #[arg(long, conflicts_with = "voters")]
+    open_registration: bool,
 }
+
+/// Test voters on a testnet's roll unless `--voters` says otherwise.
+pub const DEFAULT_VOTERS: usize = 1_000;
 
 #[derive(Debug, Subcommand)]
 enum TestnetAction {
@@ -64,6 +76,27 @@ enum TestnetAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestnetFile {
     pub nodes: Vec<TestnetNode>,
+    /// The test voters' file (`TestVoters`): every voter of the roll with
+    /// their voting card.
+    pub voters: PathBuf,
+}
+
+/// `D/voters.json`: the testnet election's roll as its voters' cards, for
+/// tests and load tools (a real election never has such a file: each card
+/// goes to its voter only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestVoters {
+    pub election_id: u64,
+    pub voters: Vec<TestVoter>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestVoter {
+    /// The voter's id on the roll (a poll worker checks them in by it).
+    pub id: String,
+    pub name: String,
+    /// The code on their voting card.
+    pub card: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,7 +133,8 @@ pub fn run(args: TestnetArgs) -> Result<(), AppError> {
                 Some(s) => s.saturating_mul(1_000).max(10_000),
                 None => args.election_minutes.saturating_mul(60_000).max(60_000),
             };
-            let file = create(&dir, n, args.stations, params, election_ms)?;
+            let voters = (!args.open_registration).then_some(args.voters);
+            let file = create(&dir, n, args.stations, params, election_ms, voters)?;
             for node in &file.nodes {
                 println!("{:<12} {:<9} {}", node.name, node.role, node.url);
             }
@@ -193,6 +227,7 @@ pub fn create(
     m: usize,
     params: Params,
     election_ms: u64,
+    voters: Option<usize>,
 ) -> Result<TestnetFile, AppError> {
     if n == 0 {
         return Err(AppError::Setup(
@@ -207,12 +242,68 @@ pub fn create(
     }
     let dir = std::path::absolute(dir).map_err(setup_err)?;
     std::fs::create_dir_all(&dir).map_err(setup_err)?;
-    let authority = keyfile::generate_node_key(&dir.join("authority.key"))?.public();
-    let credential_authority =
-        keyfile::generate_node_key(&dir.join("credential-authority.key"))?.public();
+    let authority_key = keyfile::generate_node_key(&dir.join("authority.key"))?;
+    let authority = authority_key.public();
+    let credential_authority_key =
+        keyfile::generate_node_key(&dir.join("credential-authority.key"))?;
+    let credential_authority = credential_authority_key.public();
+    // The election authority's roll of test voters and the credential
+    // authority's cards for them (none with open registration).
+    let (eligibility, test_voters, rolls) = match voters {
+        Some(voters) => {
+            let rows = (1..=voters)
+                .map(|i| super::eligibility::RollRow {
+                    id: format!("T{i:06}"),
+                    name: format!("Test Voter {i}"),
+                    district: None,
+                    station: None,
+                })
+                .collect();
+            let roll = super::eligibility::build_roll(1, rows, &authority_key)?;
+            let commitment = crate::ledger::genesis::RollCommitment {
+                size: roll.file.statement.size,
+                root: roll.file.statement.root,
+            };
+            let issued = super::eligibility::issue(1, commitment, &credential_authority_key)?;
+            let eligibility = issued
+                .list
+                .eligibility(&credential_authority)
+                .map_err(setup_err)?;
+            let roll_path = dir.join("roll.json");
+            keyfile::write_secret(
+                &roll_path,
+                serde_json::to_string(&roll.file)
+                    .expect("roll encodes")
+                    .as_bytes(),
+            )?;
+            let test_voters = roll
+                .file
+                .entries
+                .iter()
+                .zip(&issued.codes)
+                .map(|(e, c)| TestVoter {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    card: c.to_text(),
+                })
+                .collect();
+            (eligibility, test_voters, vec![roll_path])
+        }
+        None => (Eligibility::Open {}, Vec::new(), Vec::new()),
+    };
     keyfile::write_secret(
         &dir.join("nullifier.secret"),
         hex::encode(random_bytes::<32>()).as_bytes(),
+    )?;
+    let voters_path = dir.join("voters.json");
+    keyfile::write_secret(
+        &voters_path,
+        serde_json::to_string(&TestVoters {
+            election_id: 1,
+            voters: test_voters,
+        })
+        .expect("voters encode")
+        .as_bytes(),
     )?;
     let names: Vec<(String, &str)> = (1..=n)
         .map(|i| (format!("validator-{i}"), "validator"))
@@ -270,6 +361,7 @@ pub fn create(
             tls_ca_file: None,
             tls: None,
             admin_tls: None,
+            rolls: rolls.clone(),
         };
         let config = home.join("appliance.toml");
         write(&config, &cfg.to_toml())?;
@@ -316,7 +408,7 @@ pub fn create(
             opens_at: now - 60_000,
             closes_at: now + election_ms,
             trustees,
-            eligibility: Eligibility::Open {},
+            eligibility: eligibility.clone(),
         }],
         params,
     };
@@ -325,7 +417,10 @@ pub fn create(
         &dir.join("genesis.json"),
         &serde_json::to_string_pretty(&genesis).expect("genesis encodes"),
     )?;
-    let file = TestnetFile { nodes };
+    let file = TestnetFile {
+        nodes,
+        voters: voters_path,
+    };
     write(
         &dir.join("testnet.json"),
         &serde_json::to_string_pretty(&file).expect("testnet encodes"),
@@ -398,7 +493,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Enough nodes that ports picked one by one and let go at once
         // repeated one in most runs (measured: 3% of testnets of 24 nodes).
-        let net = create(dir.path(), 4, 252, Params::default(), 60_000).unwrap();
+        let net = create(dir.path(), 4, 252, Params::default(), 60_000, Some(10)).unwrap();
         let mut urls: Vec<&str> = net
             .nodes
             .iter()

@@ -110,9 +110,35 @@ async fn refresh(
 /// Voters checked in per request.
 pub const MAX_CHECK_IN: usize = 1_000;
 
+/// A check-in: a voter of an election's roll by their id (a real
+/// election), or voters by e-mail where an election has open registration
+/// (the `dev` demo).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CheckInBody {
+    Roll(RollCheckIn),
+    RollBatch(RollBatchCheckIn),
+    Emails(EmailCheckIn),
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CheckInBody {
+struct RollCheckIn {
+    election_id: u64,
+    voter_id: String,
+}
+
+/// Several voters of a roll at once (load tools; at most `MAX_CHECK_IN`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollBatchCheckIn {
+    election_id: u64,
+    voter_ids: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailCheckIn {
     voters: Vec<CheckInVoter>,
 }
 
@@ -124,15 +150,34 @@ struct CheckInVoter {
     name: Option<String>,
 }
 
-/// A poll worker checks voters in after verifying them in person: each
-/// gets a session for the voting kiosk without a password. Voters unknown
-/// to this appliance are added to its roll.
+/// A poll worker checks a voter in after verifying them in person. With a
+/// roll: the voter's entry, checked in once, at their station, recorded in
+/// the poll book on the chain; the answer carries a one-time booth pass.
+/// With open registration: each e-mail gets a session for the voting kiosk
+/// without a password (voters unknown here are added), refused where no
+/// election allows it.
 async fn check_in(
     State(s): State<SharedState>,
     headers: HeaderMap,
     super::ApiJson(body): super::ApiJson<CheckInBody>,
 ) -> Result<axum::Json<Value>, ApiError> {
     require_admin(&s, &headers)?;
+    let body = match body {
+        CheckInBody::Roll(r) => {
+            let c = super::submit::check_in_voter(&s, r.election_id, &r.voter_id).await?;
+            return Ok(axum::Json(checked_in(&c)));
+        }
+        CheckInBody::RollBatch(b) => return check_in_batch(&s, b).await,
+        CheckInBody::Emails(e) => e,
+    };
+    if !s.genesis.elections.iter().any(|e| e.open_registration()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "roll_required",
+            "every election has a voter roll: check voters in by their id on it \
+             ({\"election_id\", \"voter_id\"})",
+        ));
+    }
     if body.voters.is_empty() || body.voters.len() > MAX_CHECK_IN {
         return Err(ApiError::bad_request(
             "invalid_batch",
@@ -166,6 +211,48 @@ async fn check_in(
     Ok(axum::Json(
         json!({"sessions": sessions, "token_type": "bearer"}),
     ))
+}
+
+/// What the poll worker sees of a voter checked in against the roll.
+fn checked_in(c: &super::submit::CheckedIn) -> Value {
+    let status = if c.record.fallback_block.is_some() {
+        "fallback"
+    } else {
+        "pending"
+    };
+    json!({
+        "voter": {
+            "id": c.voter.voter_id,
+            "name": c.voter.name,
+            "district": c.voter.district,
+        },
+        "check_in": c.record.tx_hash,
+        "status": status,
+        "booth_pass": c.pass,
+        "token_type": "bearer",
+        "expires_at": c.pass_expires_at_ms,
+    })
+}
+
+async fn check_in_batch(
+    s: &SharedState,
+    b: RollBatchCheckIn,
+) -> Result<axum::Json<Value>, ApiError> {
+    if b.voter_ids.is_empty() || b.voter_ids.len() > MAX_CHECK_IN {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            format!("check in between 1 and {MAX_CHECK_IN} voters per request"),
+        ));
+    }
+    let answers = super::submit::check_in_voters(s, b.election_id, b.voter_ids).await?;
+    let results: Vec<Value> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(c) => checked_in(c),
+            Err(e) => json!({"error": {"code": e.code, "message": e.message}}),
+        })
+        .collect();
+    Ok(axum::Json(json!({ "results": results })))
 }
 
 /// Every validator of the genesis with its health as this node sees it.

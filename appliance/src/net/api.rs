@@ -11,15 +11,14 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
 use super::server::ClientAddr;
 use super::submit::{
-    Ballot, Presented, TxStatus, accept_checked, choice, confirmation_code, credential_for,
-    make_ballot, tx_status,
+    Ballot, Caster, Presented, TxStatus, accept_checked, caster_for_token, choice,
+    confirmation_code, credential_for, make_ballot, return_booth_pass, tx_status,
 };
 use super::{AppState, SharedState, seeds};
 use crate::auth;
 use crate::clock::now_ms;
 use crate::ledger::elgamal::BallotContext;
 use crate::ledger::{Election, Hash32};
-use crate::node::Source;
 use crate::store::Voter;
 
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -106,6 +105,7 @@ async fn register(
     ConnectInfo(client): ConnectInfo<ClientAddr>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    registration_open(&s)?;
     limited(
         s.limits
             .registrations
@@ -245,9 +245,24 @@ async fn login(
     })))
 }
 
-/// The voter behind the request's bearer token.
-pub(crate) async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, ApiError> {
-    let token = headers
+/// Voters register themselves only where an election allows it (open
+/// registration: the `dev` demo); with a roll, the election authority's
+/// roll says who votes, and an account would vote in nothing.
+fn registration_open(s: &AppState) -> Result<(), ApiError> {
+    if s.genesis.elections.iter().any(|e| e.open_registration()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "registration_closed",
+        "no election of this chain has open registration: voters are on the election \
+         authority's roll and vote with the card a credential authority issued them",
+    ))
+}
+
+/// The request's bearer token.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -255,7 +270,12 @@ pub(crate) async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))
+}
+
+/// The voter behind the request's bearer token.
+pub(crate) async fn authenticate(s: &SharedState, headers: &HeaderMap) -> Result<Voter, ApiError> {
+    let token = bearer(headers)?;
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::unauthorized("invalid or expired token"));
     }
@@ -299,20 +319,35 @@ pub(crate) fn find_election(s: &AppState, id: u64) -> Result<&Election, ApiError
         .ok_or_else(|| ApiError::not_found(format!("election {id} does not exist")))
 }
 
+/// A ballot: from a voter logged in (open registration) or from the booth
+/// with a checked-in voter's pass and their card (a roll); a pass whose
+/// ballot is refused is given back.
 async fn submit(
     State(s): State<SharedState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let voter = authenticate(&s, &headers).await?;
-    let election = find_election(&s, body.election_id)?;
+    let caster = caster_for_token(&s, bearer(&headers)?).await?;
+    let answer = submit_as(&s, &caster, body).await;
+    if answer.is_err() {
+        return_booth_pass(&s, caster).await;
+    }
+    answer
+}
+
+async fn submit_as(
+    s: &SharedState,
+    caster: &Caster,
+    body: SubmitBody,
+) -> Result<axum::Json<Value>, ApiError> {
+    let election = find_election(s, body.election_id)?;
     let _ = body.encrypted_vote;
     let presented = Presented {
         card: body.credential.as_deref(),
         device: body.credential_key.zip(body.credential_signature),
     };
     let ballot = match (body.candidate_id, body.ballot) {
-        (Some(candidate), None) => Ballot::Choice(choice(&s, election, candidate)?),
+        (Some(candidate), None) => Ballot::Choice(choice(s, election, candidate)?),
         (None, Some(ballot)) => Ballot::Encrypted(Box::new(ballot)),
         _ => {
             return Err(ApiError::bad_request(
@@ -321,8 +356,8 @@ async fn submit(
             ));
         }
     };
-    let cast = cast(&s, &voter, election, ballot, presented).await?;
-    Ok(axum::Json(submit_answer(&s, &cast, election.id)))
+    let cast = cast(s, caster, election, ballot, presented).await?;
+    Ok(axum::Json(submit_answer(s, &cast, election.id)))
 }
 
 /// A voter's ballot, accepted: what the voter is told.
@@ -335,13 +370,14 @@ pub(crate) struct Cast {
     pub at_ms: u64,
 }
 
-/// Casts `voter`'s ballot in `election` (open now), as the voter API and
-/// the booth do: makes the voter's credential (from the card `presented`,
-/// or with open registration from the voter's identity), encrypts, signs,
-/// checks, hands it to the node and issues the confirmation code.
+/// Casts a ballot in `election` (open now), as the voter API and the booth
+/// do: checks that `caster` may (`Caster::may_cast_in`), makes the voter's
+/// credential (from the card `presented`, or with open registration from
+/// the voter's identity), encrypts, signs, checks, hands it to the node and
+/// issues the confirmation code.
 pub(crate) async fn cast(
     s: &SharedState,
-    voter: &Voter,
+    caster: &Caster,
     election: &Election,
     ballot: Ballot,
     presented: Presented<'_>,
@@ -354,7 +390,8 @@ pub(crate) async fn cast(
             format!("election {} is not open for voting now", election.id),
         ));
     }
-    let (null, signer) = credential_for(s, election, Some(&voter.email), presented)?;
+    caster.may_cast_in(election)?;
+    let (null, signer) = credential_for(s, election, caster.identity(), presented)?;
     let ctx = BallotContext {
         chain_id: s.chain_id,
         election_id: election.id,
@@ -363,7 +400,7 @@ pub(crate) async fn cast(
     };
     let (stx, tx_hash, ballot_hash) =
         make_ballot(s, ctx, election.candidates.len(), ballot, signer, now).await?;
-    let done = accept_checked(s, stx, tx_hash, Source::Voter(voter.id)).await?;
+    let done = accept_checked(s, stx, tx_hash, caster.source()).await?;
     let code = match done.code {
         Some(code) => code,
         None => confirmation_code(s, tx_hash, ballot_hash, election.id).await?,

@@ -72,3 +72,29 @@ pub fn post_share(
         .and_then(|s| Hash32::parse(s).ok())
         .ok_or_else(|| format!("{node}: unexpected answer {v}"))
 }
+
+/// Submits a signed transaction to an appliance's public door (JSON-RPC
+/// `eth_sendTransaction`): its hash, or why it was refused.
+pub fn send_transaction(node: &str, stx: &crate::ledger::SignedTx) -> Result<Hash32, String> {
+    let node = node.trim_end_matches('/');
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [stx]});
+    let mut r = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .new_agent()
+        .post(format!("{node}/rpc"))
+        .send_json(&body)
+        .map_err(|e| format!("{node}: submitting: {e}"))?;
+    let v: serde_json::Value = r
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{node}: {e}"))?;
+    if let Some(err) = v.get("error") {
+        return Err(format!("{node} refused the transaction: {err}"));
+    }
+    v["result"]
+        .as_str()
+        .and_then(|s| Hash32::parse(s).ok())
+        .ok_or_else(|| format!("{node}: unexpected answer {v}"))
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod bootnode;
 pub mod client;
+pub mod closing;
 pub mod error;
 pub mod metrics;
 pub mod p2p;

@@ -450,3 +450,301 @@ pub async fn tx_status(s: &SharedState, hash: Hash32) -> Result<Option<TxStatus>
     })
     .await
 }
+
+/// How long a booth pass from a check-in stays usable.
+pub const BOOTH_PASS_TTL_MS: u64 = 30 * 60 * 1000;
+
+/// A voter checked in against the roll: who they are (for the poll worker
+/// to compare with their papers), the poll-book record, and the one-time
+/// pass that lets them cast one ballot at the booth with their card.
+#[derive(Debug, Clone)]
+pub struct CheckedIn {
+    pub voter: crate::store::RollVoter,
+    pub record: Submitted,
+    pub pass: String,
+    pub pass_expires_at_ms: u64,
+}
+
+/// Checks voter `voter_id` of election `election_id`'s roll in at this
+/// appliance (the poll worker has verified them in person): refused if the
+/// roll does not have them, assigns them to another station, or they are
+/// checked in already (here or, committed, anywhere); otherwise signs the
+/// poll-book record (PROTOCOL.md §4b), hands it to the node (in fallback
+/// mode it waits in the mempool; an offline station carries it in its
+/// export) and issues a booth pass.
+pub async fn check_in_voter(
+    s: &SharedState,
+    election_id: u64,
+    voter_id: &str,
+) -> Result<CheckedIn, ApiError> {
+    check_in_voters(s, election_id, vec![voter_id.to_string()])
+        .await?
+        .pop()
+        .expect("one answer per voter")
+}
+
+/// Checks in several voters of one election at once (`check_in_voter` for
+/// each, their records handed to the node together): one answer each, in
+/// order; the whole call fails only if the election cannot take check-ins.
+pub async fn check_in_voters(
+    s: &SharedState,
+    election_id: u64,
+    voter_ids: Vec<String>,
+) -> Result<Vec<Result<CheckedIn, ApiError>>, ApiError> {
+    let election = super::api::find_election(s, election_id)?;
+    if election.open_registration() {
+        return Err(ApiError::bad_request(
+            "no_roll",
+            format!("election {election_id} has open registration: check voters in by e-mail"),
+        ));
+    }
+    let now = now_ms();
+    if !election.is_open_at(now) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "election_not_open",
+            format!("election {election_id} is not open now"),
+        ));
+    }
+    // Look every voter up, sign and check their records, and write the
+    // poll book, in one job on the database.
+    let (s2, ids) = (s.clone(), voter_ids);
+    let prepared = s
+        .db("checking voters in against the roll", move |db| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.push(prepare_check_in(&s2, db, election_id, id.trim(), now)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    // Hand the records to the node together, so that it stores them in
+    // one batch.
+    let mut handing = tokio::task::JoinSet::new();
+    let mut answers: Vec<Option<Result<CheckedIn, ApiError>>> = Vec::new();
+    for (i, p) in prepared.into_iter().enumerate() {
+        match p {
+            Err(e) => answers.push(Some(Err(e))),
+            Ok((voter, stx, tx_hash)) => {
+                answers.push(None);
+                let s = s.clone();
+                handing.spawn(async move {
+                    let r = accept_checked(&s, stx, tx_hash, Source::Rpc).await;
+                    (i, voter, r)
+                });
+            }
+        }
+    }
+    let mut passes = Vec::new();
+    let mut undo = Vec::new();
+    while let Some(done) = handing.join_next().await {
+        let (i, voter, r) = done.map_err(|e| ApiError::internal("checking a voter in", e))?;
+        match r {
+            Ok(record) => {
+                let (pass, pass_hash) = crate::auth::new_token();
+                passes.push(pass_hash);
+                answers[i] = Some(Ok(CheckedIn {
+                    voter,
+                    record,
+                    pass,
+                    pass_expires_at_ms: now + BOOTH_PASS_TTL_MS,
+                }));
+            }
+            Err(e) => {
+                undo.push(voter.position);
+                answers[i] = Some(Err(e));
+            }
+        }
+    }
+    let expires = now + BOOTH_PASS_TTL_MS;
+    s.db("issuing booth passes", move |db| {
+        for p in undo {
+            db.poll_book_remove(election_id, p)?;
+        }
+        for h in passes {
+            db.booth_pass_create(&h, election_id, expires)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(answers
+        .into_iter()
+        .map(|a| a.expect("every voter answered"))
+        .collect())
+}
+
+type Prepared = Result<(crate::store::RollVoter, SignedTx, Hash32), ApiError>;
+
+/// One voter's check-in up to the node: found on the roll, at this
+/// station, not yet checked in here, its record signed, checked and in the
+/// poll book.
+fn prepare_check_in(
+    s: &SharedState,
+    db: &mut crate::store::Store,
+    election_id: u64,
+    voter_id: &str,
+    now: u64,
+) -> Result<Prepared, crate::store::StoreError> {
+    let Some(voter) = db.roll_voter(election_id, voter_id)? else {
+        return Ok(Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_on_roll",
+            format!("no voter {voter_id:?} on the roll of election {election_id} installed here"),
+        )));
+    };
+    let me = s.key.public();
+    if let Some(station) = voter.station
+        && station != me
+    {
+        let name = s
+            .genesis
+            .stations
+            .iter()
+            .find(|st| st.public_key == station)
+            .map_or_else(|| station.to_string(), |st| st.name.clone());
+        return Ok(Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_station",
+            format!("the roll assigns this voter to {name}"),
+        )));
+    }
+    if db.poll_book_has(election_id, voter.position)? {
+        return Ok(Err(already_checked_in()));
+    }
+    let tx = crate::ledger::CheckInTx {
+        chain_id: s.chain_id,
+        election_id,
+        voter: voter.voter,
+        station: voter.station,
+        index: voter.position,
+        path: db.roll_path(election_id, voter.position)?,
+        checked_in_at_ms: now,
+        origin: me,
+    };
+    let stx = SignedTx::sign(Transaction::CheckIn(tx), &s.key)?;
+    let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now)?;
+    if !db.poll_book_insert(election_id, voter.position, &stx, &tx_hash, now)? {
+        return Ok(Err(already_checked_in()));
+    }
+    Ok(Ok((voter, stx, tx_hash)))
+}
+
+fn already_checked_in() -> ApiError {
+    ApiError::conflict(
+        "already_checked_in",
+        "this voter is already checked in: the poll book records each voter once",
+    )
+}
+
+/// A booth pass taken for one ballot: a voter checked in at this
+/// appliance (`check_in_voter`) casting at its booth with their card.
+#[derive(Debug)]
+pub struct BoothPass {
+    token_hash: Hash32,
+    pub election_id: u64,
+    expires_at_ms: u64,
+}
+
+/// Who casts a ballot through this appliance: a voter logged in by
+/// e-mail (an election with open registration, the `dev` demo), or a
+/// voter checked in against the roll, holding a booth pass.
+#[derive(Debug)]
+pub enum Caster {
+    Voter(crate::store::Voter),
+    Pass(BoothPass),
+}
+
+impl Caster {
+    /// The identity an open-registration credential is made from.
+    pub(crate) fn identity(&self) -> Option<&str> {
+        match self {
+            Self::Voter(v) => Some(&v.email),
+            Self::Pass(_) => None,
+        }
+    }
+
+    pub(crate) fn source(&self) -> Source {
+        match self {
+            Self::Voter(v) => Source::Voter(v.id),
+            Self::Pass(_) => Source::Rpc,
+        }
+    }
+
+    /// Refuses a caster this election does not take: with a roll only a
+    /// checked-in voter's pass for this election casts here (a station
+    /// casts no more ballots than it checked voters in); with open
+    /// registration only a logged-in voter.
+    pub(crate) fn may_cast_in(&self, election: &Election) -> Result<(), ApiError> {
+        match (self, election.open_registration()) {
+            (Self::Voter(_), true) => Ok(()),
+            (Self::Pass(p), false) if p.election_id == election.id => Ok(()),
+            (Self::Pass(_), false) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "check_in_required",
+                format!(
+                    "this booth pass is for another election than {}",
+                    election.id
+                ),
+            )),
+            (Self::Voter(_), false) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "check_in_required",
+                format!(
+                    "election {} has a voter roll: a poll worker checks the voter in and the \
+                     booth casts with the pass the check-in gives",
+                    election.id
+                ),
+            )),
+            (Self::Pass(_), true) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "login_required",
+                format!(
+                    "election {} has open registration: log in to vote",
+                    election.id
+                ),
+            )),
+        }
+    }
+}
+
+/// The caster behind a bearer token: a live session's voter, or else a
+/// booth pass, which this takes (used up; `return_booth_pass` gives it
+/// back if the ballot is not accepted).
+pub async fn caster_for_token(s: &SharedState, token: &str) -> Result<Caster, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid or expired token");
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let hash = crate::auth::token_hash(token);
+    let now = now_ms();
+    s.db("checking a session or booth pass", move |db| {
+        if let Some(v) = db.session_voter(&hash, now)? {
+            return Ok(Some(Caster::Voter(v)));
+        }
+        Ok(db
+            .booth_pass_take(&hash, now)?
+            .map(|(election_id, expires_at_ms)| {
+                Caster::Pass(BoothPass {
+                    token_hash: hash,
+                    election_id,
+                    expires_at_ms,
+                })
+            }))
+    })
+    .await?
+    .ok_or_else(invalid)
+}
+
+/// Gives back a pass whose ballot was not accepted, so that the voter can
+/// try again (another card, a choice again).
+pub async fn return_booth_pass(s: &SharedState, caster: Caster) {
+    let Caster::Pass(p) = caster else { return };
+    let returned = s
+        .db("giving a booth pass back", move |db| {
+            db.booth_pass_create(&p.token_hash, p.election_id, p.expires_at_ms)
+        })
+        .await;
+    if let Err(e) = returned {
+        tracing::warn!("a booth pass could not be given back: {}", e.message);
+    }
+}

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, param
 use super::chain::{read_body, stored_body};
 use super::codes::{ToConfirm, chain_codes};
 use super::{Result, Store, StoreError, hash_from_blob, to_i64, to_u64};
-use crate::ledger::{Hash32, SignedTx, Transaction};
+use crate::ledger::{Hash32, PublicKey, SignedTx, Transaction};
 
 /// The most transactions a mempool holds; past it submissions get HTTP 503.
 pub const MAX_MEMPOOL_TXS: u64 = 200_000;
@@ -199,6 +199,36 @@ impl Store {
             .query_row([tx_hash.as_bytes()], |r| r.get(0))
             .optional()?;
         e.map(|e| e.map(to_u64).transpose()).transpose()
+    }
+
+    /// How many ballots of `election_id` accepted by `origin` wait here.
+    pub fn mempool_ballots_of(&self, origin: &PublicKey, election_id: u64) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM mempool WHERE origin = ?1 AND election_id = ?2 \
+                 AND nullifier IS NOT NULL",
+            )?
+            .query_row(params![origin.as_bytes(), to_i64(election_id)], |r| {
+                r.get(0)
+            })?;
+        to_u64(n)
+    }
+
+    /// The records (not ballots) signed by `origin` that wait here, oldest
+    /// first: an offline station's check-ins and closing records.
+    pub fn mempool_records_of(&self, origin: &PublicKey) -> Result<Vec<SignedTx>> {
+        let chain_id = self.chain_id()?.ok_or(StoreError::NoGenesis)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body, nullifier, origin FROM mempool WHERE origin = ?1 \
+             AND nullifier IS NULL ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([origin.as_bytes()])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(read_body(r, &chain_id)?);
+        }
+        Ok(out)
     }
 
     pub fn mempool_remove(&mut self, tx_hash: &Hash32) -> Result<()> {

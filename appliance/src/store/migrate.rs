@@ -47,6 +47,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0010_spoiled_ballots",
         include_str!("../../../migrations/0010_spoiled_ballots.sql"),
     ),
+    (
+        "0011_roll_and_poll_book",
+        include_str!("../../../migrations/0011_roll_and_poll_book.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

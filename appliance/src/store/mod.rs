@@ -8,11 +8,13 @@
 mod chain;
 mod codes;
 mod consensus;
+mod export;
 mod fallback;
 mod mempool;
 mod migrate;
 pub mod packed;
 mod pool;
+mod roll;
 mod spoiled;
 mod voters;
 
@@ -32,6 +34,7 @@ pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
 pub use mempool::{Durability, MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
 pub use pool::StorePool;
+pub use roll::RollVoter;
 pub use spoiled::SpoiledEntry;
 pub use voters::{NewVoter, Voter};
 

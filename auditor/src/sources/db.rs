@@ -23,7 +23,18 @@ pub const MAX_WINDOW_TXS: u64 = 16_384;
 const DB_WINDOW_BLOCKS: i64 = 64;
 /// The newest appliance schema version this auditor was written against;
 /// a newer file is read as this one lays out its tables, with a note.
-pub const KNOWN_SCHEMA_VERSION: i64 = 9;
+pub const KNOWN_SCHEMA_VERSION: i64 = 10;
+
+/// Tables of an appliance's database that hold personal data (voters,
+/// sessions, the roll and the poll book): never in a chain export.
+const PERSONAL_TABLES: &[&str] = &[
+    "voters",
+    "sessions",
+    "rolls",
+    "roll_entries",
+    "poll_book",
+    "booth_passes",
+];
 
 /// A private directory removed when dropped (for reading a copy of a
 /// database and its write-ahead log without touching the original).
@@ -209,6 +220,21 @@ fn check_schema(
         if !tables.iter().any(|x| x == t) {
             return Err(not_ours(format!("it has no table {t:?}")));
         }
+    }
+    // An appliance's own database holds personal data beside the chain;
+    // observers are meant to get `evote-appliance chain export` (the chain
+    // alone). The auditor reads neither kind of table, but says so.
+    let personal: Vec<&str> = PERSONAL_TABLES
+        .iter()
+        .copied()
+        .filter(|t| tables.iter().any(|x| x == t))
+        .collect();
+    if !personal.is_empty() {
+        notes.push(format!(
+            "this file is an appliance's whole database: it holds personal data (tables {}) \
+             the auditor does not read; give observers `evote-appliance chain export` instead",
+            personal.join(", ")
+        ));
     }
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))

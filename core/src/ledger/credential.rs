@@ -10,10 +10,13 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use serde::Deserialize;
+
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::hash_of;
 use super::crypto::{NodeKey, key_from_seed, verify_digest};
 use super::error::LedgerError;
+use super::genesis::{Eligibility, RollCommitment};
 
 /// The secret a card carries: 80 random bits.
 pub const CODE_SECRET_LEN: usize = 10;
@@ -208,6 +211,83 @@ pub fn open_registration_key(
 ) -> Result<NodeKey, LedgerError> {
     let seed = super::nullifier::nullifier(secret, election_id, identity)?;
     Ok(key_from_seed(&seed.0))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialListType {
+    CredentialList,
+}
+
+/// What the credential authority signs over the public credentials it
+/// issued for an election's roll: the roll's commitment and the Merkle
+/// root (§5) of the credentials in their (ascending) order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialListStatement {
+    #[serde(rename = "type")]
+    pub kind: CredentialListType,
+    pub election_id: u64,
+    pub roll: RollCommitment,
+    pub credentials_root: Hash32,
+}
+
+/// The credential authority's list for the genesis: one public credential
+/// per roll entry, sorted, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialList {
+    pub statement: CredentialListStatement,
+    pub signature: Signature,
+    pub credentials: Vec<PublicKey>,
+}
+
+fn credentials_root(credentials: &[PublicKey]) -> Hash32 {
+    let leaves: Vec<Hash32> = credentials.iter().map(|c| Hash32(c.0)).collect();
+    super::merkle::merkle_root(&leaves)
+}
+
+impl CredentialList {
+    /// Sorts and signs the public credentials issued for `roll`.
+    pub fn sign(
+        election_id: u64,
+        roll: RollCommitment,
+        mut credentials: Vec<PublicKey>,
+        authority: &NodeKey,
+    ) -> Result<Self, LedgerError> {
+        credentials.sort_unstable();
+        let statement = CredentialListStatement {
+            kind: CredentialListType::CredentialList,
+            election_id,
+            roll,
+            credentials_root: credentials_root(&credentials),
+        };
+        Ok(Self {
+            signature: authority.sign(&statement)?,
+            statement,
+            credentials,
+        })
+    }
+
+    /// Checks the credential authority's signature and the list, and gives
+    /// the election's eligibility for the genesis.
+    pub fn eligibility(&self, authority: &PublicKey) -> Result<Eligibility, LedgerError> {
+        let st = &self.statement;
+        if !super::crypto::verify(authority, st, &self.signature)? {
+            return Err(LedgerError::BadSignature {
+                what: "credential list",
+            });
+        }
+        if credentials_root(&self.credentials) != st.credentials_root {
+            return Err(LedgerError::UnknownCredential(
+                "the list is not the one its signature covers".into(),
+            ));
+        }
+        Ok(Eligibility::Roll {
+            roll: st.roll,
+            credentials: self.credentials.clone(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -378,6 +378,11 @@ pub struct FallbackExport {
     pub copies: Vec<Vec<SignedTx>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<SignedClose>,
+    /// The origin's check-ins and closing records still waiting for the
+    /// main chain (an offline station's poll book and `device_close`), each
+    /// signed by the origin; the importer submits them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<SignedTx>,
 }
 
 impl FallbackExport {
@@ -405,7 +410,14 @@ impl FallbackExport {
             blocks,
             copies,
             close,
+            records: Vec::new(),
         })
+    }
+
+    /// Adds the origin's waiting check-ins and closing records.
+    pub fn with_records(mut self, records: Vec<SignedTx>) -> Self {
+        self.records = records;
+        self
     }
 
     /// Checks everything an importing appliance relies on; returns the
@@ -444,7 +456,27 @@ impl FallbackExport {
             ));
         }
         self.check_copies(genesis, chain_id)?;
+        self.check_records(genesis, chain_id)?;
         Ok(ballots)
+    }
+
+    /// Each record is a check-in or closing record of the origin, valid on
+    /// its own at the time it was made (§6 rules 18a-18t).
+    fn check_records(&self, genesis: &Genesis, chain_id: &Hash32) -> Result<(), LedgerError> {
+        for r in &self.records {
+            if !matches!(r.tx, Transaction::CheckIn(_) | Transaction::DeviceClose(_)) {
+                return Err(bad(format!(
+                    "the export carries a {} record; only check-ins and closing records travel \
+                     beside the fallback chain",
+                    r.tx.kind()
+                )));
+            }
+            if r.tx.origin() != &self.summary.origin {
+                return Err(bad("the export carries another appliance's record"));
+            }
+            check_tx(genesis, chain_id, r, r.tx.made_at_ms())?;
+        }
+        Ok(())
     }
 
     fn check_copies(&self, genesis: &Genesis, chain_id: &Hash32) -> Result<(), LedgerError> {

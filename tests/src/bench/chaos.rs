@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, Timing, agent};
+use crate::cluster::{Cluster, Timing, Voters, agent};
 use crate::sim::Rng;
 
 const VALIDATORS: usize = 3;
@@ -56,10 +56,11 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
         empty_block_period_ms: 5_000,
         fallback_after_ms: 5_000,
     };
-    let mut c = Cluster::create(VALIDATORS, STATIONS, t);
+    let voters = (a.rate * a.duration.as_secs_f64() * 1.2) as usize + 100;
+    let roll = voters.div_ceil(VALIDATORS + STATIONS) * (VALIDATORS + STATIONS);
+    let mut c = Cluster::create_with(VALIDATORS, STATIONS, t, None, Voters::Roll(Some(roll)));
     c.route_through_proxies();
     c.start_all();
-    let voters = (a.rate * a.duration.as_secs_f64() * 1.2) as usize + 100;
     let tokens = check_in_tokens(&c, voters.div_ceil(c.nodes.len()), "chaos")?;
     let tally = Tally::default();
     let stop = AtomicBool::new(false);
@@ -91,39 +92,16 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
     Ok(report)
 }
 
-/// Checks `per` voters in at every node: each node's session tokens.
+/// Checks `per` of the roll's voters in at every node: each node's booth
+/// passes (each casts one ballot, with its voter's card).
 pub fn check_in_tokens(
     c: &Cluster,
     per: usize,
     tag: &str,
 ) -> Result<Vec<Mutex<Vec<String>>>, String> {
-    (0..c.nodes.len())
-        .map(|i| {
-            let mut tokens = Vec::new();
-            while tokens.len() < per {
-                let batch: Vec<Value> = (tokens.len()..per.min(tokens.len() + 1000))
-                    .map(|k| json!({"email": format!("{tag}-{i}-{k}@example.org")}))
-                    .collect();
-                let (code, v) = c.post_with_token(
-                    i,
-                    "/api/admin/voters/check-in",
-                    &json!({"voters": batch}),
-                    &c.admin_token(i),
-                );
-                if code != 200 {
-                    return Err(format!("check-in at {}: {code} {v}", c.nodes[i].name));
-                }
-                tokens.extend(
-                    v["sessions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|s| s["access_token"].as_str().map(String::from)),
-                );
-            }
-            Ok(Mutex::new(tokens))
-        })
-        .collect()
+    Ok((0..c.nodes.len())
+        .map(|i| Mutex::new(c.check_in_many(i, per, &format!("{tag}-{i}"))))
+        .collect())
 }
 
 fn vote_stream(
@@ -149,7 +127,7 @@ fn vote_stream(
         let r = agent
             .post(format!("{}/api/votes/submit", c.url(node)))
             .header("authorization", format!("Bearer {token}"))
-            .send_json(json!({"election_id": 1, "candidate_id": 1 + k % 3}));
+            .send_json(c.vote_body(&token, 1 + k % 3));
         let kind = match r {
             Ok(mut resp) if resp.status() == 200 => {
                 let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);

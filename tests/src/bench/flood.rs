@@ -15,7 +15,7 @@ use super::stats::percentile;
 use crate::attacks::{
     addr_of, chain_check_flood, login_flood, raise_fd_limit, slowloris, stalled_uploads,
 };
-use crate::cluster::{Cluster, Timing};
+use crate::cluster::{Cluster, Timing, Voters};
 
 #[derive(Debug, Clone)]
 pub struct FloodArgs {
@@ -37,7 +37,9 @@ const FLOOD_PASSWORD: &str = "correct horse";
 /// Runs every phase; one JSON object per phase.
 pub fn run(a: &FloodArgs) -> Result<Vec<Value>, String> {
     raise_fd_limit();
-    let c = Cluster::create(1, 0, Timing::default());
+    // The login flood needs e-mail accounts: open registration, as in the
+    // `dev` demo (an election with a roll has no logins to flood).
+    let c = Cluster::create_with(1, 0, Timing::default(), None, Voters::OpenRegistration);
     c.start_all();
     let (code, v) = c.post(
         0,

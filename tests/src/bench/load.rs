@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::stats::{cpu_seconds, db_bytes, peak_rss_mb, percentile, table_bytes};
-use crate::cluster::{Cluster, Timing, agent};
+use crate::cluster::{Cluster, Timing, Voters, agent};
 
 /// Voters checked in per request.
 const CHECK_IN_BATCH: usize = 1_000;
@@ -30,6 +30,9 @@ pub struct LoadArgs {
     pub block_period_ms: u64,
     /// Voters to check in; by default enough for the run.
     pub voters: Option<usize>,
+    /// With `nodes`: their testnet's voters file (`voters.json`), whose
+    /// cards the load votes with.
+    pub voters_file: Option<std::path::PathBuf>,
     /// Also fetch the bulletin board's pages from the first node and report
     /// their latencies (`board` in the report).
     pub board: bool,
@@ -44,10 +47,11 @@ pub struct NodeTarget {
     pub admin_token: String,
 }
 
-/// A node under load.
+/// A node under load: the booth passes of the voters checked in there,
+/// each with the voter's card.
 struct Target {
     url: String,
-    tokens: Mutex<Vec<String>>,
+    tokens: Mutex<Vec<(String, String)>>,
 }
 
 struct Ack {
@@ -76,7 +80,13 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     // loads it (afterwards the nodes may still be working off a backlog).
     eprintln!("measuring the bound");
     let bound = super::bound::bound_per_s(a.validators.max(1));
-    let cluster = own_testnet(a)?;
+    let total = a.duration + a.warmup;
+    let wanted = a.voters.unwrap_or_else(|| {
+        let rate = a.rate.unwrap_or(3_000.0);
+        (rate * total.as_secs_f64() * 1.2) as usize + 1_000
+    });
+    eprintln!("writing a testnet whose roll has {wanted} voters");
+    let cluster = own_testnet(a, wanted)?;
     let nodes: Vec<NodeTarget> = match &cluster {
         Some(c) => (0..c.nodes.len())
             .map(|i| NodeTarget {
@@ -90,13 +100,18 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     if nodes.is_empty() {
         return Err("no nodes to load".into());
     }
-    let total = a.duration + a.warmup;
-    let wanted = a.voters.unwrap_or_else(|| {
-        let rate = a.rate.unwrap_or(3_000.0);
-        (rate * total.as_secs_f64() * 1.2) as usize + 1_000
-    });
+    let roll = match (&cluster, &a.voters_file) {
+        (Some(c), _) => c.roll_voters(),
+        (None, Some(file)) => read_voters(file)?,
+        (None, None) => {
+            return Err("--nodes needs --voters-file (their testnet's voters.json)".into());
+        }
+    };
     eprintln!("checking in {wanted} voters on {} nodes", nodes.len());
-    let targets = check_in(&nodes, wanted)?;
+    let targets = check_in(&nodes, &roll, wanted)?;
+    // The check-ins are transactions too: committed before the load, so
+    // that the window measures votes alone.
+    settle(&nodes)?;
     let shared = Arc::new(Shared::default());
     let start = Instant::now();
     let stop = AtomicBool::new(false);
@@ -173,7 +188,7 @@ fn cpu_in_window(
     Some((after.0 - before.0, after.1 - before.1))
 }
 
-fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
+fn own_testnet(a: &LoadArgs, voters: usize) -> Result<Option<Cluster>, String> {
     if !a.nodes.is_empty() {
         return Ok(None);
     }
@@ -183,41 +198,71 @@ fn own_testnet(a: &LoadArgs) -> Result<Option<Cluster>, String> {
         empty_block_period_ms: 10_000,
         fallback_after_ms: 30_000,
     };
-    let c = Cluster::create(a.validators, a.stations, t);
+    let nodes = a.validators + a.stations;
+    let roll = Voters::Roll(Some(voters.div_ceil(nodes.max(1)) * nodes.max(1)));
+    let c = Cluster::create_with(a.validators, a.stations, t, None, roll);
     c.start_all();
     Ok(Some(c))
 }
 
-/// Checks in `wanted` voters spread over the nodes, 1000 a request.
-fn check_in(nodes: &[NodeTarget], wanted: usize) -> Result<Vec<Target>, String> {
+/// A testnet's voters file: (roll id, card) each.
+fn read_voters(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(v["voters"]
+        .as_array()
+        .ok_or(format!("{}: no voters", path.display()))?
+        .iter()
+        .filter_map(|v| {
+            Some((
+                v["id"].as_str()?.to_string(),
+                v["card"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// Checks in `wanted` of the roll's voters spread over the nodes, 1000 a
+/// request.
+fn check_in(
+    nodes: &[NodeTarget],
+    roll: &[(String, String)],
+    wanted: usize,
+) -> Result<Vec<Target>, String> {
     let agent = agent();
     let per_node = wanted.div_ceil(nodes.len());
+    if per_node * nodes.len() > roll.len() {
+        return Err(format!(
+            "the roll has {} voters, the run wants {}",
+            roll.len(),
+            per_node * nodes.len()
+        ));
+    }
     let mut out = Vec::new();
     for (n, node) in nodes.iter().enumerate() {
         let (url, admin) = (&node.url, &node.admin_token);
+        let mine = &roll[n * per_node..(n + 1) * per_node];
         let mut tokens = Vec::with_capacity(per_node);
-        while tokens.len() < per_node {
-            let k = tokens.len();
-            let batch: Vec<Value> = (k..per_node.min(k + CHECK_IN_BATCH))
-                .map(|i| json!({"email": format!("bench-{n}-{i}-{}@example.org", std::process::id())}))
-                .collect();
+        for batch in mine.chunks(CHECK_IN_BATCH) {
+            let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
             let mut r = agent
                 .post(format!("{}/api/admin/voters/check-in", node.admin_url))
                 .header("authorization", format!("Bearer {admin}"))
-                .send_json(json!({"voters": batch}))
+                .send_json(json!({"election_id": 1, "voter_ids": ids}))
                 .map_err(|e| format!("check-in at {url}: {e}"))?;
             let v: Value = r
                 .body_mut()
                 .read_json()
                 .map_err(|e| format!("check-in at {url}: {e}"))?;
-            let sessions = v["sessions"]
+            let results = v["results"]
                 .as_array()
                 .ok_or(format!("check-in at {url}: {v}"))?;
-            tokens.extend(
-                sessions
-                    .iter()
-                    .filter_map(|s| s["access_token"].as_str().map(String::from)),
-            );
+            for ((_, card), r) in batch.iter().zip(results) {
+                let pass = r["booth_pass"]
+                    .as_str()
+                    .ok_or(format!("check-in at {url}: {r}"))?;
+                tokens.push((pass.to_string(), card.clone()));
+            }
         }
         out.push(Target {
             url: url.clone(),
@@ -225,6 +270,30 @@ fn check_in(nodes: &[NodeTarget], wanted: usize) -> Result<Vec<Target>, String> 
         });
     }
     Ok(out)
+}
+
+/// Waits until every node's mempool is empty (at most 10 minutes).
+fn settle(nodes: &[NodeTarget]) -> Result<(), String> {
+    let agent = agent();
+    let until = Instant::now() + Duration::from_secs(600);
+    for node in nodes {
+        loop {
+            let pending = agent
+                .get(format!("{}/health", node.url))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_json::<Value>().ok())
+                .and_then(|v| v["mempool"].as_u64());
+            if pending == Some(0) {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(format!("{}: the check-ins never committed", node.url));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    Ok(())
 }
 
 fn worker(
@@ -249,7 +318,7 @@ fn worker(
                 std::thread::sleep(wait);
             }
         }
-        let Some(token) = target.tokens.lock().unwrap().pop() else {
+        let Some((token, card)) = target.tokens.lock().unwrap().pop() else {
             shared.error("voters_exhausted".into());
             return;
         };
@@ -259,7 +328,7 @@ fn worker(
         let r = agent
             .post(format!("{}/api/votes/submit", target.url))
             .header("authorization", format!("Bearer {token}"))
-            .send_json(json!({"election_id": 1, "candidate_id": candidate}));
+            .send_json(json!({"election_id": 1, "candidate_id": candidate, "credential": card}));
         let latency = sent.elapsed();
         match r {
             Ok(mut resp) if resp.status() == 200 => {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::stats::percentile;
 use super::watch::follow_commits;
-use crate::cluster::{Cluster, Timing, agent};
+use crate::cluster::{Cluster, Timing, Voters, agent};
 use crate::linkproxy::{LinkShape, Path, Span, Uplink};
 
 pub const VALIDATORS: usize = 4;
@@ -190,15 +190,16 @@ impl Tally {
 
 /// Runs one scenario on a fresh testnet; the report as one JSON object.
 pub fn run_scenario(a: &WanArgs, sc: &Scenario) -> Result<Value, String> {
-    let mut c = Cluster::create(VALIDATORS, STATIONS, timing());
+    let per_node =
+        ((a.rate * a.duration.as_secs_f64() * 1.1) as usize).div_ceil(VALIDATORS + STATIONS) + 10;
+    let roll = Voters::Roll(Some(per_node * (VALIDATORS + STATIONS)));
+    let mut c = Cluster::create_with(VALIDATORS, STATIONS, timing(), None, roll);
     let uplinks: Vec<_> = match sc.uplink_bps {
         Some(bps) => (0..c.nodes.len()).map(|_| Uplink::new(bps)).collect(),
         None => Vec::new(),
     };
     c.route_through_shaped(|from, to| sc.shape(from, to, &uplinks, a.seed));
     c.start_all();
-    let per_node =
-        ((a.rate * a.duration.as_secs_f64() * 1.1) as usize).div_ceil(c.nodes.len()) + 10;
     let tokens = super::chaos::check_in_tokens(&c, per_node, "wan")?;
     let tally = Tally {
         seen: (0..c.nodes.len()).map(|_| Mutex::default()).collect(),
@@ -300,7 +301,7 @@ fn submit(
         let r = agent
             .post(format!("{}/api/votes/submit", c.url(node)))
             .header("authorization", format!("Bearer {token}"))
-            .send_json(json!({"election_id": 1, "candidate_id": 1 + k % 3}));
+            .send_json(c.vote_body(&token, 1 + k % 3));
         match r {
             Ok(mut resp) if resp.status() == 200 => {
                 let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);

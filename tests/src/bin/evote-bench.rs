@@ -82,6 +82,10 @@ enum Command {
         /// Voters to check in (default: enough for the run).
         #[arg(long)]
         voters: Option<usize>,
+        /// With --nodes: their testnet's voters file (its voters.json), the
+        /// cards to vote with.
+        #[arg(long)]
+        voters_file: Option<std::path::PathBuf>,
         /// Also fetch the bulletin board's pages from the first node during
         /// the run and report their latencies (p50, p99, max per page).
         #[arg(long)]
@@ -377,6 +381,7 @@ fn main() -> ExitCode {
             nodes,
             block_period_ms,
             voters,
+            voters_file,
             board,
             json,
         } => {
@@ -397,6 +402,7 @@ fn main() -> ExitCode {
                 nodes,
                 block_period_ms,
                 voters,
+                voters_file,
                 board,
             };
             match run(&args) {

@@ -262,7 +262,8 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
     // With a roll, the voter's card signs: the booth passes its code here
     // once it reads it (`Presented::card`).
     let presented = crate::net::submit::Presented::default();
-    match crate::net::api::cast(&s, &voter, &e, ballot, presented).await {
+    let caster = crate::net::submit::Caster::Voter(voter);
+    match crate::net::api::cast(&s, &caster, &e, ballot, presented).await {
         Ok(c) => {
             let receipt = Receipt {
                 code: c.code,

@@ -1,0 +1,337 @@
+//! The voter rolls this appliance checks voters in against, its poll book
+//! and the booth passes a check-in hands out (migration 0011). The roll is
+//! the election authority's signed file (`ledger::roll::RollFile`), checked
+//! against the genesis before it is installed.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use crate::ledger::merkle::{MerkleLevels, path_from_levels};
+use crate::ledger::roll::CheckedRoll;
+use crate::ledger::{Hash32, PublicKey, SignedTx};
+
+/// Hashes per `roll_nodes` row.
+const NODES_PER_ROW: u64 = 1024;
+
+/// A voter of an installed roll, as a poll worker sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollVoter {
+    pub position: u64,
+    pub voter_id: String,
+    pub name: String,
+    pub district: Option<String>,
+    pub station: Option<PublicKey>,
+    /// The salted commitment the check-in record opens.
+    pub voter: Hash32,
+}
+
+impl Store {
+    /// Installs a checked roll; installing the same roll again changes
+    /// nothing, another roll of the same election is refused.
+    pub fn install_roll(&mut self, roll: &CheckedRoll, now_ms: u64) -> Result<bool> {
+        let st = &roll.file.statement;
+        let e = to_i64(st.election_id);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: Option<Vec<u8>> = tx
+            .query_row("SELECT root FROM rolls WHERE election_id = ?1", [e], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(root) = held {
+            if hash_from_blob(root)? == st.root {
+                return Ok(false);
+            }
+            return Err(StoreError::Corrupt(format!(
+                "election {} already has another roll installed",
+                st.election_id
+            )));
+        }
+        tx.execute(
+            "INSERT INTO rolls (election_id, size, root, imported_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![e, to_i64(st.size), st.root.as_bytes(), to_i64(now_ms)],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO roll_entries (election_id, position, voter_id, name, district, \
+                 station, voter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (i, (entry, voter)) in roll.file.entries.iter().zip(&roll.voters).enumerate() {
+                ins.execute(params![
+                    e,
+                    i as i64,
+                    entry.id,
+                    entry.name,
+                    entry.district,
+                    entry.station.map(|s| s.0.to_vec()),
+                    voter.as_bytes()
+                ])?;
+            }
+            let levels = MerkleLevels::new(&roll.leaves);
+            let mut nodes = tx.prepare(
+                "INSERT INTO roll_nodes (election_id, level, chunk, hashes) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut level = 0;
+            while !levels.level(level).is_empty() {
+                for (c, chunk) in levels
+                    .level(level)
+                    .chunks(NODES_PER_ROW as usize)
+                    .enumerate()
+                {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|h| h.0).collect();
+                    nodes.execute(params![e, level as i64, c as i64, bytes])?;
+                }
+                level += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The installed roll of an election: (size, root).
+    pub fn roll_commitment(&self, election_id: u64) -> Result<Option<(u64, Hash32)>> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT size, root FROM rolls WHERE election_id = ?1",
+                [to_i64(election_id)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(n, root)| Ok((to_u64(n)?, hash_from_blob(root)?)))
+            .transpose()
+    }
+
+    /// The voter the roll knows by `voter_id`.
+    pub fn roll_voter(&self, election_id: u64, voter_id: &str) -> Result<Option<RollVoter>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<Vec<u8>>,
+            Vec<u8>,
+        );
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT position, voter_id, name, district, station, voter FROM roll_entries \
+                 WHERE election_id = ?1 AND voter_id = ?2",
+            )?
+            .query_row(params![to_i64(election_id), voter_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(position, voter_id, name, district, station, voter)| {
+            Ok(RollVoter {
+                position: to_u64(position)?,
+                voter_id,
+                name,
+                district,
+                station: station
+                    .map(hash_from_blob)
+                    .transpose()?
+                    .map(|h| PublicKey(h.0)),
+                voter: hash_from_blob(voter)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The inclusion proof of roll entry `position` (PROTOCOL.md §5).
+    pub fn roll_path(&self, election_id: u64, position: u64) -> Result<Vec<Hash32>> {
+        let (size, _) = self.roll_commitment(election_id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("election {election_id} has no roll installed"))
+        })?;
+        let mut rows: BTreeMap<(usize, u64), Vec<u8>> = BTreeMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hashes FROM roll_nodes WHERE election_id = ?1 AND level = ?2 AND chunk = ?3",
+        )?;
+        // path_from_levels asks for O(log² n) nodes; each row is read once.
+        let wanted = std::cell::RefCell::new(Vec::new());
+        let probe = |level: usize, i: u64| {
+            wanted.borrow_mut().push((level, i));
+            Hash32::ZERO
+        };
+        let _ = path_from_levels(size, position, &probe);
+        for (level, i) in wanted.into_inner() {
+            let key = (level, i / NODES_PER_ROW);
+            if !rows.contains_key(&key) {
+                let blob: Vec<u8> = stmt.query_row(
+                    params![to_i64(election_id), level as i64, to_i64(key.1)],
+                    |r| r.get(0),
+                )?;
+                rows.insert(key, blob);
+            }
+        }
+        let node = |level: usize, i: u64| {
+            let blob = &rows[&(level, i / NODES_PER_ROW)];
+            let at = ((i % NODES_PER_ROW) * 32) as usize;
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&blob[at..at + 32]);
+            Hash32(h)
+        };
+        path_from_levels(size, position, &node)
+            .ok_or_else(|| StoreError::Corrupt(format!("no roll entry {position}")))
+    }
+
+    /// Records this appliance's check-in of roll entry `position`; `false`
+    /// if it checked that voter in already.
+    pub fn poll_book_insert(
+        &mut self,
+        election_id: u64,
+        position: u64,
+        record: &SignedTx,
+        tx_hash: &Hash32,
+        at_ms: u64,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO poll_book (election_id, position, checked_in_at_ms, tx_hash, \
+             body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                to_i64(election_id),
+                to_i64(position),
+                to_i64(at_ms),
+                tx_hash.as_bytes(),
+                to_json(record)?
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Takes back a check-in this appliance could not hand to the node.
+    pub fn poll_book_remove(&mut self, election_id: u64, position: u64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM poll_book WHERE election_id = ?1 AND position = ?2",
+            params![to_i64(election_id), to_i64(position)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether this appliance checked roll entry `position` in.
+    pub fn poll_book_has(&self, election_id: u64, position: u64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM poll_book WHERE election_id = ?1 AND position = ?2")?
+            .exists(params![to_i64(election_id), to_i64(position)])?)
+    }
+
+    /// How many voters of `election_id` this appliance checked in.
+    pub fn poll_book_count(&self, election_id: u64) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM poll_book WHERE election_id = ?1",
+            [to_i64(election_id)],
+            |r| r.get(0),
+        )?;
+        to_u64(n)
+    }
+
+    /// Every check-in record this appliance made, in check-in order.
+    pub fn poll_book_records(&self) -> Result<Vec<SignedTx>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM poll_book ORDER BY checked_in_at_ms, position")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|b| from_json(&b?)).collect()
+    }
+
+    /// A one-time pass to the booth for a voter just checked in.
+    pub fn booth_pass_create(
+        &mut self,
+        token_hash: &Hash32,
+        election_id: u64,
+        expires_at_ms: u64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO booth_passes (token_hash, election_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+            params![
+                token_hash.as_bytes(),
+                to_i64(election_id),
+                to_i64(expires_at_ms)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Uses a pass up: (its election, its expiry), if it was valid at
+    /// `now_ms`. Expired passes are dropped on the way.
+    pub fn booth_pass_take(
+        &mut self,
+        token_hash: &Hash32,
+        now_ms: u64,
+    ) -> Result<Option<(u64, u64)>> {
+        self.conn.execute(
+            "DELETE FROM booth_passes WHERE expires_at_ms <= ?1",
+            [to_i64(now_ms)],
+        )?;
+        let row: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "DELETE FROM booth_passes WHERE token_hash = ?1 \
+                 RETURNING election_id, expires_at_ms",
+                [token_hash.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(e, x)| Ok((to_u64(e)?, to_u64(x)?))).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::merkle::verify_inclusion;
+    use crate::ledger::roll::{RollEntry, RollFile};
+
+    #[test]
+    fn an_installed_roll_gives_each_voter_and_their_proof() {
+        for n in [1u32, 2, 7, 1500, 2100] {
+            let entries = (0..n)
+                .map(|i| RollEntry {
+                    id: format!("V{i}"),
+                    name: format!("Voter {i}"),
+                    district: None,
+                    station: None,
+                    salt: crate::ledger::sha256(&i.to_be_bytes()),
+                })
+                .collect();
+            let roll = RollFile::build(1, entries, &key(200)).unwrap();
+            let mut s = Store::open_in_memory().unwrap();
+            assert!(s.install_roll(&roll, 1).unwrap());
+            assert!(!s.install_roll(&roll, 2).unwrap());
+            let root = roll.file.statement.root;
+            for id in ["V0", &format!("V{}", n - 1), &format!("V{}", n / 2)] {
+                let v = s.roll_voter(1, id).unwrap().unwrap();
+                let path = s.roll_path(1, v.position).unwrap();
+                let leaf = roll.leaves[v.position as usize];
+                assert!(
+                    verify_inclusion(&leaf, v.position, n.into(), &path, &root),
+                    "{n} {id}"
+                );
+            }
+            assert!(s.roll_voter(1, "nobody").unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn a_booth_pass_is_used_once_and_expires() {
+        let mut s = Store::open_in_memory().unwrap();
+        let t = Hash32([1; 32]);
+        s.booth_pass_create(&t, 1, 100).unwrap();
+        assert_eq!(s.booth_pass_take(&t, 50).unwrap(), Some((1, 100)));
+        assert_eq!(s.booth_pass_take(&t, 50).unwrap(), None);
+        s.booth_pass_create(&t, 1, 100).unwrap();
+        assert_eq!(s.booth_pass_take(&t, 100).unwrap(), None);
+    }
+}
