@@ -1,4 +1,5 @@
 pub mod attacks;
+pub mod audit_bin;
 pub mod bench;
 pub mod cluster;
 pub mod linkproxy;

@@ -165,6 +165,24 @@ fn totals(
     Ok(compare_totals(&chain.state, &stated))
 }
 
+/// `station.poll_book`: each station's ballots against its check-ins and
+/// its closing record, once the whole chain is read.
+pub(super) fn station_checks(chain: &Chain<'_>, board: &mut Board, complete: bool) {
+    let (i, check) = (chain.i, CheckId::StationPollBook);
+    if !complete {
+        board.skip(check, i, "the chain could not be read to its end");
+        return;
+    }
+    let c = crate::checks::stations::poll_book(chain.rules, &chain.state);
+    record(
+        board,
+        i,
+        check,
+        c,
+        "no station checked a voter in or accepted a ballot",
+    );
+}
+
 /// `fallback.chain` and `fallback.reconciled`.
 pub(super) fn fallback_checks(
     a: &mut Audited,

@@ -83,6 +83,7 @@ pub(super) fn audit_source(
     }
     derived::tally_checks(a, &opened, &mut chain, board, complete);
     derived::fallback_checks(a, &opened, &mut chain, board, complete);
+    derived::station_checks(&chain, board, complete);
     a.records = chain.records;
     a.state = Some(chain.state);
     a.source = Some(chain.source);

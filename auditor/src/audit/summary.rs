@@ -202,5 +202,6 @@ fn tally_report(
         height: state.parent.height,
         head_hash: head,
         elections,
+        stations: crate::checks::stations::station_rows(rules, state),
     }
 }

@@ -72,6 +72,16 @@ pub struct CopyOnChain {
 
 pub type Totals = Vec<(RistrettoPoint, RistrettoPoint)>;
 
+/// One appliance's part of an election on the chain: the voters it
+/// checked in, the ballots it accepted online, and those it sealed in its
+/// fallback chain (their copies on the main chain).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StationCounts {
+    pub check_ins: u64,
+    pub ballots: u64,
+    pub fallback_ballots: u64,
+}
+
 /// An election's encrypted tally as the chain builds it (§7, E.5): the
 /// per-candidate sums of its ballots' ciphertexts.
 #[derive(Debug, Clone)]
@@ -111,6 +121,9 @@ pub struct ChainState {
     pub check_ins: HashMap<(u64, Hash32), (PublicKey, FirstUse)>,
     /// Closing records, by (election, appliance).
     pub closes: HashMap<(u64, PublicKey), (DeviceCloseTx, FirstUse)>,
+    /// What each appliance did in each election, as the chain shows it:
+    /// the poll book's counts (`station.poll_book`).
+    pub stations: BTreeMap<(u64, PublicKey), StationCounts>,
     /// Block h's timestamp at index h - 1 (`None` if its header is unreadable).
     timestamps: Vec<Option<u64>>,
     genesis_time: u64,
@@ -133,6 +146,8 @@ struct Pending<'a> {
     replacements: HashSet<(u64, PublicKey)>,
     revoked: HashMap<(u64, PublicKey), usize>,
     closes: HashMap<(u64, PublicKey), (usize, &'a DeviceCloseTx)>,
+    /// Each ballot's (election, appliance, whether a fallback copy).
+    cast: Vec<(u64, PublicKey, bool)>,
 }
 
 fn tx_at(txs: &[TxCheck], pos: usize) -> Hash32 {
@@ -174,6 +189,7 @@ impl ChainState {
             revoked: HashMap::new(),
             check_ins: HashMap::new(),
             closes: HashMap::new(),
+            stations: BTreeMap::new(),
             timestamps: Vec::new(),
             genesis_time: rules.genesis.created_at_ms,
             blocks: 0,
@@ -815,6 +831,9 @@ impl ChainState {
                 if let Some(cts) = &info.cts {
                     p.adds.push((info.election_id, cts));
                 }
+                let station = info.fallback.as_ref().map_or(info.origin, |f| *f.origin());
+                p.cast
+                    .push((info.election_id, station, info.fallback.is_some()));
                 if info.fallback.is_some() {
                     p.copies.push((pos, info));
                 }
@@ -873,7 +892,18 @@ impl ChainState {
                 });
         }
         for (key, (pos, origin)) in p.check_ins {
-            self.check_ins.entry(key).or_insert((origin, at(pos)));
+            if let std::collections::hash_map::Entry::Vacant(v) = self.check_ins.entry(key) {
+                v.insert((origin, at(pos)));
+                self.stations.entry((key.0, origin)).or_default().check_ins += 1;
+            }
+        }
+        for (election, station, fallback) in p.cast {
+            let c = self.stations.entry((election, station)).or_default();
+            if fallback {
+                c.fallback_ballots += 1;
+            } else {
+                c.ballots += 1;
+            }
         }
         self.replacements.extend(p.replacements);
         for (key, pos) in p.revoked {

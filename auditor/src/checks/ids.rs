@@ -60,6 +60,7 @@ pub enum CheckId {
     BaselineAppendOnly,
     FallbackChain,
     FallbackReconciled,
+    StationPollBook,
 }
 
 pub struct CheckInfo {
@@ -73,7 +74,7 @@ pub struct CheckInfo {
 
 /// Every check's id, name, scope and what it covers, in the order of
 /// [`CheckId`] (which is report order).
-const CATALOGUE: [CheckInfo; 43] = {
+const CATALOGUE: [CheckInfo; 44] = {
     use CheckId::*;
     use Scope::*;
     [
@@ -377,6 +378,13 @@ const CATALOGUE: [CheckInfo; 43] = {
             name: "each sealed ballot's copy is on the main chain, or another ballot of that voter is (named); what the source says of each agrees",
             scope: Source,
             covers: "§7a reconciliation; fallback_ballots",
+        },
+        CheckInfo {
+            check: StationPollBook,
+            id: "station.poll_book",
+            name: "in each election with a roll, no appliance counted more ballots (online and from its fallback chain) than it checked voters in, and each closing record's counts are what the chain holds of its appliance",
+            scope: Source,
+            covers: "§4b, §4d; too_many_ballots, close_mismatch",
         },
     ]
 };

@@ -25,6 +25,7 @@ mod finding;
 mod ids;
 mod sig_cache;
 mod spoiled;
+pub mod stations;
 pub mod tally;
 pub mod transaction;
 pub mod window;

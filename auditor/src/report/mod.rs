@@ -144,6 +144,9 @@ pub struct TallyReport {
     pub height: u64,
     pub head_hash: Option<Hash32>,
     pub elections: Vec<ElectionTally>,
+    /// Per election and station: voters checked in, ballots cast there
+    /// and from its fallback chain, what its closing record signs.
+    pub stations: Vec<crate::checks::stations::StationRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -263,6 +263,51 @@ pub fn render_tally(t: &TallyReport) -> String {
         for line in tab.to_string().lines() {
             let _ = writeln!(out, "  {line}");
         }
+        stations_table(&mut out, t, e.election_id);
     }
     out
+}
+
+/// The election's poll books: per station, voters checked in, ballots
+/// cast there and from its fallback chain (`station.poll_book`).
+fn stations_table(out: &mut String, t: &TallyReport, election_id: u64) {
+    let rows: Vec<_> = t
+        .stations
+        .iter()
+        .filter(|r| r.election_id == election_id)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  per station:");
+    let mut tab = table();
+    tab.set_header(vec![
+        "station",
+        "checked in",
+        "cast there",
+        "from fallback",
+        "closing record (ballots/check-ins)",
+        "poll book",
+    ]);
+    for r in rows {
+        let name = r.name.clone().unwrap_or_else(|| r.station.to_string());
+        tab.add_row(vec![
+            Cell::new(name),
+            Cell::new(if r.roll {
+                r.checked_in.to_string()
+            } else {
+                "- (open registration)".into()
+            }),
+            Cell::new(r.cast_there),
+            Cell::new(r.from_fallback),
+            Cell::new(
+                r.closing_record
+                    .map_or_else(|| "-".into(), |(b, c)| format!("{b}/{c}")),
+            ),
+            Cell::new(&r.verdict),
+        ]);
+    }
+    for line in tab.to_string().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
 }
