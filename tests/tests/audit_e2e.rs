@@ -306,6 +306,20 @@ fn block_with_txs(conn: &Connection, n: i64) -> u64 {
     .unwrap() as u64
 }
 
+/// The positions of block `height`'s ballots.
+fn ballot_positions(conn: &Connection, height: u64) -> Vec<usize> {
+    let mut st = conn
+        .prepare(
+            "SELECT position FROM transactions WHERE block_height = ?1 AND kind = 'ballot' \
+             ORDER BY position",
+        )
+        .unwrap();
+    st.query_map([height as i64], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|p| p.unwrap() as usize)
+        .collect()
+}
+
 fn first_block_with_txs(conn: &Connection) -> u64 {
     conn.query_row(
         "SELECT MIN(block_height) FROM transactions WHERE kind = 'ballot'",
@@ -597,6 +611,12 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let full = block_with_txs(&conn0, 2);
     let early = first_block_with_txs(&conn0);
     assert!(early < full, "ballots in at least two blocks");
+    // Where the ballots are (check-ins come first in a block).
+    let (p0, p1) = match ballot_positions(&conn0, full)[..] {
+        [a, b, ..] => (a, b),
+        _ => unreachable!("a block with two ballots"),
+    };
+    let e0 = ballot_positions(&conn0, early)[0];
     drop(conn0);
 
     // Audits a tampered copy of validator-1's file.
@@ -622,13 +642,13 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // before the ballot hash).
     let rep = tamper("changed ballot", &|conn| {
         let mut b = load_block(conn, full);
-        swap_candidates(ballot_mut(&mut b.transactions[1]));
+        swap_candidates(ballot_mut(&mut b.transactions[p1]));
         store_block(conn, &b);
     });
     let f = &failed(&rep, "tx.signature")[0];
     assert_eq!(
         (f["height"].as_u64(), f["position"].as_u64()),
-        (Some(full), Some(1))
+        (Some(full), Some(p1 as u64))
     );
     assert!(f["tx"].as_str().unwrap().starts_with("0x"));
     assert_eq!(failed(&rep, "block.tx_root")[0]["height"], full);
@@ -637,7 +657,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // origin's: everything re-signed except the ballot itself.
     let rep = tamper("changed and re-sealed ballot", &|conn| {
         rewrite_from(conn, &keys, full, |b| {
-            let t = ballot_mut(&mut b.transactions[1]);
+            let t = ballot_mut(&mut b.transactions[p1]);
             swap_candidates(t);
             t.ballot_hash = evote_core::ledger::hash_of(&t.ballot).unwrap();
         });
@@ -646,7 +666,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(
         (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
-        (Some(full), Some(1))
+        (Some(full), Some(p1 as u64))
     );
     assert_eq!(f[0]["detail"], "transaction");
 
@@ -657,8 +677,8 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // against it either.
     let rep = tamper("changed ballot re-signed by its origin", &|conn| {
         rewrite_from(conn, &keys, full, |b| {
-            let origin = *b.transactions[1].tx.origin();
-            b.transactions[1] = resign(&b.transactions[1], keys.get(&origin), |t| {
+            let origin = *b.transactions[p1].tx.origin();
+            b.transactions[p1] = resign(&b.transactions[p1], keys.get(&origin), |t| {
                 swap_candidates(t);
                 t.ballot_hash = evote_core::ledger::hash_of(&t.ballot).unwrap();
             });
@@ -668,7 +688,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(
         (f[0]["height"].as_u64(), f[0]["position"].as_u64()),
-        (Some(full), Some(1))
+        (Some(full), Some(p1 as u64))
     );
     assert_eq!(f[0]["detail"], "credential", "{f:#?}");
     assert!(!failed(&rep, "tx.decryption_share").is_empty());
@@ -678,15 +698,16 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // it: its proofs are bound to the appliance that accepted it.
     let rep = tamper("ballot moved to another appliance", &|conn| {
         rewrite_from(conn, &keys, full, |b| {
-            let origin = *b.transactions[0].tx.origin();
+            let origin = *b.transactions[p0].tx.origin();
             let other = *keys.by_pub.keys().find(|k| **k != origin).unwrap();
-            b.transactions[0] = resign(&b.transactions[0], keys.get(&other), |t| t.origin = other);
+            b.transactions[p0] =
+                resign(&b.transactions[p0], keys.get(&other), |t| t.origin = other);
         });
     });
     let f = failed(&rep, "tx.ballot_proofs");
     assert_eq!(
         (f.len(), f[0]["height"].as_u64(), f[0]["position"].as_u64()),
-        (1, Some(full), Some(0))
+        (1, Some(full), Some(p0 as u64))
     );
 
     // A removed transaction.
@@ -773,7 +794,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // accepted a millisecond later and signed by its origin, sealed in by
     // the validators. (Its proofs are valid: same voter, same appliance.)
     let rep = tamper("double vote", &|conn| {
-        let first = load_block(conn, early).transactions[0].clone();
+        let first = load_block(conn, early).transactions[e0].clone();
         let origin = *first.tx.origin();
         let twin = resign(&first, keys.get(&origin), |t| t.submitted_at_ms += 1);
         rewrite_from(conn, &keys, full, |b| b.transactions.push(twin));
@@ -801,7 +822,8 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let rep = tamper("outsider's ballot", &|conn| {
         rewrite_from(conn, &keys, full, |b| {
             let outsider = keys.outsider.public();
-            b.transactions[0] = resign(&b.transactions[0], &keys.outsider, |t| t.origin = outsider);
+            b.transactions[p0] =
+                resign(&b.transactions[p0], &keys.outsider, |t| t.origin = outsider);
         });
     });
     let f = failed(&rep, "tx.origin");

@@ -1,0 +1,363 @@
+//! Who may vote, attacked against real processes (SECURITY.md, "Who may
+//! vote"): an outsider flooding open registration, a poll worker checking
+//! in voters the roll does not have, an appliance signing ballots with its
+//! own key, with an absent voter's listed credential, or with a card it
+//! holds but never checked the voter in for, and an appliance adding a
+//! backdated "fallback" ballot after the close. Each is refused by the
+//! appliances with a named error or FAILed by `evote-audit` with the
+//! station and the rule.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use evote_appliance::{OsRandom, load_genesis, now_ms, read_node_key};
+use evote_core::ledger::credential::{CredentialCode, sign_ballot};
+use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
+use evote_core::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
+use evote_core::ledger::tx::ballot_hash;
+use evote_core::ledger::{Ballot, BallotTx, Genesis, Hash32, NodeKey, SignedTx, Transaction};
+use evote_tests::audit_bin::audit_bin;
+use evote_tests::cluster::{Cluster, Timing, Voters};
+use serde_json::{Value, json};
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What an appliance's operator holds: its node key and the genesis.
+struct Appliance {
+    key: NodeKey,
+    genesis: Genesis,
+    chain_id: Hash32,
+    election_key: EncryptionKey,
+}
+
+impl Appliance {
+    fn of(c: &Cluster, i: usize) -> Appliance {
+        let key = read_node_key(&c.home(i).join("node.key")).expect("node key");
+        let genesis = load_genesis(&c.net_dir().join("genesis.json")).expect("genesis");
+        let chain_id = genesis.chain_id().expect("chain id");
+        let public = genesis.elections[0].public_key().expect("election key");
+        let election_key = EncryptionKey::new(&public.public_key).expect("encryption key");
+        Appliance {
+            key,
+            genesis,
+            chain_id,
+            election_key,
+        }
+    }
+
+    /// An encrypted ballot for candidate `candidate` (1-based) under
+    /// `nullifier`, with its proofs, as this appliance would accept it.
+    fn ballot(&self, nullifier: Hash32, candidate: usize) -> Ballot {
+        let ctx = BallotContext {
+            chain_id: self.chain_id,
+            election_id: 1,
+            nullifier,
+            origin: self.key.public(),
+        };
+        let n = self.genesis.elections[0].candidates.len();
+        encrypt_ballot(
+            &ctx,
+            &self.election_key,
+            candidate - 1,
+            n,
+            &mut OsRandom::default(),
+        )
+        .expect("encrypt")
+    }
+
+    /// A ballot signed by `credential` and by this appliance.
+    fn signed_by(&self, credential: &NodeKey, at_ms: u64) -> SignedTx {
+        let ballot = self.ballot(Hash32(credential.public().0), 2);
+        let tx = BallotTx::new(
+            self.chain_id,
+            1,
+            credential,
+            ballot,
+            at_ms,
+            self.key.public(),
+        )
+        .expect("ballot");
+        SignedTx::sign(Transaction::Ballot(tx), &self.key).expect("sign")
+    }
+}
+
+/// `eth_sendTransaction` at node `i`: the transaction id, or the refusal's
+/// error code (`data.code`).
+fn send(c: &Cluster, i: usize, stx: &SignedTx) -> Result<String, String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [stx]});
+    let (code, v) = c.post(i, "/rpc", &body, None);
+    assert_eq!(code, 200, "{v}");
+    match v["result"].as_str() {
+        Some(tx) => Ok(tx.to_string()),
+        None => Err(v["error"]["data"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a refusal without a code: {v}"))
+            .to_string()),
+    }
+}
+
+/// Every transaction of type `kind` on node `i`'s chain.
+fn on_chain(c: &Cluster, i: usize, kind: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let (code, v) = c.get(i, &format!("/blockchain?from={from}&limit=100"));
+        assert_eq!(code, 200, "{v}");
+        let blocks = v["blocks"].as_array().expect("blocks").clone();
+        if blocks.is_empty() {
+            return out;
+        }
+        for b in &blocks {
+            for t in b["transactions"].as_array().expect("transactions") {
+                if t["tx"]["type"] == kind {
+                    out.push(t.clone());
+                }
+            }
+        }
+        from = blocks.last().unwrap()["header"]["height"].as_u64().unwrap() + 1;
+    }
+}
+
+fn audit(c: &Cluster, node: usize) -> (i32, Value) {
+    let out = Command::new(audit_bin())
+        .args(["verify", "--json", "--no-progress", "--nodes", c.url(node)])
+        .arg("--genesis")
+        .arg(c.net_dir().join("genesis.json"))
+        .output()
+        .expect("run evote-audit");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn outsiders_and_poll_workers_cannot_add_voters() {
+    let c = Cluster::create_with(1, 1, Timing::default(), None, Voters::Roll(Some(20)));
+    c.start_all();
+    let station = 1;
+    // A registration flood: an election with a roll has no open
+    // registration (before, every address registered, logged in and voted).
+    for k in 0..50 {
+        let body = json!({"email": format!("flood{k}@example.org"), "password": "correct horse"});
+        let (code, v) = c.post(station, "/api/auth/register", &body, None);
+        assert_eq!(
+            (code, v["error"]["code"].as_str()),
+            (403, Some("registration_closed")),
+            "{v}"
+        );
+    }
+    let body = json!({"email": "flood0@example.org", "password": "correct horse"});
+    let (code, v) = c.post(station, "/api/auth/login", &body, None);
+    assert_eq!(code, 401, "no account was made: {v}");
+    // Ghost check-ins: by e-mail (before: 5,000 voters made in one request)
+    // and by ids the roll does not have.
+    let admin = c.admin_token(station);
+    let ghosts: Vec<Value> = (0..1_000)
+        .map(|k| json!({"email": format!("ghost{k}@nowhere.invalid")}))
+        .collect();
+    let (code, v) = c.post(
+        station,
+        "/api/admin/voters/check-in",
+        &json!({"voters": ghosts}),
+        Some(&admin),
+    );
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (403, Some("roll_required")),
+        "{v}"
+    );
+    let ids: Vec<String> = (0..100).map(|k| format!("ghost-{k}")).collect();
+    let (code, v) = c.post(
+        station,
+        "/api/admin/voters/check-in",
+        &json!({"election_id": 1, "voter_ids": ids}),
+        Some(&admin),
+    );
+    assert_eq!(code, 200, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 100);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["error"]["code"] == "not_on_roll" && r.get("booth_pass").is_none()),
+        "{v}"
+    );
+    // A voter of the roll is checked in once.
+    let pass = c.voter(station, "ada");
+    let (code, v) = c.check_in(station, "ada");
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (409, Some("already_checked_in")),
+        "{v}"
+    );
+    // A pass without the voter's card casts nothing; with it, one ballot.
+    let (code, v) = c.post(
+        station,
+        "/api/votes/submit",
+        &json!({"election_id": 1, "candidate_id": 1}),
+        Some(&pass),
+    );
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (400, Some("credential_required")),
+        "{v}"
+    );
+    c.vote(station, &pass, 1);
+    let (code, v) = c.post(
+        station,
+        "/api/votes/submit",
+        &c.vote_body(&pass, 2),
+        Some(&pass),
+    );
+    assert_eq!(code, 401, "a pass casts one ballot: {v}");
+    wait_until("the one ballot counted", Duration::from_secs(60), || {
+        let (_, v) = c.get(station, "/api/votes/results?election_id=1");
+        v["total_votes"] == 1
+    });
+}
+
+#[test]
+fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
+    let c = Cluster::create_with(
+        1,
+        1,
+        Timing::default(),
+        Some(Duration::from_secs(45)),
+        Voters::Roll(Some(20)),
+    );
+    c.start_all();
+    let (validator, station) = (0, 1);
+    let me = Appliance::of(&c, station);
+    // Its own key as the voter's credential: not a credential the genesis
+    // lists (before: any 32 bytes were a nullifier).
+    let own = me.signed_by(&me.key, now_ms());
+    assert_eq!(send(&c, validator, &own).unwrap_err(), "unknown_credential");
+    // An absent voter's listed credential (the genesis publishes it), the
+    // credential signature made with the appliance's own key.
+    let absent = CredentialCode::parse(&c.roll_voter("absent").1)
+        .expect("card")
+        .key(1);
+    let nullifier = Hash32(absent.public().0);
+    let ballot = me.ballot(nullifier, 3);
+    let forged = sign_ballot(&me.key, &me.chain_id, 1, &ballot_hash(&ballot)).expect("sign");
+    let tx = BallotTx::with_credential_signature(
+        me.chain_id,
+        1,
+        nullifier,
+        ballot,
+        forged,
+        now_ms(),
+        me.key.public(),
+    );
+    let stx = SignedTx::sign(Transaction::Ballot(tx), &me.key).unwrap();
+    assert_eq!(send(&c, validator, &stx).unwrap_err(), "bad_signature");
+    assert_eq!(send(&c, station, &stx).unwrap_err(), "bad_signature");
+
+    // Honest voters at the station, and one card the station holds but
+    // whose voter it never checked in: the validators cannot tell that
+    // ballot from another, the poll book can.
+    for k in 0..3 {
+        let pass = c.voter(station, &format!("honest-{k}"));
+        c.vote(station, &pass, 1 + k % 3);
+    }
+    let stolen = CredentialCode::parse(&c.roll_voter("stolen").1)
+        .expect("card")
+        .key(1);
+    let stuffed = send(&c, validator, &me.signed_by(&stolen, now_ms())).expect("accepted");
+    wait_until(
+        "the stuffed ballot committed",
+        Duration::from_secs(60),
+        || c.tx_status(validator, &stuffed) == "finalized",
+    );
+
+    // The close: each appliance signs its closing record, after which it
+    // can add no "fallback" ballot it had not sealed by then, however
+    // backdated (before, naming a fallback block exempted a ballot from
+    // the close).
+    wait_until(
+        "both closing records on the chain",
+        Duration::from_secs(120),
+        || on_chain(&c, validator, "device_close").len() == 2,
+    );
+    let closes_at = me.genesis.elections[0].closes_at;
+    let late = CredentialCode::parse(&c.roll_voter("late").1)
+        .expect("card")
+        .key(1);
+    let sealed = me.signed_by(&late, closes_at - 10_000);
+    let tip = FallbackTip {
+        seq: 0,
+        hash: me.chain_id,
+    };
+    let block = FallbackBlock::seal(
+        me.chain_id,
+        tip,
+        (0, me.chain_id),
+        closes_at - 9_000,
+        vec![sealed],
+        &me.key,
+    )
+    .expect("seal");
+    let copy = reconciliation_txs(&block, &me.key).expect("copy").remove(0);
+    assert_eq!(send(&c, validator, &copy).unwrap_err(), "device_closed");
+
+    // The auditor names the station that counted more ballots than it
+    // checked voters in.
+    let (code, report) = audit(&c, validator);
+    assert_eq!(code, 1, "{report:#}");
+    let poll_book = check(&report, "station.poll_book");
+    assert_eq!(poll_book["verdict"], "FAIL", "{poll_book:#}");
+    // Its closing record signs the 3 ballots it issued codes for, too.
+    let failures = poll_book["failures"].as_array().unwrap();
+    let found = |code: &str| {
+        failures
+            .iter()
+            .find(|f| f["code"] == code)
+            .and_then(|f| f["message"].as_str())
+            .unwrap_or_else(|| panic!("no {code}: {poll_book:#}"))
+            .to_string()
+    };
+    let too_many = found("too_many_ballots");
+    assert!(
+        too_many.contains("station-1") && too_many.contains("4 ballot(s) counted and 3"),
+        "{too_many}"
+    );
+    let signed = found("close_mismatch");
+    assert!(
+        signed.contains("station-1") && signed.contains("closing record signs 3"),
+        "{signed}"
+    );
+    assert_eq!(failures.len(), 2, "{poll_book:#}");
+    let rows = report["tallies"][0]["stations"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["name"] == "station-1").unwrap();
+    assert_eq!(
+        (
+            &row["checked_in"],
+            &row["cast_there"],
+            &row["from_fallback"]
+        ),
+        (&json!(3), &json!(4), &json!(0)),
+        "{row}"
+    );
+    for id in ["tx.credential", "tx.device_close", "tx.check_in"] {
+        assert_eq!(check(&report, id)["verdict"], "PASS", "{id}");
+    }
+}
