@@ -28,6 +28,7 @@ pub const CHAIN_TABLES: &[&str] = &[
     "credential_records",
     "committed_check_ins",
     "device_closes",
+    "spoiled_ballots",
     "fallback_blocks",
     "fallback_closes",
     "fallback_ballots",

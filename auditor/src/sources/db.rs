@@ -23,7 +23,7 @@ pub const MAX_WINDOW_TXS: u64 = 16_384;
 const DB_WINDOW_BLOCKS: i64 = 64;
 /// The newest appliance schema version this auditor was written against;
 /// a newer file is read as this one lays out its tables, with a note.
-pub const KNOWN_SCHEMA_VERSION: i64 = 10;
+pub const KNOWN_SCHEMA_VERSION: i64 = 11;
 
 /// Tables of an appliance's database that hold personal data (voters,
 /// sessions, the roll and the poll book): never in a chain export.
