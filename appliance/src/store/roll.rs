@@ -166,12 +166,12 @@ impl Store {
         let _ = path_from_levels(size, position, &probe);
         for (level, i) in wanted.into_inner() {
             let key = (level, i / NODES_PER_ROW);
-            if !rows.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(key) {
                 let blob: Vec<u8> = stmt.query_row(
                     params![to_i64(election_id), level as i64, to_i64(key.1)],
                     |r| r.get(0),
                 )?;
-                rows.insert(key, blob);
+                e.insert(blob);
             }
         }
         let node = |level: usize, i: u64| {

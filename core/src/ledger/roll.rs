@@ -166,7 +166,7 @@ impl RollFile {
                 Ok((leaf, voter, e))
             })
             .collect::<Result<Vec<_>, LedgerError>>()?;
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.sort_by_key(|a| a.0);
         let leaves: Vec<Hash32> = keyed.iter().map(|k| k.0).collect();
         let voters: Vec<Hash32> = keyed.iter().map(|k| k.1).collect();
         let entries: Vec<RollEntry> = keyed.into_iter().map(|k| k.2).collect();
@@ -255,7 +255,7 @@ mod tests {
         RollEntry {
             id: format!("V{i}"),
             name: format!("Voter {i}"),
-            district: (i % 2 == 0).then(|| "North".to_string()),
+            district: i.is_multiple_of(2).then(|| "North".to_string()),
             station,
             salt: Hash32([i; 32]),
         }
