@@ -676,17 +676,18 @@ impl ChainState {
     /// The auditor's own check beyond §6: every ciphertext on the chain is
     /// fresh (E.3 "Randomness"). A repeated `A` is a copied ballot or
     /// reused randomness, which shows how two votes differ; `A = O` is
-    /// `r = 0`, which shows the vote itself.
+    /// `r = 0`, which shows the vote itself. Spoiled ballots' ciphertexts
+    /// count too: their randomness is public, so a cast one shows its vote.
     fn check_ciphertexts(
         &self,
-        info: &BallotInfo,
+        a_keys: &[([u8; 16], [u8; 8])],
         pos: usize,
         height: u64,
         txs: &[TxCheck],
         p: &mut Pending<'_>,
     ) -> Option<Finding> {
         let mut out = None;
-        for (i, (ka, kb)) in info.a_keys.iter().enumerate() {
+        for (i, (ka, kb)) in a_keys.iter().enumerate() {
             let seen = match self.ciphertexts.get(ka) {
                 Some(&(h, q, b)) => Some((h, q as usize, b, None)),
                 None => p
@@ -724,7 +725,7 @@ impl ChainState {
                         "duplicate_ciphertext",
                         "every ciphertext once on the chain, each with fresh randomness",
                         format!("selection {i} repeats {what} as {tx}at height {h} position {q}"),
-                        "a ciphertext appears twice on the chain: a copied ballot, or reused randomness (which reveals how the two votes differ)",
+                        "a ciphertext appears twice on the chain: a copied ballot, reused randomness (which reveals how the two votes differ), or a spoiled ballot's ciphertext cast (its randomness is public, so its vote is)",
                     )
                     .rule(25, i),
                 );
@@ -818,7 +819,13 @@ impl ChainState {
             );
         }
         match &tx.info {
-            TxInfo::Unreadable | TxInfo::Spoiled => {}
+            TxInfo::Unreadable => {}
+            TxInfo::Spoiled(keys) => {
+                // Its randomness is public: a ballot cast with one of its
+                // ciphertexts shows its vote.
+                let ct = self.check_ciphertexts(keys, pos, height, txs, p);
+                f = f.or(ct);
+            }
             TxInfo::Ballot(info) => {
                 // A ballot that broke a stateless rule still holds its
                 // voter's nullifier and its ciphertexts on this chain.
@@ -826,7 +833,7 @@ impl ChainState {
                     f = self.check_credential(rules, info, p);
                 }
                 let dup = self.check_nullifier(info, pos, p);
-                let ct = self.check_ciphertexts(info, pos, height, txs, p);
+                let ct = self.check_ciphertexts(&info.a_keys, pos, height, txs, p);
                 f = f.or(dup).or(ct);
                 if let Some(cts) = &info.cts {
                     p.adds.push((info.election_id, cts));

@@ -319,7 +319,7 @@ const CATALOGUE: [CheckInfo; 44] = {
         CheckInfo {
             check: TxCiphertextUnique,
             id: "tx.ciphertext_unique",
-            name: "no ciphertext (nor its randomness) appears twice on the chain, and none is in the clear",
+            name: "no ciphertext (nor its randomness) appears twice on the chain, spoiled ballots' included, and none is in the clear",
             scope: Transaction,
             covers: "E.3 fresh randomness (auditor's own); duplicate_ciphertext, zero_randomness",
         },

@@ -37,7 +37,7 @@ fn tracking_input(s: &SpoiledBallotTx) -> TrackingInput<'_> {
 
 /// §4e: `H({"type": "tracking_code", chain_id, election_id, origin,
 /// ciphertexts})`.
-fn tracking_code(s: &SpoiledBallotTx) -> Option<Hash32> {
+pub(crate) fn tracking_code(s: &SpoiledBallotTx) -> Option<Hash32> {
     hash_of(&tracking_input(s)).ok()
 }
 

@@ -59,17 +59,7 @@ impl BallotInfo {
                     .map(|s| (*s.ciphertext.a.point(), *s.ciphertext.b.point()))
                     .collect()
             }),
-            a_keys: sels
-                .iter()
-                .map(|s| {
-                    let (a, b) = (s.ciphertext.a.as_bytes(), s.ciphertext.b.as_bytes());
-                    let mut ka = [0u8; 16];
-                    ka.copy_from_slice(&a[..16]);
-                    let mut kb = [0u8; 8];
-                    kb.copy_from_slice(&b[..8]);
-                    (ka, kb)
-                })
-                .collect(),
+            a_keys: ciphertext_keys(sels.iter().map(|s| &s.ciphertext)),
             fallback: b.fallback.clone(),
             origin: b.origin,
             open_registration: rules
@@ -80,6 +70,22 @@ impl BallotInfo {
                 .is_some_and(|e| e.lists(&PublicKey(b.nullifier.0))),
         }
     }
+}
+
+/// Per ciphertext: the first 16 bytes of `A`'s encoding and the first 8
+/// of `B`'s (for `tx.ciphertext_unique`).
+pub(crate) fn ciphertext_keys<'a>(
+    cts: impl Iterator<Item = &'a crate::protocol::elgamal::Ciphertext>,
+) -> Vec<([u8; 16], [u8; 8])> {
+    cts.map(|c| {
+        let (a, b) = (c.a.as_bytes(), c.b.as_bytes());
+        let mut ka = [0u8; 16];
+        ka.copy_from_slice(&a[..16]);
+        let mut kb = [0u8; 8];
+        kb.copy_from_slice(&b[..8]);
+        (ka, kb)
+    })
+    .collect()
 }
 
 /// What a check-in is, as far as the chain state needs it: the roll entry
@@ -102,8 +108,9 @@ pub enum TxInfo {
     CheckIn(Box<CheckInInfo>),
     Replacement(Box<CredentialReplacementTx>),
     Close(Box<DeviceCloseTx>),
-    /// A spoiled ballot: nothing on the chain depends on it (§4e).
-    Spoiled,
+    /// A spoiled ballot: it never counts (§4e), but its ciphertexts, whose
+    /// randomness it publishes, must never be cast ([`ciphertext_keys`]).
+    Spoiled(Vec<([u8; 16], [u8; 8])>),
 }
 
 /// One transaction after its stateless checks.
@@ -289,7 +296,7 @@ fn check_signed_tx_with(
         }
         Transaction::SpoiledBallot(sp) => {
             out.finding = super::spoiled::check_spoiled(rules, election, &sp, t);
-            out.info = TxInfo::Spoiled;
+            out.info = TxInfo::Spoiled(ciphertext_keys(sp.ciphertexts.iter()));
         }
     }
     out

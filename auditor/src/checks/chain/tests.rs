@@ -159,6 +159,53 @@ fn a_second_ballot_of_a_voter_and_reused_randomness_are_caught() {
     assert!(f[0].found.contains("same randomness"), "{f:#?}");
 }
 
+/// A spoiled ballot publishes its randomness (PROTOCOL.md §4e): a ballot
+/// cast later with one of its ciphertexts shows its vote, and is caught.
+#[test]
+fn a_ballot_cast_with_a_spoiled_ballots_ciphertexts_is_caught() {
+    use crate::protocol::SpoiledBallotTx;
+    let (c, mut blocks) = short_election();
+    let cast = blocks[2].txs[0].clone();
+    let Transaction::Ballot(b) = &cast.tx else {
+        panic!("a ballot")
+    };
+    let mut sp = SpoiledBallotTx {
+        chain_id: c.chain_id,
+        election_id: 1,
+        ciphertexts: b.ballot.selections.iter().map(|s| s.ciphertext).collect(),
+        tracking_code: crate::protocol::Hash32([0; 32]),
+        choice: 1,
+        randomness: vec![Sc(Scalar::ONE); b.ballot.selections.len()],
+        spoiled_at_ms: blocks[1].header.timestamp_ms - 5,
+        origin: b.origin,
+    };
+    sp.tracking_code = crate::checks::spoiled::tracking_code(&sp).unwrap();
+    let tx = Transaction::SpoiledBallot(sp);
+    let signature = c.key_of(&b.origin).unwrap().sign(&tx);
+    blocks[1].txs.push(SignedTx { tx, signature });
+    let pos = blocks[1].txs.len() - 1;
+    let blocks = rechain(&c, &blocks);
+    let (_, _, f, _) = c.audit(&blocks, NOW);
+    assert_eq!(
+        codes(&f),
+        vec![
+            (
+                "tx.spoiled_opens",
+                "spoiled_ballot_mismatch",
+                Some(2),
+                Some(pos)
+            ),
+            (
+                "tx.ciphertext_unique",
+                "duplicate_ciphertext",
+                Some(3),
+                Some(0)
+            ),
+        ]
+    );
+    assert!(f[1].found.contains("the same ciphertext"), "{f:#?}");
+}
+
 /// The chain of [`short`], a block stamped at the close, then a block of
 /// `txs` stamped a second later.
 fn with_shares(c: &SynthChain, blocks: &mut Vec<SynthBlock>, txs: Vec<SignedTx>) {
