@@ -448,4 +448,37 @@ peers = ["http://127.0.0.1:8002"]
         std::fs::write(&p, format!("{lan}allow_plain_http = true\n")).unwrap();
         Config::load(&p).unwrap().check_doors().unwrap();
     }
+
+    /// The Debian conffile loads as installed, and with every key it
+    /// documents (commented out) set: each is a real key of this version.
+    #[test]
+    fn the_debian_conffile_and_every_key_it_documents_load() {
+        let conffile = include_str!("../../packaging/appliance/appliance.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("appliance.toml");
+        std::fs::write(&p, conffile).unwrap();
+        let c = Config::load(&p).unwrap();
+        c.check_doors().unwrap();
+        let uncommented: String = conffile
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with(|ch: char| ch.is_ascii_lowercase())
+                        && rest.contains(" = ") =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&p, &uncommented).unwrap();
+        let all = Config::load(&p).unwrap();
+        assert_eq!(
+            all.tls.unwrap().cert_file,
+            PathBuf::from("/etc/evote/tls/cert.pem")
+        );
+        assert!(all.admin_tls.is_some() && all.tls_ca_file.is_some());
+        assert_eq!(all.max_connections_per_client, Some(1024));
+    }
 }
