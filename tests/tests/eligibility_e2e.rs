@@ -7,6 +7,7 @@
 //! appliances with a named error or FAILed by `evote-audit` with the
 //! station and the rule.
 
+use std::ffi::OsStr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -125,8 +126,13 @@ fn on_chain(c: &Cluster, i: usize, kind: &str) -> Vec<Value> {
 }
 
 fn audit(c: &Cluster, node: usize) -> (i32, Value) {
+    audit_with(c, &["--nodes", c.url(node)])
+}
+
+fn audit_with(c: &Cluster, source: &[&str]) -> (i32, Value) {
     let out = Command::new(audit_bin())
-        .args(["verify", "--json", "--no-progress", "--nodes", c.url(node)])
+        .args(["verify", "--json", "--no-progress"])
+        .args(source)
         .arg("--genesis")
         .arg(c.net_dir().join("genesis.json"))
         .output()
@@ -357,7 +363,47 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
         (&json!(3), &json!(4), &json!(0)),
         "{row}"
     );
-    for id in ["tx.credential", "tx.device_close", "tx.check_in"] {
+    for id in [
+        "tx.credential",
+        "tx.device_close",
+        "tx.check_in",
+        "station.codes",
+    ] {
         assert_eq!(check(&report, id)["verdict"], "PASS", "{id}");
     }
+
+    // The station's chain exported for observers: its confirmation codes
+    // lead to the head its closing record signs; with one code removed
+    // (a ballot the station wants forgotten) they no longer do.
+    let export = c.dir.path().join("station-chain.sqlite3");
+    let (code, _, err) = c.cli(&[
+        OsStr::new("chain"),
+        OsStr::new("export"),
+        OsStr::new("--config"),
+        c.nodes[station].config.as_os_str(),
+        OsStr::new("--out"),
+        export.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let db = export.to_str().unwrap();
+    let (_, report) = audit_with(&c, &["--db", db]);
+    let codes = check(&report, "station.codes");
+    assert_eq!(codes["verdict"], "PASS", "{codes:#}");
+    assert_eq!(
+        codes["per_source"][0]["checked"], 4,
+        "3 codes, 1 closing record"
+    );
+    let removed = c.dir.path().join("station-chain-removed.sqlite3");
+    std::fs::copy(&export, &removed).unwrap();
+    rusqlite::Connection::open(&removed)
+        .unwrap()
+        .execute("DELETE FROM confirmation_codes WHERE seq = 2", [])
+        .unwrap();
+    let (code, report) = audit_with(&c, &["--db", removed.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let codes = check(&report, "station.codes");
+    assert_eq!(codes["verdict"], "FAIL", "{codes:#}");
+    let f = &codes["failures"][0];
+    assert_eq!(f["code"], "code_chain_broken", "{f}");
+    assert!(f["message"].as_str().unwrap().contains("station-1"), "{f}");
 }

@@ -11,7 +11,7 @@ use crate::checks::fallback::{MainChain, check_chains};
 use crate::checks::tally::{
     Comparison, compare_results, compare_totals, decrypt_all, decryption_findings,
 };
-use crate::sources::{Fallbacks, Opened, ReportedResults, SourceError, SourceKind};
+use crate::sources::{Codes, Fallbacks, Opened, ReportedResults, SourceError, SourceKind};
 
 /// Puts a comparison on the board: its failures, then PASS (with a note
 /// on what was left out), or SKIP with the reasons when nothing could be
@@ -181,6 +181,38 @@ pub(super) fn station_checks(chain: &Chain<'_>, board: &mut Board, complete: boo
         c,
         "no station checked a voter in or accepted a ballot",
     );
+}
+
+/// `station.codes`: the source's own confirmation codes against the heads
+/// its closing records sign.
+pub(super) fn code_checks(
+    a: &mut Audited,
+    chain: &mut Chain<'_>,
+    board: &mut Board,
+    complete: bool,
+) {
+    let (i, check) = (chain.i, CheckId::StationCodes);
+    if !complete {
+        board.skip(check, i, "the chain could not be read to its end");
+        return;
+    }
+    let (origin, codes) = match chain.source.codes() {
+        Ok(Codes::Absent(why)) => return board.skip(check, i, why),
+        Ok(Codes::Chain { origin, codes }) => (origin, codes),
+        Err(e) => {
+            let why = stop(a, "reading its confirmation codes", &e);
+            return board.skip(check, i, why);
+        }
+    };
+    let Some(origin) = origin else {
+        return board.skip(
+            check,
+            i,
+            "the source issued no confirmation code on this chain",
+        );
+    };
+    let c = crate::checks::codes::check_codes(chain.rules, &chain.state, &origin, &codes);
+    record(board, i, check, c, "the source issued no confirmation code");
 }
 
 /// `fallback.chain` and `fallback.reconciled`.

@@ -84,6 +84,7 @@ pub(super) fn audit_source(
     derived::tally_checks(a, &opened, &mut chain, board, complete);
     derived::fallback_checks(a, &opened, &mut chain, board, complete);
     derived::station_checks(&chain, board, complete);
+    derived::code_checks(a, &mut chain, board, complete);
     a.records = chain.records;
     a.state = Some(chain.state);
     a.source = Some(chain.source);

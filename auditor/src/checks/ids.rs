@@ -61,6 +61,7 @@ pub enum CheckId {
     FallbackChain,
     FallbackReconciled,
     StationPollBook,
+    StationCodes,
 }
 
 pub struct CheckInfo {
@@ -74,7 +75,7 @@ pub struct CheckInfo {
 
 /// Every check's id, name, scope and what it covers, in the order of
 /// [`CheckId`] (which is report order).
-const CATALOGUE: [CheckInfo; 44] = {
+const CATALOGUE: [CheckInfo; 45] = {
     use CheckId::*;
     use Scope::*;
     [
@@ -385,6 +386,13 @@ const CATALOGUE: [CheckInfo; 44] = {
             name: "in each election with a roll, no appliance counted more ballots (online and from its fallback chain) than it checked voters in, and each closing record's counts are what the chain holds of its appliance",
             scope: Source,
             covers: "§4b, §4d; too_many_ballots, close_mismatch",
+        },
+        CheckInfo {
+            check: StationCodes,
+            id: "station.codes",
+            name: "each appliance's confirmation codes, as it serves them, follow each other from the first and lead to the head each of its closing records signs",
+            scope: Source,
+            covers: "§4d, §9 GET /p2p/codes; code_chain_broken",
         },
     ]
 };

@@ -20,6 +20,7 @@
 
 pub mod block;
 pub mod chain;
+pub mod codes;
 pub mod fallback;
 mod finding;
 mod ids;

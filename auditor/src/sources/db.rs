@@ -36,6 +36,9 @@ const PERSONAL_TABLES: &[&str] = &[
     "booth_passes",
 ];
 
+/// A `confirmation_codes` row: seq, code, tx_hash, ballot_hash.
+type CodeRow = (i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 /// A private directory removed when dropped (for reading a copy of a
 /// database and its write-ahead log without touching the original).
 struct PrivateDir(PathBuf);
@@ -643,6 +646,59 @@ impl DbSource {
             }
         }
         Ok(Some(out))
+    }
+
+    /// The file's confirmation codes (its appliance's chain of codes) and
+    /// the appliance that issued them, from its first code's ballot on the
+    /// chain.
+    pub(super) fn codes(&mut self) -> Result<super::Codes, SourceError> {
+        if !self.has_table("confirmation_codes")? {
+            return Ok(super::Codes::Absent(
+                "the database has no confirmation_codes table".into(),
+            ));
+        }
+        let rows: Vec<CodeRow> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT seq, code, tx_hash, ballot_hash FROM confirmation_codes ORDER BY seq",
+                )
+                .map_err(|e| self.sql_err(e))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sql_err(e))?
+        };
+        let bad = |what: &str| SourceError::Sql {
+            path: self.path.clone(),
+            reason: format!("a confirmation_codes row with {what}"),
+        };
+        let hash =
+            |b: &[u8], what: &str| <[u8; 32]>::try_from(b).map(Hash32).map_err(|_| bad(what));
+        let mut codes = Vec::with_capacity(rows.len());
+        for (seq, code, _, ballot) in &rows {
+            codes.push(super::ServedCode {
+                seq: u64::try_from(*seq).map_err(|_| bad("a negative seq"))?,
+                code: hash(code, "a code of the wrong length")?,
+                ballot_hash: ballot
+                    .as_deref()
+                    .map(|b| hash(b, "a ballot hash of the wrong length"))
+                    .transpose()?,
+            });
+        }
+        let origin = match rows.first() {
+            None => None,
+            Some((_, _, tx, _)) => self
+                .conn
+                .query_row(
+                    "SELECT origin FROM transactions WHERE tx_hash = ?1",
+                    [tx],
+                    |r| Ok(blob_of(r.get_ref(0)?)),
+                )
+                .optional()
+                .map_err(|e| self.sql_err(e))?
+                .and_then(|o| PublicKey::from_slice(&o)),
+        };
+        Ok(super::Codes::Chain { origin, codes })
     }
 
     pub(super) fn fallbacks(&mut self) -> Result<Fallbacks, SourceError> {

@@ -137,6 +137,28 @@ pub enum Fallbacks {
     Chains(Vec<FallbackData>),
 }
 
+/// One confirmation code as its appliance serves it (PROTOCOL.md §4d, §9).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ServedCode {
+    pub seq: u64,
+    pub code: Hash32,
+    /// `None` for a code issued before the appliance kept it.
+    #[serde(default)]
+    pub ballot_hash: Option<Hash32>,
+}
+
+/// A source's own chain of confirmation codes.
+pub enum Codes {
+    /// The source serves none (the endpoint or the table is absent).
+    Absent(String),
+    /// The codes in issue order, and the appliance that issued them when
+    /// the source says (a node) or its chain shows (a file).
+    Chain {
+        origin: Option<PublicKey>,
+        codes: Vec<ServedCode>,
+    },
+}
+
 pub enum Source {
     Node(NodeSource),
     Db(DbSource),
@@ -179,6 +201,13 @@ impl Source {
         match self {
             Source::Node(n) => n.fallbacks(),
             Source::Db(d) => d.fallbacks(),
+        }
+    }
+
+    pub fn codes(&mut self) -> Result<Codes, SourceError> {
+        match self {
+            Source::Node(n) => n.codes(),
+            Source::Db(d) => d.codes(),
         }
     }
 }

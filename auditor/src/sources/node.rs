@@ -105,6 +105,18 @@ struct FallbackPage {
 /// Pages of one fallback chain read at most (64 blocks each).
 const MAX_FALLBACK_PAGES: usize = 10_000;
 
+/// Codes a page of `GET /p2p/codes` holds at most (PROTOCOL.md §9).
+const CODES_PAGE: u64 = 1_000;
+/// Pages of codes read at most (ten million codes).
+const MAX_CODE_PAGES: usize = 10_000;
+
+#[derive(Deserialize)]
+struct CodesPage {
+    origin: PublicKey,
+    codes: Vec<super::ServedCode>,
+    next: Option<u64>,
+}
+
 pub struct NodeSource {
     base: String,
     http: Http,
@@ -294,6 +306,42 @@ impl NodeSource {
             });
         }
         Ok(Some(out))
+    }
+
+    /// The node's confirmation codes, page by page (`GET /p2p/codes`).
+    pub(super) fn codes(&mut self) -> Result<super::Codes, SourceError> {
+        let mut from = 1u64;
+        let mut codes = Vec::new();
+        for _ in 0..MAX_CODE_PAGES {
+            let url = format!("{}/p2p/codes?from={from}&limit={CODES_PAGE}", self.base);
+            let (code, body) = self.http.get(&url)?;
+            if code == 404 {
+                return Ok(super::Codes::Absent(
+                    "the node has no /p2p/codes endpoint (HTTP 404)".into(),
+                ));
+            }
+            let page: CodesPage = ok_json(&url, code, &body)?;
+            codes.extend(page.codes);
+            match page.next {
+                Some(next) if next > from => from = next,
+                Some(_) => {
+                    return Err(SourceError::Http(HttpError::Malformed {
+                        url,
+                        reason: "the next page does not move forward".into(),
+                    }));
+                }
+                None => {
+                    return Ok(super::Codes::Chain {
+                        origin: Some(page.origin),
+                        codes,
+                    });
+                }
+            }
+        }
+        Err(SourceError::Http(HttpError::Malformed {
+            url: format!("{}/p2p/codes", self.base),
+            reason: "too many pages".into(),
+        }))
     }
 
     pub(super) fn fallbacks(&mut self) -> Result<Fallbacks, SourceError> {

@@ -5,6 +5,7 @@
 pub mod board;
 pub mod bound;
 pub mod chaos;
+pub mod credentials;
 pub mod flood;
 pub mod growth;
 pub mod load;

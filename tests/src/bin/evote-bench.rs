@@ -40,6 +40,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The election authority's roll of --voters voters and the credential
+    /// authority's credentials for them (the genesis list), as `election
+    /// roll` and `credentials issue` make them: the time each takes.
+    Credentials {
+        #[arg(long, default_value_t = 1_000_000)]
+        voters: usize,
+    },
     /// Commit blocks of ballots to a fresh database with the appliance's
     /// store until the chain holds --votes ballots; print the commit time
     /// as the chain grows.
@@ -132,6 +139,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn credentials(voters: usize) -> ExitCode {
+    match evote_tests::bench::credentials::run(voters.max(1)) {
+        Ok(t) => {
+            println!(
+                "roll of {} voters (salted entries, Merkle tree, signature): {:.2} s",
+                t.voters,
+                t.roll.as_secs_f64()
+            );
+            println!(
+                "{} credentials issued and the genesis list built (codes, key derivations, sorted, signed): {:.2} s",
+                t.voters,
+                t.credentials.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn flood(duration: u64, concurrency: usize, json: bool) -> ExitCode {
@@ -365,6 +394,7 @@ fn main() -> ExitCode {
             };
             wan(&scenario, args, json)
         }
+        Command::Credentials { voters } => credentials(voters),
         Command::Growth {
             votes,
             block,
