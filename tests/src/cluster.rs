@@ -742,6 +742,24 @@ impl Cluster {
     }
 
     /// Runs `evote-appliance` with `args` to completion: (exit code, stdout, stderr).
+    /// Trustee `j` of the testnet posts its decryption share of election
+    /// 1's tally at node `i` (`trustee decrypt`).
+    pub fn decrypt(&self, j: u32, i: usize) {
+        use std::ffi::OsStr;
+        let key = self.net_dir().join(format!("trustees/trustee-{j}.key"));
+        let (code, out, err) = self.cli(&[
+            OsStr::new("trustee"),
+            OsStr::new("decrypt"),
+            OsStr::new("--share"),
+            key.as_os_str(),
+            OsStr::new("--node"),
+            OsStr::new(self.url(i)),
+            OsStr::new("--election"),
+            OsStr::new("1"),
+        ]);
+        assert_eq!(code, 0, "trustee {j} decrypt: {out}{err}");
+    }
+
     pub fn cli(&self, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
         let out = Command::new(appliance_bin())
             .args(args)

@@ -371,21 +371,6 @@ fn share_positions(conn: &Connection) -> Vec<(u64, usize)> {
 }
 
 /// `evote-appliance trustee decrypt` for trustee `j` at node `i`.
-fn decrypt(c: &Cluster, j: u32, i: usize) {
-    let key = c.net_dir().join(format!("trustees/trustee-{j}.key"));
-    let (code, out, err) = c.cli(&[
-        OsStr::new("trustee"),
-        OsStr::new("decrypt"),
-        OsStr::new("--share"),
-        key.as_os_str(),
-        OsStr::new("--node"),
-        OsStr::new(c.url(i)),
-        OsStr::new("--election"),
-        OsStr::new("1"),
-    ]);
-    assert_eq!(code, 0, "trustee {j} decrypt: {out}{err}");
-}
-
 #[test]
 fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let started = Instant::now();
@@ -456,8 +441,8 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     wait_until("the election to close", Duration::from_secs(60), || {
         c.get(0, "/api/tally/1").1["closed"] == true
     });
-    decrypt(&c, 1, 0);
-    decrypt(&c, 2, 1);
+    c.decrypt(1, 0);
+    c.decrypt(2, 1);
     wait_until("every node to decrypt", Duration::from_secs(60), || {
         (0..4).all(|i| {
             c.get(i, "/api/votes/results?election_id=1").1["tally"]["status"] == "decrypted"

@@ -407,3 +407,175 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
     assert_eq!(f["code"], "code_chain_broken", "{f}");
     assert!(f["message"].as_str().unwrap().contains("station-1"), "{f}");
 }
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// A whole election as officials run it: a roll of 1,000 test voters with
+/// their cards, a validator and three stations, one of them offline all
+/// day; voters checked in at each station and voting with their cards;
+/// the close, the offline station's export carried to the validator, the
+/// trustees' tally, and `evote-audit verify` with the per-station table.
+/// Then a poll book tampered with in an exported chain is caught, naming
+/// the station.
+#[test]
+fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
+    let c = Cluster::create_with(
+        1,
+        3,
+        Timing::default(),
+        Some(Duration::from_secs(60)),
+        Voters::Roll(None),
+    );
+    assert_eq!(c.roll_voters().len(), 1_000, "the testnet's roll");
+    let (validator, s1, s2, offline) = (0, 1, 2, 3);
+    for i in 0..3 {
+        c.start(i);
+    }
+    c.start_with(offline, &["--offline"]);
+    for i in 0..4 {
+        c.wait_up(i);
+    }
+    let closes_at = Appliance::of(&c, validator).genesis.elections[0].closes_at;
+    let turnout = [(s1, 12), (s2, 8), (offline, 5)];
+    let mut tx_ids = Vec::new();
+    for (station, n) in turnout {
+        let passes = c.check_in_many(station, n, &format!("at-{station}"));
+        for (k, pass) in passes.iter().enumerate() {
+            let v = c.vote_answer(station, pass, 1 + (k as u64) % 3);
+            let expected = if station == offline {
+                "fallback"
+            } else {
+                "submitted"
+            };
+            assert_eq!(v["status"], expected, "{v}");
+            tx_ids.push(v["transaction_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(now_ms() < closes_at, "the votes were cast before the close");
+
+    // The close: the connected appliances sign their closing records; the
+    // offline station closes its day and its export is carried over.
+    // (An appliance closes 5 s after the election, CLOSE_AFTER_MS.)
+    wait_until("the close", Duration::from_secs(120), || {
+        now_ms() > closes_at + 6_000
+    });
+    c.kill(offline);
+    let cfg = |i: usize| c.nodes[i].config.clone().into_os_string();
+    let (code, _, err) = c.cli(&[os("fallback"), os("close"), os("--config"), &cfg(offline)]);
+    assert_eq!(code, 0, "{err}");
+    let export = c.dir.path().join("offline-station.json");
+    let (code, _, err) = c.cli(&[
+        os("fallback"),
+        os("export"),
+        os("--config"),
+        &cfg(offline),
+        os("--out"),
+        export.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = c.cli(&[
+        os("fallback"),
+        os("import"),
+        export.as_os_str(),
+        os("--config"),
+        &cfg(validator),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    wait_until(
+        "four closing records and every ballot on the chain",
+        Duration::from_secs(120),
+        || {
+            on_chain(&c, validator, "device_close").len() == 4
+                && on_chain(&c, validator, "ballot").len() == tx_ids.len()
+        },
+    );
+    c.decrypt(1, validator);
+    c.decrypt(2, validator);
+
+    // The audit: exit 0, and the poll books per station.
+    let out = Command::new(audit_bin())
+        .args(["verify", "--no-progress", "--nodes", c.url(validator)])
+        .arg("--genesis")
+        .arg(c.net_dir().join("genesis.json"))
+        .output()
+        .expect("run evote-audit");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("per station:") && text.contains("station-3"),
+        "{text}"
+    );
+    let (code, report) = audit(&c, validator);
+    assert_eq!(code, 0, "{report:#}");
+    let election = &report["tallies"][0]["elections"][0];
+    assert_eq!(
+        (&election["status"], &election["total"]),
+        (&json!("decrypted"), &json!(25)),
+        "{election:#}"
+    );
+    let rows = report["tallies"][0]["stations"].as_array().unwrap();
+    let row = |name: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}: {rows:#?}"));
+        (
+            r["checked_in"].as_u64().unwrap(),
+            r["cast_there"].as_u64().unwrap(),
+            r["from_fallback"].as_u64().unwrap(),
+            r["verdict"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(row("station-1"), (12, 12, 0, "ok".into()));
+    assert_eq!(row("station-2"), (8, 8, 0, "ok".into()));
+    assert_eq!(row("station-3"), (5, 0, 5, "ok".into()));
+    for id in [
+        "station.poll_book",
+        "station.codes",
+        "tx.check_in",
+        "tx.credential",
+    ] {
+        assert_eq!(check(&report, id)["verdict"], "PASS", "{id}");
+    }
+
+    // The chain exported for observers, with one of station-2's check-ins
+    // deleted: station-2 counted more ballots than it checked voters in.
+    let chain = c.dir.path().join("chain.sqlite3");
+    let (code, _, err) = c.cli(&[
+        os("chain"),
+        os("export"),
+        os("--config"),
+        &cfg(validator),
+        os("--out"),
+        chain.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s2_key = read_node_key(&c.home(s2).join("node.key"))
+        .unwrap()
+        .public();
+    let deleted = rusqlite::Connection::open(&chain)
+        .unwrap()
+        .execute(
+            "DELETE FROM transactions WHERE tx_hash = (SELECT tx_hash FROM transactions \
+             WHERE kind = 'check_in' AND origin = ?1 LIMIT 1)",
+            [s2_key.as_bytes()],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let (code, report) = audit_with(&c, &["--db", chain.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    let poll_book = check(&report, "station.poll_book");
+    assert_eq!(poll_book["verdict"], "FAIL", "{poll_book:#}");
+    let f = &poll_book["failures"][0];
+    assert_eq!(f["code"], "too_many_ballots", "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("station-2")
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("8 ballot(s) counted and 7"),
+        "{f}"
+    );
+}
