@@ -5,7 +5,6 @@
 //! (and, for the harder cases, the validators' keys) would do it.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
