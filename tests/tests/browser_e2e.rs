@@ -532,7 +532,7 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
     let b = start_browser().await;
     b.goto("about:blank").await;
     b.viewport(KIOSK).await;
-    let c = Cluster::create(3, 0, Timing::default());
+    let c = Cluster::create_with(3, 0, Timing::default(), None, Voters::OpenRegistration);
     c.start(0);
     c.start(1);
     c.start_with_env(2, &[], &[("EVOTE_TEST_CHEATING_BOOTH", "1")]);
