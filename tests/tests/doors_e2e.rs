@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use evote_tests::attacks::{addr_of, connect_from};
-use evote_tests::cluster::{Cluster, Timing};
+use evote_tests::cluster::{Cluster, Timing, Voters};
 use serde_json::json;
 
 /// Generous: a guard against a hang on a loaded machine, not a speed bound.
@@ -110,7 +110,8 @@ fn the_connection_cap_per_client_address_is_the_configurations() {
 
 #[test]
 fn a_401_or_429_ends_its_kept_alive_connection() {
-    let c = Cluster::create(1, 0, Timing::default());
+    // Open registration: voters with passwords, to guess at.
+    let c = Cluster::create_with(1, 0, Timing::default(), None, Voters::OpenRegistration);
     c.start_all();
     let (code, v) = c.post(
         0,

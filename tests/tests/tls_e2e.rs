@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use evote_tests::attacks::addr_of;
-use evote_tests::cluster::{Cluster, Timing};
+use evote_tests::cluster::{Cluster, Timing, Voters};
 use evote_tests::testcert::TestCa;
 use serde_json::{Value, json};
 
@@ -121,8 +121,11 @@ fn post(agent: &ureq::Agent, url: String, body: Value, token: Option<&str>) -> (
     (code, r.body_mut().read_json().unwrap_or(Value::Null))
 }
 
+/// One node with TLS at its public and operator doors, its election open
+/// to registration (voters log in with a password; a poll worker checks
+/// them in by e-mail), so that passwords cross the network.
 fn tls_node() -> (Cluster, std::path::PathBuf) {
-    let mut c = Cluster::create(1, 0, Timing::default());
+    let mut c = Cluster::create_with(1, 0, Timing::default(), None, Voters::OpenRegistration);
     let ca_file = c.use_tls(&TestCa::new("evote test CA"));
     c.start_all();
     (c, ca_file)
@@ -278,6 +281,16 @@ fn sighup_puts_a_renewed_certificate_in_place_and_the_node_keeps_serving() {
         health(new, admin),
         "the operator door's renewed certificate"
     );
+
+    // A key others may read is refused, as every key file of the appliance.
+    use std::os::unix::fs::PermissionsExt;
+    let key = tls_dir.join("key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    c.signal(0, rustix::process::Signal::HUP);
+    wait_for("the readable key refused in the log", || {
+        c.log(0).contains("is readable by others")
+    });
+    assert!(health(new, &url), "the door keeps its certificate");
     assert_eq!(c.pid(0), Some(pid), "the same process serves");
     assert!(c.is_running(0));
 }

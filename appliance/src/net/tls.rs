@@ -55,11 +55,19 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certs)
 }
 
-/// A certificate chain and its key, read and checked: the key must be
-/// one rustls signs with, and the one the first certificate names.
+/// A certificate chain and its key, read and checked: the key file must
+/// be readable by its owner only (like every key file of the appliance),
+/// the key one rustls signs with, and the one the first certificate names.
 pub fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>, TlsError> {
     let certs = read_certificates(&files.cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key_file)
+    let pem =
+        zeroize::Zeroizing::new(crate::keyfile::read_secret(&files.key_file).map_err(|e| {
+            TlsError::File {
+                path: files.key_file.display().to_string(),
+                message: e.to_string(),
+            }
+        })?);
+    let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| file_error(&files.key_file, format!("no private key: {e}")))?;
     let pair = CertifiedKey::from_der(certs, key, &provider()).map_err(|e| TlsError::Pair {
         cert: files.cert_file.display().to_string(),
