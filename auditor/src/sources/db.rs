@@ -657,12 +657,23 @@ impl DbSource {
                 "the database has no confirmation_codes table".into(),
             ));
         }
+        // A database older than schema version 8 kept no ballot hash.
+        let kept: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('confirmation_codes') \
+                 WHERE name = 'ballot_hash'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let ballot = if kept > 0 { "ballot_hash" } else { "NULL" };
         let rows: Vec<CodeRow> = {
             let mut stmt = self
                 .conn
-                .prepare(
-                    "SELECT seq, code, tx_hash, ballot_hash FROM confirmation_codes ORDER BY seq",
-                )
+                .prepare(&format!(
+                    "SELECT seq, code, tx_hash, {ballot} FROM confirmation_codes ORDER BY seq"
+                ))
                 .map_err(|e| self.sql_err(e))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
