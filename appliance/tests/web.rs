@@ -294,32 +294,7 @@ fn operator(dev: &Dev, dir: &std::path::Path) -> (String, String) {
 /// Checks `email` in and votes for candidate 1 at the booth: the page after
 /// the cast.
 fn vote_at_booth(dev: &Dev, cookies: &str, csrf: &str, email: &str) -> Answer {
-    let a = post(
-        dev,
-        "/console/check-in",
-        cookies,
-        &format!("csrf={csrf}&email={email}&name=V"),
-    );
-    let code = a
-        .body
-        .split("id=\"voting-code\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .expect("a voting code")
-        .to_string();
-    let a = post(
-        dev,
-        "/booth/start",
-        cookies,
-        &format!("csrf={csrf}&code={code}"),
-    );
-    let booth = pair(
-        a.cookies
-            .iter()
-            .find(|c| c.starts_with("evote_booth="))
-            .expect("a booth"),
-    );
-    let session = format!("{cookies}; {booth}");
+    let session = open_booth(dev, cookies, csrf, email);
     post(
         dev,
         "/booth/choose",

@@ -316,6 +316,16 @@ impl Browser {
     /// picks candidate number `pick` (0-based) with the arrow keys, reviews,
     /// confirms and casts. Leaves the browser on what follows the cast.
     async fn vote(&self, base: &str, code: &str, pick: usize, capture: bool) {
+        self.choose(base, code, pick, capture).await;
+        self.seal(capture).await;
+        let cast = self.tab_to("form[action='/booth/cast'] button").await;
+        self.press(&cast, &Key::Enter.to_string()).await;
+    }
+
+    /// At the booth welcome screen, with the keyboard only: types the code
+    /// and picks candidate number `pick` (0-based) with the arrow keys.
+    /// Leaves the browser on the review.
+    async fn choose(&self, base: &str, code: &str, pick: usize, capture: bool) {
         self.goto(&format!("{base}/booth")).await;
         if capture {
             self.capture_both("booth-1-code").await;
@@ -341,9 +351,6 @@ impl Browser {
         if capture {
             self.capture_both("booth-3-review").await;
         }
-        self.seal(capture).await;
-        let cast = self.tab_to("form[action='/booth/cast'] button").await;
-        self.press(&cast, &Key::Enter.to_string()).await;
     }
 
     /// At the booth welcome screen, keyboard only: types the code, picks
@@ -351,16 +358,7 @@ impl Browser {
     /// casting it. Leaves the browser on the checked ballot's page and
     /// gives its tracking code.
     async fn check(&self, base: &str, code: &str, pick: usize, capture: bool) -> String {
-        self.goto(&format!("{base}/booth")).await;
-        let field = self.tab_to("#code").await;
-        self.press(&field, &format!("{code}{}", Key::Enter)).await;
-        let radio = self.tab_to("input[name=candidate]").await;
-        self.press(&radio, " ").await;
-        let keys: String = (0..pick).map(|_| Key::Down.to_string()).collect();
-        self.press(&radio, &keys).await;
-        let active = self.c.active_element().await.unwrap();
-        self.press(&active, &Key::Enter.to_string()).await;
-        self.find(".choice").await;
+        self.choose(base, code, pick, false).await;
         let tracking = self.seal(capture).await;
         let check = self.tab_to("form[action='/booth/check'] button").await;
         self.press(&check, &Key::Enter.to_string()).await;
