@@ -467,11 +467,13 @@ impl HttpNetwork {
             let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
             let rx = Arc::new(Mutex::new(rx));
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             for lane in 0..forwarder::FORWARD_LANES {
                 let f = forwarder::Forwarder {
                     client: client.clone(),
                     table: table.clone(),
                     next: next.clone(),
+                    in_flight: in_flight.clone(),
                 };
                 let rx = rx.clone();
                 spawn(format!("evote-forwarder{lane}"), move || f.run(&rx));
@@ -572,7 +574,7 @@ impl Network for HttpNetwork {
                 continue;
             }
             // A station hands each batch to the forwarder, which tries the
-            // validators round-robin with failover.
+            // validators round-robin with failover, and hedges a slow one.
             if let Some(f) = &self.forwarder
                 && f.try_send(batch).is_err()
             {

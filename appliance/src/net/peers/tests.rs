@@ -521,3 +521,83 @@ fn a_validator_one_block_behind_waits_for_it_and_more_behind_fetches() {
     assert!(net.request_sync(3));
     peer.wait_for("/p2p/blocks?from=4&limit=64");
 }
+
+/// A table of validators at `urls`, reachable, each with the round trip
+/// `rtt_ms` measured.
+fn validators_at(urls: &[&str], rtt_ms: u64) -> Arc<PeerTable> {
+    let table = PeerTable::default();
+    for url in urls {
+        let mut p = PeerState::new(url.to_string(), None, &genesis(3));
+        (p.validator, p.reachable, p.rtt_ms) = (true, true, Some(rtt_ms));
+        table.insert(p);
+    }
+    Arc::new(table)
+}
+
+/// A forwarder whose next batch goes to `first` first.
+fn forwarder_to(table: &Arc<PeerTable>, first: &str) -> forwarder::Forwarder {
+    let at = table
+        .snapshot()
+        .iter()
+        .position(|p| p.url == first)
+        .unwrap();
+    forwarder::Forwarder {
+        client: client(),
+        table: table.clone(),
+        next: Arc::new(std::sync::atomic::AtomicUsize::new(at)),
+        in_flight: Default::default(),
+    }
+}
+
+fn one_ballot() -> GossipBatch {
+    let g = genesis(3);
+    GossipBatch {
+        transactions: vec![crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)],
+        relay: true,
+    }
+}
+
+#[test]
+fn a_forwarded_batch_waits_a_bound_derived_from_the_round_trip() {
+    use forwarder::{HEDGE_CHECK, MAX_HEDGE_AFTER, hedge_after};
+    assert_eq!(
+        hedge_after(Some(300)),
+        Duration::from_millis(600) + HEDGE_CHECK
+    );
+    assert_eq!(hedge_after(Some(0)), HEDGE_CHECK);
+    let unmeasured = Duration::from_millis(2 * crate::node::DEFAULT_ROUND_TRIP_MS);
+    assert_eq!(
+        hedge_after(None),
+        (unmeasured + HEDGE_CHECK).min(MAX_HEDGE_AFTER)
+    );
+    assert_eq!(hedge_after(Some(60_000)), MAX_HEDGE_AFTER);
+}
+
+#[test]
+fn a_batch_a_stalled_validator_holds_goes_to_the_next_validator_too() {
+    let (stalled, quick) = (fake_peer("/p2p/transactions"), fake_peer(""));
+    let table = validators_at(&[&stalled.url, &quick.url], 20);
+    let f = forwarder_to(&table, &stalled.url);
+    let batch = one_ballot();
+    let tx = batch.transactions[0].clone();
+    let forwarding = std::thread::spawn(move || f.forward(batch));
+    stalled.wait_for("/p2p/transactions");
+    // Without the hedge the quick validator would see the batch only when
+    // the call to the stalled one times out (`CALL_TIMEOUT`).
+    quick.wait_for("/p2p/transactions");
+    forwarding.join().unwrap();
+    assert!(table.has_taken(&quick.url, &tx));
+    assert!(!table.has_taken(&stalled.url, &tx));
+    stalled.release.send(()).unwrap();
+}
+
+#[test]
+fn a_batch_a_validator_takes_in_time_goes_nowhere_else() {
+    let (first, second) = (fake_peer(""), fake_peer(""));
+    // A round trip so long that the hedge waits its longest.
+    let table = validators_at(&[&first.url, &second.url], 60_000);
+    let f = forwarder_to(&table, &first.url);
+    f.forward(one_ballot());
+    first.wait_for("/p2p/transactions");
+    assert!(!second.comes_within("/p2p/transactions", Duration::from_millis(500)));
+}
