@@ -312,11 +312,40 @@ impl Browser {
         self.text("#voting-code").await
     }
 
+    /// At the console, checks voter `voter_id` of the roll in (keyboard
+    /// only) and gives the voting code it shows.
+    async fn check_in_roll(&self, op: &str, voter_id: &str) -> String {
+        self.goto(&format!("{op}/console")).await;
+        let field = self.tab_to("#voter").await;
+        self.press(&field, &format!("{voter_id}{}", Key::Enter))
+            .await;
+        self.text("#voting-code").await
+    }
+
+    /// At the booth's card step, keyboard only: types the card's code (as
+    /// a QR reader on the kiosk would) and goes on to the ballot.
+    async fn present_card(&self, card: &str, capture: bool) {
+        self.find("#card").await;
+        if capture {
+            self.capture_both("booth-1b-card").await;
+            // A mistyped card is refused, and the voter types it again.
+            let field = self.tab_to("#card").await;
+            self.press(&field, &format!("ABCD-EFGH-JKMN{}", Key::Enter))
+                .await;
+            let problem = self.text(".msg.bad").await;
+            assert!(problem.contains("voting card"), "{problem}");
+            self.capture("booth-1c-card-refused").await;
+        }
+        let field = self.tab_to("#card").await;
+        self.press(&field, &format!("{card}{}", Key::Enter)).await;
+        self.find("input[name=candidate]").await;
+    }
+
     /// At the booth welcome screen, with the keyboard only: types the code,
     /// picks candidate number `pick` (0-based) with the arrow keys, reviews,
     /// confirms and casts. Leaves the browser on what follows the cast.
     async fn vote(&self, base: &str, code: &str, pick: usize, capture: bool) {
-        self.choose(base, code, pick, capture).await;
+        self.choose(base, code, None, pick, capture).await;
         self.seal(capture).await;
         let cast = self.tab_to("form[action='/booth/cast'] button").await;
         self.press(&cast, &Key::Enter.to_string()).await;
@@ -325,13 +354,25 @@ impl Browser {
     /// At the booth welcome screen, with the keyboard only: types the code
     /// and picks candidate number `pick` (0-based) with the arrow keys.
     /// Leaves the browser on the review.
-    async fn choose(&self, base: &str, code: &str, pick: usize, capture: bool) {
+    async fn choose(
+        &self,
+        base: &str,
+        code: &str,
+        card: Option<(&str, bool)>,
+        pick: usize,
+        capture: bool,
+    ) {
         self.goto(&format!("{base}/booth")).await;
         if capture {
             self.capture_both("booth-1-code").await;
         }
         let field = self.tab_to("#code").await;
         self.press(&field, &format!("{code}{}", Key::Enter)).await;
+        // A roll's voter presents their card (and the card step is
+        // captured when its flag says so).
+        if let Some((card, shoot)) = card {
+            self.present_card(card, shoot).await;
+        }
         let first = self.find("input[name=candidate]").await;
         if capture {
             self.capture_both("booth-2-ballot").await;
@@ -357,8 +398,16 @@ impl Browser {
     /// candidate `pick`, confirms, and checks the sealed ballot instead of
     /// casting it. Leaves the browser on the checked ballot's page and
     /// gives its tracking code.
-    async fn check(&self, base: &str, code: &str, pick: usize, capture: bool) -> String {
-        self.choose(base, code, pick, false).await;
+    async fn check(
+        &self,
+        base: &str,
+        code: &str,
+        card: &str,
+        pick: usize,
+        capture: bool,
+    ) -> String {
+        self.choose(base, code, Some((card, capture)), pick, false)
+            .await;
         let tracking = self.seal(capture).await;
         let check = self.tab_to("form[action='/booth/check'] button").await;
         self.press(&check, &Key::Enter.to_string()).await;
@@ -557,8 +606,11 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
 
     // The honest booth: code, candidate 3, confirm, then check.
     let op1 = sign_in(0).await;
-    let code = b.check_in(&op1, "hedy@example.org", "Hedy Lamarr").await;
-    let tracking = b.check(&v1, &code, 2, true).await;
+    // A voter of the roll: checked in by their number, voting with their card.
+    let (hedy, hedy_card) = c.roll_voter("hedy");
+    let code = b.check_in_roll(&op1, &hedy).await;
+    b.capture("console-4-roll-check-in").await;
+    let tracking = b.check(&v1, &code, &hedy_card, 2, true).await;
     assert_eq!(b.text("#spoiled-code").await, tracking);
     let url = b.text("#spoiled-url").await;
     assert!(
@@ -606,8 +658,9 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
 
     // The cheating booth: the phone says it does not match.
     let op3 = sign_in(2).await;
-    let code = b.check_in(&op3, "emmy@example.org", "Emmy Noether").await;
-    let cheated = b.check(&v3, &code, 0, false).await;
+    let (emmy, emmy_card) = c.roll_voter("emmy");
+    let code = b.check_in_roll(&op3, &emmy).await;
+    let cheated = b.check(&v3, &code, &emmy_card, 0, false).await;
     wait_for_page(&b, &phone(&cheated), "#spoiled-verdict").await;
     assert_eq!(
         b.find("#spoiled-verdict")

@@ -160,8 +160,11 @@ impl Store {
     /// (voters given a session since `since_ms`, by check-in or login;
     /// ballots this appliance accepted since then), for the console.
     pub fn day_counts(&self, since_ms: u64) -> Result<(u64, u64)> {
+        // Open registration's check-ins open sessions; a roll's write the
+        // poll book.
         let voters: i64 = self.conn.query_row(
-            "SELECT COUNT(DISTINCT voter_id) FROM sessions WHERE created_at_ms >= ?1",
+            "SELECT (SELECT COUNT(DISTINCT voter_id) FROM sessions WHERE created_at_ms >= ?1) \
+                  + (SELECT COUNT(*) FROM poll_book WHERE checked_in_at_ms >= ?1)",
             [to_i64(since_ms)],
             |r| r.get(0),
         )?;

@@ -37,6 +37,28 @@ pub fn welcome(lang: Lang, csrf: &str, problem: Option<&str>) -> Markup {
     }
 }
 
+/// Step 1, with a roll: the voter's card. A QR reader on the kiosk types
+/// the card's code into the field as a keyboard would.
+pub fn card(lang: Lang, csrf: &str, problem: Option<&str>) -> Markup {
+    html! {
+        (step(lang, Some(Step::Card)))
+        h1 { (t(lang, "booth-card-title")) }
+        @if let Some(p) = problem { (message("bad", p)) }
+        p { (t(lang, "booth-card-text")) }
+        form method="post" action="/booth/card" class="booth-code" {
+            (csrf_field(csrf))
+            div class="field" {
+                label for="card" { (t(lang, "booth-card-label")) }
+                p class="hint" id="card-hint" { (t(lang, "booth-card-hint")) }
+                input type="password" id="card" name="card" required autocomplete="off"
+                    autocapitalize="characters" spellcheck="false" maxlength="128"
+                    aria-describedby="card-hint" autofocus;
+            }
+            div class="actions" { button type="submit" { (t(lang, "booth-card-button")) } }
+        }
+    }
+}
+
 /// Step 2: the candidates.
 pub fn ballot(
     lang: Lang,

@@ -18,6 +18,9 @@ pub struct ValidatorRow {
 
 /// Everything the console shows.
 pub struct ConsoleView {
+    /// The open election has a roll: voters are checked in by their id on
+    /// it (otherwise by e-mail, open registration).
+    pub roll: bool,
     pub offline: bool,
     /// Why the station is in fallback mode, when it is.
     pub fallback: Option<FallbackReason>,
@@ -137,13 +140,22 @@ pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
             h2 id="checkin-h" { (t(lang, "console-checkin")) }
             form method="post" action="/console/check-in" {
                 (csrf_field(csrf))
-                div class="field" {
-                    label for="email" { (t(lang, "console-email-label")) }
-                    input type="email" id="email" name="email" required autocomplete="off";
-                }
-                div class="field" {
-                    label for="name" { (t(lang, "console-name-label")) }
-                    input type="text" id="name" name="name" autocomplete="off";
+                @if v.roll {
+                    div class="field" {
+                        label for="voter" { (t(lang, "console-roll-label")) }
+                        p class="hint" id="voter-hint" { (t(lang, "console-roll-hint")) }
+                        input type="text" id="voter" name="voter" required autocomplete="off"
+                            spellcheck="false" aria-describedby="voter-hint";
+                    }
+                } @else {
+                    div class="field" {
+                        label for="email" { (t(lang, "console-email-label")) }
+                        input type="email" id="email" name="email" required autocomplete="off";
+                    }
+                    div class="field" {
+                        label for="name" { (t(lang, "console-name-label")) }
+                        input type="text" id="name" name="name" autocomplete="off";
+                    }
                 }
                 button type="submit" { (t(lang, "console-check-in")) }
             }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use crate::ledger::Hash32;
 use crate::ledger::elgamal::{EncryptedBallot, SecretScalar};
+use zeroize::Zeroizing;
 
 /// How long a voting code may wait to be typed at the booth.
 pub const CODE_TTL_MS: u64 = 30 * 60_000;
@@ -32,6 +33,8 @@ pub const CODE_LEN: usize = 8;
 /// votes again; PROTOCOL.md §4e).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// An election with a roll: the voter presents their voting card.
+    Card,
     Ballot,
     Review,
     /// The ballot is encrypted and its tracking code shown: cast or check.
@@ -50,6 +53,7 @@ impl Step {
     /// (number, total) for "Step n of total"; identifying is step 1.
     pub fn number(self) -> (u32, u32) {
         let n = match self {
+            Step::Card => 1,
             Step::Ballot => 2,
             Step::Review => 3,
             Step::Challenge | Step::Spoiled => 4,
@@ -90,9 +94,13 @@ pub struct Receipt {
 /// One voter at the booth.
 #[derive(Debug, Clone)]
 pub struct BoothSession {
-    /// The voter's session token (today's check-in); the eligibility work
-    /// replaces it with the voter's card.
+    /// What the check-in gave: with open registration the voter's session
+    /// token, with a roll the booth pass (taken when the ballot is cast).
     pub voter_token: String,
+    /// With a roll: the code of the voter's card, as typed or scanned. It
+    /// signs the ballot and stays in memory only, wiped when the session
+    /// ends.
+    pub card: Option<Zeroizing<String>>,
     pub election_id: u64,
     pub step: Step,
     pub choice: Option<u64>,
@@ -184,8 +192,9 @@ impl Kiosk {
         Some(code)
     }
 
-    /// Opens a booth session for a typed code (used once): its id.
-    pub fn redeem(&self, typed: &str, election_id: u64, now: u64) -> Option<String> {
+    /// Opens a booth session at step `first` for a typed code (used once):
+    /// its id.
+    pub fn redeem(&self, typed: &str, election_id: u64, first: Step, now: u64) -> Option<String> {
         let code = normalize_code(typed);
         let mut g = self.lock();
         Self::prune(&mut g, now);
@@ -198,8 +207,9 @@ impl Kiosk {
             id.clone(),
             BoothSession {
                 voter_token,
+                card: None,
                 election_id,
-                step: Step::Ballot,
+                step: first,
                 choice: None,
                 sealed: None,
                 checked: None,
@@ -280,24 +290,29 @@ mod tests {
         let code = k.issue_code("tok".into(), 0).unwrap();
         assert_eq!(code.len(), CODE_LEN);
         let typed = show_code(&code).to_lowercase();
-        let id = k.redeem(&typed, 1, 10).expect("the code opens a booth");
-        assert!(k.redeem(&code, 1, 11).is_none(), "used once");
+        let id = k
+            .redeem(&typed, 1, Step::Ballot, 10)
+            .expect("the code opens a booth");
+        assert!(k.redeem(&code, 1, Step::Ballot, 11).is_none(), "used once");
         assert_eq!(k.booth(&id, 20).unwrap().voter_token, "tok");
         let late = k.issue_code("t2".into(), 0).unwrap();
-        assert!(k.redeem(&late, 1, CODE_TTL_MS).is_none(), "expired");
+        assert!(
+            k.redeem(&late, 1, Step::Ballot, CODE_TTL_MS).is_none(),
+            "expired"
+        );
     }
 
     #[test]
     fn booths_clear_when_idle_and_after_the_receipt() {
         let k = Kiosk::default();
         let code = k.issue_code("tok".into(), 0).unwrap();
-        let id = k.redeem(&code, 1, 0).unwrap();
+        let id = k.redeem(&code, 1, Step::Ballot, 0).unwrap();
         assert!(k.booth(&id, BOOTH_IDLE_MS - 1).is_some());
         assert!(k.update_booth(&id, BOOTH_IDLE_MS - 1, |b| b.choice = Some(2)));
         assert!(k.booth(&id, 2 * BOOTH_IDLE_MS - 2).is_some(), "touched");
         assert!(k.booth(&id, 2 * BOOTH_IDLE_MS).is_none(), "idle");
         let code = k.issue_code("tok".into(), 0).unwrap();
-        let id = k.redeem(&code, 1, 0).unwrap();
+        let id = k.redeem(&code, 1, Step::Ballot, 0).unwrap();
         k.update_booth(&id, 5, |b| {
             b.receipt = Some(Receipt {
                 code: Hash32::ZERO,

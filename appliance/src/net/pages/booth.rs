@@ -22,6 +22,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/booth", get(welcome))
         .route("/booth/start", post(start))
+        .route("/booth/card", get(card_page).post(card))
         .route("/booth/ballot", get(ballot))
         .route("/booth/choose", post(choose))
         .route("/booth/review", get(review))
@@ -48,6 +49,12 @@ struct CodeForm {
 }
 
 #[derive(Deserialize)]
+struct CardForm {
+    csrf: String,
+    card: String,
+}
+
+#[derive(Deserialize)]
 struct ChoiceForm {
     csrf: String,
     #[serde(default)]
@@ -66,7 +73,7 @@ fn session(s: &SharedState, ctx: &Ctx) -> Option<(String, BoothSession)> {
 }
 
 /// The election the booth serves: the first one open now.
-fn open_election(s: &SharedState) -> Option<&Election> {
+pub(super) fn open_election(s: &SharedState) -> Option<&Election> {
     let now = now_ms();
     s.genesis.elections.iter().find(|e| e.is_open_at(now))
 }
@@ -96,6 +103,7 @@ async fn welcome(State(s): State<SharedState>, ctx: Ctx) -> Response {
 
 pub(super) fn step_path(step: Step) -> &'static str {
     match step {
+        Step::Card => "/booth/card",
         Step::Ballot => "/booth/ballot",
         Step::Review => "/booth/review",
         Step::Challenge => "/booth/challenge",
@@ -111,9 +119,16 @@ async fn start(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CodeForm>) 
     let Some(election) = open_election(&s) else {
         return notice(&ctx, StatusCode::FORBIDDEN, "warn", "booth-closed");
     };
-    match s.kiosk.redeem(&f.code, election.id, now_ms()) {
+    // A roll's voter signs with their card; open registration's voter
+    // with the credential this appliance makes from their identity.
+    let first = if election.open_registration() {
+        Step::Ballot
+    } else {
+        Step::Card
+    };
+    match s.kiosk.redeem(&f.code, election.id, first, now_ms()) {
         Some(id) => redirect_with(
-            "/booth/ballot",
+            step_path(first),
             &set_cookie(BOOTH_COOKIE, &id, "/booth", None),
         ),
         None => {
@@ -126,6 +141,49 @@ async fn start(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CodeForm>) 
             )
         }
     }
+}
+
+async fn card_page(State(s): State<SharedState>, ctx: Ctx) -> Response {
+    let (_, b, _) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if b.step != Step::Card {
+        return redirect(step_path(b.step));
+    }
+    let f = frame(&ctx, t(ctx.lang, "booth-card-title"));
+    ctx.render(StatusCode::OK, &f, booth::card(ctx.lang, &ctx.csrf, None))
+}
+
+/// `POST /booth/card`: a code that reads as a card of this election (its
+/// check digits hold) is kept for the session; whether the chain knows the
+/// credential is the validators' rule when the ballot is cast.
+async fn card(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CardForm>) -> Response {
+    if !ctx.csrf_ok(&f.csrf) {
+        return ctx.forbidden(Screen::Booth);
+    }
+    let (id, b, e) = match current(&s, &ctx) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if b.step != Step::Card {
+        return redirect(step_path(b.step));
+    }
+    let card = zeroize::Zeroizing::new(f.card);
+    if crate::net::submit::Signer::from_card(e.id, &card).is_err() {
+        let fr = frame(&ctx, t(ctx.lang, "booth-card-title"));
+        let problem = t(ctx.lang, "booth-card-bad");
+        return ctx.render(
+            StatusCode::BAD_REQUEST,
+            &fr,
+            booth::card(ctx.lang, &ctx.csrf, Some(&problem)),
+        );
+    }
+    s.kiosk.update_booth(&id, now_ms(), |b| {
+        b.card = Some(card);
+        b.step = Step::Ballot;
+    });
+    redirect("/booth/ballot")
 }
 
 /// The session and its election, or the answer to give instead.
@@ -250,8 +308,8 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
     let (Step::Challenge, Some(sealed)) = (b.step, b.sealed.clone()) else {
         return redirect(step_path(b.step));
     };
-    let voter = match voter(&s, &b).await {
-        Ok(Some(v)) => v,
+    let caster = match caster(&s, &b, &e).await {
+        Ok(Some(c)) => c,
         Ok(None) => {
             s.kiosk.end_booth(&id);
             return notice(&ctx, StatusCode::UNAUTHORIZED, "warn", "booth-expired");
@@ -259,11 +317,15 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
         Err(err) => return failed(&s, &ctx, &err.message, err.status),
     };
     let ballot = crate::net::submit::Ballot::Encrypted(Box::new(sealed.ballot));
-    // With a roll, the voter's card signs: the booth passes its code here
-    // once it reads it (`Presented::card`).
-    let presented = crate::net::submit::Presented::default();
-    let caster = crate::net::submit::Caster::Voter(voter);
-    match crate::net::api::cast(&s, &caster, &e, ballot, presented).await {
+    let presented = crate::net::submit::Presented {
+        card: b.card.as_deref().map(String::as_str),
+        device: None,
+    };
+    let cast = crate::net::api::cast(&s, &caster, &e, ballot, presented).await;
+    if cast.is_err() {
+        crate::net::submit::return_booth_pass(&s, caster).await;
+    }
+    match cast {
         Ok(c) => {
             let receipt = Receipt {
                 code: c.code,
@@ -293,6 +355,50 @@ async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -
             notice(&ctx, err.status, kind, msg)
         }
     }
+}
+
+/// Who casts the session's ballot: with open registration the voter of
+/// the session, with a roll the booth pass the check-in gave (taken here,
+/// given back if the ballot is refused). `None` when either is gone.
+async fn caster(
+    s: &SharedState,
+    b: &BoothSession,
+    e: &Election,
+) -> Result<Option<crate::net::submit::Caster>, crate::net::ApiError> {
+    if e.open_registration() {
+        return Ok(voter(s, b).await?.map(crate::net::submit::Caster::Voter));
+    }
+    match crate::net::submit::caster_for_token(s, &b.voter_token).await {
+        Ok(c) => Ok(Some(c)),
+        Err(err) if err.status == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The credential the session's ballot is bound to and signed with: with
+/// open registration made from the voter's identity, with a roll read from
+/// the card the voter presented. `None` when the session's voter is gone.
+pub(super) async fn credential(
+    s: &SharedState,
+    b: &BoothSession,
+    e: &Election,
+) -> Result<Option<crate::ledger::Hash32>, crate::net::ApiError> {
+    use crate::net::submit::{Presented, credential_for};
+    if e.open_registration() {
+        let Some(voter) = voter(s, b).await? else {
+            return Ok(None);
+        };
+        let (nullifier, _) = credential_for(s, e, Some(&voter.email), Presented::default())?;
+        return Ok(Some(nullifier));
+    }
+    let Some(card) = &b.card else {
+        return Ok(None);
+    };
+    let presented = Presented {
+        card: Some(card.as_str()),
+        device: None,
+    };
+    Ok(Some(credential_for(s, e, None, presented)?.0))
 }
 
 /// The voter the booth session belongs to, `None` when their session is gone.

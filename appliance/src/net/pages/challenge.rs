@@ -86,12 +86,10 @@ async fn encrypt(
     e: &Election,
     choice: u64,
 ) -> Result<Option<Sealed>, ApiError> {
-    let Some(voter) = super::booth::voter(s, b).await? else {
+    let Some(nullifier) = super::booth::credential(s, b, e).await? else {
         return Ok(None);
     };
     let (index, key) = crate::net::submit::choice(s, e, choice)?;
-    let presented = crate::net::submit::Presented::default();
-    let (nullifier, _) = crate::net::submit::credential_for(s, e, Some(&voter.email), presented)?;
     let ctx = BallotContext {
         chain_id: s.chain_id,
         election_id: e.id,

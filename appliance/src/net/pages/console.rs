@@ -49,9 +49,14 @@ struct CsrfForm {
 #[derive(Deserialize)]
 struct CheckInForm {
     csrf: String,
+    /// Open registration: the voter's e-mail and name.
+    #[serde(default)]
     email: String,
     #[serde(default)]
     name: String,
+    /// A roll: the voter's id on it.
+    #[serde(default)]
+    voter: String,
 }
 
 fn signed_in(s: &SharedState, ctx: &Ctx) -> Option<String> {
@@ -84,6 +89,7 @@ async fn view(
         (0, 0)
     });
     ConsoleView {
+        roll: super::booth::open_election(s).is_some_and(|e| !e.open_registration()),
         offline: s.offline,
         fallback: st.fallback.clone(),
         waiting: st.fallback_counts.open(),
@@ -165,6 +171,9 @@ async fn check_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CheckInF
     if signed_in(&s, &ctx).is_none() {
         return redirect("/console");
     }
+    if let Some(e) = super::booth::open_election(&s).filter(|e| !e.open_registration()) {
+        return check_in_on_roll(&s, &ctx, e.id, &f.voter).await;
+    }
     let fr = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
     let Ok(email) = crate::net::api::check_email(&f.email) else {
         let v = view(
@@ -210,6 +219,45 @@ async fn check_in(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CheckInF
     let shown = if name.is_empty() { email } else { name };
     let v = view(&s, Some((shown, show_code(&issued))), None).await;
     ctx.render(StatusCode::OK, &fr, dashboard(ctx.lang, &ctx.csrf, &v))
+}
+
+/// Checks voter `voter_id` in against the roll (`check_in_voter`: the
+/// poll-book record goes to the chain) and shows the voting code that opens
+/// the booth with the pass the check-in gave.
+async fn check_in_on_roll(
+    s: &SharedState,
+    ctx: &Ctx,
+    election_id: u64,
+    voter_id: &str,
+) -> Response {
+    let fr = ctx.frame(Screen::Console, t(ctx.lang, "console-title"));
+    let now = now_ms();
+    let (status, issued, notice) =
+        match crate::net::submit::check_in_voter(s, election_id, voter_id).await {
+            Ok(c) => match s.kiosk.issue_code(c.pass, now) {
+                Some(code) => (StatusCode::OK, Some((c.voter.name, show_code(&code))), None),
+                None => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    Some(("bad", t(ctx.lang, "booth-busy"))),
+                ),
+            },
+            Err(err) => {
+                let id = match err.code {
+                    "not_on_roll" => "console-not-on-roll",
+                    "wrong_station" => "console-wrong-station",
+                    "already_checked_in" => "console-already-checked-in",
+                    _ => {
+                        s.kiosk
+                            .problem(now, format!("console: check-in: {}", err.message));
+                        "booth-busy"
+                    }
+                };
+                (err.status, None, Some(("bad", t(ctx.lang, id))))
+            }
+        };
+    let v = view(s, issued, notice).await;
+    ctx.render(status, &fr, dashboard(ctx.lang, &ctx.csrf, &v))
 }
 
 /// Closes the polls on an offline station: its fallback chain is sealed
