@@ -579,7 +579,9 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
     let b = start_browser().await;
     b.goto("about:blank").await;
     b.viewport(KIOSK).await;
-    let c = Cluster::create_with(3, 0, Timing::default(), None, Voters::OpenRegistration);
+    // An election with a roll: voters checked in by their number, voting
+    // with their cards (the other test's election has open registration).
+    let c = Cluster::create(3, 0, Timing::default());
     c.start(0);
     c.start(1);
     c.start_with_env(2, &[], &[("EVOTE_TEST_CHEATING_BOOTH", "1")]);
