@@ -23,6 +23,7 @@ use crate::web::{booth, qr, t};
 /// Debug builds only: a booth that encrypts the next candidate instead of
 /// the voter's choice, for the test that a voter's check catches it
 /// (SECURITY.md "Test hooks"). Release builds do not read it.
+#[cfg(debug_assertions)]
 pub const TEST_CHEATING_BOOTH: &str = "EVOTE_TEST_CHEATING_BOOTH";
 
 /// The candidate index the booth encrypts for the voter's `index`.
