@@ -657,6 +657,22 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
     );
     b.viewport(KIOSK).await;
     b.capture_both("board-5-spoiled-check").await;
+    // The board's poll book: Hedy's check-in and her one cast ballot at
+    // validator-1, as every node's chain has them.
+    // (The check-in and the ballot may commit in different blocks.)
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        wait_for_page(&b, &format!("{v2}/board?lang=en"), "#pollbook-validator-1").await;
+        if b.text("#pollbook-validator-1 .ballots").await == "1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the board never counted Hedy's ballot"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(b.text("#pollbook-validator-1 .check-ins").await, "1");
 
     // The cheating booth: the phone says it does not match.
     let op3 = sign_in(2).await;

@@ -122,7 +122,10 @@ pub struct AppState {
     pub kiosk: crate::web::kiosk::Kiosk,
     /// Ballots on the chain by the appliance that accepted them, as of a
     /// height (the board's poll book, counted block by block).
-    pub pollbook: std::sync::Mutex<(u64, std::collections::BTreeMap<Vec<u8>, u64>)>,
+    pub pollbook: std::sync::Mutex<(
+        u64,
+        std::collections::BTreeMap<Vec<u8>, crate::store::PollCount>,
+    )>,
     /// Started with `--offline`.
     pub offline: bool,
     /// Where voters' phones reach this appliance's public door (config

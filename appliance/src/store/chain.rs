@@ -894,18 +894,39 @@ impl Store {
             .collect()
     }
 
-    /// Ballots committed in blocks `after+1 ..= upto`, counted by the
-    /// appliance that accepted them (its public key).
-    pub fn ballots_by_origin(&self, after: u64, upto: u64) -> Result<Vec<(Vec<u8>, u64)>> {
+    /// The poll book of blocks `after+1 ..= upto`: by appliance (its
+    /// public key), the ballots it accepted and the voters it checked in.
+    pub fn pollbook_by_origin(&self, after: u64, upto: u64) -> Result<Vec<(Vec<u8>, PollCount)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT origin, COUNT(*) FROM transactions \
-             WHERE block_height > ?1 AND block_height <= ?2 AND kind = 'ballot' GROUP BY origin",
+            "SELECT origin, SUM(kind = 'ballot'), SUM(kind = 'check_in') FROM transactions \
+             WHERE block_height > ?1 AND block_height <= ?2 AND kind IN ('ballot', 'check_in') \
+             GROUP BY origin",
         )?;
         let rows = stmt
             .query_map(params![to_i64(after), to_i64(upto)], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        rows.into_iter().map(|(o, n)| Ok((o, to_u64(n)?))).collect()
+        rows.into_iter()
+            .map(|(o, ballots, check_ins)| {
+                let count = PollCount {
+                    ballots: to_u64(ballots)?,
+                    check_ins: to_u64(check_ins)?,
+                };
+                Ok((o, count))
+            })
+            .collect()
     }
+}
+
+/// One appliance's line of the poll book: ballots it accepted, voters it
+/// checked in (committed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollCount {
+    pub ballots: u64,
+    pub check_ins: u64,
 }

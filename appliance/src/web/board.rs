@@ -36,8 +36,8 @@ pub struct BoardIndex {
     /// The `from` of the next, older page of blocks.
     pub older: Option<u64>,
     pub newer: Option<u64>,
-    /// (station, ballots on the ledger it accepted).
-    pub pollbook: Vec<(String, u64)>,
+    /// (station, ballots on the ledger it accepted and voters it checked in).
+    pub pollbook: Vec<(String, crate::store::PollCount)>,
     /// Every node's base URL, for the auditor command.
     pub nodes: Vec<String>,
 }
@@ -204,8 +204,8 @@ pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
             h2 id="pollbook-h" { (t(lang, "board-pollbook")) }
             div class="table-wrap" {
                 table {
-                    thead { tr { th scope="col" { (t(lang, "board-station")) } th scope="col" { (t(lang, "board-ballots-cast")) } } }
-                    tbody { @for (s, n) in &b.pollbook { tr { td { (s) } td { (n) } } } }
+                    thead { tr { th scope="col" { (t(lang, "board-station")) } th scope="col" { (t(lang, "board-checked-in")) } th scope="col" { (t(lang, "board-ballots-cast")) } } }
+                    tbody { @for (s, n) in &b.pollbook { tr id=(format!("pollbook-{s}")) { td { (s) } td class="check-ins" { (n.check_ins) } td class="ballots" { (n.ballots) } } } }
                 }
             }
         }

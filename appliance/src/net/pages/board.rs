@@ -2,6 +2,7 @@
 //! per request (a page of block headers, one block, one look-up; the poll
 //! book is counted block by block and kept).
 
+use crate::store::PollCount;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -61,23 +62,25 @@ pub(super) fn error_page(s: &SharedState, ctx: &Ctx, e: &crate::net::ApiError) -
     ctx.render(e.status, &f, crate::web::layout::message("bad", &e.message))
 }
 
-/// The poll book: ballots on the chain per accepting appliance, counted
-/// from the blocks committed since the last count.
+/// The poll book: ballots on the chain and voters checked in, per
+/// appliance, counted from the blocks committed since the last count.
 async fn pollbook(
     s: &SharedState,
     height: u64,
-) -> Result<Vec<(String, u64)>, crate::net::ApiError> {
+) -> Result<Vec<(String, PollCount)>, crate::net::ApiError> {
     let after = s.pollbook.lock().expect("poll book").0;
     if after < height {
         let counted = s
             .db("counting the poll book", move |db| {
-                db.ballots_by_origin(after, height)
+                db.pollbook_by_origin(after, height)
             })
             .await?;
         let mut g = s.pollbook.lock().expect("poll book");
         if g.0 == after {
             for (origin, n) in counted {
-                *g.1.entry(origin).or_default() += n;
+                let line = g.1.entry(origin).or_default();
+                line.ballots += n.ballots;
+                line.check_ins += n.check_ins;
             }
             g.0 = height;
         }

@@ -177,6 +177,7 @@ board-total = Ballots cast
 board-shares = Decrypted by trustees
 board-trustee = Trustee { $index }
 board-pollbook = Poll book by station
+board-checked-in = Voters checked in
 board-ballots-cast = Ballots on the ledger
 board-verify = Verify it yourself
 board-verify-text = Do not trust this page: download the genesis the election authority published, and check every node with the independent auditor.

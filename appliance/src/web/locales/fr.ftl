@@ -177,6 +177,7 @@ board-total = Bulletins déposés
 board-shares = Déchiffré par les scrutateurs
 board-trustee = Scrutateur { $index }
 board-pollbook = Registre par bureau
+board-checked-in = Électeurs ayant émargé
 board-ballots-cast = Bulletins au registre
 board-verify = Vérifiez vous-même
 board-verify-text = Ne vous fiez pas à cette page : téléchargez la genèse publiée par l'autorité électorale et vérifiez chaque nœud avec l'auditeur indépendant.
