@@ -758,6 +758,30 @@ impl Cluster {
             OsStr::new("1"),
         ]);
         assert_eq!(code, 0, "trustee {j} decrypt: {out}{err}");
+        // A node offers the trustees the newest tally a share names, or
+        // else its head's: the next trustee decrypts the same tally only
+        // once this share is committed where they ask. So wait until every
+        // running node offers the tally this share names.
+        let height: u64 = out
+            .split("share of the tally at block ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|h| h.parse().ok())
+            .unwrap_or_else(|| panic!("trustee {j} decrypt named no tally: {out}"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&k| self.is_running(k))
+            .collect();
+        while !running.iter().all(|&k| {
+            self.try_get(k, "/api/tally/1")
+                .is_some_and(|(_, t)| t["tally_height"] == height)
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "trustee {j}'s share of the tally at block {height} never reached every node"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn cli(&self, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
