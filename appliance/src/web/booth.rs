@@ -16,46 +16,77 @@ fn step(lang: Lang, s: Option<Step>) -> Markup {
     html! { p class="step" { (t_args(lang, "booth-step", &[("n", n.to_string()), ("total", total.to_string())])) } }
 }
 
+/// A field the voter types a code into (or a QR reader types for them),
+/// as the code step and the card step ask for it.
+struct CodeField {
+    /// The form's action, the field's id and name, its input type and
+    /// longest value.
+    action: &'static str,
+    name: &'static str,
+    kind: &'static str,
+    max_len: u32,
+    /// Message ids: the field's label, its hint and the button.
+    label: &'static str,
+    hint: &'static str,
+    button: &'static str,
+}
+
+fn code_form(lang: Lang, csrf: &str, f: &CodeField) -> Markup {
+    let hint_id = format!("{}-hint", f.name);
+    html! {
+        form method="post" action=(f.action) class="booth-code" {
+            (csrf_field(csrf))
+            div class="field" {
+                label for=(f.name) { (t(lang, f.label)) }
+                p class="hint" id=(hint_id) { (t(lang, f.hint)) }
+                input type=(f.kind) id=(f.name) name=(f.name) required autocomplete="off"
+                    autocapitalize="characters" spellcheck="false" maxlength=(f.max_len)
+                    aria-describedby=(hint_id) autofocus;
+            }
+            div class="actions" { button type="submit" { (t(lang, f.button)) } }
+        }
+    }
+}
+
 /// Step 1: the voting code.
 pub fn welcome(lang: Lang, csrf: &str, problem: Option<&str>) -> Markup {
+    let field = CodeField {
+        action: "/booth/start",
+        name: "code",
+        kind: "text",
+        max_len: 32,
+        label: "booth-code-label",
+        hint: "booth-code-hint",
+        button: "booth-start",
+    };
     html! {
         (step(lang, None))
         h1 { (t(lang, "booth-title")) }
         @if let Some(p) = problem { (message("bad", p)) }
         p { (t(lang, "booth-welcome")) }
-        form method="post" action="/booth/start" class="booth-code" {
-            (csrf_field(csrf))
-            div class="field" {
-                label for="code" { (t(lang, "booth-code-label")) }
-                p class="hint" id="code-hint" { (t(lang, "booth-code-hint")) }
-                input type="text" id="code" name="code" required autocomplete="off"
-                    autocapitalize="characters" spellcheck="false" maxlength="32"
-                    aria-describedby="code-hint" autofocus;
-            }
-            div class="actions" { button type="submit" { (t(lang, "booth-start")) } }
-        }
+        (code_form(lang, csrf, &field))
     }
 }
 
 /// Step 1, with a roll: the voter's card. A QR reader on the kiosk types
-/// the card's code into the field as a keyboard would.
+/// the card's code into the field as a keyboard would; the field hides it
+/// from whoever stands behind the voter.
 pub fn card(lang: Lang, csrf: &str, problem: Option<&str>) -> Markup {
+    let field = CodeField {
+        action: "/booth/card",
+        name: "card",
+        kind: "password",
+        max_len: 128,
+        label: "booth-card-label",
+        hint: "booth-card-hint",
+        button: "booth-card-button",
+    };
     html! {
         (step(lang, Some(Step::Card)))
         h1 { (t(lang, "booth-card-title")) }
         @if let Some(p) = problem { (message("bad", p)) }
         p { (t(lang, "booth-card-text")) }
-        form method="post" action="/booth/card" class="booth-code" {
-            (csrf_field(csrf))
-            div class="field" {
-                label for="card" { (t(lang, "booth-card-label")) }
-                p class="hint" id="card-hint" { (t(lang, "booth-card-hint")) }
-                input type="password" id="card" name="card" required autocomplete="off"
-                    autocapitalize="characters" spellcheck="false" maxlength="128"
-                    aria-describedby="card-hint" autofocus;
-            }
-            div class="actions" { button type="submit" { (t(lang, "booth-card-button")) } }
-        }
+        (code_form(lang, csrf, &field))
     }
 }
 
