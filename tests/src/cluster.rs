@@ -27,10 +27,7 @@ pub fn appliance_bin() -> PathBuf {
     }
 }
 
-/// The auditor binary beside the running test or tool.
-pub fn audit_bin() -> PathBuf {
-    sibling_bin("evote-audit", "evote-audit")
-}
+pub use crate::audit_bin::audit_bin;
 
 /// The binary `name` of `package` in the directory of the running test or
 /// tool, built there first if it is missing.
@@ -92,6 +89,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeInfo>,
     children: std::sync::Mutex<Vec<Option<Child>>>,
+    /// Per node, the `run` flags and environment it last started with
+    /// ([`Cluster::start_with_env`]), for [`Cluster::pass_close`]'s restart.
+    started_with: std::sync::Mutex<Vec<StartedWith>>,
     pub agent: ureq::Agent,
     /// The proxies every node reaches the validators through, once
     /// [`Cluster::route_through_proxies`] set them up.
@@ -111,6 +111,9 @@ pub struct Cluster {
     /// and which of them the test checked in.
     voter_book: std::sync::Mutex<VoterBook>,
 }
+
+/// The extra `run` flags and environment variables a node started with.
+type StartedWith = (Vec<String>, Vec<(String, String)>);
 
 /// The testnet's voters and what a test did with them.
 #[derive(Default)]
@@ -239,6 +242,8 @@ impl Cluster {
             })
             .collect();
         let children = std::sync::Mutex::new(nodes.iter().map(|_| None).collect());
+        let started_with =
+            std::sync::Mutex::new(nodes.iter().map(|_| Default::default()).collect());
         let voters_file: Value = serde_json::from_str(
             &std::fs::read_to_string(file["voters"].as_str().expect("testnet.json voters"))
                 .expect("voters.json"),
@@ -263,6 +268,7 @@ impl Cluster {
             dir,
             nodes,
             children,
+            started_with,
             agent: agent(),
             links: Links::default(),
             peer_doors: Vec::new(),
@@ -279,11 +285,54 @@ impl Cluster {
         (self.clock_ahead_ms).store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The clock offset of [`Cluster::set_clock_ahead`].
+    pub fn clock_ahead_ms(&self) -> u64 {
+        (self.clock_ahead_ms).load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The clock offset of [`Cluster::set_clock_ahead`], as the
     /// environment variable the appliance reads.
     fn clock_env(&self) -> [(&'static str, String); 1] {
-        let ms = (self.clock_ahead_ms).load(std::sync::atomic::Ordering::SeqCst);
+        let ms = self.clock_ahead_ms();
         [(evote_appliance::TEST_CLOCK_AHEAD, ms.to_string())]
+    }
+
+    /// Milliseconds since the Unix epoch by the nodes' clock (the wall
+    /// clock, ahead as [`Cluster::set_clock_ahead`] set it).
+    pub fn now_ms(&self) -> u64 {
+        evote_appliance::now_ms() + self.clock_ahead_ms()
+    }
+
+    /// When election 1 closes, by its genesis.
+    pub fn closes_at(&self) -> u64 {
+        let genesis =
+            evote_appliance::load_genesis(&self.net_dir().join("genesis.json")).expect("genesis");
+        genesis.elections[0].closes_at
+    }
+
+    /// Lets election 1's window pass without waiting for it: every running
+    /// node restarts (with the flags it started with) with its clock `after`
+    /// past the close, and so do command-line runs from now on. (A node
+    /// signs its closing record 5 s after the close, the appliance's
+    /// `CLOSE_AFTER_MS`.)
+    pub fn pass_close(&self, after: Duration) {
+        let target = self.closes_at() + after.as_millis() as u64;
+        let ahead = target.saturating_sub(evote_appliance::now_ms());
+        self.set_clock_ahead(self.clock_ahead_ms().max(ahead));
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_running(i))
+            .collect();
+        for &i in &running {
+            self.kill(i);
+            let (flags, env) = self.started_with.lock().unwrap()[i].clone();
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            self.start_with_env(i, &flags, &env);
+        }
+        for &i in &running {
+            self.wait_up(i);
+        }
     }
 
     /// Puts a proxy on every link from a node to a validator (written into
@@ -408,6 +457,12 @@ impl Cluster {
             .expect("start appliance");
         children[i] = Some(child);
         drop(children);
+        self.started_with.lock().unwrap()[i] = (
+            extra.iter().map(|f| f.to_string()).collect(),
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
         if let Some(door) = self.peer_doors.get(i).and_then(Option::as_ref) {
             door.set(self.wait_peer_door(i, logged_before));
         }
@@ -905,6 +960,16 @@ fn read(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
         code,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// Waits until `f` holds, asking every 100 ms; panics naming `what` after
+/// `within`.
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Checks `n` voters in spread over `nodes` (round-robin), in parallel:

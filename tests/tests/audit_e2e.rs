@@ -5,79 +5,31 @@
 //! (and, for the harder cases, the validators' keys) would do it.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use evote_appliance::{now_ms, packed, read_node_key};
+use evote_appliance::{packed, read_node_key};
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::{
     Block, Hash32, NodeKey, PublicKey, Signature, SignedTx, Transaction, Vote, VoteKind,
     merkle_root,
 };
-use evote_tests::audit_bin::audit_bin;
-use evote_tests::cluster::{Cluster, Timing, voters};
+use evote_tests::audit_bin::{AuditRun, check, failed};
+use evote_tests::cluster::{Cluster, Timing, voters, wait_until};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-struct Run {
-    code: i32,
-    stdout: String,
-}
-
-/// How far ahead of the wall clock the testnet's clocks run (test builds'
-/// `EVOTE_TEST_CLOCK_AHEAD_MS`), once the test moved them past the
-/// election's close: the auditor's clock ("no block from the future") runs
-/// as far ahead.
-static CLOCK_AHEAD_MS: AtomicU64 = AtomicU64::new(0);
-
-fn audit(args: &[&str], paths: &[(&str, &Path)]) -> Run {
-    let mut cmd = Command::new(audit_bin());
-    cmd.args(args);
-    let ahead = CLOCK_AHEAD_MS.load(Ordering::SeqCst);
-    if ahead > 0 {
-        cmd.arg("--now-ms").arg((now_ms() + ahead).to_string());
-    }
+/// `evote-audit` with `args` and the path flags `paths`.
+fn audit(c: &Cluster, args: &[&str], paths: &[(&str, &Path)]) -> AuditRun {
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     for (flag, p) in paths {
-        cmd.arg(flag).arg(p);
+        all.extend([OsStr::new(flag), p.as_os_str()]);
     }
     let t = Instant::now();
-    let out = cmd.output().expect("run evote-audit");
+    let run = evote_tests::audit_bin::audit(c, all);
     eprintln!("evote-audit {args:?}: {:?}", t.elapsed());
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-    }
-}
-
-fn report(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{}", r.stdout))
-}
-
-fn check<'a>(rep: &'a Value, id: &str) -> &'a Value {
-    rep["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
-
-/// The failures of check `id`, asserting it FAILed.
-fn failed<'a>(rep: &'a Value, id: &str) -> &'a Vec<Value> {
-    let c = check(rep, id);
-    assert_eq!(c["verdict"], "FAIL", "{id} should fail: {c:#}");
-    c["failures"].as_array().unwrap()
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    run
 }
 
 fn db_path(c: &Cluster, i: usize) -> PathBuf {
@@ -369,16 +321,14 @@ fn share_positions(conn: &Connection) -> Vec<(u64, usize)> {
     .collect()
 }
 
-/// `evote-appliance trustee decrypt` for trustee `j` at node `i`.
 #[test]
 fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let started = Instant::now();
-    // The election closes 75 s after the testnet is made: the 150 votes
-    // take about 15 s to register and commit on a busy 2-core machine, and
-    // four times that on a slow one. The test does not wait for the close:
-    // once the votes are in, the nodes' clocks move past it.
-    let close = Duration::from_secs(75);
-    let c = Cluster::create_with_election(3, 1, Timing::default(), Some(close));
+    // The election is open for ten minutes: the 150 votes take about 15 s
+    // to register and commit on a busy 2-core machine, and four times that
+    // on a slow one. The test does not wait for the close: once the votes
+    // are in, the nodes' clocks move past it.
+    let c = Cluster::create_with_election(3, 1, Timing::default(), Some(Duration::from_secs(600)));
     c.start_all();
     let genesis = c.net_dir().join("genesis.json");
     let urls: Vec<&str> = (0..4).map(|i| c.url(i)).collect();
@@ -401,17 +351,18 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     c.wait_agree(1, Duration::from_secs(30));
     eprintln!("{:?} votes committed", started.elapsed());
     assert!(
-        started.elapsed() < close,
-        "the votes committed after the election's close: the machine is too slow for this test's {close:?} window"
+        c.now_ms() < c.closes_at(),
+        "the votes came before the close"
     );
 
     // Before the close the tally is pending, and the auditor says so.
     let pending = audit(
+        &c,
         &["verify", "--json", "--nodes", &all_nodes],
         &[("--genesis", &genesis)],
     );
     assert_eq!(pending.code, 0, "{}", pending.stdout);
-    let rep = report(&pending);
+    let rep = pending.report();
     assert_eq!(check(&rep, "tally.matches")["verdict"], "SKIP");
     assert!(
         check(&rep, "tally.matches")["reason"]
@@ -425,17 +376,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // clock (a test build's) beyond the close, and the auditor's clock with
     // them. After the close (a block stamped after it), two of the three
     // trustees decrypt.
-    let ahead = close.saturating_sub(started.elapsed()) + Duration::from_secs(5);
-    let ahead_ms = ahead.as_millis() as u64;
-    c.set_clock_ahead(ahead_ms);
-    CLOCK_AHEAD_MS.store(ahead_ms, Ordering::SeqCst);
-    for i in 0..4 {
-        c.kill(i);
-        c.start(i);
-    }
-    for i in 0..4 {
-        c.wait_up(i);
-    }
+    c.pass_close(Duration::from_secs(5));
     eprintln!("{:?} restarted past the close", started.elapsed());
     wait_until("the election to close", Duration::from_secs(60), || {
         c.get(0, "/api/tally/1").1["closed"] == true
@@ -453,6 +394,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     // 1. The live network verifies, and the report reads at a glance.
     let dir = tempfile::tempdir().unwrap();
     let text = audit(
+        &c,
         &["verify", "--no-progress", "--nodes", &all_nodes],
         &[("--genesis", &genesis)],
     );
@@ -471,11 +413,12 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         );
     }
     let live = audit(
+        &c,
         &["verify", "--json", "--nodes", &all_nodes],
         &[("--genesis", &genesis)],
     );
     assert_eq!(live.code, 0, "{}", live.stdout);
-    let rep = report(&live);
+    let rep = live.report();
     assert_eq!(rep["outcome"], "verified");
     for c in rep["checks"].as_array().unwrap() {
         match c["verdict"].as_str().unwrap() {
@@ -516,6 +459,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
     let r = audit(
+        &c,
         &[
             "verify",
             "--json",
@@ -525,7 +469,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         &[],
     );
     assert_eq!(r.code, 2, "{}", r.stdout);
-    let rep = report(&r);
+    let rep = r.report();
     assert_eq!(rep["sources"][0]["status"], "audited");
     assert_eq!(rep["sources"][1]["status"], "unreachable");
     assert!(
@@ -539,6 +483,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     let other = Cluster::create(1, 0, Timing::default());
     other.start_all();
     let r = audit(
+        &c,
         &[
             "verify",
             "--json",
@@ -548,7 +493,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         &[("--genesis", &genesis)],
     );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let rep = report(&r);
+    let rep = r.report();
     let f = failed(&rep, "genesis.same");
     assert_eq!(f.len(), 1);
     assert_eq!(f[0]["source"], "validator-1 #2");
@@ -572,6 +517,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         })
         .collect();
     let r = audit(
+        &c,
         &["verify", "--json"],
         &[
             ("--db", &pristine[0]),
@@ -583,11 +529,11 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     );
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(
-        check(&report(&r), "baseline.append_only")["verdict"],
+        check(&r.report(), "baseline.append_only")["verdict"],
         "PASS"
     );
     // A killed node's own file, with its write-ahead log, reads the same.
-    let r = audit(&["verify", "--json"], &[("--db", &db_path(&c, 0))]);
+    let r = audit(&c, &["verify", "--json"], &[("--db", &db_path(&c, 0))]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 
     let keys = Keys::load(&c);
@@ -614,11 +560,12 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
             edit(&conn);
         }
         let r = audit(
+            &c,
             &["verify", "--json"],
             &[("--db", &copy), ("--genesis", &genesis)],
         );
         assert_eq!(r.code, 1, "{what}: {}", r.stdout);
-        report(&r)
+        r.report()
     };
 
     // A changed ballot: two candidates' ciphertexts swapped in the stored
@@ -890,6 +837,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     c.start(2);
     c.wait_up(2);
     let r = audit(
+        &c,
         &["verify", "--json", "--nodes", urls[2]],
         &[
             ("--db", &pristine[0]),
@@ -899,7 +847,7 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
         ],
     );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let rep = report(&r);
+    let rep = r.report();
     let f = failed(&rep, "chain.agreement");
     assert_eq!((f.len(), f[0]["source"].as_str()), (1, Some("validator-3")));
     assert_eq!(f[0]["height"], v3_base);
@@ -945,11 +893,12 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     assert_eq!(results["verification"]["chain_valid"], true, "{results}");
     assert_eq!(results["total_votes"], 147, "{results}");
     let r = audit(
+        &c,
         &["verify", "--json", "--nodes", urls[1]],
         &[("--genesis", &genesis)],
     );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let rep = report(&r);
+    let rep = r.report();
     let f = failed(&rep, "tally.matches");
     assert_eq!(f[0]["source"], "validator-2");
     assert!(
@@ -969,12 +918,12 @@ fn the_auditor_verifies_a_testnet_and_catches_every_tampering() {
     }
     // The same file read directly: the auditor compares with what an
     // appliance serving it would report.
-    let r = audit(&["verify", "--json"], &[("--db", &lying)]);
+    let r = audit(&c, &["verify", "--json"], &[("--db", &lying)]);
     assert_eq!(r.code, 1);
-    assert!(!failed(&report(&r), "tally.matches").is_empty());
+    assert!(!failed(&r.report(), "tally.matches").is_empty());
     // And `tally` recomputes the honest result from the chain.
-    let r = audit(&["tally", "--json", "--nodes", urls[1]], &[]);
-    let t = report(&r);
+    let r = audit(&c, &["tally", "--json", "--nodes", urls[1]], &[]);
+    let t = r.report();
     assert_eq!(
         t["tallies"][0]["elections"][0]["candidates"][0]["votes"],
         json!(50)

@@ -8,8 +8,7 @@
 //! station and the rule.
 
 use std::ffi::OsStr;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use evote_appliance::{OsRandom, load_genesis, now_ms, read_node_key};
 use evote_core::ledger::credential::{CredentialCode, sign_ballot};
@@ -17,17 +16,18 @@ use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
 use evote_core::ledger::tx::ballot_hash;
 use evote_core::ledger::{Ballot, BallotTx, Genesis, Hash32, NodeKey, SignedTx, Transaction};
-use evote_tests::audit_bin::audit_bin;
-use evote_tests::cluster::{Cluster, Timing, Voters};
+use evote_tests::audit_bin::{audit, check, verify};
+use evote_tests::cluster::{Cluster, Timing, Voters, wait_until};
 use serde_json::{Value, json};
 
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// The election's window: long enough for any machine to cast the
+/// tests' votes in it; the tests move the nodes' clocks past its close
+/// rather than wait for it ([`Cluster::pass_close`]).
+const WINDOW: Option<Duration> = Some(Duration::from_secs(600));
+
+/// How far past the close the nodes' clocks move: beyond the 5 s after
+/// which an appliance signs its closing record.
+const PAST_THE_CLOSE: Duration = Duration::from_secs(6);
 
 /// What an appliance's operator holds: its node key and the genesis.
 struct Appliance {
@@ -125,34 +125,9 @@ fn on_chain(c: &Cluster, i: usize, kind: &str) -> Vec<Value> {
     }
 }
 
-fn audit(c: &Cluster, node: usize) -> (i32, Value) {
-    audit_with(c, &["--nodes", c.url(node)])
-}
-
-fn audit_with(c: &Cluster, source: &[&str]) -> (i32, Value) {
-    let out = Command::new(audit_bin())
-        .args(["verify", "--json", "--no-progress"])
-        .args(source)
-        .arg("--genesis")
-        .arg(c.net_dir().join("genesis.json"))
-        .output()
-        .expect("run evote-audit");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
+/// `evote-audit verify` of node `node`'s chain.
+fn audit_node(c: &Cluster, node: usize) -> (i32, Value) {
+    verify(c, &["--nodes", c.url(node)])
 }
 
 #[test]
@@ -243,13 +218,7 @@ fn outsiders_and_poll_workers_cannot_add_voters() {
 
 #[test]
 fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
-    let c = Cluster::create_with(
-        1,
-        1,
-        Timing::default(),
-        Some(Duration::from_secs(45)),
-        Voters::Roll(Some(20)),
-    );
+    let c = Cluster::create_with(1, 1, Timing::default(), WINDOW, Voters::Roll(Some(20)));
     c.start_all();
     let (validator, station) = (0, 1);
     let me = Appliance::of(&c, station);
@@ -294,11 +263,16 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
         Duration::from_secs(60),
         || c.tx_status(validator, &stuffed) == "finalized",
     );
+    wait_until("the four ballots counted", Duration::from_secs(60), || {
+        let (_, v) = c.get(validator, "/api/votes/results?election_id=1");
+        v["total_votes"] == 4
+    });
 
-    // The close: each appliance signs its closing record, after which it
-    // can add no "fallback" ballot it had not sealed by then, however
-    // backdated (before, naming a fallback block exempted a ballot from
-    // the close).
+    // The close (the nodes' clocks moved past it): each appliance signs
+    // its closing record, after which it can add no "fallback" ballot it
+    // had not sealed by then, however backdated (before, naming a fallback
+    // block exempted a ballot from the close).
+    c.pass_close(PAST_THE_CLOSE);
     wait_until(
         "both closing records on the chain",
         Duration::from_secs(120),
@@ -327,7 +301,7 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
 
     // The auditor names the station that counted more ballots than it
     // checked voters in.
-    let (code, report) = audit(&c, validator);
+    let (code, report) = audit_node(&c, validator);
     assert_eq!(code, 1, "{report:#}");
     let poll_book = check(&report, "station.poll_book");
     assert_eq!(poll_book["verdict"], "FAIL", "{poll_book:#}");
@@ -386,7 +360,7 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
     ]);
     assert_eq!(code, 0, "{err}");
     let db = export.to_str().unwrap();
-    let (_, report) = audit_with(&c, &["--db", db]);
+    let (_, report) = verify(&c, &["--db", db]);
     let codes = check(&report, "station.codes");
     assert_eq!(codes["verdict"], "PASS", "{codes:#}");
     assert_eq!(
@@ -399,7 +373,7 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
         .unwrap()
         .execute("DELETE FROM confirmation_codes WHERE seq = 2", [])
         .unwrap();
-    let (code, report) = audit_with(&c, &["--db", removed.to_str().unwrap()]);
+    let (code, report) = verify(&c, &["--db", removed.to_str().unwrap()]);
     assert_eq!(code, 1);
     let codes = check(&report, "station.codes");
     assert_eq!(codes["verdict"], "FAIL", "{codes:#}");
@@ -421,13 +395,7 @@ fn os(s: &str) -> &OsStr {
 /// the station.
 #[test]
 fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
-    let c = Cluster::create_with(
-        1,
-        3,
-        Timing::default(),
-        Some(Duration::from_secs(60)),
-        Voters::Roll(None),
-    );
+    let c = Cluster::create_with(1, 3, Timing::default(), WINDOW, Voters::Roll(None));
     assert_eq!(c.roll_voters().len(), 1_000, "the testnet's roll");
     let (validator, s1, s2, offline) = (0, 1, 2, 3);
     for i in 0..3 {
@@ -437,7 +405,6 @@ fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
     for i in 0..4 {
         c.wait_up(i);
     }
-    let closes_at = Appliance::of(&c, validator).genesis.elections[0].closes_at;
     let turnout = [(s1, 12), (s2, 8), (offline, 5)];
     let mut tx_ids = Vec::new();
     for (station, n) in turnout {
@@ -453,14 +420,15 @@ fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
             tx_ids.push(v["transaction_id"].as_str().unwrap().to_string());
         }
     }
-    assert!(now_ms() < closes_at, "the votes were cast before the close");
+    assert!(
+        c.now_ms() < c.closes_at(),
+        "the votes were cast before the close"
+    );
 
-    // The close: the connected appliances sign their closing records; the
-    // offline station closes its day and its export is carried over.
-    // (An appliance closes 5 s after the election, CLOSE_AFTER_MS.)
-    wait_until("the close", Duration::from_secs(120), || {
-        now_ms() > closes_at + 6_000
-    });
+    // The close (the nodes' clocks moved past it): the connected
+    // appliances sign their closing records; the offline station closes
+    // its day and its export is carried over.
+    c.pass_close(PAST_THE_CLOSE);
     c.kill(offline);
     let cfg = |i: usize| c.nodes[i].config.clone().into_os_string();
     let (code, _, err) = c.cli(&[os("fallback"), os("close"), os("--config"), &cfg(offline)]);
@@ -495,19 +463,25 @@ fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
     c.decrypt(2, validator);
 
     // The audit: exit 0, and the poll books per station.
-    let out = Command::new(audit_bin())
-        .args(["verify", "--no-progress", "--nodes", c.url(validator)])
-        .arg("--genesis")
-        .arg(c.net_dir().join("genesis.json"))
-        .output()
-        .expect("run evote-audit");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let genesis = c.net_dir().join("genesis.json");
+    let run = audit(
+        &c,
+        [
+            OsStr::new("verify"),
+            os("--no-progress"),
+            os("--nodes"),
+            os(c.url(validator)),
+            os("--genesis"),
+            genesis.as_os_str(),
+        ],
+    );
+    let text = &run.stdout;
+    assert_eq!(run.code, 0, "{text}");
     assert!(
         text.contains("per station:") && text.contains("station-3"),
         "{text}"
     );
-    let (code, report) = audit(&c, validator);
+    let (code, report) = audit_node(&c, validator);
     assert_eq!(code, 0, "{report:#}");
     let election = &report["tallies"][0]["elections"][0];
     assert_eq!(
@@ -564,7 +538,7 @@ fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
         )
         .unwrap();
     assert_eq!(deleted, 1);
-    let (code, report) = audit_with(&c, &["--db", chain.to_str().unwrap()]);
+    let (code, report) = verify(&c, &["--db", chain.to_str().unwrap()]);
     assert_eq!(code, 1, "{report:#}");
     let poll_book = check(&report, "station.poll_book");
     assert_eq!(poll_book["verdict"], "FAIL", "{poll_book:#}");

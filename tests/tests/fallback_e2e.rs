@@ -6,18 +6,10 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use evote_tests::cluster::{Cluster, Timing, voters};
+use evote_tests::cluster::{Cluster, Timing, voters, wait_until};
 use serde_json::Value;
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn in_fallback(c: &Cluster, i: usize) -> bool {
     c.get(i, "/health").1["fallback"] == true

@@ -2,16 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use evote_tests::cluster::{Cluster, Timing, voters};
+use evote_tests::cluster::{Cluster, Timing, voters, wait_until};
 use serde_json::json;
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn vote_and_wait(c: &Cluster, node: usize, tag: &str, n: usize) {
     let ballots = voters(c, &[node], n, tag);

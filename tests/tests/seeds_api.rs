@@ -11,18 +11,10 @@
 //! main chain.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use evote_tests::cluster::{Cluster, Timing, agent, appliance_bin};
+use evote_tests::cluster::{Cluster, Timing, agent, appliance_bin, wait_until};
 use serde_json::{Value, json};
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
     let mut r = r.expect("the request reaches the server");

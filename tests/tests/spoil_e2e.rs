@@ -6,12 +6,10 @@
 //! FAILs `tx.spoiled_opens` naming the cheating station only; the checked
 //! ballots never count.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use evote_tests::cluster::{Cluster, Timing, Voters, audit_bin};
-use serde_json::Value;
+use evote_tests::audit_bin::{check, verify};
+use evote_tests::cluster::{Cluster, Timing, Voters};
 
 /// An agent that does not follow redirects, so that 303s are seen.
 fn agent() -> ureq::Agent {
@@ -154,26 +152,6 @@ fn phone_check(c: &Cluster, i: usize, code: &str) -> String {
     }
 }
 
-fn audit(nodes: &str, genesis: &Path) -> (i32, Value) {
-    let out = Command::new(audit_bin())
-        .args(["verify", "--json", "--nodes", nodes, "--genesis"])
-        .arg(genesis)
-        .output()
-        .expect("run evote-audit");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rep = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    (out.status.code().unwrap_or(-1), rep)
-}
-
-fn check<'a>(rep: &'a Value, id: &str) -> &'a Value {
-    rep["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
-
 #[test]
 fn a_voters_check_catches_a_cheating_booth_and_the_auditor_names_it() {
     // Open registration, with the console's check-in by e-mail: the booth
@@ -217,7 +195,7 @@ fn a_voters_check_catches_a_cheating_booth_and_the_auditor_names_it() {
     // The auditor, from the chain alone: FAIL, naming the cheating station
     // and not the honest one.
     let nodes: Vec<&str> = (0..3).map(|i| c.url(i)).collect();
-    let (code, rep) = audit(&nodes.join(","), &c.net_dir().join("genesis.json"));
+    let (code, rep) = verify(&c, &["--nodes", &nodes.join(",")]);
     assert_ne!(code, 0, "the audit fails");
     assert_eq!(check(&rep, "tx.spoiled_ballot")["verdict"], "PASS");
     let opens = check(&rep, "tx.spoiled_opens");
