@@ -34,6 +34,8 @@ pub use config::{Config, TlsFiles};
 pub use keyfile::read_node_key;
 pub use net::bootnode;
 pub use net::peer_auth::{HeadProof, Signer, StatusFields};
+/// How long the public door holds a 429 before sending it.
+pub use net::server::TOO_FAST_HOLD;
 /// What https calls trust (`--ca-file`), and a door's certificate.
 pub use net::tls;
 pub use node::NODE_PAGE_CACHE_MIB;

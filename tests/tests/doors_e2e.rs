@@ -1,11 +1,13 @@
 //! The public door's connection rules against a real appliance process:
 //! the cap on connections per client address is the configuration's, and a
-//! 401 or 429 ends the connection it was answered on.
+//! 401 or 429 ends the connection it was answered on, and a 429 is held
+//! before it is sent.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use evote_appliance::TOO_FAST_HOLD;
 use evote_tests::attacks::{addr_of, connect_from};
 use evote_tests::cluster::{Cluster, Timing, Voters};
 use serde_json::json;
@@ -109,7 +111,7 @@ fn the_connection_cap_per_client_address_is_the_configurations() {
 }
 
 #[test]
-fn a_401_or_429_ends_its_kept_alive_connection() {
+fn a_401_or_429_ends_its_kept_alive_connection_and_a_429_is_held() {
     // Open registration: voters with passwords, to guess at.
     let c = Cluster::create_with(1, 0, Timing::default(), None, Voters::OpenRegistration);
     c.start_all();
@@ -137,13 +139,21 @@ fn a_401_or_429_ends_its_kept_alive_connection() {
     let deadline = Instant::now() + WAIT;
     loop {
         let mut s = connect(&c);
+        let asked = Instant::now();
         let (code, head) = exchange(&mut s, "POST", "/api/auth/login", &guess).expect("an answer");
+        let waited = asked.elapsed();
         assert!(head.contains("connection: close"), "{code}: {head}");
         assert!(
             closed_by_server(&mut s),
             "the connection outlived its {code}"
         );
         if code == 429 {
+            // A flood that asks again at once is held: the refusal comes
+            // no sooner than the hold, whatever the machine's speed.
+            assert!(
+                waited >= TOO_FAST_HOLD,
+                "a 429 answered after {waited:?}, before the {TOO_FAST_HOLD:?} hold"
+            );
             break;
         }
         assert_eq!(code, 401, "{head}");

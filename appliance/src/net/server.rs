@@ -225,6 +225,14 @@ impl hyper::body::Body for Watched {
     }
 }
 
+/// How long a 429 is held before it is sent. A client refused for going
+/// too fast that asks again at once (a login flood's loop) would cost the
+/// appliance a connection, a request and an answer per try, as fast as the
+/// client can loop, on the cores voters need; held, each of its
+/// connections asks at most once per hold and waits on a timer, which
+/// costs nothing. A person told "try again in N s" does not notice it.
+pub const TOO_FAST_HOLD: Duration = Duration::from_secs(1);
+
 /// Answers after which the server closes the connection: a client
 /// refused for who it is (401) or for going too fast (429) opens a new
 /// connection for its next try, which the door's connection caps and the
@@ -249,28 +257,26 @@ fn close(mut resp: Response) -> Response {
 /// from the peer door's signature check, a 413, a 415, a 408): the server
 /// closes such a connection after the answer (the rest of the body would
 /// be read as the next request), and a client told so opens a new one for
-/// its next request instead of failing it on this one.
+/// its next request instead of failing it on this one. A 429 is sent
+/// only after [`TOO_FAST_HOLD`].
 async fn close_after(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use hyper::body::Body as _;
     let (parts, body) = req.into_parts();
-    if body.is_end_stream() {
-        let resp = next
-            .run(axum::extract::Request::from_parts(parts, body))
-            .await;
-        return if closes_connection(resp.status()) {
-            close(resp)
-        } else {
-            resp
-        };
-    }
-    let read = Arc::new(AtomicBool::new(false));
-    let body = axum::body::Body::new(Watched {
-        body,
-        read: read.clone(),
-    });
+    let read = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = if body.is_end_stream() {
+        body
+    } else {
+        axum::body::Body::new(Watched {
+            body,
+            read: read.clone(),
+        })
+    };
     let resp = next
         .run(axum::extract::Request::from_parts(parts, body))
         .await;
+    if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+        tokio::time::sleep(TOO_FAST_HOLD).await;
+    }
     if !read.load(Ordering::Relaxed) || closes_connection(resp.status()) {
         close(resp)
     } else {
