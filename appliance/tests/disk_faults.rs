@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -226,18 +227,17 @@ fn a_full_disk_loses_no_acknowledged_vote() {
 #[test]
 fn the_full_integrity_check_can_be_asked_for() {
     let dir = populated();
-    let mut child = std::process::Command::new(support::bin())
-        .args(["run", "--full-integrity-check", "--config"])
-        .arg(dir.path().join("appliance.toml"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    let alive = child.try_wait().unwrap().is_none();
+    let config = dir.path().join("appliance.toml");
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("--full-integrity-check"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ];
+    // A healthy database passes the full check and the appliance runs:
+    // `launch` waits for its "ready" line and fails if it exits first.
+    let log = dir.path().join("integrity.log");
+    let (mut child, _) = support::launch(&args, &log, |l| l.node_id.is_some());
     let _ = child.kill();
     let _ = child.wait();
-    assert!(
-        alive,
-        "a healthy database passes the full check and the appliance runs"
-    );
 }
