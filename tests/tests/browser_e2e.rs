@@ -190,6 +190,26 @@ impl Browser {
         e.send_keys(keys).await.unwrap();
     }
 
+    /// Submits the form whose action is `action` the keyboard's way: Tab to
+    /// its button, Enter.
+    async fn submit(&self, action: &str) {
+        let button = self
+            .tab_to(&format!("form[action='{action}'] button"))
+            .await;
+        self.press(&button, &Key::Enter.to_string()).await;
+    }
+
+    /// Attribute `name` of the element `css` finds.
+    async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.find(css).await.attr(name).await.unwrap()
+    }
+
+    /// The page's QR code is labelled for screen readers.
+    async fn assert_qr_labelled(&self) {
+        let label = self.attr(".qr svg", "aria-label").await;
+        assert!(label.is_some(), "a QR code without aria-label");
+    }
+
     async fn script(&self, js: &str) -> Value {
         self.c.execute(js, vec![]).await.expect("script")
     }
@@ -347,8 +367,7 @@ impl Browser {
     async fn vote(&self, base: &str, code: &str, pick: usize, capture: bool) {
         self.choose(base, code, None, pick, capture).await;
         self.seal(capture).await;
-        let cast = self.tab_to("form[action='/booth/cast'] button").await;
-        self.press(&cast, &Key::Enter.to_string()).await;
+        self.submit("/booth/cast").await;
     }
 
     /// At the booth welcome screen, with the keyboard only: types the code
@@ -378,6 +397,15 @@ impl Browser {
             self.capture_both("booth-2-ballot").await;
         }
         let _ = first;
+        self.pick(pick).await;
+        if capture {
+            self.capture_both("booth-3-review").await;
+        }
+    }
+
+    /// On the ballot, with the keyboard: picks candidate number `pick`
+    /// (0-based) with the arrow keys and goes on to the review.
+    async fn pick(&self, pick: usize) {
         let radio = self.tab_to("input[name=candidate]").await;
         // Space selects the first; each arrow moves the choice down one.
         self.press(&radio, " ").await;
@@ -389,9 +417,6 @@ impl Browser {
         let active = self.c.active_element().await.unwrap();
         self.press(&active, &Key::Enter.to_string()).await;
         self.find(".choice").await;
-        if capture {
-            self.capture_both("booth-3-review").await;
-        }
     }
 
     /// At the booth welcome screen, keyboard only: types the code, picks
@@ -409,8 +434,7 @@ impl Browser {
         self.choose(base, code, Some((card, capture)), pick, false)
             .await;
         let tracking = self.seal(capture).await;
-        let check = self.tab_to("form[action='/booth/check'] button").await;
-        self.press(&check, &Key::Enter.to_string()).await;
+        self.submit("/booth/check").await;
         self.find("#spoiled-code").await;
         tracking
     }
@@ -419,8 +443,7 @@ impl Browser {
     /// booth encrypts; waits for the tracking code and the cast-or-check
     /// question, and gives the code.
     async fn seal(&self, capture: bool) -> String {
-        let confirm = self.tab_to("form[action='/booth/seal'] button").await;
-        self.press(&confirm, &Key::Enter.to_string()).await;
+        self.submit("/booth/seal").await;
         let code = self.text("#tracking-code").await;
         if capture {
             self.capture_both("booth-4-challenge").await;
@@ -464,17 +487,9 @@ async fn a_voter_votes_at_the_booth_and_finds_the_ballot_on_another_board() {
         receipt.starts_with("0x") && receipt.len() == 66,
         "{receipt}"
     );
-    assert!(
-        b.find(".qr svg")
-            .await
-            .attr("aria-label")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    b.assert_qr_labelled().await;
     b.capture_both("booth-5-receipt").await;
-    let finish = b.tab_to("form[action='/booth/finish'] button").await;
-    b.press(&finish, &Key::Enter.to_string()).await;
+    b.submit("/booth/finish").await;
     b.find("#code").await;
 
     // The receipt's code on the board of another node, once its block has
@@ -611,42 +626,22 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
         url.ends_with(&format!("/board/spoiled/{tracking}")),
         "{url}"
     );
-    assert!(
-        b.find(".qr svg")
-            .await
-            .attr("aria-label")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    b.assert_qr_labelled().await;
     b.capture_both("booth-4-checked").await;
     // Vote again, keyboard only: a fresh encryption, then cast.
-    let again = b.tab_to("form[action='/booth/again'] button").await;
-    b.press(&again, &Key::Enter.to_string()).await;
-    let radio = b.tab_to("input[name=candidate]").await;
-    b.press(&radio, " ").await;
-    let active = b.c.active_element().await.unwrap();
-    b.press(&active, &Key::Enter.to_string()).await;
-    b.find(".choice").await;
+    b.submit("/booth/again").await;
+    b.pick(0).await;
     let fresh = b.seal(false).await;
     assert_ne!(fresh, tracking);
-    let cast = b.tab_to("form[action='/booth/cast'] button").await;
-    b.press(&cast, &Key::Enter.to_string()).await;
+    b.submit("/booth/cast").await;
     b.find("#confirmation-code").await;
 
     // The phone: the check on another node's board.
     b.viewport(PHONE).await;
     let phone = |code: &str| format!("{v2}/board/spoiled/{code}?lang=en");
     wait_for_page(&b, &phone(&tracking), "#spoiled-verdict").await;
-    assert_eq!(
-        b.find("#spoiled-verdict")
-            .await
-            .attr("class")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("verdict-ok")
-    );
+    let verdict = b.attr("#spoiled-verdict", "class").await;
+    assert_eq!(verdict.as_deref(), Some("verdict-ok"));
     b.viewport(KIOSK).await;
     b.capture_both("board-5-spoiled-check").await;
     // The board's poll book: Hedy's check-in and her one cast ballot at
@@ -672,15 +667,8 @@ async fn a_voter_checks_a_ballot_and_a_phone_opens_it() {
     let code = b.check_in_roll(&op3, &emmy).await;
     let cheated = b.check(&v3, &code, &emmy_card, 0, false).await;
     wait_for_page(&b, &phone(&cheated), "#spoiled-verdict").await;
-    assert_eq!(
-        b.find("#spoiled-verdict")
-            .await
-            .attr("class")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("verdict-bad")
-    );
+    let verdict = b.attr("#spoiled-verdict", "class").await;
+    assert_eq!(verdict.as_deref(), Some("verdict-bad"));
     assert!(b.page_text().await.contains("Does not match"));
     b.capture_both("board-6-spoiled-mismatch").await;
     b.goto(&format!("{v2}/board/spoiled?lang=en")).await;

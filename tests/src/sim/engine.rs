@@ -310,30 +310,29 @@ enum Phase {
     Liveness,
 }
 
+/// A consensus message on its way from one peer layer to another.
+struct Call {
+    from: usize,
+    to: usize,
+    msg: Arc<Message>,
+    /// The sender's incarnation when it sent it (a sender that crashed
+    /// since no longer tries it again).
+    incarnation: u64,
+    /// How many calls with it failed before this one.
+    attempt: u32,
+}
+
 enum Event {
     /// The driver asked to be stepped now.
     Wake {
         node: usize,
         incarnation: u64,
     },
-    /// A consensus message arrives; `incarnation` is its sender's when it
-    /// was sent (a sender that crashed since no longer tries it again).
-    Deliver {
-        from: usize,
-        to: usize,
-        msg: Arc<Message>,
-        incarnation: u64,
-        attempt: u32,
-    },
+    /// A consensus message arrives.
+    Deliver(Call),
     /// The sender's peer layer sends a message again: the last call failed,
     /// or the peer may have lost it.
-    Resend {
-        from: usize,
-        to: usize,
-        msg: Arc<Message>,
-        incarnation: u64,
-        attempt: u32,
-    },
+    Resend(Call),
     /// Gossiped transactions arrive.
     Arrive {
         from: usize,
@@ -605,36 +604,25 @@ impl<'w> Sim<'w> {
                 }
                 Ok(())
             }
-            Event::Deliver {
-                from,
-                to,
-                msg,
-                incarnation,
-                attempt,
-            } => {
+            Event::Deliver(call) => {
+                let (from, to) = (call.from, call.to);
                 if !self.nodes[to].is_up() || !self.links[from][to] {
                     // The call fails: the sender tries again.
-                    self.retry_later(from, to, msg, incarnation, attempt);
+                    self.retry_later(call);
                     return Ok(());
                 }
-                self.trace(|| format!("n{to} <- n{from} {}", describe(&msg)));
-                let req = Request::Consensus(Box::new((*msg).clone()));
+                self.trace(|| format!("n{to} <- n{from} {}", describe(&call.msg)));
+                let req = Request::Consensus(Box::new((*call.msg).clone()));
                 self.nodes[to].inbox.push_back(req);
                 self.wake_now(to)
             }
-            Event::Resend {
-                from,
-                to,
-                msg,
-                incarnation,
-                attempt,
-            } => {
-                let sender = &self.nodes[from];
+            Event::Resend(call) => {
+                let sender = &self.nodes[call.from];
                 if sender.is_up()
-                    && sender.incarnation == incarnation
-                    && self.wire.wanted(from, &msg)
+                    && sender.incarnation == call.incarnation
+                    && self.wire.wanted(call.from, &call.msg)
                 {
-                    self.send_msg(from, to, msg, attempt);
+                    self.send_msg(call.from, call.to, call.msg, call.attempt);
                 }
                 Ok(())
             }
@@ -1068,23 +1056,14 @@ impl<'w> Sim<'w> {
 
     /// A message that did not get through (a cut link, a node down) is
     /// sent again after the sender's wait.
-    fn retry_later(
-        &mut self,
-        from: usize,
-        to: usize,
-        msg: Arc<Message>,
-        incarnation: u64,
-        attempt: u32,
-    ) {
+    fn retry_later(&mut self, call: Call) {
         self.out.messages_dropped += 1;
-        let retry = Event::Resend {
-            from,
-            to,
-            msg,
-            incarnation,
-            attempt: attempt + 1,
+        let wait = retry_wait(call.attempt);
+        let retry = Call {
+            attempt: call.attempt + 1,
+            ..call
         };
-        self.schedule(retry_wait(attempt), retry);
+        self.schedule(wait, Event::Resend(retry));
     }
 
     /// Sends a consensus message as the peer layer does: a call that fails
@@ -1094,21 +1073,21 @@ impl<'w> Sim<'w> {
     fn send_msg(&mut self, from: usize, to: usize, msg: Arc<Message>, attempt: u32) {
         let incarnation = self.nodes[from].incarnation;
         self.out.messages_sent += 1;
+        let call = |msg| Call {
+            from,
+            to,
+            msg,
+            incarnation,
+            attempt,
+        };
         if !self.reaches(from, to) {
-            self.retry_later(from, to, msg, incarnation, attempt);
+            self.retry_later(call(msg));
             return;
         }
         let copies = if self.rng.chance(self.dup_rate) { 2 } else { 1 };
         for _ in 0..copies {
             let delay = self.delay(from, to);
-            let ev = Event::Deliver {
-                from,
-                to,
-                msg: msg.clone(),
-                incarnation,
-                attempt,
-            };
-            self.schedule(delay, ev);
+            self.schedule(delay, Event::Deliver(call(msg.clone())));
         }
     }
 
@@ -1122,14 +1101,14 @@ impl<'w> Sim<'w> {
             let incarnation = self.nodes[from].incarnation;
             for msg in pick(&self.wire, from) {
                 let t = self.rng.range(NOTICE_MS.0, NOTICE_MS.1);
-                let ev = Event::Resend {
+                let ev = Call {
                     from,
                     to,
                     msg,
                     incarnation,
                     attempt: 0,
                 };
-                self.schedule(t, ev);
+                self.schedule(t, Event::Resend(ev));
             }
         }
     }

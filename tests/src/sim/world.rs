@@ -79,6 +79,16 @@ pub struct World {
     encryption_key: EncryptionKey,
 }
 
+/// A ballot of the pool, `credential`'s.
+fn pooled(stx: SignedTx, credential: &NodeKey) -> PoolBallot {
+    let hash = stx.hash().expect("ballot hashes");
+    PoolBallot {
+        stx: Arc::new(stx),
+        hash,
+        nullifier: (ELECTION_ID, Hash32(credential.public().0)),
+    }
+}
+
 impl World {
     /// Whether a transaction is one of the pool's, signature included:
     /// those were checked once when the pool was made, so the nodes skip
@@ -184,14 +194,10 @@ impl World {
             let first = &origins[k % origins.len()];
             let second = &origins[(k + 1) % origins.len()];
             let candidate = 1 + k as u64 % CANDIDATES;
-            let one = w.pool_ballot(first, &credential, candidate, 2 * k as u64, at);
-            let two = w.pool_ballot(
-                second,
-                &credential,
-                1 + candidate % CANDIDATES,
-                2 * k as u64 + 1,
-                at,
-            );
+            let one = w.ballot(first, &credential, candidate, 2 * k as u64, at);
+            let other = 1 + candidate % CANDIDATES;
+            let two = w.ballot(second, &credential, other, 2 * k as u64 + 1, at);
+            let (one, two) = (pooled(one, &credential), pooled(two, &credential));
             w.by_signature.insert(one.stx.signature, (false, k));
             w.by_signature.insert(two.stx.signature, (true, k));
             w.ballots.push(one);
@@ -207,23 +213,6 @@ impl World {
             check(b);
         }
         w
-    }
-
-    fn pool_ballot(
-        &self,
-        origin: &NodeKey,
-        credential: &NodeKey,
-        candidate: u64,
-        tag: u64,
-        at_ms: u64,
-    ) -> PoolBallot {
-        let stx = self.ballot(origin, credential, candidate, tag, at_ms);
-        let hash = stx.hash().expect("ballot hashes");
-        PoolBallot {
-            stx: Arc::new(stx),
-            hash,
-            nullifier: (ELECTION_ID, Hash32(credential.public().0)),
-        }
     }
 
     /// The hash of a transaction (looked up for the pool's ballots).
