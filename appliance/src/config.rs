@@ -140,6 +140,42 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// A configuration with the files every appliance needs and every
+    /// optional key at its default.
+    pub fn new(
+        data_dir: PathBuf,
+        listen: SocketAddr,
+        key: PathBuf,
+        genesis: PathBuf,
+        nullifier_secret_file: PathBuf,
+        admin_token_file: PathBuf,
+    ) -> Self {
+        Config {
+            data_dir,
+            listen,
+            peer_listen: None,
+            admin_listen: None,
+            key,
+            genesis,
+            nullifier_secret_file,
+            admin_token_file,
+            peers: Vec::new(),
+            validator_urls: BTreeMap::new(),
+            bootnode: None,
+            public_url: None,
+            rpc_url: None,
+            log: None,
+            offline: false,
+            full_integrity_check: false,
+            rolls: Vec::new(),
+            allow_plain_http: false,
+            tls_ca_file: None,
+            max_connections_per_client: None,
+            tls: None,
+            admin_tls: None,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),

@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyfile;
 use crate::ledger::genesis::PROTOCOL;
-use crate::ledger::{Candidate, Election, Eligibility, Genesis, Params, ValidatorInfo};
+use crate::ledger::{Eligibility, Genesis, Params, ValidatorInfo};
 
 /// How long the demo election stays open.
 pub const DEMO_ELECTION_DAYS: u64 = 30;
@@ -36,30 +36,16 @@ pub fn prepare(
     let credential_authority = ensure_key(&p("credential-authority.key"))?;
     ensure_secret(&p("nullifier.secret"))?;
     ensure_secret(&p("admin.token"))?;
-    let mut cfg = Config {
-        data_dir: data_dir.to_path_buf(),
+    let mut cfg = Config::new(
+        data_dir.to_path_buf(),
         listen,
-        peer_listen,
-        admin_listen,
-        key: p("node.key"),
-        genesis: p("genesis.json"),
-        nullifier_secret_file: p("nullifier.secret"),
-        admin_token_file: p("admin.token"),
-        peers: Vec::new(),
-        validator_urls: Default::default(),
-        bootnode: None,
-        public_url: None,
-        rpc_url: None,
-        log: None,
-        offline: false,
-        full_integrity_check: false,
-        allow_plain_http: false,
-        max_connections_per_client: None,
-        tls_ca_file: None,
-        tls: None,
-        admin_tls: None,
-        rolls: Vec::new(),
-    };
+        p("node.key"),
+        p("genesis.json"),
+        p("nullifier.secret"),
+        p("admin.token"),
+    );
+    cfg.peer_listen = peer_listen;
+    cfg.admin_listen = admin_listen;
     cfg.peer_listen = Some(cfg.peer_addr());
     cfg.admin_listen = Some(cfg.admin_addr());
     let genesis_path = p("genesis.json");
@@ -125,22 +111,13 @@ fn demo_genesis(
             p2p_url: peer_url.to_string(),
         }],
         stations: Vec::new(),
-        elections: vec![Election {
-            id: 1,
-            name: "Demo election".into(),
-            candidates: ["Alice Moreau", "Bashir Okafor", "Chen Wei"]
-                .iter()
-                .zip(1..)
-                .map(|(name, id)| Candidate {
-                    id,
-                    name: (*name).into(),
-                })
-                .collect(),
-            opens_at: now - 60_000,
-            closes_at: now + DEMO_ELECTION_DAYS * 86_400_000,
+        elections: vec![super::demo_election(
+            "Demo election",
+            now,
+            now + DEMO_ELECTION_DAYS * 86_400_000,
             trustees,
-            eligibility: Eligibility::Open {},
-        }],
+            Eligibility::Open {},
+        )],
         params: Params::default(),
     }
 }

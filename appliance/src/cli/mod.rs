@@ -320,6 +320,32 @@ fn parse_key(s: &str) -> Result<PublicKey, AppError> {
 }
 
 /// The elections of the files, each with whether its file said who may vote.
+/// Election 1 of a demo or test network: three candidates, open since a
+/// minute before `now` until `closes_at`.
+fn demo_election(
+    name: &str,
+    now: u64,
+    closes_at: u64,
+    trustees: crate::ledger::ElectionTrustees,
+    eligibility: crate::ledger::Eligibility,
+) -> Election {
+    let candidates = ["Alice Moreau", "Bashir Okafor", "Chen Wei"];
+    Election {
+        id: 1,
+        name: name.into(),
+        candidates: (candidates.iter().zip(1..))
+            .map(|(name, id)| Candidate {
+                id,
+                name: (*name).into(),
+            })
+            .collect(),
+        opens_at: now - 60_000,
+        closes_at,
+        trustees,
+        eligibility,
+    }
+}
+
 fn read_elections(paths: &[PathBuf]) -> Result<Vec<(Election, bool)>, AppError> {
     let mut out = Vec::new();
     for path in paths {

@@ -16,9 +16,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyfile;
 use crate::ledger::genesis::PROTOCOL;
-use crate::ledger::{
-    Candidate, Election, Eligibility, Genesis, Params, StationInfo, ValidatorInfo,
-};
+use crate::ledger::{Eligibility, Genesis, Params, StationInfo, ValidatorInfo};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -340,28 +338,18 @@ pub fn create(
             });
         }
         let cfg = Config {
-            data_dir: home.join("data"),
-            listen,
             peer_listen: Some(peer_listen),
             admin_listen: Some(admin_listen),
-            key: home.join("node.key"),
-            genesis: dir.join("genesis.json"),
-            nullifier_secret_file: dir.join("nullifier.secret"),
-            admin_token_file: home.join("admin.token"),
-            peers: Vec::new(),
-            validator_urls: Default::default(),
-            bootnode: None,
             public_url: Some(peer_url.clone()),
-            rpc_url: None,
-            log: None,
-            offline: false,
-            full_integrity_check: false,
-            allow_plain_http: false,
-            max_connections_per_client: None,
-            tls_ca_file: None,
-            tls: None,
-            admin_tls: None,
             rolls: rolls.clone(),
+            ..Config::new(
+                home.join("data"),
+                listen,
+                home.join("node.key"),
+                dir.join("genesis.json"),
+                dir.join("nullifier.secret"),
+                home.join("admin.token"),
+            )
         };
         let config = home.join("appliance.toml");
         write(&config, &cfg.to_toml())?;
@@ -394,22 +382,13 @@ pub fn create(
         credential_authority,
         validators,
         stations,
-        elections: vec![Election {
-            id: 1,
-            name: "Testnet election".into(),
-            candidates: ["Alice Moreau", "Bashir Okafor", "Chen Wei"]
-                .iter()
-                .zip(1..)
-                .map(|(name, id)| Candidate {
-                    id,
-                    name: (*name).into(),
-                })
-                .collect(),
-            opens_at: now - 60_000,
-            closes_at: now + election_ms,
+        elections: vec![super::demo_election(
+            "Testnet election",
+            now,
+            now + election_ms,
             trustees,
-            eligibility: eligibility.clone(),
-        }],
+            eligibility.clone(),
+        )],
         params,
     };
     genesis.validate().map_err(setup_err)?;

@@ -144,12 +144,8 @@ async fn start(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CodeForm>) 
 }
 
 async fn card_page(State(s): State<SharedState>, ctx: Ctx) -> Response {
-    let (_, b, _) = match current(&s, &ctx) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if b.step != Step::Card {
-        return redirect(step_path(b.step));
+    if let Err(r) = current_at(&s, &ctx, &[Step::Card]) {
+        return *r;
     }
     let f = frame(&ctx, t(ctx.lang, "booth-card-title"));
     ctx.render(StatusCode::OK, &f, booth::card(ctx.lang, &ctx.csrf, None))
@@ -159,16 +155,10 @@ async fn card_page(State(s): State<SharedState>, ctx: Ctx) -> Response {
 /// check digits hold) is kept for the session; whether the chain knows the
 /// credential is the validators' rule when the ballot is cast.
 async fn card(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CardForm>) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(Screen::Booth);
-    }
-    let (id, b, e) = match current(&s, &ctx) {
+    let (id, _, e) = match posted_at(&s, &ctx, &f.csrf, &[Step::Card]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if b.step != Step::Card {
-        return redirect(step_path(b.step));
-    }
     let card = zeroize::Zeroizing::new(f.card);
     if crate::net::submit::Signer::from_card(e.id, &card).is_err() {
         let fr = frame(&ctx, t(ctx.lang, "booth-card-title"));
@@ -210,14 +200,48 @@ pub(super) fn current(
     Ok((id, b, e.clone()))
 }
 
+/// Like [`current`], for the page of one of `steps`: a session at another
+/// step is sent to its own page.
+pub(super) fn current_at(
+    s: &SharedState,
+    ctx: &Ctx,
+    steps: &[Step],
+) -> Result<(String, BoothSession, Election), Box<Response>> {
+    let (id, b, e) = current(s, ctx)?;
+    if !steps.contains(&b.step) {
+        return Err(Box::new(redirect(step_path(b.step))));
+    }
+    Ok((id, b, e))
+}
+
+/// Like [`current_at`], for a form: its CSRF token is checked first.
+pub(super) fn posted_at(
+    s: &SharedState,
+    ctx: &Ctx,
+    csrf: &str,
+    steps: &[Step],
+) -> Result<(String, BoothSession, Election), Box<Response>> {
+    if !ctx.csrf_ok(csrf) {
+        return Err(Box::new(ctx.forbidden(Screen::Booth)));
+    }
+    current_at(s, ctx, steps)
+}
+
+/// `path` on the board of this node's public address (a QR code's
+/// target).
+pub(super) fn board_url(s: &SharedState, ctx: &Ctx, path: &str) -> String {
+    let base = s
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base_url(&ctx.headers));
+    format!("{}/board/{path}", base.trim_end_matches('/'))
+}
+
 async fn ballot(State(s): State<SharedState>, ctx: Ctx) -> Response {
-    let (_, b, e) = match current(&s, &ctx) {
+    let (_, b, e) = match current_at(&s, &ctx, &[Step::Ballot, Step::Review]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if !matches!(b.step, Step::Ballot | Step::Review) {
-        return redirect(step_path(b.step));
-    }
     let f = frame(&ctx, e.name.clone());
     ctx.render(
         StatusCode::OK,
@@ -227,16 +251,11 @@ async fn ballot(State(s): State<SharedState>, ctx: Ctx) -> Response {
 }
 
 async fn choose(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<ChoiceForm>) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(Screen::Booth);
-    }
-    let (id, b, e) = match current(&s, &ctx) {
+    let steps = [Step::Ballot, Step::Review];
+    let (id, _, e) = match posted_at(&s, &ctx, &f.csrf, &steps) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if !matches!(b.step, Step::Ballot | Step::Review) {
-        return redirect(step_path(b.step));
-    }
     let picked = f
         .candidate
         .and_then(|c| c.parse::<u64>().ok())
@@ -297,15 +316,12 @@ async fn change(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>)
 }
 
 async fn cast(State(s): State<SharedState>, ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(Screen::Booth);
-    }
-    let (id, b, e) = match current(&s, &ctx) {
+    let (id, b, e) = match posted_at(&s, &ctx, &f.csrf, &[Step::Challenge]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
     // The ballot cast is the one whose tracking code the voter saw.
-    let (Step::Challenge, Some(sealed)) = (b.step, b.sealed.clone()) else {
+    let Some(sealed) = b.sealed.clone() else {
         return redirect(step_path(b.step));
     };
     let caster = match caster(&s, &b, &e).await {
@@ -427,11 +443,7 @@ async fn receipt(State(s): State<SharedState>, ctx: Ctx) -> Response {
         return redirect(step_path(b.step));
     };
     let code = r.code.to_hex();
-    let base = s
-        .public_url
-        .clone()
-        .unwrap_or_else(|| base_url(&ctx.headers));
-    let url = format!("{}/board/track?code={code}", base.trim_end_matches('/'));
+    let url = board_url(&s, &ctx, &format!("track?code={code}"));
     let svg = qr::svg(&url, &t(ctx.lang, "booth-receipt-qr"));
     let mut f = frame(&ctx, t(ctx.lang, "booth-receipt-title"));
     f.clear_after = Some((RECEIPT_SECONDS, "/booth"));

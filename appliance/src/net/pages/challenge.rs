@@ -10,8 +10,8 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::booth::{CsrfForm, current, failed, frame, notice, step_path};
-use super::{Ctx, SharedState, base_url, redirect};
+use super::booth::{CsrfForm, board_url, current_at, failed, frame, notice, posted_at, step_path};
+use super::{Ctx, SharedState, redirect};
 use crate::clock::now_ms;
 use crate::ledger::elgamal::{BallotContext, Ciphertext, PublicScalar, encrypt_ballot_opened};
 use crate::ledger::{Election, SignedTx, SpoiledBallotTx, Transaction, tracking_code};
@@ -53,14 +53,11 @@ pub(super) async fn seal(
     ctx: Ctx,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(crate::web::layout::Screen::Booth);
-    }
-    let (id, b, e) = match current(&s, &ctx) {
+    let (id, b, e) = match posted_at(&s, &ctx, &f.csrf, &[Step::Review]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (Step::Review, Some(choice)) = (b.step, b.choice) else {
+    let Some(choice) = b.choice else {
         return redirect(step_path(b.step));
     };
     match encrypt(&s, &b, &e, choice).await {
@@ -118,11 +115,11 @@ async fn encrypt(
 
 /// `GET /booth/challenge`: the tracking code, then "cast" or "check".
 pub(super) async fn challenge(State(s): State<SharedState>, ctx: Ctx) -> Response {
-    let (_, b, e) = match current(&s, &ctx) {
+    let (_, b, e) = match current_at(&s, &ctx, &[Step::Challenge]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (Step::Challenge, Some(sealed)) = (b.step, &b.sealed) else {
+    let Some(sealed) = &b.sealed else {
         return redirect(step_path(b.step));
     };
     let name = candidate_name(&e, sealed.choice);
@@ -148,14 +145,11 @@ pub(super) async fn check(
     ctx: Ctx,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(crate::web::layout::Screen::Booth);
-    }
-    let (id, b, e) = match current(&s, &ctx) {
+    let (id, b, e) = match posted_at(&s, &ctx, &f.csrf, &[Step::Challenge]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (Step::Challenge, Some(sealed)) = (b.step, b.sealed) else {
+    let Some(sealed) = b.sealed else {
         return redirect(step_path(b.step));
     };
     let record = spoiled_record(&s, &e, &sealed);
@@ -207,19 +201,15 @@ fn spoiled_record(s: &SharedState, e: &Election, sealed: &Sealed) -> SpoiledBall
 /// `GET /booth/spoiled`: what the checked ballot holds, a QR code to check
 /// it on a phone against any node's board, and the way back to vote.
 pub(super) async fn spoiled(State(s): State<SharedState>, ctx: Ctx) -> Response {
-    let (_, b, e) = match current(&s, &ctx) {
+    let (_, b, e) = match current_at(&s, &ctx, &[Step::Spoiled]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (Step::Spoiled, Some(c)) = (b.step, &b.checked) else {
+    let Some(c) = &b.checked else {
         return redirect(step_path(b.step));
     };
     let code = c.tracking_code.to_hex();
-    let base = s
-        .public_url
-        .clone()
-        .unwrap_or_else(|| base_url(&ctx.headers));
-    let url = format!("{}/board/spoiled/{code}", base.trim_end_matches('/'));
+    let url = board_url(&s, &ctx, &format!("spoiled/{code}"));
     let svg = qr::svg(&url, &t(ctx.lang, "booth-spoiled-qr"));
     let f = frame(&ctx, t(ctx.lang, "booth-spoiled-title"));
     let page = booth::Spoiled {
@@ -242,16 +232,10 @@ pub(super) async fn again(
     ctx: Ctx,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !ctx.csrf_ok(&f.csrf) {
-        return ctx.forbidden(crate::web::layout::Screen::Booth);
-    }
-    let (id, b, _) = match current(&s, &ctx) {
+    let (id, _, _) = match posted_at(&s, &ctx, &f.csrf, &[Step::Spoiled]) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    if b.step != Step::Spoiled {
-        return redirect(step_path(b.step));
-    }
     s.kiosk.update_booth(&id, now_ms(), |b| {
         b.checked = None;
         b.choice = None;
