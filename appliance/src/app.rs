@@ -165,6 +165,8 @@ async fn run_async(cfg: Config) -> Result<(), AppError> {
         encryption_keys,
         verified: Default::default(),
         chain_check_turn: Default::default(),
+        chain_check_work: crate::net::tally::chain_check_thread()
+            .map_err(io("starting the chain-check thread"))?,
         passwords: crate::net::passwords::PasswordWork::half_the_cores()
             .map_err(io("starting the password threads"))?,
         tallies: Default::default(),

@@ -113,7 +113,8 @@ pub struct AppState {
     pub verified: std::sync::Mutex<Option<crate::chaincheck::ChainCheck>>,
     /// Threads for hashing and checking passwords (bounded).
     pub passwords: passwords::PasswordWork,
-    /// One chain check at a time (`tally::chain_check`).
+    /// One chain check at a time (`tally::chain_check`), on its own thread.
+    pub chain_check_work: crate::submission::ProofWork,
     pub chain_check_turn: Arc<tokio::sync::Mutex<()>>,
     pub tallies: std::sync::Mutex<DecryptedTallies>,
     /// When this process started: its peers tell a restart by it.

@@ -115,24 +115,40 @@ async fn decrypted(s: &SharedState, election: &Election) -> Result<Option<Decryp
 /// connection, and then find nothing or little left to check. A caller
 /// that goes away (its client closed the connection) stops its check
 /// after the block it is on; what it checked is kept. The turn passes on
-/// only when the check has really stopped.
+/// only when the check has really stopped. It runs on a thread of its own
+/// below proof work's priority ([`CHAIN_CHECK_NICENESS`]).
 pub(crate) async fn chain_check(s: &SharedState) -> Result<ChainCheck, ApiError> {
+    const WHAT: &str = "verifying the chain";
     let turn = s.chain_check_turn.clone().lock_owned().await;
     let stop = StopOnDrop::default();
     let flag = stop.0.clone();
     let s2 = s.clone();
-    s.db("verifying the chain", move |db| {
-        let _turn = turn;
-        let mut guard = s2.verified.lock().unwrap_or_else(|p| p.into_inner());
-        let mut check = match guard.take() {
-            Some(c) => c,
-            None => ChainCheck::start(&s2.genesis)?,
-        };
-        let done = continue_check(db, &s2.genesis, &mut check, now_ms(), &flag);
-        *guard = Some(check.clone());
-        done.map(|()| check)
-    })
-    .await
+    s.chain_check_work
+        .run(WHAT, move || {
+            let _turn = turn;
+            s2.db.with(|db| {
+                let mut guard = s2.verified.lock().unwrap_or_else(|p| p.into_inner());
+                let mut check = match guard.take() {
+                    Some(c) => c,
+                    None => ChainCheck::start(&s2.genesis)?,
+                };
+                let done = continue_check(db, &s2.genesis, &mut check, now_ms(), &flag);
+                *guard = Some(check.clone());
+                done.map(|()| check)
+            })
+        })
+        .await?
+        .map_err(|e| ApiError::internal(WHAT, e))
+}
+
+/// How much nicer than the appliance the chain check runs: anyone may ask
+/// for it, and it re-verifies every new block's ballots, work the node
+/// has done once already; voters' ballots and consensus come first.
+pub const CHAIN_CHECK_NICENESS: i32 = 10;
+
+/// The chain check's one thread, at [`CHAIN_CHECK_NICENESS`].
+pub fn chain_check_thread() -> std::io::Result<crate::submission::ProofWork> {
+    crate::submission::ProofWork::named(1, "evote-check", CHAIN_CHECK_NICENESS)
 }
 
 /// Set when the request that started a chain check is dropped.
