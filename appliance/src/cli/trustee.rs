@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::app::AppError;
@@ -31,29 +31,20 @@ use crate::ledger::elgamal::{
 pub enum TrusteeCommand {
     /// Ceremony round 1, run by trustee INDEX on their own machine.
     Keygen {
-        #[arg(long)]
-        election: u64,
+        #[command(flatten)]
+        ceremony: Ceremony,
         /// This trustee's number, 1 to --trustees.
         #[arg(long)]
         index: u32,
-        #[arg(long)]
-        trustees: u32,
-        /// How many trustees must take part to decrypt.
-        #[arg(long)]
-        threshold: u32,
         #[arg(long)]
         out_dir: PathBuf,
     },
     /// Ceremony round 2: check what every trustee sent and make this trustee's key.
     Combine {
-        #[arg(long)]
-        election: u64,
+        #[command(flatten)]
+        ceremony: Ceremony,
         #[arg(long)]
         index: u32,
-        #[arg(long)]
-        trustees: u32,
-        #[arg(long)]
-        threshold: u32,
         /// Where the round-1 files and the shares addressed to this trustee are.
         #[arg(long)]
         dir: PathBuf,
@@ -63,12 +54,8 @@ pub enum TrusteeCommand {
     },
     /// Print the election's "trustees" record (for the election file) from the round-1 files.
     Public {
-        #[arg(long)]
-        election: u64,
-        #[arg(long)]
-        trustees: u32,
-        #[arg(long)]
-        threshold: u32,
+        #[command(flatten)]
+        ceremony: Ceremony,
         #[arg(long)]
         dir: PathBuf,
     },
@@ -89,30 +76,44 @@ pub enum TrusteeCommand {
     },
 }
 
+/// The ceremony's parameters, the same for every trustee.
+#[derive(Debug, Args)]
+pub struct Ceremony {
+    #[arg(long)]
+    election: u64,
+    #[arg(long)]
+    trustees: u32,
+    /// How many trustees must take part to decrypt.
+    #[arg(long)]
+    threshold: u32,
+}
+
+impl Ceremony {
+    fn params(&self) -> Result<CeremonyParams, AppError> {
+        CeremonyParams::new(self.election, self.trustees, self.threshold).map_err(setup)
+    }
+}
+
 pub fn run(cmd: TrusteeCommand) -> Result<(), AppError> {
     match cmd {
         TrusteeCommand::Keygen {
-            election,
+            ceremony,
             index,
-            trustees,
-            threshold,
             out_dir,
-        } => keygen(&params(election, trustees, threshold)?, index, &out_dir),
+        } => keygen(&ceremony.params()?, index, &out_dir),
         TrusteeCommand::Combine {
-            election,
+            ceremony,
             index,
-            trustees,
-            threshold,
             dir,
             out,
-        } => combine(&params(election, trustees, threshold)?, index, &dir, &out),
-        TrusteeCommand::Public {
-            election,
-            trustees,
-            threshold,
-            dir,
-        } => {
-            let p = params(election, trustees, threshold)?;
+        } => combine(&ceremony.params()?, index, &dir, &out),
+        TrusteeCommand::Public { ceremony, dir } => {
+            let p = ceremony.params()?;
+            let Ceremony {
+                election,
+                trustees,
+                threshold,
+            } = ceremony;
             let record = ElectionTrustees::new(trustees, threshold, read_round1(&p, &dir)?);
             record
                 .public_key(election)
@@ -133,10 +134,6 @@ pub fn run(cmd: TrusteeCommand) -> Result<(), AppError> {
             decrypt(&share, &node, election)
         }
     }
-}
-
-fn params(election: u64, trustees: u32, threshold: u32) -> Result<CeremonyParams, AppError> {
-    CeremonyParams::new(election, trustees, threshold).map_err(|e| AppError::Setup(e.to_string()))
 }
 
 fn setup(e: impl std::fmt::Display) -> AppError {

@@ -86,15 +86,7 @@ type BallotRow = (
 );
 
 fn read_ballot(r: &Row<'_>) -> rusqlite::Result<BallotRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+    r.try_into()
 }
 
 fn ballot_from(row: BallotRow) -> Result<FallbackBallot> {

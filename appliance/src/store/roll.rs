@@ -121,16 +121,7 @@ impl Store {
                 "SELECT position, voter_id, name, district, station, voter FROM roll_entries \
                  WHERE election_id = ?1 AND voter_id = ?2",
             )?
-            .query_row(params![to_i64(election_id), voter_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
+            .query_row(params![to_i64(election_id), voter_id], |r| r.try_into())
             .optional()?;
         row.map(|(position, voter_id, name, district, station, voter)| {
             Ok(RollVoter {

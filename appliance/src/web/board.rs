@@ -5,7 +5,8 @@
 
 use maud::{Markup, html};
 
-use super::console::ValidatorRow;
+use super::console::{ValidatorRow, validators_table};
+use super::layout::column_heads;
 use super::{Lang, short, t, t_args, when};
 
 pub struct ElectionRow {
@@ -101,26 +102,6 @@ pub fn track_form(lang: Lang, code: &str) -> Markup {
     }
 }
 
-fn validators_table(lang: Lang, rows: &[ValidatorRow]) -> Markup {
-    html! {
-        div class="table-wrap" {
-            table {
-                thead { tr { th scope="col" { (t(lang, "console-validator")) } th scope="col" { (t(lang, "console-status")) } th scope="col" { (t(lang, "console-height")) } } }
-                tbody {
-                    @for r in rows {
-                        @let (class, words) = match r.status.as_str() {
-                            "healthy" => ("status-ok", t(lang, "console-reachable")),
-                            "degraded" => ("status-warn", t(lang, "console-degraded")),
-                            _ => ("status-bad", t(lang, "console-unreachable")),
-                        };
-                        tr { td { (r.name) } td class=(class) { (words) } td { @if let Some(h) = r.height { (h) } @else { "—" } } }
-                    }
-                }
-            }
-        }
-    }
-}
-
 pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
     html! {
         h1 { (t(lang, "board-title")) }
@@ -134,13 +115,7 @@ pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
             h2 id="elections-h" { (t(lang, "board-elections")) }
             div class="table-wrap" {
                 table {
-                    thead { tr {
-                        th scope="col" { (t(lang, "board-election")) }
-                        th scope="col" { (t(lang, "board-state")) }
-                        th scope="col" { (t(lang, "board-opens")) }
-                        th scope="col" { (t(lang, "board-closes")) }
-                        th scope="col" { (t(lang, "board-results")) }
-                    } }
+                    (column_heads(lang, &["board-election", "board-state", "board-opens", "board-closes", "board-results"]))
                     tbody {
                         @for e in &b.elections {
                             tr {
@@ -167,14 +142,7 @@ pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
             h3 { (t(lang, "board-blocks")) }
             div class="table-wrap" {
                 table {
-                    thead { tr {
-                        th scope="col" { (t(lang, "board-block")) }
-                        th scope="col" { (t(lang, "board-time")) }
-                        th scope="col" { (t(lang, "board-proposer")) }
-                        th scope="col" { (t(lang, "board-seals")) }
-                        th scope="col" { (t(lang, "board-txs")) }
-                        th scope="col" { (t(lang, "board-hash")) }
-                    } }
+                    (column_heads(lang, &["board-block", "board-time", "board-proposer", "board-seals", "board-txs", "board-hash"]))
                     tbody {
                         @for r in &b.blocks {
                             tr {
@@ -204,7 +172,7 @@ pub fn index(lang: Lang, b: &BoardIndex) -> Markup {
             h2 id="pollbook-h" { (t(lang, "board-pollbook")) }
             div class="table-wrap" {
                 table {
-                    thead { tr { th scope="col" { (t(lang, "board-station")) } th scope="col" { (t(lang, "board-checked-in")) } th scope="col" { (t(lang, "board-ballots-cast")) } } }
+                    (column_heads(lang, &["board-station", "board-checked-in", "board-ballots-cast"]))
                     tbody { @for (s, n) in &b.pollbook { tr id=(format!("pollbook-{s}")) { td { (s) } td class="check-ins" { (n.check_ins) } td class="ballots" { (n.ballots) } } } }
                 }
             }
@@ -239,12 +207,7 @@ pub fn block(lang: Lang, b: &BlockView) -> Markup {
         } @else {
         div class="table-wrap" {
             table {
-                thead { tr {
-                    th scope="col" { (t(lang, "board-tx")) }
-                    th scope="col" { (t(lang, "board-kind")) }
-                    th scope="col" { (t(lang, "board-ballot-hash")) }
-                    th scope="col" { (t(lang, "board-station")) }
-                } }
+                (column_heads(lang, &["board-tx", "board-kind", "board-ballot-hash", "board-station"]))
                 tbody {
                     @for tx in &b.txs {
                         tr {
@@ -299,7 +262,7 @@ pub fn results(lang: Lang, r: &ResultsView) -> Markup {
         }
         div class="table-wrap" {
             table {
-                thead { tr { th scope="col" { (t(lang, "board-candidate")) } th scope="col" { (t(lang, "board-votes")) } th scope="col" { (t(lang, "board-percent")) } } }
+                (column_heads(lang, &["board-candidate", "board-votes", "board-percent"]))
                 tbody {
                     @for (name, votes, pct) in &r.rows {
                         tr {
@@ -357,13 +320,7 @@ pub fn spoiled_list(lang: Lang, rows: &[SpoiledRow], total: u64) -> Markup {
         p { (t(lang, "board-spoiled-count")) ": " strong id="spoiled-count" { (total) } }
         div class="table-wrap" {
             table {
-                thead { tr {
-                    th scope="col" { (t(lang, "board-spoiled-code")) }
-                    th scope="col" { (t(lang, "board-station")) }
-                    th scope="col" { (t(lang, "board-spoiled-stated")) }
-                    th scope="col" { (t(lang, "board-spoiled-opened")) }
-                    th scope="col" { (t(lang, "board-block")) }
-                } }
+                (column_heads(lang, &["board-spoiled-code", "board-station", "board-spoiled-stated", "board-spoiled-opened", "board-block"]))
                 tbody {
                     @for r in rows {
                         tr class=(if r.matches { "spoiled-ok" } else { "spoiled-bad" }) {

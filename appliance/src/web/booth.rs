@@ -11,6 +11,17 @@ use super::layout::{csrf_field, message, trusted_svg};
 use super::{Lang, t, t_args, when};
 use crate::ledger::Election;
 
+/// A form of one button that posts to `action`; `class` "secondary" for
+/// the way other than the main one.
+fn button_form(csrf: &str, action: &str, class: Option<&str>, label: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (csrf_field(csrf))
+            button type="submit" class=[class] { (label) }
+        }
+    }
+}
+
 fn step(lang: Lang, s: Option<Step>) -> Markup {
     let (n, total) = s.map_or((1, 4), Step::number);
     html! { p class="step" { (t_args(lang, "booth-step", &[("n", n.to_string()), ("total", total.to_string())])) } }
@@ -128,14 +139,8 @@ pub fn review(lang: Lang, csrf: &str, e: &Election, candidate: &str) -> Markup {
         p { (t(lang, "booth-review-text")) }
         p class="choice" { (candidate) }
         div class="actions" {
-            form method="post" action="/booth/seal" {
-                (csrf_field(csrf))
-                button type="submit" { (t(lang, "booth-confirm")) }
-            }
-            form method="post" action="/booth/change" {
-                (csrf_field(csrf))
-                button type="submit" class="secondary" { (t(lang, "booth-change")) }
-            }
+            (button_form(csrf, "/booth/seal", None, &t(lang, "booth-confirm")))
+            (button_form(csrf, "/booth/change", Some("secondary"), &t(lang, "booth-change")))
         }
     }
 }
@@ -150,14 +155,8 @@ pub fn challenge(lang: Lang, csrf: &str, candidate: &str, tracking_code: &str) -
         p class="code" id="tracking-code" { (tracking_code) }
         p { (t(lang, "booth-challenge-explain")) }
         div class="actions" {
-            form method="post" action="/booth/cast" {
-                (csrf_field(csrf))
-                button type="submit" { (t(lang, "booth-cast")) }
-            }
-            form method="post" action="/booth/check" {
-                (csrf_field(csrf))
-                button type="submit" class="secondary" { (t(lang, "booth-check")) }
-            }
+            (button_form(csrf, "/booth/cast", None, &t(lang, "booth-cast")))
+            (button_form(csrf, "/booth/check", Some("secondary"), &t(lang, "booth-check")))
         }
     }
 }
@@ -195,10 +194,7 @@ pub fn spoiled(lang: Lang, csrf: &str, p: &Spoiled<'_>) -> Markup {
             }
         }
         div class="actions" {
-            form method="post" action="/booth/again" {
-                (csrf_field(csrf))
-                button type="submit" { (t(lang, "booth-vote-again")) }
-            }
+            (button_form(csrf, "/booth/again", None, &t(lang, "booth-vote-again")))
         }
     }
 }
@@ -230,10 +226,7 @@ pub fn receipt(
         p class="no-print" { (t_args(lang, "booth-clears", &[("seconds", RECEIPT_SECONDS.to_string())])) }
         div class="actions" {
             button type="button" id="print-receipt" class="secondary" hidden { (t(lang, "booth-print")) }
-            form method="post" action="/booth/finish" {
-                (csrf_field(csrf))
-                button type="submit" { (t(lang, "booth-finish")) }
-            }
+            (button_form(csrf, "/booth/finish", None, &t(lang, "booth-finish")))
         }
     }
 }

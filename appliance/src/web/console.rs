@@ -4,7 +4,7 @@
 use maud::{Markup, html};
 
 use super::kiosk::CODE_TTL_MS;
-use super::layout::{csrf_field, message};
+use super::layout::{column_heads, csrf_field, message};
 use super::{Lang, t, t_args, when};
 use crate::node::status::FallbackReason;
 
@@ -91,6 +91,27 @@ fn status_words(lang: Lang, status: &str) -> String {
     }
 }
 
+/// The validators as this appliance reaches them (the console's and the
+/// board's).
+pub fn validators_table(lang: Lang, rows: &[ValidatorRow]) -> Markup {
+    html! {
+        div class="table-wrap" {
+            table {
+                (column_heads(lang, &["console-validator", "console-status", "console-height"]))
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td { (r.name) }
+                            td class=(status_class(&r.status)) { (status_words(lang, &r.status)) }
+                            td { @if let Some(h) = r.height { (h) } @else { "—" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
     html! {
         h1 { (t(lang, "console-title")) }
@@ -113,20 +134,7 @@ pub fn dashboard(lang: Lang, csrf: &str, v: &ConsoleView) -> Markup {
                     (message("ok", &t(lang, "console-online")))
                 }
                 h3 { (t(lang, "console-validators")) }
-                div class="table-wrap" {
-                    table {
-                        thead { tr { th scope="col" { (t(lang, "console-validator")) } th scope="col" { (t(lang, "console-status")) } th scope="col" { (t(lang, "console-height")) } } }
-                        tbody {
-                            @for r in &v.validators {
-                                tr {
-                                    td { (r.name) }
-                                    td class=(status_class(&r.status)) { (status_words(lang, &r.status)) }
-                                    td { @if let Some(h) = r.height { (h) } @else { "—" } }
-                                }
-                            }
-                        }
-                    }
-                }
+                (validators_table(lang, &v.validators))
             }
             section class="panel" aria-labelledby="counts-h" {
                 h2 id="counts-h" { (t(lang, "console-counts")) }

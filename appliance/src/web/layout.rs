@@ -77,6 +77,13 @@ pub fn page(f: &Frame<'_>, content: Markup) -> Markup {
 }
 
 /// The hidden CSRF field every form carries.
+/// A table's head: a column header for each message key.
+pub fn column_heads(lang: Lang, keys: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for k in keys { th scope="col" { (t(lang, k)) } } } }
+    }
+}
+
 pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
