@@ -569,15 +569,7 @@ impl Core {
             None => j.prepared_certificate.is_empty(),
             Some((pr, hash)) => {
                 self.same_block_as_prepared(&p.block, &hash)
-                    && check_certificate(
-                        &self.genesis,
-                        &self.chain_id,
-                        self.height,
-                        pr,
-                        &hash,
-                        &j.prepared_certificate,
-                    )
-                    .unwrap_or(false)
+                    && self.certifies(pr, &hash, &j.prepared_certificate)
             }
         }
     }
@@ -642,6 +634,13 @@ impl Core {
     }
 
     /// A prepared ROUND-CHANGE must carry its block and Q PREPAREs for it.
+    /// Whether `certificate` is a quorum's prepares of `hash` in `round`
+    /// at this height.
+    fn certifies(&self, round: u64, hash: &Hash32, certificate: &[SignedVote]) -> bool {
+        let (g, chain) = (&self.genesis, &self.chain_id);
+        check_certificate(g, chain, self.height, round, hash, certificate).unwrap_or(false)
+    }
+
     fn round_change_carries_proof(&self, rc: &RoundChange) -> bool {
         let s = &rc.signed.statement;
         match (s.prepared_round, s.prepared_block_hash, &rc.prepared_block) {
@@ -653,15 +652,7 @@ impl Core {
                         .header
                         .hash()
                         .is_ok_and(|h| h == hash && block.block_hash == hash)
-                    && check_certificate(
-                        &self.genesis,
-                        &self.chain_id,
-                        self.height,
-                        pr,
-                        &hash,
-                        &rc.prepared_certificate,
-                    )
-                    .unwrap_or(false)
+                    && self.certifies(pr, &hash, &rc.prepared_certificate)
             }
             _ => false,
         }

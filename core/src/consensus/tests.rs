@@ -28,14 +28,26 @@ struct Net {
     sent_log: Vec<Vec<Message>>,
 }
 
+/// The head of an empty chain: the genesis.
+fn genesis_head(g: &Genesis) -> Parent {
+    Parent {
+        height: 0,
+        hash: g.chain_id().unwrap(),
+        timestamp_ms: g.created_at_ms,
+    }
+}
+
 impl Net {
+    /// Validator `i` as it starts again from `journal` on an empty chain.
+    fn restarted(&self, i: usize, journal: &Journal) -> Core {
+        let key = Arc::new(key(i as u8 + 1));
+        let head = genesis_head(&self.g);
+        Core::new(self.g.clone(), key, head, self.now, Some(journal.clone())).unwrap()
+    }
+
     fn new(n: u8) -> Self {
         let g = Arc::new(genesis(n));
-        let head = Parent {
-            height: 0,
-            hash: g.chain_id().unwrap(),
-            timestamp_ms: g.created_at_ms,
-        };
+        let head = genesis_head(&g);
         let cores = (1..=n)
             .map(|i| Some(Core::new(g.clone(), Arc::new(key(i)), head, 10_000, None).unwrap()))
             .collect();
@@ -334,11 +346,7 @@ fn messages_from_outsiders_other_chains_and_bad_signatures_are_dropped() {
 #[test]
 fn conflicting_votes_are_kept_as_evidence() {
     let g = Arc::new(genesis(4));
-    let head = Parent {
-        height: 0,
-        hash: g.chain_id().unwrap(),
-        timestamp_ms: g.created_at_ms,
-    };
+    let head = genesis_head(&g);
     let mut c = Core::new(g.clone(), Arc::new(key(1)), head, 10_000, None).unwrap();
     let mk = |b: u8| {
         let vote = Vote {
@@ -368,11 +376,7 @@ fn every_broadcast_is_preceded_by_a_persist_that_contains_it() {
     let mut net = Net::new(3);
     net.pending = vec![ballot(&net.g, 1, 1, 1)];
     let g = net.g.clone();
-    let head = Parent {
-        height: 0,
-        hash: g.chain_id().unwrap(),
-        timestamp_ms: g.created_at_ms,
-    };
+    let head = genesis_head(&g);
     let mut c = Core::new(g, Arc::new(key(2)), head, 10_000, None).unwrap();
     let out = c.tick(11_500, 1);
     let mut last_persist: Option<Journal> = None;
@@ -405,19 +409,7 @@ fn a_restarted_validator_resumes_its_round_and_never_votes_differently() {
     assert!(j.round >= 1);
     let sent_before = j.sent.clone();
     // Restart from the journal.
-    let head = Parent {
-        height: 0,
-        hash: net.g.chain_id().unwrap(),
-        timestamp_ms: net.g.created_at_ms,
-    };
-    let c = Core::new(
-        net.g.clone(),
-        Arc::new(key(1)),
-        head,
-        net.now,
-        Some(j.clone()),
-    )
-    .unwrap();
+    let c = net.restarted(0, &j);
     assert_eq!((c.height(), c.round()), (1, j.round));
     net.cores[0] = Some(c);
     // Its re-sends are the very messages it sent before.
@@ -459,19 +451,7 @@ fn messages_are_sent_once_and_again_only_after_a_restart() {
 
     // A restart: the journal's messages go out once more, then no more.
     let j = net.journals[0].clone().expect("journal written");
-    let head = Parent {
-        height: 0,
-        hash: net.g.chain_id().unwrap(),
-        timestamp_ms: net.g.created_at_ms,
-    };
-    let c = Core::new(
-        net.g.clone(),
-        Arc::new(key(1)),
-        head,
-        net.now,
-        Some(j.clone()),
-    );
-    net.cores[0] = Some(c.unwrap());
+    net.cores[0] = Some(net.restarted(0, &j));
     net.sent_log[0].clear();
     net.tick_all(10);
     let again: Vec<&Message> = net.sent_log[0]

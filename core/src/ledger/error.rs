@@ -107,6 +107,17 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// `WrongChain` unless `found` is `expected`.
+    pub fn same_chain(expected: &Hash32, found: &Hash32) -> Result<(), LedgerError> {
+        if found != expected {
+            return Err(LedgerError::WrongChain {
+                expected: *expected,
+                found: *found,
+            });
+        }
+        Ok(())
+    }
+
     /// A stable, machine-readable name for the rule that failed.
     pub fn code(&self) -> &'static str {
         match self {

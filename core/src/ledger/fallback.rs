@@ -197,12 +197,7 @@ pub fn check_fallback_block(
     block: &FallbackBlock,
 ) -> Result<(), LedgerError> {
     let h = &block.header;
-    if &h.chain_id != chain_id {
-        return Err(LedgerError::WrongChain {
-            expected: *chain_id,
-            found: h.chain_id,
-        });
-    }
+    LedgerError::same_chain(chain_id, &h.chain_id)?;
     if &h.origin != origin || !genesis.is_origin(origin) {
         return Err(LedgerError::UnknownOrigin(h.origin));
     }
@@ -424,12 +419,7 @@ impl FallbackExport {
     /// number of ballots.
     pub fn verify(&self, genesis: &Genesis, chain_id: &Hash32) -> Result<u64, LedgerError> {
         let s = &self.summary;
-        if &s.chain_id != chain_id {
-            return Err(LedgerError::WrongChain {
-                expected: *chain_id,
-                found: s.chain_id,
-            });
-        }
+        LedgerError::same_chain(chain_id, &s.chain_id)?;
         if !genesis.is_origin(&s.origin) {
             return Err(LedgerError::UnknownOrigin(s.origin));
         }

@@ -478,12 +478,7 @@ fn check_rules(
     crypto: Crypto,
 ) -> Result<Hash32, LedgerError> {
     let tx = &stx.tx;
-    if tx.chain_id() != chain_id {
-        return Err(LedgerError::WrongChain {
-            expected: *chain_id,
-            found: *tx.chain_id(),
-        });
-    }
+    LedgerError::same_chain(chain_id, tx.chain_id())?;
     let signer_ok = match tx {
         Transaction::CredentialReplacement(_) => tx.origin() == &genesis.credential_authority,
         _ => genesis.is_origin(tx.origin()),

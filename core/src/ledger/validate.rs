@@ -102,12 +102,7 @@ pub fn check_header(
     now_ms: u64,
 ) -> Result<(), LedgerError> {
     let h = &block.header;
-    if &h.chain_id != chain_id {
-        return Err(LedgerError::WrongChain {
-            expected: *chain_id,
-            found: h.chain_id,
-        });
-    }
+    LedgerError::same_chain(chain_id, &h.chain_id)?;
     for (field, v) in [
         ("height", h.height),
         ("round", h.round),
@@ -541,11 +536,18 @@ pub mod fixtures {
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::tx::SignedTx;
 
+    /// A chain on which nothing is replaced, checked in or closed, and
+    /// every nullifier is used or none is.
+    pub struct Nullifiers {
+        pub used: bool,
+    }
+
     /// An empty chain: nothing used, replaced, checked in or closed.
-    pub struct NoNullifiers;
-    impl ChainLookup for NoNullifiers {
+    pub const NO_NULLIFIERS: Nullifiers = Nullifiers { used: false };
+
+    impl ChainLookup for Nullifiers {
         fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
-            Ok(false)
+            Ok(self.used)
         }
         fn credential_on_chain(
             &self,
@@ -587,7 +589,7 @@ pub mod fixtures {
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{NoNullifiers, committed_block};
+    use super::fixtures::{NO_NULLIFIERS, Nullifiers, committed_block};
     use super::*;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::genesis::fixtures::genesis;
@@ -607,7 +609,7 @@ mod tests {
     }
 
     fn check(g: &Genesis, id: &Hash32, p: &Parent, b: &Block) -> Result<Vec<Hash32>, LedgerError> {
-        check_committed_block(g, id, p, b, &NoNullifiers, NOW)
+        check_committed_block(g, id, p, b, &NO_NULLIFIERS, NOW)
     }
 
     /// Re-signs the header after a change, as a dishonest proposer could.
@@ -764,27 +766,8 @@ mod tests {
         let b = committed_block(&g, &p, vec![t1.clone(), twin]);
         assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_nullifier");
 
-        struct AllUsed;
-        impl ChainLookup for AllUsed {
-            fn is_used(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
-                Ok(true)
-            }
-            fn credential_on_chain(
-                &self,
-                _: u64,
-                _: &PublicKey,
-            ) -> Result<CredentialOnChain, LedgerError> {
-                Ok(CredentialOnChain::default())
-            }
-            fn is_checked_in(&self, _: u64, _: &Hash32) -> Result<bool, LedgerError> {
-                Ok(false)
-            }
-            fn device_end(&self, _: u64, _: &PublicKey) -> Result<Option<DeviceEnd>, LedgerError> {
-                Ok(None)
-            }
-        }
         let b = committed_block(&g, &p, vec![t1]);
-        let r = check_committed_block(&g, &id, &p, &b, &AllUsed, NOW);
+        let r = check_committed_block(&g, &id, &p, &b, &Nullifiers { used: true }, NOW);
         assert_eq!(code(r), "duplicate_nullifier");
 
         let b = committed_block(&g, &p, vec![ballot(&g, 77, 5, 1)]);
@@ -793,7 +776,7 @@ mod tests {
         let mut g_small = g.clone();
         g_small.params.max_block_txs = 1;
         let b = committed_block(&g, &p, vec![ballot(&g, 1, 1, 1), ballot(&g, 1, 2, 1)]);
-        let r = check_committed_block(&g_small, &id, &p, &b, &NoNullifiers, NOW);
+        let r = check_committed_block(&g_small, &id, &p, &b, &NO_NULLIFIERS, NOW);
         assert_eq!(code(r), "too_many_txs");
     }
 
@@ -801,7 +784,7 @@ mod tests {
         let id = g.chain_id().unwrap();
         let b = committed_block(g, p, txs);
         let now = b.header.timestamp_ms;
-        check_committed_block(g, &id, p, &b, &NoNullifiers, now)
+        check_committed_block(g, &id, p, &b, &NO_NULLIFIERS, now)
     }
 
     #[test]
