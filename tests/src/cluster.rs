@@ -813,10 +813,9 @@ impl Cluster {
             OsStr::new("1"),
         ]);
         assert_eq!(code, 0, "trustee {j} decrypt: {out}{err}");
-        // A node offers the trustees the newest tally a share names, or
-        // else its head's: the next trustee decrypts the same tally only
-        // once this share is committed where they ask. So wait until every
-        // running node offers the tally this share names.
+        // Wait until every running node offers the tally this share names
+        // (the share is committed there): the next trustee then decrypts
+        // the same tally wherever they ask, even if a ballot came after.
         let height: u64 = out
             .split("share of the tally at block ")
             .nth(1)

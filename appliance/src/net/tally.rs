@@ -414,23 +414,21 @@ fn election_id(s: &SharedState, raw: &str) -> Result<Election, ApiError> {
     find_election(s, id).cloned()
 }
 
-/// The tally trustees decrypt: the one other trustees already posted
-/// shares of (so that k shares meet on one tally), or else the election's
-/// encrypted totals after the newest block, once that block is stamped
-/// after the close.
+/// The tally trustees decrypt ([`offered_height`]), and whether it may be
+/// decrypted (its block is stamped after the close).
 async fn tally(
     State(s): State<SharedState>,
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let election = election_id(&s, &raw)?;
-    let (eid, n) = (election.id, election.candidates.len());
-    let head = s.node.status();
+    let (eid, n, closes_at) = (election.id, election.candidates.len(), election.closes_at);
+    let head = s.node.status().height;
     let (height, stamp, state) = s
         .db("reading the tally", move |db| {
-            let height = match db.shared_tallies(eid)?.first() {
-                Some((h, _)) => *h,
-                None => head.height,
-            };
+            let shared = db.shared_tallies(eid)?.first().map(|(h, _)| *h);
+            let last_ballot = db.tally_at(eid, head)?.map_or(0, |t| t.height);
+            let first_closed = db.first_block_stamped_from(closes_at, head)?;
+            let height = offered_height(shared, head, first_closed, last_ballot);
             let stamp = db.block_timestamp(height)?.unwrap_or(0);
             let state = db
                 .tally_at(eid, height)?
@@ -438,17 +436,38 @@ async fn tally(
             Ok((height, stamp, state))
         })
         .await?;
-    let closed = stamp >= election.closes_at;
     Ok(axum::Json(json!({
         "election_id": eid,
-        "closes_at": election.closes_at,
-        "closed": closed,
+        "closes_at": closes_at,
+        "closed": stamp >= closes_at,
         "tally_height": height,
         "ballot_count": state.ballot_count,
         "aggregate": state.aggregate,
         "trustees": election.trustees.trustees,
         "threshold": election.trustees.threshold,
     })))
+}
+
+/// The height whose tally trustees are offered. The newest one a committed
+/// share names, so that k shares meet on one tally. Before any share: the
+/// first block stamped after the close, or the block of the election's last
+/// ballot if that came later (a fallback ballot handed back after the close):
+/// a height every node with the chain offers alike, whatever its head, so
+/// that trustees decrypting at once at different nodes decrypt one tally
+/// (offering each node's head split their shares across heights, and no
+/// height reached the threshold). Before the close: the head, not yet
+/// decryptable.
+fn offered_height(
+    shared: Option<u64>,
+    head: u64,
+    first_closed: Option<u64>,
+    last_ballot: u64,
+) -> u64 {
+    match (shared, first_closed) {
+        (Some(h), _) => h,
+        (None, Some(closed)) => closed.max(last_ballot).min(head),
+        (None, None) => head,
+    }
 }
 
 #[derive(Deserialize)]
@@ -499,4 +518,24 @@ async fn post_share(
         StatusCode::ACCEPTED,
         axum::Json(json!({"status": "pending", "transaction_id": done.tx_hash})),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offered_height;
+
+    #[test]
+    fn trustees_are_offered_one_height_whatever_each_nodes_head() {
+        // Closed at block 40, last ballot in block 38: nodes at heads 41
+        // and 57 offer the same height.
+        assert_eq!(offered_height(None, 41, Some(40), 38), 40);
+        assert_eq!(offered_height(None, 57, Some(40), 38), 40);
+        // A fallback ballot handed back after the close, in block 45.
+        assert_eq!(offered_height(None, 45, Some(40), 45), 45);
+        assert_eq!(offered_height(None, 60, Some(40), 45), 45);
+        // Once a share is committed its height is the one offered.
+        assert_eq!(offered_height(Some(44), 60, Some(40), 45), 44);
+        // Not closed yet at this node: its head, which is not decryptable.
+        assert_eq!(offered_height(None, 39, None, 38), 39);
+    }
 }

@@ -346,6 +346,30 @@ impl Store {
             .collect()
     }
 
+    /// The lowest height at or below `head` whose block is stamped at or
+    /// after `time_ms`, if any. Block timestamps never decrease along the
+    /// chain (PROTOCOL.md's header rules), so a binary search finds it in
+    /// a few lookups however long the chain.
+    pub fn first_block_stamped_from(&self, time_ms: u64, head: u64) -> Result<Option<u64>> {
+        let stamp = |h: u64| -> Result<u64> {
+            self.block_timestamp(h)?
+                .ok_or_else(|| StoreError::Corrupt(format!("no block {h} below the head {head}")))
+        };
+        if stamp(head)? < time_ms {
+            return Ok(None);
+        }
+        let (mut lo, mut hi) = (0, head);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if stamp(mid)? >= time_ms {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(Some(lo))
+    }
+
     /// The timestamp of block `height` (the genesis' for 0).
     pub fn block_timestamp(&self, height: u64) -> Result<Option<u64>> {
         if height == 0 {

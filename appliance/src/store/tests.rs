@@ -163,6 +163,30 @@ fn head_starts_at_genesis_and_follows_blocks() {
 }
 
 #[test]
+fn the_first_block_stamped_from_a_time_is_found_below_the_head() {
+    let (_dir, mut s, g) = fresh();
+    let mut stamps = vec![g.created_at_ms];
+    for i in 0..6 {
+        let b = next_block(&s, &g, vec![]);
+        stamps.push(b.header.timestamp_ms);
+        s.append_block(&b, 10 + i).unwrap();
+    }
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    for (h, &t) in stamps.iter().enumerate() {
+        let h = h as u64;
+        assert_eq!(s.first_block_stamped_from(t, 6).unwrap(), Some(h));
+        let next = (h < 6).then_some(h + 1);
+        assert_eq!(s.first_block_stamped_from(t + 1, 6).unwrap(), next);
+        // Only blocks at or below the head given are looked at.
+        assert_eq!(
+            s.first_block_stamped_from(t, 3).unwrap(),
+            (h <= 3).then_some(h)
+        );
+    }
+    assert_eq!(s.first_block_stamped_from(0, 6).unwrap(), Some(0));
+}
+
+#[test]
 fn a_block_commits_with_all_its_transactions_or_not_at_all() {
     let (_dir, mut s, g) = fresh();
     let t1 = ballot(&g, 1, 1, 1);
