@@ -559,7 +559,6 @@ fn reconcile(
     sealed: &[(Hash32, Sealed)],
     out: &mut Comparison,
 ) {
-    let c = CheckId::FallbackReconciled;
     let name = chain_name(main, &data.origin);
     let said: BTreeMap<Hash32, &FallbackBallotState> =
         data.ballots.iter().map(|b| (b.sealed_tx_hash, b)).collect();
@@ -567,84 +566,13 @@ fn reconcile(
     let mut lagging = 0u64;
     for (_, s) in sealed {
         out.compared += 1;
-        let fate = match main.state.nullifier_use(s.election_id, &s.nullifier) {
-            Some(u) if u.tx == s.copy => Fate::Confirmed,
-            Some(u) => Fate::Rejected(u.tx),
-            None => Fate::Pending,
-        };
-        let at = format!("{name}, block seq {}, sealed ballot {}", s.seq, s.tx);
-        let Some(row) = said.get(&s.tx) else {
-            out.findings.push(
-                fail(
-                    c,
-                    "untracked",
-                    "a reconciliation row for every sealed ballot".into(),
-                    "none".into(),
-                    format!("{at}: the source does not track this ballot: it may never reach the main chain"),
-                )
-                .tx(s.tx),
-            );
-            continue;
-        };
-        if row.main_tx_hash != s.copy {
-            out.findings.push(
-                fail(
-                    c,
-                    "wrong_copy",
-                    format!(
-                        "{} (the hash of the ballot with its fallback reference)",
-                        s.copy
-                    ),
-                    row.main_tx_hash.to_hex(),
-                    format!("{at}: the source tracks another transaction as this ballot's copy"),
-                )
-                .tx(s.tx),
-            );
-        }
-        let wrong = match judge(fate, row, s.copy) {
-            Judged::Agrees => None,
-            Judged::Pending => {
-                pending += 1;
-                None
-            }
-            Judged::Lagging => {
-                lagging += 1;
-                None
-            }
-            Judged::Wrong { expected, found } => Some((expected, found)),
-        };
-        if let Some((expected, found)) = wrong {
-            out.findings.push(
-                fail(
-                    c,
-                    "wrong_state",
-                    expected,
-                    found,
-                    format!(
-                        "{at}: what the source says of the ballot is not what the main chain holds"
-                    ),
-                )
-                .tx(s.tx),
-            );
+        match reconcile_ballot(main, &name, said.get(&s.tx).copied(), s, out) {
+            Some(Judged::Pending) => pending += 1,
+            Some(Judged::Lagging) => lagging += 1,
+            _ => {}
         }
     }
-    let known: BTreeSet<Hash32> = sealed.iter().map(|(_, s)| s.tx).collect();
-    for row in data
-        .ballots
-        .iter()
-        .filter(|b| !known.contains(&b.sealed_tx_hash))
-    {
-        out.findings.push(
-            fail(
-                c,
-                "untracked",
-                "rows only for ballots of the fallback chain".into(),
-                format!("a row for {} (seq {})", row.sealed_tx_hash, row.seq),
-                format!("{name}: the source tracks a ballot its fallback chain does not hold"),
-            )
-            .tx(row.sealed_tx_hash),
-        );
-    }
+    rows_of_no_sealed_ballot(&name, data, sealed, out);
     if pending > 0 {
         out.skipped.push(format!(
             "{name}: {pending} sealed ballot(s) not yet on the main chain (reconciliation still running)"
@@ -654,6 +582,97 @@ fn reconcile(
         out.skipped.push(format!(
             "{name}: {lagging} sealed ballot(s) settled on the main chain but still marked waiting or submitted"
         ));
+    }
+}
+
+/// One sealed ballot of chain `name` against the source's `row` for it:
+/// what is wrong goes to `out`; how the row was judged (`None` when there
+/// is no row).
+fn reconcile_ballot(
+    main: &MainChain<'_>,
+    name: &str,
+    row: Option<&FallbackBallotState>,
+    s: &Sealed,
+    out: &mut Comparison,
+) -> Option<Judged> {
+    let c = CheckId::FallbackReconciled;
+    let fate = match main.state.nullifier_use(s.election_id, &s.nullifier) {
+        Some(u) if u.tx == s.copy => Fate::Confirmed,
+        Some(u) => Fate::Rejected(u.tx),
+        None => Fate::Pending,
+    };
+    let at = format!("{name}, block seq {}, sealed ballot {}", s.seq, s.tx);
+    let Some(row) = row else {
+        out.findings.push(
+            fail(
+                c,
+                "untracked",
+                "a reconciliation row for every sealed ballot".into(),
+                "none".into(),
+                format!(
+                    "{at}: the source does not track this ballot: it may never reach the main chain"
+                ),
+            )
+            .tx(s.tx),
+        );
+        return None;
+    };
+    if row.main_tx_hash != s.copy {
+        out.findings.push(
+            fail(
+                c,
+                "wrong_copy",
+                format!(
+                    "{} (the hash of the ballot with its fallback reference)",
+                    s.copy
+                ),
+                row.main_tx_hash.to_hex(),
+                format!("{at}: the source tracks another transaction as this ballot's copy"),
+            )
+            .tx(s.tx),
+        );
+    }
+    let judged = judge(fate, row, s.copy);
+    if let Judged::Wrong { expected, found } = &judged {
+        out.findings.push(
+            fail(
+                c,
+                "wrong_state",
+                expected.clone(),
+                found.clone(),
+                format!(
+                    "{at}: what the source says of the ballot is not what the main chain holds"
+                ),
+            )
+            .tx(s.tx),
+        );
+    }
+    Some(judged)
+}
+
+/// The source's rows for ballots its fallback chain does not hold.
+fn rows_of_no_sealed_ballot(
+    name: &str,
+    data: &FallbackData,
+    sealed: &[(Hash32, Sealed)],
+    out: &mut Comparison,
+) {
+    let known: BTreeSet<Hash32> = sealed.iter().map(|(_, s)| s.tx).collect();
+    for row in data
+        .ballots
+        .iter()
+        .filter(|b| !known.contains(&b.sealed_tx_hash))
+    {
+        out.findings.push(
+            fail(
+                CheckId::FallbackReconciled,
+                "untracked",
+                "rows only for ballots of the fallback chain".into(),
+                format!("a row for {} (seq {})", row.sealed_tx_hash, row.seq),
+                format!("{name}: the source tracks a ballot its fallback chain does not hold"),
+            )
+            .tx(row.sealed_tx_hash),
+        );
     }
 }
 

@@ -38,6 +38,17 @@ impl Encryptor {
         &(x * half) * RISTRETTO_BASEPOINT_TABLE + &(y * half) * &self.h_table
     }
 
+    /// The points `2 * halves[k]`, doubled and encoded in one batch.
+    fn doubled(halves: &[RistrettoPoint]) -> Vec<Point> {
+        let enc = RistrettoPoint::double_and_compress_batch(halves);
+        (enc.iter().zip(halves))
+            .map(|(e, half)| Point {
+                enc: e.to_bytes(),
+                p: half + half,
+            })
+            .collect()
+    }
+
     /// A ballot for `choice` (0-based) of `n`, proofs bound to `ctx`.
     pub fn ballot(
         &self,
@@ -46,98 +57,111 @@ impl Encryptor {
         n: usize,
         seed: &[u8],
     ) -> EncryptedBallot {
-        let h = self.h.as_bytes();
         let mut r_sum = Scalar::ZERO;
         let mut selections = Vec::with_capacity(n);
         for i in 0..n {
-            let m = u64::from(i == choice);
-            let ms = Scalar::from(m);
             let r = scalar(seed, "r", i as u64);
-            let (u, cs, zs) = (
-                scalar(seed, "u", i as u64),
-                scalar(seed, "c", i as u64),
-                scalar(seed, "z", i as u64),
-            );
-            // A = rG, B = mG + rH; real branch m: (uG, uH); simulated
-            // branch s = 1 - m: U_s = (z_s - c_s r)G,
-            // V_s = (z_s - c_s r)H - c_s (m - s) G.
-            let w = zs - cs * r;
-            let sign = if m == 1 { -cs } else { cs }; // -c_s (m - s)
-            let halves = [
-                self.gh_half(&r, &Scalar::ZERO),
-                self.gh_half(&ms, &r),
-                self.gh_half(&u, &Scalar::ZERO),
-                self.gh_half(&Scalar::ZERO, &u),
-                self.gh_half(&w, &Scalar::ZERO),
-                self.gh_half(&sign, &w),
-            ];
-            let enc = RistrettoPoint::double_and_compress_batch(&halves);
-            let ct = Ciphertext {
-                a: Point {
-                    enc: enc[0].to_bytes(),
-                    p: halves[0] + halves[0],
-                },
-                b: Point {
-                    enc: enc[1].to_bytes(),
-                    p: halves[1] + halves[1],
-                },
-            };
-            let point = |k: usize| Point {
-                enc: enc[k].to_bytes(),
-                p: halves[k] + halves[k],
-            };
-            // Branch 0 is the real one when m = 0.
-            let (b0, b1) = if m == 0 { (2, 4) } else { (4, 2) };
-            let [u0, v0, u1, v1] = [point(b0), point(b0 + 1), point(b1), point(b1 + 1)];
-            let commit = [u0.as_bytes(), v0.as_bytes(), u1.as_bytes(), v1.as_bytes()];
-            let c = t01(ctx, n, i, h, &ct, commit).challenge();
-            let c_real = c - cs;
-            let z_real = u + c_real * r;
-            let (c0, z0, z1) = if m == 0 {
-                (c_real, z_real, zs)
-            } else {
-                (cs, zs, z_real)
-            };
-            let proof = ZeroOneProof {
-                u0,
-                v0,
-                u1,
-                v1,
-                c0: Sc(c0),
-                z0: Sc(z0),
-                z1: Sc(z1),
-            };
+            selections.push(self.selection(ctx, n, i, i == choice, &r, seed));
             r_sum += r;
-            selections.push(Selection {
-                ciphertext: ct,
-                proof,
-            });
         }
-        let u = scalar(seed, "sum", 0);
-        let halves = [
+        let sum_proof = self.sum_proof(ctx, &selections, &r_sum, seed);
+        EncryptedBallot {
+            selections,
+            sum_proof,
+        }
+    }
+
+    /// Candidate `i`'s selection (of `n`): 1 if `chosen`, else 0, encrypted
+    /// with randomness `r`, and its 0/1 proof.
+    fn selection(
+        &self,
+        ctx: &BallotContext,
+        n: usize,
+        i: usize,
+        chosen: bool,
+        r: &Scalar,
+        seed: &[u8],
+    ) -> Selection {
+        let r = *r;
+        let m = u64::from(chosen);
+        let ms = Scalar::from(m);
+        let (u, cs, zs) = (
+            scalar(seed, "u", i as u64),
+            scalar(seed, "c", i as u64),
+            scalar(seed, "z", i as u64),
+        );
+        // A = rG, B = mG + rH; real branch m: (uG, uH); simulated
+        // branch s = 1 - m: U_s = (z_s - c_s r)G,
+        // V_s = (z_s - c_s r)H - c_s (m - s) G.
+        let w = zs - cs * r;
+        let sign = if m == 1 { -cs } else { cs }; // -c_s (m - s)
+        let points = Self::doubled(&[
+            self.gh_half(&r, &Scalar::ZERO),
+            self.gh_half(&ms, &r),
             self.gh_half(&u, &Scalar::ZERO),
             self.gh_half(&Scalar::ZERO, &u),
-        ];
-        let enc = RistrettoPoint::double_and_compress_batch(&halves);
-        let [big_u, big_v] = [0, 1].map(|k| Point {
-            enc: enc[k].to_bytes(),
-            p: halves[k] + halves[k],
-        });
+            self.gh_half(&w, &Scalar::ZERO),
+            self.gh_half(&sign, &w),
+        ]);
+        let point = |k: usize| points[k];
+        let ct = Ciphertext {
+            a: point(0),
+            b: point(1),
+        };
+        // Branch 0 is the real one when m = 0.
+        let (b0, b1) = if m == 0 { (2, 4) } else { (4, 2) };
+        let [u0, v0, u1, v1] = [point(b0), point(b0 + 1), point(b1), point(b1 + 1)];
+        let commit = [u0.as_bytes(), v0.as_bytes(), u1.as_bytes(), v1.as_bytes()];
+        let c = t01(ctx, n, i, self.h.as_bytes(), &ct, commit).challenge();
+        let c_real = c - cs;
+        let z_real = u + c_real * r;
+        let (c0, z0, z1) = if m == 0 {
+            (c_real, z_real, zs)
+        } else {
+            (cs, zs, z_real)
+        };
+        let proof = ZeroOneProof {
+            u0,
+            v0,
+            u1,
+            v1,
+            c0: Sc(c0),
+            z0: Sc(z0),
+            z1: Sc(z1),
+        };
+        Selection {
+            ciphertext: ct,
+            proof,
+        }
+    }
+
+    /// The proof that the selections encrypt one choice in all, their
+    /// randomness summing to `r_sum`.
+    fn sum_proof(
+        &self,
+        ctx: &BallotContext,
+        selections: &[Selection],
+        r_sum: &Scalar,
+        seed: &[u8],
+    ) -> SumProof {
+        let u = scalar(seed, "sum", 0);
+        let points = Self::doubled(&[
+            self.gh_half(&u, &Scalar::ZERO),
+            self.gh_half(&Scalar::ZERO, &u),
+        ]);
+        let [big_u, big_v] = [points[0], points[1]];
         let c = tsum(
             ctx,
-            h,
+            self.h.as_bytes(),
             selections.iter().map(|s| &s.ciphertext),
             big_u.as_bytes(),
             big_v.as_bytes(),
         )
         .challenge();
-        EncryptedBallot {
-            selections,
-            sum_proof: SumProof {
-                u: big_u,
-                v: big_v,
-                z: Sc(u + c * r_sum),
-            },
+        SumProof {
+            u: big_u,
+            v: big_v,
+            z: Sc(u + c * r_sum),
         }
     }
 }
