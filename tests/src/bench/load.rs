@@ -1,5 +1,17 @@
 //! `evote-bench load`: votes through the public API at a steady pace (or as
 //! fast as `--concurrency` allows), measured after a warm-up.
+//!
+//! Each vote is what it is at a polling station with a roll: the poll
+//! worker checks the voter in at the operator door (the appliance signs a
+//! poll-book record and hands it to the chain, and the answer is a booth
+//! pass), then the voter casts a ballot with that pass and their card. The
+//! check-in happens inside the measured window, just before its ballot,
+//! rather than all before the window: in an election the records and the
+//! ballots reach the chain together, one of each per voter, so a vote's
+//! cost is both, and checking voters in ahead would leave out half of the
+//! chain's work per vote (and, sized for the fastest run, check in far
+//! more voters than vote). The report's `cpu_us_per_vote.includes` and
+//! `check_ins` say so beside the figures.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,10 +23,16 @@ use serde_json::{Value, json};
 use super::stats::{cpu_seconds, db_bytes, peak_rss_mb, percentile, table_bytes};
 use crate::cluster::{Cluster, Timing, Voters, agent};
 
-/// Voters checked in per request.
-const CHECK_IN_BATCH: usize = 1_000;
 /// How long acknowledged votes may take to confirm after the load stops.
 const DRAIN: Duration = Duration::from_secs(30);
+/// Roll voters per vote the run could cast at its rate or its bound. The
+/// bound is a ceiling no run reaches (runs confirm 40-50% of it); the
+/// margin is for a machine quieter during the run than while the bound was
+/// measured, or an open loop catching up.
+const ROLL_MARGIN: f64 = 1.2;
+/// What a vote's CPU figure covers (`cpu_us_per_vote.includes`).
+const PER_VOTE: &str = "one check-in (a poll-book record on the chain) and one ballot per vote: \
+                        the CPU of the window divided by the ballots submitted in it";
 
 #[derive(Debug, Clone)]
 pub struct LoadArgs {
@@ -28,10 +46,11 @@ pub struct LoadArgs {
     /// Existing nodes to target instead of a fresh testnet.
     pub nodes: Vec<NodeTarget>,
     pub block_period_ms: u64,
-    /// Voters to check in; by default enough for the run.
+    /// Voters on the fresh testnet's roll; by default as many as the run
+    /// could use (one per vote).
     pub voters: Option<usize>,
     /// With `nodes`: their testnet's voters file (`voters.json`), whose
-    /// cards the load votes with.
+    /// voters the load checks in and votes with (each once).
     pub voters_file: Option<std::path::PathBuf>,
     /// Also fetch the bulletin board's pages from the first node and report
     /// their latencies (`board` in the report).
@@ -47,14 +66,17 @@ pub struct NodeTarget {
     pub admin_token: String,
 }
 
-/// A node under load: the booth passes of the voters checked in there,
-/// each with the voter's card.
+/// A node under load and the roll voters who vote there: (roll id, card)
+/// each, taken one per vote.
 struct Target {
-    url: String,
-    tokens: Mutex<Vec<(String, String)>>,
+    node: NodeTarget,
+    voters: Mutex<Vec<(String, String)>>,
 }
 
+/// A transaction a node answered for: a ballot, or a check-in's poll-book
+/// record.
 struct Ack {
+    /// When it was sent, since the start of the load.
     submitted: Duration,
     latency: Duration,
     tx: String,
@@ -63,7 +85,10 @@ struct Ack {
 
 #[derive(Default)]
 struct Shared {
+    /// Ballots.
     acks: Mutex<Vec<Ack>>,
+    /// Check-ins (their poll-book records).
+    check_ins: Mutex<Vec<Ack>>,
     errors: Mutex<BTreeMap<String, u64>>,
     seen: Mutex<BTreeMap<String, Duration>>,
 }
@@ -81,11 +106,12 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     eprintln!("measuring the bound");
     let bound = super::bound::bound_per_s(a.validators.max(1));
     let total = a.duration + a.warmup;
+    // One roll voter per vote: as many as the run could cast at its rate,
+    // or else at its bound.
     let wanted = a.voters.unwrap_or_else(|| {
-        let rate = a.rate.unwrap_or(3_000.0);
-        (rate * total.as_secs_f64() * 1.2) as usize + 1_000
+        let rate = a.rate.unwrap_or(bound.per_s);
+        (rate * total.as_secs_f64() * ROLL_MARGIN) as usize + 1_000
     });
-    eprintln!("writing a testnet whose roll has {wanted} voters");
     let cluster = own_testnet(a, wanted)?;
     let nodes: Vec<NodeTarget> = match &cluster {
         Some(c) => (0..c.nodes.len())
@@ -107,11 +133,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
             return Err("--nodes needs --voters-file (their testnet's voters.json)".into());
         }
     };
-    eprintln!("checking in {wanted} voters on {} nodes", nodes.len());
-    let targets = check_in(&nodes, &roll, wanted)?;
-    // The check-ins are transactions too: committed before the load, so
-    // that the window measures votes alone.
-    settle(&nodes)?;
+    let targets = share_roll(&nodes, roll);
     let shared = Arc::new(Shared::default());
     let start = Instant::now();
     let stop = AtomicBool::new(false);
@@ -161,6 +183,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         out["cpu_us_per_vote"] = json!({
             "nodes": (nodes_s / votes * 1e6).round(),
             "load_generator": (load_s / votes * 1e6).round(),
+            "includes": PER_VOTE,
         });
     }
     Ok(out)
@@ -192,6 +215,7 @@ fn own_testnet(a: &LoadArgs, voters: usize) -> Result<Option<Cluster>, String> {
     if !a.nodes.is_empty() {
         return Ok(None);
     }
+    eprintln!("writing a testnet whose roll has {voters} voters");
     let t = Timing {
         block_period_ms: a.block_period_ms,
         round_timeout_ms: 1_000,
@@ -222,80 +246,23 @@ fn read_voters(path: &std::path::Path) -> Result<Vec<(String, String)>, String> 
         .collect())
 }
 
-/// Checks in `wanted` of the roll's voters spread over the nodes, 1000 a
-/// request.
-fn check_in(
-    nodes: &[NodeTarget],
-    roll: &[(String, String)],
-    wanted: usize,
-) -> Result<Vec<Target>, String> {
-    let agent = agent();
-    let per_node = wanted.div_ceil(nodes.len());
-    if per_node * nodes.len() > roll.len() {
-        return Err(format!(
-            "the roll has {} voters, the run wants {}",
-            roll.len(),
-            per_node * nodes.len()
-        ));
-    }
-    let mut out = Vec::new();
-    for (n, node) in nodes.iter().enumerate() {
-        let (url, admin) = (&node.url, &node.admin_token);
-        let mine = &roll[n * per_node..(n + 1) * per_node];
-        let mut tokens = Vec::with_capacity(per_node);
-        for batch in mine.chunks(CHECK_IN_BATCH) {
-            let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
-            let mut r = agent
-                .post(format!("{}/api/admin/voters/check-in", node.admin_url))
-                .header("authorization", format!("Bearer {admin}"))
-                .send_json(json!({"election_id": 1, "voter_ids": ids}))
-                .map_err(|e| format!("check-in at {url}: {e}"))?;
-            let v: Value = r
-                .body_mut()
-                .read_json()
-                .map_err(|e| format!("check-in at {url}: {e}"))?;
-            let results = v["results"]
-                .as_array()
-                .ok_or(format!("check-in at {url}: {v}"))?;
-            for ((_, card), r) in batch.iter().zip(results) {
-                let pass = r["booth_pass"]
-                    .as_str()
-                    .ok_or(format!("check-in at {url}: {r}"))?;
-                tokens.push((pass.to_string(), card.clone()));
-            }
-        }
-        out.push(Target {
-            url: url.clone(),
-            tokens: Mutex::new(tokens),
-        });
-    }
-    Ok(out)
+/// Shares the roll's voters out over the nodes, an equal part each (the
+/// testnet's roll assigns nobody to a station).
+fn share_roll(nodes: &[NodeTarget], roll: Vec<(String, String)>) -> Vec<Target> {
+    let per_node = roll.len() / nodes.len();
+    let mut roll = roll.into_iter();
+    nodes
+        .iter()
+        .map(|node| Target {
+            node: node.clone(),
+            voters: Mutex::new(roll.by_ref().take(per_node).collect()),
+        })
+        .collect()
 }
 
-/// Waits until every node's mempool is empty (at most 10 minutes).
-fn settle(nodes: &[NodeTarget]) -> Result<(), String> {
-    let agent = agent();
-    let until = Instant::now() + Duration::from_secs(600);
-    for node in nodes {
-        loop {
-            let pending = agent
-                .get(format!("{}/health", node.url))
-                .call()
-                .ok()
-                .and_then(|mut r| r.body_mut().read_json::<Value>().ok())
-                .and_then(|v| v["mempool"].as_u64());
-            if pending == Some(0) {
-                break;
-            }
-            if Instant::now() > until {
-                return Err(format!("{}: the check-ins never committed", node.url));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-    Ok(())
-}
-
+/// One voter after another at node `w mod nodes`, each checked in and
+/// then casting a ballot, until the load's time is up (or, with `rate`,
+/// its share of the votes is issued).
 fn worker(
     w: usize,
     targets: &[Target],
@@ -318,38 +285,99 @@ fn worker(
                 std::thread::sleep(wait);
             }
         }
-        let Some((token, card)) = target.tokens.lock().unwrap().pop() else {
+        let Some((id, card)) = target.voters.lock().unwrap().pop() else {
             shared.error("voters_exhausted".into());
             return;
         };
-        let submitted = start.elapsed();
-        let sent = Instant::now();
-        let candidate = 1 + (submitted.as_nanos() % 3) as u64;
-        let r = agent
-            .post(format!("{}/api/votes/submit", target.url))
-            .header("authorization", format!("Bearer {token}"))
-            .send_json(json!({"election_id": 1, "candidate_id": candidate, "credential": card}));
-        let latency = sent.elapsed();
-        match r {
-            Ok(mut resp) if resp.status() == 200 => {
-                let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-                match v["transaction_id"].as_str() {
-                    Some(tx) => shared.acks.lock().unwrap().push(Ack {
-                        submitted,
-                        latency,
-                        tx: tx.to_string(),
-                        code: v["confirmation_code"].as_str().map(String::from),
-                    }),
-                    None => shared.error("bad_answer".into()),
-                }
-                if v["status"] == "fallback" {
-                    shared.error("fallback".into());
-                }
-            }
-            Ok(resp) => shared.error(format!("http_{}", resp.status().as_u16())),
-            Err(e) => shared.error(format!("transport: {}", short(&e.to_string()))),
+        if let Some(pass) = check_in(&agent, &target.node, &id, start, shared) {
+            cast(&agent, &target.node.url, &pass, &card, start, shared);
         }
     }
+}
+
+/// The poll worker's step: checks roll voter `id` in at the node's
+/// operator door (the node signs the poll-book record and hands it to the
+/// chain) and returns the voter's booth pass.
+fn check_in(
+    agent: &ureq::Agent,
+    node: &NodeTarget,
+    id: &str,
+    start: Instant,
+    shared: &Shared,
+) -> Option<String> {
+    let submitted = start.elapsed();
+    let sent = Instant::now();
+    let r = agent
+        .post(format!("{}/api/admin/voters/check-in", node.admin_url))
+        .header("authorization", format!("Bearer {}", node.admin_token))
+        .send_json(json!({"election_id": 1, "voter_id": id}));
+    let latency = sent.elapsed();
+    let v = answer(r, "check_in", shared)?;
+    let (Some(pass), Some(tx)) = (v["booth_pass"].as_str(), v["check_in"].as_str()) else {
+        shared.error("check_in: bad_answer".into());
+        return None;
+    };
+    shared.check_ins.lock().unwrap().push(Ack {
+        submitted,
+        latency,
+        tx: tx.to_string(),
+        code: None,
+    });
+    Some(pass.to_string())
+}
+
+/// The voter's step: a ballot cast at the node's public door with the
+/// booth pass and the voter's card.
+fn cast(agent: &ureq::Agent, url: &str, pass: &str, card: &str, start: Instant, shared: &Shared) {
+    let submitted = start.elapsed();
+    let sent = Instant::now();
+    let candidate = 1 + (submitted.as_nanos() % 3) as u64;
+    let r = agent
+        .post(format!("{url}/api/votes/submit"))
+        .header("authorization", format!("Bearer {pass}"))
+        .send_json(json!({"election_id": 1, "candidate_id": candidate, "credential": card}));
+    let latency = sent.elapsed();
+    let Some(v) = answer(r, "ballot", shared) else {
+        return;
+    };
+    match v["transaction_id"].as_str() {
+        Some(tx) => shared.acks.lock().unwrap().push(Ack {
+            submitted,
+            latency,
+            tx: tx.to_string(),
+            code: v["confirmation_code"].as_str().map(String::from),
+        }),
+        None => shared.error("ballot: bad_answer".into()),
+    }
+    if v["status"] == "fallback" {
+        shared.error("fallback".into());
+    }
+}
+
+/// A 200 answer's JSON body; anything else counted as an error of `step`
+/// (`http_409 already_checked_in`, a transport error).
+fn answer(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    step: &str,
+    shared: &Shared,
+) -> Option<Value> {
+    match r {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+            if status == 200 {
+                return Some(v);
+            }
+            let code = v["error"]["code"].as_str();
+            let kind = match code {
+                Some(c) => format!("{step}: http_{status} {c}"),
+                None => format!("{step}: http_{status}"),
+            };
+            shared.error(kind);
+        }
+        Err(e) => shared.error(format!("{step}: transport: {}", short(&e.to_string()))),
+    }
+    None
 }
 
 fn short(s: &str) -> String {
@@ -367,22 +395,67 @@ fn watch_commits(url: &str, start: Instant, shared: &Shared, stop: &AtomicBool) 
     });
 }
 
-/// Waits until every acknowledged vote is seen committed, or `limit`.
+/// Waits until every acknowledged ballot and check-in is seen committed,
+/// or `limit`.
 fn drain(shared: &Shared, start: Instant, limit: Duration) {
     let until = start.elapsed() + limit;
     while start.elapsed() < until {
         let acks = shared.acks.lock().unwrap();
+        let check_ins = shared.check_ins.lock().unwrap();
         let seen = shared.seen.lock().unwrap();
-        if acks.iter().all(|a| seen.contains_key(&a.tx)) {
+        if acks
+            .iter()
+            .chain(check_ins.iter())
+            .all(|a| seen.contains_key(&a.tx))
+        {
             return;
         }
-        drop((acks, seen));
+        drop((acks, check_ins, seen));
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// What became of one kind of transaction (ballots or check-ins): sent in
+/// the window, their answer and confirmation times, how many were
+/// committed in the window, and how many of all were never seen
+/// committed.
+struct Kind {
+    in_window: usize,
+    ack_ms: Vec<f64>,
+    confirm_ms: Vec<f64>,
+    confirmed: usize,
+    confirmed_in_window: usize,
+    lost: usize,
+}
+
+impl Kind {
+    fn of(
+        acks: &[Ack],
+        seen: &BTreeMap<String, Duration>,
+        (from, to): (Duration, Duration),
+    ) -> Kind {
+        let inside = |t: Duration| t >= from && t < to;
+        let in_window: Vec<&Ack> = acks.iter().filter(|x| inside(x.submitted)).collect();
+        let committed: Vec<Duration> = acks
+            .iter()
+            .filter_map(|x| seen.get(&x.tx).copied())
+            .collect();
+        Kind {
+            in_window: in_window.len(),
+            ack_ms: in_window.iter().map(|x| ms(x.latency)).collect(),
+            confirm_ms: in_window
+                .iter()
+                .filter_map(|x| seen.get(&x.tx).map(|t| ms(t.saturating_sub(x.submitted))))
+                .collect(),
+            confirmed: committed.len(),
+            confirmed_in_window: committed.iter().filter(|t| inside(**t)).count(),
+            lost: acks.len() - committed.len(),
+        }
+    }
 }
 
 fn report(
@@ -392,48 +465,23 @@ fn report(
     nodes: &[NodeTarget],
     bound: super::bound::Bound,
 ) -> Value {
-    let (from, to) = (a.warmup, a.warmup + a.duration);
+    let window = (a.warmup, a.warmup + a.duration);
     let secs = a.duration.as_secs_f64();
     let acks = shared.acks.lock().unwrap();
+    let check_ins = shared.check_ins.lock().unwrap();
     let seen = shared.seen.lock().unwrap();
-    let in_window: Vec<&Ack> = acks
-        .iter()
-        .filter(|x| x.submitted >= from && x.submitted < to)
-        .collect();
-    let mut ack_ms: Vec<f64> = in_window.iter().map(|x| ms(x.latency)).collect();
-    let mut confirm_ms: Vec<f64> = in_window
-        .iter()
-        .filter_map(|x| seen.get(&x.tx).map(|t| ms(t.saturating_sub(x.submitted))))
-        .collect();
-    let confirmed_in_window = seen.values().filter(|t| **t >= from && **t < to).count();
-    let lost = acks.iter().filter(|x| !seen.contains_key(&x.tx)).count();
+    let mut ballots = Kind::of(&acks, &seen, window);
+    let mut records = Kind::of(&check_ins, &seen, window);
     let mut errors = shared.errors.lock().unwrap().clone();
-    if lost > 0 {
-        errors.insert("acknowledged_not_confirmed".into(), lost as u64);
+    for (kind, lost) in [
+        ("acknowledged_not_confirmed", ballots.lost),
+        ("check_in_not_confirmed", records.lost),
+    ] {
+        if lost > 0 {
+            errors.insert(kind.into(), lost as u64);
+        }
     }
-    let votes_on_chain = seen.len().max(1) as f64;
-    let (disk, rss) = match cluster {
-        Some(c) => (
-            (0..c.nodes.len())
-                .map(|i| disk_use(&c.home(i).join("data"), votes_on_chain))
-                .fold((0.0f64, 0.0f64, 0.0f64), |m, d| {
-                    (m.0.max(d.0), m.1.max(d.1), m.2.max(d.2))
-                }),
-            (0..c.nodes.len())
-                .filter_map(|i| c.pid(i).and_then(peak_rss_mb))
-                .fold(0.0, f64::max),
-        ),
-        None => ((f64::NAN, f64::NAN, f64::NAN), f64::NAN),
-    };
-    let (bytes_per_vote, file_bytes_per_vote, registry_bytes) = disk;
-    let by_table = cluster
-        .and_then(|c| table_bytes(&c.home(0).join("data")))
-        .map(|t| {
-            t.into_iter()
-                .map(|(name, bytes)| (name, json!((bytes as f64 / votes_on_chain).round())))
-                .collect::<serde_json::Map<_, _>>()
-        });
-    json!({
+    let mut out = json!({
         "validators": a.validators,
         "stations": a.stations,
         "nodes": nodes.len(),
@@ -442,37 +490,81 @@ fn report(
         "concurrency": a.concurrency,
         "target_rate": a.rate,
         "votes_acknowledged": acks.len(),
-        "votes_confirmed": seen.len(),
-        "accepted_per_s": in_window.len() as f64 / secs,
-        "confirmed_per_s": confirmed_in_window as f64 / secs,
-        "ack_p50_ms": percentile(&mut ack_ms, 50.0),
-        "ack_p99_ms": percentile(&mut ack_ms, 99.0),
-        "confirm_p50_ms": percentile(&mut confirm_ms, 50.0),
-        "confirm_p99_ms": percentile(&mut confirm_ms, 99.0),
-        "bytes_per_vote": finite(bytes_per_vote),
-        "file_bytes_per_vote": finite(file_bytes_per_vote),
-        "registry_bytes": finite(registry_bytes),
-        "bytes_per_vote_by_table": by_table,
-        "rss_mb_max": finite(rss),
+        "votes_confirmed": ballots.confirmed,
+        "accepted_per_s": ballots.in_window as f64 / secs,
+        "confirmed_per_s": ballots.confirmed_in_window as f64 / secs,
+        "ack_p50_ms": percentile(&mut ballots.ack_ms, 50.0),
+        "ack_p99_ms": percentile(&mut ballots.ack_ms, 99.0),
+        "confirm_p50_ms": percentile(&mut ballots.confirm_ms, 50.0),
+        "confirm_p99_ms": percentile(&mut ballots.confirm_ms, 99.0),
+        "check_ins": {
+            "acknowledged": check_ins.len(),
+            "confirmed": records.confirmed,
+            "sent_in_window": records.in_window,
+            "confirmed_in_window": records.confirmed_in_window,
+            "ack_p50_ms": percentile(&mut records.ack_ms, 50.0),
+            "ack_p99_ms": percentile(&mut records.ack_ms, 99.0),
+            "confirm_p50_ms": percentile(&mut records.confirm_ms, 50.0),
+            "confirm_p99_ms": percentile(&mut records.confirm_ms, 99.0),
+        },
         "errors": errors,
         "bound_per_s": bound.per_s,
         "bound": bound.details,
-    })
+    });
+    disk_and_memory(&mut out, cluster, ballots.confirmed.max(1) as f64);
+    out
 }
 
-/// A node's disk use: bytes per vote on chain of everything but the voter
-/// registry (voters and sessions are checked in before election day, as
-/// many as the run might need), the whole files (with the registry and the
+/// The disk figures (the largest of the nodes') per vote on chain (a vote:
+/// its ballot and its check-in record) and the peak RSS; null for nodes
+/// not our own.
+fn disk_and_memory(out: &mut Value, cluster: Option<&Cluster>, votes: f64) {
+    let Some(c) = cluster else {
+        for k in [
+            "bytes_per_vote",
+            "file_bytes_per_vote",
+            "registry_bytes",
+            "bytes_per_vote_by_table",
+            "rss_mb_max",
+        ] {
+            out[k] = Value::Null;
+        }
+        return;
+    };
+    let (bytes_per_vote, file_bytes_per_vote, registry_bytes) = (0..c.nodes.len())
+        .map(|i| disk_use(&c.home(i).join("data"), votes))
+        .fold((0.0f64, 0.0f64, 0.0f64), |m, d| {
+            (m.0.max(d.0), m.1.max(d.1), m.2.max(d.2))
+        });
+    let rss = (0..c.nodes.len())
+        .filter_map(|i| c.pid(i).and_then(peak_rss_mb))
+        .fold(0.0, f64::max);
+    let by_table = table_bytes(&c.home(0).join("data")).map(|t| {
+        t.into_iter()
+            .map(|(name, bytes)| (name, json!((bytes as f64 / votes).round())))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    out["bytes_per_vote"] = finite(bytes_per_vote);
+    out["file_bytes_per_vote"] = finite(file_bytes_per_vote);
+    out["registry_bytes"] = finite(registry_bytes);
+    out["bytes_per_vote_by_table"] = json!(by_table);
+    out["rss_mb_max"] = finite(rss);
+}
+
+/// Tables installed before election day, sized by the roll rather than by
+/// the votes: the voter registry (e-mail voters and sessions) and the
+/// roll with its Merkle tree.
+const REGISTRY_TABLES: [&str; 5] = ["voters", "sessions", "rolls", "roll_entries", "roll_nodes"];
+
+/// A node's disk use: bytes per vote on chain of everything but the
+/// registry (`REGISTRY_TABLES`), the whole files (with the registry and the
 /// write-ahead log) per vote, and the registry's bytes.
 fn disk_use(data_dir: &std::path::Path, votes: f64) -> (f64, f64, f64) {
     let file = db_bytes(data_dir) as f64 / votes;
     let Some(tables) = table_bytes(data_dir) else {
         return (f64::NAN, file, f64::NAN);
     };
-    let registry: u64 = ["voters", "sessions"]
-        .iter()
-        .filter_map(|t| tables.get(*t))
-        .sum();
+    let registry: u64 = REGISTRY_TABLES.iter().filter_map(|t| tables.get(*t)).sum();
     let total: u64 = tables.values().sum();
     ((total - registry) as f64 / votes, file, registry as f64)
 }

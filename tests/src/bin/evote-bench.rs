@@ -86,7 +86,8 @@ enum Command {
         nodes: Vec<String>,
         #[arg(long, default_value_t = 250)]
         block_period_ms: u64,
-        /// Voters to check in (default: enough for the run).
+        /// Voters on the fresh testnet's roll, one per vote (default: as many
+        /// as the run could cast at --rate, or at the bound).
         #[arg(long)]
         voters: Option<usize>,
         /// With --nodes: their testnet's voters file (its voters.json), the
