@@ -507,8 +507,9 @@ pub async fn check_in_voters(
         ));
     }
     // Look every voter up, sign and check their records, and write the
-    // poll book, in one job on the database.
+    // poll book with each voter's booth pass, in one job on the database.
     let (s2, ids) = (s.clone(), voter_ids);
+    let expires = now + BOOTH_PASS_TTL_MS;
     let prepared = s
         .db("checking voters in against the roll", move |db| {
             let mut out = Vec::with_capacity(ids.len());
@@ -525,59 +526,63 @@ pub async fn check_in_voters(
     for (i, p) in prepared.into_iter().enumerate() {
         match p {
             Err(e) => answers.push(Some(Err(e))),
-            Ok((voter, stx, tx_hash)) => {
+            Ok(p) => {
                 answers.push(None);
                 let s = s.clone();
                 handing.spawn(async move {
-                    let r = accept_checked(&s, stx, tx_hash, Source::Rpc).await;
-                    (i, voter, r)
+                    let r = accept_checked(&s, p.record, p.tx_hash, Source::Rpc).await;
+                    (i, p.voter, p.pass, r)
                 });
             }
         }
     }
-    let mut passes = Vec::new();
     let mut undo = Vec::new();
     while let Some(done) = handing.join_next().await {
-        let (i, voter, r) = done.map_err(|e| ApiError::internal("checking a voter in", e))?;
-        match r {
-            Ok(record) => {
-                let (pass, pass_hash) = crate::auth::new_token();
-                passes.push(pass_hash);
-                answers[i] = Some(Ok(CheckedIn {
-                    voter,
-                    record,
-                    pass,
-                    pass_expires_at_ms: now + BOOTH_PASS_TTL_MS,
-                }));
-            }
+        let (i, voter, (pass, pass_hash), r) =
+            done.map_err(|e| ApiError::internal("checking a voter in", e))?;
+        answers[i] = Some(match r {
+            Ok(record) => Ok(CheckedIn {
+                voter,
+                record,
+                pass,
+                pass_expires_at_ms: expires,
+            }),
             Err(e) => {
-                undo.push(voter.position);
-                answers[i] = Some(Err(e));
+                undo.push((voter.position, pass_hash));
+                Err(e)
             }
-        }
+        });
     }
-    let expires = now + BOOTH_PASS_TTL_MS;
-    s.db("issuing booth passes", move |db| {
-        for p in undo {
-            db.poll_book_remove(election_id, p)?;
-        }
-        for h in passes {
-            db.booth_pass_create(&h, election_id, expires)?;
-        }
-        Ok(())
-    })
-    .await?;
+    if !undo.is_empty() {
+        s.db("taking back check-ins the node refused", move |db| {
+            for (position, pass_hash) in undo {
+                db.poll_book_remove(election_id, position, &pass_hash)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
     Ok(answers
         .into_iter()
         .map(|a| a.expect("every voter answered"))
         .collect())
 }
 
-type Prepared = Result<(crate::store::RollVoter, SignedTx, Hash32), ApiError>;
+/// A voter's check-in made at this appliance, not yet handed to the node:
+/// the voter, the signed record and its hash, and the booth pass (the
+/// token and its hash) written with the record in the poll book.
+struct PreparedCheckIn {
+    voter: crate::store::RollVoter,
+    record: SignedTx,
+    tx_hash: Hash32,
+    pass: (String, Hash32),
+}
+
+type Prepared = Result<PreparedCheckIn, ApiError>;
 
 /// One voter's check-in up to the node: found on the roll, at this
 /// station, not yet checked in here, its record signed, checked and in the
-/// poll book.
+/// poll book with the booth pass it hands out.
 fn prepare_check_in(
     s: &SharedState,
     db: &mut crate::store::Store,
@@ -623,10 +628,24 @@ fn prepare_check_in(
     };
     let stx = SignedTx::sign(Transaction::CheckIn(tx), &s.key)?;
     let tx_hash = check_tx(&s.genesis, &s.chain_id, &stx, now)?;
-    if !db.poll_book_insert(election_id, voter.position, &stx, &tx_hash, now)? {
+    let (pass, pass_hash) = crate::auth::new_token();
+    let expires = now + BOOTH_PASS_TTL_MS;
+    let written = db.poll_book_insert(
+        election_id,
+        voter.position,
+        (&stx, &tx_hash),
+        now,
+        (&pass_hash, expires),
+    )?;
+    if !written {
         return Ok(Err(already_checked_in()));
     }
-    Ok(Ok((voter, stx, tx_hash)))
+    Ok(Ok(PreparedCheckIn {
+        voter,
+        record: stx,
+        tx_hash,
+        pass: (pass, pass_hash),
+    }))
 }
 
 fn already_checked_in() -> ApiError {

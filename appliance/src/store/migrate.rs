@@ -51,6 +51,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0011_roll_and_poll_book",
         include_str!("../../../migrations/0011_roll_and_poll_book.sql"),
     ),
+    (
+        "0012_roll_rows_and_pass_expiry",
+        include_str!("../../../migrations/0012_roll_rows_and_pass_expiry.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,5 +1,5 @@
 //! The voter rolls this appliance checks voters in against, its poll book
-//! and the booth passes a check-in hands out (migration 0011). The roll is
+//! and the booth passes a check-in hands out (migrations 0011, 0012). The roll is
 //! the election authority's signed file (`ledger::roll::RollFile`), checked
 //! against the genesis before it is installed.
 
@@ -12,8 +12,9 @@ use crate::ledger::merkle::{MerkleLevels, path_from_levels};
 use crate::ledger::roll::CheckedRoll;
 use crate::ledger::{Hash32, PublicKey, SignedTx};
 
-/// Hashes per `roll_nodes` row.
-const NODES_PER_ROW: u64 = 1024;
+/// Hashes per `roll_nodes` row (migration 0012): a row fits in its page,
+/// so an inclusion proof reads one small row per level of the tree.
+const NODES_PER_ROW: u64 = 64;
 
 /// A voter of an installed roll, as a poll worker sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,36 +177,58 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("no roll entry {position}")))
     }
 
-    /// Records this appliance's check-in of roll entry `position`; `false`
-    /// if it checked that voter in already.
+    /// Records this appliance's check-in of roll entry `position` and the
+    /// booth pass it hands out (`pass`: its token's hash and expiry), in one
+    /// write; `false`, and nothing written, if it checked that voter in
+    /// already.
     pub fn poll_book_insert(
         &mut self,
         election_id: u64,
         position: u64,
-        record: &SignedTx,
-        tx_hash: &Hash32,
+        (record, tx_hash): (&SignedTx, &Hash32),
         at_ms: u64,
+        pass: (&Hash32, u64),
     ) -> Result<bool> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO poll_book (election_id, position, checked_in_at_ms, tx_hash, \
-             body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO poll_book (election_id, position, checked_in_at_ms, \
+                 tx_hash, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
                 to_i64(election_id),
                 to_i64(position),
                 to_i64(at_ms),
                 tx_hash.as_bytes(),
                 to_json(record)?
-            ],
-        )?;
+            ])?;
+        if n == 1 {
+            insert_pass(&tx, pass.0, election_id, pass.1)?;
+        }
+        tx.commit()?;
         Ok(n == 1)
     }
 
-    /// Takes back a check-in this appliance could not hand to the node.
-    pub fn poll_book_remove(&mut self, election_id: u64, position: u64) -> Result<()> {
-        self.conn.execute(
+    /// Takes back a check-in this appliance could not hand to the node,
+    /// with the booth pass it was to hand out.
+    pub fn poll_book_remove(
+        &mut self,
+        election_id: u64,
+        position: u64,
+        pass_hash: &Hash32,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "DELETE FROM poll_book WHERE election_id = ?1 AND position = ?2",
             params![to_i64(election_id), to_i64(position)],
         )?;
+        tx.execute(
+            "DELETE FROM booth_passes WHERE token_hash = ?1",
+            [pass_hash.as_bytes()],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -236,46 +259,56 @@ impl Store {
         rows.map(|b| from_json(&b?)).collect()
     }
 
-    /// A one-time pass to the booth for a voter just checked in.
+    /// A one-time pass to the booth (one given back: its ballot was not
+    /// accepted).
     pub fn booth_pass_create(
         &mut self,
         token_hash: &Hash32,
         election_id: u64,
         expires_at_ms: u64,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO booth_passes (token_hash, election_id, expires_at_ms) VALUES (?1, ?2, ?3)",
-            params![
-                token_hash.as_bytes(),
-                to_i64(election_id),
-                to_i64(expires_at_ms)
-            ],
-        )?;
-        Ok(())
+        insert_pass(&self.conn, token_hash, election_id, expires_at_ms)
     }
 
     /// Uses a pass up: (its election, its expiry), if it was valid at
-    /// `now_ms`. Expired passes are dropped on the way.
+    /// `now_ms`. Expired passes are dropped on the way, in the same write.
     pub fn booth_pass_take(
         &mut self,
         token_hash: &Hash32,
         now_ms: u64,
     ) -> Result<Option<(u64, u64)>> {
-        self.conn.execute(
-            "DELETE FROM booth_passes WHERE expires_at_ms <= ?1",
-            [to_i64(now_ms)],
-        )?;
-        let row: Option<(i64, i64)> = self
+        let tx = self
             .conn
-            .query_row(
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM booth_passes WHERE expires_at_ms <= ?1")?
+            .execute([to_i64(now_ms)])?;
+        let row: Option<(i64, i64)> = tx
+            .prepare_cached(
                 "DELETE FROM booth_passes WHERE token_hash = ?1 \
                  RETURNING election_id, expires_at_ms",
-                [token_hash.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row([token_hash.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
+        tx.commit()?;
         row.map(|(e, x)| Ok((to_u64(e)?, to_u64(x)?))).transpose()
     }
+}
+
+fn insert_pass(
+    conn: &rusqlite::Connection,
+    token_hash: &Hash32,
+    election_id: u64,
+    expires_at_ms: u64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO booth_passes (token_hash, election_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![
+        token_hash.as_bytes(),
+        to_i64(election_id),
+        to_i64(expires_at_ms)
+    ])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -285,34 +318,87 @@ mod tests {
     use crate::ledger::merkle::verify_inclusion;
     use crate::ledger::roll::{RollEntry, RollFile};
 
+    /// A roll of `n` test voters, signed by a test authority.
+    fn test_roll(n: u32) -> CheckedRoll {
+        let entries = (0..n)
+            .map(|i| RollEntry {
+                id: format!("V{i}"),
+                name: format!("Voter {i}"),
+                district: None,
+                station: None,
+                salt: crate::ledger::sha256(&i.to_be_bytes()),
+            })
+            .collect();
+        RollFile::build(1, entries, &key(200)).unwrap()
+    }
+
+    /// Whether the store's proof of each of `positions` verifies.
+    fn proofs_hold(s: &Store, roll: &CheckedRoll, positions: &[u64]) -> bool {
+        let (size, root) = (roll.file.statement.size, roll.file.statement.root);
+        positions.iter().all(|&p| {
+            let path = s.roll_path(1, p).unwrap();
+            verify_inclusion(&roll.leaves[p as usize], p, size, &path, &root)
+        })
+    }
+
     #[test]
     fn an_installed_roll_gives_each_voter_and_their_proof() {
         for n in [1u32, 2, 7, 1500, 2100] {
-            let entries = (0..n)
-                .map(|i| RollEntry {
-                    id: format!("V{i}"),
-                    name: format!("Voter {i}"),
-                    district: None,
-                    station: None,
-                    salt: crate::ledger::sha256(&i.to_be_bytes()),
-                })
-                .collect();
-            let roll = RollFile::build(1, entries, &key(200)).unwrap();
+            let roll = test_roll(n);
             let mut s = Store::open_in_memory().unwrap();
             assert!(s.install_roll(&roll, 1).unwrap());
             assert!(!s.install_roll(&roll, 2).unwrap());
-            let root = roll.file.statement.root;
             for id in ["V0", &format!("V{}", n - 1), &format!("V{}", n / 2)] {
                 let v = s.roll_voter(1, id).unwrap().unwrap();
-                let path = s.roll_path(1, v.position).unwrap();
-                let leaf = roll.leaves[v.position as usize];
-                assert!(
-                    verify_inclusion(&leaf, v.position, n.into(), &path, &root),
-                    "{n} {id}"
-                );
+                assert!(proofs_hold(&s, &roll, &[v.position]), "{n} {id}");
             }
             assert!(s.roll_voter(1, "nobody").unwrap().is_none());
         }
+    }
+
+    /// A roll installed by schema version 11 (1024 hashes a row) still
+    /// proves every voter once version 12 has cut its rows to 64.
+    #[test]
+    fn a_roll_of_version_11_proves_its_voters_after_the_upgrade() {
+        let n = 2100u32;
+        let roll = test_roll(n);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            for (_, sql) in &super::super::migrate::MIGRATIONS[..11] {
+                old.execute_batch(sql).unwrap();
+            }
+            old.pragma_update(None, "user_version", 11).unwrap();
+            let st = &roll.file.statement;
+            old.execute(
+                "INSERT INTO rolls (election_id, size, root, imported_at_ms) VALUES (1, ?1, ?2, 0)",
+                params![to_i64(st.size), st.root.as_bytes()],
+            )
+            .unwrap();
+            let levels = MerkleLevels::new(&roll.leaves);
+            for level in (0..).take_while(|l| !levels.level(*l).is_empty()) {
+                for (c, chunk) in levels.level(level).chunks(1024).enumerate() {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|h| h.0).collect();
+                    old.execute(
+                        "INSERT INTO roll_nodes (election_id, level, chunk, hashes) \
+                         VALUES (1, ?1, ?2, ?3)",
+                        params![level as i64, c as i64, bytes],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let s = Store::open(&path).unwrap();
+        let all: Vec<u64> = (0..u64::from(n)).collect();
+        assert!(proofs_hold(&s, &roll, &all));
+        let longest: i64 = s
+            .conn
+            .query_row("SELECT MAX(length(hashes)) FROM roll_nodes", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(longest, 64 * 32);
     }
 
     #[test]
@@ -324,5 +410,56 @@ mod tests {
         assert_eq!(s.booth_pass_take(&t, 50).unwrap(), None);
         s.booth_pass_create(&t, 1, 100).unwrap();
         assert_eq!(s.booth_pass_take(&t, 100).unwrap(), None);
+        // Taking any pass sweeps the expired ones.
+        let u = Hash32([2; 32]);
+        s.booth_pass_create(&t, 1, 100).unwrap();
+        assert_eq!(s.booth_pass_take(&u, 100).unwrap(), None);
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM booth_passes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_check_in_writes_its_pass_with_it_and_is_taken_back_with_it() {
+        let roll = test_roll(3);
+        let mut s = Store::open_in_memory().unwrap();
+        s.install_roll(&roll, 1).unwrap();
+        let record = SignedTx::sign(
+            crate::ledger::Transaction::CheckIn(crate::ledger::CheckInTx {
+                chain_id: Hash32([9; 32]),
+                election_id: 1,
+                voter: roll.voters[1],
+                station: None,
+                index: 1,
+                path: s.roll_path(1, 1).unwrap(),
+                checked_in_at_ms: 5,
+                origin: key(1).public(),
+            }),
+            &key(1),
+        )
+        .unwrap();
+        let h = record.hash().unwrap();
+        let (p1, p2) = (Hash32([1; 32]), Hash32([2; 32]));
+        assert!(
+            s.poll_book_insert(1, 1, (&record, &h), 5, (&p1, 100))
+                .unwrap()
+        );
+        // The same voter again: refused, and its second pass not written.
+        assert!(
+            !s.poll_book_insert(1, 1, (&record, &h), 6, (&p2, 100))
+                .unwrap()
+        );
+        assert_eq!(s.booth_pass_take(&p2, 10).unwrap(), None);
+        assert!(s.poll_book_has(1, 1).unwrap());
+        s.poll_book_remove(1, 1, &p1).unwrap();
+        assert!(!s.poll_book_has(1, 1).unwrap());
+        assert_eq!(s.booth_pass_take(&p1, 10).unwrap(), None);
+        assert!(
+            s.poll_book_insert(1, 1, (&record, &h), 7, (&p1, 100))
+                .unwrap()
+        );
+        assert_eq!(s.booth_pass_take(&p1, 10).unwrap(), Some((1, 100)));
     }
 }
