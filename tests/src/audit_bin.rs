@@ -62,6 +62,13 @@ pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {id}"))
 }
 
+/// Asserts that every check of `ids` (separated by spaces) PASSed.
+pub fn assert_pass(report: &Value, ids: &str) {
+    for id in ids.split_whitespace() {
+        assert_eq!(check(report, id)["verdict"], "PASS", "{id}");
+    }
+}
+
 /// The failures of check `id`, asserting it FAILed.
 pub fn failed<'a>(report: &'a Value, id: &str) -> &'a Vec<Value> {
     let c = check(report, id);

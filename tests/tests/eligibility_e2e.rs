@@ -16,7 +16,7 @@ use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::fallback::{FallbackBlock, FallbackTip, reconciliation_txs};
 use evote_core::ledger::tx::ballot_hash;
 use evote_core::ledger::{Ballot, BallotTx, Genesis, Hash32, NodeKey, SignedTx, Transaction};
-use evote_tests::audit_bin::{audit, check, verify};
+use evote_tests::audit_bin::{assert_pass, audit, check, verify};
 use evote_tests::cluster::{Cluster, Timing, Voters, wait_until};
 use serde_json::{Value, json};
 
@@ -337,28 +337,16 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
         (&json!(3), &json!(4), &json!(0)),
         "{row}"
     );
-    for id in [
-        "tx.credential",
-        "tx.device_close",
-        "tx.check_in",
-        "station.codes",
-    ] {
-        assert_eq!(check(&report, id)["verdict"], "PASS", "{id}");
-    }
+    assert_pass(
+        &report,
+        "tx.credential tx.device_close tx.check_in station.codes",
+    );
 
     // The station's chain exported for observers: its confirmation codes
     // lead to the head its closing record signs; with one code removed
     // (a ballot the station wants forgotten) they no longer do.
     let export = c.dir.path().join("station-chain.sqlite3");
-    let (code, _, err) = c.cli(&[
-        OsStr::new("chain"),
-        OsStr::new("export"),
-        OsStr::new("--config"),
-        c.nodes[station].config.as_os_str(),
-        OsStr::new("--out"),
-        export.as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    export_chain(&c, station, &export);
     let db = export.to_str().unwrap();
     let (_, report) = verify(&c, &["--db", db]);
     let codes = check(&report, "station.codes");
@@ -380,6 +368,20 @@ fn an_appliance_cannot_vote_for_voters_it_does_not_hold_the_card_of() {
     let f = &codes["failures"][0];
     assert_eq!(f["code"], "code_chain_broken", "{f}");
     assert!(f["message"].as_str().unwrap().contains("station-1"), "{f}");
+}
+
+/// `chain export` of node `i`'s chain to `out`.
+fn export_chain(c: &Cluster, i: usize, out: &std::path::Path) {
+    let cfg = c.nodes[i].config.as_os_str();
+    let (code, _, err) = c.cli(&[
+        os("chain"),
+        os("export"),
+        os("--config"),
+        cfg,
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
 }
 
 fn os(s: &str) -> &OsStr {
@@ -505,27 +507,15 @@ fn a_full_election_with_a_roll_cards_and_an_offline_station_verifies() {
     assert_eq!(row("station-1"), (12, 12, 0, "ok".into()));
     assert_eq!(row("station-2"), (8, 8, 0, "ok".into()));
     assert_eq!(row("station-3"), (5, 0, 5, "ok".into()));
-    for id in [
-        "station.poll_book",
-        "station.codes",
-        "tx.check_in",
-        "tx.credential",
-    ] {
-        assert_eq!(check(&report, id)["verdict"], "PASS", "{id}");
-    }
+    assert_pass(
+        &report,
+        "station.poll_book station.codes tx.check_in tx.credential",
+    );
 
     // The chain exported for observers, with one of station-2's check-ins
     // deleted: station-2 counted more ballots than it checked voters in.
     let chain = c.dir.path().join("chain.sqlite3");
-    let (code, _, err) = c.cli(&[
-        os("chain"),
-        os("export"),
-        os("--config"),
-        &cfg(validator),
-        os("--out"),
-        chain.as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    export_chain(&c, validator, &chain);
     let s2_key = read_node_key(&c.home(s2).join("node.key"))
         .unwrap()
         .public();
