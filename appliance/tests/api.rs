@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use support::{Dev, error_code};
 
+/// Generous: a guard against a hang on a loaded machine, not a speed
+/// bound (how fast a vote confirms is `evote-bench load`'s to measure).
+const CONFIRM_WAIT: Duration = Duration::from_secs(60);
+
 #[test]
 fn three_voters_vote_and_the_results_count_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,8 +28,7 @@ fn three_voters_vote_and_the_results_count_them() {
         txs.push(v["transaction_id"].as_str().unwrap().to_string());
     }
     for tx in &txs {
-        let took = dev.wait_confirmed(tx, Duration::from_secs(3));
-        assert!(took < Duration::from_secs(3));
+        dev.wait_confirmed(tx, CONFIRM_WAIT);
     }
     let (code, r) = dev.get("/api/votes/results?election_id=1");
     assert_eq!(code, 200);
@@ -62,7 +65,7 @@ fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
     let (code, v) = dev.vote(&alice, 2);
     assert_eq!(code, 409, "{v}");
     assert_eq!(error_code(&v), "already_voted");
-    dev.wait_confirmed(&tx, Duration::from_secs(3));
+    dev.wait_confirmed(&tx, CONFIRM_WAIT);
     let (code, _) = dev.vote(&alice, 3);
     assert_eq!(code, 409);
     let head = dev.head();
@@ -82,10 +85,7 @@ fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
     let bob = dev.register("bob@example.org");
     let (code, v) = dev.vote(&bob, 2);
     assert_eq!(code, 200, "{v}");
-    dev.wait_confirmed(
-        v["transaction_id"].as_str().unwrap(),
-        Duration::from_secs(3),
-    );
+    dev.wait_confirmed(v["transaction_id"].as_str().unwrap(), CONFIRM_WAIT);
     let (_, r) = dev.get("/api/votes/results?election_id=1");
     assert_eq!(r["total_votes"], 2);
     drop(dev);
@@ -115,7 +115,7 @@ fn a_vote_acknowledged_just_before_a_crash_is_not_lost() {
     drop(dev);
     let dev = Dev::start(dir.path());
     for tx in &txs {
-        dev.wait_confirmed(tx, Duration::from_secs(5));
+        dev.wait_confirmed(tx, CONFIRM_WAIT);
     }
     let (_, r) = dev.get("/api/votes/results?election_id=1");
     assert_eq!(r["total_votes"], 5);
@@ -316,7 +316,7 @@ fn ballots_are_encrypted_tracked_by_code_and_a_forged_ballot_is_refused() {
     assert_eq!(s, 200, "{v}");
     let code = v["confirmation_code"].as_str().unwrap().to_string();
     let tx = v["transaction_id"].as_str().unwrap().to_string();
-    dev.wait_confirmed(&tx, Duration::from_secs(5));
+    dev.wait_confirmed(&tx, CONFIRM_WAIT);
     let (s, t) = dev.get(&format!("/api/votes/track/{code}"));
     assert_eq!(s, 200, "{t}");
     assert!(t["on_chain"] == true && t["block_number"].is_u64(), "{t}");
