@@ -3,18 +3,22 @@
 //! the election authority's signed file (`ledger::roll::RollFile`), checked
 //! against the genesis before it is installed.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
-use crate::ledger::merkle::{MerkleLevels, path_from_levels};
+use crate::ledger::merkle::{MerkleLevels, node_hash, path_from_levels};
 use crate::ledger::roll::CheckedRoll;
 use crate::ledger::{Hash32, PublicKey, SignedTx};
 
-/// Hashes per `roll_nodes` row (migration 0012): a row fits in its page,
-/// so an inclusion proof reads one small row per level of the tree.
+/// Hashes per `roll_nodes` row (migration 0012): a row fits in its page.
 const NODES_PER_ROW: u64 = 64;
+/// The tree's levels from this one up are kept in memory (`roll_tops`);
+/// a proof's nodes below it lie in one row of leaves (2^6 = 64).
+const TOP_LEVEL: usize = NODES_PER_ROW.trailing_zeros() as usize;
 
 /// A voter of an installed roll, as a poll worker sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +100,8 @@ impl Store {
     pub fn roll_commitment(&self, election_id: u64) -> Result<Option<(u64, Hash32)>> {
         let row: Option<(i64, Vec<u8>)> = self
             .conn
-            .query_row(
-                "SELECT size, root FROM rolls WHERE election_id = ?1",
-                [to_i64(election_id)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT size, root FROM rolls WHERE election_id = ?1")?
+            .query_row([to_i64(election_id)], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         row.map(|(n, root)| Ok((to_u64(n)?, hash_from_blob(root)?)))
             .transpose()
@@ -140,41 +141,78 @@ impl Store {
         .transpose()
     }
 
-    /// The inclusion proof of roll entry `position` (PROTOCOL.md §5).
+    /// The inclusion proof of roll entry `position` (PROTOCOL.md §5). The
+    /// tree's levels from `TOP_LEVEL` up come from memory (`roll_tops`);
+    /// the nodes below, from the row of leaf hashes around the entry (and
+    /// the last row, at the tree's ragged right edge), hashed again: a row
+    /// read per proof instead of one per level. Every other
+    /// connection's write empties this connection's page cache, so under
+    /// load each row read goes to the file.
     pub fn roll_path(&self, election_id: u64, position: u64) -> Result<Vec<Hash32>> {
-        let (size, _) = self.roll_commitment(election_id)?.ok_or_else(|| {
+        let (size, root) = self.roll_commitment(election_id)?.ok_or_else(|| {
             StoreError::Corrupt(format!("election {election_id} has no roll installed"))
         })?;
-        let mut rows: BTreeMap<(usize, u64), Vec<u8>> = BTreeMap::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT hashes FROM roll_nodes WHERE election_id = ?1 AND level = ?2 AND chunk = ?3",
-        )?;
-        // path_from_levels asks for O(log² n) nodes; each row is read once.
-        let wanted = std::cell::RefCell::new(Vec::new());
-        let probe = |level: usize, i: u64| {
-            wanted.borrow_mut().push((level, i));
-            Hash32::ZERO
-        };
-        let _ = path_from_levels(size, position, &probe);
-        for (level, i) in wanted.into_inner() {
-            let key = (level, i / NODES_PER_ROW);
-            if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(key) {
-                let blob: Vec<u8> = stmt.query_row(
-                    params![to_i64(election_id), level as i64, to_i64(key.1)],
-                    |r| r.get(0),
-                )?;
-                e.insert(blob);
+        let tops = self.roll_tops(election_id, size, root)?;
+        // The blocks of leaves whose subtrees the proof takes below the top.
+        let wanted = RefCell::new(BTreeSet::new());
+        let _ = path_from_levels(size, position, &|level, i| {
+            if level < TOP_LEVEL {
+                wanted.borrow_mut().insert((i << level) / NODES_PER_ROW);
             }
+            Hash32::ZERO
+        });
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hashes FROM roll_nodes WHERE election_id = ?1 AND level = 0 AND chunk = ?2",
+        )?;
+        let mut blocks = BTreeMap::new();
+        for chunk in wanted.into_inner() {
+            let row: Vec<u8> =
+                stmt.query_row(params![to_i64(election_id), to_i64(chunk)], |r| r.get(0))?;
+            blocks.insert(chunk, block_levels(&row)?);
         }
-        let node = |level: usize, i: u64| {
-            let blob = &rows[&(level, i / NODES_PER_ROW)];
-            let at = ((i % NODES_PER_ROW) * 32) as usize;
-            let mut h = [0u8; 32];
-            h.copy_from_slice(&blob[at..at + 32]);
-            Hash32(h)
+        let node = |level: usize, i: u64| match level.checked_sub(TOP_LEVEL) {
+            Some(up) => tops[up][i as usize],
+            None => {
+                let first = i << level;
+                blocks[&(first / NODES_PER_ROW)][level][((first % NODES_PER_ROW) >> level) as usize]
+            }
         };
         path_from_levels(size, position, &node)
             .ok_or_else(|| StoreError::Corrupt(format!("no roll entry {position}")))
+    }
+
+    /// The levels of a roll's tree from `TOP_LEVEL` up, read once per
+    /// process: a roll never changes once installed (its root names it),
+    /// and these levels are small (a hash per 32 voters: 1 MiB for a
+    /// million).
+    fn roll_tops(&self, election_id: u64, size: u64, root: Hash32) -> Result<Arc<Levels>> {
+        static TOPS: Mutex<BTreeMap<(u64, Hash32), Arc<Levels>>> = Mutex::new(BTreeMap::new());
+        let key = (size, root);
+        if let Some(t) = TOPS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(t.clone());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT level, hashes FROM roll_nodes WHERE election_id = ?1 AND level >= ?2 \
+             ORDER BY level, chunk",
+        )?;
+        let rows = stmt.query_map(params![to_i64(election_id), TOP_LEVEL as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut levels: Levels = Vec::new();
+        for row in rows {
+            let (level, hashes) = row?;
+            let up = usize::try_from(level)
+                .ok()
+                .and_then(|l| l.checked_sub(TOP_LEVEL))
+                .ok_or_else(|| StoreError::Corrupt(format!("roll level {level}")))?;
+            levels.resize_with(levels.len().max(up + 1), Vec::new);
+            levels[up].extend(hashes_of(&hashes)?);
+        }
+        let tops = Arc::new(levels);
+        TOPS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, tops.clone());
+        Ok(tops)
     }
 
     /// Records this appliance's check-in of roll entry `position` and the
@@ -294,6 +332,37 @@ impl Store {
     }
 }
 
+/// Levels of hashes of a roll's tree, the lowest first.
+type Levels = Vec<Vec<Hash32>>;
+
+/// A row of hashes.
+fn hashes_of(row: &[u8]) -> Result<Vec<Hash32>> {
+    if !row.len().is_multiple_of(32) {
+        return Err(StoreError::Corrupt(
+            "a roll_nodes row is not whole hashes".into(),
+        ));
+    }
+    Ok(row
+        .chunks_exact(32)
+        .map(|h| Hash32(h.try_into().expect("32 bytes")))
+        .collect())
+}
+
+/// A row of leaf hashes and the levels above it up to `TOP_LEVEL` (each
+/// node over two of the level below; an odd last one has none).
+fn block_levels(row: &[u8]) -> Result<Levels> {
+    let mut levels = vec![hashes_of(row)?];
+    while levels.len() < TOP_LEVEL {
+        let below = levels.last().expect("a level");
+        let next = below
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+        levels.push(next);
+    }
+    Ok(levels)
+}
+
 fn insert_pass(
     conn: &rusqlite::Connection,
     token_hash: &Hash32,
@@ -343,15 +412,17 @@ mod tests {
 
     #[test]
     fn an_installed_roll_gives_each_voter_and_their_proof() {
-        for n in [1u32, 2, 7, 1500, 2100] {
+        for n in [1u32, 2, 7, 64, 65, 1500, 2100, 4096, 5000] {
             let roll = test_roll(n);
             let mut s = Store::open_in_memory().unwrap();
             assert!(s.install_roll(&roll, 1).unwrap());
             assert!(!s.install_roll(&roll, 2).unwrap());
             for id in ["V0", &format!("V{}", n - 1), &format!("V{}", n / 2)] {
                 let v = s.roll_voter(1, id).unwrap().unwrap();
-                assert!(proofs_hold(&s, &roll, &[v.position]), "{n} {id}");
+                assert_eq!(v.voter, roll.voters[v.position as usize]);
             }
+            let all: Vec<u64> = (0..u64::from(n)).collect();
+            assert!(proofs_hold(&s, &roll, &all), "{n}");
             assert!(s.roll_voter(1, "nobody").unwrap().is_none());
         }
     }
@@ -360,7 +431,9 @@ mod tests {
     /// proves every voter once version 12 has cut its rows to 64.
     #[test]
     fn a_roll_of_version_11_proves_its_voters_after_the_upgrade() {
-        let n = 2100u32;
+        // A size no other test uses: the tree's top levels are kept per
+        // process by root, and this test must read them from the new rows.
+        let n = 4099u32;
         let roll = test_roll(n);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite3");
