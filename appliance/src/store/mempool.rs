@@ -83,16 +83,10 @@ impl Store {
         now_ms: u64,
         durability: Durability,
     ) -> Result<Vec<Offered>> {
-        if durability == Durability::WithNextSync {
-            // In WAL mode, NORMAL commits without syncing the log; the next
-            // FULL commit syncs it, this batch included.
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        match durability {
+            Durability::Now => self.insert_batch(entries, now_ms),
+            Durability::WithNextSync => self.with_next_sync(|s| s.insert_batch(entries, now_ms)),
         }
-        let inserted = self.insert_batch(entries, now_ms);
-        if durability == Durability::WithNextSync {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        inserted
     }
 
     fn insert_batch(&mut self, entries: &[MempoolEntry<'_>], now_ms: u64) -> Result<Vec<Offered>> {

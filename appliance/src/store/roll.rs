@@ -218,8 +218,22 @@ impl Store {
     /// Records this appliance's check-in of roll entry `position` and the
     /// booth pass it hands out (`pass`: its token's hash and expiry), in one
     /// write; `false`, and nothing written, if it checked that voter in
-    /// already.
+    /// already. The write is durable with the next synced commit
+    /// (`with_next_sync`): the caller answers the poll worker only once the
+    /// node has stored the record durably, which syncs it, and otherwise
+    /// takes the check-in back (`poll_book_remove`).
     pub fn poll_book_insert(
+        &mut self,
+        election_id: u64,
+        position: u64,
+        record: (&SignedTx, &Hash32),
+        at_ms: u64,
+        pass: (&Hash32, u64),
+    ) -> Result<bool> {
+        self.with_next_sync(|s| s.poll_book_write(election_id, position, record, at_ms, pass))
+    }
+
+    fn poll_book_write(
         &mut self,
         election_id: u64,
         position: u64,
@@ -310,7 +324,20 @@ impl Store {
 
     /// Uses a pass up: (its election, its expiry), if it was valid at
     /// `now_ms`. Expired passes are dropped on the way, in the same write.
+    /// The write is durable with the next synced commit
+    /// (`with_next_sync`): a pass's ballot is accepted only by a durable
+    /// write (the node's mempool, the fallback chain, the confirmation
+    /// code), which syncs it, and a pass whose ballot was refused is given
+    /// back, so a crash before then at most gives the voter the pass back.
     pub fn booth_pass_take(
+        &mut self,
+        token_hash: &Hash32,
+        now_ms: u64,
+    ) -> Result<Option<(u64, u64)>> {
+        self.with_next_sync(|s| s.booth_pass_delete(token_hash, now_ms))
+    }
+
+    fn booth_pass_delete(
         &mut self,
         token_hash: &Hash32,
         now_ms: u64,
@@ -519,6 +546,12 @@ mod tests {
             s.poll_book_insert(1, 1, (&record, &h), 5, (&p1, 100))
                 .unwrap()
         );
+        // Written unsynced, and the connection syncs its next writes again.
+        let sync: i64 = s
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
         // The same voter again: refused, and its second pass not written.
         assert!(
             !s.poll_book_insert(1, 1, (&record, &h), 6, (&p2, 100))

@@ -781,3 +781,26 @@ fn mempool_ballots_are_stored_packed_and_json_rows_of_version_6_still_read() {
     assert_eq!(old.mempool_older_than(6, 10).unwrap(), vec![b]);
     assert_eq!(old.integrity_check(true).unwrap(), vec!["ok".to_string()]);
 }
+
+#[test]
+fn a_write_waits_for_another_connections_lock_instead_of_failing() {
+    let (dir, mut s, _g) = fresh();
+    let path = dir.path().join(DB_FILE);
+    let (held, release) = (
+        std::sync::mpsc::channel::<()>(),
+        std::sync::mpsc::channel::<()>(),
+    );
+    let holder = std::thread::spawn(move || {
+        let other = Store::open(&path).unwrap();
+        other.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        held.0.send(()).unwrap();
+        release.1.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        other.conn.execute_batch("COMMIT").unwrap();
+    });
+    held.1.recv().unwrap();
+    release.0.send(()).unwrap();
+    // Taken while the other connection still holds the write lock.
+    assert_eq!(s.booth_pass_take(&Hash32([7; 32]), 1).unwrap(), None);
+    holder.join().unwrap();
+}
