@@ -159,6 +159,8 @@ struct Shared {
     /// While set and in the future, the link delivers nothing.
     stalled_until: Mutex<Option<Instant>>,
     stalls: AtomicU64,
+    /// When each stall began and how long it lasted.
+    stall_log: Mutex<Vec<(Instant, Duration)>>,
     resets: AtomicU64,
     bytes: Counts,
     /// Open forwarded connections: (client side, node side).
@@ -286,6 +288,11 @@ impl LinkProxy {
             self.shared.resets.load(Ordering::SeqCst),
         )
     }
+
+    /// The stalls so far: when each began and how long it lasted.
+    pub fn stall_windows(&self) -> Vec<(Instant, Duration)> {
+        self.shared.stall_log.lock().unwrap().clone()
+    }
 }
 
 impl Drop for LinkProxy {
@@ -341,6 +348,7 @@ fn weather_loop(shared: &Shared) {
             let length = lasting.draw(&mut rng);
             *shared.stalled_until.lock().unwrap() = Some(now + length);
             shared.stalls.fetch_add(1, Ordering::SeqCst);
+            shared.stall_log.lock().unwrap().push((now, length));
             next_stall = Some(now + length + every.draw(&mut rng));
         }
         if let (Some(at), Some(every)) = (next_reset, shared.shape.resets)

@@ -169,6 +169,10 @@ struct Tally {
     seen: Vec<Mutex<BTreeMap<String, Duration>>>,
     /// When node 0 was seen to commit each block.
     commits: Mutex<Vec<Duration>>,
+    /// Per node: when it was seen to commit each height (from 1).
+    heights: Vec<Mutex<Vec<Duration>>>,
+    /// Transaction hash → the height that holds it.
+    height_of: Mutex<BTreeMap<String, u64>>,
     /// Fallback votes: transaction id → when its status was first confirmed.
     reconciled: Mutex<BTreeMap<String, Duration>>,
 }
@@ -201,8 +205,12 @@ pub fn run_scenario(a: &WanArgs, sc: &Scenario) -> Result<Value, String> {
     c.route_through_shaped(|from, to| sc.shape(from, to, &uplinks, a.seed));
     c.start_all();
     let tokens = super::chaos::check_in_tokens(&c, per_node, "wan")?;
+    // The check-ins are blocks of their own: counted before the stream,
+    // they are not what votes cost.
+    settle_setup(&c);
     let tally = Tally {
         seen: (0..c.nodes.len()).map(|_| Mutex::default()).collect(),
+        heights: (0..c.nodes.len()).map(|_| Mutex::default()).collect(),
         ..Tally::default()
     };
     let stop = AtomicBool::new(false);
@@ -232,11 +240,34 @@ pub fn run_scenario(a: &WanArgs, sc: &Scenario) -> Result<Value, String> {
     let traffic = c.links.traffic();
     let report = verdict(&c, sc, &tally, end, &traffic_before, &traffic);
     if std::env::var_os("EVOTE_BENCH_KEEP").is_some() {
-        // Kept for a look: the nodes' databases and logs.
+        // Kept for a look: the nodes' databases and logs, and the timeline.
+        let path = c.dir.path().join("timeline.json");
+        let t = timeline(&c, &tally, start, &traffic_before);
+        std::fs::write(&path, t.to_string()).map_err(|e| e.to_string())?;
         c.dir.disable_cleanup(true);
         eprintln!("kept the testnet at {}", c.dir.path().display());
     }
     Ok(report)
+}
+
+/// How long the check-ins before the stream may take to commit everywhere.
+const SETUP_SETTLE: Duration = Duration::from_secs(60);
+
+/// Waits (up to [`SETUP_SETTLE`]) until every node's mempool is empty and
+/// every node holds the same head.
+fn settle_setup(c: &Cluster) {
+    let deadline = Instant::now() + SETUP_SETTLE;
+    while Instant::now() < deadline {
+        let heads: Vec<(u64, String)> = (0..c.nodes.len()).map(|i| c.head(i)).collect();
+        let idle = (0..c.nodes.len()).all(|i| {
+            let (_, m) = c.get_text(i, "/metrics");
+            m.lines().any(|l| l.trim() == "evote_mempool_size 0")
+        });
+        if idle && heads.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Follows node `i`'s commits.
@@ -246,11 +277,60 @@ fn watch(c: &Cluster, i: usize, start: Instant, tally: &Tally, stop: &AtomicBool
         if i == 0 {
             tally.commits.lock().unwrap().push(now);
         }
+        let height = {
+            let mut heights = tally.heights[i].lock().unwrap();
+            heights.push(now);
+            heights.len() as u64
+        };
         let mut seen = tally.seen[i].lock().unwrap();
+        let mut height_of = tally.height_of.lock().unwrap();
         for h in hashes {
             seen.entry(h.clone()).or_insert(now);
+            height_of.entry(h.clone()).or_insert(height);
         }
     });
+}
+
+/// Everything that happened, in seconds from the start, for a look at
+/// where a scenario's time went: each link's stalls, when each node
+/// committed each height, each vote's node, submission, height and
+/// confirmation, and the bytes each node sent each other node while votes
+/// streamed.
+fn timeline(
+    c: &Cluster,
+    tally: &Tally,
+    start: Instant,
+    before: &BTreeMap<(usize, usize), u64>,
+) -> Value {
+    let s = |d: Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
+    let stalls: Vec<Value> = (c.links.proxies.iter())
+        .flat_map(|(&(from, to), p)| {
+            p.stall_windows().into_iter().map(move |(at, len)| {
+                json!({"from": from, "to": to,
+                       "start_s": s(at.saturating_duration_since(start)), "len_s": s(len)})
+            })
+        })
+        .collect();
+    let heights: Vec<Vec<f64>> = (tally.heights.iter())
+        .map(|h| h.lock().unwrap().iter().map(|d| s(*d)).collect())
+        .collect();
+    let height_of = tally.height_of.lock().unwrap();
+    let votes: Vec<Value> = (tally.acks.lock().unwrap().iter())
+        .map(|a| {
+            json!({"node": a.node, "tx": a.tx, "submitted_s": s(a.submitted),
+                   "height": height_of.get(&a.tx),
+                   "confirmed_s": tally.confirmed_at(a).map(s)})
+        })
+        .collect();
+    let names: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).collect();
+    let after = c.links.traffic();
+    let links: Vec<Value> = (after.iter())
+        .map(|(&(from, to), b)| {
+            let bytes = b - before.get(&(from, to)).copied().unwrap_or(0);
+            json!({"from": from, "to": to, "bytes": bytes})
+        })
+        .collect();
+    json!({"nodes": names, "stalls": stalls, "heights": heights, "votes": votes, "links": links})
 }
 
 /// Asks, every second, after the votes that went to a fallback chain.
@@ -361,15 +441,16 @@ fn from_logs(c: &Cluster) -> (u64, u64, u64) {
 }
 
 /// The mean size of a ballot as it travels between peers (its JSON), from
-/// the first block that holds some.
+/// the first blocks that hold some (the check-ins before the stream come
+/// first, and are not ballots).
 fn ballot_bytes(c: &Cluster) -> Option<f64> {
     let (_, page) = c.try_get(0, "/p2p/blocks?from=1&limit=64")?;
-    let txs = page["blocks"]
-        .as_array()?
-        .iter()
-        .find_map(|b| b["transactions"].as_array().filter(|t| !t.is_empty()))?;
-    let total: usize = txs.iter().map(|t| t.to_string().len()).sum();
-    Some(total as f64 / txs.len() as f64)
+    let ballots: Vec<usize> = (page["blocks"].as_array()?.iter())
+        .flat_map(|b| b["transactions"].as_array().into_iter().flatten())
+        .filter(|t| t["tx"]["type"] == "ballot")
+        .map(|t| t.to_string().len())
+        .collect();
+    (!ballots.is_empty()).then(|| ballots.iter().sum::<usize>() as f64 / ballots.len() as f64)
 }
 
 fn secs(d: Duration) -> f64 {
