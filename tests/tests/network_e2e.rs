@@ -129,6 +129,25 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
     assert_eq!(code, 403, "{v}");
     let (code, v) = c.peer_post(0, "/p2p/messages", &json!({"messages": [forged]}), 3);
     assert_eq!((code, v["accepted"].as_u64()), (202, Some(1)), "{v}");
+    // Messages and transactions are passed on only to another validator:
+    // naming a station, or the node itself, refuses the request whole.
+    let own_id = c.get(0, "/p2p/status").1["node_id"].clone();
+    for to in [&station_id, &own_id] {
+        let batch = json!({"messages": [forged], "relay_to": to});
+        let (code, v) = c.peer_post(0, "/p2p/messages", &batch, 3);
+        assert_eq!(
+            (code, &v["error"]["code"]),
+            (400, &json!("bad_relay")),
+            "{v}"
+        );
+        let batch = json!({"transactions": [], "relay_to": to});
+        let (code, v) = c.peer_post(0, "/p2p/transactions", &batch, 3);
+        assert_eq!(
+            (code, &v["error"]["code"]),
+            (400, &json!("bad_relay")),
+            "{v}"
+        );
+    }
     let too_many: Vec<_> = (0..65).map(|_| forged.clone()).collect();
     let (code, v) = c.peer_post(0, "/p2p/messages", &json!({"messages": too_many}), 3);
     assert_eq!(code, 400, "{v}");

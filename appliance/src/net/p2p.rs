@@ -20,8 +20,8 @@ use super::peers::{
 use super::submit::enqueue;
 use crate::clock::now_ms;
 use crate::consensus::Message;
-use crate::ledger::Hash32;
 use crate::ledger::tx::{ToCheck, check_txs};
+use crate::ledger::{Hash32, PublicKey};
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
@@ -206,9 +206,13 @@ async fn messages(
     for msg in &batch.messages {
         admit_message(&s, msg)?;
     }
+    let relay_to = relay_target(&s, batch.relay_to)?;
     // The votes first: they need nothing from the mempool.
     let mut answer = MessagesAnswer::default();
     for msg in batch.messages {
+        if let Some(to) = &relay_to {
+            relay(&s, to, &msg);
+        }
         to_node(&s, msg)?;
         answer.accepted += 1;
     }
@@ -218,7 +222,11 @@ async fn messages(
         loop {
             match rebuild_from_mempool(&s, p.clone()).await? {
                 Ok(p) => {
-                    to_node(&s, Message::Proposal(p))?;
+                    let msg = Message::Proposal(p);
+                    if let Some(to) = &relay_to {
+                        relay(&s, to, &msg);
+                    }
+                    to_node(&s, msg)?;
                     answer.accepted += 1;
                 }
                 // The gossip that brings them is likely on its way: a
@@ -236,6 +244,26 @@ async fn messages(
         }
     }
     Ok((StatusCode::ACCEPTED, axum::Json(answer)))
+}
+
+/// A request's `relay_to`, if it names another validator; refused (400)
+/// if it names anyone else.
+fn relay_target(s: &SharedState, to: Option<PublicKey>) -> Result<Option<PublicKey>, ApiError> {
+    match to {
+        Some(k) if !s.genesis.is_validator(&k) || k == s.key.public() => Err(
+            ApiError::bad_request("bad_relay", "relay_to must name another validator"),
+        ),
+        to => Ok(to),
+    }
+}
+
+/// Passes a message on to validator `to` (the sender's link to it is
+/// slow), if its signature holds: a relay carries nothing its signer did
+/// not sign.
+fn relay(s: &SharedState, to: &PublicKey, msg: &Message) {
+    if matches!(msg.verify_signature(), Ok(true)) && !s.peers.relay(to, msg.clone()) {
+        tracing::debug!("a message to relay was dropped: no room for it");
+    }
 }
 
 fn to_node(s: &SharedState, msg: Message) -> Result<(), ApiError> {
@@ -280,6 +308,7 @@ async fn transactions(
             format!("at most {MAX_GOSSIP_BATCH} transactions per batch"),
         ));
     }
+    let relay_to = relay_target(&s, batch.relay_to)?;
     let source = Source::Peer { relay: batch.relay };
     let s2 = s.clone();
     let checked = s.proof_work.run_for_peer("checking transactions", move || {
@@ -310,15 +339,28 @@ async fn transactions(
     let checked = checked.await?;
     let mut refused = Vec::new();
     let mut waits = Vec::new();
+    let mut to_relay = Vec::new();
     for (check, stx) in checked {
         match check {
-            Ok(hash) => waits.push((hash, enqueue(&s, stx, hash, source)?)),
+            Ok(hash) => {
+                if relay_to.is_some() {
+                    to_relay.push(stx.clone());
+                }
+                waits.push((hash, enqueue(&s, stx, hash, source)?))
+            }
             Err(e) => refused.push(Refused {
                 tx_hash: stx.hash().ok(),
                 code: e.code(),
                 message: e.to_string(),
             }),
         }
+    }
+    // Passed on only once checked: a relay carries nothing invalid.
+    if let Some(to) = &relay_to
+        && !to_relay.is_empty()
+        && !s.peers.relay_txs(to, to_relay)
+    {
+        tracing::debug!("transactions to relay were dropped: no room for them");
     }
     let (mut accepted, mut known) = (0u64, 0u64);
     for (hash, wait) in waits {

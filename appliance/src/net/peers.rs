@@ -12,6 +12,7 @@ mod follower;
 mod forwarder;
 mod lanes;
 mod outbox;
+mod relay;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT, CallError, PeerClient};
 use compact::{CompactProposal, tx_refs};
-use lanes::{Bulk, BulkWorker, Current, PeerLink};
-use outbox::{Outbox, Outgoing};
+use lanes::{Bulk, BulkWorker, Current, PassOn, PeerLink};
+use outbox::{Kind, Outbox, Outgoing};
 
 use crate::clock::now_ms;
 use crate::consensus::Message;
@@ -99,10 +100,18 @@ pub struct GossipBatch {
     /// Ask a validator to pass the batch on to the other validators.
     #[serde(default)]
     pub relay: bool,
+    /// Ask a validator to pass the batch on to this validator (the
+    /// sender's own link to it is slow to take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_to: Option<PublicKey>,
 }
 
 /// The body of `POST /p2p/messages`: consensus messages, in the order
 /// sent, and proposals by the names of their transactions (`compact.rs`).
+/// With `relay_to`, the receiving validator passes every message of the
+/// batch that verifies on to that validator too (once: it never relays a
+/// relayed message again): the sender's own link to it is slow to take
+/// them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageBatch {
@@ -110,6 +119,8 @@ pub struct MessageBatch {
     pub proposals: Vec<CompactProposal>,
     #[serde(default)]
     pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_to: Option<PublicKey>,
 }
 
 /// The answer to `POST /p2p/messages`: how many messages went to the node,
@@ -232,19 +243,54 @@ pub fn node_name(genesis: &Genesis, key: &PublicKey) -> Option<String> {
 }
 
 /// Every peer's state, shared with the HTTP handlers.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PeerTable {
     peers: RwLock<BTreeMap<String, PeerState>>,
     /// Per peer, the transactions it acknowledged by gossip (by signature).
     acked: Mutex<BTreeMap<String, Acked>>,
+    /// Per peer, the transactions this node's gossip is carrying to it and
+    /// it has not acknowledged yet.
+    on_the_way: Mutex<BTreeMap<String, Acked>>,
+    /// Each validator's queues, for the messages and transactions this
+    /// node relays to it (`MessageBatch::relay_to`, `GossipBatch::relay_to`).
+    outboxes: RwLock<BTreeMap<PublicKey, Queues>>,
 }
 
-/// Transactions a peer took, by signature (unique per transaction, no
+/// A validator's URL, consensus outbox and bulk queue.
+struct Queues {
+    url: String,
+    outbox: Arc<Outbox>,
+    bulk: SyncSender<Bulk>,
+}
+
+impl std::fmt::Debug for PeerTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTable")
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Transactions of a peer, by signature (unique per transaction, no
 /// hashing needed), the oldest forgotten first past [`MAX_ACKED_PER_PEER`].
 #[derive(Debug, Default)]
 struct Acked {
     set: std::collections::BTreeSet<Signature>,
     order: std::collections::VecDeque<Signature>,
+}
+
+impl Acked {
+    fn add(&mut self, txs: &[SignedTx]) {
+        for stx in txs {
+            if self.set.insert(stx.signature) {
+                self.order.push_back(stx.signature);
+            }
+            while self.order.len() > MAX_ACKED_PER_PEER {
+                let old = self.order.pop_front().expect("not empty");
+                self.set.remove(&old);
+            }
+        }
+    }
 }
 
 /// Transactions remembered per peer as acknowledged.
@@ -285,21 +331,68 @@ impl PeerTable {
     /// The peer at `url` took these transactions.
     pub fn taken(&self, url: &str, txs: &[SignedTx]) {
         let mut acked = self.acked.lock().expect("acked");
-        let a = acked.entry(url.to_string()).or_default();
-        for stx in txs {
-            if a.set.insert(stx.signature) {
-                a.order.push_back(stx.signature);
-            }
-            while a.order.len() > MAX_ACKED_PER_PEER {
-                let old = a.order.pop_front().expect("not empty");
-                a.set.remove(&old);
+        acked.entry(url.to_string()).or_default().add(txs);
+        drop(acked);
+        if let Some(w) = self.on_the_way.lock().expect("on the way").get_mut(url) {
+            for stx in txs {
+                w.set.remove(&stx.signature);
             }
         }
+    }
+
+    /// This node's gossip is taking these transactions to the peer at `url`.
+    fn sending(&self, url: &str, txs: &[SignedTx]) {
+        let mut w = self.on_the_way.lock().expect("on the way");
+        w.entry(url.to_string()).or_default().add(txs);
+    }
+
+    /// The hashes of the transactions among `refs` that this node's gossip
+    /// is still taking to the peer at `url`: a proposal naming them carries
+    /// them whole, rather than have the peer wait for that gossip and ask
+    /// (a block proposed right after its proposer took a batch, say a
+    /// station's, that it passes on).
+    pub fn on_the_way(&self, url: &str, refs: &[compact::TxRef]) -> Vec<Hash32> {
+        let w = self.on_the_way.lock().expect("on the way");
+        let Some(w) = w.get(url) else {
+            return Vec::new();
+        };
+        (refs.iter())
+            .filter(|r| w.set.contains(&r.signature))
+            .map(|r| r.tx_hash)
+            .collect()
     }
 
     /// The peer at `url` restarted: what it took is no longer sure.
     pub fn forget_taken(&self, url: &str) {
         self.acked.lock().expect("acked").remove(url);
+    }
+
+    /// Passes another node's consensus message on to validator `to`, once
+    /// (`MessageBatch::relay_to`). False if this node has no link to it or
+    /// its outbox is full.
+    pub fn relay(&self, to: &PublicKey, msg: Message) -> bool {
+        let outboxes = self.outboxes.read().expect("outboxes");
+        let Some(Queues { outbox, .. }) = outboxes.get(to) else {
+            return false;
+        };
+        let refs = match &msg {
+            Message::Proposal(p) => tx_refs(&p.block),
+            _ => Vec::new(),
+        };
+        outbox.push(Arc::new(Outgoing { msg, refs }), Kind::Relayed)
+    }
+
+    /// Passes transactions this node took from another node's gossip on to
+    /// validator `to`, once (`GossipBatch::relay_to`). False if this node
+    /// has no link to it or its queue is full.
+    pub fn relay_txs(&self, to: &PublicKey, txs: Vec<SignedTx>) -> bool {
+        let outboxes = self.outboxes.read().expect("outboxes");
+        let Some(Queues { url, bulk, .. }) = outboxes.get(to) else {
+            return false;
+        };
+        self.sending(url, &txs);
+        bulk.try_send(Bulk::Txs(Arc::new(txs), PassOn::Nothing))
+            .is_ok()
     }
 
     /// The height the peer at `url` last reported.
@@ -356,6 +449,8 @@ pub fn agent() -> ureq::Agent {
 /// after their round had timed out.
 struct Link {
     url: String,
+    /// The validator behind the link, if it is one.
+    validator: Option<PublicKey>,
     outbox: Arc<Outbox>,
     bulk: SyncSender<Bulk>,
 }
@@ -376,6 +471,8 @@ pub struct HttpNetwork {
     follow: Option<Arc<follower::Cursor>>,
     /// Since when a peer has been ahead of this node's height.
     behind_since: Option<(u64, Instant)>,
+    client: PeerClient,
+    inbox: NodeInbox,
 }
 
 /// The peer URLs to talk to: every validator of the genesis but this node
@@ -428,6 +525,7 @@ impl HttpNetwork {
         let stop = Arc::new(AtomicBool::new(false));
         let current = Arc::new(Mutex::new(Current::default()));
         let mut links = Vec::new();
+        let mut targets = Vec::new();
         for (url, node_id) in urls {
             table.insert(PeerState::new(url.clone(), node_id, &genesis));
             let outbox = Arc::new(Outbox::new(MAX_PEER_QUEUE));
@@ -450,19 +548,68 @@ impl HttpNetwork {
                 });
             }
             let (bulk, rx) = sync_channel(MAX_PEER_QUEUE);
+            let in_flight = Arc::new(Mutex::new(None));
             let worker = BulkWorker {
                 link: link(),
                 inbox: inbox.clone(),
                 syncing: syncing.clone(),
+                in_flight: in_flight.clone(),
             };
             spawn(format!("evote-gossip {url}"), move || worker.run(rx));
-            links.push(Link { url, outbox, bulk });
+            let validator = node_id.filter(|k| genesis.is_validator(k));
+            if let Some(node_id) = validator {
+                let mut outboxes = table.outboxes.write().expect("outboxes");
+                outboxes.insert(
+                    node_id,
+                    Queues {
+                        url: url.clone(),
+                        outbox: outbox.clone(),
+                        bulk: bulk.clone(),
+                    },
+                );
+                targets.push(relay::Target {
+                    node_id,
+                    url: url.clone(),
+                    outbox: outbox.clone(),
+                    bulk: bulk.clone(),
+                    gossip: in_flight,
+                });
+            }
+            links.push(Link {
+                url,
+                validator,
+                outbox,
+                bulk,
+            });
+        }
+        if genesis.is_validator(&me) {
+            let (table, stop) = (table.clone(), stop.clone());
+            spawn("evote-relay".into(), move || {
+                relay::relay_loop(&targets, &table, &stop)
+            });
         }
         let role = if genesis.is_validator(&me) {
             Role::Validator
         } else {
             Role::Station
         };
+        let follow = (role == Role::Station).then(|| {
+            let cursor = Arc::new(follower::Cursor::default());
+            let (turn, asking) = (Arc::default(), Arc::default());
+            for lane in 0..follower::FOLLOWERS {
+                let f = follower::Follower {
+                    client: client.clone(),
+                    table: table.clone(),
+                    inbox: inbox.clone(),
+                    cursor: cursor.clone(),
+                    stop: stop.clone(),
+                    turn: Arc::clone(&turn),
+                    asking: Arc::clone(&asking),
+                };
+                spawn(format!("evote-follower{lane}"), move || f.run());
+            }
+            cursor
+        });
         let forwarder = (role == Role::Station).then(|| {
             let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
             let rx = Arc::new(Mutex::new(rx));
@@ -480,19 +627,6 @@ impl HttpNetwork {
             }
             tx
         });
-        let follow = (role == Role::Station).then(|| {
-            let cursor = Arc::new(follower::Cursor::default());
-            let f = follower::Follower {
-                client: client.clone(),
-                table: table.clone(),
-                inbox: inbox.clone(),
-                cursor: cursor.clone(),
-                stop: stop.clone(),
-                turn: Default::default(),
-            };
-            spawn("evote-follower".into(), move || f.run());
-            cursor
-        });
         Self {
             role,
             links,
@@ -504,6 +638,8 @@ impl HttpNetwork {
             current,
             follow,
             behind_since: None,
+            client,
+            inbox,
         }
     }
 
@@ -513,10 +649,58 @@ impl HttpNetwork {
     }
 
     fn send_bulk(&self, link: &Link, item: Bulk) {
+        if let Bulk::Txs(txs, _) = &item {
+            self.table.sending(&link.url, txs);
+        }
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = link.bulk.try_send(item)
         {
             self.count_drop(link);
         }
+    }
+
+    /// Gossips `batch` to every validator. While a link looks stalled (its
+    /// consensus messages wait past their bound), the batch also goes
+    /// around it: the nearest validator whose link does not look stalled
+    /// is asked to pass it on (in the request that takes it the batch
+    /// anyway), so that the ballots reach a proposer behind a stalled link
+    /// in time for its block.
+    fn gossip_to_validators(&self, batch: &Arc<Vec<SignedTx>>, pass: PassOn) {
+        let links: Vec<&Link> = (self.links.iter())
+            .filter(|l| self.is_validator_link(l))
+            .collect();
+        let mut around: Vec<(&Link, PublicKey)> = Vec::new();
+        for link in &links {
+            if let Some(to) = link.validator.filter(|_| link.outbox.stalled())
+                && let Some(via) = self.relay_link(link)
+            {
+                around.push((via, to));
+            }
+        }
+        for link in links {
+            let asked = around.iter().position(|(via, _)| via.url == link.url);
+            let pass = match asked.filter(|_| pass == PassOn::Nothing) {
+                Some(i) => PassOn::To(around.remove(i).1),
+                None => pass,
+            };
+            self.send_bulk(link, Bulk::Txs(batch.clone(), pass));
+        }
+        // More stalled links than the requests could carry: one more each.
+        for (via, to) in around {
+            self.send_bulk(via, Bulk::Txs(batch.clone(), PassOn::To(to)));
+        }
+    }
+
+    /// The nearest other validator's link that does not look stalled.
+    fn relay_link(&self, not: &Link) -> Option<&Link> {
+        let peers = self.table.snapshot();
+        let rtt = |l: &Link| {
+            (peers.iter().find(|p| p.url == l.url))
+                .and_then(|p| p.rtt_ms)
+                .unwrap_or(DEFAULT_ROUND_TRIP_MS)
+        };
+        (self.links.iter())
+            .filter(|l| l.url != not.url && l.validator.is_some() && !l.outbox.stalled())
+            .min_by_key(|l| rtt(l))
     }
 
     fn state_of(&self, url: &str) -> Option<PeerState> {
@@ -556,7 +740,7 @@ impl Network for HttpNetwork {
         });
         self.current.lock().expect("current messages").note(&out);
         for link in &self.links {
-            if self.is_validator_link(link) && !link.outbox.push(out.clone()) {
+            if self.is_validator_link(link) && !link.outbox.push(out.clone(), Kind::Own) {
                 self.count_drop(link);
             }
         }
@@ -566,11 +750,12 @@ impl Network for HttpNetwork {
         for chunk in txs.chunks(MAX_GOSSIP_BATCH) {
             let batch = Arc::new(chunk.to_vec());
             if self.role == Role::Validator {
-                for link in &self.links {
-                    if self.is_validator_link(link) {
-                        self.send_bulk(link, Bulk::Txs(batch.clone(), relay));
-                    }
-                }
+                let pass = if relay {
+                    PassOn::Everyone
+                } else {
+                    PassOn::Nothing
+                };
+                self.gossip_to_validators(&batch, pass);
                 continue;
             }
             // A station hands each batch to the forwarder, which tries the
@@ -614,12 +799,43 @@ impl Network for HttpNetwork {
             .unwrap_or(DEFAULT_ROUND_TRIP_MS)
     }
 
-    /// A station's follower fetches what its node lacks (`follower.rs`); a
-    /// validator asks a peer that is ahead.
+    /// Asks the nearest holder at once, and the next one too if the first
+    /// has not answered within [`forwarder::hedge_after`] its round trip
+    /// (a stalled link is why the block is missing here).
+    fn fetch_decided(&mut self, height: u64, holders: &[PublicKey]) {
+        let peers = self.nearest(holders);
+        let (Some(first), second) = (peers.first().cloned(), peers.get(1).cloned()) else {
+            return;
+        };
+        let (client, inbox) = (self.client.clone(), self.inbox.clone());
+        spawn("evote-fetch".into(), move || {
+            let got = Arc::new(AtomicBool::new(false));
+            let hedge = second.map(|p| {
+                let (client, inbox, got) = (client.clone(), inbox.clone(), got.clone());
+                let after = forwarder::hedge_after(first.rtt_ms);
+                std::thread::spawn(move || {
+                    std::thread::sleep(after);
+                    if !got.load(Ordering::SeqCst) {
+                        fetch_from(&client, &inbox, &p.url, height);
+                    }
+                })
+            });
+            got.store(
+                fetch_from(&client, &inbox, &first.url, height),
+                Ordering::SeqCst,
+            );
+            if let Some(h) = hedge {
+                let _ = h.join();
+            }
+        });
+    }
+
+    /// A station's followers fetch what its node lacks (`follower.rs`); a
+    /// validator, and a station whose followers are both held by stalled
+    /// links, asks a peer that is ahead.
     fn request_sync(&mut self, height: u64) -> bool {
         if let Some(cursor) = &self.follow {
             cursor.node_at(height);
-            return true;
         }
         if self.syncing.load(Ordering::SeqCst) {
             return false;
@@ -630,17 +846,24 @@ impl Network for HttpNetwork {
         let Some(peer) = ahead.iter().max_by_key(|p| p.height).cloned() else {
             return false;
         };
-        // One block behind is what a validator sees for a moment at every
-        // height (commits reach validators a message delay apart): that
-        // block is on its way by consensus, and fetching it would send it
-        // over a thin uplink twice. Only a peer one block ahead for
-        // `SYNC_GRACE`, or more than one block ahead, is caught up with.
+        // One block behind is what a node sees for a moment at every
+        // height (commits reach validators a message delay apart, and a
+        // station's followers bring each block one message delay after
+        // its commit): that block is on its way, and fetching it would send
+        // it over a thin uplink twice. Only a peer one block ahead for a
+        // grace, or more than one block ahead, is caught up with: a
+        // validator's is `SYNC_GRACE`, a station's what a follower's answer
+        // may take over a link that is not stalled.
+        let grace = match self.role {
+            Role::Validator => SYNC_GRACE,
+            Role::Station => forwarder::hedge_after(peer.rtt_ms),
+        };
         let since = match self.behind_since {
             Some((h, t)) if h == height => t,
             _ => self.behind_since.insert((height, Instant::now())).1,
         };
         let far = peer.height.is_some_and(|h| h > height + 1);
-        if !far && since.elapsed() < SYNC_GRACE {
+        if !far && since.elapsed() < grace {
             return false;
         }
         let Some(link) = self.links.iter().find(|l| l.url == peer.url) else {
@@ -652,6 +875,47 @@ impl Network for HttpNetwork {
             return false;
         }
         true
+    }
+}
+
+/// How long a request for a block decided without this node waits at the
+/// validator for its commit there (it sent its COMMIT, and commits as soon
+/// as it holds a quorum of them).
+pub const FETCH_DECIDED_WAIT_MS: u64 = 2_000;
+
+impl HttpNetwork {
+    /// The validators among `holders` to ask, the nearest first.
+    fn nearest(&self, holders: &[PublicKey]) -> Vec<PeerState> {
+        let mut peers: Vec<PeerState> = (self.table.snapshot().into_iter())
+            .filter(|p| p.node_id.is_some_and(|k| holders.contains(&k)))
+            .collect();
+        peers.sort_by_key(|p| (!p.reachable, p.rtt_ms.unwrap_or(DEFAULT_ROUND_TRIP_MS)));
+        peers
+    }
+}
+
+/// Fetches the blocks from `height` on at `url` (waiting there for the
+/// first) and hands them to the node; whether it got any.
+fn fetch_from(client: &PeerClient, inbox: &NodeInbox, url: &str, height: u64) -> bool {
+    let call =
+        format!("{url}/p2p/blocks?from={height}&limit={SYNC_PAGE}&wait_ms={FETCH_DECIDED_WAIT_MS}");
+    let timeout = SYNC_TIMEOUT + Duration::from_millis(FETCH_DECIDED_WAIT_MS);
+    let page = client
+        .call(&call, client::Call::Get, MAX_SYNC_BODY, timeout)
+        .and_then(|body| {
+            serde_json::from_slice::<BlocksPage>(&body)
+                .map_err(|e| CallError::BadAnswer(e.to_string()))
+        });
+    match page {
+        Ok(p) if !p.blocks.is_empty() => {
+            let _ = inbox.try_send(crate::node::Request::Synced(p.blocks));
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::debug!(peer = %url, "fetching a decided block failed: {e}");
+            false
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use super::status::{Counters, NodeStatus, Role};
 use super::store::NodeStore;
 use super::verified::VerifiedCache;
 use super::{
-    IDLE_WAKE_MS, MAX_REGOSSIP, Network, REGOSSIP_AFTER_MS, Request, SUBMIT_LINGER, Source,
-    Submission, SubmitOutcome,
+    IDLE_WAKE_MS, MAX_REGOSSIP, Network, REFETCH_DECIDED_MS, REGOSSIP_AFTER_MS, Request,
+    SUBMIT_LINGER, Source, Submission, SubmitOutcome,
 };
 use crate::clock::Clock;
 use crate::consensus::{Action, ChainView, Core};
@@ -60,6 +60,9 @@ pub struct Driver<S, N, C> {
     /// Peers report a higher head: the core is not ticked (nor its
     /// deadline awaited) until the node has caught up.
     behind: bool,
+    /// The height of a block decided without this node that it asked
+    /// for, and when.
+    fetching: Option<(u64, u64)>,
 }
 
 /// The store as the consensus core sees it.
@@ -224,6 +227,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             last_step_ms: now,
             busy: false,
             behind: false,
+            fetching: None,
         };
         d.publish_status();
         Ok(d)
@@ -453,6 +457,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         self.evaluate_fallback(now);
         self.reconcile(now);
         self.regossip(now);
+        self.fetch_decided(now);
         let own = self.status.read().expect("status").height;
         self.behind = self
             .network
@@ -471,6 +476,25 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             }
             let actions = core.tick(now, self.pending);
             self.apply(actions);
+        }
+    }
+
+    /// A quorum decided the current height on a block whose proposal never
+    /// came here (a stalled link held it): fetch it committed from them
+    /// now, rather than wait for the link or for peers' status polls.
+    fn fetch_decided(&mut self, now: u64) {
+        let Some(core) = &self.core else { return };
+        let Some(holders) = core.decided_without_me() else {
+            return;
+        };
+        let height = core.height();
+        let asked = self
+            .fetching
+            .is_some_and(|(h, at)| h == height && now < at + REFETCH_DECIDED_MS);
+        if !asked {
+            tracing::debug!(height, "a block was decided without this node; fetching it");
+            self.fetching = Some((height, now));
+            self.network.fetch_decided(height, &holders);
         }
     }
 

@@ -51,6 +51,9 @@ pub const SUBMIT_LINGER: Duration = Duration::from_millis(5);
 /// it wakes for a request or for the next deadline of its core or its own
 /// timers ([`Driver::next_wake`]).
 pub const IDLE_WAKE_MS: u64 = 1_000;
+/// A block decided without this node (see [`Network::fetch_decided`]) is
+/// asked for again if it has not come this long after the last request.
+pub const REFETCH_DECIDED_MS: u64 = 2_000;
 /// A transaction still pending after this long is sent to peers again.
 pub const REGOSSIP_AFTER_MS: u64 = 5_000;
 /// Pending transactions re-sent per re-gossip round.
@@ -158,6 +161,10 @@ pub trait Network: Send {
     /// they come back as [`Request::Synced`]. False if none is ahead or a
     /// fetch is already under way.
     fn request_sync(&mut self, height: u64) -> bool;
+    /// Fetch the committed block at `height` from one of `holders`, the
+    /// validators whose COMMITs decided it while its proposal never
+    /// reached this node; it comes back as [`Request::Synced`].
+    fn fetch_decided(&mut self, height: u64, holders: &[PublicKey]);
     /// The other validators that answer now (a peer that answers with an
     /// error is on the network; one that cannot be reached is not).
     fn reachable_validators(&self) -> Vec<PublicKey>;
@@ -179,6 +186,9 @@ impl<T: Network + ?Sized> Network for Box<T> {
     fn request_sync(&mut self, height: u64) -> bool {
         (**self).request_sync(height)
     }
+    fn fetch_decided(&mut self, height: u64, holders: &[PublicKey]) {
+        (**self).fetch_decided(height, holders)
+    }
     fn reachable_validators(&self) -> Vec<PublicKey> {
         (**self).reachable_validators()
     }
@@ -199,6 +209,7 @@ impl Network for NoPeers {
     fn request_sync(&mut self, _: u64) -> bool {
         false
     }
+    fn fetch_decided(&mut self, _: u64, _: &[PublicKey]) {}
     fn reachable_validators(&self) -> Vec<PublicKey> {
         Vec::new()
     }

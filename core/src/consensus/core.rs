@@ -199,6 +199,32 @@ impl Core {
             .min()
     }
 
+    /// The validators that sent a quorum of COMMITs at the current height
+    /// for a block this core never got (its proposal went missing on the
+    /// way): the block is decided without it, and those validators hold
+    /// it. The driver fetches it committed instead of waiting.
+    pub fn decided_without_me(&self) -> Option<Vec<PublicKey>> {
+        if self.decided {
+            return None;
+        }
+        self.rounds.values().find_map(|rs| {
+            let mut by_hash: BTreeMap<&Hash32, Vec<PublicKey>> = BTreeMap::new();
+            for c in rs.commits.values() {
+                by_hash
+                    .entry(&c.vote.block_hash)
+                    .or_default()
+                    .push(c.sender);
+            }
+            let held = rs.proposal_hash();
+            by_hash
+                .into_iter()
+                .find(|(hash, senders)| {
+                    senders.len() >= self.quorum && held.as_ref() != Some(*hash)
+                })
+                .map(|(_, senders)| senders)
+        })
+    }
+
     fn timeout(&self) -> u64 {
         round_timeout(self.base_timeout(), self.round)
     }

@@ -299,6 +299,54 @@ fn four_validators_agree_and_with_one_down() {
 }
 
 #[test]
+fn a_validator_that_missed_the_proposal_knows_who_decided_without_it() {
+    let mut net = Net::new(4);
+    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    // Height 1's proposer is the validator at index 1: its proposal to
+    // the one at index 3 is held back; everything else arrives.
+    net.now += 1_100;
+    for i in 0..4 {
+        let (now, pending) = (net.now, net.pending.len() as u64);
+        let out = net.cores[i].as_mut().unwrap().tick(now, pending);
+        net.apply(i, out);
+    }
+    let mut held_back = Vec::new();
+    while let Some((k, m)) = net.inbox.pop_front() {
+        if k == 3 && matches!(m, Message::Proposal(_)) {
+            held_back.push(m);
+            continue;
+        }
+        let now = net.now;
+        if let Some(c) = net.cores[k].as_mut() {
+            let out = c.handle(m, now, &AnyContents);
+            net.apply(k, out);
+        }
+    }
+    assert_eq!(net.committed[0].len(), 1);
+    assert!(net.committed[3].is_empty());
+    let holders = net.cores[3].as_ref().unwrap().decided_without_me().unwrap();
+    assert!(holders.len() >= net.g.quorum(), "{holders:?}");
+    assert!(!holders.contains(&key(4).public()));
+    // The others hold it and know it: nothing is missing there.
+    assert!(
+        net.cores[0]
+            .as_ref()
+            .unwrap()
+            .decided_without_me()
+            .is_none()
+    );
+    // With the proposal, the validator decides it too.
+    let now = net.now;
+    let out = net.cores[3]
+        .as_mut()
+        .unwrap()
+        .handle(held_back.remove(0), now, &AnyContents);
+    net.apply(3, out);
+    assert_eq!(net.committed[3].len(), 1);
+    net.assert_agree();
+}
+
+#[test]
 fn two_of_three_down_nothing_commits() {
     let mut net = Net::new(3);
     net.cores[1] = None;

@@ -122,6 +122,16 @@ impl Network for SimNet<'_> {
         true
     }
 
+    /// From the first of the holders that answers, as net/peers.rs asks
+    /// the nearest.
+    fn fetch_decided(&mut self, height: u64, holders: &[PublicKey]) {
+        let holder = (self.validators.iter().zip(&self.peers))
+            .position(|(k, p)| p.reachable && holders.contains(k));
+        if let Some(peer) = holder.filter(|_| self.effect()) {
+            self.outbox.push(Outgoing::Sync { peer, from: height });
+        }
+    }
+
     fn reachable_validators(&self) -> Vec<PublicKey> {
         (self.validators.iter().zip(&self.peers))
             .filter(|(_, p)| p.reachable)

@@ -4,7 +4,14 @@
 //! verifies each before storing it). A station so learns of a block one
 //! message delay after its commit, not at its next status poll plus a
 //! fetch: its voters see "confirmed" that much sooner.
+//!
+//! [`FOLLOWERS`] follow at once, each asking another validator: a
+//! wide-area link stalls now and then, holding the answer for seconds
+//! without failing the request, and a block then comes by the other. The
+//! cost is a second copy of each block on the station's downlink (a
+//! block the node already holds is skipped).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +22,8 @@ use crate::node::{NodeInbox, Request};
 
 /// How long a follower's request waits at the validator for a block.
 pub const FOLLOW_WAIT_MS: u64 = 5_000;
+/// Requests following the chain at once, each to another validator.
+pub const FOLLOWERS: usize = 2;
 /// After a failed request, the follower waits this long before the next.
 const FOLLOW_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -43,8 +52,10 @@ impl Cursor {
         }
     }
 
+    /// Blocks up to `last` were fetched (by this follower or another: the
+    /// cursor never moves back for a slower one's answer).
     fn fetched(&self, last: u64) {
-        self.next.store(last + 1, Ordering::SeqCst);
+        self.next.fetch_max(last + 1, Ordering::SeqCst);
         *self.progressed.lock().expect("cursor") = Some(Instant::now());
     }
 }
@@ -55,23 +66,27 @@ pub(super) struct Follower {
     pub inbox: NodeInbox,
     pub cursor: Arc<Cursor>,
     pub stop: Arc<AtomicBool>,
-    /// Whose turn it is to be asked.
-    pub turn: AtomicUsize,
+    /// Whose turn it is to be asked, shared by the followers.
+    pub turn: Arc<AtomicUsize>,
+    /// The validators the followers are asking now.
+    pub asking: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Follower {
     pub fn run(self) {
         while !self.stop.load(Ordering::SeqCst) {
             let from = self.cursor.next.load(Ordering::SeqCst);
-            let Some(url) = self.validator() else {
-                std::thread::sleep(FOLLOW_BACKOFF);
-                continue;
-            };
             if from == 0 {
                 std::thread::sleep(FOLLOW_BACKOFF / 10);
                 continue;
             }
-            if let Err(e) = self.follow(&url, from) {
+            let Some(url) = self.validator() else {
+                std::thread::sleep(FOLLOW_BACKOFF);
+                continue;
+            };
+            let followed = self.follow(&url, from);
+            self.asking.lock().expect("asking").remove(&url);
+            if let Err(e) = followed {
                 tracing::debug!(peer = %url, "following the chain failed: {e}");
                 self.table.record_failure(&url, &e);
                 std::thread::sleep(FOLLOW_BACKOFF);
@@ -80,19 +95,23 @@ impl Follower {
     }
 
     /// The next of the reachable validators at (or a block below) the
-    /// highest head, in turn: every block crosses one validator's uplink to
-    /// the station, and taking turns spreads them over all.
+    /// highest head that no other follower is asking, in turn (every block
+    /// crosses one validator's uplink to the station, and taking turns
+    /// spreads them over all); marked as asked.
     fn validator(&self) -> Option<String> {
         let peers: Vec<_> = (self.table.snapshot().into_iter())
             .filter(|p| p.validator && p.reachable)
             .collect();
         let top = peers.iter().filter_map(|p| p.height).max()?;
+        let mut asking = self.asking.lock().expect("asking");
         let current: Vec<String> = (peers.into_iter())
-            .filter(|p| p.height.is_some_and(|h| h + 1 >= top))
+            .filter(|p| p.height.is_some_and(|h| h + 1 >= top) && !asking.contains(&p.url))
             .map(|p| p.url)
             .collect();
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        current.get(turn % current.len().max(1)).cloned()
+        let url = current.get(turn % current.len().max(1)).cloned()?;
+        asking.insert(url.clone());
+        Some(url)
     }
 
     fn follow(&self, url: &str, from: u64) -> Result<(), CallError> {
@@ -121,6 +140,38 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::genesis::fixtures::genesis;
+
+    #[test]
+    fn the_followers_ask_different_validators() {
+        let g = genesis(3);
+        let table = Arc::new(PeerTable::default());
+        for (i, url) in ["http://v2", "http://v3"].into_iter().enumerate() {
+            let mut p =
+                super::super::PeerState::new(url.into(), Some(g.validators[i + 1].public_key), &g);
+            (p.reachable, p.height) = (true, Some(5));
+            table.insert(p);
+        }
+        let (turn, asking) = (Arc::<AtomicUsize>::default(), Arc::default());
+        let follower = || Follower {
+            client: PeerClient::new(Arc::new(key(1)), g.chain_id().unwrap()),
+            table: table.clone(),
+            inbox: NodeInbox::for_tests(1).0,
+            cursor: Default::default(),
+            stop: Default::default(),
+            turn: turn.clone(),
+            asking: Arc::clone(&asking),
+        };
+        let (a, b) = (follower(), follower());
+        let first = a.validator().unwrap();
+        let second = b.validator().unwrap();
+        assert_ne!(first, second);
+        // Both validators are asked: nobody is left for a third request.
+        assert_eq!(a.validator(), None);
+        asking.lock().unwrap().remove(&first);
+        assert_eq!(a.validator(), Some(first));
+    }
 
     #[test]
     fn the_node_moves_the_cursor_unless_the_follower_is_ahead_and_moving() {

@@ -79,6 +79,7 @@ impl Forwarder {
                 self.forward(GossipBatch {
                     transactions,
                     relay: true,
+                    relay_to: None,
                 });
             }
         }

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use super::client::{Call, CallError, PeerClient};
 use super::compact::compact;
-use super::outbox::{Entry, Outbox, Outgoing};
+use super::outbox::{Entry, Kind, Outbox, Outgoing};
 use super::{
     BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MAX_SYNC_BLOCKS,
     MAX_SYNC_BODY, MessageBatch, MessagesAnswer, Missing, PeerTable, RTT_SAMPLES, STATUS_POLL,
     SYNC_PAGE, SYNC_TIMEOUT, gossip_batches, poll_peer,
 };
 use crate::consensus::Message;
-use crate::ledger::{Genesis, Hash32, SignedTx};
+use crate::ledger::{Genesis, Hash32, PublicKey, SignedTx};
 use crate::node::{NodeInbox, Request};
 
 /// What one peer's threads share.
@@ -70,7 +70,7 @@ pub(super) fn poll_loop(link: &PeerLink, chain_id: &Hash32, genesis: &Genesis) {
             if genesis.is_validator(&s.node_id) && current.needed_again(last, now) {
                 tracing::debug!(peer = %link.url, "sending the current messages again");
                 for out in current.messages {
-                    link.outbox.push(out);
+                    link.outbox.push(out, Kind::Own);
                 }
             }
             last = Some(now);
@@ -116,14 +116,22 @@ impl Current {
 /// peer's outbox and sends them in one request, proposals by the names of
 /// their transactions. The senders of a peer share its outbox, so while
 /// one request is on its way the next messages go out beside it on another
-/// connection. What the peer did not acknowledge goes back to the outbox.
+/// connection. What the peer acknowledged leaves the outbox; what it did
+/// not goes again after a backoff.
 pub(super) fn send_loop(link: &PeerLink) {
     let url = format!("{}/p2p/messages", link.url);
     while let Some(entries) = link.outbox.take(MAX_MESSAGES_PER_REQUEST) {
-        let mut batch = MessageBatch::default();
+        let mut batch = MessageBatch {
+            relay_to: entries.first().and_then(Entry::relay_to),
+            ..MessageBatch::default()
+        };
         for e in &entries {
             match &e.out.msg {
-                Message::Proposal(p) => batch.proposals.push(compact(p, &e.out.refs, &e.carry)),
+                Message::Proposal(p) => {
+                    let mut carry = e.carry.clone();
+                    carry.extend(link.table.on_the_way(&link.url, &e.out.refs));
+                    batch.proposals.push(compact(p, &e.out.refs, &carry));
+                }
                 m => batch.messages.push(m.clone()),
             }
         }
@@ -132,13 +140,22 @@ pub(super) fn send_loop(link: &PeerLink) {
                 .map_err(|e| CallError::BadAnswer(e.to_string()))
         });
         match answer {
-            Ok(a) => carry_missing(link, entries, a.missing),
+            Ok(a) => {
+                let carried = carry_missing(link, &entries, a.missing);
+                let acked: Vec<Entry> = (entries.into_iter())
+                    .filter(|e| proposal_hash(e).is_none_or(|h| !carried.contains(&h)))
+                    .collect();
+                link.outbox.done(&acked);
+            }
             // Refused for good (a message the peer will never take).
             Err(
                 e @ CallError::Status {
                     status: 400..=499, ..
                 },
-            ) => link.failed(&e),
+            ) => {
+                link.failed(&e);
+                link.outbox.done(&entries);
+            }
             Err(e) => {
                 link.failed(&e);
                 link.outbox.retry(entries);
@@ -148,27 +165,57 @@ pub(super) fn send_loop(link: &PeerLink) {
 }
 
 /// Sends again, carrying what the peer lacks, each proposal it could not
-/// rebuild; gives up on one it still cannot rebuild with them carried.
-fn carry_missing(link: &PeerLink, entries: Vec<Entry>, missing: Vec<Missing>) {
+/// rebuild (gives up on one it still cannot rebuild with them carried);
+/// the hashes of the blocks sent again.
+fn carry_missing(link: &PeerLink, entries: &[Entry], missing: Vec<Missing>) -> Vec<Hash32> {
+    let mut again = Vec::new();
     for m in missing {
-        let Some(e) = entries.iter().find(|e| match &e.out.msg {
-            Message::Proposal(p) => p.block.block_hash == m.block_hash,
-            _ => false,
-        }) else {
+        let Some(e) = entries
+            .iter()
+            .find(|e| proposal_hash(e) == Some(m.block_hash))
+        else {
             continue;
         };
         if m.tx_hashes.iter().all(|h| e.carry.contains(h)) {
             tracing::warn!(peer = %link.url, "the peer cannot rebuild a proposal from what was sent");
             continue;
         }
-        link.outbox.carry(e.clone(), m.tx_hashes);
+        link.outbox.carry(e, m.tx_hashes);
+        again.push(m.block_hash);
+    }
+    again
+}
+
+fn proposal_hash(e: &Entry) -> Option<Hash32> {
+    match &e.out.msg {
+        Message::Proposal(p) => Some(p.block.block_hash),
+        _ => None,
     }
 }
 
 /// An item for the bulk worker.
 pub(super) enum Bulk {
-    Txs(Arc<Vec<SignedTx>>, bool),
+    Txs(Arc<Vec<SignedTx>>, PassOn),
     Sync(u64),
+}
+
+/// What a gossip batch asks the peer to do with its transactions beyond
+/// taking them (`GossipBatch::relay`, `GossipBatch::relay_to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PassOn {
+    Nothing,
+    /// To every other validator (a station's forward).
+    Everyone,
+    /// To this validator, whose link from here is slow to take them.
+    To(PublicKey),
+}
+
+/// A gossip request under way to the peer: when it went, what it carries,
+/// and whether it was relayed through another validator already.
+pub(super) struct InFlight {
+    pub since: Instant,
+    pub txs: Arc<Vec<SignedTx>>,
+    pub relayed: bool,
 }
 
 /// The peer's bulk worker: gossip batches (merging those that wait) and
@@ -178,13 +225,16 @@ pub(super) struct BulkWorker {
     pub link: PeerLink,
     pub inbox: NodeInbox,
     pub syncing: Arc<AtomicBool>,
+    /// This node's own gossip under way (not what it relays), for the
+    /// relay loop to watch (`relay.rs`).
+    pub in_flight: Arc<Mutex<Option<InFlight>>>,
 }
 
 impl BulkWorker {
     pub fn run(self, rx: Receiver<Bulk>) {
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(Bulk::Txs(txs, relay)) => self.gossip(&rx, txs, relay),
+                Ok(Bulk::Txs(txs, pass)) => self.gossip(&rx, txs, pass),
                 Ok(Bulk::Sync(from)) => self.sync_now(from),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -198,37 +248,56 @@ impl BulkWorker {
     }
 
     /// Sends a gossip batch, merging whatever other batches already wait.
-    fn gossip(&self, rx: &Receiver<Bulk>, first: Arc<Vec<SignedTx>>, relay: bool) {
+    fn gossip(&self, rx: &Receiver<Bulk>, first: Arc<Vec<SignedTx>>, pass: PassOn) {
         let mut txs: Vec<SignedTx> = first.as_ref().clone();
         while txs.len() < MAX_GOSSIP_BATCH {
             match rx.try_recv() {
-                Ok(Bulk::Txs(more, r)) if r == relay => txs.extend(more.iter().cloned()),
+                Ok(Bulk::Txs(more, p)) if p == pass => txs.extend(more.iter().cloned()),
                 Ok(other) => {
                     // Keep order simple: send what we have, then handle it.
-                    self.post_txs(txs, relay);
+                    self.post_txs(txs, pass);
                     return match other {
-                        Bulk::Txs(more, r) => self.post_txs(more.as_ref().clone(), r),
+                        Bulk::Txs(more, p) => self.post_txs(more.as_ref().clone(), p),
                         Bulk::Sync(from) => self.sync_now(from),
                     };
                 }
                 Err(_) => break,
             }
         }
-        self.post_txs(txs, relay);
+        self.post_txs(txs, pass);
     }
 
     /// Sends what the peer has not taken yet (a re-gossip of waiting
-    /// transactions finds most of them taken).
-    fn post_txs(&self, mut txs: Vec<SignedTx>, relay: bool) {
+    /// transactions finds most of them taken), or, for it to pass on to
+    /// another validator, everything.
+    fn post_txs(&self, mut txs: Vec<SignedTx>, pass: PassOn) {
         let table = &self.link.table;
-        txs.retain(|t| !table.has_taken(&self.link.url, t));
+        if !matches!(pass, PassOn::To(_)) {
+            txs.retain(|t| !table.has_taken(&self.link.url, t));
+        }
         let url = format!("{}/p2p/transactions", self.link.url);
         for transactions in gossip_batches(txs) {
             let batch = GossipBatch {
                 transactions,
-                relay,
+                relay: pass == PassOn::Everyone,
+                relay_to: match pass {
+                    PassOn::To(k) => Some(k),
+                    PassOn::Nothing | PassOn::Everyone => None,
+                },
             };
-            match self.link.client.post_json(&url, &batch) {
+            let own = batch.relay_to.is_none();
+            if own {
+                *self.in_flight.lock().expect("in flight") = Some(InFlight {
+                    since: Instant::now(),
+                    txs: Arc::new(batch.transactions.clone()),
+                    relayed: false,
+                });
+            }
+            let answer = self.link.client.post_json(&url, &batch);
+            if own {
+                *self.in_flight.lock().expect("in flight") = None;
+            }
+            match answer {
                 Ok(_) => table.taken(&self.link.url, &batch.transactions),
                 Err(e) => self.link.failed(&e),
             }

@@ -554,6 +554,7 @@ fn one_ballot() -> GossipBatch {
     GossipBatch {
         transactions: vec![crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)],
         relay: true,
+        relay_to: None,
     }
 }
 
@@ -600,4 +601,108 @@ fn a_batch_a_validator_takes_in_time_goes_nowhere_else() {
     f.forward(one_ballot());
     first.wait_for("/p2p/transactions");
     assert!(!second.comes_within("/p2p/transactions", Duration::from_millis(500)));
+}
+
+/// A network of validator 1 of genesis(3) to validators 2 (at `b`) and 3
+/// (at `c`), both reachable with a round trip of 20 ms measured.
+fn network_to_two(b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
+    let g = Arc::new(genesis(3));
+    let (inbox, _node) = NodeInbox::for_tests(8);
+    let urls = vec![
+        (b.url.clone(), Some(g.validators[1].public_key)),
+        (c.url.clone(), Some(g.validators[2].public_key)),
+    ];
+    let table = Arc::new(PeerTable::default());
+    let net = HttpNetwork::start(g.clone(), Arc::new(key(1)), urls, table.clone(), inbox);
+    for url in [&b.url, &c.url] {
+        table.update(url, |p| (p.reachable, p.rtt_ms) = (true, Some(20)));
+    }
+    (net, g)
+}
+
+/// The next request to `path` at `peer` whose body passes `wanted`.
+fn wait_for_request<T: serde::de::DeserializeOwned>(
+    peer: &FakePeer,
+    path: &str,
+    wanted: impl Fn(&T) -> bool,
+) -> T {
+    loop {
+        let body: T = serde_json::from_slice(&peer.wait_for_body(path).1).unwrap();
+        if wanted(&body) {
+            return body;
+        }
+    }
+}
+
+#[test]
+fn messages_and_gossip_a_stalled_validator_holds_go_around_it() {
+    let (stalled, other) = (fake_peer("/p2p/messages"), fake_peer("none"));
+    let (mut net, g) = network_to_two(&stalled, &other);
+    let held = prepare(&g, 0);
+    net.broadcast(&held);
+    stalled.wait_for("/p2p/messages");
+    // The stalled validator does not answer: past the bound (two round
+    // trips and a little), the other validator is asked to pass it on.
+    let b = g.validators[1].public_key;
+    let around: MessageBatch = wait_for_request(&other, "/p2p/messages", |m: &MessageBatch| {
+        m.relay_to.is_some()
+    });
+    assert_eq!(around.relay_to, Some(b));
+    assert_eq!(around.messages, vec![held]);
+    // While it stalls, a ballot goes around it too, in the request that
+    // brings it to the other validator anyway.
+    let ballot = crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1);
+    net.gossip(std::slice::from_ref(&ballot), false);
+    let gossip: GossipBatch = wait_for_request(&other, "/p2p/transactions", |_: &GossipBatch| true);
+    assert_eq!(gossip.relay_to, Some(b));
+    assert_eq!(gossip.transactions, vec![ballot]);
+    for _ in 0..MESSAGE_LANES {
+        let _ = stalled.release.send(());
+    }
+}
+
+#[test]
+fn a_message_a_validator_takes_in_time_goes_around_nothing() {
+    let (b, c) = (fake_peer("none"), fake_peer("none"));
+    let (mut net, g) = network_to_two(&b, &c);
+    net.broadcast(&prepare(&g, 0));
+    b.wait_for("/p2p/messages");
+    c.wait_for("/p2p/messages");
+    // Both answered at once: nothing goes again, to anyone.
+    let quiet = Duration::from_millis(500);
+    assert!(!b.comes_within("/p2p/messages", quiet));
+    assert!(!c.comes_within("/p2p/messages", quiet));
+}
+
+#[test]
+fn a_proposal_carries_what_this_nodes_gossip_is_still_taking_to_the_peer() {
+    let peer = fake_peer("/p2p/transactions");
+    let (mut net, g) = network_to(&peer);
+    let Message::Proposal(p) = proposal_of(&g, 3) else {
+        unreachable!()
+    };
+    // The second ballot's gossip is held on its way to the peer.
+    let on_its_way = p.block.transactions[1].clone();
+    net.gossip(std::slice::from_ref(&on_its_way), false);
+    peer.wait_for("/p2p/transactions");
+    net.broadcast(&Message::Proposal(p));
+    let batch: MessageBatch =
+        serde_json::from_slice(&peer.wait_for_body("/p2p/messages").1).unwrap();
+    assert_eq!(batch.proposals[0].carried, vec![on_its_way]);
+    peer.release.send(()).unwrap();
+}
+
+#[test]
+fn a_block_decided_without_this_node_is_fetched_from_a_holder_and_another_if_it_is_slow() {
+    let path = "/p2p/blocks?from=7&limit=64&wait_ms=2000";
+    let (slow, quick) = (fake_peer(path), fake_peer("none"));
+    let (mut net, g) = network_to_two(&slow, &quick);
+    let holders = [g.validators[1].public_key, g.validators[2].public_key];
+    net.table.update(&quick.url, |p| p.rtt_ms = Some(40));
+    net.fetch_decided(7, &holders);
+    // The nearest holder first; it holds the request, so the other is
+    // asked after the bound.
+    slow.wait_for(path);
+    quick.wait_for(path);
+    slow.release.send(()).unwrap();
 }

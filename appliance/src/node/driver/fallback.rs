@@ -415,6 +415,7 @@ mod tests {
         fn request_sync(&mut self, _: u64) -> bool {
             false
         }
+        fn fetch_decided(&mut self, _: u64, _: &[PublicKey]) {}
         fn reachable_validators(&self) -> Vec<PublicKey> {
             self.others[..self.reachable.load(Ordering::SeqCst)].to_vec()
         }
