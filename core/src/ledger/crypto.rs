@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::hash_of;
 use super::error::LedgerError;
+pub use super::verified::forget_verified;
 
 /// A node's signing key. Ed25519 signing is deterministic, so the core can
 /// sign without drawing randomness.
@@ -131,11 +132,15 @@ pub fn is_weak_key(key: &PublicKey) -> bool {
 /// RFC 8032 verification as PROTOCOL.md §2 states it: the key is not weak,
 /// it decodes, `S < ℓ`, and `[S]B - [k]A` encodes to exactly `R` (the
 /// cofactorless equation). ring 0.17 does the last three.
+/// A triple verified before in this process is not verified again
+/// (`verified`).
 pub fn verify_digest(key: &PublicKey, digest: &Hash32, sig: &Signature) -> bool {
     !is_weak_key(key)
-        && UnparsedPublicKey::new(&ED25519, key.as_bytes())
-            .verify(digest.as_bytes(), sig.as_bytes())
-            .is_ok()
+        && super::verified::verified_with(key, digest, sig, || {
+            UnparsedPublicKey::new(&ED25519, key.as_bytes())
+                .verify(digest.as_bytes(), sig.as_bytes())
+                .is_ok()
+        })
 }
 
 /// Verifies `sig` over the hash of `msg`'s canonical form.

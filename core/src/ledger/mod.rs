@@ -21,6 +21,7 @@ pub mod spoiled;
 pub mod tally;
 pub mod tx;
 pub mod validate;
+mod verified;
 
 pub use block::{Block, BlockHeader, CommitSeal, Vote, VoteKind, merkle_root};
 pub use bytes::{Hash32, HexError, PublicKey, Signature};

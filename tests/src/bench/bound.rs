@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use evote_appliance::OsRandom;
 use evote_core::ledger::credential::CredentialCode;
+use evote_core::ledger::crypto::forget_verified;
 use evote_core::ledger::crypto::pkcs8_from_seed;
 use evote_core::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use evote_core::ledger::genesis::PROTOCOL;
@@ -123,11 +124,15 @@ pub fn bound_per_s(validators: usize) -> Bound {
         let t = Instant::now();
         let txs: Vec<SignedTx> = (0..SAMPLES).map(|i| make(&s, i)).collect();
         make_s = make_s.min(t.elapsed().as_secs_f64() / f64::from(SAMPLES));
+        // Each validator verifies a ballot's signatures in its own process:
+        // what this one remembers from the check before must not count.
+        forget_verified();
         let t = Instant::now();
         for tx in &txs {
             check_tx(g, &id, tx, 2_000).expect("valid");
         }
         alone_s = alone_s.min(t.elapsed().as_secs_f64() / f64::from(SAMPLES));
+        forget_verified();
         let t = Instant::now();
         let checks: Vec<ToCheck<'_>> = txs
             .iter()

@@ -1,0 +1,116 @@
+//! Signatures this process has verified, so that a message met again is
+//! not verified again: a consensus message or gossip batch that reaches a
+//! validator by two routes (sent around a stalled link, and directly once
+//! the link is back), a block's seals checked when its proposal arrives and
+//! again when it is committed, and in the simulator, where every validator
+//! lives in one process, each message once instead of once per validator.
+//!
+//! Only successes are kept, under the whole (key, digest, signature)
+//! triple, never a hash of it: a hit means this exact triple verified
+//! before, so no input can be accepted that would not verify. A bounded
+//! set with first-in-first-out eviction; a miss only costs the
+//! verification it would have cost anyway.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
+
+use super::bytes::{Hash32, PublicKey, Signature};
+
+/// Triples remembered (128 bytes each, twice: about 2 MiB).
+pub const VERIFIED_ENTRIES: usize = 8_192;
+
+type Triple = [u8; 128];
+
+struct Verified {
+    set: BTreeSet<Triple>,
+    order: VecDeque<Triple>,
+}
+
+static VERIFIED: Mutex<Option<Verified>> = Mutex::new(None);
+
+fn triple(key: &PublicKey, digest: &Hash32, sig: &Signature) -> Triple {
+    let mut t = [0u8; 128];
+    t[..32].copy_from_slice(key.as_bytes());
+    t[32..64].copy_from_slice(digest.as_bytes());
+    t[64..].copy_from_slice(sig.as_bytes());
+    t
+}
+
+/// Whether `check` holds for this triple: remembered, or checked now (and
+/// remembered if it holds).
+pub fn verified_with(
+    key: &PublicKey,
+    digest: &Hash32,
+    sig: &Signature,
+    check: impl FnOnce() -> bool,
+) -> bool {
+    let t = triple(key, digest, sig);
+    let seen = |v: &Option<Verified>| v.as_ref().is_some_and(|v| v.set.contains(&t));
+    // A poisoned lock only means another thread panicked mid-insert; the
+    // set is then at worst missing an entry.
+    if seen(&VERIFIED.lock().unwrap_or_else(|e| e.into_inner())) {
+        return true;
+    }
+    if !check() {
+        return false;
+    }
+    let mut guard = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
+    let v = guard.get_or_insert_with(|| Verified {
+        set: BTreeSet::new(),
+        order: VecDeque::with_capacity(VERIFIED_ENTRIES),
+    });
+    if v.set.insert(t) {
+        v.order.push_back(t);
+        if v.order.len() > VERIFIED_ENTRIES
+            && let Some(old) = v.order.pop_front()
+        {
+            v.set.remove(&old);
+        }
+    }
+    true
+}
+
+/// Forgets every triple: for benchmarks that verify the same signature
+/// again and again and must measure the verification, not the memo, and
+/// for measuring what one validator's process does, in a process that
+/// plays several.
+pub fn forget_verified() {
+    *VERIFIED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: u8) -> (PublicKey, Hash32, Signature) {
+        (PublicKey([n; 32]), Hash32([n; 32]), Signature([n; 64]))
+    }
+
+    #[test]
+    fn a_success_is_remembered_a_failure_is_not_and_the_oldest_are_forgotten() {
+        let (k, d, s) = t(201);
+        assert!(!verified_with(&k, &d, &s, || false));
+        assert!(verified_with(&k, &d, &s, || true));
+        assert!(verified_with(&k, &d, &s, || panic!("checked again")));
+        // Another signature over the same digest with the same key is a
+        // different triple.
+        let other = Signature([202; 64]);
+        assert!(!verified_with(&k, &d, &other, || false));
+        // One test, not two: the set is the process's, shared by tests
+        // running at once, and this part fills it.
+        let first = (PublicKey([7; 32]), Hash32([0; 32]), Signature([9; 64]));
+        assert!(verified_with(&first.0, &first.1, &first.2, || true));
+        for i in 0..VERIFIED_ENTRIES as u32 {
+            let mut d = [0u8; 32];
+            d[..4].copy_from_slice(&i.to_le_bytes());
+            d[4] = 1;
+            assert!(verified_with(
+                &PublicKey([7; 32]),
+                &Hash32(d),
+                &first.2,
+                || true
+            ));
+        }
+        assert!(!verified_with(&first.0, &first.1, &first.2, || false));
+    }
+}
