@@ -12,6 +12,12 @@
 //! chain's work per vote (and, sized for the fastest run, check in far
 //! more voters than vote). The report's `cpu_us_per_vote.includes` and
 //! `check_ins` say so beside the figures.
+//!
+//! With `--check-ins-ahead` (and `--rate`) the voters are checked in before
+//! the load and their records committed before it starts, so that the
+//! window measures ballots alone: the cost of a ballot signed with a
+//! credential, comparable with builds before the roll, whose load cast
+//! ballots only.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +39,12 @@ const ROLL_MARGIN: f64 = 1.2;
 /// What a vote's CPU figure covers (`cpu_us_per_vote.includes`).
 const PER_VOTE: &str = "one check-in (a poll-book record on the chain) and one ballot per vote: \
                         the CPU of the window divided by the ballots submitted in it";
+/// The same with `--check-ins-ahead`.
+const PER_BALLOT: &str = "one ballot per vote, its voter checked in and the record committed \
+                          before the window: the CPU of the window divided by the ballots \
+                          submitted in it";
+/// How long the check-ins made before the load may take to commit.
+const AHEAD_COMMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct LoadArgs {
@@ -55,6 +67,9 @@ pub struct LoadArgs {
     /// Also fetch the bulletin board's pages from the first node and report
     /// their latencies (`board` in the report).
     pub board: bool,
+    /// Check every vote's voter in before the load (needs `rate`) and
+    /// measure ballots alone.
+    pub check_ins_ahead: bool,
 }
 
 /// A node to load: its public door, and its operator door and admin token
@@ -71,6 +86,8 @@ pub struct NodeTarget {
 struct Target {
     node: NodeTarget,
     voters: Mutex<Vec<(String, String)>>,
+    /// With check-ins ahead: (booth pass, card) of voters checked in.
+    passes: Mutex<Vec<(String, String)>>,
 }
 
 /// A transaction a node answered for: a ballot, or a check-in's poll-book
@@ -134,6 +151,11 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         }
     };
     let targets = share_roll(&nodes, roll);
+    let ahead = match (a.check_ins_ahead, a.rate) {
+        (false, _) => None,
+        (true, Some(rate)) => Some(check_in_ahead(a, &targets, rate)?),
+        (true, None) => return Err("--check-ins-ahead needs --rate".into()),
+    };
     let shared = Arc::new(Shared::default());
     let start = Instant::now();
     let stop = AtomicBool::new(false);
@@ -160,7 +182,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         let workers: Vec<_> = (0..a.concurrency)
             .map(|w| {
                 let (targets, shared, issued) = (&targets, &shared, &issued);
-                s.spawn(move || worker(w, targets, shared, start, total, a.rate, issued))
+                s.spawn(move || worker(w, targets, shared, start, a, issued))
             })
             .collect();
         let cpu = cpu_in_window(&pids, start, a.warmup, total);
@@ -178,12 +200,15 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
     if let Some(b) = board {
         out["board"] = b;
     }
+    if let Some(ahead) = ahead {
+        out["check_ins"] = ahead;
+    }
     let votes = out["accepted_per_s"].as_f64().unwrap_or(0.0) * a.duration.as_secs_f64();
     if let Some((nodes_s, load_s)) = cpu.filter(|_| votes > 0.0) {
         out["cpu_us_per_vote"] = json!({
             "nodes": (nodes_s / votes * 1e6).round(),
             "load_generator": (load_s / votes * 1e6).round(),
-            "includes": PER_VOTE,
+            "includes": if a.check_ins_ahead { PER_BALLOT } else { PER_VOTE },
         });
     }
     Ok(out)
@@ -256,22 +281,24 @@ fn share_roll(nodes: &[NodeTarget], roll: Vec<(String, String)>) -> Vec<Target> 
         .map(|node| Target {
             node: node.clone(),
             voters: Mutex::new(roll.by_ref().take(per_node).collect()),
+            passes: Mutex::new(Vec::new()),
         })
         .collect()
 }
 
-/// One voter after another at node `w mod nodes`, each checked in and
-/// then casting a ballot, until the load's time is up (or, with `rate`,
+/// One voter after another at node `w mod nodes`, each checked in (unless
+/// `ahead`: then one of the voters checked in before the load) and then
+/// casting a ballot, until the load's time is up (or, with `rate`,
 /// its share of the votes is issued).
 fn worker(
     w: usize,
     targets: &[Target],
     shared: &Shared,
     start: Instant,
-    total: Duration,
-    rate: Option<f64>,
+    a: &LoadArgs,
     issued: &AtomicU64,
 ) {
+    let (total, rate, ahead) = (a.duration + a.warmup, a.rate, a.check_ins_ahead);
     let agent = agent();
     let target = &targets[w % targets.len()];
     while start.elapsed() < total {
@@ -285,12 +312,84 @@ fn worker(
                 std::thread::sleep(wait);
             }
         }
+        if ahead {
+            let Some((pass, card)) = target.passes.lock().unwrap().pop() else {
+                shared.error("checked_in_voters_exhausted".into());
+                return;
+            };
+            cast(&agent, &target.node.url, &pass, &card, start, shared);
+            continue;
+        }
         let Some((id, card)) = target.voters.lock().unwrap().pop() else {
             shared.error("voters_exhausted".into());
             return;
         };
         if let Some(pass) = check_in(&agent, &target.node, &id, start, shared) {
             cast(&agent, &target.node.url, &pass, &card, start, shared);
+        }
+    }
+}
+
+/// Checks in, before the load, one voter per vote the run will cast at
+/// `rate` (and a tenth more, for an open loop catching up), and waits
+/// until their records are committed; the voters' passes wait in
+/// `targets`. Returns the `check_ins` part of the report.
+fn check_in_ahead(a: &LoadArgs, targets: &[Target], rate: f64) -> Result<Value, String> {
+    let votes = (rate * (a.duration + a.warmup).as_secs_f64() * 1.1).ceil() as usize;
+    let per_target = votes.div_ceil(targets.len());
+    eprintln!("checking {votes} voters in before the load");
+    let shared = Shared::default();
+    let start = Instant::now();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| watch_commits(&targets[0].node.url, start, &shared, &stop));
+        let workers: Vec<_> = (0..a.concurrency)
+            .map(|w| {
+                let (target, shared) = (&targets[w % targets.len()], &shared);
+                s.spawn(move || check_in_share(target, per_target, shared, start))
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        drain(&shared, start, AHEAD_COMMIT);
+        stop.store(true, Ordering::SeqCst);
+        let _ = watcher.join();
+    });
+    let mut records = Kind::of(
+        &shared.check_ins.lock().unwrap(),
+        &shared.seen.lock().unwrap(),
+        (Duration::ZERO, Duration::MAX),
+    );
+    if records.lost > 0 || records.confirmed < votes {
+        return Err(format!(
+            "checked {} voters in ahead, {} committed within {AHEAD_COMMIT:?} (errors: {:?})",
+            records.in_window,
+            records.confirmed,
+            shared.errors.lock().unwrap()
+        ));
+    }
+    Ok(json!({
+        "ahead": true,
+        "acknowledged": records.in_window,
+        "confirmed": records.confirmed,
+        "took_s": start.elapsed().as_secs_f64(),
+        "ack_p50_ms": percentile(&mut records.ack_ms, 50.0),
+        "ack_p99_ms": percentile(&mut records.ack_ms, 99.0),
+    }))
+}
+
+/// One of the workers checking voters in ahead at `target` until it holds
+/// `wanted` passes.
+fn check_in_share(target: &Target, wanted: usize, shared: &Shared, start: Instant) {
+    let agent = agent();
+    while target.passes.lock().unwrap().len() < wanted {
+        let Some((id, card)) = target.voters.lock().unwrap().pop() else {
+            shared.error("voters_exhausted".into());
+            return;
+        };
+        if let Some(pass) = check_in(&agent, &target.node, &id, start, shared) {
+            target.passes.lock().unwrap().push((pass, card));
         }
     }
 }

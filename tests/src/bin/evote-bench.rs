@@ -98,6 +98,10 @@ enum Command {
         /// the run and report their latencies (p50, p99, max per page).
         #[arg(long)]
         board: bool,
+        /// Check each vote's voter in before the load (needs --rate) and
+        /// measure ballots alone.
+        #[arg(long)]
+        check_ins_ahead: bool,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -414,6 +418,7 @@ fn main() -> ExitCode {
             voters,
             voters_file,
             board,
+            check_ins_ahead,
             json,
         } => {
             let nodes = match parse_nodes(&nodes) {
@@ -435,6 +440,7 @@ fn main() -> ExitCode {
                 voters,
                 voters_file,
                 board,
+                check_ins_ahead,
             };
             match run(&args) {
                 Ok(report) if json => {
