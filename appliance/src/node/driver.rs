@@ -542,7 +542,8 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
                 Vec::new()
             }
             Action::RequestProposal { height, round } => {
-                let txs = self.select_txs(now);
+                let limit = self.core.as_ref().map_or(0, Core::proposal_limit);
+                let txs = self.select_txs(now, limit);
                 match self.core.as_mut() {
                     Some(core) => core.propose(height, round, txs, now),
                     None => Vec::new(),
@@ -580,11 +581,11 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         }
     }
 
-    /// Valid transactions for a block at `now`, oldest first; invalid ones
-    /// leave the mempool with the reason recorded.
-    fn select_txs(&mut self, now: u64) -> Vec<SignedTx> {
+    /// Up to `limit` valid transactions for a block at `now`, oldest first;
+    /// invalid ones leave the mempool with the reason recorded.
+    fn select_txs(&mut self, now: u64, limit: u64) -> Vec<SignedTx> {
         let at = now.max(self.status.read().expect("status").head_timestamp_ms);
-        let candidates = match self.store.mempool_take(self.genesis.params.max_block_txs) {
+        let candidates = match self.store.mempool_take(limit) {
             Ok(c) => c,
             Err(e) => fatal("reading the mempool", e),
         };

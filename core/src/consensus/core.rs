@@ -74,6 +74,9 @@ pub struct Core {
     round_zero_started_ms: Option<u64>,
     /// How long the last heights decided in round 0 took from that start.
     height_times: VecDeque<u64>,
+    /// The most transactions this validator's next fresh proposal holds
+    /// ([`Core::proposal_limit`]).
+    tx_limit: u64,
 }
 
 type Out = Vec<Action>;
@@ -94,6 +97,7 @@ impl Core {
             ));
         }
         let n = genesis.validator_count();
+        let tx_limit = genesis.params.max_block_txs;
         let mut core = Self {
             chain_id: genesis.chain_id()?,
             quorum: genesis.quorum(),
@@ -117,6 +121,7 @@ impl Core {
             round_trips: BTreeMap::new(),
             round_zero_started_ms: None,
             height_times: VecDeque::with_capacity(HEIGHTS_TIMED),
+            tx_limit,
         };
         if let Some(j) = journal.filter(|j| j.height == core.height) {
             core.restore(j, now_ms);
@@ -336,8 +341,27 @@ impl Core {
         }
     }
 
-    /// The driver answers [`Action::RequestProposal`] with valid transactions.
-    pub fn propose(&mut self, height: u64, round: u64, txs: Vec<SignedTx>, now_ms: u64) -> Out {
+    /// The most transactions a fresh proposal of this validator holds now
+    /// (ARCHITECTURE.md, "Blocks that fit the link"): the genesis'
+    /// `max_block_txs`, halved with every round change, doubled again (up
+    /// to `max_block_txs`) with every height reached without one. A round
+    /// most often fails because its proposal did not reach a quorum in
+    /// time: on a thin uplink a block of a backlog takes longer to send to
+    /// every validator than the round lasts, and the next proposer's block
+    /// of the same backlog would fail the same way. Round r waits 2^r times
+    /// longer for a block at most 2^-r as large, so some round's fresh
+    /// block fits what the link carries; and the heights after it grow the
+    /// blocks back one doubling at a time rather than sending the whole
+    /// backlog again at once. A block
+    /// prepared in an earlier round is proposed again whole (qbft.md).
+    pub fn proposal_limit(&self) -> u64 {
+        self.tx_limit
+    }
+
+    /// The driver answers [`Action::RequestProposal`] with valid
+    /// transactions, at most [`Core::proposal_limit`] of them (more are
+    /// left out, the oldest kept).
+    pub fn propose(&mut self, height: u64, round: u64, mut txs: Vec<SignedTx>, now_ms: u64) -> Out {
         let mut out = Vec::new();
         let stale = height != self.height || round != self.round || self.decided;
         if stale || self.sent_kind(MessageType::Proposal) || !self.is_proposer(round) {
@@ -351,6 +375,7 @@ impl Core {
         } else {
             None
         };
+        txs.truncate(usize::try_from(self.tx_limit).unwrap_or(usize::MAX));
         let timestamp = now_ms.max(self.parent.timestamp_ms);
         let block = Block::propose(
             self.chain_id,
@@ -404,6 +429,10 @@ impl Core {
                 self.height_times.pop_front();
             }
             self.height_times.push_back(now_ms.saturating_sub(started));
+        }
+        if self.round == 0 {
+            let most = self.genesis.params.max_block_txs;
+            self.tx_limit = self.tx_limit.saturating_mul(2).min(most);
         }
         self.round_zero_started_ms = None;
         self.height = head.height + 1;
@@ -768,6 +797,7 @@ impl Core {
                 .collect(),
         }));
         self.metrics.round_changes += 1;
+        self.tx_limit = (self.tx_limit / 2).max(1);
         self.round = to;
         self.start_timer(now_ms);
         self.sent.clear();

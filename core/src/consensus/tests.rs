@@ -46,7 +46,12 @@ impl Net {
     }
 
     fn new(n: u8) -> Self {
-        let g = Arc::new(genesis(n));
+        Self::with_genesis(genesis(n))
+    }
+
+    fn with_genesis(g: Genesis) -> Self {
+        let n = g.validators.len() as u8;
+        let g = Arc::new(g);
         let head = genesis_head(&g);
         let cores = (1..=n)
             .map(|i| Some(Core::new(g.clone(), Arc::new(key(i)), head, 10_000, None).unwrap()))
@@ -572,4 +577,30 @@ fn the_round_timeout_follows_the_time_heights_take() {
         .map(|b| b.header.timestamp_ms)
         .collect();
     assert!(times.windows(2).all(|w| w[1] - w[0] == 1_500), "{times:?}");
+}
+
+/// A round that times out halves the next fresh proposal (its block of a
+/// backlog most likely did not reach a quorum in time), and a height
+/// decided in round 0 doubles it again, up to `max_block_txs`.
+#[test]
+fn blocks_shrink_with_each_round_change_and_grow_back_after() {
+    let mut g = genesis(3);
+    g.params.max_block_txs = 8;
+    let mut net = Net::with_genesis(g);
+    // Height 1's round-0 proposer is down: its round times out.
+    net.cores[1] = None;
+    net.pending = (1..=8).map(|v| ballot(&net.g, 1, v, 1)).collect();
+    net.run_until(0, 3, 60_000);
+    net.assert_agree();
+    let blocks: Vec<(u64, usize)> = (net.committed[0].iter())
+        .map(|b| (b.header.round, b.transactions.len()))
+        .collect();
+    let (round, txs) = blocks[0];
+    assert!(round > 0, "height 1 changed rounds: {blocks:?}");
+    assert!(txs <= 8 >> round, "{blocks:?}");
+    // Height 2 is decided in round 0 by a proposer whose limit was halved
+    // at height 1; height 3's proposer had it doubled again.
+    assert_eq!(blocks[1].0, 0, "{blocks:?}");
+    assert!(blocks[1].1 < 8, "{blocks:?}");
+    assert!(blocks[2].1 > blocks[1].1, "{blocks:?}");
 }

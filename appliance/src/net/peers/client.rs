@@ -18,8 +18,13 @@ use crate::ledger::{Hash32, NodeKey};
 
 /// How long a connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a whole call to a peer may take.
+/// How long a whole call to a peer may take, beyond its body's time on
+/// the wire ([`call_timeout`]).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The slowest a request body is expected to move, in bytes per second:
+/// 256 kbit/s, a quarter of a 1 Mbit/s uplink (a validator sends to three
+/// others and a station at once).
+pub const MIN_BODY_RATE: u64 = 32 * 1024;
 /// The longest answer body kept of an error answer (the rest is read and dropped).
 const MAX_ERROR_BODY: usize = 4 * 1024;
 /// The largest answer read by default.
@@ -29,6 +34,17 @@ const IDLE_PER_PEER: usize = 8;
 /// How long an idle connection is kept (a peer polled every second never
 /// lets its connection idle that long).
 const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// How long a call sending `body_len` bytes may take: [`CALL_TIMEOUT`]
+/// and the body's time at [`MIN_BODY_RATE`]. A call given up is sent
+/// again whole after a backoff, and the bytes of the first try were spent
+/// on the uplink for nothing: a fixed bound shorter than a large body's
+/// time on a thin uplink failed that body every time, and its retries took
+/// the uplink from everything else until no call finished at all.
+pub fn call_timeout(body_len: usize) -> Duration {
+    let on_the_wire = Duration::from_millis(body_len as u64 * 1000 / MIN_BODY_RATE);
+    CALL_TIMEOUT + on_the_wire
+}
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +108,7 @@ impl PeerClient {
         limit: u64,
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
+        let started = std::time::Instant::now();
         let sent = match call {
             Call::Get => {
                 let mut req = self.agent.get(url);
@@ -114,6 +131,19 @@ impl PeerClient {
                     .send(body)
             }
         };
+        // Each call's path, size and time until the answer's head, at trace
+        // level: what a saturated uplink spends its time on.
+        let sent_len = match call {
+            Call::Get => 0,
+            Call::Post(b) => b.len(),
+        };
+        tracing::trace!(
+            url,
+            bytes = sent_len,
+            ms = started.elapsed().as_millis() as u64,
+            ok = sent.is_ok(),
+            "peer call"
+        );
         let mut resp = sent.map_err(|e| CallError::Unreachable(e.to_string()))?;
         let status = resp.status().as_u16();
         let body = resp
@@ -146,6 +176,21 @@ impl PeerClient {
         body: &T,
     ) -> Result<Vec<u8>, CallError> {
         let bytes = serde_json::to_vec(body).expect("peer requests encode");
-        self.call(url, Call::Post(&bytes), MAX_ANSWER, CALL_TIMEOUT)
+        let timeout = call_timeout(bytes.len());
+        self.call(url, Call::Post(&bytes), MAX_ANSWER, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_may_take_its_bodys_time_on_a_thin_uplink_and_more() {
+        assert_eq!(call_timeout(0), CALL_TIMEOUT);
+        // A block of a backlog carried whole, 1.3 MB: 40 s at 256 kbit/s
+        // beyond the base, where 10 s failed it on every try.
+        let big = call_timeout(1_310_720);
+        assert_eq!(big, CALL_TIMEOUT + Duration::from_secs(40));
     }
 }

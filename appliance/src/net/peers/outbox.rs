@@ -29,6 +29,10 @@ use crate::ledger::{Hash32, PublicKey};
 /// failure up to [`MAX_RETRY_WAIT`].
 pub const FIRST_RETRY_WAIT: Duration = Duration::from_millis(200);
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+/// The most transactions a relayed proposal carries whole (see
+/// [`Entry::new`]): about 200 KB of ballots, a few seconds' worth of votes
+/// at a polling station's rate.
+pub const RELAY_CARRY_MAX_TXS: usize = 64;
 
 /// A message as this node sends it to every peer: a proposal's
 /// transactions are named once ([`TxRef`]), for all of them.
@@ -70,16 +74,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// A relayed proposal carries every transaction: it takes another path
-    /// because the sender's link to its target is stalled, and the gossip
-    /// of the proposer's own transactions most likely waits on that link
-    /// too; the node relaying it may have committed the block already,
-    /// and no longer hold them in its mempool by which to rebuild it.
+    /// A relayed proposal of up to [`RELAY_CARRY_MAX_TXS`] transactions
+    /// carries every one: it takes another path because the sender's link
+    /// to its target is stalled, and the gossip of the proposer's own
+    /// transactions most likely waits on that link too; the node relaying
+    /// it may have committed the block already, and no longer hold them in
+    /// its mempool by which to rebuild it. A larger one goes by names like
+    /// any other (the peer asks for what it lacks): carried whole, a block
+    /// of a backlog is megabytes, which a thin uplink takes longer to send
+    /// than the round lasts, and its copies would queue behind the
+    /// original on the same uplink.
     fn new(out: Arc<Outgoing>, kind: Kind, id: u64) -> Self {
         let now = Instant::now();
+        let small = out.refs.len() <= RELAY_CARRY_MAX_TXS;
         let carry = match kind {
-            Kind::Own => Vec::new(),
-            Kind::Relayed | Kind::Via(_) => out.refs.iter().map(|r| r.tx_hash).collect(),
+            Kind::Relayed | Kind::Via(_) if small => out.refs.iter().map(|r| r.tx_hash).collect(),
+            Kind::Own | Kind::Relayed | Kind::Via(_) => Vec::new(),
         };
         Self {
             out,
