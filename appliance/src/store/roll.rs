@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
-use crate::ledger::merkle::{MerkleLevels, node_hash, path_from_levels};
+use crate::ledger::merkle::{MerkleLevels, parent_level, path_from_levels};
 use crate::ledger::roll::CheckedRoll;
 use crate::ledger::{Hash32, PublicKey, SignedTx};
 
@@ -380,11 +380,7 @@ fn hashes_of(row: &[u8]) -> Result<Vec<Hash32>> {
 fn block_levels(row: &[u8]) -> Result<Levels> {
     let mut levels = vec![hashes_of(row)?];
     while levels.len() < TOP_LEVEL {
-        let below = levels.last().expect("a level");
-        let next = below
-            .chunks_exact(2)
-            .map(|p| node_hash(&p[0], &p[1]))
-            .collect();
+        let next = parent_level(levels.last().expect("a level"));
         levels.push(next);
     }
     Ok(levels)

@@ -49,6 +49,15 @@ pub fn merkle_path(leaves: &[Hash32], index: u64) -> Option<Vec<Hash32>> {
     levels.path(index)
 }
 
+/// The level above `below`: a node over each two of it, left to right; an
+/// odd last one has no parent at this level.
+pub fn parent_level(below: &[Hash32]) -> Vec<Hash32> {
+    below
+        .chunks_exact(2)
+        .map(|p| node_hash(&p[0], &p[1]))
+        .collect()
+}
+
 /// The full aligned subtrees of a tree, level by level: level 0 holds the
 /// leaf hashes, level j the root of every aligned run of 2^j leaves. Every
 /// node of an RFC 6962 tree is one of these or is computed from them on
@@ -64,11 +73,7 @@ impl MerkleLevels {
     pub fn new(leaves: &[Hash32]) -> Self {
         let mut levels = vec![leaves.iter().map(leaf_hash).collect::<Vec<_>>()];
         while levels.last().is_some_and(|l| l.len() >= 2) {
-            let below = levels.last().expect("a level");
-            let next = below
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
+            let next = parent_level(levels.last().expect("a level"));
             levels.push(next);
         }
         Self {
