@@ -46,8 +46,9 @@ pub fn verified_with(
 ) -> bool {
     let t = triple(key, digest, sig);
     let seen = |v: &Option<Verified>| v.as_ref().is_some_and(|v| v.set.contains(&t));
-    // A poisoned lock only means another thread panicked mid-insert; the
-    // set is then at worst missing an entry.
+    // A poisoned lock only means another thread panicked mid-insert: at
+    // worst one triple then sits in the set but not in the eviction order
+    // (it is never forgotten), and every entry still verified once.
     if seen(&VERIFIED.lock().unwrap_or_else(|e| e.into_inner())) {
         return true;
     }
