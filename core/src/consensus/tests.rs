@@ -49,6 +49,16 @@ impl Net {
         Self::with_genesis(genesis(n))
     }
 
+    /// Three validators with a ballot waiting, validators 1 and 2 down:
+    /// validator 0 alone, short of a quorum.
+    fn alone_of_three() -> Self {
+        let mut net = Self::new(3);
+        net.pending = vec![ballot(&net.g, 1, 1, 1)];
+        net.cores[1] = None;
+        net.cores[2] = None;
+        net
+    }
+
     fn with_genesis(g: Genesis) -> Self {
         let n = g.validators.len() as u8;
         let g = Arc::new(g);
@@ -353,10 +363,7 @@ fn a_validator_that_missed_the_proposal_knows_who_decided_without_it() {
 
 #[test]
 fn two_of_three_down_nothing_commits() {
-    let mut net = Net::new(3);
-    net.cores[1] = None;
-    net.cores[2] = None;
-    net.pending = vec![ballot(&net.g, 1, 1, 1)];
+    let mut net = Net::alone_of_three();
     for _ in 0..600 {
         net.tick_all(100);
     }
@@ -450,12 +457,9 @@ fn every_broadcast_is_preceded_by_a_persist_that_contains_it() {
 
 #[test]
 fn a_restarted_validator_resumes_its_round_and_never_votes_differently() {
-    let mut net = Net::new(3);
-    net.pending = vec![ballot(&net.g, 1, 1, 1)];
-    // Let validator 0 time out into round 1 without a proposal: kill the
-    // proposer of height 1.
-    net.cores[1] = None;
-    net.cores[2] = None;
+    let mut net = Net::alone_of_three();
+    // Validator 0 times out into round 1 without a proposal: the
+    // proposer of height 1 is down.
     net.tick_all(1_100);
     net.tick_all(2_100);
     let j = net.journals[0].clone().expect("journal written");
@@ -481,12 +485,8 @@ fn a_restarted_validator_resumes_its_round_and_never_votes_differently() {
 /// sent once, at its first tick.
 #[test]
 fn messages_are_sent_once_and_again_only_after_a_restart() {
-    let mut net = Net::new(3);
-    net.pending = vec![ballot(&net.g, 1, 1, 1)];
-    // Validators 1 and 2 are down: validator 0 proposes or prepares at
-    // most, and waits.
-    net.cores[1] = None;
-    net.cores[2] = None;
+    let mut net = Net::alone_of_three();
+    // Validator 0 proposes or prepares at most, and waits.
     while net.cores[0].as_ref().unwrap().round() == 0 {
         net.tick_all(10);
     }

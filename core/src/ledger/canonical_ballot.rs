@@ -21,23 +21,24 @@ impl Writer {
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    fn hex(&mut self, bytes: &[u8]) {
+    /// `key` is the member's name with the punctuation before and after it.
+    fn hex(&mut self, key: &str, bytes: &[u8]) {
+        self.raw(key);
         self.0.push(b'"');
         with_hex(bytes, |h| self.0.extend_from_slice(h.as_bytes()));
         self.0.push(b'"');
     }
 
     fn point(&mut self, key: &str, p: &Point) {
-        self.raw(key);
-        self.hex(p.as_bytes());
+        self.hex(key, p.as_bytes());
     }
 
     fn scalar(&mut self, key: &str, s: &PublicScalar) {
-        self.raw(key);
-        self.hex(s.0.as_bytes());
+        self.hex(key, s.0.as_bytes());
     }
 
-    fn int(&mut self, v: u64) {
+    fn int(&mut self, key: &str, v: u64) {
+        self.raw(key);
         self.raw(&v.to_string());
     }
 
@@ -90,20 +91,16 @@ pub fn ballot_tx_bytes(t: &BallotTx) -> Option<Vec<u8>> {
     ));
     w.raw("{\"ballot\":");
     w.ballot(&t.ballot);
-    w.raw(",\"ballot_hash\":");
-    w.hex(t.ballot_hash.as_bytes());
-    w.raw(",\"chain_id\":");
-    w.hex(t.chain_id.as_bytes());
-    w.raw(",\"credential_signature\":");
-    w.hex(t.credential_signature.as_bytes());
-    w.raw(",\"election_id\":");
-    w.int(t.election_id);
-    w.raw(",\"nullifier\":");
-    w.hex(t.nullifier.as_bytes());
-    w.raw(",\"origin\":");
-    w.hex(t.origin.as_bytes());
-    w.raw(",\"submitted_at_ms\":");
-    w.int(t.submitted_at_ms);
+    w.hex(",\"ballot_hash\":", t.ballot_hash.as_bytes());
+    w.hex(",\"chain_id\":", t.chain_id.as_bytes());
+    w.hex(
+        ",\"credential_signature\":",
+        t.credential_signature.as_bytes(),
+    );
+    w.int(",\"election_id\":", t.election_id);
+    w.hex(",\"nullifier\":", t.nullifier.as_bytes());
+    w.hex(",\"origin\":", t.origin.as_bytes());
+    w.int(",\"submitted_at_ms\":", t.submitted_at_ms);
     w.raw(",\"type\":\"ballot\"}");
     Some(w.0)
 }

@@ -154,13 +154,14 @@ pub(super) fn check_check_in(
             found: c.origin,
         });
     }
-    if !election.is_open_at(c.checked_in_at_ms) {
-        return Err(LedgerError::ElectionNotOpen {
-            election_id: c.election_id,
-            at_ms: c.checked_in_at_ms,
-        });
-    }
-    not_after(c.checked_in_at_ms, at_ms, "checked_in_at_ms")
+    let open = election.is_open_at(c.checked_in_at_ms);
+    made_in_time(
+        open,
+        c.election_id,
+        "checked_in_at_ms",
+        c.checked_in_at_ms,
+        at_ms,
+    )
 }
 
 /// Rule 18s: a replacement names a usable new key, before the close.
@@ -185,13 +186,8 @@ pub(super) fn check_replacement(
     if r.replacement == r.revoked {
         return Err(LedgerError::DuplicateCredential(r.replacement));
     }
-    if r.issued_at_ms >= election.closes_at {
-        return Err(LedgerError::ElectionNotOpen {
-            election_id: r.election_id,
-            at_ms: r.issued_at_ms,
-        });
-    }
-    not_after(r.issued_at_ms, at_ms, "issued_at_ms")
+    let open = r.issued_at_ms < election.closes_at;
+    made_in_time(open, r.election_id, "issued_at_ms", r.issued_at_ms, at_ms)
 }
 
 /// Rule 18t: a closing record is made at or after the close.
@@ -218,6 +214,24 @@ pub(super) fn check_device_close(
         )));
     }
     not_after(d.closed_at_ms, at_ms, "closed_at_ms")
+}
+
+/// A record made while its election took it (`open`), and not after the
+/// block that holds it: `field` names the time it was made, `made_ms`.
+pub(super) fn made_in_time(
+    open: bool,
+    election_id: u64,
+    field: &str,
+    made_ms: u64,
+    at_ms: u64,
+) -> Result<(), LedgerError> {
+    if !open {
+        return Err(LedgerError::ElectionNotOpen {
+            election_id,
+            at_ms: made_ms,
+        });
+    }
+    not_after(made_ms, at_ms, field)
 }
 
 /// A record cannot be made after the block that holds it (with the clock

@@ -22,7 +22,7 @@ use super::canonical::{check_safe_integer, hash_of};
 use super::elgamal::{Ciphertext, PublicScalar, open_bit};
 use super::error::LedgerError;
 use super::genesis::Election;
-use super::validate::MAX_FUTURE_DRIFT_MS;
+use super::records::made_in_time;
 
 /// A ballot the voter checked instead of casting: its ciphertexts (one
 /// per candidate, in genesis order), their tracking code, the candidate
@@ -159,18 +159,8 @@ pub(super) fn check_spoiled(
             found: s.tracking_code,
         });
     }
-    if !election.is_open_at(s.spoiled_at_ms) {
-        return Err(LedgerError::ElectionNotOpen {
-            election_id: s.election_id,
-            at_ms: s.spoiled_at_ms,
-        });
-    }
-    if s.spoiled_at_ms > at_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
-        return Err(LedgerError::BadTx(format!(
-            "spoiled_at_ms {} is after the block time {at_ms}",
-            s.spoiled_at_ms
-        )));
-    }
+    let open = election.is_open_at(s.spoiled_at_ms);
+    made_in_time(open, s.election_id, "spoiled_at_ms", s.spoiled_at_ms, at_ms)?;
     let n = election.candidates.len();
     if s.ciphertexts.len() != n || s.randomness.len() != n {
         return Err(bad(format!(
@@ -249,6 +239,7 @@ mod tests {
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::genesis::fixtures::genesis;
     use crate::ledger::tx::{SignedTx, Transaction, check_tx};
+    use crate::ledger::validate::MAX_FUTURE_DRIFT_MS;
 
     fn record(stx: &SignedTx) -> &SpoiledBallotTx {
         match &stx.tx {

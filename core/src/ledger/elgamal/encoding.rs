@@ -130,6 +130,23 @@ impl Point {
     }
 }
 
+/// `Display` and `Debug` both print the wire form: these values are public.
+macro_rules! shown_as_hex {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+    };
+}
+
 fn decompress(bytes: &[u8; 32]) -> Result<RistrettoPoint, EncodingError> {
     CompressedRistretto(*bytes)
         .decompress()
@@ -161,17 +178,7 @@ impl Ord for Point {
     }
 }
 
-impl fmt::Display for Point {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Point {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
+shown_as_hex!(Point);
 
 impl std::str::FromStr for Point {
     type Err = EncodingError;
@@ -236,17 +243,7 @@ impl From<Scalar> for PublicScalar {
     }
 }
 
-impl fmt::Display for PublicScalar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for PublicScalar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
+shown_as_hex!(PublicScalar);
 
 impl Serialize for PublicScalar {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
