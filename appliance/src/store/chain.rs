@@ -4,7 +4,8 @@
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Result, Store, StoreError, from_json, hash_from_blob, packed, to_i64, to_json, to_u64,
+    Result, Store, StoreError, count, from_json, hash_from_blob, optional_value, packed, to_i64,
+    to_json, to_u64,
 };
 use std::collections::BTreeMap;
 
@@ -82,25 +83,18 @@ impl Store {
         Ok(given)
     }
 
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        optional_value(&self.conn, "SELECT value FROM meta WHERE key = ?1", [key])
+    }
+
     pub fn chain_id(&self) -> Result<Option<Hash32>> {
-        let v: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        v.map(|s| Hash32::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+        self.meta("chain_id")?
+            .map(|s| Hash32::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }
 
     pub fn genesis(&self) -> Result<Genesis> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        from_json(&text.ok_or(StoreError::NoGenesis)?)
+        from_json(&self.meta("genesis")?.ok_or(StoreError::NoGenesis)?)
     }
 
     pub fn head(&self) -> Result<Head> {
@@ -389,12 +383,11 @@ impl Store {
     /// Committed ballots of an election: the transactions with a nullifier
     /// (only ballots have one), counted from the nullifier index alone.
     pub fn ballot_count(&self, election_id: u64) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
+        count(
+            &self.conn,
             "SELECT COUNT(nullifier) FROM transactions WHERE election_id = ?1",
             [to_i64(election_id)],
-            |r| r.get(0),
-        )?;
-        to_u64(n)
+        )
     }
 
     /// Records why a transaction will never commit.

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Result, Store, hash_from_blob, to_i64, to_u64};
+use super::{Result, Store, count, hash_from_blob, to_i64, to_u64};
 use crate::ledger::Hash32;
 pub use crate::ledger::records::next_code;
 
@@ -72,22 +72,22 @@ impl Store {
     /// How many codes this appliance issued, the last one, and how many for
     /// `election_id` (what its closing record signs, PROTOCOL.md §4d).
     pub fn code_chain_head(&self, election_id: u64) -> Result<(u64, Hash32, u64)> {
-        let (count, last): (i64, Option<Vec<u8>>) = self.conn.query_row(
+        let (issued, last): (i64, Option<Vec<u8>>) = self.conn.query_row(
             "SELECT COUNT(*), (SELECT code FROM confirmation_codes ORDER BY seq DESC LIMIT 1) \
              FROM confirmation_codes",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let of_election: i64 = self.conn.query_row(
+        let of_election = count(
+            &self.conn,
             "SELECT COUNT(*) FROM confirmation_codes WHERE election_id = ?1",
             [to_i64(election_id)],
-            |r| r.get(0),
         )?;
         let head = last
             .map(hash_from_blob)
             .transpose()?
             .unwrap_or(Hash32::ZERO);
-        Ok((to_u64(count)?, head, to_u64(of_election)?))
+        Ok((to_u64(issued)?, head, of_election))
     }
 
     /// The ballot a code confirms: (transaction hash, election, issued at).

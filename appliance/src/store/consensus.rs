@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, from_json, to_i64, to_json};
+use super::{Result, Store, StoreError, from_json, optional_value, to_i64, to_json};
 use crate::consensus::{BlockRef, Journal, JournalRecord};
 use crate::ledger::Block;
 
@@ -56,13 +56,12 @@ impl Store {
     /// The last journal saved, with its blocks. A journal written before
     /// schema version 6 holds its blocks itself and reads as it is.
     pub fn load_consensus_state(&self) -> Result<Option<Journal>> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT state FROM consensus_state WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(text) = text else {
+        let text = optional_value(
+            &self.conn,
+            "SELECT state FROM consensus_state WHERE id = 1",
+            [],
+        );
+        let Some(text): Option<String> = text? else {
             return Ok(None);
         };
         let record: JournalRecord = match serde_json::from_str(&text) {

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use super::{Result, Store, StoreError, count, from_json, hash_from_blob, to_i64, to_json, to_u64};
 use crate::ledger::fallback::{FallbackBlock, FallbackTip, SignedClose};
 use crate::ledger::{Hash32, PublicKey, SignedTx};
 
@@ -245,12 +245,12 @@ impl Store {
             return Err(StoreError::FallbackClosed);
         }
         let tip = tip_of(&tx, origin)?;
-        let count: i64 = tx.query_row(
+        let ballots = count(
+            &tx,
             "SELECT COUNT(*) FROM fallback_ballots WHERE origin = ?1",
             [origin.as_bytes()],
-            |r| r.get(0),
         )?;
-        let record = sign(tip, to_u64(count)?)?;
+        let record = sign(tip, ballots)?;
         tx.execute(
             "INSERT INTO fallback_closes (origin, record) VALUES (?1, ?2)",
             params![origin.as_bytes(), to_json(&record)?],

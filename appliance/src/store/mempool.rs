@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, param
 
 use super::chain::{read_body, stored_body};
 use super::codes::{ToConfirm, chain_codes};
-use super::{Result, Store, StoreError, hash_from_blob, to_i64, to_u64};
+use super::{Result, Store, StoreError, exists, hash_from_blob, optional_value, to_i64, to_u64};
 use crate::ledger::{Hash32, PublicKey, SignedTx, Transaction};
 
 /// The most transactions a mempool holds; past it submissions get HTTP 503.
@@ -262,11 +262,9 @@ fn data_version(conn: &Connection) -> Result<i64> {
 }
 
 fn one_hash(conn: &Connection, sql: &str, p: impl Params) -> Result<Option<Hash32>> {
-    let v: Option<Vec<u8>> = conn
-        .prepare_cached(sql)?
-        .query_row(p, |r| r.get(0))
-        .optional()?;
-    v.map(hash_from_blob).transpose()
+    optional_value(conn, sql, p)?
+        .map(hash_from_blob)
+        .transpose()
 }
 
 fn insert_one(
@@ -278,22 +276,10 @@ fn insert_one(
     let (stx, tx_hash) = (e.stx, e.tx_hash);
     let eid = to_i64(stx.tx.election_id());
     let hb = tx_hash.as_bytes().as_slice();
-    if one_hash(
-        tx,
-        "SELECT tx_hash FROM transactions WHERE tx_hash = ?1",
-        params![hb],
-    )?
-    .is_some()
-    {
+    if exists(tx, "SELECT 1 FROM transactions WHERE tx_hash = ?1", [hb])? {
         return Ok(MempoolInsert::AlreadyCommitted);
     }
-    if one_hash(
-        tx,
-        "SELECT tx_hash FROM mempool WHERE tx_hash = ?1",
-        params![hb],
-    )?
-    .is_some()
-    {
+    if exists(tx, "SELECT 1 FROM mempool WHERE tx_hash = ?1", [hb])? {
         return Ok(MempoolInsert::AlreadyPending);
     }
     let nullifier = stx.tx.nullifier().map(|(_, n)| n);

@@ -25,7 +25,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params};
 
 use crate::ledger::{Hash32, LedgerError};
 
@@ -198,6 +199,29 @@ fn wait_for_lock() -> impl FnMut(i32) -> bool + Send + 'static {
         std::thread::sleep((BUSY_STEP_MIN * (1 << doublings)).min(BUSY_STEP_MAX));
         true
     }
+}
+
+/// What `sql`, a `SELECT COUNT`, counts.
+fn count(conn: &Connection, sql: &str, params: impl Params) -> Result<u64> {
+    let n: i64 = conn.query_row(sql, params, |r| r.get(0))?;
+    to_u64(n)
+}
+
+/// The first column of the row `sql` selects, if there is one.
+fn optional_value<T: FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Option<T>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params, |r| r.get(0))
+        .optional()?)
+}
+
+/// Whether `sql` selects a row.
+fn exists(conn: &Connection, sql: &str, params: impl Params) -> Result<bool> {
+    Ok(conn.prepare_cached(sql)?.exists(params)?)
 }
 
 fn hash_from_blob(blob: Vec<u8>) -> Result<Hash32> {

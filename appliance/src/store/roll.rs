@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, from_json, hash_from_blob, to_i64, to_json, to_u64};
+use super::{Result, Store, StoreError, count, from_json, hash_from_blob, to_i64, to_json, to_u64};
 use crate::ledger::merkle::{MerkleLevels, parent_level, path_from_levels};
 use crate::ledger::roll::CheckedRoll;
 use crate::ledger::{Hash32, PublicKey, SignedTx};
@@ -294,12 +294,11 @@ impl Store {
 
     /// How many voters of `election_id` this appliance checked in.
     pub fn poll_book_count(&self, election_id: u64) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
+        count(
+            &self.conn,
             "SELECT COUNT(*) FROM poll_book WHERE election_id = ?1",
             [to_i64(election_id)],
-            |r| r.get(0),
-        )?;
-        to_u64(n)
+        )
     }
 
     /// Every check-in record this appliance made, in check-in order.

@@ -5,7 +5,7 @@
 use rusqlite::{Row, params};
 
 use super::chain::{TxLocation, read_body};
-use super::{Result, Store, StoreError, hash_from_blob, to_i64, to_u64};
+use super::{Result, Store, StoreError, count, hash_from_blob, to_i64, to_u64};
 use crate::ledger::{Hash32, SpoiledBallotTx, Transaction};
 
 /// A committed spoiled ballot and where it is.
@@ -63,10 +63,7 @@ impl Store {
 
     /// How many spoiled ballots the chain holds.
     pub fn spoiled_count(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM spoiled_ballots", [], |r| r.get(0))?;
-        to_u64(n)
+        count(&self.conn, "SELECT COUNT(*) FROM spoiled_ballots", [])
     }
 
     fn spoiled_rows(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<SpoiledEntry>> {

@@ -54,14 +54,12 @@ fn migrates_an_empty_database_and_reopens_it() {
         )
         .unwrap();
     assert!(plan.contains("COVERING INDEX"), "{plan}");
-    let by_kind: i64 = s
-        .conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'transactions_by_election'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let by_kind = count(
+        &s.conn,
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'transactions_by_election'",
+        [],
+    )
+    .unwrap();
     assert_eq!(by_kind, 0);
 }
 

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, to_i64, to_u64};
+use super::{Result, Store, count, to_i64};
 use crate::ledger::Hash32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,17 +162,18 @@ impl Store {
     pub fn day_counts(&self, since_ms: u64) -> Result<(u64, u64)> {
         // Open registration's check-ins open sessions; a roll's write the
         // poll book.
-        let voters: i64 = self.conn.query_row(
+        let since = [to_i64(since_ms)];
+        let voters = count(
+            &self.conn,
             "SELECT (SELECT COUNT(DISTINCT voter_id) FROM sessions WHERE created_at_ms >= ?1) \
                   + (SELECT COUNT(*) FROM poll_book WHERE checked_in_at_ms >= ?1)",
-            [to_i64(since_ms)],
-            |r| r.get(0),
+            since,
         )?;
-        let ballots: i64 = self.conn.query_row(
+        let ballots = count(
+            &self.conn,
             "SELECT COUNT(*) FROM confirmation_codes WHERE issued_at_ms >= ?1",
-            [to_i64(since_ms)],
-            |r| r.get(0),
+            since,
         )?;
-        Ok((to_u64(voters)?, to_u64(ballots)?))
+        Ok((voters, ballots))
     }
 }
