@@ -188,45 +188,59 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let (s, v) = refusal.expect("the server's answer to an oversized body");
     assert_eq!(s, 413, "{v}");
     assert_eq!(error_code(&v), "body_too_large");
-    // tokens
-    let body = r#"{"election_id":1,"candidate_id":1}"#;
-    let (s, v) = dev.post("/api/votes/submit", body, None);
-    assert_eq!((s, error_code(&v).as_str()), (401, "unauthorized"));
-    let (s, _) = dev.post("/api/votes/submit", body, Some(&"0".repeat(64)));
-    assert_eq!(s, 401);
-    let (s, _) = dev.post("/api/votes/submit", body, Some("short"));
-    assert_eq!(s, 401);
-    // registration and login
-    let (s, v) = dev.post(
-        "/api/auth/register",
-        r#"{"email":"carol@example.org","password":"whatever123"}"#,
-        None,
-    );
-    assert_eq!((s, error_code(&v).as_str()), (409, "email_exists"));
-    let (s, v) = dev.post(
-        "/api/auth/register",
-        r#"{"email":"nope","password":"whatever123"}"#,
-        None,
-    );
-    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_email"));
-    let (s, v) = dev.post(
-        "/api/auth/register",
-        r#"{"email":"d@example.org","password":"short"}"#,
-        None,
-    );
-    assert_eq!((s, error_code(&v).as_str()), (400, "invalid_password"));
-    let (s, _) = dev.post(
-        "/api/auth/login",
-        r#"{"email":"carol@example.org","password":"wrong password"}"#,
-        None,
-    );
-    assert_eq!(s, 401);
-    let (s, _) = dev.post(
-        "/api/auth/login",
-        r#"{"email":"nobody@example.org","password":"wrong password"}"#,
-        None,
-    );
-    assert_eq!(s, 401);
+    // tokens, registration and login
+    let ballot = r#"{"election_id":1,"candidate_id":1}"#;
+    let zeros = "0".repeat(64);
+    let wrong = r#"{"email":"carol@example.org","password":"wrong password"}"#;
+    let nobody = r#"{"email":"nobody@example.org","password":"wrong password"}"#;
+    let refused: &[(&str, &str, Option<&str>, u16, &str)] = &[
+        ("/api/votes/submit", ballot, None, 401, "unauthorized"),
+        (
+            "/api/votes/submit",
+            ballot,
+            Some(&zeros),
+            401,
+            "unauthorized",
+        ),
+        (
+            "/api/votes/submit",
+            ballot,
+            Some("short"),
+            401,
+            "unauthorized",
+        ),
+        (
+            "/api/auth/register",
+            r#"{"email":"carol@example.org","password":"whatever123"}"#,
+            None,
+            409,
+            "email_exists",
+        ),
+        (
+            "/api/auth/register",
+            r#"{"email":"nope","password":"whatever123"}"#,
+            None,
+            400,
+            "invalid_email",
+        ),
+        (
+            "/api/auth/register",
+            r#"{"email":"d@example.org","password":"short"}"#,
+            None,
+            400,
+            "invalid_password",
+        ),
+        ("/api/auth/login", wrong, None, 401, "unauthorized"),
+        ("/api/auth/login", nobody, None, 401, "unauthorized"),
+    ];
+    for (path, body, token, status, code) in refused {
+        let (s, v) = dev.post(path, body, *token);
+        assert_eq!(
+            (s, error_code(&v).as_str()),
+            (*status, *code),
+            "{path} {body}"
+        );
+    }
     // queries
     let (s, v) = dev.get("/api/votes/transaction-status?transaction_id=0x12");
     assert_eq!(
@@ -364,12 +378,12 @@ fn ballots_are_encrypted_tracked_by_code_and_a_forged_ballot_is_refused() {
 fn poll_workers_check_voters_in_with_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
-    let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let admin = dev.admin_token();
     let body =
         r#"{"voters":[{"email":"eve@example.org","name":"Eve"},{"email":"Finn@Example.org"}]}"#;
     let (s, v) = dev.admin_post("/api/admin/voters/check-in", body, None);
     assert_eq!((s, error_code(&v).as_str()), (401, "unauthorized"));
-    let (s, v) = dev.post("/api/admin/voters/check-in", body, Some(admin.trim()));
+    let (s, v) = dev.post("/api/admin/voters/check-in", body, Some(&admin));
     assert_eq!(
         (s, error_code(&v).as_str()),
         (404, "not_found"),
@@ -377,7 +391,7 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
     );
     let (s, _) = dev.admin_post("/api/admin/voters/check-in", body, Some("not-the-token"));
     assert_eq!(s, 401);
-    let (s, v) = dev.admin_post("/api/admin/voters/check-in", body, Some(admin.trim()));
+    let (s, v) = dev.admin_post("/api/admin/voters/check-in", body, Some(&admin));
     assert_eq!(s, 200, "{v}");
     let sessions = v["sessions"].as_array().unwrap();
     assert_eq!(sessions[1]["email"], "finn@example.org");
@@ -397,12 +411,12 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
         r#"{{"voters":[{}]}}"#,
         vec![r#"{"email":"x@example.org"}"#; 1001].join(",")
     );
-    let (s, v) = dev.admin_post("/api/admin/voters/check-in", &too_many, Some(admin.trim()));
+    let (s, v) = dev.admin_post("/api/admin/voters/check-in", &too_many, Some(&admin));
     assert_eq!((s, error_code(&v).as_str()), (400, "invalid_batch"));
     let (s, v) = dev.admin_post(
         "/api/admin/voters/check-in",
         r#"{"voters":[{"email":"bad"}]}"#,
-        Some(admin.trim()),
+        Some(&admin),
     );
     assert_eq!((s, error_code(&v).as_str()), (400, "invalid_email"));
 }

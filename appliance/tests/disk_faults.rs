@@ -156,7 +156,7 @@ fn a_full_disk_loses_no_acknowledged_vote() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("appliance.log");
     let mut dev = Dev::start_logged(&data, Some(&log));
-    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let admin = dev.admin_token();
     let mut acked = Vec::new();
     let mut refused = 0;
     'fill: for batch in 0..200 {
@@ -167,7 +167,7 @@ fn a_full_disk_loses_no_acknowledged_vote() {
         let answer = dev
             .agent
             .post(format!("{}/api/admin/voters/check-in", dev.admin_url))
-            .header("authorization", format!("Bearer {}", admin.trim()))
+            .header("authorization", format!("Bearer {admin}"))
             .header("content-type", "application/json")
             .send(body.as_str());
         let Ok(r) = answer else { break };

@@ -548,8 +548,7 @@ fn invalid_vectors_fail_with_their_expected_error() {
         "device_closed",
         "bad_spoiled_ballot",
     ];
-    let all: BTreeSet<String> = all.iter().map(|s| s.to_string()).collect();
-    assert_eq!(codes, all);
+    assert_eq!(codes, BTreeSet::from(all.map(String::from)));
     // Every way a ballot or a share can fail its proofs on its own.
     let crypto_all = [
         "bad_zero_one_proof",
@@ -558,8 +557,7 @@ fn invalid_vectors_fail_with_their_expected_error() {
         "bad_decryption_share",
         "unknown_trustee",
     ];
-    let crypto_all: BTreeSet<String> = crypto_all.iter().map(|s| s.to_string()).collect();
-    assert_eq!(crypto_codes, crypto_all);
+    assert_eq!(crypto_codes, BTreeSet::from(crypto_all.map(String::from)));
 }
 
 /// The schemas refuse what serde refuses, so the auditor's schema check and

@@ -130,17 +130,17 @@ fn every_screen_answers_with_a_strict_policy_and_safe_cookies() {
 fn a_form_without_this_browsers_csrf_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
-    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let token = dev.admin_token();
     let (cookie, csrf) = csrf(&dev);
-    let login = format!("csrf={csrf}&token={}", token.trim());
+    let login = format!("csrf={csrf}&token={token}");
     // A forged post from another page: no cookie, or another token.
     for (c, form) in [
         ("", login.clone()),
         (
             cookie.as_str(),
-            format!("csrf={}&token={}", "ab".repeat(32), token.trim()),
+            format!("csrf={}&token={token}", "ab".repeat(32)),
         ),
-        (cookie.as_str(), format!("token={}", token.trim())),
+        (cookie.as_str(), format!("token={token}")),
     ] {
         let a = post(&dev, "/console/login", c, &form);
         assert!(matches!(a.status, 403 | 422), "{form}: {}", a.status);
@@ -243,15 +243,8 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
     assert!(a.body.contains("id=\"confirmation-code\""), "{}", a.body);
     assert!(a.body.contains("<svg role=\"img\""));
     // The heaviest booth page (its QR code inline) with what it loads.
-    let assets: usize = ["/assets/evote.css", "/assets/booth.js"]
-        .iter()
-        .map(|p| get(&dev, p, "").body.len())
-        .sum();
-    assert!(
-        a.body.len() + assets < 100 * 1024,
-        "{} bytes",
-        a.body.len() + assets
-    );
+    let total = weight_with_assets(&dev, &a);
+    assert!(total < 100 * 1024, "{total} bytes");
 }
 
 #[test]
@@ -259,29 +252,37 @@ fn a_booth_page_weighs_under_100_kb_with_what_it_loads() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
     let page = get(&dev, "/booth", "");
-    let assets: usize = ["/assets/evote.css", "/assets/booth.js"]
+    let total = weight_with_assets(&dev, &page);
+    assert!(total < 100 * 1024, "{total} bytes");
+    assert!(BOOTH_ASSETS.iter().all(|a| page.body.contains(a)));
+    assert_eq!(get(&dev, "/assets/nope.js", "").status, 404);
+}
+
+/// What every booth page loads.
+const BOOTH_ASSETS: [&str; 2] = ["/assets/evote.css", "/assets/booth.js"];
+
+/// A page's bytes with those of what it loads.
+fn weight_with_assets(dev: &Dev, page: &Answer) -> usize {
+    let assets: usize = BOOTH_ASSETS
         .iter()
         .map(|p| {
-            let a = get(&dev, p, "");
+            let a = get(dev, p, "");
             assert_eq!(a.status, 200, "{p}");
             a.body.len()
         })
         .sum();
-    let total = page.body.len() + assets;
-    assert!(total < 100 * 1024, "{total} bytes");
-    assert!(page.body.contains("/assets/evote.css") && page.body.contains("/assets/booth.js"));
-    assert_eq!(get(&dev, "/assets/nope.js", "").status, 404);
+    page.body.len() + assets
 }
 
 /// Signs an operator in: (the cookies, the CSRF token).
-fn operator(dev: &Dev, dir: &std::path::Path) -> (String, String) {
-    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+fn operator(dev: &Dev) -> (String, String) {
+    let token = dev.admin_token();
     let (cookie, csrf) = csrf(dev);
     let a = post(
         dev,
         "/console/login",
         &cookie,
-        &format!("csrf={csrf}&token={}", token.trim()),
+        &format!("csrf={csrf}&token={token}"),
     );
     let op = a
         .cookies
@@ -315,7 +316,7 @@ fn an_offline_station_closes_its_polls_and_downloads_its_export() {
     let mut dev = Dev::start(dir.path());
     dev.kill9();
     let dev = Dev::run(dir.path(), &["--offline"]);
-    let (cookies, csrf) = operator(&dev, dir.path());
+    let (cookies, csrf) = operator(&dev);
     let page = get(&dev, "/console", &cookies);
     assert!(
         page.body.contains("action=\"/console/close\""),
@@ -424,7 +425,7 @@ fn between<'a>(body: &'a str, start: &str) -> &'a str {
 fn a_checked_ballot_is_opened_and_the_voter_votes_again() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
-    let (cookies, csrf) = operator(&dev, dir.path());
+    let (cookies, csrf) = operator(&dev);
     let session = open_booth(&dev, &cookies, &csrf, "cato%40example.org");
     let form = format!("csrf={csrf}");
     post(

@@ -182,6 +182,12 @@ impl Dev {
         d
     }
 
+    /// The operators' token `dev` wrote.
+    pub fn admin_token(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("admin.token")).expect("admin.token");
+        text.trim().to_string()
+    }
+
     /// Waits until `/health` answers 200 with this appliance's node id
     /// (another process answering at its address does not count).
     pub fn wait_healthy(&self) {
