@@ -86,6 +86,56 @@ pub(super) struct InvalidFile {
     pub expected_crypto_error: Option<&'static str>,
 }
 
+/// Where most invalid vectors stand: a block on block 4 (the election
+/// open) at `t`, sealed by validators 1 and 2, holding a valid ballot of
+/// validator 1 before the transaction under test; the checker's clock
+/// reads `now`.
+pub(super) struct OnBlock4<'a> {
+    world: &'a World,
+    chain: &'a Chain,
+    pub tip: ParentRef,
+    pub t: u64,
+    pub now: u64,
+    good: SignedTx,
+}
+
+impl World {
+    /// The good ballot is `voter`'s.
+    pub(super) fn on_block_4<'a>(&'a self, chain: &'a Chain, voter: &str) -> OnBlock4<'a> {
+        let tip = chain.parent(4);
+        let t = tip.timestamp_ms + 1_000;
+        OnBlock4 {
+            world: self,
+            chain,
+            tip,
+            t,
+            now: tip.timestamp_ms + 2_000,
+            good: self.ballot(&self.validators[0], voter, CANDIDATES[0], t - 500),
+        }
+    }
+}
+
+impl OnBlock4<'_> {
+    /// The block: the good ballot, then `tx`.
+    pub(super) fn with(&self, tx: SignedTx) -> Block {
+        let [v1, v2, _] = &self.world.validators;
+        let txs = vec![self.good.clone(), tx];
+        self.world.next(&self.tip, self.t, txs, &[v1, v2])
+    }
+
+    /// The vector of `block`, with blocks 1 to 4 as the chain below it.
+    pub(super) fn vector(
+        &self,
+        name: &'static str,
+        description: &str,
+        block: Block,
+        code: &'static str,
+    ) -> InvalidVector {
+        InvalidVector::new(name, description, self.tip, self.now, block, code)
+            .prior(self.chain.up_to(4))
+    }
+}
+
 fn ballot_mut(stx: &mut SignedTx) -> &mut evote_core::ledger::BallotTx {
     match &mut stx.tx {
         Transaction::Ballot(b) => b,
@@ -492,19 +542,15 @@ impl World {
 
     /// Ballots whose proofs fail (rule 18k, `bad_ballot`), on block 4.
     fn ballot_vectors(&self, chain: &Chain) -> Vec<InvalidVector> {
-        let [v1, v2, _] = &self.validators;
         let s = &self.station;
-        let tip = chain.parent(4);
-        let t = tip.timestamp_ms + 1_000;
-        let now = tip.timestamp_ms + 2_000;
-        let q: &[&NodeKey] = &[v1, v2];
-        let good = || self.ballot(v1, "voter-20", CANDIDATES[0], t - 500);
+        let on4 = self.on_block_4(chain, "voter-20");
+        let t = on4.t;
         let ctx_of =
             |voter: &str, origin: &NodeKey| self.context(self.chain_id, ELECTION, voter, origin);
-        // A block with a good ballot and then `bad`, accepted by station-1.
-        let with = |bad: SignedTx| self.next(&tip, t, vec![good(), bad], q);
+        // Blocks with a good ballot and then a bad one accepted by station-1.
         let mk = |name: &'static str, description: &str, block: Block, crypto: &'static str| {
-            InvalidVector::new(name, description, tip, now, block, "bad_ballot").crypto(crypto)
+            InvalidVector::new(name, description, on4.tip, on4.now, block, "bad_ballot")
+                .crypto(crypto)
         };
         let mut v = Vec::new();
 
@@ -515,7 +561,7 @@ impl World {
             "ballot_bad_zero_one_proof",
             "Transaction 1's ballot has the 0/1 proof of candidate index 1 changed (z0 + 1); \
              ballot_hash is its hash and the origin signed it.",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
@@ -525,7 +571,7 @@ impl World {
             "ballot_encrypts_two",
             "Transaction 1's ballot encrypts 2 for candidate index 0 and 0 for the others, with \
              the proofs an honest prover would make for 1, 0, 0 (the sum proof too fails).",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
@@ -535,7 +581,7 @@ impl World {
             "ballot_two_ones",
             "Transaction 1's ballot encrypts 1 for candidate indices 0 and 1: each 0/1 proof \
              holds, the proof that they add up to 1 cannot.",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_sum_proof",
         ));
 
@@ -547,7 +593,7 @@ impl World {
             "ballot_copied_sum_proof",
             "Transaction 1's ballot encrypts 0 for every candidate (a blank vote), with valid \
              0/1 proofs and the sum proof copied from another voter's valid ballot.",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_sum_proof",
         ));
 
@@ -558,18 +604,18 @@ impl World {
             "Transaction 1 carries, under voter-45's nullifier, the whole valid ballot of \
              voter-46 accepted by the same appliance (a copied ballot): its proofs are bound to \
              the other nullifier.",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
         let ctx = ctx_of("voter-47", s);
-        let ballot = self.encrypt(&ctx_of("voter-47", v2), CANDIDATES[1]);
+        let ballot = self.encrypt(&ctx_of("voter-47", &self.validators[1]), CANDIDATES[1]);
         v.push(mk(
             "ballot_bound_to_other_origin",
             "Transaction 1 is accepted and signed by station-1, but its ballot's proofs are \
              bound to validator-2 as the origin (the same voter's ballot taken from another \
              appliance).",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
@@ -581,7 +627,7 @@ impl World {
             "ballot_bound_to_other_election",
             "Transaction 1 votes in election 1 with a ballot whose proofs are bound to election \
              2 (same chain, nullifier and origin).",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
@@ -593,7 +639,7 @@ impl World {
             "ballot_bound_to_other_chain",
             "Transaction 1 is on this chain but its ballot's proofs are bound to another \
              chain_id (same election, nullifier and origin).",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
 
@@ -604,7 +650,7 @@ impl World {
             "ballot_missing_selection",
             "Transaction 1's ballot has 2 selections for election 1's 3 candidates (the last \
              one removed).",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "wrong_length",
         ));
 
@@ -615,7 +661,7 @@ impl World {
             "ballot_under_other_key",
             "Transaction 1's ballot is well formed, in its own context, but encrypted and proved \
              under the key of another ceremony, not election 1's.",
-            with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
             "bad_zero_one_proof",
         ));
         v
@@ -852,25 +898,19 @@ impl World {
         use evote_core::ledger::{BallotTx, Hash32, Transaction};
 
         let [v1, v2, _] = &self.validators;
-        let s = &self.station;
-        let tip = chain.parent(4);
-        let t = tip.timestamp_ms + 1_000;
-        let now = tip.timestamp_ms + 2_000;
         let q: &[&NodeKey] = &[v1, v2];
-        let good = || self.ballot(v1, "voter-20", CANDIDATES[0], t - 500);
-        let with = |tx: SignedTx| self.next(&tip, t, vec![good(), tx], q);
-        let mk = |name: &'static str, description: &str, block: Block, code: &'static str| {
-            InvalidVector::new(name, description, tip, now, block, code).prior(chain.up_to(4))
-        };
+        let s = &self.station;
+        let on4 = self.on_block_4(chain, "voter-20");
+        let (tip, t) = (on4.tip, on4.t);
         let mut v = Vec::new();
 
         // Credentials.
-        v.push(mk(
+        v.push(on4.vector(
             "ballot_invented_credential",
             "Transaction 1 is signed by station-1 and by a credential of its own making \
              (voter-99's card, on no list): the credential is not in the genesis' list nor \
              named by a replacement.",
-            with(self.ballot(s, "voter-99", CANDIDATES[1], t - 300)),
+            on4.with(self.ballot(s, "voter-99", CANDIDATES[1], t - 300)),
             "unknown_credential",
         ));
 
@@ -889,49 +929,49 @@ impl World {
         );
         let tx = SignedTx::sign(Transaction::Ballot(tx), s).expect("signs");
         v.push(
-            mk(
+            on4.vector(
                 "ballot_without_the_voters_card",
                 "Transaction 1 votes with voter-30's listed credential (voter-30 stayed home), \
                  its proofs bound to it, but station-1 has not read voter-30's card: it signed \
                  the credential statement with its own key.",
-                with(tx),
+                on4.with(tx),
                 "bad_signature",
             )
             .detail("credential"),
         );
 
-        v.push(mk(
+        v.push(on4.vector(
             "ballot_revoked_credential",
             "Transaction 1 is a ballot signed by voter-10's lost card, whose credential the \
              credential authority revoked and replaced in block 2.",
-            with(self.ballot(s, "voter-10", CANDIDATES[1], t - 300)),
+            on4.with(self.ballot(s, "voter-10", CANDIDATES[1], t - 300)),
             "revoked_credential",
         ));
 
         let ca = &self.credential_authority;
-        v.push(mk(
+        v.push(on4.vector(
             "replacement_of_used_credential",
             "Transaction 1 revokes voter-01's credential, which already cast its ballot in \
              block 1, and names a new one: a second ballot would follow.",
-            with(self.replacement(ca, "voter-01", "voter-98", t - 300)),
+            on4.with(self.replacement(ca, "voter-01", "voter-98", t - 300)),
             "credential_used",
         ));
-        v.push(mk(
+        v.push(on4.vector(
             "replacement_not_by_the_credential_authority",
             "Transaction 1 revokes voter-31's credential and names voter-98's, signed by the \
              election authority instead of the credential authority.",
-            with(self.replacement(&self.authority, "voter-31", "voter-98", t - 300)),
+            on4.with(self.replacement(&self.authority, "voter-31", "voter-98", t - 300)),
             "unknown_origin",
         ));
-        v.push(mk(
+        v.push(on4.vector(
             "replacement_by_a_listed_credential",
             "Transaction 1 revokes voter-32's credential and names voter-33's, which the \
              genesis already lists: one voter would hold two credentials.",
-            with(self.replacement(ca, "voter-32", "voter-33", t - 300)),
+            on4.with(self.replacement(ca, "voter-32", "voter-33", t - 300)),
             "duplicate_credential",
         ));
         v.push(
-            mk(
+            on4.vector(
                 "replacement_after_close",
                 "Transaction 0 revokes voter-34's credential and names voter-98's, issued at the \
                  election's close (closes_at, exclusive): too late.",
@@ -952,25 +992,25 @@ impl World {
             c.voter = sha256(b"a voter of nobody's roll");
         }
         self.resign_tx(&mut ghost, v1);
-        v.push(mk(
+        v.push(on4.vector(
             "check_in_not_on_roll",
             "Transaction 1 checks in a voter whose commitment is on no roll, with voter-35's \
              index and inclusion path: the path does not lead to the genesis' roll root.",
-            with(ghost),
+            on4.with(ghost),
             "not_on_roll",
         ));
-        v.push(mk(
+        v.push(on4.vector(
             "check_in_at_another_station",
             "Transaction 1 checks voter-52 in at validator-1, but the roll assigns voter-52 \
              to station-1.",
-            with(self.check_in(v1, "voter-52", t - 300)),
+            on4.with(self.check_in(v1, "voter-52", t - 300)),
             "wrong_station",
         ));
-        v.push(mk(
+        v.push(on4.vector(
             "check_in_twice",
             "Transaction 1 checks voter-02 in again, at validator-2; block 4 holds voter-02's \
              check-in.",
-            with(self.check_in(v2, "voter-02", t - 300)),
+            on4.with(self.check_in(v2, "voter-02", t - 300)),
             "duplicate_check_in",
         ));
 
@@ -993,12 +1033,12 @@ impl World {
             f.path = other_path.expect("a copy").path;
         }
         self.resign_tx(&mut copy, s);
-        v.push(mk(
+        v.push(on4.vector(
             "fallback_copy_with_another_path",
             "Transaction 1 is station-1's copy of voter-36's ballot from its fallback block 2, \
              carrying the inclusion path of the other ballot of that block: the path does not \
              lead from the sealed ballot to the block's tx_root.",
-            with(copy),
+            on4.with(copy),
             "bad_fallback_proof",
         ));
 
@@ -1009,7 +1049,7 @@ impl World {
         let copy = reconciliation_txs(&fb, s).expect("copies").remove(0);
         let day_later = CLOSES_AT + 86_400_000;
         v.push(
-            mk(
+            on4.vector(
                 "fallback_block_sealed_after_grace",
                 "A day after the close, transaction 0 is station-1's copy of a ballot accepted \
                  1 ms before the close, from a fallback block sealed at closes_at + \

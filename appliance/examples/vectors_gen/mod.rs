@@ -487,16 +487,26 @@ impl World {
         ctx: &BallotContext,
         candidate_id: u64,
     ) -> EncryptedBallot {
-        let e = self.election();
-        let index = e
-            .candidate_index(candidate_id)
-            .expect("a candidate of election 1");
+        let (index, n) = self.candidate_index(candidate_id);
         let mut rng = rng_for(&format!(
             "ballot {} {} {} {} {} {}",
             ctx.chain_id, ctx.election_id, ctx.nullifier, ctx.origin, candidate_id, key
         ));
         let key = EncryptionKey::new(key).expect("not the identity");
-        encrypt_ballot(ctx, &key, index, e.candidates.len(), &mut rng).expect("ballot encrypts")
+        encrypt_ballot(ctx, &key, index, n, &mut rng).expect("ballot encrypts")
+    }
+
+    /// Election 1's index of `candidate_id`, and its number of candidates.
+    fn candidate_index(&self, candidate_id: u64) -> (usize, usize) {
+        let e = self.election();
+        let index = e
+            .candidate_index(candidate_id)
+            .expect("a candidate of election 1");
+        (index, e.candidates.len())
+    }
+
+    fn election_encryption_key(&self) -> EncryptionKey {
+        EncryptionKey::new(&self.election_key.public_key).expect("not the identity")
     }
 
     fn encrypt(&self, ctx: &BallotContext, candidate_id: u64) -> EncryptedBallot {
@@ -508,7 +518,7 @@ impl World {
     /// honest prover makes for "encrypts 1" when the plaintext is not 0,
     /// and the sum proof an honest prover makes for "adds up to 1".
     fn forge(&self, ctx: &BallotContext, plaintexts: &[u64]) -> EncryptedBallot {
-        let pk = &EncryptionKey::new(&self.election_key.public_key).expect("not the identity");
+        let pk = &self.election_encryption_key();
         let n = plaintexts.len();
         let mut rng = rng_for(&format!(
             "forged ballot {} {} {} {} {plaintexts:?}",
