@@ -4,7 +4,7 @@
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::scalar::Scalar;
 use evote_core::ledger::canonical::{MAX_SAFE_INTEGER, sha256};
-use evote_core::ledger::elgamal::{Point, PublicScalar};
+use evote_core::ledger::elgamal::{BallotContext, EncryptedBallot, Point, PublicScalar};
 use evote_core::ledger::tally::local_ceremony;
 use evote_core::ledger::tx::LATE_BALLOT_GRACE_MS;
 use evote_core::ledger::validate::MAX_FUTURE_DRIFT_MS;
@@ -547,8 +547,14 @@ impl World {
         let t = on4.t;
         let ctx_of =
             |voter: &str, origin: &NodeKey| self.context(self.chain_id, ELECTION, voter, origin);
-        // Blocks with a good ballot and then a bad one accepted by station-1.
-        let mk = |name: &'static str, description: &str, block: Block, crypto: &'static str| {
+        // A block with the good ballot and then a bad one: `ballot` in a
+        // transaction of `ctx`, accepted by station-1.
+        let mk = |name: &'static str,
+                  description: &str,
+                  ctx: &BallotContext,
+                  ballot: EncryptedBallot,
+                  crypto: &'static str| {
+            let block = on4.with(self.ballot_tx(s, ctx, ballot, t - 300));
             InvalidVector::new(name, description, on4.tip, on4.now, block, "bad_ballot")
                 .crypto(crypto)
         };
@@ -561,7 +567,8 @@ impl World {
             "ballot_bad_zero_one_proof",
             "Transaction 1's ballot has the 0/1 proof of candidate index 1 changed (z0 + 1); \
              ballot_hash is its hash and the origin signed it.",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -571,7 +578,8 @@ impl World {
             "ballot_encrypts_two",
             "Transaction 1's ballot encrypts 2 for candidate index 0 and 0 for the others, with \
              the proofs an honest prover would make for 1, 0, 0 (the sum proof too fails).",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -581,7 +589,8 @@ impl World {
             "ballot_two_ones",
             "Transaction 1's ballot encrypts 1 for candidate indices 0 and 1: each 0/1 proof \
              holds, the proof that they add up to 1 cannot.",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_sum_proof",
         ));
 
@@ -593,7 +602,8 @@ impl World {
             "ballot_copied_sum_proof",
             "Transaction 1's ballot encrypts 0 for every candidate (a blank vote), with valid \
              0/1 proofs and the sum proof copied from another voter's valid ballot.",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_sum_proof",
         ));
 
@@ -604,7 +614,8 @@ impl World {
             "Transaction 1 carries, under voter-45's nullifier, the whole valid ballot of \
              voter-46 accepted by the same appliance (a copied ballot): its proofs are bound to \
              the other nullifier.",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -615,7 +626,8 @@ impl World {
             "Transaction 1 is accepted and signed by station-1, but its ballot's proofs are \
              bound to validator-2 as the origin (the same voter's ballot taken from another \
              appliance).",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -627,7 +639,8 @@ impl World {
             "ballot_bound_to_other_election",
             "Transaction 1 votes in election 1 with a ballot whose proofs are bound to election \
              2 (same chain, nullifier and origin).",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -639,7 +652,8 @@ impl World {
             "ballot_bound_to_other_chain",
             "Transaction 1 is on this chain but its ballot's proofs are bound to another \
              chain_id (same election, nullifier and origin).",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
 
@@ -650,7 +664,8 @@ impl World {
             "ballot_missing_selection",
             "Transaction 1's ballot has 2 selections for election 1's 3 candidates (the last \
              one removed).",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "wrong_length",
         ));
 
@@ -661,7 +676,8 @@ impl World {
             "ballot_under_other_key",
             "Transaction 1's ballot is well formed, in its own context, but encrypted and proved \
              under the key of another ceremony, not election 1's.",
-            on4.with(self.ballot_tx(s, &ctx, ballot, t - 300)),
+            &ctx,
+            ballot,
             "bad_zero_one_proof",
         ));
         v
