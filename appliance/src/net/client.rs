@@ -47,30 +47,15 @@ pub fn post_share(
     share: &DecryptionShare,
 ) -> Result<Hash32, String> {
     let body = json!({"tally_height": tally_height, "ballot_count": ballot_count, "share": share});
-    let r = ureq::Agent::config_builder()
-        .tls_config(super::tls::trusted())
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .new_agent()
-        .post(format!("{node}/api/tally/{election}"))
-        .send_json(&body)
-        .map_err(|e| format!("{node}: posting the share: {e}"))?;
-    let (code, mut r) = (r.status().as_u16(), r);
-    let v: serde_json::Value = r
-        .body_mut()
-        .read_json()
-        .map_err(|e| format!("{node}: {e}"))?;
+    let path = format!("/api/tally/{election}");
+    let (code, v) = post_json(node, &path, &body, "posting the share")?;
     if code >= 300 {
         return Err(format!(
             "{node} refused the share ({code}): {}",
             v["error"]["message"]
         ));
     }
-    v["transaction_id"]
-        .as_str()
-        .and_then(|s| Hash32::parse(s).ok())
-        .ok_or_else(|| format!("{node}: unexpected answer {v}"))
+    hash_in(node, &v["transaction_id"], &v)
 }
 
 /// Submits a signed transaction to an appliance's public door (JSON-RPC
@@ -78,23 +63,45 @@ pub fn post_share(
 pub fn send_transaction(node: &str, stx: &crate::ledger::SignedTx) -> Result<Hash32, String> {
     let node = node.trim_end_matches('/');
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [stx]});
+    let (_, v) = post_json(node, "/rpc", &body, "submitting")?;
+    if let Some(err) = v.get("error") {
+        return Err(format!("{node} refused the transaction: {err}"));
+    }
+    hash_in(node, &v["result"], &v)
+}
+
+/// Posts `body` and reads the answer, a refusal included (its status says
+/// which); `doing` names the call in the error of a failed exchange.
+fn post_json(
+    node: &str,
+    path: &str,
+    body: &serde_json::Value,
+    doing: &str,
+) -> Result<(u16, serde_json::Value), String> {
     let mut r = ureq::Agent::config_builder()
+        .tls_config(super::tls::trusted())
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .build()
         .new_agent()
-        .post(format!("{node}/rpc"))
-        .send_json(&body)
-        .map_err(|e| format!("{node}: submitting: {e}"))?;
-    let v: serde_json::Value = r
+        .post(format!("{node}{path}"))
+        .send_json(body)
+        .map_err(|e| format!("{node}: {doing}: {e}"))?;
+    let v = r
         .body_mut()
         .read_json()
         .map_err(|e| format!("{node}: {e}"))?;
-    if let Some(err) = v.get("error") {
-        return Err(format!("{node} refused the transaction: {err}"));
-    }
-    v["result"]
+    Ok((r.status().as_u16(), v))
+}
+
+/// The transaction hash `field` of `answer` holds.
+fn hash_in(
+    node: &str,
+    field: &serde_json::Value,
+    answer: &serde_json::Value,
+) -> Result<Hash32, String> {
+    field
         .as_str()
         .and_then(|s| Hash32::parse(s).ok())
-        .ok_or_else(|| format!("{node}: unexpected answer {v}"))
+        .ok_or_else(|| format!("{node}: unexpected answer {answer}"))
 }

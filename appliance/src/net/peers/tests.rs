@@ -13,9 +13,7 @@ use crate::node::NodeInbox;
 #[test]
 fn gossip_is_cut_into_requests_a_peer_takes_in_order() {
     let g = genesis(3);
-    let txs: Vec<SignedTx> = (1..=5)
-        .map(|i| crate::ledger::tx::fixtures::ballot(&g, 1, i, 1))
-        .collect();
+    let txs = ballots(&g, 5);
     let many: Vec<SignedTx> = txs
         .iter()
         .cycle()
@@ -345,11 +343,16 @@ fn a_message_goes_again_until_acknowledged_and_then_never() {
     assert!(!peer.comes_within("/p2p/messages", quiet));
 }
 
+/// Ballots of voters 1 to `n` for candidate 1 of election 1.
+fn ballots(g: &Genesis, n: u8) -> Vec<SignedTx> {
+    (1..=n)
+        .map(|v| crate::ledger::tx::fixtures::ballot(g, 1, v, 1))
+        .collect()
+}
+
 /// A block of `n` ballots proposed by validator 1 of genesis(3).
 fn proposal_of(g: &Genesis, n: u8) -> Message {
-    let txs = (1..=n)
-        .map(|v| crate::ledger::tx::fixtures::ballot(g, 1, v, 1))
-        .collect();
+    let txs = ballots(g, n);
     let block = Block::propose(
         g.chain_id().unwrap(),
         1,
@@ -477,9 +480,7 @@ fn a_peer_that_restarted_gets_the_current_messages_again() {
 #[test]
 fn gossip_a_peer_took_is_not_sent_again_until_it_restarts() {
     let g = genesis(3);
-    let txs: Vec<SignedTx> = (1..=3)
-        .map(|i| crate::ledger::tx::fixtures::ballot(&g, 1, i, 1))
-        .collect();
+    let txs = ballots(&g, 3);
     let peer = fake_peer("none");
     let (mut net, _) = network_to(&peer);
     peer.wait_for("/p2p/status");

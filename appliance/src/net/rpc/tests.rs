@@ -535,17 +535,23 @@ fn assert_tx_shape(t: &Value, chain: &Value) {
     assert_eq!(json!(sha256(&input)), t["hash"]);
 }
 
+/// The fake chain's block 1, and `eth_getBlockByNumber`'s answer for it
+/// (with whole transactions when `full`), its shape checked.
+fn block_1(full: bool) -> (Block, Value) {
+    let b1 = Fake::chain().blocks.swap_remove(0);
+    let b = result("eth_getBlockByNumber", json!(["0x1", full]));
+    assert_block_shape(&b);
+    (b1, b)
+}
+
 #[test]
 fn a_block_reads_as_an_ethereum_block() {
-    let fake = Fake::chain();
-    let b1 = &fake.blocks[0];
-    let b = result("eth_getBlockByNumber", json!(["0x1", false]));
-    assert_block_shape(&b);
+    let (b1, b) = block_1(false);
     assert_eq!(b["number"], "0x1");
     assert_eq!(b["hash"], json!(b1.block_hash));
     assert_eq!(b["parentHash"], json!(CHAIN));
     assert_eq!(b["transactionsRoot"], json!(b1.header.tx_root));
-    let size = serde_json::to_vec(b1).unwrap().len() as u64;
+    let size = serde_json::to_vec(&b1).unwrap().len() as u64;
     assert_eq!(b["size"], quantity(size), "the block's JSON length");
     assert_eq!(b["miner"], hex_bytes(&address_of(&key(1).public())));
     assert_eq!(b["timestamp"], quantity(BLOCK1_MS / 1000));
@@ -567,10 +573,7 @@ fn a_block_reads_as_an_ethereum_block() {
 
 #[test]
 fn a_full_block_carries_ethereum_transactions() {
-    let fake = Fake::chain();
-    let b1 = &fake.blocks[0];
-    let b = result("eth_getBlockByNumber", json!(["0x1", true]));
-    assert_block_shape(&b);
+    let (b1, b) = block_1(true);
     let txs = b["transactions"].as_array().unwrap();
     assert_eq!(txs.len(), 2);
     let chain = result("eth_chainId", json!([]));
