@@ -62,7 +62,7 @@ pub type NodeId = String;
 pub const MAX_NAME_LEN: usize = 64;
 
 /// One registration, already validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Registration {
     pub node_id: NodeId,
     pub public_key: Option<PublicKey>,
@@ -79,14 +79,8 @@ pub struct Registration {
 /// `url` evote's appliances use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Peer {
-    pub node_id: NodeId,
-    pub public_key: Option<PublicKey>,
-    pub url: String,
-    pub ip: String,
-    pub p2p_port: u16,
-    pub rpc_port: u16,
-    pub role: Option<Role>,
-    pub genesis_hash: Option<Hash32>,
+    #[serde(flatten)]
+    pub registration: Registration,
     pub last_seen_ms: u64,
 }
 
@@ -145,14 +139,7 @@ impl Registry {
         self.peers.insert(
             reg.node_id.clone(),
             Peer {
-                node_id: reg.node_id,
-                public_key: reg.public_key,
-                url: reg.url,
-                ip: reg.ip,
-                p2p_port: reg.p2p_port,
-                rpc_port: reg.rpc_port,
-                role: reg.role,
-                genesis_hash: reg.genesis_hash,
+                registration: reg,
                 last_seen_ms: now_ms,
             },
         );
@@ -165,11 +152,11 @@ impl Registry {
         self.prune(now_ms);
         let genesis = asker
             .and_then(|id| self.peers.get(id))
-            .and_then(|p| p.genesis_hash);
+            .and_then(|p| p.registration.genesis_hash);
         self.peers
             .values()
-            .filter(|p| Some(p.node_id.as_str()) != asker)
-            .filter(|p| match (genesis, p.genesis_hash) {
+            .filter(|p| Some(p.registration.node_id.as_str()) != asker)
+            .filter(|p| match (genesis, p.registration.genesis_hash) {
                 (Some(mine), Some(theirs)) => mine == theirs,
                 _ => true,
             })
@@ -516,7 +503,10 @@ mod tests {
     }
 
     fn ids(peers: &[Peer]) -> Vec<String> {
-        peers.iter().map(|p| p.node_id.clone()).collect()
+        peers
+            .iter()
+            .map(|p| p.registration.node_id.clone())
+            .collect()
     }
 
     #[test]
@@ -527,23 +517,14 @@ mod tests {
         let mut again = reg(1, Some(7));
         again.url = "https://node1.example:443/evote".into();
         again.role = Some(Role::Station);
-        assert_eq!(r.register(again, 5_000), Ok(2));
+        assert_eq!(r.register(again.clone(), 5_000), Ok(2));
         let list = r.list(5_000);
         assert_eq!(ids(&list), vec![id_hex(1), id_hex(2)]);
-        assert_eq!(
-            list[0],
-            Peer {
-                node_id: id_hex(1),
-                public_key: Some(id(1)),
-                url: "https://node1.example:443/evote".into(),
-                ip: "10.0.0.1".into(),
-                p2p_port: 8001,
-                rpc_port: 8001,
-                role: Some(Role::Station),
-                genesis_hash: Some(gen_hash(7)),
-                last_seen_ms: 5_000,
-            }
-        );
+        let expected = Peer {
+            registration: again,
+            last_seen_ms: 5_000,
+        };
+        assert_eq!(list[0], expected);
         assert_eq!(list[1].last_seen_ms, 1_000);
         // The old last_seen no longer counts: node 1 outlives node 2.
         assert_eq!(ids(&r.list(1_000 + PEER_TTL_MS)), vec![id_hex(1)]);
