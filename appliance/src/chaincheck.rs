@@ -10,7 +10,7 @@ use crate::ledger::validate::check_committed_block;
 use crate::ledger::{
     ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, LedgerError, Parent, PublicKey,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, lookup};
 
 /// Blocks read from the store at a time.
 const PAGE: u64 = 200;
@@ -43,13 +43,13 @@ impl ChainLookup for UsedBelow<'_> {
     ) -> Result<CredentialOnChain, LedgerError> {
         self.store
             .credential_below(election_id, credential, self.height)
-            .map_err(|e| LedgerError::Lookup(e.to_string()))
+            .map_err(lookup)
     }
 
     fn is_checked_in(&self, election_id: u64, leaf: &Hash32) -> Result<bool, LedgerError> {
         self.store
             .checked_in_below(election_id, leaf, self.height)
-            .map_err(|e| LedgerError::Lookup(e.to_string()))
+            .map_err(lookup)
     }
 
     fn device_end(
@@ -59,7 +59,7 @@ impl ChainLookup for UsedBelow<'_> {
     ) -> Result<Option<DeviceEnd>, LedgerError> {
         self.store
             .device_end_below(election_id, origin, self.height)
-            .map_err(|e| LedgerError::Lookup(e.to_string()))
+            .map_err(lookup)
     }
 
     fn tally_at(
@@ -67,7 +67,7 @@ impl ChainLookup for UsedBelow<'_> {
         election_id: u64,
         height: u64,
     ) -> Result<Option<(u64, crate::ledger::TallyState)>, LedgerError> {
-        self.store.tally_at_lookup(election_id, height)
+        ChainLookup::tally_at(self.store, election_id, height)
     }
 
     fn share_recorded(
@@ -84,14 +84,11 @@ impl ChainLookup for UsedBelow<'_> {
         let Some(tx) = self
             .store
             .nullifier_tx(election_id, nullifier)
-            .map_err(|e| LedgerError::Lookup(e.to_string()))?
+            .map_err(lookup)?
         else {
             return Ok(false);
         };
-        let loc = self
-            .store
-            .committed_tx(&tx)
-            .map_err(|e| LedgerError::Lookup(e.to_string()))?;
+        let loc = self.store.committed_tx(&tx).map_err(lookup)?;
         Ok(loc.is_some_and(|(_, l)| l.height < self.height))
     }
 }

@@ -488,15 +488,6 @@ impl ChainLookup for Store {
 }
 
 impl Store {
-    /// [`ChainLookup::tally_at`] for other lookups (the chain re-check).
-    pub fn tally_at_lookup(
-        &self,
-        election_id: u64,
-        height: u64,
-    ) -> std::result::Result<Option<(u64, TallyState)>, LedgerError> {
-        tally_with_time(self, election_id, height).map_err(lookup)
-    }
-
     /// Whether a share of this tally by this trustee is in a block below `height`.
     pub fn share_recorded_below(
         &self,
@@ -654,7 +645,8 @@ fn record_eligibility(tx: &rusqlite::Transaction<'_>, t: &Transaction, height: u
     Ok(())
 }
 
-pub(crate) fn lookup(e: StoreError) -> LedgerError {
+/// A storage failure, as block validation reports it.
+pub fn lookup(e: StoreError) -> LedgerError {
     LedgerError::Lookup(e.to_string())
 }
 

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Params};
 
 use crate::ledger::{Hash32, LedgerError};
 
-pub use chain::{Head, PollCount, TxLocation};
+pub use chain::{Head, PollCount, TxLocation, lookup};
 pub use codes::{ToConfirm, next_code};
 pub use fallback::{FallbackBallot, FallbackCounts, ReconcileState};
 pub use mempool::{Durability, MAX_MEMPOOL_TXS, MempoolEntry, MempoolInsert, Offered};
