@@ -12,8 +12,7 @@ const CONFIRM_WAIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn three_voters_vote_and_the_results_count_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let mut txs = Vec::new();
     for (i, candidate) in [1, 2, 3].into_iter().enumerate() {
         let token = dev.register(&format!("voter{i}@example.org"));
@@ -123,8 +122,7 @@ fn a_vote_acknowledged_just_before_a_crash_is_not_lost() {
 
 #[test]
 fn bad_input_gets_a_clear_error_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let token = dev.register("carol@example.org");
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/api/votes/submit", "{not json", 400, "malformed_json"),
@@ -275,8 +273,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
 #[test]
 fn garbage_on_every_route_never_takes_the_appliance_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let bodies = [
         "",
         "null",
@@ -323,8 +320,7 @@ fn garbage_on_every_route_never_takes_the_appliance_down() {
 
 #[test]
 fn ballots_are_encrypted_tracked_by_code_and_a_forged_ballot_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let a = dev.register("ivy@example.org");
     let (s, v) = dev.vote(&a, 2);
     assert_eq!(s, 200, "{v}");
@@ -376,8 +372,7 @@ fn ballots_are_encrypted_tracked_by_code_and_a_forged_ballot_is_refused() {
 
 #[test]
 fn poll_workers_check_voters_in_with_the_admin_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let admin = dev.admin_token();
     let body =
         r#"{"voters":[{"email":"eve@example.org","name":"Eve"},{"email":"Finn@Example.org"}]}"#;
@@ -423,8 +418,7 @@ fn poll_workers_check_voters_in_with_the_admin_token() {
 
 #[test]
 fn password_guessing_is_rate_limited_per_account_and_per_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     dev.register("gina@example.org");
     let wrong = r#"{"email":"gina@example.org","password":"wrong password"}"#;
     for _ in 0..10 {

@@ -94,8 +94,7 @@ fn csrf(dev: &Dev) -> (String, String) {
 
 #[test]
 fn every_screen_answers_with_a_strict_policy_and_safe_cookies() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     for path in [
         "/booth",
         "/console",
@@ -128,8 +127,7 @@ fn every_screen_answers_with_a_strict_policy_and_safe_cookies() {
 
 #[test]
 fn a_form_without_this_browsers_csrf_token_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let token = dev.admin_token();
     let (cookie, csrf) = csrf(&dev);
     let login = format!("csrf={csrf}&token={token}");
@@ -249,8 +247,7 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
 
 #[test]
 fn a_booth_page_weighs_under_100_kb_with_what_it_loads() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let page = get(&dev, "/booth", "");
     let total = weight_with_assets(&dev, &page);
     assert!(total < 100 * 1024, "{total} bytes");
@@ -423,8 +420,7 @@ fn between<'a>(body: &'a str, start: &str) -> &'a str {
 /// encryption (another tracking code) and the same credential.
 #[test]
 fn a_checked_ballot_is_opened_and_the_voter_votes_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let dev = Dev::start_fresh();
     let (cookies, csrf) = operator(&dev);
     let session = open_booth(&dev, &cookies, &csrf, "cato%40example.org");
     let form = format!("csrf={csrf}");

@@ -131,11 +131,21 @@ pub struct Dev {
     pub node_id: String,
     /// Where its log goes when the test gives no place.
     _log_dir: Option<tempfile::TempDir>,
+    /// Its data dir, when it owns it ([`Dev::start_fresh`]).
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Dev {
     pub fn start(dir: &Path) -> Dev {
         Self::start_logged(dir, None)
+    }
+
+    /// `dev` in a data dir of its own, removed after the process is killed.
+    pub fn start_fresh() -> Dev {
+        let data = tempfile::tempdir().expect("a data dir");
+        let mut dev = Self::start(data.path());
+        dev._data_dir = Some(data);
+        dev
     }
 
     /// Starts `dev`, writing its log to `log` when given.
@@ -177,6 +187,7 @@ impl Dev {
             agent: agent(),
             node_id: seen.node_id.expect("the appliance logs its node id"),
             _log_dir: log_dir,
+            _data_dir: None,
         };
         d.wait_healthy();
         d
