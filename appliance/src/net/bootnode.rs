@@ -614,6 +614,17 @@ mod tests {
         }
     }
 
+    /// Registers node `n` with `register_body`.
+    async fn register(app: &Router, n: u8, genesis: Option<u8>) -> (u16, Value) {
+        call(
+            app,
+            "POST",
+            "/register_peer",
+            Some(register_body(n, genesis)),
+        )
+        .await
+    }
+
     async fn call(app: &Router, method: &str, uri: &str, body: Option<String>) -> (u16, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if body.is_some() {
@@ -650,13 +661,7 @@ mod tests {
         let (code, v) = call(&app, "GET", "/health", None).await;
         assert_eq!((code, v), (200, json!({"status": "healthy", "peers": 0})));
 
-        let (code, v) = call(
-            &app,
-            "POST",
-            "/register_peer",
-            Some(register_body(1, Some(1))),
-        )
-        .await;
+        let (code, v) = register(&app, 1, Some(1)).await;
         assert_eq!(
             (code, v),
             (
@@ -664,21 +669,9 @@ mod tests {
                 json!({"registered": true, "status": "registered", "node_id": id_hex(1), "peers": [], "count": 1})
             )
         );
-        call(
-            &app,
-            "POST",
-            "/register_peer",
-            Some(register_body(2, Some(1))),
-        )
-        .await;
-        call(
-            &app,
-            "POST",
-            "/register_peer",
-            Some(register_body(3, Some(2))),
-        )
-        .await;
-        let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(4, None))).await;
+        register(&app, 2, Some(1)).await;
+        register(&app, 3, Some(2)).await;
+        let (code, v) = register(&app, 4, None).await;
         assert_eq!((code, v["count"].as_u64()), (200, Some(4)));
 
         let (code, v) = call(
@@ -933,11 +926,11 @@ mod tests {
     async fn a_full_table_answers_busy_but_known_nodes_still_reregister() {
         let state = Arc::new(Mutex::new(Registry::with_capacity(1)));
         let app = router(state);
-        let (code, _) = call(&app, "POST", "/register_peer", Some(register_body(1, None))).await;
+        let (code, _) = register(&app, 1, None).await;
         assert_eq!(code, 200);
-        let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(2, None))).await;
+        let (code, v) = register(&app, 2, None).await;
         assert_eq!((code, error_code(&v)), (503, "busy"));
-        let (code, v) = call(&app, "POST", "/register_peer", Some(register_body(1, None))).await;
+        let (code, v) = register(&app, 1, None).await;
         assert_eq!((code, v["count"].as_u64()), (200, Some(1)));
     }
 
