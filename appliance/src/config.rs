@@ -217,39 +217,19 @@ impl Config {
     }
 
     pub fn apply(&mut self, o: Overrides) {
-        if let Some(v) = o.data_dir {
-            self.data_dir = v;
-        }
-        if let Some(v) = o.listen {
-            self.listen = v;
-        }
-        if let Some(v) = o.peer_listen {
-            self.peer_listen = Some(v);
-        }
-        if let Some(v) = o.admin_listen {
-            self.admin_listen = Some(v);
-        }
-        if let Some(v) = o.key {
-            self.key = v;
-        }
-        if let Some(v) = o.genesis {
-            self.genesis = v;
-        }
-        if let Some(v) = o.bootnode {
-            self.bootnode = Some(v);
-        }
+        overrides(&mut self.data_dir, o.data_dir);
+        overrides(&mut self.listen, o.listen);
+        overrides(&mut self.peer_listen, o.peer_listen.map(Some));
+        overrides(&mut self.admin_listen, o.admin_listen.map(Some));
+        overrides(&mut self.key, o.key);
+        overrides(&mut self.genesis, o.genesis);
+        overrides(&mut self.bootnode, o.bootnode.map(Some));
         self.peers.extend(o.peers);
         self.offline |= o.offline;
         self.full_integrity_check |= o.full_integrity_check;
-        if let Some(v) = o.tls {
-            self.tls = Some(v);
-        }
-        if let Some(v) = o.admin_tls {
-            self.admin_tls = Some(v);
-        }
-        if let Some(v) = o.tls_ca_file {
-            self.tls_ca_file = Some(v);
-        }
+        overrides(&mut self.tls, o.tls.map(Some));
+        overrides(&mut self.admin_tls, o.admin_tls.map(Some));
+        overrides(&mut self.tls_ca_file, o.tls_ca_file.map(Some));
         self.allow_plain_http |= o.allow_plain_http;
     }
 
@@ -344,6 +324,13 @@ fn next_port(base: SocketAddr, ip: std::net::IpAddr, by: u16) -> SocketAddr {
         p => p.saturating_add(by),
     };
     SocketAddr::new(ip, port)
+}
+
+/// A command-line flag given replaces what the file says.
+fn overrides<T>(field: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *field = v;
+    }
 }
 
 #[cfg(test)]
