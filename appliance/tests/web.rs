@@ -27,6 +27,15 @@ struct Answer {
     body: String,
 }
 
+impl Answer {
+    /// The `Set-Cookie` header that sets cookie `name`.
+    fn set_cookie(&self, name: &str) -> &str {
+        let prefix = format!("{name}=");
+        let found = self.cookies.iter().find(|c| c.starts_with(&prefix));
+        found.unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.cookies))
+    }
+}
+
 fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
     let h = r.headers();
     let cookies = h
@@ -83,11 +92,7 @@ fn pair(set_cookie: &str) -> String {
 /// A browser's first visit: its CSRF cookie and token.
 fn csrf(dev: &Dev) -> (String, String) {
     let a = get(dev, "/booth", "");
-    let c = a
-        .cookies
-        .iter()
-        .find(|c| c.starts_with("evote_csrf="))
-        .expect("a CSRF cookie");
+    let c = a.set_cookie("evote_csrf");
     let token = pair(c).trim_start_matches("evote_csrf=").to_string();
     (pair(c), token)
 }
@@ -156,11 +161,7 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
     assert_eq!(a.status, 401);
     let a = post(&dev, "/console/login", &cookie, &login);
     assert_eq!((a.status, a.location.as_deref()), (303, Some("/console")));
-    let op = a
-        .cookies
-        .iter()
-        .find(|c| c.starts_with("evote_console="))
-        .expect("an operator cookie");
+    let op = a.set_cookie("evote_console");
     assert!(
         op.contains("Path=/console") && op.contains("HttpOnly") && op.contains("SameSite=Strict")
     );
@@ -187,37 +188,19 @@ fn a_form_without_this_browsers_csrf_token_is_refused() {
         &format!("csrf={csrf}&email=ada%40example.org&name=Ada"),
     );
     assert_eq!(a.status, 200);
-    let code = a
-        .body
-        .split("id=\"voting-code\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .expect("a voting code")
-        .to_string();
+    let code = between(&a.body, "id=\"voting-code\">").to_string();
     // The code opens one booth, once.
-    let a = post(
-        &dev,
-        "/booth/start",
-        &cookie,
-        &format!("csrf={csrf}&code={code}"),
-    );
+    let start = || {
+        let form = format!("csrf={csrf}&code={code}");
+        post(&dev, "/booth/start", &cookie, &form)
+    };
+    let a = start();
     assert_eq!(
         (a.status, a.location.as_deref()),
         (303, Some("/booth/ballot"))
     );
-    let booth = pair(
-        a.cookies
-            .iter()
-            .find(|c| c.starts_with("evote_booth="))
-            .unwrap(),
-    );
-    let a = post(
-        &dev,
-        "/booth/start",
-        &cookie,
-        &format!("csrf={csrf}&code={code}"),
-    );
-    assert_eq!(a.status, 401, "used once");
+    let booth = pair(a.set_cookie("evote_booth"));
+    assert_eq!(start().status, 401, "used once");
     // A cast without the token changes nothing; with it, the vote counts.
     let session = format!("{cookie}; {booth}");
     let a = post(
@@ -281,11 +264,7 @@ fn operator(dev: &Dev) -> (String, String) {
         &cookie,
         &format!("csrf={csrf}&token={token}"),
     );
-    let op = a
-        .cookies
-        .iter()
-        .find(|c| c.starts_with("evote_console="))
-        .expect("signed in");
+    let op = a.set_cookie("evote_console");
     (format!("{cookie}; {}", pair(op)), csrf)
 }
 
@@ -385,25 +364,14 @@ fn open_booth(dev: &Dev, cookies: &str, csrf: &str, email: &str) -> String {
         cookies,
         &format!("csrf={csrf}&email={email}&name=V"),
     );
-    let code = a
-        .body
-        .split("id=\"voting-code\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .expect("a voting code")
-        .to_string();
+    let code = between(&a.body, "id=\"voting-code\">").to_string();
     let a = post(
         dev,
         "/booth/start",
         cookies,
         &format!("csrf={csrf}&code={code}"),
     );
-    let booth = pair(
-        a.cookies
-            .iter()
-            .find(|c| c.starts_with("evote_booth="))
-            .expect("a booth"),
-    );
+    let booth = pair(a.set_cookie("evote_booth"));
     format!("{cookies}; {booth}")
 }
 
