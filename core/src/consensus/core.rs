@@ -574,7 +574,7 @@ impl Core {
             round,
             block_hash,
         };
-        let signature = self.key.sign(&vote).expect("vote encodes");
+        let signature = self.key.sign_digest(&vote.digest().expect("vote encodes"));
         SignedVote {
             vote,
             sender: self.me(),
@@ -823,7 +823,9 @@ impl Core {
             prepared_round: self.locked.as_ref().map(|l| l.round),
             prepared_block_hash: self.locked.as_ref().map(|l| l.block.block_hash),
         };
-        let signature = self.key.sign(&statement).expect("round change encodes");
+        let signature = self
+            .key
+            .sign_digest(&statement.digest().expect("round change encodes"));
         RoundChange {
             signed: SignedRoundChange {
                 statement,

@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::bytes::{Hash32, PublicKey, Signature};
-use super::canonical::hash_of;
 #[cfg(test)]
 use super::canonical::sha256;
+use super::canonical::{MAX_SAFE_INTEGER, hash_of};
+use super::canonical_ballot::Writer;
 use super::crypto::NodeKey;
 use super::error::LedgerError;
 use super::tx::SignedTx;
@@ -66,7 +67,37 @@ pub struct Vote {
     pub block_hash: Hash32,
 }
 
+impl VoteKind {
+    /// The name the wire and the canonical form give the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoteKind::Proposal => "proposal",
+            VoteKind::Prepare => "prepare",
+            VoteKind::Commit => "commit",
+        }
+    }
+}
+
 impl Vote {
+    /// The hash of the canonical form: what the signature covers. Written
+    /// directly (validators hash a vote for every message they sign or
+    /// check); the same bytes as [`hash_of`], which it falls back to for
+    /// integers JCS cannot carry exactly.
+    pub fn digest(&self) -> Result<Hash32, LedgerError> {
+        if self.height > MAX_SAFE_INTEGER || self.round > MAX_SAFE_INTEGER {
+            return hash_of(self);
+        }
+        let mut w = Writer::with_capacity(VOTE_BYTES);
+        w.hex("{\"block_hash\":", self.block_hash.as_bytes());
+        w.hex(",\"chain_id\":", self.chain_id.as_bytes());
+        w.int(",\"height\":", self.height);
+        w.int(",\"round\":", self.round);
+        w.raw(",\"type\":\"");
+        w.raw(self.kind.as_str());
+        w.raw("\"}");
+        Ok(w.hash())
+    }
+
     pub fn for_header(kind: VoteKind, header: &BlockHeader, block_hash: Hash32) -> Self {
         Self {
             kind,
@@ -94,8 +125,31 @@ struct HashedHeader<'a> {
     tx_count: u64,
 }
 
+/// Canonical bytes of a vote or a hashed header: two hashes, a few
+/// integers, the keys.
+const VOTE_BYTES: usize = 256;
+
 impl BlockHeader {
+    /// The block hash: the hash of [`HashedHeader`]'s canonical form,
+    /// written directly (every proposal and block a validator meets is
+    /// hashed); the generic path for integers JCS cannot carry exactly.
     pub fn hash(&self) -> Result<Hash32, LedgerError> {
+        let (height, time, count) = (self.height, self.timestamp_ms, self.tx_count);
+        if height <= MAX_SAFE_INTEGER && time <= MAX_SAFE_INTEGER && count <= MAX_SAFE_INTEGER {
+            let mut w = Writer::with_capacity(VOTE_BYTES);
+            w.hex("{\"chain_id\":", self.chain_id.as_bytes());
+            w.int(",\"height\":", height);
+            w.hex(",\"prev_hash\":", self.prev_hash.as_bytes());
+            w.int(",\"timestamp_ms\":", time);
+            w.int(",\"tx_count\":", count);
+            w.hex(",\"tx_root\":", self.tx_root.as_bytes());
+            w.raw("}");
+            return Ok(w.hash());
+        }
+        self.hash_generic()
+    }
+
+    fn hash_generic(&self) -> Result<Hash32, LedgerError> {
         hash_of(&HashedHeader {
             chain_id: &self.chain_id,
             height: self.height,
@@ -130,8 +184,8 @@ impl Block {
             tx_count: transactions.len() as u64,
         };
         let block_hash = header.hash()?;
-        let proposer_signature =
-            key.sign(&Vote::for_header(VoteKind::Proposal, &header, block_hash))?;
+        let proposal = Vote::for_header(VoteKind::Proposal, &header, block_hash);
+        let proposer_signature = key.sign_digest(&proposal.digest()?);
         Ok(Self {
             header,
             block_hash,
@@ -154,7 +208,7 @@ impl Block {
     pub fn seal(&self, key: &NodeKey) -> Result<CommitSeal, LedgerError> {
         Ok(CommitSeal {
             validator: key.public(),
-            signature: key.sign(&self.commit_vote())?,
+            signature: key.sign_digest(&self.commit_vote().digest()?),
         })
     }
 }
@@ -244,6 +298,36 @@ mod tests {
         let mut other = h.clone();
         other.timestamp_ms = 10;
         assert_ne!(h.hash().unwrap(), other.hash().unwrap());
+    }
+
+    #[test]
+    fn votes_and_headers_hash_as_the_generic_canonical_form() {
+        let big = MAX_SAFE_INTEGER;
+        for (height, round) in [(0, 0), (1, 7), (big, big), (big + 1, 0), (3, u64::MAX)] {
+            for kind in [VoteKind::Proposal, VoteKind::Prepare, VoteKind::Commit] {
+                let v = Vote {
+                    kind,
+                    chain_id: h(9),
+                    height,
+                    round,
+                    block_hash: h(0xab),
+                };
+                assert_eq!(v.digest().unwrap(), hash_of(&v).unwrap(), "{v:?}");
+            }
+            for (time, count) in [(0, 0), (1_700_000_000_000, 12), (big, big), (big + 1, 1)] {
+                let header = BlockHeader {
+                    chain_id: h(1),
+                    height,
+                    round,
+                    prev_hash: h(2),
+                    timestamp_ms: time,
+                    proposer: PublicKey([3; 32]),
+                    tx_root: h(4),
+                    tx_count: count,
+                };
+                assert_eq!(header.hash().unwrap(), header.hash_generic().unwrap());
+            }
+        }
     }
 
     #[test]

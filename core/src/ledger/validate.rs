@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::block::{Block, CommitSeal, Vote, VoteKind, check_tx_root, tx_hashes};
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::check_safe_integer;
-use super::crypto::verify;
+use super::crypto::verify_digest;
 use super::elgamal::{TallyContext, verify_decryption_share};
 use super::error::LedgerError;
 use super::genesis::Genesis;
@@ -162,7 +162,7 @@ fn check_proposer(genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
         });
     }
     let vote = Vote::for_header(VoteKind::Proposal, h, block.block_hash);
-    if !verify(&h.proposer, &vote, &block.proposer_signature)? {
+    if !verify_digest(&h.proposer, &vote.digest()?, &block.proposer_signature) {
         return Err(LedgerError::BadSignature { what: "proposal" });
     }
     Ok(())
@@ -193,7 +193,7 @@ pub fn check_seals(
     block: &Block,
     seals: &[CommitSeal],
 ) -> Result<(), LedgerError> {
-    let vote = block.commit_vote();
+    let digest = block.commit_vote().digest()?;
     let mut seen = BTreeSet::new();
     for seal in seals {
         if !genesis.is_validator(&seal.validator) {
@@ -202,7 +202,7 @@ pub fn check_seals(
         if !seen.insert(seal.validator) {
             return Err(LedgerError::DuplicateSeal(seal.validator));
         }
-        if !verify(&seal.validator, &vote, &seal.signature)? {
+        if !verify_digest(&seal.validator, &digest, &seal.signature) {
             return Err(LedgerError::BadSeal(seal.validator));
         }
     }
@@ -221,12 +221,15 @@ pub fn check_seals(
 /// could append junk ones; a receiver keeps the good ones and then checks
 /// that Q remain.
 pub fn retain_valid_seals(genesis: &Genesis, block: &mut Block) {
-    let vote = block.commit_vote();
+    let Ok(digest) = block.commit_vote().digest() else {
+        block.seals.clear();
+        return;
+    };
     let mut seen = BTreeSet::new();
     block.seals.retain(|s| {
         genesis.is_validator(&s.validator)
             && !seen.contains(&s.validator)
-            && verify(&s.validator, &vote, &s.signature).unwrap_or(false)
+            && verify_digest(&s.validator, &digest, &s.signature)
             && seen.insert(s.validator)
     });
 }

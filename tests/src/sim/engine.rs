@@ -15,7 +15,7 @@ use evote_appliance::driver::{MAX_BATCH, Request, Source, Submission, SubmitOutc
 use evote_appliance::driver::{MempoolInsert, ReconcileState};
 use evote_core::consensus::{Core, Message, MessageType, adaptive_base_timeout, round_timeout};
 use evote_core::ledger::{
-    Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify,
+    Block, BlockHeader, Hash32, Params, PublicKey, Signature, SignedTx, verify_digest,
 };
 
 use super::io::Outgoing;
@@ -1187,7 +1187,7 @@ impl<'w> Sim<'w> {
     /// commit the same blocks with overlapping seals, and verifying a
     /// signature is the costliest thing a debug build does.
     fn check_seals(&mut self, b: &Block) -> Result<(), String> {
-        let vote = b.commit_vote();
+        let digest = b.commit_vote().digest().map_err(|e| e.to_string())?;
         let mut seen = BTreeSet::new();
         for s in &b.seals {
             if !self.world.genesis.is_validator(&s.validator) {
@@ -1198,7 +1198,7 @@ impl<'w> Sim<'w> {
             }
             let key = (b.block_hash, s.validator, s.signature);
             if !self.verified_seals.contains(&key) {
-                if !verify(&s.validator, &vote, &s.signature).unwrap_or(false) {
+                if !verify_digest(&s.validator, &digest, &s.signature) {
                     return Err(format!("bad seal from {}", s.validator));
                 }
                 self.verified_seals.insert(key);
