@@ -250,6 +250,7 @@ fn consensus_message(f: &Fixture, msg: Message) {
         && f.genesis.is_validator(msg.sender())
         && let Ok(mut core) = Core::new(
             f.genesis.clone(),
+            f.chain_id,
             f.keys[1].clone(),
             head.parent(),
             f.now_ms,

@@ -33,6 +33,9 @@ use crate::store::{Durability, MempoolEntry, MempoolInsert, StoreError};
 /// Who the node is.
 pub struct DriverSetup {
     pub genesis: Arc<Genesis>,
+    /// The genesis' hash ([`Genesis::chain_id`]), computed once by whoever
+    /// loaded it (the simulator restarts drivers thousands of times).
+    pub chain_id: Hash32,
     pub key: Arc<NodeKey>,
     /// Record every ballot in the fallback (device) chain, never in the mempool.
     pub offline: bool,
@@ -173,7 +176,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         clock: C,
         counters: Arc<Counters>,
     ) -> Result<Self, StoreError> {
-        let chain_id = setup.genesis.chain_id()?;
+        let chain_id = setup.chain_id;
         let head = store.head()?;
         let now = clock.now_ms();
         let is_validator = setup.genesis.is_validator(&setup.key.public());
@@ -181,6 +184,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             let journal = store.load_consensus_state()?;
             Some(Core::new(
                 setup.genesis.clone(),
+                chain_id,
                 setup.key.clone(),
                 head.as_parent(),
                 now,

@@ -273,6 +273,7 @@ impl NodeHandle {
         let store = Store::open(&setup.db_path)?;
         store.set_page_cache_mib(NODE_PAGE_CACHE_MIB)?;
         let identity = DriverSetup {
+            chain_id: setup.genesis.chain_id()?,
             genesis: setup.genesis,
             key: setup.key,
             offline: setup.offline,

@@ -83,9 +83,13 @@ type Out = Vec<Action>;
 
 impl Core {
     /// A validator's core at the height above `head`, resuming from the
-    /// journal when it belongs to that height.
+    /// journal when it belongs to that height. `chain_id` is the genesis'
+    /// hash ([`Genesis::chain_id`]), which the caller has already computed:
+    /// a genesis with its roll is large, and a node that restarts often
+    /// (the simulator's) should not hash it again each time.
     pub fn new(
         genesis: Arc<Genesis>,
+        chain_id: Hash32,
         key: Arc<NodeKey>,
         head: Parent,
         now_ms: u64,
@@ -99,7 +103,7 @@ impl Core {
         let n = genesis.validator_count();
         let tx_limit = genesis.params.max_block_txs;
         let mut core = Self {
-            chain_id: genesis.chain_id()?,
+            chain_id,
             quorum: genesis.quorum(),
             weak_quorum: (n - 1) / 3 + 1,
             genesis,

@@ -42,7 +42,16 @@ impl Net {
     fn restarted(&self, i: usize, journal: &Journal) -> Core {
         let key = Arc::new(key(i as u8 + 1));
         let head = genesis_head(&self.g);
-        Core::new(self.g.clone(), key, head, self.now, Some(journal.clone())).unwrap()
+        let id = self.g.chain_id().unwrap();
+        Core::new(
+            self.g.clone(),
+            id,
+            key,
+            head,
+            self.now,
+            Some(journal.clone()),
+        )
+        .unwrap()
     }
 
     fn new(n: u8) -> Self {
@@ -63,8 +72,9 @@ impl Net {
         let n = g.validators.len() as u8;
         let g = Arc::new(g);
         let head = genesis_head(&g);
+        let id = g.chain_id().unwrap();
         let cores = (1..=n)
-            .map(|i| Some(Core::new(g.clone(), Arc::new(key(i)), head, 10_000, None).unwrap()))
+            .map(|i| Some(Core::new(g.clone(), id, Arc::new(key(i)), head, 10_000, None).unwrap()))
             .collect();
         Self {
             g,
@@ -407,7 +417,15 @@ fn messages_from_outsiders_other_chains_and_bad_signatures_are_dropped() {
 fn conflicting_votes_are_kept_as_evidence() {
     let g = Arc::new(genesis(4));
     let head = genesis_head(&g);
-    let mut c = Core::new(g.clone(), Arc::new(key(1)), head, 10_000, None).unwrap();
+    let mut c = Core::new(
+        g.clone(),
+        g.chain_id().unwrap(),
+        Arc::new(key(1)),
+        head,
+        10_000,
+        None,
+    )
+    .unwrap();
     let mk = |b: u8| {
         let vote = Vote {
             kind: VoteKind::Prepare,
@@ -437,7 +455,15 @@ fn every_broadcast_is_preceded_by_a_persist_that_contains_it() {
     net.pending = vec![ballot(&net.g, 1, 1, 1)];
     let g = net.g.clone();
     let head = genesis_head(&g);
-    let mut c = Core::new(g, Arc::new(key(2)), head, 10_000, None).unwrap();
+    let mut c = Core::new(
+        g.clone(),
+        g.chain_id().unwrap(),
+        Arc::new(key(2)),
+        head,
+        10_000,
+        None,
+    )
+    .unwrap();
     let out = c.tick(11_500, 1);
     let mut last_persist: Option<Journal> = None;
     let mut all = out;

@@ -86,6 +86,7 @@ impl<'w> Node<'w> {
     ) -> Result<(), String> {
         let setup = DriverSetup {
             genesis: world.genesis.clone(),
+            chain_id: world.chain_id,
             key: self.key.clone(),
             offline: false,
         };

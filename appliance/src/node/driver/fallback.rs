@@ -455,6 +455,7 @@ mod tests {
             rtt_ms,
         };
         let setup = DriverSetup {
+            chain_id: g.chain_id().unwrap(),
             genesis: g.clone(),
             key: Arc::new(key(1)),
             offline: false,
