@@ -49,11 +49,15 @@ impl NodeKey {
         self.public
     }
 
+    /// Signs a digest; the signature counts as verified in this process
+    /// from then on (`verified`).
     pub fn sign_digest(&self, digest: &Hash32) -> Signature {
         let sig = self.pair.sign(digest.as_bytes());
         let mut out = [0u8; 64];
         out.copy_from_slice(sig.as_ref());
-        Signature(out)
+        let sig = Signature(out);
+        super::verified::remember_signed(&self.public, digest, &sig);
+        sig
     }
 
     /// Signs the hash of `msg`'s canonical form.

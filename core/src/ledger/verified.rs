@@ -4,6 +4,11 @@
 //! the link is back), a block's seals checked when its proposal arrives and
 //! again when it is committed, and in the simulator, where every validator
 //! lives in one process, each message once instead of once per validator.
+//! A signature this process made ([`remember_signed`]) counts as verified
+//! too: it is valid by construction, so a validator's own PREPAREs and
+//! seals are not verified when they come back to it in certificates and
+//! blocks, and the simulator (whose validators share the process) does not
+//! verify the honest ones at all.
 //!
 //! Only successes are kept, under the whole (key, digest, signature)
 //! triple, never a hash of it: a hit means this exact triple verified
@@ -55,6 +60,17 @@ pub fn verified_with(
     if !check() {
         return false;
     }
+    remember(t);
+    true
+}
+
+/// Remembers a signature made here with the key whose public half is
+/// `key`: Ed25519 signing (ring's) gives a signature that verifies.
+pub fn remember_signed(key: &PublicKey, digest: &Hash32, sig: &Signature) {
+    remember(triple(key, digest, sig));
+}
+
+fn remember(t: Triple) {
     let mut guard = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
     let v = guard.get_or_insert_with(|| Verified {
         set: BTreeSet::new(),
@@ -68,7 +84,6 @@ pub fn verified_with(
             v.set.remove(&old);
         }
     }
-    true
 }
 
 /// Forgets every triple: for benchmarks that verify the same signature
@@ -88,7 +103,7 @@ mod tests {
     }
 
     #[test]
-    fn a_success_is_remembered_a_failure_is_not_and_the_oldest_are_forgotten() {
+    fn remembers_successes_and_own_signatures_not_failures_and_forgets_the_oldest() {
         let (k, d, s) = t(201);
         assert!(!verified_with(&k, &d, &s, || false));
         assert!(verified_with(&k, &d, &s, || true));
@@ -97,6 +112,17 @@ mod tests {
         // different triple.
         let other = Signature([202; 64]);
         assert!(!verified_with(&k, &d, &other, || false));
+        // A signature made here is known; the same bytes under another key,
+        // or other bytes, are not.
+        let signer = crate::ledger::crypto::test_keys::key(203);
+        let made = signer.sign_digest(&d);
+        assert!(verified_with(&signer.public(), &d, &made, || panic!(
+            "checked again"
+        )));
+        assert!(!verified_with(&k, &d, &made, || false));
+        let mut forged = made;
+        forged.0[0] ^= 1;
+        assert!(!verified_with(&signer.public(), &d, &forged, || false));
         // One test, not two: the set is the process's, shared by tests
         // running at once, and this part fills it.
         let first = (PublicKey([7; 32]), Hash32([0; 32]), Signature([9; 64]));
