@@ -92,6 +92,13 @@ async fn serve_answers_discovery_until_shutdown() {
 
         let (code, v) = register(&agent, &base, json!({"node_id": "0x12", "url": "http://h:1"}));
         assert_eq!((code, support::error_code(&v).as_str()), (400, "invalid_node_id"));
+        let pad = "a".repeat(bootnode::BOOTNODE_BODY_LIMIT + 1);
+        let (code, v) = register(&agent, &base, json!({ "pad": pad }));
+        assert_eq!((code, support::error_code(&v).as_str()), (413, "body_too_large"));
+        let (code, v) = support::read(agent.get(format!("{base}/missing")).call().unwrap());
+        assert_eq!((code, support::error_code(&v).as_str()), (404, "not_found"));
+        let health = support::read(agent.get(format!("{base}/health")).call().unwrap());
+        assert_eq!(health, (200, json!({"status": "healthy", "peers": 3})));
     })
     .await
     .unwrap();
