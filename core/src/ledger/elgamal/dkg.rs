@@ -17,8 +17,6 @@
 //! ceremony, which is then run again from the start (see PROTOCOL.md for
 //! why this also bounds the Gennaro et al. key-bias issue).
 
-use std::fmt;
-
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
@@ -100,22 +98,14 @@ pub struct TrusteeRound1 {
     pub pok: KnowledgeProof,
 }
 
-/// The share `f_dealer(recipient)`: secret, sent only to `recipient`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The share `f_dealer(recipient)`: secret, sent only to `recipient`
+/// (its `Debug` prints the value as [`SecretScalar`] does: redacted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretShare {
     pub dealer: u32,
     pub recipient: u32,
     pub value: SecretScalar,
-}
-
-impl fmt::Debug for SecretShare {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretShare")
-            .field("dealer", &self.dealer)
-            .field("recipient", &self.recipient)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Trustee `index`'s public share `P_j = s_j G`.
@@ -141,8 +131,8 @@ pub struct ElectionPublicKey {
 }
 
 /// What trustee `index` keeps after the ceremony. Its secret share is
-/// zeroized on drop and never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// zeroized on drop and never printed (a [`SecretScalar`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrusteeKey {
     pub election_id: u64,
@@ -155,19 +145,6 @@ pub struct TrusteeKey {
     pub public_share: Point,
     /// `H`.
     pub public_key: Point,
-}
-
-impl fmt::Debug for TrusteeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TrusteeKey")
-            .field("election_id", &self.election_id)
-            .field("trustees", &self.trustees)
-            .field("threshold", &self.threshold)
-            .field("index", &self.index)
-            .field("public_share", &self.public_share)
-            .field("public_key", &self.public_key)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TrusteeKey {
