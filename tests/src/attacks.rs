@@ -124,12 +124,7 @@ pub fn chain_check_flood(
         .map(|_| {
             let (url, stop) = (url.clone(), stop.clone());
             std::thread::spawn(move || {
-                let impatient: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .max_idle_connections(0)
-                    .timeout_global(Some(patience))
-                    .build()
-                    .into();
+                let impatient = crate::cluster::one_shot_agent(patience);
                 while !stop.load(Ordering::SeqCst) {
                     let _ = impatient
                         .post(format!("{url}/api/votes/verify-blockchain"))

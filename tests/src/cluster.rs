@@ -62,6 +62,39 @@ pub fn agent_trusting(ca_file: &std::path::Path) -> ureq::Agent {
     agent_with(evote_appliance::tls::client_config(Some(ca_file)).expect("a CA file"))
 }
 
+/// An agent that opens a new connection for every request and gives up
+/// on a request after `timeout`: a client of its own, as an attacker's or
+/// an impatient voter's would be.
+pub fn one_shot_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// `work` on each item, each in a thread of its own (scoped: it may
+/// borrow), and what all of them returned, in the items' order.
+pub fn in_threads<I, T, F>(items: impl IntoIterator<Item = I>, work: F) -> Vec<T>
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> Vec<T> + Sync,
+{
+    std::thread::scope(|s| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| s.spawn(move || work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 fn agent_with(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
         .tls_config(tls)
@@ -974,26 +1007,14 @@ pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 /// Checks `n` voters in spread over `nodes` (round-robin), in parallel:
 /// (node, booth pass) each.
 pub fn voters(c: &Cluster, nodes: &[usize], n: usize, tag: &str) -> Vec<(usize, String)> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .collect::<Vec<_>>()
-            .chunks(n.div_ceil(4).max(1))
-            .map(|chunk| {
-                let chunk = chunk.to_vec();
-                s.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|k| {
-                            let node = nodes[k % nodes.len()];
-                            (node, c.voter(node, &format!("{tag}-{k}")))
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let all: Vec<usize> = (0..n).collect();
+    in_threads(all.chunks(n.div_ceil(4).max(1)), |chunk| {
+        chunk
+            .iter()
+            .map(|&k| {
+                let node = nodes[k % nodes.len()];
+                (node, c.voter(node, &format!("{tag}-{k}")))
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
             .collect()
     })
 }

@@ -18,7 +18,7 @@ use evote_tests::bench::stats::peak_rss_mb;
 fn peak_rss_mib(pid: u32) -> u64 {
     peak_rss_mb(pid).expect("the node's peak memory") as u64
 }
-use evote_tests::cluster::{Cluster, Timing, Voters};
+use evote_tests::cluster::{Cluster, Timing, Voters, in_threads, one_shot_agent};
 use serde_json::json;
 
 /// How long `/health` and a voter's submit may take to answer while an
@@ -42,12 +42,7 @@ fn check_in(c: &Cluster, i: usize, n: usize) -> Vec<String> {
 /// An agent of its own (the cluster's may wait longer), one connection per
 /// request.
 fn liveness_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_idle_connections(0)
-        .timeout_global(Some(LIVENESS))
-        .build()
-        .into()
+    one_shot_agent(LIVENESS)
 }
 
 /// `/health` answers 200 and a voter's submit is answered 200, each
@@ -315,33 +310,18 @@ fn three_hundred_concurrent_guesses_are_held_to_the_account_limit() {
     // answers come, not when (GUESS_WAIT only guards against a hang).
     const GUESS_WAIT: Duration = Duration::from_secs(300);
     let start = std::sync::Barrier::new(50);
-    let answers: Vec<Result<u16, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..50)
-            .map(|k| {
-                let (url, start) = (format!("{}/api/auth/login", c.url(0)), &start);
-                s.spawn(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .max_idle_connections(0)
-                        .timeout_global(Some(GUESS_WAIT))
-                        .build()
-                        .into();
-                    start.wait();
-                    (0..6)
-                        .map(|n| {
-                            let guess = format!("guess {k}-{n}");
-                            let r = agent.post(&url).send_json(
-                                json!({"email": "target@example.org", "password": guess}),
-                            );
-                            r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let url = format!("{}/api/auth/login", c.url(0));
+    let answers: Vec<Result<u16, String>> = in_threads(0..50, |k| {
+        let agent = one_shot_agent(GUESS_WAIT);
+        start.wait();
+        (0..6)
+            .map(|n| {
+                let guess = format!("guess {k}-{n}");
+                let r = agent
+                    .post(&url)
+                    .send_json(json!({"email": "target@example.org", "password": guess}));
+                r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
             .collect()
     });
     let evaluated = answers.iter().filter(|a| **a == Ok(401)).count();
