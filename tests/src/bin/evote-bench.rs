@@ -22,6 +22,71 @@ struct Cli {
     command: Command,
 }
 
+// `evote-bench load`'s options (a plain comment: the variant's doc is the help).
+#[derive(clap::Args)]
+struct LoadCli {
+    #[arg(long, default_value_t = 3)]
+    validators: usize,
+    #[arg(long, default_value_t = 0)]
+    stations: usize,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Concurrent voters submitting.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Votes per second to aim at (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Existing nodes as URL=ADMIN_TOKEN@ADMIN_URL (the public door, the admin token,
+    /// the operator door), comma-separated (default: a fresh testnet).
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    #[arg(long, default_value_t = 250)]
+    block_period_ms: u64,
+    /// Voters on the fresh testnet's roll, one per vote (default: as many
+    /// as the run could cast at --rate, or at the bound).
+    #[arg(long)]
+    voters: Option<usize>,
+    /// With --nodes: their testnet's voters file (its voters.json), the
+    /// cards to vote with.
+    #[arg(long)]
+    voters_file: Option<std::path::PathBuf>,
+    /// Also fetch the bulletin board's pages from the first node during
+    /// the run and report their latencies (p50, p99, max per page).
+    #[arg(long)]
+    board: bool,
+    /// Check each vote's voter in before the load (needs --rate) and
+    /// measure ballots alone.
+    #[arg(long)]
+    check_ins_ahead: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl LoadCli {
+    /// The run's arguments; an error for a malformed `--nodes`.
+    fn args(&self) -> Result<LoadArgs, String> {
+        Ok(LoadArgs {
+            validators: self.validators,
+            stations: self.stations,
+            duration: Duration::from_secs(self.duration),
+            warmup: Duration::from_secs(self.warmup),
+            concurrency: self.concurrency.max(1),
+            rate: self.rate,
+            nodes: parse_nodes(&self.nodes)?,
+            block_period_ms: self.block_period_ms,
+            voters: self.voters,
+            voters_file: self.voters_file.clone(),
+            board: self.board,
+            check_ins_ahead: self.check_ins_ahead,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// A 3-validator, 2-station testnet under steady votes while nodes are
@@ -64,48 +129,7 @@ enum Command {
         json: bool,
     },
     /// Start a local testnet (or target --nodes), vote through the public API, report figures.
-    Load {
-        #[arg(long, default_value_t = 3)]
-        validators: usize,
-        #[arg(long, default_value_t = 0)]
-        stations: usize,
-        /// Measured seconds (after the warm-up).
-        #[arg(long, default_value_t = 60)]
-        duration: u64,
-        #[arg(long, default_value_t = 5)]
-        warmup: u64,
-        /// Concurrent voters submitting.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// Votes per second to aim at (default: as fast as possible).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Existing nodes as URL=ADMIN_TOKEN@ADMIN_URL (the public door, the admin token,
-        /// the operator door), comma-separated (default: a fresh testnet).
-        #[arg(long, value_delimiter = ',')]
-        nodes: Vec<String>,
-        #[arg(long, default_value_t = 250)]
-        block_period_ms: u64,
-        /// Voters on the fresh testnet's roll, one per vote (default: as many
-        /// as the run could cast at --rate, or at the bound).
-        #[arg(long)]
-        voters: Option<usize>,
-        /// With --nodes: their testnet's voters file (its voters.json), the
-        /// cards to vote with.
-        #[arg(long)]
-        voters_file: Option<std::path::PathBuf>,
-        /// Also fetch the bulletin board's pages from the first node during
-        /// the run and report their latencies (p50, p99, max per page).
-        #[arg(long)]
-        board: bool,
-        /// Check each vote's voter in before the load (needs --rate) and
-        /// measure ballots alone.
-        #[arg(long)]
-        check_ins_ahead: bool,
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Load(LoadCli),
     /// One validator, a voter's submit latency idle and while each flood of
     /// issue 21 runs (slowloris, abandoned chain checks, a login flood,
     /// stalled unauthenticated uploads to the peer door): one row per phase.
@@ -406,44 +430,16 @@ fn main() -> ExitCode {
             every,
             json,
         } => growth(votes, block, every, json),
-        Command::Load {
-            validators,
-            stations,
-            duration,
-            warmup,
-            concurrency,
-            rate,
-            nodes,
-            block_period_ms,
-            voters,
-            voters_file,
-            board,
-            check_ins_ahead,
-            json,
-        } => {
-            let nodes = match parse_nodes(&nodes) {
-                Ok(n) => n,
+        Command::Load(load) => {
+            let args = match load.args() {
+                Ok(args) => args,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            let args = LoadArgs {
-                validators,
-                stations,
-                duration: Duration::from_secs(duration),
-                warmup: Duration::from_secs(warmup),
-                concurrency: concurrency.max(1),
-                rate,
-                nodes,
-                block_period_ms,
-                voters,
-                voters_file,
-                board,
-                check_ins_ahead,
-            };
             match run(&args) {
-                Ok(report) if json => {
+                Ok(report) if load.json => {
                     println!("{report}");
                     ExitCode::SUCCESS
                 }
