@@ -554,6 +554,7 @@ impl HttpNetwork {
                 inbox: inbox.clone(),
                 syncing: syncing.clone(),
                 in_flight: in_flight.clone(),
+                last_post: Default::default(),
             };
             spawn(format!("evote-gossip {url}"), move || worker.run(rx));
             let validator = node_id.filter(|k| genesis.is_validator(k));

@@ -228,6 +228,40 @@ pub(super) struct BulkWorker {
     /// This node's own gossip under way (not what it relays), for the
     /// relay loop to watch (`relay.rs`).
     pub in_flight: Arc<Mutex<Option<InFlight>>>,
+    /// When the last gossip request to the peer started.
+    pub last_post: std::cell::Cell<Option<Instant>>,
+}
+
+/// While transactions keep coming, a peer's gossip requests start at
+/// most this often: what comes meanwhile waits and goes in the next one,
+/// so that under load one authenticated request (a signature made, one
+/// checked, a connection's turn) carries many ballots, not one each. A
+/// link idle for this long sends at once; a proposal carries whole what
+/// still waits here (`PeerTable::on_the_way`), so no block waits for it.
+pub const GOSSIP_LINGER: Duration = Duration::from_millis(50);
+
+/// The gossip to send with `txs`: what waits in `rx` for the same `pass`
+/// and, until `due`, what comes, up to [`MAX_GOSSIP_BATCH`]; and the first
+/// other item taken, to handle after.
+fn take_gossip(
+    rx: &Receiver<Bulk>,
+    mut txs: Vec<SignedTx>,
+    pass: PassOn,
+    due: Option<Instant>,
+) -> (Vec<SignedTx>, Option<Bulk>) {
+    while txs.len() < MAX_GOSSIP_BATCH {
+        let left = due.and_then(|d| d.checked_duration_since(Instant::now()));
+        let next = match left {
+            Some(wait) => rx.recv_timeout(wait).ok(),
+            None => rx.try_recv().ok(),
+        };
+        match next {
+            Some(Bulk::Txs(more, p)) if p == pass => txs.extend(more.iter().cloned()),
+            Some(other) => return (txs, Some(other)),
+            None => break,
+        }
+    }
+    (txs, None)
 }
 
 impl BulkWorker {
@@ -247,30 +281,25 @@ impl BulkWorker {
         self.syncing.store(false, Ordering::SeqCst);
     }
 
-    /// Sends a gossip batch, merging whatever other batches already wait.
+    /// Sends a gossip batch with whatever other batches wait or come
+    /// within [`GOSSIP_LINGER`] of the last request to the peer.
     fn gossip(&self, rx: &Receiver<Bulk>, first: Arc<Vec<SignedTx>>, pass: PassOn) {
-        let mut txs: Vec<SignedTx> = first.as_ref().clone();
-        while txs.len() < MAX_GOSSIP_BATCH {
-            match rx.try_recv() {
-                Ok(Bulk::Txs(more, p)) if p == pass => txs.extend(more.iter().cloned()),
-                Ok(other) => {
-                    // Keep order simple: send what we have, then handle it.
-                    self.post_txs(txs, pass);
-                    return match other {
-                        Bulk::Txs(more, p) => self.post_txs(more.as_ref().clone(), p),
-                        Bulk::Sync(from) => self.sync_now(from),
-                    };
-                }
-                Err(_) => break,
-            }
-        }
+        let due = self.last_post.get().map(|t| t + GOSSIP_LINGER);
+        let (txs, next) = take_gossip(rx, first.as_ref().clone(), pass, due);
         self.post_txs(txs, pass);
+        // Keep order simple: what was sent first, then what came after it.
+        match next {
+            Some(Bulk::Txs(more, p)) => self.post_txs(more.as_ref().clone(), p),
+            Some(Bulk::Sync(from)) => self.sync_now(from),
+            None => {}
+        }
     }
 
     /// Sends what the peer has not taken yet (a re-gossip of waiting
     /// transactions finds most of them taken), or, for it to pass on to
     /// another validator, everything.
     fn post_txs(&self, mut txs: Vec<SignedTx>, pass: PassOn) {
+        self.last_post.set(Some(Instant::now()));
         let table = &self.link.table;
         if !matches!(pass, PassOn::To(_)) {
             txs.retain(|t| !table.has_taken(&self.link.url, t));
@@ -338,5 +367,67 @@ impl BulkWorker {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use super::*;
+    use crate::ledger::genesis::fixtures::genesis;
+    use crate::ledger::tx::fixtures::ballot;
+
+    fn ballots(n: u8) -> Vec<SignedTx> {
+        let g = genesis(3);
+        (1..=n).map(|i| ballot(&g, 1, i, 1)).collect()
+    }
+
+    #[test]
+    fn gossip_that_comes_before_the_linger_ends_goes_in_the_same_request() {
+        let b = ballots(3);
+        let (tx, rx) = sync_channel(8);
+        let late = b[1..].to_vec();
+        let sender = std::thread::spawn(move || {
+            for t in late {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send(Bulk::Txs(Arc::new(vec![t]), PassOn::Nothing))
+                    .unwrap();
+            }
+            // Dropping the sender ends the wait long before it is due.
+        });
+        let due = Some(Instant::now() + Duration::from_secs(60));
+        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
+        sender.join().unwrap();
+        assert_eq!(txs, b);
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn an_idle_link_sends_at_once_with_only_what_waits() {
+        let b = ballots(3);
+        let (tx, rx) = sync_channel(8);
+        tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), PassOn::Nothing))
+            .unwrap();
+        // Kept open: a wait for more would never end.
+        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, None);
+        assert_eq!(txs, b[..2]);
+        assert!(next.is_none());
+        drop(tx);
+    }
+
+    #[test]
+    fn other_work_ends_the_batch_and_is_handled_after_it() {
+        let b = ballots(2);
+        let (tx, rx) = sync_channel(8);
+        let relay = PassOn::To(genesis(3).validators[2].public_key);
+        tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), relay))
+            .unwrap();
+        tx.send(Bulk::Sync(7)).unwrap();
+        let due = Some(Instant::now() + Duration::from_secs(60));
+        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
+        assert_eq!(txs, b[..1]);
+        assert!(matches!(next, Some(Bulk::Txs(more, p)) if p == relay && more[..] == b[1..]));
+        assert!(matches!(rx.try_recv(), Ok(Bulk::Sync(7))));
     }
 }
