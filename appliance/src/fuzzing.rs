@@ -24,7 +24,7 @@ use crate::ledger::credential::CredentialCode;
 use crate::ledger::crypto::pkcs8_from_seed;
 use crate::ledger::elgamal::{BallotContext, EncryptionKey, encrypt_ballot};
 use crate::ledger::memchain::MemChain;
-use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
+use crate::ledger::validate::{check_block_txs_hashed, check_committed_block, retain_valid_seals};
 use crate::ledger::{
     BallotTx, Block, Genesis, Hash32, LedgerError, NodeKey, PublicKey, SignedTx, Transaction, Vote,
     VoteKind, check_tx, hash_of, merkle_root,
@@ -487,8 +487,9 @@ impl Fixture {
 struct Contents<'a>(&'a Fixture, &'a MemChain);
 
 impl ChainView for Contents<'_> {
-    fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        check_block_txs(&self.0.genesis, &self.0.chain_id, block, self.1).map(|_| ())
+    fn check_contents(&self, block: &Block, tx_hashes: &[Hash32]) -> Result<(), LedgerError> {
+        let (g, id) = (&self.0.genesis, &self.0.chain_id);
+        check_block_txs_hashed(g, id, block, tx_hashes, self.1).map(|_| ())
     }
 }
 

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::consensus::{Action, ChainView, Core};
-use crate::ledger::validate::{check_block_txs, check_committed_block, retain_valid_seals};
+use crate::ledger::validate::{check_block_txs_hashed, check_committed_block, retain_valid_seals};
 use crate::ledger::{
     Block, ChainLookup, CredentialOnChain, DeviceEnd, Genesis, Hash32, InBlock, LedgerError,
     NodeKey, PublicKey, SignedTx,
@@ -97,8 +97,8 @@ impl<S: NodeStore> ChainView for StoreView<'_, S> {
     /// yet (the proposer's gossip waits behind its earlier batches; its
     /// proposal does not): once checked here, they are remembered, so the
     /// gossip that brings them later does not check them again.
-    fn check_contents(&self, block: &Block) -> Result<(), LedgerError> {
-        let hashes = check_block_txs(self.genesis, self.chain_id, block, self)?;
+    fn check_contents(&self, block: &Block, tx_hashes: &[Hash32]) -> Result<(), LedgerError> {
+        let hashes = check_block_txs_hashed(self.genesis, self.chain_id, block, tx_hashes, self)?;
         for (hash, stx) in hashes.iter().zip(&block.transactions) {
             self.verified.insert(hash, &stx.signature);
         }
@@ -741,7 +741,8 @@ mod tests {
             chain_id: &g.chain_id().unwrap(),
             verified: cache,
         };
-        view.check_contents(block)
+        let hashes = crate::ledger::block::tx_hashes(&block.transactions)?;
+        view.check_contents(block, &hashes)
     }
 
     #[test]

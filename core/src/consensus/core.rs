@@ -21,7 +21,9 @@ use crate::ledger::{
 /// What the core needs to know about the chain beyond the parent header:
 /// whether a block's transactions are valid on top of it.
 pub trait ChainView {
-    fn check_contents(&self, block: &Block) -> Result<(), LedgerError>;
+    /// `tx_hashes` are the block's transactions' hashes, checked against
+    /// its header's root ([`check_header`] computed them).
+    fn check_contents(&self, block: &Block, tx_hashes: &[Hash32]) -> Result<(), LedgerError>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -525,16 +527,15 @@ impl Core {
                 return self.record_equivocation(first, Message::Proposal(p), out);
             }
         }
-        if check_header(
+        let valid = check_header(
             &self.genesis,
             &self.chain_id,
             &self.parent,
             &p.block,
             now_ms,
         )
-        .is_err()
-            || chain.check_contents(&p.block).is_err()
-        {
+        .and_then(|hashes| chain.check_contents(&p.block, &hashes));
+        if valid.is_err() {
             return self.drop_msg("invalid_block");
         }
         if !self.justified(&p) {

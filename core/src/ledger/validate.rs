@@ -94,13 +94,15 @@ pub trait ChainLookup {
 
 /// Checks the header against the parent and the genesis, the block hash,
 /// the proposer and its signature, and the transaction count and root.
+/// Returns the transactions' hashes (the root's leaves), for
+/// [`check_block_txs_hashed`]: a block's transactions are hashed once.
 pub fn check_header(
     genesis: &Genesis,
     chain_id: &Hash32,
     parent: &Parent,
     block: &Block,
     now_ms: u64,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<Hash32>, LedgerError> {
     let h = &block.header;
     LedgerError::same_chain(chain_id, &h.chain_id)?;
     for (field, v) in [
@@ -168,7 +170,7 @@ fn check_proposer(genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
     Ok(())
 }
 
-fn check_tx_list_shape(genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
+fn check_tx_list_shape(genesis: &Genesis, block: &Block) -> Result<Vec<Hash32>, LedgerError> {
     let h = &block.header;
     let found = block.transactions.len() as u64;
     if h.tx_count != found {
@@ -183,7 +185,9 @@ fn check_tx_list_shape(genesis: &Genesis, block: &Block) -> Result<(), LedgerErr
             found,
         });
     }
-    check_tx_root("tx_root", &tx_hashes(&block.transactions)?, h.tx_root)
+    let hashes = tx_hashes(&block.transactions)?;
+    check_tx_root("tx_root", &hashes, h.tx_root)?;
+    Ok(hashes)
 }
 
 /// Checks that `seals` hold at least Q distinct, valid commit signatures
@@ -243,6 +247,35 @@ pub fn check_block_txs(
     block: &Block,
     chain: &dyn ChainLookup,
 ) -> Result<Vec<Hash32>, LedgerError> {
+    let hashes = block.transactions.iter().map(|stx| stx.tx.hash().ok());
+    check_block_txs_with(genesis, chain_id, block, hashes, chain)
+}
+
+/// [`check_block_txs`] with the transactions' hashes known
+/// ([`check_header`] gave them): the same rules, no hashing again.
+pub fn check_block_txs_hashed(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    block: &Block,
+    tx_hashes: &[Hash32],
+    chain: &dyn ChainLookup,
+) -> Result<Vec<Hash32>, LedgerError> {
+    assert_eq!(
+        tx_hashes.len(),
+        block.transactions.len(),
+        "one hash per transaction"
+    );
+    let hashes = tx_hashes.iter().copied().map(Some);
+    check_block_txs_with(genesis, chain_id, block, hashes, chain)
+}
+
+fn check_block_txs_with(
+    genesis: &Genesis,
+    chain_id: &Hash32,
+    block: &Block,
+    tx_hashes: impl Iterator<Item = Option<Hash32>>,
+    chain: &dyn ChainLookup,
+) -> Result<Vec<Hash32>, LedgerError> {
     let at = (block.header.height, block.header.timestamp_ms);
     let mut hashes = Vec::with_capacity(block.transactions.len());
     let mut in_block = InBlock::default();
@@ -252,8 +285,8 @@ pub fn check_block_txs(
     let checks: Vec<ToCheck<'_>> = block
         .transactions
         .iter()
-        .map(|stx| {
-            let hash = stx.tx.hash().ok();
+        .zip(tx_hashes)
+        .map(|(stx, hash)| {
             let known = hash.is_some_and(|h| chain.verified(&h, &stx.signature));
             ToCheck { stx, hash, known }
         })
@@ -526,9 +559,9 @@ pub fn check_committed_block(
     chain: &dyn ChainLookup,
     now_ms: u64,
 ) -> Result<Vec<Hash32>, LedgerError> {
-    check_header(genesis, chain_id, parent, block, now_ms)?;
+    let hashes = check_header(genesis, chain_id, parent, block, now_ms)?;
     check_seals(genesis, block, &block.seals)?;
-    check_block_txs(genesis, chain_id, block, chain)
+    check_block_txs_hashed(genesis, chain_id, block, &hashes, chain)
 }
 
 /// Test fixtures, for this crate's tests and, with the `fixtures`
