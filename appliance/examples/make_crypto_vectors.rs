@@ -9,15 +9,10 @@
 //! committed files are byte for byte what this makes.
 
 mod crypto_vectors_gen;
-
-use std::path::PathBuf;
+mod vectors_out;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| crypto_vectors_gen::VECTORS_DIR.to_string()),
-    );
+    let dir = vectors_out::out_dir(crypto_vectors_gen::VECTORS_DIR);
     let files = crypto_vectors_gen::generate();
     std::fs::create_dir_all(&dir)?;
     // Stale files would otherwise linger after a rename.
@@ -28,9 +23,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::remove_file(&path)?;
         }
     }
-    for (rel, content) in &files {
-        std::fs::write(dir.join(rel), content)?;
-    }
-    println!("wrote {} files to {}", files.len(), dir.display());
+    vectors_out::write(&dir, &files)?;
     Ok(())
 }

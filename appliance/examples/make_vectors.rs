@@ -12,15 +12,10 @@
 //! files are byte for byte what this makes.
 
 mod vectors_gen;
-
-use std::path::PathBuf;
+mod vectors_out;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| vectors_gen::VECTORS_DIR.to_string()),
-    );
+    let dir = vectors_out::out_dir(vectors_gen::VECTORS_DIR);
     let files = vectors_gen::generate();
     // Stale invalid vectors would otherwise linger after a rename.
     let invalid = dir.join("invalid");
@@ -32,13 +27,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    for (rel, content) in &files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, content)?;
-    }
-    println!("wrote {} files to {}", files.len(), dir.display());
+    vectors_out::write(&dir, &files)?;
     Ok(())
 }
