@@ -37,6 +37,20 @@ fn genesis_head(g: &Genesis) -> Parent {
     }
 }
 
+/// Validator `i`'s core (key `i`), new at the genesis at 10 000 ms.
+fn fresh_core(g: &Arc<Genesis>, i: u8) -> Core {
+    let id = g.chain_id().unwrap();
+    Core::new(
+        g.clone(),
+        id,
+        Arc::new(key(i)),
+        genesis_head(g),
+        10_000,
+        None,
+    )
+    .unwrap()
+}
+
 impl Net {
     /// Validator `i` as it starts again from `journal` on an empty chain.
     fn restarted(&self, i: usize, journal: &Journal) -> Core {
@@ -71,11 +85,7 @@ impl Net {
     fn with_genesis(g: Genesis) -> Self {
         let n = g.validators.len() as u8;
         let g = Arc::new(g);
-        let head = genesis_head(&g);
-        let id = g.chain_id().unwrap();
-        let cores = (1..=n)
-            .map(|i| Some(Core::new(g.clone(), id, Arc::new(key(i)), head, 10_000, None).unwrap()))
-            .collect();
+        let cores = (1..=n).map(|i| Some(fresh_core(&g, i))).collect();
         Self {
             g,
             cores,
@@ -416,16 +426,7 @@ fn messages_from_outsiders_other_chains_and_bad_signatures_are_dropped() {
 #[test]
 fn conflicting_votes_are_kept_as_evidence() {
     let g = Arc::new(genesis(4));
-    let head = genesis_head(&g);
-    let mut c = Core::new(
-        g.clone(),
-        g.chain_id().unwrap(),
-        Arc::new(key(1)),
-        head,
-        10_000,
-        None,
-    )
-    .unwrap();
+    let mut c = fresh_core(&g, 1);
     let mk = |b: u8| {
         let vote = Vote {
             kind: VoteKind::Prepare,
@@ -454,16 +455,7 @@ fn every_broadcast_is_preceded_by_a_persist_that_contains_it() {
     let mut net = Net::new(3);
     net.pending = vec![ballot(&net.g, 1, 1, 1)];
     let g = net.g.clone();
-    let head = genesis_head(&g);
-    let mut c = Core::new(
-        g.clone(),
-        g.chain_id().unwrap(),
-        Arc::new(key(2)),
-        head,
-        10_000,
-        None,
-    )
-    .unwrap();
+    let mut c = fresh_core(&g, 2);
     let out = c.tick(11_500, 1);
     let mut last_persist: Option<Journal> = None;
     let mut all = out;

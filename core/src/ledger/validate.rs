@@ -627,6 +627,7 @@ pub mod fixtures {
 mod tests {
     use super::fixtures::{NO_NULLIFIERS, Nullifiers, committed_block};
     use super::*;
+    use crate::ledger::NodeKey;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::genesis::fixtures::genesis;
     use crate::ledger::tx::fixtures::ballot;
@@ -652,11 +653,30 @@ mod tests {
     fn reseal(g: &Genesis, b: &mut Block) {
         b.block_hash = b.header.hash().unwrap();
         let idx = g.validator_index(&b.header.proposer).unwrap();
-        let vote = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
-        b.proposer_signature = key(idx as u8 + 1).sign(&vote).unwrap();
+        sign_proposal(b, &key(idx as u8 + 1));
         b.seals = (1..=g.quorum() as u8)
             .map(|i| b.seal(&key(i)).unwrap())
             .collect();
+    }
+
+    /// `signer`'s proposal signature over the block's current hash.
+    fn sign_proposal(b: &mut Block, signer: &NodeKey) {
+        let vote = Vote::for_header(VoteKind::Proposal, &b.header, b.block_hash);
+        b.proposer_signature = signer.sign(&vote).unwrap();
+    }
+
+    /// A change to a good block.
+    type Edit = fn(&Genesis, &Parent, &mut Block);
+
+    /// Each edit of a good block holding `txs` is refused with its code.
+    fn each_refused(txs: fn(&Genesis) -> Vec<SignedTx>, cases: &[(&str, Edit)]) {
+        let (g, id, p) = setup();
+        let good = committed_block(&g, &p, txs(&g));
+        for (want, edit) in cases {
+            let mut b = good.clone();
+            edit(&g, &p, &mut b);
+            assert_eq!(code(check(&g, &id, &p, &b)), *want, "{want}");
+        }
     }
 
     fn code(r: Result<Vec<Hash32>, LedgerError>) -> &'static str {
@@ -679,107 +699,83 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let (g, id, p) = setup();
-        let good = committed_block(&g, &p, vec![ballot(&g, 1, 1, 1)]);
-
-        let mut b = good.clone();
-        b.header.timestamp_ms += 1; // hash not recomputed
-        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_hash");
-
-        let mut b = good.clone();
-        b.header.prev_hash = Hash32([7; 32]);
-        reseal(&g, &mut b);
-        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_prev_hash");
-
-        let mut b = good.clone();
-        b.header.height = 2;
-        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_height");
-
-        let mut b = good.clone();
-        b.header.timestamp_ms = 3_000;
-        reseal(&g, &mut b);
-        assert_eq!(code(check(&g, &id, &p, &b)), "timestamp_backwards");
-
-        let mut b = good.clone();
-        b.header.timestamp_ms = NOW + MAX_FUTURE_DRIFT_MS + 1;
-        reseal(&g, &mut b);
-        assert_eq!(code(check(&g, &id, &p, &b)), "timestamp_in_future");
-
-        let mut b = good.clone();
-        b.header.chain_id = Hash32([3; 32]);
-        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_chain");
+        each_refused(
+            |g| vec![ballot(g, 1, 1, 1)],
+            &[
+                // the hash not recomputed
+                ("wrong_hash", |_, _, b| b.header.timestamp_ms += 1),
+                ("wrong_prev_hash", |g, _, b| {
+                    b.header.prev_hash = Hash32([7; 32]);
+                    reseal(g, b);
+                }),
+                ("wrong_height", |_, _, b| b.header.height = 2),
+                ("timestamp_backwards", |g, _, b| {
+                    b.header.timestamp_ms = 3_000;
+                    reseal(g, b);
+                }),
+                ("timestamp_in_future", |g, _, b| {
+                    b.header.timestamp_ms = NOW + MAX_FUTURE_DRIFT_MS + 1;
+                    reseal(g, b);
+                }),
+                ("wrong_chain", |_, _, b| b.header.chain_id = Hash32([3; 32])),
+            ],
+        );
     }
 
     #[test]
     fn proposer_rules() {
-        let (g, id, p) = setup();
-        let good = committed_block(&g, &p, vec![]);
-
-        // signed by a key that is not a validator
-        let mut b = good.clone();
-        b.header.proposer = key(50).public();
-        b.block_hash = b.header.hash().unwrap();
-        b.proposer_signature = key(50)
-            .sign(&Vote::for_header(
-                VoteKind::Proposal,
-                &b.header,
-                b.block_hash,
-            ))
-            .unwrap();
-        assert_eq!(code(check(&g, &id, &p, &b)), "unknown_proposer");
-
-        // a validator, but not the one whose turn it is
-        let mut b = good.clone();
-        b.header.proposer = key(1).public();
-        reseal(&g, &mut b);
-        assert_eq!(code(check(&g, &id, &p, &b)), "wrong_proposer");
-
-        // the right proposer, the signature of another key
-        let mut b = good;
-        b.proposer_signature = key(1)
-            .sign(&Vote::for_header(
-                VoteKind::Proposal,
-                &b.header,
-                b.block_hash,
-            ))
-            .unwrap();
-        assert_eq!(code(check(&g, &id, &p, &b)), "bad_signature");
+        each_refused(
+            |_| vec![],
+            &[
+                // signed by a key that is not a validator
+                ("unknown_proposer", |_, _, b| {
+                    b.header.proposer = key(50).public();
+                    b.block_hash = b.header.hash().unwrap();
+                    sign_proposal(b, &key(50));
+                }),
+                // a validator, but not the one whose turn it is
+                ("wrong_proposer", |g, _, b| {
+                    b.header.proposer = key(1).public();
+                    reseal(g, b);
+                }),
+                // the right proposer, the signature of another key
+                ("bad_signature", |_, _, b| sign_proposal(b, &key(1))),
+            ],
+        );
     }
 
     #[test]
     fn seal_rules() {
-        let (g, id, p) = setup();
-        let good = committed_block(&g, &p, vec![]);
-
-        let mut b = good.clone();
-        b.seals.pop();
-        assert_eq!(code(check(&g, &id, &p, &b)), "too_few_seals");
-
-        let mut b = good.clone();
-        b.seals[1] = b.seals[0].clone();
-        assert_eq!(code(check(&g, &id, &p, &b)), "duplicate_seal");
-
-        let mut b = good.clone();
-        b.seals[1] = b.seal(&key(60)).unwrap();
-        assert_eq!(code(check(&g, &id, &p, &b)), "seal_from_non_validator");
-
-        // a seal over another block
-        let other = committed_block(&g, &p, vec![ballot(&g, 1, 9, 1)]);
-        let mut b = good.clone();
-        b.seals[1] = other.seal(&key(2)).unwrap();
-        assert_eq!(code(check(&g, &id, &p, &b)), "bad_seal");
-
+        each_refused(
+            |_| vec![],
+            &[
+                ("too_few_seals", |_, _, b| {
+                    b.seals.pop();
+                }),
+                ("duplicate_seal", |_, _, b| b.seals[1] = b.seals[0].clone()),
+                ("seal_from_non_validator", |_, _, b| {
+                    b.seals[1] = b.seal(&key(60)).unwrap();
+                }),
+                // a seal over another block
+                ("bad_seal", |g, p, b| {
+                    let other = committed_block(g, p, vec![ballot(g, 1, 9, 1)]);
+                    b.seals[1] = other.seal(&key(2)).unwrap();
+                }),
+                // a prepare signature offered as a commit seal
+                ("bad_seal", |_, _, b| {
+                    let prepare = Vote::for_header(VoteKind::Prepare, &b.header, b.block_hash);
+                    b.seals[1].signature = key(2).sign(&prepare).unwrap();
+                }),
+            ],
+        );
         // junk seals next to Q good ones are dropped by a receiver
+        let (g, _, p) = setup();
+        let good = committed_block(&g, &p, vec![]);
         let mut b = good.clone();
         b.seals.push(b.seal(&key(60)).unwrap());
         b.seals.push(b.seals[0].clone());
         retain_valid_seals(&g, &mut b);
         assert_eq!(b.seals, good.seals);
-        // a prepare signature offered as a commit seal
-        let mut b = good;
-        let prepare = Vote::for_header(VoteKind::Prepare, &b.header, b.block_hash);
-        b.seals[1].signature = key(2).sign(&prepare).unwrap();
-        assert_eq!(code(check(&g, &id, &p, &b)), "bad_seal");
     }
 
     #[test]
