@@ -27,7 +27,7 @@ use crate::ledger::memchain::MemChain;
 use crate::ledger::validate::{check_block_txs_hashed, check_committed_block, retain_valid_seals};
 use crate::ledger::{
     BallotTx, Block, Genesis, Hash32, LedgerError, NodeKey, PublicKey, SignedTx, Transaction, Vote,
-    VoteKind, check_tx, hash_of, merkle_root,
+    VoteKind, check_tx, hash_of, tx_root,
 };
 use crate::net::ApiError;
 use crate::net::api::{self, LoginBody, RegisterBody, SubmitBody};
@@ -462,9 +462,8 @@ impl Fixture {
             .into_iter()
             .map(|t| self.sign_tx(t))
             .collect();
-        let hashes: Result<Vec<_>, _> = b.transactions.iter().map(SignedTx::hash).collect();
-        if let Ok(hashes) = hashes {
-            b.header.tx_root = merkle_root(&hashes);
+        if let Ok(root) = tx_root(&b.transactions) {
+            b.header.tx_root = root;
         }
         if let Ok(h) = b.header.hash() {
             b.block_hash = h;

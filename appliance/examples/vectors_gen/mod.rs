@@ -42,7 +42,7 @@ use evote_core::ledger::{
     BallotTx, Block, Candidate, CheckInTx, CodeChainHead, CredentialReplacementTx,
     DecryptionShareTx, DeviceCloseTx, Election, Eligibility, FallbackEnd, Genesis, Hash32, NodeKey,
     Params, PublicKey, RollCommitment, SignedTx, StationInfo, Transaction, ValidatorInfo, Vote,
-    VoteKind, merkle_root, quorum,
+    VoteKind, merkle_root, quorum, tx_root,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -1323,8 +1323,7 @@ impl World {
 }
 
 fn tx_root_of(txs: &[SignedTx]) -> Hash32 {
-    let hashes: Vec<Hash32> = txs.iter().map(|t| t.hash().expect("tx hashes")).collect();
-    merkle_root(&hashes)
+    tx_root(txs).expect("tx hashes")
 }
 
 fn canon<T: Serialize>(what: &str, value: &T) -> CanonicalExample {

@@ -172,7 +172,6 @@ impl Block {
         transactions: Vec<SignedTx>,
         key: &NodeKey,
     ) -> Result<Self, LedgerError> {
-        let hashes = tx_hashes(&transactions)?;
         let header = BlockHeader {
             chain_id,
             height,
@@ -180,7 +179,7 @@ impl Block {
             prev_hash,
             timestamp_ms,
             proposer: key.public(),
-            tx_root: merkle_root(&hashes),
+            tx_root: tx_root(&transactions)?,
             tx_count: transactions.len() as u64,
         };
         let block_hash = header.hash()?;
@@ -218,6 +217,11 @@ pub use super::merkle::merkle_root;
 /// The hashes of `txs` in order: the leaves of a block's `tx_root`.
 pub fn tx_hashes(txs: &[SignedTx]) -> Result<Vec<Hash32>, LedgerError> {
     txs.iter().map(SignedTx::hash).collect()
+}
+
+/// The `tx_root` of a block (or fallback block) holding `txs`.
+pub fn tx_root(txs: &[SignedTx]) -> Result<Hash32, LedgerError> {
+    Ok(merkle_root(&tx_hashes(txs)?))
 }
 
 /// A header's `tx_root` (`what` names it in the error) against the

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::block::{check_tx_root, merkle_root, tx_hashes};
+use super::block::{check_tx_root, tx_hashes, tx_root};
 use super::bytes::{Hash32, PublicKey, Signature};
 use super::canonical::hash_of;
 use super::crypto::{NodeKey, verify};
@@ -106,7 +106,6 @@ impl FallbackBlock {
         transactions: Vec<SignedTx>,
         key: &NodeKey,
     ) -> Result<Self, LedgerError> {
-        let hashes = tx_hashes(&transactions)?;
         let header = FallbackHeader {
             kind: FallbackBlockType::FallbackBlock,
             chain_id,
@@ -116,7 +115,7 @@ impl FallbackBlock {
             anchor_height: anchor.0,
             anchor_hash: anchor.1,
             timestamp_ms,
-            tx_root: merkle_root(&hashes),
+            tx_root: tx_root(&transactions)?,
             tx_count: transactions.len() as u64,
         };
         let block_hash = hash_of(&header)?;

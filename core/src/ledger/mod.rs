@@ -23,7 +23,7 @@ pub mod tx;
 pub mod validate;
 mod verified;
 
-pub use block::{Block, BlockHeader, CommitSeal, Vote, VoteKind, merkle_root};
+pub use block::{Block, BlockHeader, CommitSeal, Vote, VoteKind, merkle_root, tx_root};
 pub use bytes::{Hash32, HexError, PublicKey, Signature};
 pub use canonical::{canonical_bytes, hash_of, sha256};
 pub use crypto::{NodeKey, address_of, verify, verify_digest};
