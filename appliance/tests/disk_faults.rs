@@ -1,6 +1,6 @@
 //! A database that is corrupt, truncated, read-only or from a newer
 //! version is refused with a clear message and exit code 1, and left as
-//! it was.
+//! it was; one whose lock another process holds is waited out.
 
 mod support;
 
@@ -240,4 +240,35 @@ fn the_full_integrity_check_can_be_asked_for() {
     let (mut child, _) = support::launch(&args, &log, |l| l.node_id.is_some());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Another process holding the database's write lock for seconds (an
+/// operator's sqlite3, a backup tool, a disk stalled in fsync): a request
+/// that waited its limit is answered `503 busy` with nothing written, not
+/// `500`, and the node, which had a block to commit, waits rather than
+/// stop; once the lock is released the vote confirms and the same request
+/// succeeds.
+#[test]
+fn a_write_lock_held_by_another_process_is_answered_busy_and_waited_out() {
+    let dev = Dev::start_fresh();
+    let token = dev.register("before@example.org");
+    let (code, v) = dev.vote(&token, 1);
+    assert_eq!(code, 200, "{v}");
+    let tx = v["transaction_id"].as_str().unwrap().to_string();
+    let locker = rusqlite::Connection::open(db(&dev.dir)).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = std::time::Instant::now();
+    let body = r#"{"email":"held@example.org","password":"correct horse","name":"Voter"}"#;
+    let (code, v) = dev.post("/api/auth/register", body, None);
+    assert_eq!(
+        (code, support::error_code(&v)),
+        (503, "busy".to_string()),
+        "{v}"
+    );
+    // Longer than a request waits, so that the node's commit of the vote's
+    // block waits longer than that too.
+    std::thread::sleep(Duration::from_secs(8).saturating_sub(held.elapsed()));
+    locker.execute_batch("ROLLBACK").unwrap();
+    dev.wait_confirmed(&tx, Duration::from_secs(30));
+    dev.register("held@example.org");
 }

@@ -137,6 +137,19 @@ pub struct AppState {
 
 pub type SharedState = Arc<AppState>;
 
+/// A store call that failed, as an answer: the lock held too long by
+/// another writer is `503 busy` (nothing was written; the client may try
+/// again), anything else `500`.
+fn store_failed(what: &str, e: crate::store::StoreError) -> ApiError {
+    if e.is_busy() {
+        tracing::warn!("{what}: the database stayed locked: {e}");
+        return ApiError::busy(format!(
+            "{what}: the appliance's database is busy; try again"
+        ));
+    }
+    ApiError::internal(what, e)
+}
+
 /// Decrypted counts, by (election, tally height, the share transactions
 /// combined): kept because combining solves discrete logarithms.
 pub type DecryptedTallies = std::collections::BTreeMap<(u64, u64, Vec<Hash32>), Vec<u64>>;
@@ -152,6 +165,6 @@ impl AppState {
         tokio::task::spawn_blocking(move || state.db.with(f))
             .await
             .map_err(|e| ApiError::internal(what, e))?
-            .map_err(|e| ApiError::internal(what, e))
+            .map_err(|e| store_failed(what, e))
     }
 }

@@ -270,8 +270,9 @@ impl NodeHandle {
         let inbox = NodeInbox(tx);
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let store = Store::open(&setup.db_path)?;
+        let mut store = Store::open(&setup.db_path)?;
         store.set_page_cache_mib(NODE_PAGE_CACHE_MIB)?;
+        store.set_lock_wait(crate::store::NODE_BUSY_TIMEOUT)?;
         let identity = DriverSetup {
             chain_id: setup.genesis.chain_id()?,
             genesis: setup.genesis,

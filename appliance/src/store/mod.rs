@@ -43,6 +43,12 @@ pub use voters::{NewVoter, Voter};
 pub const DB_FILE: &str = "evote.sqlite3";
 /// How long a connection waits for a lock held by another connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the node thread's connection waits: the node stops on a
+/// storage error (systemd restarts it), so a write lock held long by a
+/// disk stalled in fsync or by a command run beside the appliance should
+/// pause consensus, not end the process. A request handler gives up at
+/// [`BUSY_TIMEOUT`] and its client is told to try again.
+pub const NODE_BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 /// The first pause while waiting for such a lock, doubled up to
 /// `BUSY_STEP_MAX` (`wait_for_lock`).
 const BUSY_STEP_MIN: Duration = Duration::from_micros(50);
@@ -91,6 +97,19 @@ pub enum StoreError {
     Ledger(#[from] LedgerError),
 }
 
+impl StoreError {
+    /// Whether another connection held the database's lock for longer than
+    /// this one waits: nothing was written, and the same call may succeed
+    /// a moment later.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A connection to the appliance's database.
@@ -121,7 +140,7 @@ impl Store {
 
     fn setup(mut conn: Connection) -> Result<Self> {
         migrate::refuse_newer(&conn)?;
-        conn.busy_handler(Some(wait_for_lock()))?;
+        conn.busy_handler(Some(wait_for_lock(BUSY_TIMEOUT)))?;
         // Before WAL mode: after it, the page size can no longer change.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -152,6 +171,12 @@ impl Store {
         done
     }
 
+    /// Makes this connection wait up to `limit` for another's lock.
+    pub fn set_lock_wait(&mut self, limit: Duration) -> Result<()> {
+        self.conn.busy_handler(Some(wait_for_lock(limit)))?;
+        Ok(())
+    }
+
     /// Lets this connection keep up to `mib` MiB of database pages in
     /// memory (SQLite's default is 2 MiB: 128 pages of 16 KB).
     pub fn set_page_cache_mib(&self, mib: u32) -> Result<()> {
@@ -180,19 +205,19 @@ impl Store {
 }
 
 /// A connection's wait for another's write lock, as SQLite's busy handler:
-/// pauses of 50 µs doubling to 800 µs, for `BUSY_TIMEOUT` in all. SQLite's
+/// pauses of 50 µs doubling to 800 µs, for `limit` in all. SQLite's
 /// own (`busy_timeout`) pauses 1, 2, 5, 10, 15 ms and more, while a write
 /// holds the lock for well under a millisecond plus its fsync: with the
 /// node, the HTTP handlers (check-ins, booth passes) and the code writer
 /// all writing under load, their waits, not the writes, set how long a
 /// vote took.
-fn wait_for_lock() -> impl FnMut(i32) -> bool + Send + 'static {
+fn wait_for_lock(limit: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
     let mut since = Instant::now();
     move |retries| {
         if retries == 0 {
             since = Instant::now();
         }
-        if since.elapsed() >= BUSY_TIMEOUT {
+        if since.elapsed() >= limit {
             return false;
         }
         let doublings = retries.clamp(0, 4) as u32;

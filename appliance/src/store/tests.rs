@@ -802,3 +802,20 @@ fn a_write_waits_for_another_connections_lock_instead_of_failing() {
     assert_eq!(s.booth_pass_take(&Hash32([7; 32]), 1).unwrap(), None);
     holder.join().unwrap();
 }
+
+#[test]
+fn a_write_that_waited_out_its_limit_is_busy_and_changes_nothing() {
+    let (dir, s, g) = fresh();
+    let mut other = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    other.set_lock_wait(Duration::from_millis(100)).unwrap();
+    let block = next_block(&s, &g, vec![ballot(&g, 1, 1, 1)]);
+    s.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = other.append_block(&block, 1).unwrap_err();
+    assert!(e.is_busy(), "{e}");
+    s.conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(other.head().unwrap().height, 0);
+    other.append_block(&block, 1).unwrap();
+    // Another failure is not a busy database.
+    let e = other.append_block(&block, 1).unwrap_err();
+    assert!(!e.is_busy(), "{e}");
+}
