@@ -129,7 +129,7 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         let rate = a.rate.unwrap_or(bound.per_s);
         (rate * total.as_secs_f64() * ROLL_MARGIN) as usize + 1_000
     });
-    let cluster = own_testnet(a, wanted)?;
+    let mut cluster = own_testnet(a, wanted)?;
     let nodes: Vec<NodeTarget> = match &cluster {
         Some(c) => (0..c.nodes.len())
             .map(|i| NodeTarget {
@@ -197,6 +197,9 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         (cpu, board)
     });
     let mut out = report(a, &shared, cluster.as_ref(), &nodes, bound);
+    if let Some(c) = cluster.as_mut() {
+        keep_if_failed_or_asked(c, &out);
+    }
     if let Some(b) = board {
         out["board"] = b;
     }
@@ -212,6 +215,17 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
         });
     }
     Ok(out)
+}
+
+/// Keeps the testnet (the nodes' databases and logs) for a look when the
+/// run saw errors, or when `EVOTE_BENCH_KEEP` is set: what a node logged
+/// before it failed a request is otherwise deleted with it.
+fn keep_if_failed_or_asked(c: &mut Cluster, out: &Value) {
+    let failed = out["errors"].as_object().is_some_and(|e| !e.is_empty());
+    if failed || std::env::var_os("EVOTE_BENCH_KEEP").is_some() {
+        c.dir.disable_cleanup(true);
+        eprintln!("kept the testnet at {}", c.dir.path().display());
+    }
 }
 
 /// CPU seconds the nodes (`pids`) and this process used between the end of
