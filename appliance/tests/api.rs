@@ -59,8 +59,7 @@ fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let mut dev = Dev::start(dir.path());
     let alice = dev.register("alice@example.org");
-    let (_, v) = dev.vote(&alice, 1);
-    let tx = v["transaction_id"].as_str().unwrap().to_string();
+    let tx = dev.voted(&alice, 1);
     let (code, v) = dev.vote(&alice, 2);
     assert_eq!(code, 409, "{v}");
     assert_eq!(error_code(&v), "already_voted");
@@ -82,9 +81,7 @@ fn a_second_vote_is_refused_even_after_a_crash_and_nothing_is_lost() {
     assert_eq!(dev.status_of(&tx), "finalized");
     // new votes still commit
     let bob = dev.register("bob@example.org");
-    let (code, v) = dev.vote(&bob, 2);
-    assert_eq!(code, 200, "{v}");
-    dev.wait_confirmed(v["transaction_id"].as_str().unwrap(), CONFIRM_WAIT);
+    dev.wait_confirmed(&dev.voted(&bob, 2), CONFIRM_WAIT);
     let (_, r) = dev.get("/api/votes/results?election_id=1");
     assert_eq!(r["total_votes"], 2);
     drop(dev);

@@ -17,11 +17,7 @@ fn populated() -> tempfile::TempDir {
     let mut dev = Dev::start(dir.path());
     for i in 0..3 {
         let t = dev.register(&format!("d{i}@example.org"));
-        let (_, v) = dev.vote(&t, 1);
-        dev.wait_confirmed(
-            v["transaction_id"].as_str().unwrap(),
-            Duration::from_secs(5),
-        );
+        dev.wait_confirmed(&dev.voted(&t, 1), Duration::from_secs(5));
     }
     dev.kill9();
     dir
@@ -252,9 +248,7 @@ fn the_full_integrity_check_can_be_asked_for() {
 fn a_write_lock_held_by_another_process_is_answered_busy_and_waited_out() {
     let dev = Dev::start_fresh();
     let token = dev.register("before@example.org");
-    let (code, v) = dev.vote(&token, 1);
-    assert_eq!(code, 200, "{v}");
-    let tx = v["transaction_id"].as_str().unwrap().to_string();
+    let tx = dev.voted(&token, 1);
     let locker = rusqlite::Connection::open(db(&dev.dir)).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let held = std::time::Instant::now();

@@ -299,6 +299,13 @@ impl Dev {
         self.post("/api/votes/submit", &body, Some(token))
     }
 
+    /// Votes for `candidate`, the vote taken; its transaction id.
+    pub fn voted(&self, token: &str, candidate: u64) -> String {
+        let (code, v) = self.vote(token, candidate);
+        assert_eq!(code, 200, "{v}");
+        v["transaction_id"].as_str().unwrap().to_string()
+    }
+
     pub fn status_of(&self, tx: &str) -> String {
         let (_, v) = self.get(&format!(
             "/api/votes/transaction-status?transaction_id={tx}"
