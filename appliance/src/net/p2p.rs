@@ -207,12 +207,11 @@ async fn messages(
         admit_message(&s, msg)?;
     }
     let relay_to = relay_target(&s, batch.relay_to)?;
+    let pass_on = s.genesis.is_validator(&s.key.public());
     // The votes first: they need nothing from the mempool.
     let mut answer = MessagesAnswer::default();
     for msg in batch.messages {
-        if let Some(to) = &relay_to {
-            relay(&s, to, &msg);
-        }
+        pass_along(&s, relay_to.as_ref(), pass_on, &msg);
         to_node(&s, msg)?;
         answer.accepted += 1;
     }
@@ -223,9 +222,7 @@ async fn messages(
             match rebuild_from_mempool(&s, p.clone()).await? {
                 Ok(p) => {
                     let msg = Message::Proposal(p);
-                    if let Some(to) = &relay_to {
-                        relay(&s, to, &msg);
-                    }
+                    pass_along(&s, relay_to.as_ref(), pass_on, &msg);
                     to_node(&s, msg)?;
                     answer.accepted += 1;
                 }
@@ -257,12 +254,37 @@ fn relay_target(s: &SharedState, to: Option<PublicKey>) -> Result<Option<PublicK
     }
 }
 
-/// Passes a message on to validator `to` (the sender's link to it is
-/// slow), if its signature holds: a relay carries nothing its signer did
-/// not sign.
-fn relay(s: &SharedState, to: &PublicKey, msg: &Message) {
-    if matches!(msg.verify_signature(), Ok(true)) && !s.peers.relay(to, msg.clone()) {
+/// The most transactions a proposal may name for a validator to pass it
+/// on (`passon.rs`): a copy by names costs about 220 bytes a transaction,
+/// and a block of a backlog passed on to every validator would take a
+/// thin uplink longer than its round.
+pub const PASS_ON_MAX_TXS: usize = 128;
+
+/// Passes a message on, if its signature holds (a relay carries nothing
+/// its signer did not sign): to validator `to` (the sender's link to it
+/// is slow), and, if this node is a validator (`pass_on`), to the others
+/// the first time it sees the message (`passon.rs`), unless it is large:
+/// a proposal naming more than [`PASS_ON_MAX_TXS`] transactions, or a
+/// ROUND-CHANGE carrying a block.
+fn pass_along(s: &SharedState, to: Option<&PublicKey>, pass_on: bool, msg: &Message) {
+    tracing::debug!(kind = ?msg.kind(), height = msg.height(), round = msg.round(),
+        from = %msg.sender(), relay = to.is_some(), "consensus message in");
+    let small = match msg {
+        Message::Proposal(p) => p.block.transactions.len() <= PASS_ON_MAX_TXS,
+        Message::RoundChange(rc) => rc.prepared_block.is_none(),
+        Message::Prepare(_) | Message::Commit(_) => true,
+    };
+    let pass_on = pass_on && small;
+    if (to.is_none() && !pass_on) || !matches!(msg.verify_signature(), Ok(true)) {
+        return;
+    }
+    if let Some(to) = to
+        && !s.peers.relay(to, msg.clone())
+    {
         tracing::debug!("a message to relay was dropped: no room for it");
+    }
+    if pass_on && s.peers.pass_on(msg, s.node.status().height) > 0 {
+        tracing::debug!("a message to pass on was dropped: no room for it");
     }
 }
 

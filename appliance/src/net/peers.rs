@@ -12,6 +12,7 @@ mod follower;
 mod forwarder;
 mod lanes;
 mod outbox;
+mod passon;
 mod relay;
 
 use std::collections::BTreeMap;
@@ -254,6 +255,8 @@ pub struct PeerTable {
     /// Each validator's queues, for the messages and transactions this
     /// node relays to it (`MessageBatch::relay_to`, `GossipBatch::relay_to`).
     outboxes: RwLock<BTreeMap<PublicKey, Queues>>,
+    /// The consensus messages this node passed on.
+    passed: passon::Seen,
 }
 
 /// A validator's URL, consensus outbox and bulk queue.
@@ -380,6 +383,28 @@ impl PeerTable {
             _ => Vec::new(),
         };
         outbox.push(Arc::new(Outgoing { msg, refs }), Kind::Relayed)
+    }
+
+    /// Passes a validator's consensus message on to every other validator
+    /// this node has a link to, the first time this node sees it
+    /// ([`passon::Seen`]); how many outboxes were full.
+    pub fn pass_on(&self, msg: &Message, committed: u64) -> usize {
+        if !self.passed.first_time(msg, committed) {
+            return 0;
+        }
+        let refs = match msg {
+            Message::Proposal(p) => tx_refs(&p.block),
+            _ => Vec::new(),
+        };
+        let out = Arc::new(Outgoing {
+            msg: msg.clone(),
+            refs,
+        });
+        let outboxes = self.outboxes.read().expect("outboxes");
+        (outboxes.iter())
+            .filter(|(id, _)| *id != msg.sender())
+            .filter(|(_, q)| !q.outbox.push(out.clone(), Kind::PassedOn))
+            .count()
     }
 
     /// Passes transactions this node took from another node's gossip on to

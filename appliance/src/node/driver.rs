@@ -542,6 +542,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
                 Vec::new()
             }
             Action::Broadcast(m) => {
+                tracing::debug!(kind = ?m.kind(), height = m.height(), round = m.round(), "consensus message out");
                 self.network.broadcast(&m);
                 Vec::new()
             }

@@ -48,8 +48,12 @@ pub enum Kind {
     /// This node's own message: relayed through the others if the peer is
     /// slow to take it.
     Own,
-    /// Another node's message this node passes on, once.
+    /// Another node's message this node passes on, once, because the
+    /// sender asked it to (`relay_to`): carries a small proposal whole.
     Relayed,
+    /// Another node's message this node passes on, the first time it
+    /// sees it (`passon.rs`): by names.
+    PassedOn,
     /// Another copy of this node's own message for the validator named,
     /// which the peer is asked to pass on to it.
     Via(PublicKey),
@@ -89,7 +93,7 @@ impl Entry {
         let small = out.refs.len() <= RELAY_CARRY_MAX_TXS;
         let carry = match kind {
             Kind::Relayed | Kind::Via(_) if small => out.refs.iter().map(|r| r.tx_hash).collect(),
-            Kind::Own | Kind::Relayed | Kind::Via(_) => Vec::new(),
+            Kind::Own | Kind::Relayed | Kind::PassedOn | Kind::Via(_) => Vec::new(),
         };
         Self {
             out,
@@ -108,7 +112,7 @@ impl Entry {
     pub fn relay_to(&self) -> Option<PublicKey> {
         match self.kind {
             Kind::Via(to) => Some(to),
-            Kind::Own | Kind::Relayed => None,
+            Kind::Own | Kind::Relayed | Kind::PassedOn => None,
         }
     }
 }

@@ -709,3 +709,35 @@ fn a_block_decided_without_this_node_is_fetched_from_a_holder_and_another_if_it_
     quick.wait_for(path);
     slow.release.send(()).unwrap();
 }
+
+/// A PREPARE of validator `i` of `g` for height 1 (its signature is not
+/// checked on this side of the node).
+fn prepare_by(g: &Genesis, i: usize) -> Message {
+    let Message::Prepare(mut v) = prepare(g, 0) else {
+        unreachable!()
+    };
+    v.sender = g.validators[i].public_key;
+    Message::Prepare(v)
+}
+
+#[test]
+fn a_message_seen_the_first_time_is_passed_on_to_every_validator_but_its_author() {
+    let (b, c) = (fake_peer("none"), fake_peer("none"));
+    let (net, g) = network_to_two(&b, &c);
+    // Validator 2's (at `b`), seen here first: on to validator 3 only.
+    let msg = prepare_by(&g, 1);
+    assert_eq!(net.table.pass_on(&msg, 0), 0);
+    let passed: MessageBatch = wait_for_request(&c, "/p2p/messages", |_: &MessageBatch| true);
+    assert_eq!(
+        (passed.messages, passed.relay_to),
+        (vec![msg.clone()], None)
+    );
+    // Seen again (another validator passed it on too): not again. Nor is a
+    // message of a decided height, or one too far ahead.
+    net.table.pass_on(&msg, 0);
+    net.table.pass_on(&prepare_by(&g, 2), 1);
+    net.table.pass_on(&prepare_by(&g, 2), u64::MAX);
+    let quiet = Duration::from_millis(500);
+    assert!(!b.comes_within("/p2p/messages", quiet));
+    assert!(!c.comes_within("/p2p/messages", quiet));
+}
