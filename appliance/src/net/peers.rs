@@ -2,14 +2,13 @@
 //! dead peer never blocks the node). Per peer: a status poller, a few
 //! consensus message senders sharing one bounded queue, and a bulk worker
 //! for transaction gossip and block sync (`lanes.rs`), each on a
-//! keep-alive connection of its own; a station's forwarder
-//! (`forwarder.rs`). Every request is built in one place,
+//! keep-alive connection of its own; a station's followers
+//! (`follower.rs`). Every request is built in one place,
 //! [`PeerClient::call`] (`client.rs`).
 
 mod client;
 pub mod compact;
 mod follower;
-mod forwarder;
 mod lanes;
 mod outbox;
 mod passon;
@@ -25,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT, CallError, PeerClient};
 use compact::{CompactProposal, tx_refs};
-use lanes::{Bulk, BulkWorker, Current, PassOn, PeerLink};
+use lanes::{Bulk, BulkWorker, Current, InFlight, PassOn, PeerLink};
 use outbox::{Kind, Outbox, Outgoing};
 
 use crate::clock::now_ms;
@@ -98,7 +97,10 @@ pub struct StatusReport {
 #[serde(deny_unknown_fields)]
 pub struct GossipBatch {
     pub transactions: Vec<SignedTx>,
-    /// Ask a validator to pass the batch on to the other validators.
+    /// Ask a validator to pass the batch on to the other validators. Taken
+    /// from stations of earlier versions, which sent each batch to one
+    /// validator; this version's nodes send every validator its copy and
+    /// never ask.
     #[serde(default)]
     pub relay: bool,
     /// Ask a validator to pass the batch on to this validator (the
@@ -478,6 +480,15 @@ struct Link {
     validator: Option<PublicKey>,
     outbox: Arc<Outbox>,
     bulk: SyncSender<Bulk>,
+    /// This node's gossip request to it under way.
+    gossip: Arc<Mutex<Option<InFlight>>>,
+}
+
+impl Link {
+    /// Whether the link looks stalled ([`relay::looks_stalled`]).
+    fn stalled(&self) -> bool {
+        relay::looks_stalled(&self.outbox, &self.gossip)
+    }
 }
 
 /// The peers as the node sees them.
@@ -485,7 +496,6 @@ pub struct HttpNetwork {
     role: Role,
     links: Vec<Link>,
     table: Arc<PeerTable>,
-    forwarder: Option<SyncSender<Arc<Vec<SignedTx>>>>,
     syncing: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     /// Set when the network is dropped: the pollers stop.
@@ -598,7 +608,7 @@ impl HttpNetwork {
                     url: url.clone(),
                     outbox: outbox.clone(),
                     bulk: bulk.clone(),
-                    gossip: in_flight,
+                    gossip: in_flight.clone(),
                 });
             }
             links.push(Link {
@@ -606,14 +616,14 @@ impl HttpNetwork {
                 validator,
                 outbox,
                 bulk,
+                gossip: in_flight,
             });
         }
-        if genesis.is_validator(&me) {
-            let (table, stop) = (table.clone(), stop.clone());
-            spawn("evote-relay".into(), move || {
-                relay::relay_loop(&targets, &table, &stop)
-            });
-        }
+        // A station's gossip goes around a stalled validator too.
+        let (relay_table, relay_stop) = (table.clone(), stop.clone());
+        spawn("evote-relay".into(), move || {
+            relay::relay_loop(&targets, &relay_table, &relay_stop)
+        });
         let role = if genesis.is_validator(&me) {
             Role::Validator
         } else {
@@ -636,28 +646,10 @@ impl HttpNetwork {
             }
             cursor
         });
-        let forwarder = (role == Role::Station).then(|| {
-            let (tx, rx) = sync_channel(MAX_PEER_QUEUE);
-            let rx = Arc::new(Mutex::new(rx));
-            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            for lane in 0..forwarder::FORWARD_LANES {
-                let f = forwarder::Forwarder {
-                    client: client.clone(),
-                    table: table.clone(),
-                    next: next.clone(),
-                    in_flight: in_flight.clone(),
-                };
-                let rx = rx.clone();
-                spawn(format!("evote-forwarder{lane}"), move || f.run(&rx));
-            }
-            tx
-        });
         Self {
             role,
             links,
             table,
-            forwarder,
             syncing,
             dropped,
             stop,
@@ -684,8 +676,8 @@ impl HttpNetwork {
         }
     }
 
-    /// Gossips `batch` to every validator. While a link looks stalled (its
-    /// consensus messages wait past their bound), the batch also goes
+    /// Gossips `batch` to every validator. While a link looks stalled
+    /// ([`Link::stalled`]), the batch also goes
     /// around it: the nearest validator whose link does not look stalled
     /// is asked to pass it on (in the request that takes it the batch
     /// anyway), so that the ballots reach a proposer behind a stalled link
@@ -696,7 +688,7 @@ impl HttpNetwork {
             .collect();
         let mut around: Vec<(&Link, PublicKey)> = Vec::new();
         for link in &links {
-            if let Some(to) = link.validator.filter(|_| link.outbox.stalled())
+            if let Some(to) = link.validator.filter(|_| link.stalled())
                 && let Some(via) = self.relay_link(link)
             {
                 around.push((via, to));
@@ -725,7 +717,7 @@ impl HttpNetwork {
                 .unwrap_or(DEFAULT_ROUND_TRIP_MS)
         };
         (self.links.iter())
-            .filter(|l| l.url != not.url && l.validator.is_some() && !l.outbox.stalled())
+            .filter(|l| l.url != not.url && l.validator.is_some() && !l.stalled())
             .min_by_key(|l| rtt(l))
     }
 
@@ -772,25 +764,12 @@ impl Network for HttpNetwork {
         }
     }
 
-    fn gossip(&mut self, txs: &[SignedTx], relay: bool) {
+    /// A station gossips its voters' ballots as a validator gossips its
+    /// own: to every validator, each on its own link (one copy per
+    /// validator, none passed on between them), around a stalled one.
+    fn gossip(&mut self, txs: &[SignedTx]) {
         for chunk in txs.chunks(MAX_GOSSIP_BATCH) {
-            let batch = Arc::new(chunk.to_vec());
-            if self.role == Role::Validator {
-                let pass = if relay {
-                    PassOn::Everyone
-                } else {
-                    PassOn::Nothing
-                };
-                self.gossip_to_validators(&batch, pass);
-                continue;
-            }
-            // A station hands each batch to the forwarder, which tries the
-            // validators round-robin with failover, and hedges a slow one.
-            if let Some(f) = &self.forwarder
-                && f.try_send(batch).is_err()
-            {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            self.gossip_to_validators(&Arc::new(chunk.to_vec()), PassOn::Nothing);
         }
     }
 
@@ -826,7 +805,7 @@ impl Network for HttpNetwork {
     }
 
     /// Asks the nearest holder at once, and the next one too if the first
-    /// has not answered within [`forwarder::hedge_after`] its round trip
+    /// has not answered within [`relay::hedge_after`] its round trip
     /// (a stalled link is why the block is missing here).
     fn fetch_decided(&mut self, height: u64, holders: &[PublicKey]) {
         let peers = self.nearest(holders);
@@ -838,7 +817,7 @@ impl Network for HttpNetwork {
             let got = Arc::new(AtomicBool::new(false));
             let hedge = second.map(|p| {
                 let (client, inbox, got) = (client.clone(), inbox.clone(), got.clone());
-                let after = forwarder::hedge_after(first.rtt_ms);
+                let after = relay::hedge_after(first.rtt_ms);
                 std::thread::spawn(move || {
                     std::thread::sleep(after);
                     if !got.load(Ordering::SeqCst) {
@@ -882,7 +861,7 @@ impl Network for HttpNetwork {
         // may take over a link that is not stalled.
         let grace = match self.role {
             Role::Validator => SYNC_GRACE,
-            Role::Station => forwarder::hedge_after(peer.rtt_ms),
+            Role::Station => relay::hedge_after(peer.rtt_ms),
         };
         let since = match self.behind_since {
             Some((h, t)) if h == height => t,

@@ -404,8 +404,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             sub.answer(Ok(answer));
         }
         if !to_pass_on.is_empty() {
-            let relay = self.role == Role::Station;
-            self.network.gossip(&to_pass_on, relay);
+            self.network.gossip(&to_pass_on);
         }
     }
 
@@ -514,8 +513,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             .mempool_older_than(now.saturating_sub(REGOSSIP_AFTER_MS), MAX_REGOSSIP)
             .unwrap_or_else(|e| fatal("reading the mempool", e));
         if !stale.is_empty() {
-            let relay = self.role == Role::Station;
-            self.network.gossip(&stale, relay);
+            self.network.gossip(&stale);
         }
     }
 

@@ -153,8 +153,9 @@ pub struct PeerHead {
 pub trait Network: Send {
     /// A consensus message for every other validator.
     fn broadcast(&mut self, msg: &Message);
-    /// Transactions newly in this node's mempool, to pass on.
-    fn gossip(&mut self, txs: &[SignedTx], relay: bool);
+    /// Transactions newly in this node's mempool (or waiting in it too
+    /// long), for every validator.
+    fn gossip(&mut self, txs: &[SignedTx]);
     /// The peers' last reported heads.
     fn peer_heads(&self) -> Vec<PeerHead>;
     /// Fetch committed blocks above `height` from a peer that has them;
@@ -177,8 +178,8 @@ impl<T: Network + ?Sized> Network for Box<T> {
     fn broadcast(&mut self, msg: &Message) {
         (**self).broadcast(msg)
     }
-    fn gossip(&mut self, txs: &[SignedTx], relay: bool) {
-        (**self).gossip(txs, relay)
+    fn gossip(&mut self, txs: &[SignedTx]) {
+        (**self).gossip(txs)
     }
     fn peer_heads(&self) -> Vec<PeerHead> {
         (**self).peer_heads()
@@ -202,7 +203,7 @@ pub struct NoPeers;
 
 impl Network for NoPeers {
     fn broadcast(&mut self, _: &Message) {}
-    fn gossip(&mut self, _: &[SignedTx], _: bool) {}
+    fn gossip(&mut self, _: &[SignedTx]) {}
     fn peer_heads(&self) -> Vec<PeerHead> {
         Vec::new()
     }

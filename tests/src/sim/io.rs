@@ -81,7 +81,7 @@ impl Network for SimNet<'_> {
         self.outbox.push(Outgoing::Message(Arc::new(msg.clone())));
     }
 
-    fn gossip(&mut self, txs: &[SignedTx], _relay: bool) {
+    fn gossip(&mut self, txs: &[SignedTx]) {
         if self.effect() {
             self.outbox.push(Outgoing::Txs(Arc::new(txs.to_vec())));
         }

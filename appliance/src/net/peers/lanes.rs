@@ -204,8 +204,6 @@ pub(super) enum Bulk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PassOn {
     Nothing,
-    /// To every other validator (a station's forward).
-    Everyone,
     /// To this validator, whose link from here is slow to take them.
     To(PublicKey),
 }
@@ -308,10 +306,10 @@ impl BulkWorker {
         for transactions in gossip_batches(txs) {
             let batch = GossipBatch {
                 transactions,
-                relay: pass == PassOn::Everyone,
+                relay: false,
                 relay_to: match pass {
                     PassOn::To(k) => Some(k),
-                    PassOn::Nothing | PassOn::Everyone => None,
+                    PassOn::Nothing => None,
                 },
             };
             let own = batch.relay_to.is_none();

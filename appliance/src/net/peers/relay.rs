@@ -17,7 +17,6 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::forwarder::hedge_after;
 use super::lanes::{Bulk, InFlight, PassOn};
 use super::outbox::{Kind, Outbox, Outgoing};
 use super::{PeerState, PeerTable};
@@ -47,6 +46,24 @@ pub fn relay_after(rtt_ms: Option<u64>, msg: &Message) -> Duration {
         _ => Duration::ZERO,
     };
     (rtt * RELAY_ROUND_TRIPS + RELAY_SLACK + wait).min(MAX_RELAY_AFTER)
+}
+
+/// Round trips a validator's answer to a gossip batch (or to a request
+/// for a block) may take before the batch goes around it (the block is
+/// asked of another too): one for the request, one for the jitter of a
+/// slow link.
+pub const HEDGE_ROUND_TRIPS: u64 = 2;
+/// What a validator may take to check a batch, beyond the round trips.
+pub const HEDGE_CHECK: Duration = Duration::from_millis(250);
+/// The longest wait before a hedge, whatever the round trip measured.
+pub const MAX_HEDGE_AFTER: Duration = Duration::from_secs(3);
+
+/// How long a gossip batch waits for a validator whose status polls
+/// measured `rtt_ms` (the median of the last ones) before it goes around
+/// it.
+pub fn hedge_after(rtt_ms: Option<u64>) -> Duration {
+    let rtt = Duration::from_millis(rtt_ms.unwrap_or(DEFAULT_ROUND_TRIP_MS));
+    (rtt * HEDGE_ROUND_TRIPS as u32 + HEDGE_CHECK).min(MAX_HEDGE_AFTER)
 }
 
 /// A validator this node sends consensus messages and gossip to.
@@ -85,6 +102,14 @@ pub(super) fn relay_loop(targets: &[Target], table: &PeerTable, stop: &AtomicBoo
     }
 }
 
+/// Whether a validator's link looks stalled: its consensus messages wait
+/// past their bound, or this node's gossip request under way to it was
+/// relayed (it waited past its bound) and is still not answered; the next
+/// gossip to it waits behind that request.
+pub(super) fn looks_stalled(outbox: &Outbox, gossip: &Mutex<Option<InFlight>>) -> bool {
+    outbox.stalled() || (gossip.lock().expect("in flight").as_ref()).is_some_and(|f| f.relayed)
+}
+
 /// The transactions of a gossip request under way longer than `bound`,
 /// once.
 fn overdue_gossip(gossip: &Mutex<Option<InFlight>>, bound: Duration) -> Option<Arc<Vec<SignedTx>>> {
@@ -105,7 +130,7 @@ fn relay_gossip(targets: &[Target], to: &Target, txs: Arc<Vec<SignedTx>>, peers:
             .unwrap_or(DEFAULT_ROUND_TRIP_MS)
     };
     let via = (targets.iter())
-        .filter(|o| o.node_id != to.node_id && !o.outbox.stalled())
+        .filter(|o| o.node_id != to.node_id && !looks_stalled(&o.outbox, &o.gossip))
         .min_by_key(|o| rtt(o));
     if let Some(via) = via {
         tracing::debug!(peer = %to.url, txs = txs.len(), "a validator is slow to take gossip; relayed");

@@ -255,7 +255,7 @@ fn prepare(g: &Genesis, round: u64) -> Message {
 fn consensus_messages_do_not_wait_behind_a_peer_checking_gossip() {
     let peer = fake_peer("/p2p/transactions");
     let (mut net, g) = network_to(&peer);
-    net.gossip(&[crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)], false);
+    net.gossip(&[crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)]);
     peer.wait_for("/p2p/transactions");
     net.broadcast(&prepare(&g, 0));
     // The gossip request is still held: the message must not wait for it.
@@ -486,12 +486,12 @@ fn gossip_a_peer_took_is_not_sent_again_until_it_restarts() {
     let peer = fake_peer("none");
     let (mut net, _) = network_to(&peer);
     peer.wait_for("/p2p/status");
-    net.gossip(&txs[..2], false);
+    net.gossip(&txs[..2]);
     let (_, first) = peer.wait_for_body("/p2p/transactions");
     let first: GossipBatch = serde_json::from_slice(&first).unwrap();
     assert_eq!(first.transactions.len(), 2);
     // Again with one more (a re-gossip of what waits): only the new one.
-    net.gossip(&txs, false);
+    net.gossip(&txs);
     let (_, second) = peer.wait_for_body("/p2p/transactions");
     let second: GossipBatch = serde_json::from_slice(&second).unwrap();
     assert_eq!(second.transactions, vec![txs[2].clone()]);
@@ -503,7 +503,7 @@ fn gossip_a_peer_took_is_not_sent_again_until_it_restarts() {
         std::thread::sleep(Duration::from_millis(5));
     }
     net.table.forget_taken(&peer.url);
-    net.gossip(&txs, false);
+    net.gossip(&txs);
     let (_, third) = peer.wait_for_body("/p2p/transactions");
     let third: GossipBatch = serde_json::from_slice(&third).unwrap();
     assert_eq!(third.transactions, txs);
@@ -525,45 +525,9 @@ fn a_validator_one_block_behind_waits_for_it_and_more_behind_fetches() {
     peer.wait_for("/p2p/blocks?from=4&limit=64");
 }
 
-/// A table of validators at `urls`, reachable, each with the round trip
-/// `rtt_ms` measured.
-fn validators_at(urls: &[&str], rtt_ms: u64) -> Arc<PeerTable> {
-    let table = PeerTable::default();
-    for url in urls {
-        let mut p = PeerState::new(url.to_string(), None, &genesis(3));
-        (p.validator, p.reachable, p.rtt_ms) = (true, true, Some(rtt_ms));
-        table.insert(p);
-    }
-    Arc::new(table)
-}
-
-/// A forwarder whose next batch goes to `first` first.
-fn forwarder_to(table: &Arc<PeerTable>, first: &str) -> forwarder::Forwarder {
-    let at = table
-        .snapshot()
-        .iter()
-        .position(|p| p.url == first)
-        .unwrap();
-    forwarder::Forwarder {
-        client: client(),
-        table: table.clone(),
-        next: Arc::new(std::sync::atomic::AtomicUsize::new(at)),
-        in_flight: Default::default(),
-    }
-}
-
-fn one_ballot() -> GossipBatch {
-    let g = genesis(3);
-    GossipBatch {
-        transactions: vec![crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1)],
-        relay: true,
-        relay_to: None,
-    }
-}
-
 #[test]
-fn a_forwarded_batch_waits_a_bound_derived_from_the_round_trip() {
-    use forwarder::{HEDGE_CHECK, MAX_HEDGE_AFTER, hedge_after};
+fn a_batch_waits_a_bound_derived_from_the_round_trip_before_it_goes_around() {
+    use relay::{HEDGE_CHECK, MAX_HEDGE_AFTER, hedge_after};
     assert_eq!(
         hedge_after(Some(300)),
         Duration::from_millis(600) + HEDGE_CHECK
@@ -577,38 +541,15 @@ fn a_forwarded_batch_waits_a_bound_derived_from_the_round_trip() {
     assert_eq!(hedge_after(Some(60_000)), MAX_HEDGE_AFTER);
 }
 
-#[test]
-fn a_batch_a_stalled_validator_holds_goes_to_the_next_validator_too() {
-    let (stalled, quick) = (fake_peer("/p2p/transactions"), fake_peer(""));
-    let table = validators_at(&[&stalled.url, &quick.url], 20);
-    let f = forwarder_to(&table, &stalled.url);
-    let batch = one_ballot();
-    let tx = batch.transactions[0].clone();
-    let forwarding = std::thread::spawn(move || f.forward(batch));
-    stalled.wait_for("/p2p/transactions");
-    // Without the hedge the quick validator would see the batch only when
-    // the call to the stalled one times out (`CALL_TIMEOUT`).
-    quick.wait_for("/p2p/transactions");
-    forwarding.join().unwrap();
-    assert!(table.has_taken(&quick.url, &tx));
-    assert!(!table.has_taken(&stalled.url, &tx));
-    stalled.release.send(()).unwrap();
-}
-
-#[test]
-fn a_batch_a_validator_takes_in_time_goes_nowhere_else() {
-    let (first, second) = (fake_peer(""), fake_peer(""));
-    // A round trip so long that the hedge waits its longest.
-    let table = validators_at(&[&first.url, &second.url], 60_000);
-    let f = forwarder_to(&table, &first.url);
-    f.forward(one_ballot());
-    first.wait_for("/p2p/transactions");
-    assert!(!second.comes_within("/p2p/transactions", Duration::from_millis(500)));
-}
-
 /// A network of validator 1 of genesis(3) to validators 2 (at `b`) and 3
 /// (at `c`), both reachable with a round trip of 20 ms measured.
 fn network_to_two(b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
+    network_of(key(1), b, c)
+}
+
+/// The same, of the node whose key is `me` (a station if it is not a
+/// validator's).
+fn network_of(me: NodeKey, b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
     let g = Arc::new(genesis(3));
     let (inbox, _node) = NodeInbox::for_tests(8);
     let urls = vec![
@@ -616,7 +557,7 @@ fn network_to_two(b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
         (c.url.clone(), Some(g.validators[2].public_key)),
     ];
     let table = Arc::new(PeerTable::default());
-    let net = HttpNetwork::start(g.clone(), Arc::new(key(1)), urls, table.clone(), inbox);
+    let net = HttpNetwork::start(g.clone(), Arc::new(me), urls, table.clone(), inbox);
     for url in [&b.url, &c.url] {
         table.update(url, |p| (p.reachable, p.rtt_ms) = (true, Some(20)));
     }
@@ -655,7 +596,7 @@ fn messages_and_gossip_a_stalled_validator_holds_go_around_it() {
     // While it stalls, a ballot goes around it too, in the request that
     // brings it to the other validator anyway.
     let ballot = crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1);
-    net.gossip(std::slice::from_ref(&ballot), false);
+    net.gossip(std::slice::from_ref(&ballot));
     let gossip: GossipBatch = wait_for_request(&other, "/p2p/transactions", |_: &GossipBatch| true);
     assert_eq!(gossip.relay_to, Some(b));
     assert_eq!(gossip.transactions, vec![ballot]);
@@ -686,7 +627,7 @@ fn a_proposal_carries_what_this_nodes_gossip_is_still_taking_to_the_peer() {
     };
     // The second ballot's gossip is held on its way to the peer.
     let on_its_way = p.block.transactions[1].clone();
-    net.gossip(std::slice::from_ref(&on_its_way), false);
+    net.gossip(std::slice::from_ref(&on_its_way));
     peer.wait_for("/p2p/transactions");
     net.broadcast(&Message::Proposal(p));
     let batch: MessageBatch =
@@ -740,4 +681,48 @@ fn a_message_seen_the_first_time_is_passed_on_to_every_validator_but_its_author(
     let quiet = Duration::from_millis(500);
     assert!(!b.comes_within("/p2p/messages", quiet));
     assert!(!c.comes_within("/p2p/messages", quiet));
+}
+
+#[test]
+fn a_station_gossips_its_ballots_to_every_validator_itself() {
+    let (b, c) = (fake_peer("none"), fake_peer("none"));
+    let (mut station, g) = network_of(key(9), &b, &c);
+    assert!(!g.is_validator(&key(9).public()));
+    let ballot = crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1);
+    station.gossip(std::slice::from_ref(&ballot));
+    for v in [&b, &c] {
+        let got: GossipBatch = wait_for_request(v, "/p2p/transactions", |_: &GossipBatch| true);
+        assert_eq!(got.transactions, vec![ballot.clone()]);
+        // Nothing for the validator to pass on: each has its copy.
+        assert!((!got.relay && got.relay_to.is_none()));
+    }
+}
+
+#[test]
+fn a_stations_ballots_go_around_a_validator_that_holds_its_gossip() {
+    let (stalled, other) = (fake_peer("/p2p/transactions"), fake_peer("none"));
+    let (mut station, g) = network_of(key(9), &stalled, &other);
+    let to = g.validators[1].public_key;
+    let (first, second) = (
+        crate::ledger::tx::fixtures::ballot(&g, 1, 1, 1),
+        crate::ledger::tx::fixtures::ballot(&g, 1, 2, 1),
+    );
+    station.gossip(std::slice::from_ref(&first));
+    stalled.wait_for("/p2p/transactions");
+    // Not answered within its bound: the other validator passes it on.
+    let around: GossipBatch = wait_for_request(&other, "/p2p/transactions", |m: &GossipBatch| {
+        m.relay_to.is_some()
+    });
+    assert_eq!(
+        (around.relay_to, around.transactions),
+        (Some(to), vec![first])
+    );
+    // The next ballot would wait behind the held request: it goes around
+    // at once, in the request that brings it to the other validator.
+    station.gossip(std::slice::from_ref(&second));
+    let next: GossipBatch = wait_for_request(&other, "/p2p/transactions", |m: &GossipBatch| {
+        m.transactions.contains(&second)
+    });
+    assert_eq!(next.relay_to, Some(to));
+    let _ = stalled.release.send(());
 }

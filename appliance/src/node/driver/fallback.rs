@@ -372,8 +372,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
                 ballots = fresh.len(),
                 "handed fallback ballots to the main chain"
             );
-            let relay = self.role == Role::Station;
-            self.network.gossip(&fresh, relay);
+            self.network.gossip(&fresh);
         }
     }
 }
@@ -408,7 +407,7 @@ mod tests {
 
     impl Network for Answering {
         fn broadcast(&mut self, _: &Message) {}
-        fn gossip(&mut self, _: &[SignedTx], _: bool) {}
+        fn gossip(&mut self, _: &[SignedTx]) {}
         fn peer_heads(&self) -> Vec<PeerHead> {
             Vec::new()
         }
