@@ -677,48 +677,33 @@ impl HttpNetwork {
     }
 
     /// Gossips `batch` to every validator. While a link looks stalled
-    /// ([`Link::stalled`]), the batch also goes
-    /// around it: the nearest validator whose link does not look stalled
-    /// is asked to pass it on (in the request that takes it the batch
-    /// anyway), so that the ballots reach a proposer behind a stalled link
-    /// in time for its block.
-    fn gossip_to_validators(&self, batch: &Arc<Vec<SignedTx>>, pass: PassOn) {
+    /// ([`Link::stalled`]), the batch also goes around it: a validator
+    /// whose link does not look stalled is asked to pass it on, in the
+    /// request that brings it the batch anyway, so that the ballots reach a
+    /// proposer behind a stalled link in time for its block. Each stalled
+    /// link has its own such validator, the same from batch to batch while
+    /// the links stay as they are: a peer's batches go one request at a
+    /// time, and only those passed on to the same validator merge, so
+    /// asking one validator to pass batches on to two would double its
+    /// requests, and its queue would grow faster than a slow link drains
+    /// it. Only more stalled links than others take a request more.
+    fn gossip_to_validators(&self, batch: &Arc<Vec<SignedTx>>) {
         let links: Vec<&Link> = (self.links.iter())
             .filter(|l| self.is_validator_link(l))
             .collect();
-        let mut around: Vec<(&Link, PublicKey)> = Vec::new();
-        for link in &links {
-            if let Some(to) = link.validator.filter(|_| link.stalled())
-                && let Some(via) = self.relay_link(link)
-            {
-                around.push((via, to));
-            }
+        let (stalled, open): (Vec<&Link>, Vec<&Link>) = links.iter().partition(|l| l.stalled());
+        let mut around = (stalled.iter()).filter_map(|l| l.validator);
+        for link in &stalled {
+            self.send_bulk(link, Bulk::Txs(batch.clone(), PassOn::Nothing));
         }
-        for link in links {
-            let asked = around.iter().position(|(via, _)| via.url == link.url);
-            let pass = match asked.filter(|_| pass == PassOn::Nothing) {
-                Some(i) => PassOn::To(around.remove(i).1),
-                None => pass,
-            };
+        for link in &open {
+            let pass = around.next().map_or(PassOn::Nothing, PassOn::To);
             self.send_bulk(link, Bulk::Txs(batch.clone(), pass));
         }
-        // More stalled links than the requests could carry: one more each.
-        for (via, to) in around {
+        // More stalled links than the others: a request more each.
+        for (to, via) in around.zip(open.iter().cycle()) {
             self.send_bulk(via, Bulk::Txs(batch.clone(), PassOn::To(to)));
         }
-    }
-
-    /// The nearest other validator's link that does not look stalled.
-    fn relay_link(&self, not: &Link) -> Option<&Link> {
-        let peers = self.table.snapshot();
-        let rtt = |l: &Link| {
-            (peers.iter().find(|p| p.url == l.url))
-                .and_then(|p| p.rtt_ms)
-                .unwrap_or(DEFAULT_ROUND_TRIP_MS)
-        };
-        (self.links.iter())
-            .filter(|l| l.url != not.url && l.validator.is_some() && !l.stalled())
-            .min_by_key(|l| rtt(l))
     }
 
     fn state_of(&self, url: &str) -> Option<PeerState> {
@@ -769,7 +754,7 @@ impl Network for HttpNetwork {
     /// validator, none passed on between them), around a stalled one.
     fn gossip(&mut self, txs: &[SignedTx]) {
         for chunk in txs.chunks(MAX_GOSSIP_BATCH) {
-            self.gossip_to_validators(&Arc::new(chunk.to_vec()), PassOn::Nothing);
+            self.gossip_to_validators(&Arc::new(chunk.to_vec()));
         }
     }
 

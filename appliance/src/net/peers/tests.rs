@@ -550,16 +550,22 @@ fn network_to_two(b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
 /// The same, of the node whose key is `me` (a station if it is not a
 /// validator's).
 fn network_of(me: NodeKey, b: &FakePeer, c: &FakePeer) -> (HttpNetwork, Arc<Genesis>) {
-    let g = Arc::new(genesis(3));
+    network_among(me, &[b, c])
+}
+
+/// A network of the node whose key is `me` to the other validators of a
+/// genesis of `peers.len() + 1`, validator i + 2 at `peers[i]`, each
+/// reachable with a round trip of 20 ms measured.
+fn network_among(me: NodeKey, peers: &[&FakePeer]) -> (HttpNetwork, Arc<Genesis>) {
+    let g = Arc::new(genesis(peers.len() as u8 + 1));
     let (inbox, _node) = NodeInbox::for_tests(8);
-    let urls = vec![
-        (b.url.clone(), Some(g.validators[1].public_key)),
-        (c.url.clone(), Some(g.validators[2].public_key)),
-    ];
+    let urls = (peers.iter().enumerate())
+        .map(|(i, p)| (p.url.clone(), Some(g.validators[i + 1].public_key)))
+        .collect();
     let table = Arc::new(PeerTable::default());
     let net = HttpNetwork::start(g.clone(), Arc::new(me), urls, table.clone(), inbox);
-    for url in [&b.url, &c.url] {
-        table.update(url, |p| (p.reachable, p.rtt_ms) = (true, Some(20)));
+    for p in peers {
+        table.update(&p.url, |p| (p.reachable, p.rtt_ms) = (true, Some(20)));
     }
     (net, g)
 }
@@ -725,4 +731,51 @@ fn a_stations_ballots_go_around_a_validator_that_holds_its_gossip() {
     });
     assert_eq!(next.relay_to, Some(to));
     let _ = stalled.release.send(());
+}
+
+#[test]
+fn each_stalled_validator_has_its_own_validator_to_go_around_it() {
+    let held = [
+        fake_peer("/p2p/transactions"),
+        fake_peer("/p2p/transactions"),
+    ];
+    let open = [fake_peer("none"), fake_peer("none")];
+    let (mut net, g) = network_among(key(1), &[&held[0], &held[1], &open[0], &open[1]]);
+    let ballot = |v| crate::ledger::tx::fixtures::ballot(&g, 1, v, 1);
+    net.gossip(&[ballot(1)]);
+    for p in &held {
+        p.wait_for("/p2p/transactions");
+    }
+    // Both held past their bound: their batches under way go around, and
+    // the links count as stalled.
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    while net.links.iter().filter(|l| l.stalled()).count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the held links never counted as stalled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The next batch: each open validator passes it on to another stalled
+    // one, in the request that brings it the batch (one request each).
+    let next = ballot(2);
+    net.gossip(std::slice::from_ref(&next));
+    let asked: Vec<Option<PublicKey>> = (open.iter())
+        .map(|p| {
+            wait_for_request(p, "/p2p/transactions", |m: &GossipBatch| {
+                m.transactions.contains(&next)
+            })
+            .relay_to
+        })
+        .collect();
+    let stalled = [g.validators[1].public_key, g.validators[2].public_key];
+    assert!(
+        asked
+            .iter()
+            .all(|to| to.is_some_and(|k| stalled.contains(&k)))
+    );
+    assert_ne!(asked[0], asked[1]);
+    for p in &held {
+        let _ = p.release.send(());
+    }
 }
