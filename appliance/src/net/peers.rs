@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use client::{CALL_TIMEOUT, CONNECT_TIMEOUT, CallError, PeerClient};
-use compact::{CompactProposal, tx_refs};
+use compact::CompactProposal;
 use lanes::{Bulk, BulkWorker, Current, InFlight, PassOn, PeerLink};
 use outbox::{Kind, Outbox, Outgoing};
 
@@ -380,11 +380,7 @@ impl PeerTable {
         let Some(Queues { outbox, .. }) = outboxes.get(to) else {
             return false;
         };
-        let refs = match &msg {
-            Message::Proposal(p) => tx_refs(&p.block),
-            _ => Vec::new(),
-        };
-        outbox.push(Arc::new(Outgoing { msg, refs }), Kind::Relayed)
+        outbox.push(Outgoing::of(msg), Kind::Relayed)
     }
 
     /// Passes a validator's consensus message on to every other validator
@@ -394,14 +390,7 @@ impl PeerTable {
         if !self.passed.first_time(msg, committed) {
             return 0;
         }
-        let refs = match msg {
-            Message::Proposal(p) => tx_refs(&p.block),
-            _ => Vec::new(),
-        };
-        let out = Arc::new(Outgoing {
-            msg: msg.clone(),
-            refs,
-        });
+        let out = Outgoing::of(msg.clone());
         let outboxes = self.outboxes.read().expect("outboxes");
         (outboxes.iter())
             .filter(|(id, _)| *id != msg.sender())
@@ -733,14 +722,7 @@ impl Network for HttpNetwork {
     /// Queues `msg` in every validator's outbox, where it waits until that
     /// validator acknowledges it.
     fn broadcast(&mut self, msg: &Message) {
-        let refs = match msg {
-            Message::Proposal(p) => tx_refs(&p.block),
-            _ => Vec::new(),
-        };
-        let out = Arc::new(Outgoing {
-            msg: msg.clone(),
-            refs,
-        });
+        let out = Outgoing::of(msg.clone());
         self.current.lock().expect("current messages").note(&out);
         for link in &self.links {
             if self.is_validator_link(link) && !link.outbox.push(out.clone(), Kind::Own) {

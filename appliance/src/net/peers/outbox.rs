@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::compact::TxRef;
+use super::compact::{TxRef, tx_refs};
 use crate::consensus::Message;
 use crate::ledger::{Hash32, PublicKey};
 
@@ -40,6 +40,16 @@ pub const RELAY_CARRY_MAX_TXS: usize = 64;
 pub struct Outgoing {
     pub msg: Message,
     pub refs: Vec<TxRef>,
+}
+
+impl Outgoing {
+    pub fn of(msg: Message) -> Arc<Self> {
+        let refs = match &msg {
+            Message::Proposal(p) => tx_refs(&p.block),
+            _ => Vec::new(),
+        };
+        Arc::new(Self { msg, refs })
+    }
 }
 
 /// Why a message is in a peer's outbox.
@@ -304,26 +314,10 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::SignedVote;
     use crate::ledger::crypto::test_keys::key;
-    use crate::ledger::{Signature, Vote, VoteKind};
 
     fn prepare(height: u64, round: u64) -> Arc<Outgoing> {
-        let vote = Vote {
-            kind: VoteKind::Prepare,
-            chain_id: Hash32([1; 32]),
-            height,
-            round,
-            block_hash: Hash32([2; 32]),
-        };
-        Arc::new(Outgoing {
-            msg: Message::Prepare(SignedVote {
-                vote,
-                sender: key(1).public(),
-                signature: Signature([0; 64]),
-            }),
-            refs: Vec::new(),
-        })
+        Outgoing::of(super::super::passon::tests::prepare(height, round, 1))
     }
 
     fn heights(entries: &[Entry]) -> Vec<(u64, u64)> {

@@ -57,13 +57,14 @@ impl Seen {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::consensus::SignedVote;
     use crate::ledger::crypto::test_keys::key;
     use crate::ledger::{Hash32, Signature, Vote, VoteKind};
 
-    fn prepare(height: u64, round: u64, sender: u8) -> Message {
+    /// A PREPARE of validator key `sender`, its signature not made.
+    pub fn prepare(height: u64, round: u64, sender: u8) -> Message {
         let vote = Vote {
             kind: VoteKind::Prepare,
             chain_id: Hash32([1; 32]),
