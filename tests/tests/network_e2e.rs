@@ -181,6 +181,30 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
         },
     );
 
+    // A validator passes consensus messages on to the others, but only
+    // those whose signatures hold: a forged PREPARE "of validator 2" for
+    // the height under way, brought by the station, stops at validator 1.
+    let (head, _) = c.head(0);
+    let mut forged_now = forged.clone();
+    forged_now["vote"]["height"] = json!(head + 1);
+    let bad = |i: usize| {
+        let (_, m) = c.get_text(i, "/metrics");
+        let line = "evote_messages_dropped_total{reason=\"bad_signature\"} ";
+        (m.lines().find_map(|l| l.strip_prefix(line)))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before = (bad(0), bad(2));
+    let (code, _) = c.peer_post(0, "/p2p/messages", &json!({"messages": [forged_now]}), 3);
+    assert_eq!(code, 202);
+    wait_until(
+        "validator 1 to drop the forgery",
+        Duration::from_secs(10),
+        || bad(0) > before.0,
+    );
+    // Passed on, it would reach validator 3 within milliseconds.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(bad(2), before.1, "a forged message was passed on");
+
     // /metrics in Prometheus text.
     let (code, m) = c.get_text(0, "/metrics");
     assert_eq!(code, 200);
