@@ -190,6 +190,13 @@ impl Default for Timing {
 }
 
 impl Cluster {
+    /// Keeps the testnet's directory (the nodes' databases and logs) when
+    /// the cluster is dropped, and says where it is.
+    pub fn keep(&mut self) {
+        self.dir.disable_cleanup(true);
+        eprintln!("kept the testnet at {}", self.dir.path().display());
+    }
+
     /// Writes a testnet of `validators` and `stations` (not started).
     pub fn create(validators: usize, stations: usize, t: Timing) -> Cluster {
         Self::create_with_election(validators, stations, t, None)

@@ -87,7 +87,7 @@ pub fn run(a: &ChaosArgs) -> Result<Value, String> {
     let report = verdict(&c, &tally, faults);
     if report["ok"] != true {
         // Kept for a look: the nodes' databases and logs, and the genesis.
-        c.dir.disable_cleanup(true);
+        c.keep();
     }
     Ok(report)
 }

@@ -222,9 +222,8 @@ pub fn run(a: &LoadArgs) -> Result<Value, String> {
 /// before it failed a request is otherwise deleted with it.
 fn keep_if_failed_or_asked(c: &mut Cluster, out: &Value) {
     let failed = out["errors"].as_object().is_some_and(|e| !e.is_empty());
-    if failed || std::env::var_os("EVOTE_BENCH_KEEP").is_some() {
-        c.dir.disable_cleanup(true);
-        eprintln!("kept the testnet at {}", c.dir.path().display());
+    if failed || super::keep_asked() {
+        c.keep();
     }
 }
 

@@ -12,3 +12,9 @@ pub mod load;
 pub mod stats;
 pub mod wan;
 pub mod watch;
+
+/// Whether the run's testnet is to be kept for a look
+/// (`EVOTE_BENCH_KEEP`, README), whatever its outcome.
+pub fn keep_asked() -> bool {
+    std::env::var_os("EVOTE_BENCH_KEEP").is_some()
+}

@@ -239,13 +239,12 @@ pub fn run_scenario(a: &WanArgs, sc: &Scenario) -> Result<Value, String> {
     });
     let traffic = c.links.traffic();
     let report = verdict(&c, sc, &tally, end, &traffic_before, &traffic);
-    if std::env::var_os("EVOTE_BENCH_KEEP").is_some() {
+    if super::keep_asked() {
         // Kept for a look: the nodes' databases and logs, and the timeline.
         let path = c.dir.path().join("timeline.json");
         let t = timeline(&c, &tally, start, &traffic_before);
         std::fs::write(&path, t.to_string()).map_err(|e| e.to_string())?;
-        c.dir.disable_cleanup(true);
-        eprintln!("kept the testnet at {}", c.dir.path().display());
+        c.keep();
     }
     Ok(report)
 }
