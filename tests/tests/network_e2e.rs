@@ -205,6 +205,35 @@ fn peers_operators_and_metrics_get_what_they_should_and_nothing_else() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(bad(2), before.1, "a forged message was passed on");
 
+    // Validators pass on the ballots of peers' gossip too, but only those
+    // that hold: a committed transaction with a forged signature, brought
+    // by the station and asked to be passed on to every validator, stops
+    // at validator 1 (it refuses it; the others never see it).
+    let refused = |i: usize| {
+        let (_, m) = c.get_text(i, "/metrics");
+        (m.lines()
+            .find_map(|l| l.strip_prefix("evote_gossip_refused_total ")))
+        .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before: Vec<f64> = (0..3).map(refused).collect();
+    let mut stx = (b["blocks"].as_array().unwrap().iter())
+        .chain(blocks["blocks"].as_array().unwrap())
+        .find_map(|b| b["transactions"].as_array()?.first().cloned())
+        .expect("a committed transaction");
+    stx["signature"] = json!(format!("0x{}", "11".repeat(64)));
+    let batch = json!({"transactions": [stx], "relay": true});
+    let (code, v) = c.peer_post(0, "/p2p/transactions", &batch, 3);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["refused"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(refused(0), before[0] + 1.0);
+    // Passed on, it would reach the others within milliseconds.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        (refused(1), refused(2)),
+        (before[1], before[2]),
+        "a forged ballot was passed on"
+    );
+
     // /metrics in Prometheus text.
     let (code, m) = c.get_text(0, "/metrics");
     assert_eq!(code, 200);

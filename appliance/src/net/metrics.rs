@@ -138,6 +138,11 @@ async fn metrics(State(s): State<SharedState>) -> impl IntoResponse {
             "Submissions refused because the node was busy.",
             &c.submit_busy,
         ),
+        (
+            "evote_gossip_refused_total",
+            "Transactions in peers' gossip refused by their checks.",
+            &c.gossip_refused,
+        ),
     ];
     for (name, help, v) in counters {
         metric(&mut o, name, "counter", help, Counters::get(v));

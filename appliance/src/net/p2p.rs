@@ -2,17 +2,20 @@
 //! transaction gossip and block sync. Everything a peer sends is checked
 //! here or by the node; nothing is trusted because of who sent it.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::SharedState;
 use super::error::{ApiError, ApiJson, ApiQuery, QueryInt};
-use super::peer_auth::{HeadProof, StatusFields};
+use super::peer_auth::{H_NODE, HeadProof, StatusFields};
 use super::peers::compact::{CompactProposal, rebuild};
+use super::peers::passon::gossip_targets;
 use super::peers::{
     BlocksPage, GossipBatch, MAX_GOSSIP_BATCH, MAX_MESSAGES_PER_REQUEST, MessageBatch,
     MessagesAnswer, Missing, StatusReport,
@@ -21,7 +24,7 @@ use super::submit::enqueue;
 use crate::clock::now_ms;
 use crate::consensus::Message;
 use crate::ledger::tx::{ToCheck, check_txs};
-use crate::ledger::{Hash32, PublicKey};
+use crate::ledger::{Hash32, PublicKey, SignedTx};
 use crate::node::{Request, Source, SubmitOutcome};
 use crate::store::MempoolInsert;
 
@@ -322,6 +325,7 @@ struct Refused {
 
 async fn transactions(
     State(s): State<SharedState>,
+    headers: HeaderMap,
     ApiJson(batch): ApiJson<GossipBatch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     if batch.transactions.len() > MAX_GOSSIP_BATCH {
@@ -331,7 +335,7 @@ async fn transactions(
         ));
     }
     let relay_to = relay_target(&s, batch.relay_to)?;
-    let source = Source::Peer { relay: batch.relay };
+    let everyone = batch.relay;
     let s2 = s.clone();
     let checked = s.proof_work.run_for_peer("checking transactions", move || {
         let now = now_ms();
@@ -359,16 +363,18 @@ async fn transactions(
             .collect::<Vec<_>>()
     });
     let checked = checked.await?;
+    let validator = s.genesis.is_validator(&s.key.public());
     let mut refused = Vec::new();
     let mut waits = Vec::new();
-    let mut to_relay = Vec::new();
+    let mut asked = Vec::new();
     for (check, stx) in checked {
         match check {
             Ok(hash) => {
-                if relay_to.is_some() {
-                    to_relay.push(stx.clone());
+                if relay_to.is_some() || everyone {
+                    asked.push(stx.clone());
                 }
-                waits.push((hash, enqueue(&s, stx, hash, source)?))
+                let copy = validator.then(|| stx.clone());
+                waits.push((hash, enqueue(&s, stx, hash, Source::Peer)?, copy))
             }
             Err(e) => refused.push(Refused {
                 tx_hash: stx.hash().ok(),
@@ -377,19 +383,15 @@ async fn transactions(
             }),
         }
     }
-    // Passed on only once checked: a relay carries nothing invalid.
-    if let Some(to) = &relay_to
-        && !to_relay.is_empty()
-        && !s.peers.relay_txs(to, to_relay)
-    {
-        tracing::debug!("transactions to relay were dropped: no room for them");
-    }
     let (mut accepted, mut known) = (0u64, 0u64);
-    for (hash, wait) in waits {
+    let mut first_seen = Vec::new();
+    for (hash, wait, copy) in waits {
         match wait.await? {
-            SubmitOutcome::Mempool(MempoolInsert::Inserted) | SubmitOutcome::Confirmed { .. } => {
-                accepted += 1
+            SubmitOutcome::Mempool(MempoolInsert::Inserted) => {
+                accepted += 1;
+                first_seen.extend(copy);
             }
+            SubmitOutcome::Confirmed { .. } => accepted += 1,
             SubmitOutcome::Mempool(
                 MempoolInsert::AlreadyPending | MempoolInsert::AlreadyCommitted,
             ) => known += 1,
@@ -403,11 +405,44 @@ async fn transactions(
             }),
         }
     }
+    let sender = headers
+        .get(H_NODE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| PublicKey::parse(v).ok());
+    tracing::debug!(from = ?sender, accepted, known, everyone, relay_to = ?relay_to,
+        "gossip in");
+    crate::node::Counters::add(&s.node.counters.gossip_refused, refused.len() as u64);
+    // Passed on only once checked: a relay carries nothing invalid.
+    let st = s.node.status();
+    let me = s.key.public();
+    let to = gossip_targets(
+        &s.genesis,
+        (st.height, st.round),
+        &me,
+        sender.as_ref(),
+        (relay_to, everyone),
+    );
+    pass_on_to(&s, &to.asked, asked);
+    pass_on_to(&s, &to.proposers, first_seen);
     Ok(axum::Json(json!({
         "accepted": accepted,
         "already_known": known,
         "refused": refused,
     })))
+}
+
+/// Queues `txs` for each validator of `to` (`passon::gossip_targets`).
+fn pass_on_to(s: &SharedState, to: &[PublicKey], txs: Vec<SignedTx>) {
+    if txs.is_empty() {
+        return;
+    }
+    let txs = Arc::new(txs);
+    for k in to {
+        tracing::debug!(to = %k, txs = txs.len(), "gossip passed on");
+        if !s.peers.relay_txs(k, txs.clone()) {
+            tracing::debug!("transactions to pass on were dropped: no room for them");
+        }
+    }
 }
 
 #[derive(Deserialize)]

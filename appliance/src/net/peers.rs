@@ -11,7 +11,7 @@ pub mod compact;
 mod follower;
 mod lanes;
 mod outbox;
-mod passon;
+pub mod passon;
 mod relay;
 
 use std::collections::BTreeMap;
@@ -97,10 +97,9 @@ pub struct StatusReport {
 #[serde(deny_unknown_fields)]
 pub struct GossipBatch {
     pub transactions: Vec<SignedTx>,
-    /// Ask a validator to pass the batch on to the other validators. Taken
-    /// from stations of earlier versions, which sent each batch to one
-    /// validator; this version's nodes send every validator its copy and
-    /// never ask.
+    /// Ask a validator to pass the batch on to every other validator: more
+    /// of the sender's links to validators are slow to take it than not
+    /// (stations of earlier versions asked it of every batch).
     #[serde(default)]
     pub relay: bool,
     /// Ask a validator to pass the batch on to this validator (the
@@ -399,16 +398,15 @@ impl PeerTable {
     }
 
     /// Passes transactions this node took from another node's gossip on to
-    /// validator `to`, once (`GossipBatch::relay_to`). False if this node
-    /// has no link to it or its queue is full.
-    pub fn relay_txs(&self, to: &PublicKey, txs: Vec<SignedTx>) -> bool {
+    /// validator `to`, once (`GossipBatch::relay_to`, `p2p.rs`). False if
+    /// this node has no link to it or its queue is full.
+    pub fn relay_txs(&self, to: &PublicKey, txs: Arc<Vec<SignedTx>>) -> bool {
         let outboxes = self.outboxes.read().expect("outboxes");
         let Some(Queues { url, bulk, .. }) = outboxes.get(to) else {
             return false;
         };
         self.sending(url, &txs);
-        bulk.try_send(Bulk::Txs(Arc::new(txs), PassOn::Nothing))
-            .is_ok()
+        bulk.try_send(Bulk::Txs(txs, PassOn::Nothing)).is_ok()
     }
 
     /// The height the peer at `url` last reported.
@@ -671,11 +669,12 @@ impl HttpNetwork {
     /// request that brings it the batch anyway, so that the ballots reach a
     /// proposer behind a stalled link in time for its block. Each stalled
     /// link has its own such validator, the same from batch to batch while
-    /// the links stay as they are: a peer's batches go one request at a
-    /// time, and only those passed on to the same validator merge, so
-    /// asking one validator to pass batches on to two would double its
-    /// requests, and its queue would grow faster than a slow link drains
-    /// it. Only more stalled links than others take a request more.
+    /// the links stay as they are; with more stalled links than open ones,
+    /// the open ones are asked to pass it on to everyone. Never a request
+    /// more: a peer's batches go one request at a time, and only those
+    /// passed on alike merge, so a second request to the same validator
+    /// would double its requests, and ballots would wait a round trip
+    /// more at each.
     fn gossip_to_validators(&self, batch: &Arc<Vec<SignedTx>>) {
         let links: Vec<&Link> = (self.links.iter())
             .filter(|l| self.is_validator_link(l))
@@ -685,13 +684,14 @@ impl HttpNetwork {
         for link in &stalled {
             self.send_bulk(link, Bulk::Txs(batch.clone(), PassOn::Nothing));
         }
+        let everyone = stalled.len() > open.len();
         for link in &open {
-            let pass = around.next().map_or(PassOn::Nothing, PassOn::To);
+            let pass = match around.next() {
+                _ if everyone => PassOn::Everyone,
+                Some(to) => PassOn::To(to),
+                None => PassOn::Nothing,
+            };
             self.send_bulk(link, Bulk::Txs(batch.clone(), pass));
-        }
-        // More stalled links than the others: a request more each.
-        for (to, via) in around.zip(open.iter().cycle()) {
-            self.send_bulk(via, Bulk::Txs(batch.clone(), PassOn::To(to)));
         }
     }
 

@@ -337,9 +337,9 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             // Ballots cast here go to the fallback chain; gossip from peers
             // and the other records (check-ins, closing records) still go
             // to the mempool.
-            let (local, peer): (Vec<_>, Vec<_>) = submits.into_iter().partition(|s| {
-                s.stx.tx.as_ballot().is_some() && !matches!(s.source, Source::Peer { .. })
-            });
+            let (local, peer): (Vec<_>, Vec<_>) = submits
+                .into_iter()
+                .partition(|s| s.stx.tx.as_ballot().is_some() && !matches!(s.source, Source::Peer));
             self.seal_submissions(local);
             self.insert_submissions(peer);
         } else {
@@ -364,10 +364,7 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
             .collect();
         // Gossip alone needs no fsync: its senders hold it durably and send
         // it again (REGOSSIP_AFTER_MS) if this node loses it in a crash.
-        let durability = if submits
-            .iter()
-            .all(|s| matches!(s.source, Source::Peer { .. }))
-        {
+        let durability = if submits.iter().all(|s| matches!(s.source, Source::Peer)) {
             Durability::WithNextSync
         } else {
             Durability::Now
@@ -408,14 +405,10 @@ impl<S: NodeStore, N: Network, C: Clock> Driver<S, N, C> {
         }
     }
 
-    /// A validator passes on what did not come from another validator's
-    /// gossip; a station forwards what its own voters cast.
+    /// A node gossips what its own voters cast; what a validator passes
+    /// on of a peer's gossip, the peer protocol's handler passes on.
     fn passes_on(&self, source: Source) -> bool {
-        match (self.role, source) {
-            (_, Source::Voter(_) | Source::Rpc) => true,
-            (Role::Validator, Source::Peer { relay }) => relay,
-            (Role::Station, Source::Peer { .. }) => false,
-        }
+        matches!(source, Source::Voter(_) | Source::Rpc)
     }
 
     /// Verifies fetched blocks one by one on top of the head and stores

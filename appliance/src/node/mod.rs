@@ -122,9 +122,9 @@ pub enum Source {
     Voter(i64),
     /// JSON-RPC `eth_sendTransaction`.
     Rpc,
-    /// Gossip from a peer; `relay` asks this node to pass it to the other
-    /// validators (a station's forward), otherwise the sender already did.
-    Peer { relay: bool },
+    /// Gossip from a peer (what a validator passes on of it, it passes on
+    /// where it takes it: `net/p2p.rs`).
+    Peer,
 }
 
 pub enum Request {

@@ -88,6 +88,8 @@ pub struct Counters {
     pub round_changes: AtomicU64,
     pub equivocations: AtomicU64,
     pub submit_busy: AtomicU64,
+    /// Transactions of peers' gossip refused by their checks.
+    pub gossip_refused: AtomicU64,
     /// Times the node entered fallback mode.
     pub fallback_entries: AtomicU64,
     pub fallback_sealed: AtomicU64,

@@ -638,7 +638,7 @@ impl<'w> Sim<'w> {
                     self.nodes[to].inbox.push_back(Request::Submit(Submission {
                         stx: Box::new(stx.clone()),
                         tx_hash: self.world.tx_hash(stx),
-                        source: Source::Peer { relay: false },
+                        source: Source::Peer,
                         reply,
                     }));
                 }

@@ -23,7 +23,7 @@ use crate::node::{NodeInbox, Request};
 /// How long a follower's request waits at the validator for a block.
 pub const FOLLOW_WAIT_MS: u64 = 5_000;
 /// Requests following the chain at once, each to another validator.
-pub const FOLLOWERS: usize = 2;
+pub const FOLLOWERS: usize = 3;
 /// After a failed request, the follower waits this long before the next.
 const FOLLOW_BACKOFF: Duration = Duration::from_secs(1);
 

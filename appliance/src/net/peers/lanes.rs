@@ -206,6 +206,22 @@ pub(super) enum PassOn {
     Nothing,
     /// To this validator, whose link from here is slow to take them.
     To(PublicKey),
+    /// To every other validator: more links from here are slow to take
+    /// them than not.
+    Everyone,
+}
+
+impl PassOn {
+    /// What a request carrying both batches asks: a peer passes on a
+    /// little more than one of them needed (copies it takes as known),
+    /// rather than a request wait a round trip behind the other.
+    fn with(self, other: PassOn) -> PassOn {
+        match (self, other) {
+            (PassOn::Nothing, p) | (p, PassOn::Nothing) => p,
+            (PassOn::To(a), PassOn::To(b)) if a == b => PassOn::To(a),
+            _ => PassOn::Everyone,
+        }
+    }
 }
 
 /// A gossip request under way to the peer: when it went, what it carries,
@@ -238,15 +254,16 @@ pub(super) struct BulkWorker {
 /// still waits here (`PeerTable::on_the_way`), so no block waits for it.
 pub const GOSSIP_LINGER: Duration = Duration::from_millis(50);
 
-/// The gossip to send with `txs`: what waits in `rx` for the same `pass`
-/// and, until `due`, what comes, up to [`MAX_GOSSIP_BATCH`]; and the first
-/// other item taken, to handle after.
+/// The gossip to send with `txs`: what waits in `rx` and, until `due`,
+/// what comes, up to [`MAX_GOSSIP_BATCH`], with what the request asks the
+/// peer to pass on ([`PassOn::with`]); and the first other item taken, to
+/// handle after.
 fn take_gossip(
     rx: &Receiver<Bulk>,
     mut txs: Vec<SignedTx>,
-    pass: PassOn,
+    mut pass: PassOn,
     due: Option<Instant>,
-) -> (Vec<SignedTx>, Option<Bulk>) {
+) -> (Vec<SignedTx>, PassOn, Option<Bulk>) {
     while txs.len() < MAX_GOSSIP_BATCH {
         let left = due.and_then(|d| d.checked_duration_since(Instant::now()));
         let next = match left {
@@ -254,12 +271,15 @@ fn take_gossip(
             None => rx.try_recv().ok(),
         };
         match next {
-            Some(Bulk::Txs(more, p)) if p == pass => txs.extend(more.iter().cloned()),
-            Some(other) => return (txs, Some(other)),
+            Some(Bulk::Txs(more, p)) => {
+                txs.extend(more.iter().cloned());
+                pass = pass.with(p);
+            }
+            Some(other) => return (txs, pass, Some(other)),
             None => break,
         }
     }
-    (txs, None)
+    (txs, pass, None)
 }
 
 impl BulkWorker {
@@ -283,7 +303,7 @@ impl BulkWorker {
     /// within [`GOSSIP_LINGER`] of the last request to the peer.
     fn gossip(&self, rx: &Receiver<Bulk>, first: Arc<Vec<SignedTx>>, pass: PassOn) {
         let due = self.last_post.get().map(|t| t + GOSSIP_LINGER);
-        let (txs, next) = take_gossip(rx, first.as_ref().clone(), pass, due);
+        let (txs, pass, next) = take_gossip(rx, first.as_ref().clone(), pass, due);
         self.post_txs(txs, pass);
         // Keep order simple: what was sent first, then what came after it.
         match next {
@@ -295,21 +315,21 @@ impl BulkWorker {
 
     /// Sends what the peer has not taken yet (a re-gossip of waiting
     /// transactions finds most of them taken), or, for it to pass on to
-    /// another validator, everything.
+    /// other validators, everything.
     fn post_txs(&self, mut txs: Vec<SignedTx>, pass: PassOn) {
         self.last_post.set(Some(Instant::now()));
         let table = &self.link.table;
-        if !matches!(pass, PassOn::To(_)) {
+        if pass == PassOn::Nothing {
             txs.retain(|t| !table.has_taken(&self.link.url, t));
         }
         let url = format!("{}/p2p/transactions", self.link.url);
         for transactions in gossip_batches(txs) {
             let batch = GossipBatch {
                 transactions,
-                relay: false,
+                relay: pass == PassOn::Everyone,
                 relay_to: match pass {
                     PassOn::To(k) => Some(k),
-                    PassOn::Nothing => None,
+                    PassOn::Nothing | PassOn::Everyone => None,
                 },
             };
             let own = batch.relay_to.is_none();
@@ -395,7 +415,7 @@ mod tests {
             // Dropping the sender ends the wait long before it is due.
         });
         let due = Some(Instant::now() + Duration::from_secs(60));
-        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
+        let (txs, _, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
         sender.join().unwrap();
         assert_eq!(txs, b);
         assert!(next.is_none());
@@ -408,7 +428,7 @@ mod tests {
         tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), PassOn::Nothing))
             .unwrap();
         // Kept open: a wait for more would never end.
-        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, None);
+        let (txs, _, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, None);
         assert_eq!(txs, b[..2]);
         assert!(next.is_none());
         drop(tx);
@@ -418,14 +438,32 @@ mod tests {
     fn other_work_ends_the_batch_and_is_handled_after_it() {
         let b = ballots(2);
         let (tx, rx) = sync_channel(8);
-        let relay = PassOn::To(genesis(3).validators[2].public_key);
-        tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), relay))
-            .unwrap();
         tx.send(Bulk::Sync(7)).unwrap();
+        tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), PassOn::Nothing))
+            .unwrap();
         let due = Some(Instant::now() + Duration::from_secs(60));
-        let (txs, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
+        let (txs, _, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
         assert_eq!(txs, b[..1]);
-        assert!(matches!(next, Some(Bulk::Txs(more, p)) if p == relay && more[..] == b[1..]));
-        assert!(matches!(rx.try_recv(), Ok(Bulk::Sync(7))));
+        assert!(matches!(next, Some(Bulk::Sync(7))));
+        assert!(matches!(rx.try_recv(), Ok(Bulk::Txs(more, _)) if more[..] == b[1..]));
+    }
+
+    #[test]
+    fn gossip_passed_on_differently_goes_in_one_request_that_asks_for_both() {
+        let b = ballots(3);
+        let g = genesis(3);
+        let (v2, v3) = (g.validators[1].public_key, g.validators[2].public_key);
+        let (tx, rx) = sync_channel(8);
+        tx.send(Bulk::Txs(Arc::new(vec![b[1].clone()]), PassOn::To(v2)))
+            .unwrap();
+        let (txs, pass, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, None);
+        assert_eq!((txs, pass), (b[..2].to_vec(), PassOn::To(v2)));
+        assert!(next.is_none());
+        tx.send(Bulk::Txs(Arc::new(vec![b[2].clone()]), PassOn::To(v3)))
+            .unwrap();
+        let (txs, pass, _) = take_gossip(&rx, b[..2].to_vec(), PassOn::To(v2), None);
+        assert_eq!((txs, pass), (b.clone(), PassOn::Everyone));
+        assert_eq!(PassOn::To(v2).with(PassOn::To(v2)), PassOn::To(v2));
+        assert_eq!(PassOn::Everyone.with(PassOn::Nothing), PassOn::Everyone);
     }
 }

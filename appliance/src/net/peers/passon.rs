@@ -12,12 +12,63 @@
 //! reach a validator instead of one. Votes and round changes are a few
 //! hundred bytes, and a proposal goes by the names of its transactions;
 //! the large ones are not passed on (`p2p::pass_along`).
+//!
+//! Ballots too: a validator passes what it takes first from a peer's
+//! gossip on to the proposers of the height under way and of the next
+//! ([`gossip_targets`]), so that a ballot reaches the proposer that will
+//! put it in a block by every validator, not only by its own node's link,
+//! which may be stalled for seconds before its sender notices (its request
+//! is overdue only after about a block). Two proposers, because a ballot
+//! that comes as a height's proposal goes out is the next one's. The
+//! copies cost each link between validators about half a ballot a vote,
+//! and a proposer takes one it holds already as a known transaction (its
+//! signature is not checked again).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use crate::consensus::{Message, MessageType};
-use crate::ledger::PublicKey;
+use crate::ledger::{Genesis, PublicKey};
+
+/// Where a validator passes on the transactions of a peer's gossip.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GossipTargets {
+    /// Asked for by the request (`relay_to`, or `relay` for everyone):
+    /// every transaction of it that holds.
+    pub asked: Vec<PublicKey>,
+    /// The proposers to come, but those above: what this node took first.
+    pub proposers: Vec<PublicKey>,
+}
+
+/// Where node `me`, at `round` of the height after `committed`, passes on
+/// a gossip request from `sender` that asks for `relay_to`, or for
+/// everyone: never back to its sender or to itself, and to the proposers
+/// only if `me` is a validator.
+pub fn gossip_targets(
+    genesis: &Genesis,
+    (committed, round): (u64, u64),
+    me: &PublicKey,
+    sender: Option<&PublicKey>,
+    (relay_to, everyone): (Option<PublicKey>, bool),
+) -> GossipTargets {
+    let elsewhere = |k: &PublicKey| k != me && Some(k) != sender;
+    let mut asked: Vec<PublicKey> = match (relay_to, everyone) {
+        (Some(to), _) => vec![to],
+        (None, true) => genesis.validators.iter().map(|v| v.public_key).collect(),
+        (None, false) => Vec::new(),
+    };
+    asked.retain(elsewhere);
+    let mut proposers = Vec::new();
+    if genesis.is_validator(me) {
+        proposers = vec![
+            *genesis.proposer(committed + 1, round),
+            *genesis.proposer(committed + 2, 0),
+        ];
+        proposers.dedup();
+        proposers.retain(|k| elsewhere(k) && !asked.contains(k));
+    }
+    GossipTargets { asked, proposers }
+}
 
 /// The most messages remembered as passed on: every validator's four
 /// kinds over the rounds of two heights, many times over. Past it nothing
@@ -61,6 +112,7 @@ pub(super) mod tests {
     use super::*;
     use crate::consensus::SignedVote;
     use crate::ledger::crypto::test_keys::key;
+    use crate::ledger::genesis::fixtures::genesis;
     use crate::ledger::{Hash32, Signature, Vote, VoteKind};
 
     /// A PREPARE of validator key `sender`, its signature not made.
@@ -91,6 +143,50 @@ pub(super) mod tests {
         // Decided, or not yet taken by anyone.
         assert!(!seen.first_time(&prepare(4, 0, 3), 4));
         assert!(!seen.first_time(&prepare(7, 0, 3), 4));
+    }
+
+    #[test]
+    fn gossip_goes_to_the_next_two_proposers_or_where_asked_never_back() {
+        let g = genesis(4);
+        let v = |i: usize| g.validators[i].public_key;
+        // Height 6 at round 0 is validator 2's (6 mod 4), height 7 validator 3's.
+        let t = gossip_targets(&g, (5, 0), &v(0), Some(&v(1)), (None, false));
+        assert_eq!(
+            t,
+            GossipTargets {
+                asked: vec![],
+                proposers: vec![v(2), v(3)]
+            }
+        );
+        // At round 1, height 6 is validator 3's: and height 7's too.
+        let t = gossip_targets(&g, (5, 1), &v(0), Some(&v(1)), (None, false));
+        assert_eq!(t.proposers, vec![v(3)]);
+        // Neither to itself nor back to its sender.
+        let t = gossip_targets(&g, (5, 0), &v(2), Some(&v(3)), (None, false));
+        assert_eq!(t.proposers, Vec::<PublicKey>::new());
+        // Asked for one: all of it there, and to the other proposer what
+        // it took first.
+        let t = gossip_targets(&g, (5, 0), &v(0), Some(&v(1)), (Some(v(2)), false));
+        assert_eq!(
+            t,
+            GossipTargets {
+                asked: vec![v(2)],
+                proposers: vec![v(3)]
+            }
+        );
+        // Asked for everyone: every validator but itself and the sender.
+        let t = gossip_targets(&g, (5, 0), &v(0), Some(&v(1)), (None, true));
+        assert_eq!(
+            t,
+            GossipTargets {
+                asked: vec![v(2), v(3)],
+                proposers: vec![]
+            }
+        );
+        // A station passes nothing on of itself.
+        let station = key(99).public();
+        let t = gossip_targets(&g, (5, 0), &station, Some(&v(1)), (None, false));
+        assert_eq!(t, GossipTargets::default());
     }
 
     #[test]

@@ -779,3 +779,38 @@ fn each_stalled_validator_has_its_own_validator_to_go_around_it() {
         let _ = p.release.send(());
     }
 }
+
+#[test]
+fn more_stalled_links_than_open_ones_ask_an_open_one_to_pass_on_to_everyone() {
+    let held = [
+        fake_peer("/p2p/transactions"),
+        fake_peer("/p2p/transactions"),
+    ];
+    let open = fake_peer("none");
+    let (mut net, g) = network_among(key(1), &[&held[0], &held[1], &open]);
+    let ballot = |v| crate::ledger::tx::fixtures::ballot(&g, 1, v, 1);
+    net.gossip(&[ballot(1)]);
+    for p in &held {
+        p.wait_for("/p2p/transactions");
+    }
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    while net.links.iter().filter(|l| l.stalled()).count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the held links never counted as stalled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The next batch: the one open validator passes it on to both stalled
+    // ones, asked in the request that brings it the batch (not a request
+    // more for the second, which would wait a round trip behind the first).
+    let next = ballot(2);
+    net.gossip(std::slice::from_ref(&next));
+    let got = wait_for_request(&open, "/p2p/transactions", |m: &GossipBatch| {
+        m.transactions.contains(&next)
+    });
+    assert!(got.relay && got.relay_to.is_none(), "{got:?}");
+    for p in &held {
+        let _ = p.release.send(());
+    }
+}
