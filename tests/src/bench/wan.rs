@@ -115,6 +115,12 @@ pub const SCENARIOS: &[Scenario] = &[
         uplink_bps: Some(1_000_000),
         ..Scenario::delay("1mbit", "40 ± 10 ms, 1 Mbit/s uplinks", 40, 10)
     },
+    // The uplink README tells operators to plan on for 25 votes/s (4
+    // Mbit/s, about the traffic's average, still stalls consensus).
+    Scenario {
+        uplink_bps: Some(10_000_000),
+        ..Scenario::delay("10mbit", "40 ± 10 ms, 10 Mbit/s uplinks", 40, 10)
+    },
 ];
 
 pub fn scenario(key: &str) -> Option<Scenario> {

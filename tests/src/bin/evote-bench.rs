@@ -149,7 +149,7 @@ enum Command {
     /// each link): a steady stream of votes per scenario, one table row each.
     Wan {
         /// Scenarios to run (default: all): none, 40ms, 150ms, 150ms-stalls,
-        /// 150ms-resets, 300ms-one, 300ms, 1mbit.
+        /// 150ms-resets, 300ms-one, 300ms, 1mbit, 10mbit.
         #[arg(long, value_delimiter = ',')]
         scenario: Vec<String>,
         /// Seconds of votes per scenario.

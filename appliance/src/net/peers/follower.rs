@@ -7,9 +7,10 @@
 //!
 //! [`FOLLOWERS`] follow at once, each asking another validator: a
 //! wide-area link stalls now and then, holding the answer for seconds
-//! without failing the request, and a block then comes by the other. The
-//! cost is a second copy of each block on the station's downlink (a
-//! block the node already holds is skipped).
+//! without failing the request, and a block then comes by another. Three,
+//! because two of a station's links stall together now and then too. The
+//! cost is more copies of each block on the station's downlink, usually
+//! the wider way of its link (a block the node already holds is skipped).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,7 +23,8 @@ use crate::node::{NodeInbox, Request};
 
 /// How long a follower's request waits at the validator for a block.
 pub const FOLLOW_WAIT_MS: u64 = 5_000;
-/// Requests following the chain at once, each to another validator.
+/// Requests following the chain at once, each to another validator (with
+/// fewer validators, as many as there are).
 pub const FOLLOWERS: usize = 3;
 /// After a failed request, the follower waits this long before the next.
 const FOLLOW_BACKOFF: Duration = Duration::from_secs(1);
