@@ -733,6 +733,24 @@ fn a_stations_ballots_go_around_a_validator_that_holds_its_gossip() {
     let _ = stalled.release.send(());
 }
 
+/// Gossips `first`, which the `held` peers hold unanswered past their
+/// bound: their batches under way go around, and their links count as
+/// stalled.
+fn stall_gossip(net: &mut HttpNetwork, held: &[FakePeer], first: SignedTx) {
+    net.gossip(&[first]);
+    for p in held {
+        p.wait_for("/p2p/transactions");
+    }
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    while net.links.iter().filter(|l| l.stalled()).count() < held.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the held links never counted as stalled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn each_stalled_validator_has_its_own_validator_to_go_around_it() {
     let held = [
@@ -742,20 +760,7 @@ fn each_stalled_validator_has_its_own_validator_to_go_around_it() {
     let open = [fake_peer("none"), fake_peer("none")];
     let (mut net, g) = network_among(key(1), &[&held[0], &held[1], &open[0], &open[1]]);
     let ballot = |v| crate::ledger::tx::fixtures::ballot(&g, 1, v, 1);
-    net.gossip(&[ballot(1)]);
-    for p in &held {
-        p.wait_for("/p2p/transactions");
-    }
-    // Both held past their bound: their batches under way go around, and
-    // the links count as stalled.
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    while net.links.iter().filter(|l| l.stalled()).count() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the held links never counted as stalled"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    stall_gossip(&mut net, &held, ballot(1));
     // The next batch: each open validator passes it on to another stalled
     // one, in the request that brings it the batch (one request each).
     let next = ballot(2);
@@ -789,18 +794,7 @@ fn more_stalled_links_than_open_ones_ask_an_open_one_to_pass_on_to_everyone() {
     let open = fake_peer("none");
     let (mut net, g) = network_among(key(1), &[&held[0], &held[1], &open]);
     let ballot = |v| crate::ledger::tx::fixtures::ballot(&g, 1, v, 1);
-    net.gossip(&[ballot(1)]);
-    for p in &held {
-        p.wait_for("/p2p/transactions");
-    }
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    while net.links.iter().filter(|l| l.stalled()).count() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the held links never counted as stalled"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    stall_gossip(&mut net, &held, ballot(1));
     // The next batch: the one open validator passes it on to both stalled
     // ones, asked in the request that brings it the batch (not a request
     // more for the second, which would wait a round trip behind the first).
