@@ -413,17 +413,7 @@ async fn transactions(
         "gossip in");
     crate::node::Counters::add(&s.node.counters.gossip_refused, refused.len() as u64);
     // Passed on only once checked: a relay carries nothing invalid.
-    let st = s.node.status();
-    let me = s.key.public();
-    let to = gossip_targets(
-        &s.genesis,
-        (st.height, st.round),
-        &me,
-        sender.as_ref(),
-        (relay_to, everyone),
-    );
-    pass_on_to(&s, &to.asked, asked);
-    pass_on_to(&s, &to.proposers, first_seen);
+    pass_on_gossip(&s, sender, (relay_to, everyone), asked, first_seen);
     Ok(axum::Json(json!({
         "accepted": accepted,
         "already_known": known,
@@ -431,7 +421,24 @@ async fn transactions(
     })))
 }
 
-/// Queues `txs` for each validator of `to` (`passon::gossip_targets`).
+/// Passes on what a gossip request from `sender` brought: what it `asked`
+/// to have passed on where it asked, and what this node took first
+/// (`first_seen`) to the proposers to come (`passon::gossip_targets`).
+fn pass_on_gossip(
+    s: &SharedState,
+    sender: Option<PublicKey>,
+    ask: (Option<PublicKey>, bool),
+    asked: Vec<SignedTx>,
+    first_seen: Vec<SignedTx>,
+) {
+    let st = s.node.status();
+    let me = s.key.public();
+    let to = gossip_targets(&s.genesis, (st.height, st.round), &me, sender.as_ref(), ask);
+    pass_on_to(s, &to.asked, asked);
+    pass_on_to(s, &to.proposers, first_seen);
+}
+
+/// Queues `txs` for each validator of `to`.
 fn pass_on_to(s: &SharedState, to: &[PublicKey], txs: Vec<SignedTx>) {
     if txs.is_empty() {
         return;
