@@ -207,7 +207,8 @@ pub(super) enum PassOn {
     /// To this validator, whose link from here is slow to take them.
     To(PublicKey),
     /// To every other validator: more links from here are slow to take
-    /// them than not.
+    /// them than not, or batches for two different validators went in
+    /// one request.
     Everyone,
 }
 
