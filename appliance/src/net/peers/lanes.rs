@@ -257,14 +257,15 @@ pub const GOSSIP_LINGER: Duration = Duration::from_millis(50);
 
 /// The gossip to send with `txs`: what waits in `rx` and, until `due`,
 /// what comes, up to [`MAX_GOSSIP_BATCH`], with what the request asks the
-/// peer to pass on ([`PassOn::with`]); and the first other item taken, to
+/// peer to pass on ([`PassOn::with`]); and where a sync taken meanwhile
+/// starts (every gossip batch merges: only a sync ends the batch), to
 /// handle after.
 fn take_gossip(
     rx: &Receiver<Bulk>,
     mut txs: Vec<SignedTx>,
     mut pass: PassOn,
     due: Option<Instant>,
-) -> (Vec<SignedTx>, PassOn, Option<Bulk>) {
+) -> (Vec<SignedTx>, PassOn, Option<u64>) {
     while txs.len() < MAX_GOSSIP_BATCH {
         let left = due.and_then(|d| d.checked_duration_since(Instant::now()));
         let next = match left {
@@ -276,7 +277,7 @@ fn take_gossip(
                 txs.extend(more.iter().cloned());
                 pass = pass.with(p);
             }
-            Some(other) => return (txs, pass, Some(other)),
+            Some(Bulk::Sync(from)) => return (txs, pass, Some(from)),
             None => break,
         }
     }
@@ -304,13 +305,11 @@ impl BulkWorker {
     /// within [`GOSSIP_LINGER`] of the last request to the peer.
     fn gossip(&self, rx: &Receiver<Bulk>, first: Arc<Vec<SignedTx>>, pass: PassOn) {
         let due = self.last_post.get().map(|t| t + GOSSIP_LINGER);
-        let (txs, pass, next) = take_gossip(rx, first.as_ref().clone(), pass, due);
+        let (txs, pass, sync) = take_gossip(rx, first.as_ref().clone(), pass, due);
         self.post_txs(txs, pass);
         // Keep order simple: what was sent first, then what came after it.
-        match next {
-            Some(Bulk::Txs(more, p)) => self.post_txs(more.as_ref().clone(), p),
-            Some(Bulk::Sync(from)) => self.sync_now(from),
-            None => {}
+        if let Some(from) = sync {
+            self.sync_now(from);
         }
     }
 
@@ -445,7 +444,7 @@ mod tests {
         let due = Some(Instant::now() + Duration::from_secs(60));
         let (txs, _, next) = take_gossip(&rx, vec![b[0].clone()], PassOn::Nothing, due);
         assert_eq!(txs, b[..1]);
-        assert!(matches!(next, Some(Bulk::Sync(7))));
+        assert_eq!(next, Some(7));
         assert!(matches!(rx.try_recv(), Ok(Bulk::Txs(more, _)) if more[..] == b[1..]));
     }
 
